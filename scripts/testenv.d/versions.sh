@@ -1,0 +1,9 @@
+# Versions of everything the test environment downloads or builds. Each one keys its
+# own cache directory under $FP_CACHE, so changing a version rebuilds only that part.
+K8S_VERSION=v1.35.4          # kube-apiserver + kube-controller-manager (Go modules)
+K8S_STAGING_VERSION=v0.35.4  # matching k8s.io/* staging modules
+ETCD_VERSION=v3.6.6
+HELM_VERSION=v3.19.0
+KAFKA_VERSION=4.1.1
+LOG4J_VERSION=2.24.3
+FP_CACHE=${FP_CACHE:-$HOME/.cache/formpipe}
