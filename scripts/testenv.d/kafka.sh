@@ -1,0 +1,108 @@
+# Apache Kafka in KRaft mode: 1 combined broker+controller node, or 3 for fault tests
+# (replication factor 3, min.insync.replicas 2). Sourced by scripts/testenv.
+
+kafka_nodes() { cat "$STATE/kafka/nodes" 2>/dev/null || echo 0; }
+
+kafka_bootstrap() {
+  local n=${1:-$(kafka_nodes)} i out=""
+  for ((i = 1; i <= n; i++)); do out+="${out:+,}127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i))"; done
+  echo "$out"
+}
+
+kafka_write_config() {
+  local i=$1 n=$2 dir=$STATE/kafka/node$i voters="" j
+  for ((j = 1; j <= n; j++)); do
+    voters+="${voters:+,}$j@127.0.0.1:$((KAFKA_CONTROLLER_PORT_BASE + j))"
+  done
+  local rf=$n isr=$((n > 1 ? 2 : 1))
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT_BASE + i))
+advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i))
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+auto.create.topics.enable=false
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
+group.initial.rebalance.delay.ms=0
+PROPS
+}
+
+# The java command line shared by the storage tool and the servers.
+kafka_java_cmd() {
+  KAFKA_JAVA=(java -Xms128m "-Xmx$1" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$STATE/kafka/log4j2.properties"
+    -cp "$FP_CACHE/kafka-$KAFKA_VERSION/libs/*")
+}
+
+# kafka_start_node I : starts an already formatted node
+kafka_start_node() {
+  local i=$1
+  require_free_port "kafka-$i" $((KAFKA_BROKER_PORT_BASE + i)) || return 1
+  kafka_java_cmd 768m
+  start_proc "kafka-$i" "${KAFKA_JAVA[@]}" kafka.Kafka "$STATE/kafka/node$i/server.properties"
+}
+
+kafka_node_ready() {
+  grep -q "Kafka Server started" "$STATE/logs/kafka-$1.log" 2>/dev/null
+}
+
+kafka_wait_node() {
+  local i=$1
+  wait_until 120 "kafka node $i" kafka_node_ready "$i" || { fail_with_log "kafka-$i"; return 1; }
+}
+
+kafka_up() {
+  local n=$1 i running=1
+  if [ "$(kafka_nodes)" = "$n" ]; then
+    for ((i = 1; i <= n; i++)); do proc_pid "kafka-$i" >/dev/null || running=0; done
+    if ((running)); then return 0; fi
+  fi
+  kafka_down
+  rm -rf "$STATE/kafka"
+  mkdir -p "$STATE/kafka"
+  cat >"$STATE/kafka/log4j2.properties" <<'L4J'
+status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = OUT
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.apache.name = org.apache.kafka
+logger.apache.level = warn
+L4J
+  local cluster_id
+  cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+  fp_progress "starting Kafka $KAFKA_VERSION ($n node(s), KRaft)"
+  for ((i = 1; i <= n; i++)); do
+    kafka_write_config "$i" "$n"
+    kafka_java_cmd 256m
+    "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format --ignore-formatted -t "$cluster_id" \
+      -c "$STATE/kafka/node$i/server.properties" >"$STATE/logs/kafka-format-$i.log" 2>&1 ||
+      { fail_with_log "kafka-format-$i"; return 1; }
+  done
+  echo "$n" >"$STATE/kafka/nodes"
+  for ((i = 1; i <= n; i++)); do kafka_start_node "$i" || return 1; done
+  for ((i = 1; i <= n; i++)); do kafka_wait_node "$i" || return 1; done
+  fp_progress "Kafka ready at $(kafka_bootstrap "$n")"
+}
+
+kafka_down() {
+  local i
+  for ((i = 1; i <= 3; i++)); do stop_proc "kafka-$i" 15; done
+}

@@ -1,0 +1,83 @@
+# Redis with Sentinel: a master, two replicas and three sentinels on loopback, with
+# fresh config files every start (sentinel rewrites its own). Sourced by scripts/testenv.
+
+redis_sentinels() {
+  local p out=""
+  for p in "${SENTINEL_PORTS[@]}"; do out+="${out:+,}127.0.0.1:$p"; done
+  echo "$out"
+}
+
+# Every sentinel sees the master with 2 replicas and 2 other sentinels.
+redis_sentinels_agree() {
+  local p kv
+  for p in "${SENTINEL_PORTS[@]}"; do
+    kv=$(redis-cli -h 127.0.0.1 -p "$p" sentinel master "$REDIS_MASTER_NAME" 2>/dev/null | paste -d' ' - -)
+    grep -qx 'num-slaves 2' <<<"$kv" && grep -qx 'num-other-sentinels 2' <<<"$kv" || return 1
+  done
+}
+
+redis_running() {
+  local i
+  for i in 0 1 2; do
+    proc_pid "redis-$i" >/dev/null && proc_pid "sentinel-$i" >/dev/null || return 1
+  done
+}
+
+redis_up() {
+  local i p dir
+  if redis_running; then return 0; fi
+  redis_down
+  rm -rf "$STATE/redis"
+  fp_progress "starting Redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') with Sentinel (1 master, 2 replicas, 3 sentinels)"
+  for i in 0 1 2; do
+    p=${REDIS_PORTS[$i]}
+    dir=$STATE/redis/redis-$i
+    mkdir -p "$dir"
+    require_free_port "redis-$i" "$p" || return 1
+    {
+      echo "bind 127.0.0.1"
+      echo "port $p"
+      echo "dir $dir"
+      echo "save \"\""
+      echo "appendonly no"
+      echo "protected-mode no"
+      echo "daemonize no"
+      echo "replica-announce-ip 127.0.0.1"
+      ((i > 0)) && echo "replicaof 127.0.0.1 ${REDIS_PORTS[0]}"
+    } >"$dir/redis.conf"
+    start_proc "redis-$i" redis-server "$dir/redis.conf"
+  done
+  for p in "${REDIS_PORTS[@]}"; do
+    wait_until 20 "redis on $p" redis-cli -h 127.0.0.1 -p "$p" ping || return 1
+  done
+  wait_until 30 "replicas in sync" bash -c \
+    "redis-cli -h 127.0.0.1 -p ${REDIS_PORTS[0]} info replication | grep -q '^connected_slaves:2'"
+  for i in 0 1 2; do
+    p=${SENTINEL_PORTS[$i]}
+    dir=$STATE/redis/sentinel-$i
+    mkdir -p "$dir"
+    require_free_port "sentinel-$i" "$p" || return 1
+    cat >"$dir/sentinel.conf" <<CONF
+bind 127.0.0.1
+port $p
+dir $dir
+daemonize no
+protected-mode no
+sentinel announce-ip 127.0.0.1
+sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 ${REDIS_PORTS[0]} 2
+sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000
+sentinel failover-timeout $REDIS_MASTER_NAME 10000
+sentinel parallel-syncs $REDIS_MASTER_NAME 1
+CONF
+    start_proc "sentinel-$i" redis-sentinel "$dir/sentinel.conf"
+  done
+  wait_until 60 "sentinels to see 2 replicas and 2 other sentinels" redis_sentinels_agree ||
+    { fail_with_log sentinel-0; return 1; }
+  fp_progress "Redis Sentinel ready at $(redis_sentinels) (master name $REDIS_MASTER_NAME)"
+}
+
+redis_down() {
+  local i
+  for i in 0 1 2; do stop_proc "sentinel-$i" 5; done
+  for i in 0 1 2; do stop_proc "redis-$i" 5; done
+}
