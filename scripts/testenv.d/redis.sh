@@ -1,6 +1,9 @@
 # Redis with Sentinel: a master, two replicas and three sentinels on loopback, with
 # fresh config files every start (sentinel rewrites its own). Sourced by scripts/testenv.
 
+# redis-cli for the data nodes: the password goes through REDISCLI_AUTH, never argv.
+redis_cli() { REDISCLI_AUTH=$(cat "$STATE/redis/password") redis-cli -h 127.0.0.1 "$@"; }
+
 redis_sentinels() {
   local p out=""
   for p in "${SENTINEL_PORTS[@]}"; do out+="${out:+,}127.0.0.1:$p"; done
@@ -28,6 +31,10 @@ redis_up() {
   if redis_running; then return 0; fi
   redis_down
   rm -rf "$STATE/redis"
+  mkdir -p "$STATE/redis"
+  # Data nodes require a password, as in production; clients read it from this file.
+  (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$STATE/redis/password")
+  local pw; pw=$(cat "$STATE/redis/password")
   fp_progress "starting Redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') with Sentinel (1 master, 2 replicas, 3 sentinels)"
   for i in 0 1 2; do
     p=${REDIS_PORTS[$i]}
@@ -43,15 +50,18 @@ redis_up() {
       echo "protected-mode no"
       echo "daemonize no"
       echo "replica-announce-ip 127.0.0.1"
+      echo "requirepass $pw"
+      echo "masterauth $pw"
       ((i > 0)) && echo "replicaof 127.0.0.1 ${REDIS_PORTS[0]}"
     } >"$dir/redis.conf"
+    chmod 600 "$dir/redis.conf"
     start_proc "redis-$i" redis-server "$dir/redis.conf"
   done
   for p in "${REDIS_PORTS[@]}"; do
-    wait_until 20 "redis on $p" redis-cli -h 127.0.0.1 -p "$p" ping || return 1
+    wait_until 20 "redis on $p" redis_cli -p "$p" ping || return 1
   done
   wait_until 30 "replicas in sync" bash -c \
-    "redis-cli -h 127.0.0.1 -p ${REDIS_PORTS[0]} info replication | grep -q '^connected_slaves:2'"
+    "REDISCLI_AUTH='$pw' redis-cli -h 127.0.0.1 -p ${REDIS_PORTS[0]} info replication | grep -q '^connected_slaves:2'"
   for i in 0 1 2; do
     p=${SENTINEL_PORTS[$i]}
     dir=$STATE/redis/sentinel-$i
@@ -65,10 +75,12 @@ daemonize no
 protected-mode no
 sentinel announce-ip 127.0.0.1
 sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 ${REDIS_PORTS[0]} 2
+sentinel auth-pass $REDIS_MASTER_NAME $pw
 sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000
 sentinel failover-timeout $REDIS_MASTER_NAME 10000
 sentinel parallel-syncs $REDIS_MASTER_NAME 1
 CONF
+    chmod 600 "$dir/sentinel.conf"
     start_proc "sentinel-$i" redis-sentinel "$dir/sentinel.conf"
   done
   wait_until 60 "sentinels to see 2 replicas and 2 other sentinels" redis_sentinels_agree ||

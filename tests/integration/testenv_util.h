@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Returns the variable's value or fails the test naming it. */
 static inline const char *testenv_require(const char *name)

@@ -1,0 +1,60 @@
+/* buffer.h — the per-pipeline Redis buffer between the consumer and the flusher.
+ * Keys (P = "{<namespace>/<name>}", one hash slot per pipeline):
+ *   fp:P:pending  ZSET id -> received-at ms     fp:P:rows     HASH id -> row JSON
+ *   fp:P:flushed  ZSET id -> flushed-at ms (dedup window)
+ * A row is a JSON array: [id, received_at, value of each form field in column order].
+ * Column order is decided here and nowhere else. */
+#ifndef FP_BUFFER_H
+#define FP_BUFFER_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "redis.h"
+
+typedef struct fp_buffer fp_buffer;
+
+typedef struct fp_buffer_row {
+    const char *id;          /* submission id */
+    long long received_ms;   /* score: submission time in ms since the epoch */
+    const char *row;         /* row JSON from fp_buffer_row_json */
+} fp_buffer_row;
+
+/* Builds the row JSON for one submission: [id, received_at, data[columns[0]], ...].
+ * A missing or null value becomes "". Returns a string the caller frees, or NULL with
+ * *err when a value is not a string, number or boolean. */
+char *fp_buffer_row_json(const char *id, const char *received_at, const cJSON *data,
+                         const char *const *columns, size_t ncolumns, fp_error *err);
+
+/* Writes the key "fp:{<namespace>/<name>}:<suffix>" into out. FP_ELIMIT if too long. */
+int fp_buffer_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix);
+
+/* A buffer for one pipeline on the given connection (borrowed: it must outlive the
+ * buffer). NULL with *err on bad names or no memory. */
+fp_buffer *fp_buffer_new(fp_redis *redis, const char *ns, const char *name, fp_error *err);
+void fp_buffer_free(fp_buffer *b);   /* NULL is fine */
+
+/* Inserts rows in one Lua script run: each id is added unless it is already pending or
+ * inside the flushed window (so redelivery is harmless). Sets *inserted to the number
+ * added. The script is called by SHA and loaded on -NOSCRIPT. Returns 0, FP_EIO when
+ * the master is unreachable or moved (retry later), or FP_EINVAL for a script error. */
+int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long long *inserted,
+                     fp_error *err);
+
+/* WAIT for `replicas` replicas to acknowledge every write so far, at most timeout_ms.
+ * Returns 0 when enough acknowledged, FP_ETIMEOUT (with *acked set) when not, FP_EIO
+ * when the connection failed. */
+int fp_buffer_wait(fp_buffer *b, int replicas, long timeout_ms, long long *acked, fp_error *err);
+
+/* Number of pending rows. */
+int fp_buffer_pending(fp_buffer *b, long long *count, fp_error *err);
+
+/* The oldest n pending rows, in submission-time order, as a JSON array of
+ * {"id":..., "received_ms":..., "row":[...]} (caller deletes). */
+int fp_buffer_oldest(fp_buffer *b, size_t n, cJSON **out, fp_error *err);
+
+/* Removes ids flushed before cutoff_ms from the dedup window; *removed is the count. */
+int fp_buffer_trim_flushed(fp_buffer *b, long long cutoff_ms, long long *removed, fp_error *err);
+
+#endif

@@ -1,0 +1,290 @@
+/* redis.c — see redis.h. */
+#include "redis.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define FP_REDIS_MAX_SENTINELS 16
+
+typedef struct addr {
+    char host[256];
+    int port;
+} addr;
+
+struct fp_redis {
+    addr sentinels[FP_REDIS_MAX_SENTINELS];
+    int nsentinels;
+    char *master_name;
+    char *password;
+    char *sentinel_password;
+    long connect_timeout_ms;
+    long command_timeout_ms;
+    redisContext *ctx;
+    addr master;
+    char master_addr[300];
+    unsigned long discoveries;
+};
+
+static int parse_addr(const char *s, size_t len, addr *out)
+{
+    char item[300];
+    if (len == 0 || len >= sizeof item)
+        return FP_EINVAL;
+    memcpy(item, s, len);
+    item[len] = '\0';
+    char *colon = strrchr(item, ':');
+    if (!colon || colon == item || colon[1] == '\0')
+        return FP_EINVAL;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port <= 0 || port > 65535 || (size_t)(colon - item) >= sizeof out->host)
+        return FP_EINVAL;
+    *colon = '\0';
+    char *host = item;
+    size_t hlen = strlen(host);
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {   /* [IPv6]:port */
+        host[--hlen] = '\0';
+        host++;
+        hlen--;
+    }
+    if (hlen == 0 || hlen >= sizeof out->host)
+        return FP_EINVAL;
+    memcpy(out->host, host, hlen + 1);
+    out->port = (int)port;
+    return 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+fp_redis *fp_redis_new(const fp_redis_config *cfg, fp_error *err)
+{
+    if (!cfg->sentinels || !*cfg->sentinels || !cfg->master_name || !*cfg->master_name) {
+        fp_error_set(err, FP_EINVAL, "redis: sentinels and master name are required");
+        return NULL;
+    }
+    fp_redis *r = calloc(1, sizeof *r);
+    if (!r) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (const char *p = cfg->sentinels; *p;) {
+        size_t len = strcspn(p, ",");
+        if (r->nsentinels == FP_REDIS_MAX_SENTINELS) {
+            fp_error_set(err, FP_EINVAL, "redis: more than %d sentinels", FP_REDIS_MAX_SENTINELS);
+            goto fail;
+        }
+        if (parse_addr(p, len, &r->sentinels[r->nsentinels])) {
+            fp_error_set(err, FP_EINVAL, "redis: sentinel '%.*s' is not host:port", (int)len, p);
+            goto fail;
+        }
+        r->nsentinels++;
+        p += len + (p[len] == ',');
+    }
+    r->master_name = strdup(cfg->master_name);
+    r->password = dup_or_null(cfg->password);
+    r->sentinel_password = dup_or_null(cfg->sentinel_password);
+    if (!r->master_name || (cfg->password && *cfg->password && !r->password) ||
+        (cfg->sentinel_password && *cfg->sentinel_password && !r->sentinel_password)) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        goto fail;
+    }
+    r->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 500;
+    r->command_timeout_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 2000;
+    return r;
+fail:
+    fp_redis_free(r);
+    return NULL;
+}
+
+static void drop(fp_redis *r)
+{
+    if (r->ctx) {
+        redisFree(r->ctx);
+        r->ctx = NULL;
+    }
+    r->master_addr[0] = '\0';
+}
+
+void fp_redis_free(fp_redis *r)
+{
+    if (!r)
+        return;
+    drop(r);
+    free(r->master_name);
+    free(r->password);
+    free(r->sentinel_password);
+    free(r);
+}
+
+static struct timeval ms_tv(long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* Connects to a, AUTHs with password if set. NULL with *why on failure. */
+static redisContext *open_conn(const fp_redis *r, const addr *a, const char *password,
+                               char *why, size_t whysz)
+{
+    redisContext *c = redisConnectWithTimeout(a->host, a->port, ms_tv(r->connect_timeout_ms));
+    if (!c || c->err) {
+        snprintf(why, whysz, "%s:%d: %s", a->host, a->port, c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, ms_tv(r->command_timeout_ms));
+    if (password) {
+        redisReply *rep = redisCommand(c, "AUTH %s", password);
+        int ok = rep && rep->type == REDIS_REPLY_STATUS;
+        if (!ok) {
+            /* The password itself never goes into a message. */
+            snprintf(why, whysz, "%s:%d: AUTH failed: %s", a->host, a->port,
+                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : c->errstr);
+            freeReplyObject(rep);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(rep);
+    }
+    return c;
+}
+
+/* Asks sentinel i for the master's address. 0 on success. */
+static int ask_sentinel(fp_redis *r, int i, addr *master, char *why, size_t whysz)
+{
+    redisContext *c = open_conn(r, &r->sentinels[i], r->sentinel_password, why, whysz);
+    if (!c)
+        return -1;
+    redisReply *rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", r->master_name);
+    int rc = -1;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING) {
+        snprintf(master->host, sizeof master->host, "%s", rep->element[0]->str);
+        master->port = atoi(rep->element[1]->str);
+        rc = master->port > 0 ? 0 : -1;
+    } else {
+        snprintf(why, whysz, "sentinel %s:%d does not know master '%s'%s%s", r->sentinels[i].host,
+                 r->sentinels[i].port, r->master_name, rep && rep->type == REDIS_REPLY_ERROR ? ": " : "",
+                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+    }
+    freeReplyObject(rep);
+    redisFree(c);
+    return rc;
+}
+
+static int role_is_master(redisContext *c)
+{
+    redisReply *rep = redisCommand(c, "ROLE");
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+             rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0;
+    freeReplyObject(rep);
+    return ok;
+}
+
+int fp_redis_connect(fp_redis *r, fp_error *err)
+{
+    char why[512] = "no sentinel answered";
+    drop(r);
+    for (int i = 0; i < r->nsentinels; i++) {
+        addr master;
+        if (ask_sentinel(r, i, &master, why, sizeof why))
+            continue;
+        /* The spec: the sentinel that answered goes first next time. */
+        if (i > 0) {
+            addr first = r->sentinels[i];
+            memmove(&r->sentinels[1], &r->sentinels[0], (size_t)i * sizeof(addr));
+            r->sentinels[0] = first;
+        }
+        redisContext *c = open_conn(r, &master, r->password, why, sizeof why);
+        if (!c)
+            break;   /* the named master is unreachable: a failover is likely under way */
+        if (!role_is_master(c)) {
+            snprintf(why, sizeof why, "%s:%d is named master by the sentinels but its ROLE is not master",
+                     master.host, master.port);
+            redisFree(c);
+            break;
+        }
+        r->ctx = c;
+        r->master = master;
+        snprintf(r->master_addr, sizeof r->master_addr, "%s:%d", master.host, master.port);
+        r->discoveries++;
+        fp_log_info("redis master discovered", FP_LSTR("master", r->master_addr),
+                    FP_LSTR("name", r->master_name));
+        return 0;
+    }
+    return fp_error_set(err, FP_EIO, "redis: cannot reach master '%s': %s", r->master_name, why);
+}
+
+/* Error replies that mean "this node is not (or no longer) a usable master". */
+static int means_rediscover(const redisReply *rep)
+{
+    static const char *const prefixes[] = {"READONLY", "LOADING", "MASTERDOWN", "NOAUTH"};
+    if (!rep || rep->type != REDIS_REPLY_ERROR)
+        return 0;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        if (strncmp(rep->str, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp_error *err,
+                              int argc, const char **argv, const size_t *argvlen)
+{
+    *reply = NULL;
+    if (!r->ctx) {
+        int rc = fp_redis_connect(r, err);
+        if (rc)
+            return rc;
+    }
+    if (block_ms > 0)
+        redisSetTimeout(r->ctx, ms_tv(r->command_timeout_ms + block_ms));
+    redisReply *rep = redisCommandArgv(r->ctx, argc, argv, argvlen);
+    if (!rep) {
+        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, r->ctx->errstr);
+        drop(r);
+        return FP_EIO;
+    }
+    if (block_ms > 0)
+        redisSetTimeout(r->ctx, ms_tv(r->command_timeout_ms));
+    if (means_rediscover(rep)) {
+        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, rep->str);
+        freeReplyObject(rep);
+        drop(r);
+        return FP_EIO;
+    }
+    *reply = rep;
+    return 0;
+}
+
+int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
+                     int argc, const char **argv, const size_t *argvlen)
+{
+    return fp_redis_command_blocking(r, 0, reply, err, argc, argv, argvlen);
+}
+
+const char *fp_redis_master_addr(const fp_redis *r) { return r->master_addr; }
+
+unsigned long fp_redis_discoveries(const fp_redis *r) { return r->discoveries; }
+
+void fp_redis_sentinel_order(const fp_redis *r, char *out, size_t outsz)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < r->nsentinels && used < outsz; i++) {
+        const char *h = r->sentinels[i].host;
+        int v6 = strchr(h, ':') != NULL;
+        int n = snprintf(out + used, outsz - used, "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", h,
+                         v6 ? "]" : "", r->sentinels[i].port);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}

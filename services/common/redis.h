@@ -1,0 +1,60 @@
+/* redis.h — a Redis connection to the master that the sentinels name, following the
+ * Redis "Sentinel client spec": ask the sentinels in order (short timeouts), move the
+ * one that answered to the front, connect to the master it names, AUTH when a password
+ * is configured, and confirm with ROLE that it really is the master. An I/O error or a
+ * -READONLY / -LOADING / -MASTERDOWN reply drops the connection so the next command
+ * rediscovers the master. */
+#ifndef FP_REDIS_H
+#define FP_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* FP_EAGAIN-class failure: the master may have moved; retry after a backoff. */
+#define FP_EREDIS_RETRY FP_EIO
+
+typedef struct fp_redis_config {
+    const char *sentinels;          /* "host:port,host:port,..." */
+    const char *master_name;
+    const char *password;           /* AUTH for the data nodes; NULL or "" for none */
+    const char *sentinel_password;  /* AUTH for the sentinels; NULL or "" for none */
+    long connect_timeout_ms;        /* per sentinel or master connection attempt */
+    long command_timeout_ms;        /* per command */
+} fp_redis_config;
+
+typedef struct fp_redis fp_redis;
+
+/* Copies the configuration; connects nothing yet. NULL with *err on a bad sentinel
+ * list ("host:port" items, at most 16). */
+fp_redis *fp_redis_new(const fp_redis_config *cfg, fp_error *err);
+void fp_redis_free(fp_redis *r);   /* NULL is fine; closes the connection */
+
+/* Discovers the master and connects to it (dropping any current connection).
+ * Returns 0, or FP_EIO with *err saying what every sentinel / the master answered. */
+int fp_redis_connect(fp_redis *r, fp_error *err);
+
+/* Runs one command on the master, connecting first if there is no connection. On
+ * success returns 0 and *reply (free with freeReplyObject); an ordinary error reply
+ * (e.g. -NOSCRIPT, -WRONGTYPE) is also returned as 0 with a REDIS_REPLY_ERROR reply.
+ * On an I/O error or a reply meaning "not the master (any more)" the connection is
+ * dropped and FP_EIO is returned: back off and call again. */
+int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
+                     int argc, const char **argv, const size_t *argvlen);
+
+/* Like fp_redis_command for a command that blocks on the server for up to block_ms
+ * (WAIT, BLPOP ...): the read timeout is the command timeout plus block_ms. */
+int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp_error *err,
+                              int argc, const char **argv, const size_t *argvlen);
+
+/* The "host:port" of the connected master, or "" when not connected. */
+const char *fp_redis_master_addr(const fp_redis *r);
+
+/* How many times a master was (re)discovered since creation; for metrics and tests. */
+unsigned long fp_redis_discoveries(const fp_redis *r);
+
+/* The order the sentinels are tried in now, "host:port,..." (tests). */
+void fp_redis_sentinel_order(const fp_redis *r, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,139 @@
+/* services/common/buffer against the real Redis master (found through the sentinels):
+ * idempotent batch inserts, submission-time order, the flushed dedup window, the
+ * NOSCRIPT fallback and WAIT. */
+#include <criterion/criterion.h>
+
+#include "buffer.h"
+#include "testenv_util.h"
+
+static fp_redis *redis;
+static fp_buffer *buf;
+static char *password;
+static char name[96];
+
+static void setup(void)
+{
+    fp_error err = {0};
+    password = testenv_read_file(testenv_require("FORMPIPE_REDIS_PASSWORD_FILE"));
+    fp_redis_config cfg = {.sentinels = testenv_require("FORMPIPE_REDIS_SENTINELS"),
+                           .master_name = testenv_require("FORMPIPE_REDIS_MASTER"),
+                           .password = password};
+    redis = fp_redis_new(&cfg, &err);
+    cr_assert_not_null(redis, "%s", err.msg);
+    testenv_unique(name, sizeof name, "buffer-test");
+    buf = fp_buffer_new(redis, "tests", name, &err);
+    cr_assert_not_null(buf, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+    fp_buffer_free(buf);
+    fp_redis_free(redis);
+    free(password);
+}
+
+TestSuite(buffer, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Inserts ids[i] with score scores[i]; returns how many were new. */
+static long long insert(const char *const *ids, const long long *scores, size_t n)
+{
+    fp_buffer_row rows[64];
+    char *jsons[64];
+    cr_assert_leq(n, 64);
+    for (size_t i = 0; i < n; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "[\"%s\",\"t\",\"v-%s\"]", ids[i], ids[i]);
+        jsons[i] = strdup(body);
+        rows[i] = (fp_buffer_row){ids[i], scores[i], jsons[i]};
+    }
+    long long added = -1;
+    fp_error err = {0};
+    cr_assert_eq(fp_buffer_insert(buf, rows, n, &added, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        free(jsons[i]);
+    return added;
+}
+
+Test(buffer, inserts_each_id_once_and_keeps_submission_order)
+{
+    /* Same id twice in one batch, and again in a later batch (a redelivery). */
+    const char *ids1[] = {"c", "a", "b", "a"};
+    const long long s1[] = {3000, 1000, 2000, 1000};
+    cr_assert_eq(insert(ids1, s1, 4), 3);
+    const char *ids2[] = {"b", "d", "c"};
+    const long long s2[] = {2000, 500, 3000};
+    cr_assert_eq(insert(ids2, s2, 3), 1, "only d is new");
+
+    fp_error err = {0};
+    long long pending = 0;
+    cr_assert_eq(fp_buffer_pending(buf, &pending, &err), 0, "%s", err.msg);
+    cr_assert_eq(pending, 4);
+
+    cJSON *oldest = NULL;
+    cr_assert_eq(fp_buffer_oldest(buf, 10, &oldest, &err), 0, "%s", err.msg);
+    const char *want[] = {"d", "a", "b", "c"};
+    cr_assert_eq(cJSON_GetArraySize(oldest), 4);
+    for (int i = 0; i < 4; i++) {
+        cJSON *item = cJSON_GetArrayItem(oldest, i);
+        cr_assert_str_eq(cJSON_GetObjectItem(item, "id")->valuestring, want[i], "position %d", i);
+        cJSON *row = cJSON_GetObjectItem(item, "row");
+        char v[16];
+        snprintf(v, sizeof v, "v-%s", want[i]);
+        cr_assert_str_eq(cJSON_GetArrayItem(row, 2)->valuestring, v);
+    }
+    cJSON_Delete(oldest);
+
+    cr_assert_eq(fp_buffer_oldest(buf, 2, &oldest, &err), 0);
+    cr_assert_eq(cJSON_GetArraySize(oldest), 2, "n bounds the answer");
+    cJSON_Delete(oldest);
+}
+
+Test(buffer, ids_in_the_flushed_window_are_not_inserted_again)
+{
+    char key[256];
+    fp_buffer_key(key, sizeof key, "tests", name, "flushed");
+    redisReply *rep;
+    fp_error err = {0};
+    const char *argv[] = {"ZADD", key, "100", "old", "5000", "recent"};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    cr_assert_eq(fp_redis_command(redis, &rep, &err, 6, argv, lens), 0, "%s", err.msg);
+    freeReplyObject(rep);
+
+    const char *ids[] = {"old", "recent", "new"};
+    const long long s[] = {1, 2, 3};
+    cr_assert_eq(insert(ids, s, 3), 1, "flushed ids are duplicates");
+
+    long long removed = 0;
+    cr_assert_eq(fp_buffer_trim_flushed(buf, 5000, &removed, &err), 0, "%s", err.msg);
+    cr_assert_eq(removed, 1, "only ids flushed before the cutoff leave the window");
+    cr_assert_eq(insert(ids, s, 3), 1, "once out of the window, 'old' is accepted again");
+}
+
+Test(buffer, loads_the_script_after_a_script_flush)
+{
+    redisReply *rep;
+    fp_error err = {0};
+    const char *argv[] = {"SCRIPT", "FLUSH"};
+    size_t lens[] = {6, 5};
+    cr_assert_eq(fp_redis_command(redis, &rep, &err, 2, argv, lens), 0, "%s", err.msg);
+    freeReplyObject(rep);
+    const char *ids[] = {"x"};
+    const long long s[] = {1};
+    cr_assert_eq(insert(ids, s, 1), 1, "EVALSHA answered NOSCRIPT and the client fell back to EVAL");
+    cr_assert_eq(insert(ids, s, 1), 0);
+}
+
+Test(buffer, wait_confirms_both_replicas)
+{
+    const char *ids[] = {"w"};
+    const long long s[] = {1};
+    insert(ids, s, 1);
+    long long acked = 0;
+    fp_error err = {0};
+    cr_assert_eq(fp_buffer_wait(buf, 2, 5000, &acked, &err), 0, "%s", err.msg);
+    cr_assert_eq(acked, 2);
+    cr_assert_eq(fp_buffer_wait(buf, 5, 200, &acked, &err), FP_ETIMEOUT, "only two replicas exist");
+    cr_assert_not_null(strstr(err.msg, "2 of 5 replicas"), "%s", err.msg);
+}

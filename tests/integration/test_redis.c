@@ -1,0 +1,178 @@
+/* services/common/redis against the real Sentinel set of scripts/testenv: discovery
+ * (skipping dead sentinels, answering one moves first), AUTH, clear errors, and
+ * following a SENTINEL FAILOVER to the new master with no acknowledged write lost. */
+#include <criterion/criterion.h>
+#include <unistd.h>
+
+#include "redis.h"
+#include "testenv_util.h"
+
+static char *password;
+static char sentinels[512];
+
+static fp_redis *open_redis(const char *sentinel_list, const char *master, const char *pw)
+{
+    fp_error err = {0};
+    fp_redis_config cfg = {.sentinels = sentinel_list, .master_name = master, .password = pw,
+                           .connect_timeout_ms = 300, .command_timeout_ms = 2000};
+    fp_redis *r = fp_redis_new(&cfg, &err);
+    cr_assert_not_null(r, "%s", err.msg);
+    return r;
+}
+
+static void setup(void)
+{
+    snprintf(sentinels, sizeof sentinels, "%s", testenv_require("FORMPIPE_REDIS_SENTINELS"));
+    password = testenv_read_file(testenv_require("FORMPIPE_REDIS_PASSWORD_FILE"));
+}
+
+static void teardown(void) { free(password); }
+
+TestSuite(redis, .init = setup, .fini = teardown, .timeout = 240);
+
+/* Runs a command given as strings; returns fp_redis_command's code. */
+static int cmd(fp_redis *r, redisReply **rep, fp_error *err, int argc, const char **argv)
+{
+    size_t lens[16];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    return fp_redis_command(r, rep, err, argc, argv, lens);
+}
+
+/* Waits until the named master has both replicas online (a failover earlier in the
+ * run leaves the sentinels some seconds of reconfiguration). */
+static void wait_settled(fp_redis *r)
+{
+    double deadline = testenv_now() + 90;
+    while (testenv_now() < deadline) {
+        redisReply *rep;
+        fp_error err;
+        if (cmd(r, &rep, &err, 2, (const char *[]){"INFO", "replication"}) == 0) {
+            int online = 0;
+            for (const char *p = rep->str; p && (p = strstr(p, "state=online")); p++)
+                online++;
+            freeReplyObject(rep);
+            if (online == 2)
+                return;
+        }
+        usleep(250 * 1000);
+    }
+    cr_assert_fail("no settled master with two online replicas within 90 s");
+}
+
+Test(redis, discovers_the_master_past_a_dead_sentinel)
+{
+    char list[600];
+    /* Nothing listens on loopback port 1: the first sentinel is dead. */
+    snprintf(list, sizeof list, "127.0.0.1:1,%s", sentinels);
+    fp_redis *r = open_redis(list, testenv_require("FORMPIPE_REDIS_MASTER"), password);
+    fp_error err = {0};
+    cr_assert_eq(fp_redis_connect(r, &err), 0, "%s", err.msg);
+    cr_assert_neq(fp_redis_master_addr(r)[0], '\0');
+    char order[600];
+    fp_redis_sentinel_order(r, order, sizeof order);
+    cr_assert_eq(strncmp(order, sentinels, strcspn(sentinels, ",")), 0,
+                 "the sentinel that answered moves to the front: %s", order);
+
+    redisReply *rep;
+    cr_assert_eq(cmd(r, &rep, &err, 1, (const char *[]){"ROLE"}), 0, "%s", err.msg);
+    cr_assert_str_eq(rep->element[0]->str, "master");
+    freeReplyObject(rep);
+    fp_redis_free(r);
+}
+
+Test(redis, unknown_master_name_is_one_clear_error)
+{
+    fp_redis *r = open_redis(sentinels, "no-such-master", password);
+    fp_error err = {0};
+    cr_assert_eq(fp_redis_connect(r, &err), FP_EIO);
+    cr_assert_not_null(strstr(err.msg, "does not know master 'no-such-master'"), "%s", err.msg);
+    fp_redis_free(r);
+}
+
+Test(redis, wrong_or_missing_password_is_refused_and_not_echoed)
+{
+    fp_error err = {0};
+    fp_redis *r = open_redis(sentinels, testenv_require("FORMPIPE_REDIS_MASTER"), "wrong-pass-123");
+    cr_assert_eq(fp_redis_connect(r, &err), FP_EIO);
+    cr_assert_not_null(strstr(err.msg, "AUTH failed"), "%s", err.msg);
+    cr_assert_null(strstr(err.msg, "wrong-pass-123"), "password echoed: %s", err.msg);
+    fp_redis_free(r);
+
+    r = open_redis(sentinels, testenv_require("FORMPIPE_REDIS_MASTER"), NULL);
+    cr_assert_eq(fp_redis_connect(r, &err), FP_EIO, "a master with requirepass refuses ROLE without AUTH");
+    fp_redis_free(r);
+}
+
+/* Asks the first sentinel that accepts for a failover. */
+static void request_failover(const char *master)
+{
+    double deadline = testenv_now() + 60;
+    char host[64];
+    int port;
+    while (testenv_now() < deadline) {
+        for (const char *p = sentinels; *p;) {
+            cr_assert_eq(sscanf(p, "%63[^:]:%d", host, &port), 2);
+            redisContext *c = redisConnect(host, port);
+            redisReply *rep = c && !c->err ? redisCommand(c, "SENTINEL FAILOVER %s", master) : NULL;
+            int ok = rep && rep->type == REDIS_REPLY_STATUS;
+            freeReplyObject(rep);
+            if (c)
+                redisFree(c);
+            if (ok)
+                return;
+            p += strcspn(p, ",");
+            p += *p == ',';
+        }
+        sleep(1);
+    }
+    cr_assert_fail("no sentinel accepted SENTINEL FAILOVER within 60 s");
+}
+
+Test(redis, follows_a_failover_and_keeps_acknowledged_writes)
+{
+    const char *master = testenv_require("FORMPIPE_REDIS_MASTER");
+    fp_redis *r = open_redis(sentinels, master, password);
+    fp_error err = {0};
+    redisReply *rep;
+    wait_settled(r);
+    char before[300], key[96], val[96];
+    snprintf(before, sizeof before, "%s", fp_redis_master_addr(r));
+    unsigned long discoveries = fp_redis_discoveries(r);
+    testenv_unique(key, sizeof key, "fp:test:failover");
+    testenv_unique(val, sizeof val, "v");
+
+    cr_assert_eq(cmd(r, &rep, &err, 3, (const char *[]){"SET", key, val}), 0, "%s", err.msg);
+    freeReplyObject(rep);
+    cr_assert_eq(cmd(r, &rep, &err, 3, (const char *[]){"WAIT", "2", "5000"}), 0, "%s", err.msg);
+    cr_assert_eq(rep->integer, 2, "both replicas acknowledge before the failover");
+    freeReplyObject(rep);
+
+    request_failover(master);
+
+    /* Keep writing through the client until it lands on a different master. */
+    int errors = 0;
+    double deadline = testenv_now() + 60;
+    while (testenv_now() < deadline) {
+        int rc = cmd(r, &rep, &err, 3, (const char *[]){"SET", "fp:test:probe", "x"});
+        if (rc == 0 && rep->type == REDIS_REPLY_STATUS && strcmp(fp_redis_master_addr(r), before) != 0) {
+            freeReplyObject(rep);
+            break;
+        }
+        if (rc == 0)
+            freeReplyObject(rep);
+        else
+            errors++;
+        usleep(100 * 1000);
+    }
+    cr_assert_str_neq(fp_redis_master_addr(r), before, "still on %s 60 s after FAILOVER", before);
+    cr_assert_gt(fp_redis_discoveries(r), discoveries, "the client rediscovered the master");
+    cr_log_info("failover followed from %s to %s after %d failed attempts", before,
+                fp_redis_master_addr(r), errors);
+
+    cr_assert_eq(cmd(r, &rep, &err, 2, (const char *[]){"GET", key}), 0, "%s", err.msg);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "acknowledged write lost in the failover");
+    cr_assert_str_eq(rep->str, val);
+    freeReplyObject(rep);
+    fp_redis_free(r);
+}
