@@ -1,0 +1,41 @@
+/* form.h — a compiled form definition as the operator writes it into the pipeline's
+ * ConfigMap: spec.form plus name, namespace and generation. This module knows the
+ * identity and the column order; validation rules belong to the schema module. */
+#ifndef FP_FORM_H
+#define FP_FORM_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* Hard limits on a definition (the CRD enforces the same). */
+#define FP_FORM_MAX_FIELDS 200
+#define FP_FORM_MAX_NAME 63
+#define FP_FORM_MAX_FILE (1024 * 1024)
+
+typedef struct fp_form {
+    char *ns;             /* metadata.namespace */
+    char *name;           /* metadata.name */
+    long long generation;
+    char **columns;       /* field names in sheet column order */
+    size_t ncolumns;
+    cJSON *json;          /* the whole definition, for modules that need the rules */
+} fp_form;
+
+/* Parses a definition. Returns NULL with *err naming the problem (missing name,
+ * duplicate field, too many fields, ...). */
+fp_form *fp_form_parse(const char *text, size_t len, fp_error *err);
+
+/* Reads and parses a definition file (at most FP_FORM_MAX_FILE bytes). */
+fp_form *fp_form_load(const char *path, fp_error *err);
+
+void fp_form_free(fp_form *f);   /* NULL is fine */
+
+/* Index of the column named name, or -1. */
+int fp_form_column(const fp_form *f, const char *name);
+
+/* The default topic "forms.<namespace>.<name>" into out; FP_ELIMIT if too small. */
+int fp_form_default_topic(const fp_form *f, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,26 @@
+/* kafka.h — librdkafka configuration taken the same way by every binary: bootstrap
+ * servers, then a properties file (key=value lines, e.g. mounted from a Secret for
+ * security.protocol, sasl.*, ssl.ca.location), then individual key=value overrides.
+ * Values of secret keys never appear in errors or logs. */
+#ifndef FP_KAFKA_H
+#define FP_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "error.h"
+
+#define FP_KAFKA_MAX_PROPERTIES_FILE (64 * 1024)
+
+/* Builds a configuration; NULL with *err naming the bad key (or file line). The
+ * properties file and the list may be NULL. librdkafka's log lines go to fp_log. */
+rd_kafka_conf_t *fp_kafka_conf_new(const char *bootstrap, const char *properties_file,
+                                   const fp_strlist *properties, fp_error *err);
+
+/* Sets one property; FP_EINVAL with a message that hides secret values. */
+int fp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, fp_error *err);
+
+/* True for keys whose values are secrets (sasl.password, ssl.key.password, ...). */
+int fp_kafka_key_is_secret(const char *key);
+
+#endif

@@ -1,0 +1,514 @@
+/* consumer.c — see consumer.h. One thread: poll a batch, turn events into rows (or
+ * dead letters), insert the rows with one Lua script, WAIT for the replicas, and only
+ * then store the batch's offsets. Every failure before the offsets are stored leads to
+ * redelivery, which the idempotent insert makes harmless. */
+#include "consumer.h"
+#include "buffer.h"
+#include "event.h"
+#include "form.h"
+#include "kafka.h"
+#include "log.h"
+#include "redis.h"
+#include "shutdown.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DLQ_REASON_HEADER "formpipe-dlq-reason"
+
+struct fp_consumer {
+    fp_consumer_config cfg;
+    fp_form *form;
+    char topic[256];
+    char group[256];
+    char dlq_topic[300];
+    rd_kafka_t *rk;          /* the group consumer */
+    rd_kafka_t *dlq;         /* producer for dead letters */
+    fp_redis *redis;
+    fp_buffer *buffer;
+    atomic_int redis_ok;
+    atomic_int running;
+    int paused;
+    long long next_lag_ms;
+    rd_kafka_message_t **batch;
+    size_t nbatch;
+    /* metrics */
+    fp_series *m_consumed, *m_inserted, *m_duplicates, *m_redis_errors, *m_batches;
+    fp_series *m_redis_seconds;
+    fp_metric *m_dead, *m_lag;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static double now_s(void) { return now_ms() / 1000.0; }
+
+static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
+{
+    fp_metric *consumed = fp_metrics_counter(m, "formpipe_consumer_events_total", "Events read from Kafka.", NULL, err);
+    fp_metric *inserted = fp_metrics_counter(m, "formpipe_consumer_inserted_total", "Rows newly added to the Redis buffer.", NULL, err);
+    fp_metric *dups = fp_metrics_counter(m, "formpipe_consumer_duplicates_total", "Events skipped because their id was already buffered or flushed.", NULL, err);
+    fp_metric *rerr = fp_metrics_counter(m, "formpipe_consumer_redis_errors_total", "Failed Redis operations (each retried).", NULL, err);
+    fp_metric *batches = fp_metrics_counter(m, "formpipe_consumer_batches_total", "Batches stored in Redis and confirmed by WAIT.", NULL, err);
+    fp_metric *rsec = fp_metrics_histogram(m, "formpipe_consumer_redis_seconds", "Time to insert a batch and WAIT for replicas.",
+                                           NULL, fp_metrics_latency_buckets, fp_metrics_latency_nbuckets, err);
+    c->m_dead = fp_metrics_counter(m, "formpipe_consumer_dead_lettered_total", "Events sent to the dead-letter topic, by reason.",
+                                   (const char *[]){"reason", NULL}, err);
+    c->m_lag = fp_metrics_gauge(m, "formpipe_consumer_lag", "Messages behind the high watermark, by partition.",
+                                (const char *[]){"partition", NULL}, err);
+    if (!consumed || !inserted || !dups || !rerr || !batches || !rsec || !c->m_dead || !c->m_lag)
+        return err ? err->code : FP_EINVAL;
+    c->m_consumed = fp_metric_series(consumed, NULL);
+    c->m_inserted = fp_metric_series(inserted, NULL);
+    c->m_duplicates = fp_metric_series(dups, NULL);
+    c->m_redis_errors = fp_metric_series(rerr, NULL);
+    c->m_batches = fp_metric_series(batches, NULL);
+    c->m_redis_seconds = fp_metric_series(rsec, NULL);
+    return 0;
+}
+
+/* Pauses (or resumes) every partition assigned to us. */
+static void set_paused(fp_consumer *c, int paused)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (c->paused == paused || rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (paused)
+        rd_kafka_pause_partitions(c->rk, parts);
+    else
+        rd_kafka_resume_partitions(c->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    c->paused = paused;
+    fp_log_info(paused ? "partitions paused until Redis answers" : "partitions resumed");
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    fp_consumer *c = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        fp_log_info("partitions assigned", FP_LINT("count", parts->cnt));
+        if (cooperative)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        if (c->paused)   /* while Redis is away nothing new may be fetched either */
+            rd_kafka_pause_partitions(rk, parts);
+        return;
+    }
+    /* Revoked (or lost): commit what has been stored; the batch in hand was not, so
+     * the next owner reads it again and the idempotent insert drops the repeats. */
+    fp_log_info("partitions revoked", FP_LINT("count", parts->cnt));
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
+        rd_kafka_commit(rk, NULL, 0);
+    if (cooperative)
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    int *status = m->_private;
+    *status = m->err ? -1 : 1;
+}
+
+fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics, fp_error *err)
+{
+    char why[512];
+    fp_consumer *c = calloc(1, sizeof *c);
+    rd_kafka_conf_t *kc = NULL, *pc = NULL;
+    if (!c) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    if (!(c->form = fp_form_load(cfg->form_path, err)))
+        goto fail;
+    if (cfg->topic && *cfg->topic)
+        snprintf(c->topic, sizeof c->topic, "%s", cfg->topic);
+    else
+        fp_form_default_topic(c->form, c->topic, sizeof c->topic);
+    if (cfg->group && *cfg->group)
+        snprintf(c->group, sizeof c->group, "%s", cfg->group);
+    else
+        snprintf(c->group, sizeof c->group, "formpipe.%s.%s", c->form->ns, c->form->name);
+    if (cfg->dlq_topic && *cfg->dlq_topic)
+        snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s", cfg->dlq_topic);
+    else
+        snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s.dlq", c->topic);
+    if (!(c->batch = calloc((size_t)cfg->batch_max, sizeof *c->batch))) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (register_metrics(c, metrics, err))
+        goto fail;
+
+    if (!(kc = fp_kafka_conf_new(cfg->kafka_bootstrap, cfg->kafka_config_file, cfg->kafka_properties, err)) ||
+        fp_kafka_conf_set(kc, "group.id", c->group, err) ||
+        fp_kafka_conf_set(kc, "partition.assignment.strategy", "cooperative-sticky", err) ||
+        fp_kafka_conf_set(kc, "enable.auto.offset.store", "false", err) ||
+        fp_kafka_conf_set(kc, "enable.auto.commit", "true", err) ||
+        fp_kafka_conf_set(kc, "auto.offset.reset", "earliest", err))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
+    rd_kafka_conf_set_opaque(kc, c);
+    if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, why, sizeof why))) {
+        fp_error_set(err, FP_EINVAL, "kafka consumer: %s", why);
+        goto fail;
+    }
+    kc = NULL;   /* owned by rk now */
+    rd_kafka_poll_set_consumer(c->rk);
+
+    if (!(pc = fp_kafka_conf_new(cfg->kafka_bootstrap, cfg->kafka_config_file, cfg->kafka_properties, err)) ||
+        fp_kafka_conf_set(pc, "enable.idempotence", "true", err) ||
+        fp_kafka_conf_set(pc, "acks", "all", err))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pc, on_dlq_delivery);
+    if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why, sizeof why))) {
+        fp_error_set(err, FP_EINVAL, "kafka dead-letter producer: %s", why);
+        goto fail;
+    }
+    pc = NULL;
+
+    fp_redis_config rc = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
+                          .password = cfg->redis_password,
+                          .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+                          .command_timeout_ms = cfg->redis_command_timeout_ms};
+    if (!(c->redis = fp_redis_new(&rc, err)) ||
+        !(c->buffer = fp_buffer_new(c->redis, c->form->ns, c->form->name, err)))
+        goto fail;
+    return c;
+fail:
+    if (kc)
+        rd_kafka_conf_destroy(kc);
+    if (pc)
+        rd_kafka_conf_destroy(pc);
+    fp_consumer_free(c);
+    return NULL;
+}
+
+/* Classifies a dead letter for the metric label (the header carries the full text). */
+static const char *reason_class(const char *why)
+{
+    if (strstr(why, "not a JSON object"))
+        return "not_json";
+    if (strstr(why, "unknown field"))
+        return "unknown_field";
+    if (strstr(why, "is not a string, number or boolean"))
+        return "bad_value";
+    if (strstr(why, "source"))
+        return "wrong_source";
+    return "not_cloudevent";
+}
+
+/* Sends one message to the dead-letter topic and waits for the broker's ack, retrying
+ * with backoff: an event is never dropped, only moved. */
+static int dead_letter(fp_consumer *c, const rd_kafka_message_t *m, const char *why)
+{
+    long backoff = c->cfg.backoff_initial_ms;
+    char partition[16], offset[24];
+    snprintf(partition, sizeof partition, "%d", (int)m->partition);
+    snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
+    while (!fp_shutdown_requested()) {
+        int status = 0;
+        rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+        rd_kafka_header_add(h, DLQ_REASON_HEADER, -1, why, -1);
+        rd_kafka_header_add(h, "formpipe-source-topic", -1, rd_kafka_topic_name(m->rkt), -1);
+        rd_kafka_header_add(h, "formpipe-source-partition", -1, partition, -1);
+        rd_kafka_header_add(h, "formpipe-source-offset", -1, offset, -1);
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+            RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&status), RD_KAFKA_V_END);
+        if (e) {
+            rd_kafka_headers_destroy(h);
+        } else {
+            rd_kafka_flush(c->dlq, 30000);
+            if (status == 1) {
+                fp_series_inc(fp_metric_series(c->m_dead, (const char *[]){reason_class(why)}));
+                fp_log_warn("event dead-lettered", FP_LSTR("topic", c->dlq_topic), FP_LSTR("reason", why),
+                            FP_LINT("partition", m->partition), FP_LINT("offset", m->offset));
+                return 0;
+            }
+        }
+        fp_log_error("dead-letter produce failed; retrying", FP_LSTR("topic", c->dlq_topic),
+                     FP_LSTR("error", rd_kafka_err2str(e)));
+        fp_shutdown_sleep(backoff);
+        backoff = backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
+    }
+    return FP_ETIMEOUT;
+}
+
+/* Turns one event into a row. Returns NULL with *why set for a dead letter. */
+static char *event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, char *why, size_t whysz)
+{
+    fp_error err = {0};
+    char source[300];
+    if (fp_event_parse(m->payload, m->len, ev, &err)) {
+        snprintf(why, whysz, "%s", err.msg);
+        return NULL;
+    }
+    snprintf(source, sizeof source, "/forms/%s/%s", c->form->ns, c->form->name);
+    if (strcmp(ev->source, source) != 0) {
+        snprintf(why, whysz, "source %s is not this pipeline (%s)", ev->source, source);
+        return NULL;
+    }
+    if (ev->generation > c->form->generation) {
+        /* The form changed under us (the mounted ConfigMap is updated in place). */
+        fp_form *newer = fp_form_load(c->cfg.form_path, &err);
+        if (newer && newer->generation >= ev->generation) {
+            fp_log_info("form definition reloaded", FP_LINT("generation", newer->generation));
+            fp_form_free(c->form);
+            c->form = newer;
+        } else {
+            fp_form_free(newer);
+        }
+    }
+    const cJSON *field;
+    cJSON_ArrayForEach(field, ev->data) {
+        if (fp_form_column(c->form, field->string) < 0) {
+            snprintf(why, whysz, "unknown field '%s' for form generation %lld", field->string,
+                     c->form->generation);
+            return NULL;
+        }
+    }
+    char *row = fp_buffer_row_json(ev->id, ev->time, ev->data, (const char *const *)c->form->columns,
+                                   c->form->ncolumns, &err);
+    if (!row)
+        snprintf(why, whysz, "%s", err.msg);
+    return row;
+}
+
+/* Inserts rows and WAITs until both succeed, pausing the partitions while Redis is
+ * unavailable. Returns 0, or FP_ETIMEOUT when shutdown cut the retries short. */
+static int store_rows(fp_consumer *c, const fp_buffer_row *rows, size_t n)
+{
+    long backoff = c->cfg.backoff_initial_ms;
+    long long deadline = 0;
+    for (;;) {
+        fp_error err = {0};
+        long long inserted = 0, acked = 0;
+        double t0 = now_s();
+        int rc = fp_buffer_insert(c->buffer, rows, n, &inserted, &err);
+        if (!rc && c->cfg.min_replicas_ack > 0)
+            rc = fp_buffer_wait(c->buffer, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &acked, &err);
+        if (!rc) {
+            fp_series_observe(c->m_redis_seconds, now_s() - t0);
+            fp_series_add(c->m_inserted, (double)inserted);
+            fp_series_add(c->m_duplicates, (double)((long long)n - inserted));
+            if (!atomic_exchange(&c->redis_ok, 1))
+                fp_log_info("redis available", FP_LSTR("master", fp_redis_master_addr(c->redis)));
+            set_paused(c, 0);
+            return 0;
+        }
+        fp_series_inc(c->m_redis_errors);
+        atomic_store(&c->redis_ok, 0);
+        set_paused(c, 1);
+        fp_log_warn("redis write failed; retrying", FP_LSTR("error", err.msg), FP_LINT("backoff_ms", backoff));
+        if (fp_shutdown_requested()) {
+            if (!deadline)
+                deadline = now_ms() + c->cfg.shutdown_grace_ms;
+            if (now_ms() >= deadline)
+                return FP_ETIMEOUT;
+        }
+        /* Serve the group (rebalances, heartbeats) while we wait; partitions are paused. */
+        long long until = now_ms() + backoff;
+        while (now_ms() < until) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
+            if (m) {
+                /* Paused partitions deliver nothing, but a message fetched before the
+                 * pause may still surface: rewind to it so it is read again later and
+                 * no offset past it can be stored before it is in Redis. */
+                if (!m->err)
+                    rd_kafka_seek(m->rkt, m->partition, m->offset, 0);
+                rd_kafka_message_destroy(m);
+            }
+        }
+        backoff = backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
+    }
+}
+
+/* Stores offset+1 of every message of the batch (done only once it is in Redis). */
+static void store_offsets(fp_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)c->nbatch);
+    for (size_t i = 0; i < c->nbatch; i++) {
+        const rd_kafka_message_t *m = c->batch[i];
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition);
+        if (m->offset + 1 > p->offset)
+            p->offset = m->offset + 1;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, offs);
+    if (e && e != RD_KAFKA_RESP_ERR__STATE)   /* __STATE: partition revoked meanwhile */
+        fp_log_warn("storing offsets failed", FP_LSTR("error", rd_kafka_err2str(e)));
+    rd_kafka_topic_partition_list_destroy(offs);
+}
+
+/* Processes the batch in hand: rows to Redis, dead letters to their topic, then offsets. */
+static int process_batch(fp_consumer *c)
+{
+    fp_buffer_row *rows = calloc(c->nbatch, sizeof *rows);
+    fp_event *events = calloc(c->nbatch, sizeof *events);
+    char **jsons = calloc(c->nbatch, sizeof *jsons);
+    size_t nrows = 0;
+    int rc = FP_ENOMEM;
+    if (!rows || !events || !jsons)
+        goto out;
+    for (size_t i = 0; i < c->nbatch; i++) {
+        char why[512];
+        const rd_kafka_message_t *m = c->batch[i];
+        char *row = event_to_row(c, m, &events[i], why, sizeof why);
+        if (!row) {
+            if ((rc = dead_letter(c, m, why)))
+                goto out;
+            continue;
+        }
+        jsons[nrows] = row;
+        rows[nrows] = (fp_buffer_row){events[i].id, events[i].time_ms, row};
+        nrows++;
+    }
+    if (nrows && (rc = store_rows(c, rows, nrows)))
+        goto out;
+    store_offsets(c);
+    fp_series_inc(c->m_batches);
+    rc = 0;
+out:
+    for (size_t i = 0; i < c->nbatch; i++) {
+        if (events)
+            fp_event_clear(&events[i]);
+        if (jsons)
+            free(jsons[i]);
+        rd_kafka_message_destroy(c->batch[i]);
+    }
+    c->nbatch = 0;
+    free(jsons);
+    free(events);
+    free(rows);
+    return rc;
+}
+
+/* Publishes lag per assigned partition from the cached high watermarks. */
+static void update_lag(fp_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) || !parts)
+        return;
+    rd_kafka_position(c->rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo, hi;
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) || hi < 0)
+            continue;
+        int64_t pos = p->offset >= 0 ? p->offset : lo;
+        char label[16];
+        snprintf(label, sizeof label, "%d", (int)p->partition);
+        fp_series_set(fp_metric_series(c->m_lag, (const char *[]){label}), (double)(hi > pos ? hi - pos : 0));
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+int fp_consumer_run(fp_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, c->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        fp_log_error("subscribe failed", FP_LSTR("topic", c->topic), FP_LSTR("error", rd_kafka_err2str(e)));
+        return FP_EIO;
+    }
+    fp_log_info("consuming", FP_LSTR("topic", c->topic), FP_LSTR("group", c->group),
+                FP_LSTR("dead_letter_topic", c->dlq_topic), FP_LINT("form_generation", c->form->generation));
+    /* Find the master before declaring ready. */
+    fp_error err = {0};
+    if (fp_redis_connect(c->redis, &err) == 0)
+        atomic_store(&c->redis_ok, 1);
+    else
+        fp_log_warn("redis not reachable yet", FP_LSTR("error", err.msg));
+    atomic_store(&c->running, 1);
+
+    int rc = 0;
+    while (!fp_shutdown_requested() && rc == 0) {
+        long long first = 0;
+        while ((int)c->nbatch < c->cfg.batch_max) {
+            long long left = first ? first + c->cfg.batch_wait_ms - now_ms() : 100;
+            if (left <= 0 || fp_shutdown_requested())
+                break;
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)left);
+            if (!m) {
+                if (!first)
+                    break;
+                continue;
+            }
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    fp_log_warn("consumer error", FP_LSTR("error", rd_kafka_message_errstr(m)));
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            if (!first)
+                first = now_ms();
+            c->batch[c->nbatch++] = m;
+            fp_series_inc(c->m_consumed);
+        }
+        if (c->nbatch)
+            rc = process_batch(c);
+        if (now_ms() >= c->next_lag_ms) {
+            update_lag(c);
+            c->next_lag_ms = now_ms() + c->cfg.lag_interval_ms;
+        }
+    }
+    atomic_store(&c->running, 0);
+    e = rd_kafka_commit(c->rk, NULL, 0);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        fp_log_warn("final commit failed", FP_LSTR("error", rd_kafka_err2str(e)));
+    rd_kafka_consumer_close(c->rk);
+    fp_log_info("consumer stopped", FP_LINT("signal", fp_shutdown_signal()));
+    return 0;
+}
+
+int fp_consumer_ready(void *consumer, char *why, size_t whysz)
+{
+    fp_consumer *c = consumer;
+    if (!atomic_load(&c->running)) {
+        snprintf(why, whysz, "consumer loop not running");
+        return 0;
+    }
+    if (!atomic_load(&c->redis_ok)) {
+        snprintf(why, whysz, "redis master not reachable");
+        return 0;
+    }
+    return 1;
+}
+
+void fp_consumer_free(fp_consumer *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nbatch; i++)
+        rd_kafka_message_destroy(c->batch[i]);
+    free(c->batch);
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    if (c->dlq) {
+        rd_kafka_flush(c->dlq, 5000);
+        rd_kafka_destroy(c->dlq);
+    }
+    fp_buffer_free(c->buffer);
+    fp_redis_free(c->redis);
+    fp_form_free(c->form);
+    free(c);
+}

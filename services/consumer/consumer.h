@@ -1,0 +1,51 @@
+/* consumer.h — formpipe-consumer's work: move submission events from the form's
+ * Kafka topic into the pipeline's Redis buffer, nothing lost and nothing twice.
+ * Offsets are stored only after a batch is in Redis and WAIT confirmed it; events that
+ * can't become rows go to the dead-letter topic with their reason. */
+#ifndef FP_CONSUMER_H
+#define FP_CONSUMER_H
+
+#include "config.h"
+#include "error.h"
+#include "metrics.h"
+
+typedef struct fp_consumer_config {
+    const char *form_path;
+    const char *topic;              /* "" = forms.<ns>.<name> */
+    const char *group;              /* "" = formpipe.<ns>.<name> */
+    const char *dlq_topic;          /* "" = <topic>.dlq */
+    const char *kafka_bootstrap;
+    const char *kafka_config_file;  /* may be NULL */
+    const fp_strlist *kafka_properties;
+    const char *redis_sentinels;
+    const char *redis_master;
+    const char *redis_password;     /* read from a file by main; may be NULL */
+    long redis_connect_timeout_ms;
+    long redis_command_timeout_ms;
+    int min_replicas_ack;           /* WAIT numreplicas */
+    long wait_timeout_ms;
+    int batch_max;                  /* events per Redis script run */
+    long batch_wait_ms;             /* longest wait to fill a batch */
+    long backoff_initial_ms;
+    long backoff_max_ms;
+    long lag_interval_ms;
+    long shutdown_grace_ms;         /* bound on finishing the batch in hand at SIGTERM */
+} fp_consumer_config;
+
+typedef struct fp_consumer fp_consumer;
+
+/* Loads the form, creates the Kafka consumer, the dead-letter producer and the Redis
+ * connection, and registers metrics. NULL with *err on a bad form or configuration. */
+fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics, fp_error *err);
+
+/* Runs until fp_shutdown_requested(); then finishes the batch in hand (bounded by
+ * shutdown_grace_ms), commits stored offsets and leaves the group. Returns 0. */
+int fp_consumer_run(fp_consumer *c);
+
+/* For /readyz: ready when Redis answered the last operation and the consumer is in
+ * its loop. Thread-safe. */
+int fp_consumer_ready(void *consumer, char *why, size_t whysz);
+
+void fp_consumer_free(fp_consumer *c);   /* NULL is fine */
+
+#endif

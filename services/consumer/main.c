@@ -1,0 +1,119 @@
+/* formpipe-consumer: moves submission events from a form's Kafka topic into the
+ * pipeline's Redis (Sentinel) buffer. See consumer.h for the guarantees. */
+#include "admin.h"
+#include "config.h"
+#include "consumer.h"
+#include "log.h"
+#include "metrics.h"
+#include "shutdown.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *form_path, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_config;
+static char *redis_sentinels, *redis_master, *redis_password_file, *admin_bind, *log_level;
+static fp_strlist kafka_properties;
+static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_max, batch_wait_ms;
+static long long backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port;
+
+static const fp_option options[] = {
+    {"form", FP_OPT_STRING, NULL, "compiled form definition (JSON) from the pipeline's ConfigMap", FP_OPT_REQUIRED, 0, 0, &form_path},
+    {"topic", FP_OPT_STRING, "", "Kafka topic (default forms.<namespace>.<name>)", 0, 0, 0, &topic},
+    {"group", FP_OPT_STRING, "", "consumer group (default formpipe.<namespace>.<name>)", 0, 0, 0, &group},
+    {"dlq-topic", FP_OPT_STRING, "", "dead-letter topic (default <topic>.dlq)", 0, 0, 0, &dlq_topic},
+    {"kafka-bootstrap", FP_OPT_STRING, NULL, "Kafka bootstrap servers host:port,...", FP_OPT_REQUIRED, 0, 0, &kafka_bootstrap},
+    {"kafka-config", FP_OPT_STRING, "", "librdkafka properties file (security.protocol, sasl.*, ssl.*)", 0, 0, 0, &kafka_config},
+    {"kafka-property", FP_OPT_LIST, NULL, "one librdkafka property key=value", 0, 0, 0, &kafka_properties},
+    {"redis-sentinels", FP_OPT_STRING, NULL, "Redis sentinels host:port,...", FP_OPT_REQUIRED, 0, 0, &redis_sentinels},
+    {"redis-master", FP_OPT_STRING, NULL, "Redis master name the sentinels monitor", FP_OPT_REQUIRED, 0, 0, &redis_master},
+    {"redis-password-file", FP_OPT_STRING, "", "file holding the Redis password (mounted Secret)", 0, 0, 0, &redis_password_file},
+    {"redis-connect-timeout", FP_OPT_DURATION, "500ms", "timeout per sentinel or master connection", 0, 1, 60000, &redis_connect_ms},
+    {"redis-command-timeout", FP_OPT_DURATION, "2s", "timeout per Redis command", 0, 1, 60000, &redis_command_ms},
+    {"min-replicas-ack", FP_OPT_INT, "1", "replicas that must confirm a batch (WAIT) before offsets are stored", 0, 0, 16, &min_replicas},
+    {"wait-timeout", FP_OPT_DURATION, "2s", "how long WAIT may take before the batch is retried", 0, 1, 60000, &wait_ms},
+    {"batch-max", FP_OPT_INT, "500", "most events per Redis batch", 0, 1, 10000, &batch_max},
+    {"batch-wait", FP_OPT_DURATION, "20ms", "longest time spent filling a batch", 0, 1, 10000, &batch_wait_ms},
+    {"backoff-initial", FP_OPT_DURATION, "100ms", "first retry delay when Redis or Kafka fails", 0, 1, 60000, &backoff_initial_ms},
+    {"backoff-max", FP_OPT_DURATION, "5s", "longest retry delay", 0, 1, 300000, &backoff_max_ms},
+    {"lag-interval", FP_OPT_DURATION, "5s", "how often lag per partition is published", 0, 100, 300000, &lag_interval_ms},
+    {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on finishing the batch in hand after SIGTERM", 0, 0, 300000, &grace_ms},
+    {"admin-bind", FP_OPT_STRING, "0.0.0.0", "address for /healthz, /readyz, /metrics", 0, 0, 0, &admin_bind},
+    {"admin-port", FP_OPT_INT, "9090", "port for /healthz, /readyz, /metrics (0: any free port)", 0, 0, 65535, &admin_port},
+    {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Reads a secret from a file, dropping one trailing newline. NULL on failure. */
+static char *read_secret(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1024);
+    size_t n = buf ? fread(buf, 1, 1023, f) : 0;
+    fclose(f);
+    while (buf && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    int status;
+    if (fp_config_load("formpipe-consumer", "Moves form submissions from Kafka into the Redis buffer.",
+                       options, NOPTIONS, argc, argv, &status))
+        return status;
+    fp_log_level level;
+    if (fp_log_level_parse(log_level, &level)) {
+        fprintf(stderr, "formpipe-consumer: --log-level: '%s' is not debug, info, warn or error\n", log_level);
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
+    fp_log_init("consumer", level);
+    fp_admin_route_lws_logs();
+
+    char *password = NULL;
+    if (*redis_password_file && !(password = read_secret(redis_password_file))) {
+        fprintf(stderr, "formpipe-consumer: --redis-password-file: cannot read %s\n", redis_password_file);
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
+
+    int rc = 1;
+    fp_error err = {0};
+    fp_metrics *metrics = fp_metrics_new(1000);
+    fp_consumer *consumer = NULL;
+    fp_admin *admin = NULL;
+    fp_consumer_config cfg = {
+        .form_path = form_path, .topic = topic, .group = group, .dlq_topic = dlq_topic,
+        .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
+        .kafka_properties = &kafka_properties, .redis_sentinels = redis_sentinels,
+        .redis_master = redis_master, .redis_password = password,
+        .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
+        .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_max = (int)batch_max,
+        .batch_wait_ms = batch_wait_ms, .backoff_initial_ms = backoff_initial_ms,
+        .backoff_max_ms = backoff_max_ms, .lag_interval_ms = lag_interval_ms, .shutdown_grace_ms = grace_ms,
+    };
+    if (!metrics || fp_shutdown_install()) {
+        fprintf(stderr, "formpipe-consumer: cannot initialise (out of memory or signals)\n");
+        goto out;
+    }
+    if (!(consumer = fp_consumer_new(&cfg, metrics, &err))) {
+        fprintf(stderr, "formpipe-consumer: %s\n", err.msg);
+        goto out;
+    }
+    if (!(admin = fp_admin_start(admin_bind, (int)admin_port, metrics, fp_consumer_ready, consumer, &err))) {
+        fprintf(stderr, "formpipe-consumer: %s\n", err.msg);
+        goto out;
+    }
+    fp_log_info("admin endpoints listening", FP_LSTR("bind", admin_bind), FP_LINT("port", fp_admin_port(admin)));
+    rc = fp_consumer_run(consumer) ? 1 : 0;
+out:
+    fp_admin_stop(admin);
+    fp_consumer_free(consumer);
+    fp_metrics_free(metrics);
+    free(password);
+    fp_config_free(options, NOPTIONS);
+    return rc;
+}
