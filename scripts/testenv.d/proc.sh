@@ -13,7 +13,8 @@ proc_start_time() {
 # start_proc NAME CMD... : starts CMD detached (own session), output to $STATE/logs/NAME.log
 start_proc() {
   local name=$1; shift
-  mkdir -p "$STATE/pids" "$STATE/logs"
+  mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/cmds"
+  printf '%q ' "$@" >"$STATE/cmds/$name"   # for `testenv start NAME` after a kill
   setsid "$@" </dev/null >>"$STATE/logs/$name.log" 2>&1 &
   echo "$! $(proc_start_time $!)" >"$STATE/pids/$name.pid"
 }
@@ -76,4 +77,13 @@ fail_with_log() {
   echo "testenv: $1 did not become ready; last lines of $STATE/logs/$1.log:" >&2
   tail -n 30 "$STATE/logs/$1.log" >&2 2>/dev/null || true
   return 1
+}
+
+# restart_proc NAME : starts NAME again with the command line it was first started with
+restart_proc() {
+  local name=$1 cmd
+  proc_pid "$name" >/dev/null && return 0
+  [ -f "$STATE/cmds/$name" ] || { echo "testenv: $name was never started" >&2; return 1; }
+  cmd=$(cat "$STATE/cmds/$name")
+  eval "start_proc $(printf '%q' "$name") $cmd"
 }

@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 
 #include "buffer.h"
-#include "testenv_util.h"
+#include "testkit.h"
 
 static fp_redis *redis;
 static fp_buffer *buf;
@@ -14,13 +14,13 @@ static char name[96];
 static void setup(void)
 {
     fp_error err = {0};
-    password = testenv_read_file(testenv_require("FORMPIPE_REDIS_PASSWORD_FILE"));
-    fp_redis_config cfg = {.sentinels = testenv_require("FORMPIPE_REDIS_SENTINELS"),
-                           .master_name = testenv_require("FORMPIPE_REDIS_MASTER"),
+    password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));
+    fp_redis_config cfg = {.sentinels = tk_env("FORMPIPE_REDIS_SENTINELS"),
+                           .master_name = tk_env("FORMPIPE_REDIS_MASTER"),
                            .password = password};
     redis = fp_redis_new(&cfg, &err);
     cr_assert_not_null(redis, "%s", err.msg);
-    testenv_unique(name, sizeof name, "buffer-test");
+    tk_unique(name, sizeof name, "buffer-test");
     buf = fp_buffer_new(redis, "tests", name, &err);
     cr_assert_not_null(buf, "%s", err.msg);
 }

@@ -5,7 +5,7 @@
 #include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
-#include "testenv_util.h"
+#include "testkit.h"
 
 #define NMSG 20
 #define PARTITIONS 3
@@ -40,45 +40,12 @@ static void set(rd_kafka_conf_t *c, const char *k, const char *v)
     cr_assert_eq(rd_kafka_conf_set(c, k, v, err, sizeof err), RD_KAFKA_CONF_OK, "%s=%s: %s", k, v, err);
 }
 
-/* Creates or deletes a topic through the Admin API and waits for the result. */
-static void admin_topic(rd_kafka_t *rk, const char *topic, int create)
-{
-    char err[512];
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ANY);
-    rd_kafka_AdminOptions_set_operation_timeout(opt, 30000, err, sizeof err);
-    if (create) {
-        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, PARTITIONS, -1, err, sizeof err);
-        cr_assert_not_null(nt, "%s", err);
-        rd_kafka_CreateTopics(rk, &nt, 1, opt, q);
-        rd_kafka_NewTopic_destroy(nt);
-    } else {
-        rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
-        rd_kafka_DeleteTopics(rk, &dt, 1, opt, q);
-        rd_kafka_DeleteTopic_destroy(dt);
-    }
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    cr_assert_not_null(ev, "no admin result within 60 s");
-    cr_assert_eq(rd_kafka_event_error(ev), RD_KAFKA_RESP_ERR_NO_ERROR, "%s", rd_kafka_event_error_string(ev));
-    size_t n;
-    const rd_kafka_topic_result_t **res = create
-        ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
-        : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-    cr_assert_eq(n, 1);
-    cr_assert_eq(rd_kafka_topic_result_error(res[0]), RD_KAFKA_RESP_ERR_NO_ERROR,
-                 "%s topic %s: %s", create ? "create" : "delete", topic,
-                 rd_kafka_topic_result_error_string(res[0]));
-    rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(opt);
-    rd_kafka_queue_destroy(q);
-}
-
 Test(kafka, produce_idempotently_and_consume_back, .timeout = 180)
 {
-    const char *bootstrap = testenv_require("FORMPIPE_KAFKA_BOOTSTRAP");
+    const char *bootstrap = tk_env("FORMPIPE_KAFKA_BOOTSTRAP");
     char topic[128], group[128], errstr[512];
-    testenv_unique(topic, sizeof topic, "fp-smoke");
-    testenv_unique(group, sizeof group, "fp-smoke-group");
+    tk_unique(topic, sizeof topic, "fp-smoke");
+    tk_unique(group, sizeof group, "fp-smoke-group");
 
     rd_kafka_conf_t *pc = base_conf(bootstrap);
     set(pc, "enable.idempotence", "true");
@@ -87,7 +54,7 @@ Test(kafka, produce_idempotently_and_consume_back, .timeout = 180)
     rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof errstr);
     cr_assert_not_null(producer, "%s", errstr);
 
-    admin_topic(producer, topic, 1);
+    tk_topic_create(topic, PARTITIONS);
 
     for (int i = 0; i < NMSG; i++) {
         char key[32], val[64];
@@ -118,8 +85,8 @@ Test(kafka, produce_idempotently_and_consume_back, .timeout = 180)
     rd_kafka_topic_partition_list_destroy(subs);
 
     int seen[NMSG] = {0}, got = 0;
-    double deadline = testenv_now() + 60;
-    while (got < NMSG && testenv_now() < deadline) {
+    double deadline = tk_now() + 60;
+    while (got < NMSG && tk_now() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 500);
         if (!m)
             continue;
@@ -145,6 +112,6 @@ Test(kafka, produce_idempotently_and_consume_back, .timeout = 180)
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
 
-    admin_topic(producer, topic, 0);
+    tk_topic_delete(topic);
     rd_kafka_destroy(producer);
 }

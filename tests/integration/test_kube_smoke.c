@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "testenv_util.h"
+#include "testkit.h"
 
 #define CRD_NAME "smoketests.smoke.formpipe.io"
 #define CRD_PATH "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -93,8 +93,8 @@ static void remove_leftover_crd(void)
     free(out);
     if (st == 404)
         return;
-    double deadline = testenv_now() + 60;
-    while (testenv_now() < deadline) {
+    double deadline = tk_now() + 60;
+    while (tk_now() < deadline) {
         st = kube("GET", CRD_PATH "/" CRD_NAME, NULL, &out);
         free(out);
         if (st == 404)
@@ -116,16 +116,16 @@ static const char *crd_json =
 
 Test(kube, crd_and_custom_object_round_trip, .timeout = 180)
 {
-    server = testenv_require("FORMPIPE_TEST_KUBE_SERVER");
-    ca_file = testenv_require("FORMPIPE_TEST_KUBE_CA_FILE");
-    token = testenv_read_file(testenv_require("FORMPIPE_TEST_KUBE_TOKEN_FILE"));
+    server = tk_env("FORMPIPE_TEST_KUBE_SERVER");
+    ca_file = tk_env("FORMPIPE_TEST_KUBE_CA_FILE");
+    token = tk_read_file(tk_env("FORMPIPE_TEST_KUBE_TOKEN_FILE"));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     curl = curl_easy_init();
 
     remove_leftover_crd();
     expect("POST", CRD_PATH, crd_json, 201, NULL);
-    double deadline = testenv_now() + 60;
-    while (!crd_established() && testenv_now() < deadline)
+    double deadline = tk_now() + 60;
+    while (!crd_established() && tk_now() < deadline)
         usleep(200 * 1000);
     cr_assert(crd_established(), "CRD not Established within 60 s");
 
@@ -134,8 +134,8 @@ Test(kube, crd_and_custom_object_round_trip, .timeout = 180)
                       "\"metadata\":{\"name\":\"hello\"},\"spec\":{\"message\":\"hi from C\",\"count\":3}}";
     char *out;
     long st = 0;
-    deadline = testenv_now() + 30;
-    while ((st = kube("POST", OBJ_PATH, obj, &out)) == 404 && testenv_now() < deadline) {
+    deadline = tk_now() + 30;
+    while ((st = kube("POST", OBJ_PATH, obj, &out)) == 404 && tk_now() < deadline) {
         free(out);
         usleep(200 * 1000);
     }

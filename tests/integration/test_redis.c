@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "redis.h"
-#include "testenv_util.h"
+#include "testkit.h"
 
 static char *password;
 static char sentinels[512];
@@ -22,8 +22,8 @@ static fp_redis *open_redis(const char *sentinel_list, const char *master, const
 
 static void setup(void)
 {
-    snprintf(sentinels, sizeof sentinels, "%s", testenv_require("FORMPIPE_REDIS_SENTINELS"));
-    password = testenv_read_file(testenv_require("FORMPIPE_REDIS_PASSWORD_FILE"));
+    snprintf(sentinels, sizeof sentinels, "%s", tk_env("FORMPIPE_REDIS_SENTINELS"));
+    password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));
 }
 
 static void teardown(void) { free(password); }
@@ -43,8 +43,8 @@ static int cmd(fp_redis *r, redisReply **rep, fp_error *err, int argc, const cha
  * run leaves the sentinels some seconds of reconfiguration). */
 static void wait_settled(fp_redis *r)
 {
-    double deadline = testenv_now() + 90;
-    while (testenv_now() < deadline) {
+    double deadline = tk_now() + 90;
+    while (tk_now() < deadline) {
         redisReply *rep;
         fp_error err;
         if (cmd(r, &rep, &err, 2, (const char *[]){"INFO", "replication"}) == 0) {
@@ -65,7 +65,7 @@ Test(redis, discovers_the_master_past_a_dead_sentinel)
     char list[600];
     /* Nothing listens on loopback port 1: the first sentinel is dead. */
     snprintf(list, sizeof list, "127.0.0.1:1,%s", sentinels);
-    fp_redis *r = open_redis(list, testenv_require("FORMPIPE_REDIS_MASTER"), password);
+    fp_redis *r = open_redis(list, tk_env("FORMPIPE_REDIS_MASTER"), password);
     fp_error err = {0};
     cr_assert_eq(fp_redis_connect(r, &err), 0, "%s", err.msg);
     cr_assert_neq(fp_redis_master_addr(r)[0], '\0');
@@ -93,13 +93,13 @@ Test(redis, unknown_master_name_is_one_clear_error)
 Test(redis, wrong_or_missing_password_is_refused_and_not_echoed)
 {
     fp_error err = {0};
-    fp_redis *r = open_redis(sentinels, testenv_require("FORMPIPE_REDIS_MASTER"), "wrong-pass-123");
+    fp_redis *r = open_redis(sentinels, tk_env("FORMPIPE_REDIS_MASTER"), "wrong-pass-123");
     cr_assert_eq(fp_redis_connect(r, &err), FP_EIO);
     cr_assert_not_null(strstr(err.msg, "AUTH failed"), "%s", err.msg);
     cr_assert_null(strstr(err.msg, "wrong-pass-123"), "password echoed: %s", err.msg);
     fp_redis_free(r);
 
-    r = open_redis(sentinels, testenv_require("FORMPIPE_REDIS_MASTER"), NULL);
+    r = open_redis(sentinels, tk_env("FORMPIPE_REDIS_MASTER"), NULL);
     cr_assert_eq(fp_redis_connect(r, &err), FP_EIO, "a master with requirepass refuses ROLE without AUTH");
     fp_redis_free(r);
 }
@@ -107,10 +107,10 @@ Test(redis, wrong_or_missing_password_is_refused_and_not_echoed)
 /* Asks the first sentinel that accepts for a failover. */
 static void request_failover(const char *master)
 {
-    double deadline = testenv_now() + 60;
+    double deadline = tk_now() + 60;
     char host[64];
     int port;
-    while (testenv_now() < deadline) {
+    while (tk_now() < deadline) {
         for (const char *p = sentinels; *p;) {
             cr_assert_eq(sscanf(p, "%63[^:]:%d", host, &port), 2);
             redisContext *c = redisConnect(host, port);
@@ -131,7 +131,7 @@ static void request_failover(const char *master)
 
 Test(redis, follows_a_failover_and_keeps_acknowledged_writes)
 {
-    const char *master = testenv_require("FORMPIPE_REDIS_MASTER");
+    const char *master = tk_env("FORMPIPE_REDIS_MASTER");
     fp_redis *r = open_redis(sentinels, master, password);
     fp_error err = {0};
     redisReply *rep;
@@ -139,8 +139,8 @@ Test(redis, follows_a_failover_and_keeps_acknowledged_writes)
     char before[300], key[96], val[96];
     snprintf(before, sizeof before, "%s", fp_redis_master_addr(r));
     unsigned long discoveries = fp_redis_discoveries(r);
-    testenv_unique(key, sizeof key, "fp:test:failover");
-    testenv_unique(val, sizeof val, "v");
+    tk_unique(key, sizeof key, "fp:test:failover");
+    tk_unique(val, sizeof val, "v");
 
     cr_assert_eq(cmd(r, &rep, &err, 3, (const char *[]){"SET", key, val}), 0, "%s", err.msg);
     freeReplyObject(rep);
@@ -152,8 +152,8 @@ Test(redis, follows_a_failover_and_keeps_acknowledged_writes)
 
     /* Keep writing through the client until it lands on a different master. */
     int errors = 0;
-    double deadline = testenv_now() + 60;
-    while (testenv_now() < deadline) {
+    double deadline = tk_now() + 60;
+    while (tk_now() < deadline) {
         int rc = cmd(r, &rep, &err, 3, (const char *[]){"SET", "fp:test:probe", "x"});
         if (rc == 0 && rep->type == REDIS_REPLY_STATUS && strcmp(fp_redis_master_addr(r), before) != 0) {
             freeReplyObject(rep);

@@ -1,0 +1,243 @@
+/* testkit.c — see testkit.h. */
+#include "testkit.h"
+#include "buf.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *tk_env(const char *name)
+{
+    const char *v = getenv(name);
+    cr_assert(v && *v, "%s is not set: run under `scripts/testenv exec` (ctest's testenv fixture does)", name);
+    return v;
+}
+
+char *tk_read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s", path);
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return buf;
+}
+
+char *tk_write_temp(const char *text)
+{
+    char *path = strdup("/tmp/fp-test-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    size_t len = strlen(text);
+    cr_assert_eq(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+void tk_unique(char *out, size_t outsz, const char *prefix)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(out, outsz, "%s-%ld-%ld", prefix, (long)getpid(), (long)(ts.tv_nsec / 1000));
+}
+
+double tk_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static rd_kafka_t *admin_client(void)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    cr_assert_eq(rd_kafka_conf_set(c, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), err, sizeof err),
+                 RD_KAFKA_CONF_OK, "%s", err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    cr_assert_not_null(rk, "%s", err);
+    return rk;
+}
+
+static void admin_topic(const char *topic, int partitions, int create)
+{
+    char err[512];
+    rd_kafka_t *rk = admin_client();
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ANY);
+    rd_kafka_AdminOptions_set_operation_timeout(opt, 30000, err, sizeof err);
+    if (create) {
+        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, -1, err, sizeof err);
+        cr_assert_not_null(nt, "%s", err);
+        rd_kafka_CreateTopics(rk, &nt, 1, opt, q);
+        rd_kafka_NewTopic_destroy(nt);
+    } else {
+        rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
+        rd_kafka_DeleteTopics(rk, &dt, 1, opt, q);
+        rd_kafka_DeleteTopic_destroy(dt);
+    }
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    cr_assert_not_null(ev, "no admin result within 60 s");
+    cr_assert_eq(rd_kafka_event_error(ev), 0, "%s", rd_kafka_event_error_string(ev));
+    size_t n;
+    const rd_kafka_topic_result_t **res = create
+        ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
+        : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(rd_kafka_topic_result_error(res[0]), 0, "%s topic %s: %s", create ? "create" : "delete",
+                 topic, rd_kafka_topic_result_error_string(res[0]));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+void tk_topic_create(const char *topic, int partitions) { admin_topic(topic, partitions, 1); }
+void tk_topic_delete(const char *topic) { admin_topic(topic, 0, 0); }
+
+static int produce_failures;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (m->err)
+        produce_failures++;
+}
+
+rd_kafka_t *tk_producer(void)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    const char *kv[][2] = {{"bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP")},
+                           {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        cr_assert_eq(rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, sizeof err), RD_KAFKA_CONF_OK, "%s", err);
+    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    return p;
+}
+
+void tk_produce(rd_kafka_t *p, const char *topic, const char *key, const char *value, size_t len)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(p, 100);
+            continue;
+        }
+        cr_assert_eq(e, 0, "produce to %s: %s", topic, rd_kafka_err2str(e));
+        rd_kafka_poll(p, 0);
+        return;
+    }
+}
+
+void tk_flush(rd_kafka_t *p)
+{
+    cr_assert_eq(rd_kafka_flush(p, 120000), 0, "producer flush timed out");
+    cr_assert_eq(produce_failures, 0, "%d messages were not acknowledged", produce_failures);
+}
+
+void tk_start(tk_proc *p, const char *name, const char *const *argv)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", FP_BIN_DIR, name);
+    snprintf(p->log, sizeof p->log, "/tmp/fp-test-%s-%ld-%ld.log", name, (long)getpid(), (long)(tk_now() * 1000));
+    const char *args[64] = {path};
+    int n = 1;
+    while (argv[n - 1] && n < 63) {
+        args[n] = argv[n - 1];
+        n++;
+    }
+    args[n] = NULL;
+    p->pid = fork();
+    cr_assert_geq(p->pid, 0);
+    if (p->pid == 0) {
+        int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(path, (char *const *)args);
+        _exit(127);
+    }
+}
+
+int tk_stop(tk_proc *p, int sig, double timeout_s)
+{
+    int status = 0;
+    kill(p->pid, sig);
+    double deadline = tk_now() + timeout_s;
+    while (tk_now() < deadline) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        usleep(20 * 1000);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &status, 0);
+    p->pid = 0;
+    tk_show_log(p);
+    cr_assert_fail("process did not exit within %.0f s of signal %d", timeout_s, sig);
+    return -1;
+}
+
+void tk_show_log(const tk_proc *p)
+{
+    char *text = tk_read_file(p->log);
+    size_t n = strlen(text);
+    cr_log_info("last output of %s:\n%s", p->log, n > 4000 ? text + n - 4000 : text);
+    free(text);
+}
+
+static size_t on_body(char *d, size_t size, size_t n, void *userdata)
+{
+    return fp_buf_add(userdata, d, size * n) == 0 ? size * n : 0;
+}
+
+long tk_http_get(int port, const char *path, char **body)
+{
+    char url[256];
+    fp_buf b;
+    fp_buf_init(&b, 16 << 20);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    *body = fp_buf_take(&b);
+    return status;
+}
+
+int tk_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}

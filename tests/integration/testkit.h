@@ -1,0 +1,61 @@
+/* testkit.h — helpers for the integration tests: the environment that
+ * `scripts/testenv env` exported, Kafka topics and events, and our binaries run as
+ * child processes. Every helper fails the calling test loudly on error. */
+#ifndef FP_TESTKIT_H
+#define FP_TESTKIT_H
+
+#include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The value of an environment variable, or the test fails naming it. */
+const char *tk_env(const char *name);
+
+/* A small file's contents without trailing newlines; caller frees. */
+char *tk_read_file(const char *path);
+
+/* Writes text to a new temporary file; returns its path (caller frees and unlinks). */
+char *tk_write_temp(const char *text);
+
+/* A name unique to this process and moment ("<prefix>-<pid>-<us>"). */
+void tk_unique(char *out, size_t outsz, const char *prefix);
+
+double tk_now(void);   /* monotonic seconds */
+
+/* Kafka: create (partitions, broker-default replication) or delete a topic. */
+void tk_topic_create(const char *topic, int partitions);
+void tk_topic_delete(const char *topic);
+
+/* An idempotent acks=all producer on FORMPIPE_KAFKA_BOOTSTRAP. */
+rd_kafka_t *tk_producer(void);
+
+/* Produces one value with a key and waits for nothing; call tk_flush at the end. */
+void tk_produce(rd_kafka_t *p, const char *topic, const char *key, const char *value, size_t len);
+
+/* Flushes and fails the test unless every message produced so far was acknowledged. */
+void tk_flush(rd_kafka_t *p);
+
+/* A child process running one of our binaries from the build's bin directory. */
+typedef struct tk_proc {
+    pid_t pid;
+    char log[256];   /* its stderr+stdout */
+} tk_proc;
+
+/* Starts bin/<name> with argv (NULL-terminated, without argv[0]); output to a log file. */
+void tk_start(tk_proc *p, const char *name, const char *const *argv);
+
+/* Sends sig and waits up to timeout_s for the exit; returns the exit status (or
+ * 128+signal), failing the test if it did not exit in time. */
+int tk_stop(tk_proc *p, int sig, double timeout_s);
+
+/* Prints the last lines of the process log through cr_log_info (for failures). */
+void tk_show_log(const tk_proc *p);
+
+/* GETs http://127.0.0.1:port/path; returns the status and the body (caller frees). */
+long tk_http_get(int port, const char *path, char **body);
+
+/* A free TCP port on 127.0.0.1. */
+int tk_free_port(void);
+
+#endif
