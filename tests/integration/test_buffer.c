@@ -129,9 +129,10 @@ Test(buffer, wait_confirms_both_replicas)
 {
     const char *ids[] = {"w"};
     const long long s[] = {1};
-    insert(ids, s, 1);
     long long acked = 0;
     fp_error err = {0};
+    tk_redis_settled(redis);
+    cr_assert_eq(insert(ids, s, 1), 1);
     cr_assert_eq(fp_buffer_wait(buf, 2, 5000, &acked, &err), 0, "%s", err.msg);
     cr_assert_eq(acked, 2);
     cr_assert_eq(fp_buffer_wait(buf, 5, 200, &acked, &err), FP_ETIMEOUT, "only two replicas exist");

@@ -39,6 +39,7 @@ static void setup(void)
     cr_assert_not_null(redis, "%s", err.msg);
     buffer = fp_buffer_new(redis, "tests", name, &err);
     cr_assert_not_null(buffer, "%s", err.msg);
+    tk_redis_settled(redis);   /* tests that WAIT for 2 replicas need both */
 }
 
 static void teardown(void)

@@ -39,27 +39,6 @@ static int cmd(fp_redis *r, redisReply **rep, fp_error *err, int argc, const cha
     return fp_redis_command(r, rep, err, argc, argv, lens);
 }
 
-/* Waits until the named master has both replicas online (a failover earlier in the
- * run leaves the sentinels some seconds of reconfiguration). */
-static void wait_settled(fp_redis *r)
-{
-    double deadline = tk_now() + 90;
-    while (tk_now() < deadline) {
-        redisReply *rep;
-        fp_error err;
-        if (cmd(r, &rep, &err, 2, (const char *[]){"INFO", "replication"}) == 0) {
-            int online = 0;
-            for (const char *p = rep->str; p && (p = strstr(p, "state=online")); p++)
-                online++;
-            freeReplyObject(rep);
-            if (online == 2)
-                return;
-        }
-        usleep(250 * 1000);
-    }
-    cr_assert_fail("no settled master with two online replicas within 90 s");
-}
-
 Test(redis, discovers_the_master_past_a_dead_sentinel)
 {
     char list[600];
@@ -135,7 +114,7 @@ Test(redis, follows_a_failover_and_keeps_acknowledged_writes)
     fp_redis *r = open_redis(sentinels, master, password);
     fp_error err = {0};
     redisReply *rep;
-    wait_settled(r);
+    tk_redis_settled(r);
     char before[300], key[96], val[96];
     snprintf(before, sizeof before, "%s", fp_redis_master_addr(r));
     unsigned long discoveries = fp_redis_discoveries(r);

@@ -1,6 +1,7 @@
 /* testkit.c — see testkit.h. */
 #include "testkit.h"
 #include "buf.h"
+#include "redis.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -187,6 +188,15 @@ int tk_stop(tk_proc *p, int sig, double timeout_s)
         pid_t r = waitpid(p->pid, &status, WNOHANG);
         if (r == p->pid) {
             p->pid = 0;
+            /* A sanitizer report in the child (a leak at exit, say) fails the test. */
+            char *text = tk_read_file(p->log);
+            int bad = strstr(text, "ERROR: AddressSanitizer") || strstr(text, "ERROR: LeakSanitizer") ||
+                      strstr(text, "runtime error: ");
+            free(text);
+            if (bad) {
+                tk_show_log(p);
+                cr_assert_fail("sanitizer report in %s", p->log);
+            }
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
         usleep(20 * 1000);
@@ -240,4 +250,25 @@ int tk_free_port(void)
     getsockname(fd, (struct sockaddr *)&a, &len);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+void tk_redis_settled(fp_redis *r)
+{
+    double deadline = tk_now() + 90;
+    while (tk_now() < deadline) {
+        redisReply *rep;
+        fp_error err;
+        const char *argv[] = {"INFO", "replication"};
+        size_t lens[] = {4, 11};
+        if (fp_redis_command(r, &rep, &err, 2, argv, lens) == 0) {
+            int online = 0;
+            for (const char *p = rep->str; p && (p = strstr(p, "state=online")); p++)
+                online++;
+            freeReplyObject(rep);
+            if (online == 2)
+                return;
+        }
+        usleep(250 * 1000);
+    }
+    cr_assert_fail("no settled Redis master with two online replicas within 90 s");
 }

@@ -46,7 +46,8 @@ typedef struct tk_proc {
 void tk_start(tk_proc *p, const char *name, const char *const *argv);
 
 /* Sends sig and waits up to timeout_s for the exit; returns the exit status (or
- * 128+signal), failing the test if it did not exit in time. */
+ * 128+signal). Fails the test if it did not exit in time or its log holds a
+ * sanitizer report. */
 int tk_stop(tk_proc *p, int sig, double timeout_s);
 
 /* Prints the last lines of the process log through cr_log_info (for failures). */
@@ -54,6 +55,11 @@ void tk_show_log(const tk_proc *p);
 
 /* GETs http://127.0.0.1:port/path; returns the status and the body (caller frees). */
 long tk_http_get(int port, const char *path, char **body);
+
+/* Waits (up to 90 s) until the master r reaches reports both replicas online: a
+ * failover earlier in the run leaves the sentinels some seconds of reconfiguration. */
+struct fp_redis;
+void tk_redis_settled(struct fp_redis *r);
 
 /* A free TCP port on 127.0.0.1. */
 int tk_free_port(void);
