@@ -1,7 +1,7 @@
 /* buffer.c — see buffer.h. */
 #include "buffer.h"
+#include "script.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,21 +27,13 @@ struct fp_buffer {
     char pending[FP_BUFFER_KEY_MAX];
     char rows[FP_BUFFER_KEY_MAX];
     char flushed[FP_BUFFER_KEY_MAX];
-    char insert_sha[41];
+    fp_script insert;
 };
 
 int fp_buffer_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix)
 {
     int n = snprintf(out, outsz, "fp:{%s/%s}:%s", ns, name, suffix);
     return n < 0 || (size_t)n >= outsz ? FP_ELIMIT : 0;
-}
-
-static void sha1_hex(const char *s, char out[41])
-{
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)s, strlen(s), md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 fp_buffer *fp_buffer_new(fp_redis *redis, const char *ns, const char *name, fp_error *err)
@@ -63,7 +55,7 @@ fp_buffer *fp_buffer_new(fp_redis *redis, const char *ns, const char *name, fp_e
         free(b);
         return NULL;
     }
-    sha1_hex(insert_script, b->insert_sha);
+    fp_script_init(&b->insert, insert_script);
     return b;
 }
 
@@ -103,28 +95,13 @@ nomem:
     return NULL;
 }
 
-/* Runs the insert script by SHA; on -NOSCRIPT, runs it with EVAL (which caches it). */
-static int run_insert(fp_buffer *b, int argc, const char **argv, size_t *lens, redisReply **rep,
-                      fp_error *err)
-{
-    int rc = fp_redis_command(b->redis, rep, err, argc, argv, lens);
-    if (rc || (*rep)->type != REDIS_REPLY_ERROR || strncmp((*rep)->str, "NOSCRIPT", 8) != 0)
-        return rc;
-    freeReplyObject(*rep);
-    argv[0] = "EVAL";
-    lens[0] = 4;
-    argv[1] = insert_script;
-    lens[1] = sizeof insert_script - 1;
-    return fp_redis_command(b->redis, rep, err, argc, argv, lens);
-}
-
 int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long long *inserted,
                      fp_error *err)
 {
     *inserted = 0;
     if (n == 0)
         return 0;
-    int argc = 6 + 3 * (int)n;
+    int argc = 3 + 3 * (int)n;
     const char **argv = calloc((size_t)argc, sizeof *argv);
     size_t *lens = calloc((size_t)argc, sizeof *lens);
     char (*scores)[24] = calloc(n, sizeof *scores);
@@ -134,21 +111,18 @@ int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long lon
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto out;
     }
-    argv[0] = "EVALSHA";
-    argv[1] = b->insert_sha;
-    argv[2] = "3";
-    argv[3] = b->pending;
-    argv[4] = b->rows;
-    argv[5] = b->flushed;
+    argv[0] = b->pending;
+    argv[1] = b->rows;
+    argv[2] = b->flushed;
     for (size_t i = 0; i < n; i++) {
         snprintf(scores[i], sizeof scores[i], "%lld", rows[i].received_ms);
-        argv[6 + 3 * i] = rows[i].id;
-        argv[7 + 3 * i] = scores[i];
-        argv[8 + 3 * i] = rows[i].row;
+        argv[3 + 3 * i] = rows[i].id;
+        argv[4 + 3 * i] = scores[i];
+        argv[5 + 3 * i] = rows[i].row;
     }
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    rc = run_insert(b, argc, argv, lens, &rep, err);
+    rc = fp_script_run(b->redis, &b->insert, 3, argc, argv, lens, &rep, err);
     if (rc)
         goto out;
     if (rep->type != REDIS_REPLY_INTEGER) {
