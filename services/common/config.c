@@ -270,7 +270,7 @@ void fp_config_help(FILE *out, const char *prog, const char *summary,
             fprintf(out, " (repeatable; env: comma-separated)");
         if (o->flags & FP_OPT_REQUIRED)
             fprintf(out, " [required]");
-        if (o->def && !(o->flags & FP_OPT_SECRET))
+        if (o->def && *o->def && !(o->flags & FP_OPT_SECRET))
             fprintf(out, " [default: %s]", o->def);
         if (o->min < o->max)
             fprintf(out, o->type == FP_OPT_DURATION ? " [range: %lldms..%lldms]" : " [range: %lld..%lld]",

@@ -42,7 +42,13 @@ static int set_pair(rd_kafka_conf_t *conf, char *line, const char *where, fp_err
         *--e = '\0';
     if (!*key)
         return fp_error_set(err, FP_EINVAL, "%s: empty key", where);
-    return fp_kafka_conf_set(conf, key, val, err);
+    int rc = fp_kafka_conf_set(conf, key, val, err);
+    if (rc && err) {   /* say where the bad line came from */
+        char msg[sizeof err->msg];
+        memcpy(msg, err->msg, sizeof msg);
+        fp_error_set(err, rc, "%s: %s", where, msg);
+    }
+    return rc;
 }
 
 static int load_file(rd_kafka_conf_t *conf, const char *path, fp_error *err)

@@ -33,6 +33,7 @@ struct fp_consumer {
     atomic_int running;
     int paused;
     long long next_lag_ms;
+    long long next_trim_ms;
     rd_kafka_message_t **batch;
     size_t nbatch;
     /* metrics */
@@ -49,6 +50,27 @@ static long long now_ms(void)
 }
 
 static double now_s(void) { return now_ms() / 1000.0; }
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+#define TRIM_INTERVAL_MS 60000
+
+/* Forgets flushed ids older than the dedup window (a redelivery older than that is
+ * impossible: Kafka offsets were committed long before). Failures are retried later. */
+static void trim_dedup_window(fp_consumer *c)
+{
+    fp_error err = {0};
+    long long removed = 0;
+    if (fp_buffer_trim_flushed(c->buffer, wall_ms() - c->cfg.dedup_window_ms, &removed, &err))
+        fp_log_warn("trimming the dedup window failed", FP_LSTR("error", err.msg));
+    else if (removed)
+        fp_log_info("dedup window trimmed", FP_LINT("removed", removed));
+}
 
 static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
 {
@@ -469,6 +491,10 @@ int fp_consumer_run(fp_consumer *c)
         if (now_ms() >= c->next_lag_ms) {
             update_lag(c);
             c->next_lag_ms = now_ms() + c->cfg.lag_interval_ms;
+        }
+        if (now_ms() >= c->next_trim_ms && atomic_load(&c->redis_ok)) {
+            trim_dedup_window(c);
+            c->next_trim_ms = now_ms() + TRIM_INTERVAL_MS;
         }
     }
     atomic_store(&c->running, 0);

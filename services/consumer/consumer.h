@@ -29,6 +29,7 @@ typedef struct fp_consumer_config {
     long backoff_initial_ms;
     long backoff_max_ms;
     long lag_interval_ms;
+    long long dedup_window_ms;      /* flushed ids older than this are forgotten */
     long shutdown_grace_ms;         /* bound on finishing the batch in hand at SIGTERM */
 } fp_consumer_config;
 

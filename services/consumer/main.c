@@ -15,7 +15,7 @@ static char *form_path, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_con
 static char *redis_sentinels, *redis_master, *redis_password_file, *admin_bind, *log_level;
 static fp_strlist kafka_properties;
 static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_max, batch_wait_ms;
-static long long backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port;
+static long long backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port, dedup_ms;
 
 static const fp_option options[] = {
     {"form", FP_OPT_STRING, NULL, "compiled form definition (JSON) from the pipeline's ConfigMap", FP_OPT_REQUIRED, 0, 0, &form_path},
@@ -37,6 +37,7 @@ static const fp_option options[] = {
     {"backoff-initial", FP_OPT_DURATION, "100ms", "first retry delay when Redis or Kafka fails", 0, 1, 60000, &backoff_initial_ms},
     {"backoff-max", FP_OPT_DURATION, "5s", "longest retry delay", 0, 1, 300000, &backoff_max_ms},
     {"lag-interval", FP_OPT_DURATION, "5s", "how often lag per partition is published", 0, 100, 300000, &lag_interval_ms},
+    {"dedup-window", FP_OPT_DURATION, "168h", "how long flushed ids are remembered to drop redeliveries", 0, 60000, 8760LL * 3600000, &dedup_ms},
     {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on finishing the batch in hand after SIGTERM", 0, 0, 300000, &grace_ms},
     {"admin-bind", FP_OPT_STRING, "0.0.0.0", "address for /healthz, /readyz, /metrics", 0, 0, 0, &admin_bind},
     {"admin-port", FP_OPT_INT, "9090", "port for /healthz, /readyz, /metrics (0: any free port)", 0, 0, 65535, &admin_port},
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
         .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_max = (int)batch_max,
         .batch_wait_ms = batch_wait_ms, .backoff_initial_ms = backoff_initial_ms,
         .backoff_max_ms = backoff_max_ms, .lag_interval_ms = lag_interval_ms, .shutdown_grace_ms = grace_ms,
+        .dedup_window_ms = dedup_ms,
     };
     if (!metrics || fp_shutdown_install()) {
         fprintf(stderr, "formpipe-consumer: cannot initialise (out of memory or signals)\n");

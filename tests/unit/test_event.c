@@ -1,0 +1,103 @@
+/* Unit tests for services/common/event: CloudEvents encoding, parsing, times. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+
+struct time_case { const char *text; int ok; long long ms; };
+
+static struct time_case times[] = {
+    {"2026-11-23T14:05:27.123Z", 1, 1795442727123LL},
+    {"2026-11-23T14:05:27Z", 1, 1795442727000LL},
+    {"2026-11-23t14:05:27.1z", 1, 1795442727100LL},
+    {"2026-11-23T19:35:27.123+05:30", 1, 1795442727123LL},
+    {"2026-11-23T09:05:27.123-05:00", 1, 1795442727123LL},
+    {"1970-01-01T00:00:00Z", 1, 0},
+    {"2024-02-29T00:00:00Z", 1, 1709164800000LL},
+    {"2026-02-29T00:00:00Z", 0, 0},   /* not a leap year */
+    {"2026-13-01T00:00:00Z", 0, 0},
+    {"2026-11-23 14:05:27Z", 0, 0},
+    {"2026-11-23T14:05:27", 0, 0},     /* no zone */
+    {"2026-11-23T14:05:27.Z", 0, 0},
+    {"2026-11-23T24:00:00Z", 0, 0},
+    {"2026-11-23T14:05:27Zjunk", 0, 0},
+    {"", 0, 0},
+};
+
+ParameterizedTestParameters(event, parse_time)
+{
+    return cr_make_param_array(struct time_case, times, sizeof times / sizeof times[0]);
+}
+
+ParameterizedTest(struct time_case *c, event, parse_time)
+{
+    long long ms = -1;
+    int rc = fp_event_parse_time(c->text, &ms);
+    cr_assert_eq(rc == 0, c->ok, "'%s'", c->text);
+    if (c->ok)
+        cr_assert_eq(ms, c->ms, "'%s' -> %lld", c->text, ms);
+}
+
+Test(event, encode_then_parse_round_trips)
+{
+    cJSON *data = cJSON_Parse("{\"name\":\"Asha \\\"A\\\"\",\"cgpa\":9.5,\"ok\":true}");
+    char *json = fp_event_encode("01JDX", "forms", "student-data", 1795442727123LL, 3, data);
+    cr_assert_not_null(json);
+    fp_event ev;
+    fp_error err = {0};
+    cr_assert_eq(fp_event_parse(json, strlen(json), &ev, &err), 0, "%s: %s", json, err.msg);
+    cr_assert_str_eq(ev.id, "01JDX");
+    cr_assert_str_eq(ev.source, "/forms/forms/student-data");
+    cr_assert_str_eq(ev.time, "2026-11-23T14:05:27.123Z");
+    cr_assert_eq(ev.time_ms, 1795442727123LL);
+    cr_assert_eq(ev.generation, 3);
+    cr_assert_str_eq(cJSON_GetObjectItem(ev.data, "name")->valuestring, "Asha \"A\"");
+    cJSON *doc = cJSON_Parse(json);
+    cr_assert_str_eq(cJSON_GetObjectItem(doc, "specversion")->valuestring, "1.0");
+    cr_assert_str_eq(cJSON_GetObjectItem(doc, "type")->valuestring, FP_EVENT_TYPE);
+    cr_assert_str_eq(cJSON_GetObjectItem(doc, "datacontenttype")->valuestring, "application/json");
+    cJSON_Delete(doc);
+    fp_event_clear(&ev);
+    free(json);
+    cJSON_Delete(data);
+}
+
+struct bad_case { const char *json; const char *msg; };
+
+#define OK_HEAD "\"specversion\":\"1.0\",\"type\":\"io.formpipe.submission.v1\",\"source\":\"/forms/a/b\""
+static struct bad_case bad[] = {
+    {"nope", "not a JSON object"},
+    {"[]", "not a JSON object"},
+    {"{\"specversion\":\"0.3\"}", "specversion"},
+    {"{\"specversion\":\"1.0\",\"type\":\"other\"}", "type is not"},
+    {"{" OK_HEAD ",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{}}", "id is missing"},
+    {"{" OK_HEAD ",\"id\":\"\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{}}", "id is missing"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"data\":{}}", "time is missing or not RFC 3339"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"yesterday\",\"data\":{}}", "time is missing or not RFC 3339"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\"}", "data is not an object"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":[1]}", "data is not an object"},
+    {"{\"specversion\":\"1.0\",\"type\":\"io.formpipe.submission.v1\",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{}}", "source"},
+};
+
+ParameterizedTestParameters(event, bad_events_name_the_problem)
+{
+    return cr_make_param_array(struct bad_case, bad, sizeof bad / sizeof bad[0]);
+}
+
+ParameterizedTest(struct bad_case *c, event, bad_events_name_the_problem)
+{
+    fp_event ev;
+    fp_error err = {0};
+    cr_assert_eq(fp_event_parse(c->json, strlen(c->json), &ev, &err), FP_EINVAL, "%s", c->json);
+    cr_assert_not_null(strstr(err.msg, c->msg), "'%s' not in '%s'", c->msg, err.msg);
+    fp_event_clear(&ev);
+}
+
+Test(event, format_time)
+{
+    char out[40];
+    fp_event_format_time(1795442727005LL, out, sizeof out);
+    cr_assert_str_eq(out, "2026-11-23T14:05:27.005Z");
+}
