@@ -1,5 +1,6 @@
 /* buffer.c — see buffer.h. */
 #include "buffer.h"
+#include "buf.h"
 #include "script.h"
 
 #include <stdio.h>
@@ -9,15 +10,37 @@
 #define FP_BUFFER_KEY_MAX 600
 
 /* KEYS: pending, rows, flushed. ARGV: id, score, row, id, score, row, ...
- * Returns how many ids were new. */
+ * Adds each id that is neither buffered nor in the flushed window (nor earlier in the
+ * same batch) and returns how many were added. Works in bulk commands (ZMSCORE, HMGET,
+ * HSET, ZADD in chunks) rather than per row: Redis spends its time on the data, not on
+ * command dispatch. */
 static const char insert_script[] =
+    "local n = #ARGV / 3\n"
+    "local CHUNK = 1000\n"
     "local added = 0\n"
-    "for i = 1, #ARGV, 3 do\n"
-    "  local id = ARGV[i]\n"
-    "  if redis.call('HEXISTS', KEYS[2], id) == 0 and not redis.call('ZSCORE', KEYS[3], id) then\n"
-    "    redis.call('HSET', KEYS[2], id, ARGV[i + 2])\n"
-    "    redis.call('ZADD', KEYS[1], ARGV[i + 1], id)\n"
-    "    added = added + 1\n"
+    "local seen = {}\n"
+    "for first = 1, n, CHUNK do\n"
+    "  local last = math.min(n, first + CHUNK - 1)\n"
+    "  local ids = {}\n"
+    "  for i = first, last do ids[#ids + 1] = ARGV[3 * i - 2] end\n"
+    "  local flushed = redis.call('ZMSCORE', KEYS[3], unpack(ids))\n"
+    "  local present = redis.call('HMGET', KEYS[2], unpack(ids))\n"
+    "  local hset, zadd = {}, {}\n"
+    "  for k = 1, #ids do\n"
+    "    local id = ids[k]\n"
+    "    if not flushed[k] and not present[k] and not seen[id] then\n"
+    "      seen[id] = true\n"
+    "      local i = first + k - 1\n"
+    "      hset[#hset + 1] = id\n"
+    "      hset[#hset + 1] = ARGV[3 * i]\n"
+    "      zadd[#zadd + 1] = ARGV[3 * i - 1]\n"
+    "      zadd[#zadd + 1] = id\n"
+    "    end\n"
+    "  end\n"
+    "  if #hset > 0 then\n"
+    "    redis.call('HSET', KEYS[2], unpack(hset))\n"
+    "    redis.call('ZADD', KEYS[1], unpack(zadd))\n"
+    "    added = added + #hset / 2\n"
     "  end\n"
     "end\n"
     "return added\n";
@@ -28,6 +51,8 @@ struct fp_buffer {
     char rows[FP_BUFFER_KEY_MAX];
     char flushed[FP_BUFFER_KEY_MAX];
     fp_script insert;
+    long pipelined_wait;       /* WAIT timeout of the insert in flight; -1: no WAIT */
+    int pipelined_replicas;
 };
 
 int fp_buffer_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix)
@@ -61,82 +86,187 @@ fp_buffer *fp_buffer_new(fp_redis *redis, const char *ns, const char *name, fp_e
 
 void fp_buffer_free(fp_buffer *b) { free(b); }
 
-char *fp_buffer_row_json(const char *id, const char *received_at, const cJSON *data,
-                         const char *const *columns, size_t ncolumns, fp_error *err)
+/* Appends a JSON number the way cJSON prints it (integers plainly, else the shortest
+ * of 15 or 17 significant digits that reads back the same). */
+static int add_number(fp_buf *b, double d)
 {
-    cJSON *row = cJSON_CreateArray();
-    char *out = NULL;
-    if (!row || !cJSON_AddItemToArray(row, cJSON_CreateString(id)) ||
-        !cJSON_AddItemToArray(row, cJSON_CreateString(received_at)))
-        goto nomem;
-    for (size_t i = 0; i < ncolumns; i++) {
+    char tmp[32];
+    if (d != d || d - d != 0)   /* NaN or infinity: not JSON */
+        return fp_buf_adds(b, "null");
+    if (d == (double)(long long)d && d > -1e15 && d < 1e15)
+        return fp_buf_printf(b, "%lld", (long long)d);
+    snprintf(tmp, sizeof tmp, "%1.15g", d);
+    if (strtod(tmp, NULL) != d)
+        snprintf(tmp, sizeof tmp, "%1.17g", d);
+    return fp_buf_adds(b, tmp);
+}
+
+static int add_string(fp_buf *b, const char *s)
+{
+    int rc = fp_buf_adds(b, "\"");
+    if (!rc)
+        rc = fp_buf_add_json_str(b, s, strlen(s));
+    return rc ? rc : fp_buf_adds(b, "\"");
+}
+
+char *fp_buffer_row_json(const char *id, const char *received_at, const cJSON *data,
+                         const char *const *columns, size_t ncolumns, size_t *matched,
+                         fp_error *err)
+{
+    fp_buf b;
+    size_t found = 0;
+    fp_buf_init(&b, FP_BUFFER_MAX_ROW);
+    int rc = fp_buf_adds(&b, "[");
+    if (!rc)
+        rc = add_string(&b, id);
+    if (!rc)
+        rc = fp_buf_adds(&b, ",");
+    if (!rc)
+        rc = add_string(&b, received_at);
+    for (size_t i = 0; i < ncolumns && !rc; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, columns[i]);
-        cJSON *copy;
+        rc = fp_buf_adds(&b, ",");
+        if (rc)
+            break;
+        found += v != NULL;
         if (!v || cJSON_IsNull(v))
-            copy = cJSON_CreateString("");
-        else if (cJSON_IsString(v) || cJSON_IsNumber(v) || cJSON_IsBool(v))
-            copy = cJSON_Duplicate(v, 0);
+            rc = fp_buf_adds(&b, "\"\"");
+        else if (cJSON_IsString(v))
+            rc = add_string(&b, v->valuestring);
+        else if (cJSON_IsNumber(v))
+            rc = add_number(&b, v->valuedouble);
+        else if (cJSON_IsBool(v))
+            rc = fp_buf_adds(&b, cJSON_IsTrue(v) ? "true" : "false");
         else {
+            fp_buf_free(&b);
             fp_error_set(err, FP_EINVAL, "field '%s' is not a string, number or boolean", columns[i]);
-            cJSON_Delete(row);
             return NULL;
         }
-        if (!copy || !cJSON_AddItemToArray(row, copy))
-            goto nomem;
     }
-    out = cJSON_PrintUnformatted(row);
-    if (!out)
-        goto nomem;
-    cJSON_Delete(row);
-    return out;
-nomem:
-    cJSON_Delete(row);
-    fp_error_set(err, FP_ENOMEM, "out of memory building a row");
-    return NULL;
+    if (!rc)
+        rc = fp_buf_adds(&b, "]");
+    if (matched)
+        *matched = found;
+    if (rc) {
+        fp_buf_free(&b);
+        fp_error_set(err, rc, rc == FP_ELIMIT ? "row is larger than %d bytes" : "out of memory building a row",
+                     FP_BUFFER_MAX_ROW);
+        return NULL;
+    }
+    return fp_buf_take(&b);
+}
+
+/* The insert script's keys and arguments for rows; free the three arrays after use. */
+typedef struct insert_args {
+    int argc;
+    const char **argv;
+    size_t *lens;
+    char (*scores)[24];
+} insert_args;
+
+static void insert_args_free(insert_args *a)
+{
+    free(a->argv);
+    free(a->lens);
+    free(a->scores);
+}
+
+static int insert_args_build(fp_buffer *b, const fp_buffer_row *rows, size_t n, insert_args *a, fp_error *err)
+{
+    a->argc = 3 + 3 * (int)n;
+    a->argv = calloc((size_t)a->argc, sizeof *a->argv);
+    a->lens = calloc((size_t)a->argc, sizeof *a->lens);
+    a->scores = calloc(n, sizeof *a->scores);
+    if (!a->argv || !a->lens || !a->scores) {
+        insert_args_free(a);
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    }
+    a->argv[0] = b->pending;
+    a->argv[1] = b->rows;
+    a->argv[2] = b->flushed;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(a->scores[i], sizeof a->scores[i], "%lld", rows[i].received_ms);
+        a->argv[3 + 3 * i] = rows[i].id;
+        a->argv[4 + 3 * i] = a->scores[i];
+        a->argv[5 + 3 * i] = rows[i].row;
+    }
+    for (int i = 0; i < a->argc; i++)
+        a->lens[i] = strlen(a->argv[i]);
+    return 0;
+}
+
+/* Reads the script's answer (the number of ids added). */
+static int insert_reply(redisReply *rep, long long *inserted, fp_error *err)
+{
+    if (rep->type != REDIS_REPLY_INTEGER)
+        return fp_error_set(err, FP_EINVAL, "buffer insert: unexpected reply: %s",
+                            rep->type == REDIS_REPLY_ERROR ? rep->str : "not an integer");
+    *inserted = rep->integer;
+    return 0;
 }
 
 int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long long *inserted,
                      fp_error *err)
 {
+    insert_args a;
+    redisReply *rep = NULL;
     *inserted = 0;
     if (n == 0)
         return 0;
-    int argc = 3 + 3 * (int)n;
-    const char **argv = calloc((size_t)argc, sizeof *argv);
-    size_t *lens = calloc((size_t)argc, sizeof *lens);
-    char (*scores)[24] = calloc(n, sizeof *scores);
-    redisReply *rep = NULL;
-    int rc = FP_ENOMEM;
-    if (!argv || !lens || !scores) {
-        fp_error_set(err, FP_ENOMEM, "out of memory");
-        goto out;
-    }
-    argv[0] = b->pending;
-    argv[1] = b->rows;
-    argv[2] = b->flushed;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(scores[i], sizeof scores[i], "%lld", rows[i].received_ms);
-        argv[3 + 3 * i] = rows[i].id;
-        argv[4 + 3 * i] = scores[i];
-        argv[5 + 3 * i] = rows[i].row;
-    }
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    rc = fp_script_run(b->redis, &b->insert, 3, argc, argv, lens, &rep, err);
+    int rc = insert_args_build(b, rows, n, &a, err);
     if (rc)
-        goto out;
-    if (rep->type != REDIS_REPLY_INTEGER) {
-        rc = fp_error_set(err, FP_EINVAL, "buffer insert: unexpected reply: %s",
-                          rep->type == REDIS_REPLY_ERROR ? rep->str : "not an integer");
-        goto out;
-    }
-    *inserted = rep->integer;
-    rc = 0;
-out:
+        return rc;
+    rc = fp_script_run(b->redis, &b->insert, 3, a.argc, a.argv, a.lens, &rep, err);
+    if (!rc)
+        rc = insert_reply(rep, inserted, err);
     freeReplyObject(rep);
-    free(scores);
-    free(lens);
-    free(argv);
+    insert_args_free(&a);
+    return rc;
+}
+
+int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, int replicas,
+                           long wait_ms, fp_error *err)
+{
+    insert_args a;
+    char nrep[16], tmo[24];
+    int rc = insert_args_build(b, rows, n, &a, err);
+    if (rc)
+        return rc;
+    rc = fp_script_append(b->redis, &b->insert, 3, a.argc, a.argv, a.lens, err);
+    insert_args_free(&a);
+    b->pipelined_wait = replicas > 0 ? wait_ms : -1;
+    b->pipelined_replicas = replicas;
+    if (!rc && replicas > 0) {
+        snprintf(nrep, sizeof nrep, "%d", replicas);
+        snprintf(tmo, sizeof tmo, "%ld", wait_ms);
+        const char *wargv[] = {"WAIT", nrep, tmo};
+        const size_t wlens[] = {4, strlen(nrep), strlen(tmo)};
+        rc = fp_redis_append(b->redis, 3, wargv, wlens, err);
+    }
+    return rc ? rc : fp_redis_send(b->redis, err);
+}
+
+int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked, fp_error *err)
+{
+    redisReply *rep = NULL;
+    *inserted = 0;
+    *acked = 0;
+    int rc = fp_redis_receive(b->redis, 0, &rep, err);
+    if (rc)
+        return rc;
+    rc = insert_reply(rep, inserted, err);   /* -NOSCRIPT too: the caller retries with fp_buffer_insert */
+    freeReplyObject(rep);
+    if (b->pipelined_wait < 0)
+        return rc;
+    int wrc = fp_redis_receive(b->redis, b->pipelined_wait, &rep, err);
+    if (wrc)
+        return wrc;
+    if (rep->type == REDIS_REPLY_INTEGER)
+        *acked = rep->integer;
+    freeReplyObject(rep);
+    if (!rc && *acked < b->pipelined_replicas)
+        rc = fp_error_set(err, FP_ETIMEOUT, "WAIT: %lld of %d replicas acknowledged within %ld ms",
+                          *acked, b->pipelined_replicas, b->pipelined_wait);
     return rc;
 }
 

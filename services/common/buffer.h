@@ -13,6 +13,9 @@
 #include "error.h"
 #include "redis.h"
 
+/* Largest row JSON accepted (Sheets allows 50,000 characters per cell). */
+#define FP_BUFFER_MAX_ROW (4 * 1024 * 1024)
+
 typedef struct fp_buffer fp_buffer;
 
 typedef struct fp_buffer_row {
@@ -23,9 +26,12 @@ typedef struct fp_buffer_row {
 
 /* Builds the row JSON for one submission: [id, received_at, data[columns[0]], ...].
  * A missing or null value becomes "". Returns a string the caller frees, or NULL with
- * *err when a value is not a string, number or boolean. */
+ * *err when a value is not a string, number or boolean, or the row exceeds
+ * FP_BUFFER_MAX_ROW (FP_ELIMIT). *matched (if not NULL) is how many columns had a
+ * value in data: fewer than data's members means data holds a field that is no column. */
 char *fp_buffer_row_json(const char *id, const char *received_at, const cJSON *data,
-                         const char *const *columns, size_t ncolumns, fp_error *err);
+                         const char *const *columns, size_t ncolumns, size_t *matched,
+                         fp_error *err);
 
 /* Writes the key "fp:{<namespace>/<name>}:<suffix>" into out. FP_ELIMIT if too long. */
 int fp_buffer_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix);
@@ -41,6 +47,17 @@ void fp_buffer_free(fp_buffer *b);   /* NULL is fine */
  * the master is unreachable or moved (retry later), or FP_EINVAL for a script error. */
 int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long long *inserted,
                      fp_error *err);
+
+/* The same insert, followed by WAIT replicas (when replicas > 0), sent without
+ * waiting for the answers so the caller can prepare the next batch meanwhile. Exactly
+ * one fp_buffer_insert_finish must follow before any other command on the connection. */
+int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, int replicas,
+                           long wait_ms, fp_error *err);
+
+/* Reads the answers of fp_buffer_insert_start. 0 when inserted and enough replicas
+ * acknowledged; FP_ETIMEOUT when WAIT fell short; FP_EIO on connection trouble;
+ * FP_EINVAL for a script error (including -NOSCRIPT): retry with fp_buffer_insert. */
+int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked, fp_error *err);
 
 /* WAIT for `replicas` replicas to acknowledge every write so far, at most timeout_ms.
  * Returns 0 when enough acknowledged, FP_ETIMEOUT (with *acked set) when not, FP_EIO

@@ -86,8 +86,9 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     fp_log_write(l, "librdkafka", (const fp_log_field[]){FP_LSTR("facility", fac), FP_LSTR("detail", buf), FP_LEND});
 }
 
-rd_kafka_conf_t *fp_kafka_conf_new(const char *bootstrap, const char *properties_file,
-                                   const fp_strlist *properties, fp_error *err)
+rd_kafka_conf_t *fp_kafka_conf_new(const char *bootstrap, const char *const *defaults,
+                                   const char *properties_file, const fp_strlist *properties,
+                                   fp_error *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int rc = 0;
@@ -98,6 +99,8 @@ rd_kafka_conf_t *fp_kafka_conf_new(const char *bootstrap, const char *properties
     rd_kafka_conf_set_log_cb(conf, log_cb);
     if (bootstrap && *bootstrap)
         rc = fp_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err);
+    for (size_t i = 0; !rc && defaults && defaults[i]; i += 2)
+        rc = fp_kafka_conf_set(conf, defaults[i], defaults[i + 1], err);
     if (!rc && properties_file && *properties_file)
         rc = load_file(conf, properties_file, err);
     for (size_t i = 0; !rc && properties && i < properties->n; i++) {

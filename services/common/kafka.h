@@ -12,10 +12,13 @@
 
 #define FP_KAFKA_MAX_PROPERTIES_FILE (64 * 1024)
 
-/* Builds a configuration; NULL with *err naming the bad key (or file line). The
- * properties file and the list may be NULL. librdkafka's log lines go to fp_log. */
-rd_kafka_conf_t *fp_kafka_conf_new(const char *bootstrap, const char *properties_file,
-                                   const fp_strlist *properties, fp_error *err);
+/* Builds a configuration: bootstrap, then the binary's own defaults (NULL-terminated
+ * key, value, key, value, ... or NULL), then the file, then the list, so an operator
+ * can override any default. NULL with *err naming the bad key (or file line). The
+ * file and the list may be NULL. librdkafka's log lines go to fp_log. */
+rd_kafka_conf_t *fp_kafka_conf_new(const char *bootstrap, const char *const *defaults,
+                                   const char *properties_file, const fp_strlist *properties,
+                                   fp_error *err);
 
 /* Sets one property; FP_EINVAL with a message that hides secret values. */
 int fp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, fp_error *err);

@@ -270,6 +270,62 @@ int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
     return fp_redis_command_blocking(r, 0, reply, err, argc, argv, argvlen);
 }
 
+int fp_redis_append(fp_redis *r, int argc, const char **argv, const size_t *argvlen, fp_error *err)
+{
+    if (!r->ctx) {
+        int rc = fp_redis_connect(r, err);
+        if (rc)
+            return rc;
+    }
+    if (redisAppendCommandArgv(r->ctx, argc, argv, argvlen) != REDIS_OK) {
+        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, r->ctx->errstr);
+        drop(r);
+        return FP_EIO;
+    }
+    return 0;
+}
+
+int fp_redis_send(fp_redis *r, fp_error *err)
+{
+    int done = 0;
+    if (!r->ctx)
+        return fp_error_set(err, FP_EIO, "redis: not connected");
+    while (!done) {
+        if (redisBufferWrite(r->ctx, &done) != REDIS_OK) {
+            fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, r->ctx->errstr);
+            drop(r);
+            return FP_EIO;
+        }
+    }
+    return 0;
+}
+
+int fp_redis_receive(fp_redis *r, long block_ms, redisReply **reply, fp_error *err)
+{
+    void *rep = NULL;
+    *reply = NULL;
+    if (!r->ctx)
+        return fp_error_set(err, FP_EIO, "redis: connection lost");
+    if (block_ms > 0)
+        redisSetTimeout(r->ctx, ms_tv(r->command_timeout_ms + block_ms));
+    int ok = redisGetReply(r->ctx, &rep) == REDIS_OK && rep;
+    if (!ok) {
+        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, r->ctx->errstr);
+        drop(r);
+        return FP_EIO;
+    }
+    if (block_ms > 0)
+        redisSetTimeout(r->ctx, ms_tv(r->command_timeout_ms));
+    if (means_rediscover(rep)) {
+        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, ((redisReply *)rep)->str);
+        freeReplyObject(rep);
+        drop(r);
+        return FP_EIO;
+    }
+    *reply = rep;
+    return 0;
+}
+
 const char *fp_redis_master_addr(const fp_redis *r) { return r->master_addr; }
 
 unsigned long fp_redis_discoveries(const fp_redis *r) { return r->discoveries; }

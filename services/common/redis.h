@@ -48,6 +48,14 @@ int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
 int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp_error *err,
                               int argc, const char **argv, const size_t *argvlen);
 
+/* Pipelining: fp_redis_append queues a command (connecting first if needed),
+ * fp_redis_send writes everything queued, fp_redis_receive reads the next reply in
+ * order (waiting up to the command timeout plus block_ms). Failures and replies that
+ * mean "not the master" drop the connection and return FP_EIO, as fp_redis_command. */
+int fp_redis_append(fp_redis *r, int argc, const char **argv, const size_t *argvlen, fp_error *err);
+int fp_redis_send(fp_redis *r, fp_error *err);
+int fp_redis_receive(fp_redis *r, long block_ms, redisReply **reply, fp_error *err);
+
 /* The "host:port" of the connected master, or "" when not connected. */
 const char *fp_redis_master_addr(const fp_redis *r);
 

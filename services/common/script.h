@@ -22,4 +22,9 @@ void fp_script_init(fp_script *s, const char *src);
 int fp_script_run(fp_redis *r, const fp_script *s, int nkeys, int argc, const char **argv,
                   const size_t *lens, redisReply **reply, fp_error *err);
 
+/* Queues EVALSHA for pipelining (see fp_redis_append); a -NOSCRIPT reply then comes
+ * back from fp_redis_receive and the caller falls back to fp_script_run. */
+int fp_script_append(fp_redis *r, const fp_script *s, int nkeys, int argc, const char **argv,
+                     const size_t *lens, fp_error *err);
+
 #endif

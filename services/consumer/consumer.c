@@ -19,6 +19,18 @@
 
 #define DLQ_REASON_HEADER "formpipe-dlq-reason"
 
+/* One batch: the Kafka messages and the rows built from them. */
+typedef struct batch {
+    rd_kafka_message_t **msgs;
+    size_t n;
+    fp_event *events;
+    char **jsons;
+    fp_buffer_row *rows;
+    size_t nrows;
+    int in_flight;       /* its insert was sent and not yet finished */
+    double sent_at;
+} batch;
+
 struct fp_consumer {
     fp_consumer_config cfg;
     fp_form *form;
@@ -34,8 +46,8 @@ struct fp_consumer {
     int paused;
     long long next_lag_ms;
     long long next_trim_ms;
-    rd_kafka_message_t **batch;
-    size_t nbatch;
+    batch b[2];              /* one being collected, one whose insert is in flight */
+    int cur;                 /* index of the one being collected */
     /* metrics */
     fp_series *m_consumed, *m_inserted, *m_duplicates, *m_redis_errors, *m_batches;
     fp_series *m_redis_seconds;
@@ -145,6 +157,38 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
     *status = m->err ? -1 : 1;
 }
 
+static int batch_init(batch *b, size_t cap)
+{
+    b->msgs = calloc(cap, sizeof *b->msgs);
+    b->events = calloc(cap, sizeof *b->events);
+    b->jsons = calloc(cap, sizeof *b->jsons);
+    b->rows = calloc(cap, sizeof *b->rows);
+    return b->msgs && b->events && b->jsons && b->rows ? 0 : FP_ENOMEM;
+}
+
+/* Drops the batch's contents (messages, events, rows), keeping its arrays. */
+static void batch_release(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        fp_event_clear(&b->events[i]);
+        rd_kafka_message_destroy(b->msgs[i]);
+    }
+    for (size_t i = 0; i < b->nrows; i++)
+        free(b->jsons[i]);
+    b->n = b->nrows = 0;
+    b->in_flight = 0;
+}
+
+static void batch_free(batch *b)
+{
+    if (b->msgs)
+        batch_release(b);
+    free(b->msgs);
+    free(b->events);
+    free(b->jsons);
+    free(b->rows);
+}
+
 fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics, fp_error *err)
 {
     char why[512];
@@ -169,14 +213,18 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
         snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s", cfg->dlq_topic);
     else
         snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s.dlq", c->topic);
-    if (!(c->batch = calloc((size_t)cfg->batch_max, sizeof *c->batch))) {
+    if (batch_init(&c->b[0], (size_t)cfg->batch_max) || batch_init(&c->b[1], (size_t)cfg->batch_max)) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto fail;
     }
     if (register_metrics(c, metrics, err))
         goto fail;
 
-    if (!(kc = fp_kafka_conf_new(cfg->kafka_bootstrap, cfg->kafka_config_file, cfg->kafka_properties, err)) ||
+    /* Prefetch at most 8 MiB / 20,000 messages per partition: memory stays bounded. */
+    static const char *const consumer_defaults[] = {"queued.max.messages.kbytes", "8192",
+                                                    "queued.min.messages", "20000", NULL};
+    if (!(kc = fp_kafka_conf_new(cfg->kafka_bootstrap, consumer_defaults, cfg->kafka_config_file,
+                                 cfg->kafka_properties, err)) ||
         fp_kafka_conf_set(kc, "group.id", c->group, err) ||
         fp_kafka_conf_set(kc, "partition.assignment.strategy", "cooperative-sticky", err) ||
         fp_kafka_conf_set(kc, "enable.auto.offset.store", "false", err) ||
@@ -192,7 +240,7 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
     kc = NULL;   /* owned by rk now */
     rd_kafka_poll_set_consumer(c->rk);
 
-    if (!(pc = fp_kafka_conf_new(cfg->kafka_bootstrap, cfg->kafka_config_file, cfg->kafka_properties, err)) ||
+    if (!(pc = fp_kafka_conf_new(cfg->kafka_bootstrap, NULL, cfg->kafka_config_file, cfg->kafka_properties, err)) ||
         fp_kafka_conf_set(pc, "enable.idempotence", "true", err) ||
         fp_kafka_conf_set(pc, "acks", "all", err))
         goto fail;
@@ -283,7 +331,7 @@ static char *event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event 
     }
     snprintf(source, sizeof source, "/forms/%s/%s", c->form->ns, c->form->name);
     if (strcmp(ev->source, source) != 0) {
-        snprintf(why, whysz, "source %s is not this pipeline (%s)", ev->source, source);
+        snprintf(why, whysz, "source %.200s is not this pipeline (%.200s)", ev->source, source);
         return NULL;
     }
     if (ev->generation > c->form->generation) {
@@ -297,19 +345,35 @@ static char *event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event 
             fp_form_free(newer);
         }
     }
-    const cJSON *field;
-    cJSON_ArrayForEach(field, ev->data) {
-        if (fp_form_column(c->form, field->string) < 0) {
-            snprintf(why, whysz, "unknown field '%s' for form generation %lld", field->string,
-                     c->form->generation);
-            return NULL;
-        }
-    }
+    size_t matched = 0;
     char *row = fp_buffer_row_json(ev->id, ev->time, ev->data, (const char *const *)c->form->columns,
-                                   c->form->ncolumns, &err);
+                                   c->form->ncolumns, &matched, &err);
+    if (row && matched < (size_t)cJSON_GetArraySize(ev->data)) {
+        /* Some member of data is no column: name it (the slow path, for dead letters). */
+        const cJSON *field;
+        cJSON_ArrayForEach(field, ev->data) {
+            if (fp_form_column(c->form, field->string) < 0)
+                break;
+        }
+        snprintf(why, whysz, "unknown field '%.200s' for form generation %lld",
+                 field ? field->string : "?", c->form->generation);
+        free(row);
+        return NULL;
+    }
     if (!row)
         snprintf(why, whysz, "%s", err.msg);
     return row;
+}
+
+/* Records a batch that Redis stored and the replicas confirmed. */
+static void note_stored(fp_consumer *c, size_t n, long long inserted, double seconds)
+{
+    fp_series_observe(c->m_redis_seconds, seconds);
+    fp_series_add(c->m_inserted, (double)inserted);
+    fp_series_add(c->m_duplicates, (double)((long long)n - inserted));
+    if (!atomic_exchange(&c->redis_ok, 1))
+        fp_log_info("redis available", FP_LSTR("master", fp_redis_master_addr(c->redis)));
+    set_paused(c, 0);
 }
 
 /* Inserts rows and WAITs until both succeed, pausing the partitions while Redis is
@@ -326,12 +390,7 @@ static int store_rows(fp_consumer *c, const fp_buffer_row *rows, size_t n)
         if (!rc && c->cfg.min_replicas_ack > 0)
             rc = fp_buffer_wait(c->buffer, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &acked, &err);
         if (!rc) {
-            fp_series_observe(c->m_redis_seconds, now_s() - t0);
-            fp_series_add(c->m_inserted, (double)inserted);
-            fp_series_add(c->m_duplicates, (double)((long long)n - inserted));
-            if (!atomic_exchange(&c->redis_ok, 1))
-                fp_log_info("redis available", FP_LSTR("master", fp_redis_master_addr(c->redis)));
-            set_paused(c, 0);
+            note_stored(c, n, inserted, now_s() - t0);
             return 0;
         }
         fp_series_inc(c->m_redis_errors);
@@ -362,11 +421,11 @@ static int store_rows(fp_consumer *c, const fp_buffer_row *rows, size_t n)
 }
 
 /* Stores offset+1 of every message of the batch (done only once it is in Redis). */
-static void store_offsets(fp_consumer *c)
+static void store_offsets(fp_consumer *c, const batch *b)
 {
-    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)c->nbatch);
-    for (size_t i = 0; i < c->nbatch; i++) {
-        const rd_kafka_message_t *m = c->batch[i];
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        const rd_kafka_message_t *m = b->msgs[i];
         rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
         if (!p)
             p = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition);
@@ -379,47 +438,91 @@ static void store_offsets(fp_consumer *c)
     rd_kafka_topic_partition_list_destroy(offs);
 }
 
-/* Processes the batch in hand: rows to Redis, dead letters to their topic, then offsets. */
-static int process_batch(fp_consumer *c)
+/* Turns the batch's events into rows; the ones that can't be rows are dead-lettered
+ * now (their offsets are stored with the batch). */
+static int prepare_batch(fp_consumer *c, batch *b)
 {
-    fp_buffer_row *rows = calloc(c->nbatch, sizeof *rows);
-    fp_event *events = calloc(c->nbatch, sizeof *events);
-    char **jsons = calloc(c->nbatch, sizeof *jsons);
-    size_t nrows = 0;
-    int rc = FP_ENOMEM;
-    if (!rows || !events || !jsons)
-        goto out;
-    for (size_t i = 0; i < c->nbatch; i++) {
+    for (size_t i = 0; i < b->n; i++) {
         char why[512];
-        const rd_kafka_message_t *m = c->batch[i];
-        char *row = event_to_row(c, m, &events[i], why, sizeof why);
+        const rd_kafka_message_t *m = b->msgs[i];
+        char *row = event_to_row(c, m, &b->events[i], why, sizeof why);
         if (!row) {
-            if ((rc = dead_letter(c, m, why)))
-                goto out;
+            int rc = dead_letter(c, m, why);
+            if (rc)
+                return rc;
             continue;
         }
-        jsons[nrows] = row;
-        rows[nrows] = (fp_buffer_row){events[i].id, events[i].time_ms, row};
-        nrows++;
+        b->jsons[b->nrows] = row;
+        b->rows[b->nrows] = (fp_buffer_row){b->events[i].id, b->events[i].time_ms, row};
+        b->nrows++;
     }
-    if (nrows && (rc = store_rows(c, rows, nrows)))
-        goto out;
-    store_offsets(c);
-    fp_series_inc(c->m_batches);
-    rc = 0;
-out:
-    for (size_t i = 0; i < c->nbatch; i++) {
-        if (events)
-            fp_event_clear(&events[i]);
-        if (jsons)
-            free(jsons[i]);
-        rd_kafka_message_destroy(c->batch[i]);
+    return 0;
+}
+
+/* Sends the batch's insert (and WAIT) without waiting for the answer. */
+static int start_batch(fp_consumer *c, batch *b)
+{
+    fp_error err = {0};
+    b->sent_at = now_s();
+    if (fp_buffer_insert_start(c->buffer, b->rows, b->nrows, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &err)) {
+        fp_log_warn("redis send failed; retrying", FP_LSTR("error", err.msg));
+        return FP_EIO;
     }
-    c->nbatch = 0;
-    free(jsons);
-    free(events);
-    free(rows);
+    b->in_flight = 1;
+    return 0;
+}
+
+/* Makes sure the batch is in Redis and confirmed (finishing the pipelined insert, or
+ * retrying synchronously), then stores its offsets and empties it. */
+static int complete_batch(fp_consumer *c, batch *b)
+{
+    int rc = 0;
+    if (b->in_flight) {
+        fp_error err = {0};
+        long long inserted, acked;
+        if (fp_buffer_insert_finish(c->buffer, &inserted, &acked, &err) == 0) {
+            note_stored(c, b->nrows, inserted, now_s() - b->sent_at);
+        } else {
+            fp_series_inc(c->m_redis_errors);
+            fp_log_warn("redis batch failed; retrying", FP_LSTR("error", err.msg));
+            rc = store_rows(c, b->rows, b->nrows);
+        }
+    } else if (b->nrows) {
+        rc = store_rows(c, b->rows, b->nrows);
+    }
+    if (rc == 0) {
+        store_offsets(c, b);
+        fp_series_inc(c->m_batches);
+    }
+    batch_release(b);
     return rc;
+}
+
+/* Polls up to batch_max messages, for at most batch_wait after the first one. */
+static void collect(fp_consumer *c, batch *b)
+{
+    long long first = 0;
+    while ((int)b->n < c->cfg.batch_max) {
+        long long left = first ? first + c->cfg.batch_wait_ms - now_ms() : 100;
+        if (left <= 0 || fp_shutdown_requested())
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)left);
+        if (!m) {
+            if (!first)
+                break;
+            continue;
+        }
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                fp_log_warn("consumer error", FP_LSTR("error", rd_kafka_message_errstr(m)));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (!first)
+            first = now_ms();
+        b->msgs[b->n++] = m;
+        fp_series_inc(c->m_consumed);
+    }
 }
 
 /* Publishes lag per assigned partition from the cached high watermarks. */
@@ -462,32 +565,20 @@ int fp_consumer_run(fp_consumer *c)
         fp_log_warn("redis not reachable yet", FP_LSTR("error", err.msg));
     atomic_store(&c->running, 1);
 
+    /* While Redis stores one batch, the next is polled and parsed. Offsets are stored
+     * in batch order: the batch in flight completes before the next one's offsets. */
     int rc = 0;
     while (!fp_shutdown_requested() && rc == 0) {
-        long long first = 0;
-        while ((int)c->nbatch < c->cfg.batch_max) {
-            long long left = first ? first + c->cfg.batch_wait_ms - now_ms() : 100;
-            if (left <= 0 || fp_shutdown_requested())
-                break;
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)left);
-            if (!m) {
-                if (!first)
-                    break;
-                continue;
-            }
-            if (m->err) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    fp_log_warn("consumer error", FP_LSTR("error", rd_kafka_message_errstr(m)));
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            if (!first)
-                first = now_ms();
-            c->batch[c->nbatch++] = m;
-            fp_series_inc(c->m_consumed);
-        }
-        if (c->nbatch)
-            rc = process_batch(c);
+        batch *cur = &c->b[c->cur], *flight = &c->b[1 - c->cur];
+        collect(c, cur);
+        if (cur->n && (rc = prepare_batch(c, cur)))
+            break;
+        if (flight->in_flight && (rc = complete_batch(c, flight)))
+            break;
+        if (cur->nrows && start_batch(c, cur) == 0)
+            c->cur = 1 - c->cur;
+        else if (cur->n && (rc = complete_batch(c, cur)))
+            break;
         if (now_ms() >= c->next_lag_ms) {
             update_lag(c);
             c->next_lag_ms = now_ms() + c->cfg.lag_interval_ms;
@@ -497,6 +588,8 @@ int fp_consumer_run(fp_consumer *c)
             c->next_trim_ms = now_ms() + TRIM_INTERVAL_MS;
         }
     }
+    if (rc == 0 && c->b[1 - c->cur].in_flight)
+        complete_batch(c, &c->b[1 - c->cur]);
     atomic_store(&c->running, 0);
     e = rd_kafka_commit(c->rk, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -524,9 +617,8 @@ void fp_consumer_free(fp_consumer *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->nbatch; i++)
-        rd_kafka_message_destroy(c->batch[i]);
-    free(c->batch);
+    batch_free(&c->b[0]);
+    batch_free(&c->b[1]);
     if (c->rk)
         rd_kafka_destroy(c->rk);
     if (c->dlq) {

@@ -32,7 +32,7 @@ static const fp_option options[] = {
     {"redis-command-timeout", FP_OPT_DURATION, "2s", "timeout per Redis command", 0, 1, 60000, &redis_command_ms},
     {"min-replicas-ack", FP_OPT_INT, "1", "replicas that must confirm a batch (WAIT) before offsets are stored", 0, 0, 16, &min_replicas},
     {"wait-timeout", FP_OPT_DURATION, "2s", "how long WAIT may take before the batch is retried", 0, 1, 60000, &wait_ms},
-    {"batch-max", FP_OPT_INT, "500", "most events per Redis batch", 0, 1, 10000, &batch_max},
+    {"batch-max", FP_OPT_INT, "1000", "most events per Redis batch", 0, 1, 10000, &batch_max},
     {"batch-wait", FP_OPT_DURATION, "20ms", "longest time spent filling a batch", 0, 1, 10000, &batch_wait_ms},
     {"backoff-initial", FP_OPT_DURATION, "100ms", "first retry delay when Redis or Kafka fails", 0, 1, 60000, &backoff_initial_ms},
     {"backoff-max", FP_OPT_DURATION, "5s", "longest retry delay", 0, 1, 300000, &backoff_max_ms},

@@ -131,6 +131,7 @@ Test(redis, follows_a_failover_and_keeps_acknowledged_writes)
 
     /* Keep writing through the client until it lands on a different master. */
     int errors = 0;
+    char first_error[256] = "";
     double deadline = tk_now() + 60;
     while (tk_now() < deadline) {
         int rc = cmd(r, &rep, &err, 3, (const char *[]){"SET", "fp:test:probe", "x"});
@@ -140,18 +141,63 @@ Test(redis, follows_a_failover_and_keeps_acknowledged_writes)
         }
         if (rc == 0)
             freeReplyObject(rep);
-        else
-            errors++;
+        else if (errors++ == 0)
+            snprintf(first_error, sizeof first_error, "%s", err.msg);
         usleep(100 * 1000);
     }
     cr_assert_str_neq(fp_redis_master_addr(r), before, "still on %s 60 s after FAILOVER", before);
     cr_assert_gt(fp_redis_discoveries(r), discoveries, "the client rediscovered the master");
-    cr_log_info("failover followed from %s to %s after %d failed attempts", before,
-                fp_redis_master_addr(r), errors);
+    cr_log_info("failover followed from %s to %s after %d failed attempts (first: %s)", before,
+                fp_redis_master_addr(r), errors, first_error);
 
     cr_assert_eq(cmd(r, &rep, &err, 2, (const char *[]){"GET", key}), 0, "%s", err.msg);
     cr_assert_eq(rep->type, REDIS_REPLY_STRING, "acknowledged write lost in the failover");
     cr_assert_str_eq(rep->str, val);
     freeReplyObject(rep);
     fp_redis_free(r);
+}
+
+/* Runs one command on the first sentinel of the list (raw hiredis: test set-up). */
+static redisReply *sentinel0(const char *fmt, const char *a, const char *b, const char *c)
+{
+    char host[64];
+    int port;
+    cr_assert_eq(sscanf(sentinels, "%63[^:]:%d", host, &port), 2);
+    redisContext *ctx = redisConnect(host, port);
+    cr_assert(ctx && !ctx->err, "cannot reach sentinel %s:%d", host, port);
+    redisReply *rep = redisCommand(ctx, fmt, a, b, c);
+    redisFree(ctx);
+    return rep;
+}
+
+Test(redis, a_named_master_whose_role_is_replica_is_refused)
+{
+    /* Make the first sentinel name one of the replicas as the master of a new name:
+     * exactly what a client sees right after a demotion, before the sentinels agree. */
+    redisReply *reps = sentinel0("SENTINEL REPLICAS %s", tk_env("FORMPIPE_REDIS_MASTER"), NULL, NULL);
+    cr_assert(reps && reps->type == REDIS_REPLY_ARRAY && reps->elements > 0, "the master has replicas");
+    const char *ip = NULL, *port = NULL;
+    redisReply *first = reps->element[0];
+    for (size_t i = 0; i + 1 < first->elements; i += 2) {
+        if (!strcmp(first->element[i]->str, "ip"))
+            ip = first->element[i + 1]->str;
+        if (!strcmp(first->element[i]->str, "port"))
+            port = first->element[i + 1]->str;
+    }
+    cr_assert(ip && port);
+    char fake[64], one_sentinel[128];
+    tk_unique(fake, sizeof fake, "fp-demoted");
+    redisReply *r = sentinel0("SENTINEL MONITOR %s %s %s 1", fake, ip, port);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "SENTINEL MONITOR: %s", r && r->str ? r->str : "no reply");
+    freeReplyObject(r);
+    snprintf(one_sentinel, sizeof one_sentinel, "%.*s", (int)strcspn(sentinels, ","), sentinels);
+
+    fp_redis *c = open_redis(one_sentinel, fake, password);
+    fp_error err = {0};
+    int rc = fp_redis_connect(c, &err);
+    fp_redis_free(c);
+    freeReplyObject(sentinel0("SENTINEL REMOVE %s", fake, NULL, NULL));
+    freeReplyObject(reps);
+    cr_assert_eq(rc, FP_EIO, "a replica must never be used as the master");
+    cr_assert_not_null(strstr(err.msg, "its ROLE is not master"), "%s", err.msg);
 }

@@ -9,6 +9,7 @@
 
 struct row_case {
     const char *data;   /* event "data" object */
+    size_t matched;     /* columns present in data */
     const char *want;   /* row JSON, or NULL for an error */
     const char *msg;    /* substring of the error */
 };
@@ -16,19 +17,19 @@ struct row_case {
 static const char *const columns[] = {"name", "roll", "cgpa", "consent"};
 
 static struct row_case row_cases[] = {
-    {"{\"name\":\"Asha\",\"roll\":\"42\",\"cgpa\":9.5,\"consent\":true}",
+    {"{\"name\":\"Asha\",\"roll\":\"42\",\"cgpa\":9.5,\"consent\":true}", 4,
      "[\"01J\",\"2026-11-23T14:05:27.123Z\",\"Asha\",\"42\",9.5,true]", NULL},
     /* order of the data object does not matter; the column order does */
-    {"{\"consent\":false,\"cgpa\":7,\"roll\":\"1\",\"name\":\"B\"}",
+    {"{\"consent\":false,\"cgpa\":7,\"roll\":\"1\",\"name\":\"B\"}", 4,
      "[\"01J\",\"2026-11-23T14:05:27.123Z\",\"B\",\"1\",7,false]", NULL},
     /* missing and null become empty cells; extra fields are not columns */
-    {"{\"name\":\"C\",\"cgpa\":null,\"extra\":\"x\"}",
+    {"{\"name\":\"C\",\"cgpa\":null,\"extra\":\"x\"}", 2,
      "[\"01J\",\"2026-11-23T14:05:27.123Z\",\"C\",\"\",\"\",\"\"]", NULL},
     /* a value that looks like a formula stays a plain string */
-    {"{\"name\":\"=HYPERLINK(\\\"x\\\")\"}",
+    {"{\"name\":\"=HYPERLINK(\\\"x\\\")\"}", 1,
      "[\"01J\",\"2026-11-23T14:05:27.123Z\",\"=HYPERLINK(\\\"x\\\")\",\"\",\"\",\"\"]", NULL},
-    {"{\"name\":{\"nested\":1}}", NULL, "field 'name' is not a string, number or boolean"},
-    {"{\"roll\":[1,2]}", NULL, "field 'roll' is not a string, number or boolean"},
+    {"{\"name\":{\"nested\":1}}", 0, NULL, "field 'name' is not a string, number or boolean"},
+    {"{\"roll\":[1,2]}", 0, NULL, "field 'roll' is not a string, number or boolean"},
 };
 
 ParameterizedTestParameters(buffer, row_json)
@@ -41,10 +42,12 @@ ParameterizedTest(struct row_case *c, buffer, row_json)
     cJSON *data = cJSON_Parse(c->data);
     cr_assert_not_null(data);
     fp_error err = {0};
-    char *row = fp_buffer_row_json("01J", "2026-11-23T14:05:27.123Z", data, columns, 4, &err);
+    size_t matched = 99;
+    char *row = fp_buffer_row_json("01J", "2026-11-23T14:05:27.123Z", data, columns, 4, &matched, &err);
     if (c->want) {
         cr_assert_not_null(row, "%s: %s", c->data, err.msg);
         cr_assert_str_eq(row, c->want);
+        cr_assert_eq(matched, c->matched, "%s: columns with a value", c->data);
     } else {
         cr_assert_null(row, "%s should be refused", c->data);
         cr_assert_not_null(strstr(err.msg, c->msg), "'%s' not in '%s'", c->msg, err.msg);

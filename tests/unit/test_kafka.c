@@ -28,20 +28,21 @@ static void expect_prop(rd_kafka_conf_t *c, const char *key, const char *want)
     cr_assert_str_eq(val, want, "%s", key);
 }
 
-Test(kafka, file_then_flags_in_that_order)
+Test(kafka, defaults_then_file_then_flags)
 {
     char *path = temp_file("# comment\n! also a comment\n\n security.protocol = SASL_SSL \n"
                            "sasl.mechanism=SCRAM-SHA-512\nclient.id=from-file\n");
     char *items[] = {"client.id=from-flag", "linger.ms = 7"};
     fp_strlist props = {items, 2};
     fp_error err = {0};
-    rd_kafka_conf_t *c = fp_kafka_conf_new("b1:9092,b2:9092", path, &props, &err);
+    rd_kafka_conf_t *c = fp_kafka_conf_new("b1:9092,b2:9092", (const char *[]){"client.id", "default", "linger.ms", "1", "socket.timeout.ms", "12345", NULL}, path, &props, &err);
     cr_assert_not_null(c, "%s", err.msg);
     expect_prop(c, "bootstrap.servers", "b1:9092,b2:9092");
     expect_prop(c, "security.protocol", "sasl_ssl");
     expect_prop(c, "sasl.mechanisms", "SCRAM-SHA-512");
     expect_prop(c, "client.id", "from-flag");
     expect_prop(c, "linger.ms", "7");
+    expect_prop(c, "socket.timeout.ms", "12345");   /* a default nobody overrode */
     rd_kafka_conf_destroy(c);
     unlink(path);
 }
@@ -69,7 +70,7 @@ ParameterizedTest(struct bad_case *c, kafka, bad_configuration_names_key_and_hid
     char *items[] = {(char *)c->flag};
     fp_strlist props = {items, c->flag ? 1 : 0};
     fp_error err = {0};
-    cr_assert_null(fp_kafka_conf_new("b:9092", path, &props, &err), "should be refused");
+    cr_assert_null(fp_kafka_conf_new("b:9092", NULL, path, &props, &err), "should be refused");
     cr_assert_not_null(strstr(err.msg, c->msg), "'%s' not in '%s'", c->msg, err.msg);
     if (c->hidden)
         cr_assert_null(strstr(err.msg, c->hidden), "secret echoed: %s", err.msg);
@@ -80,6 +81,6 @@ ParameterizedTest(struct bad_case *c, kafka, bad_configuration_names_key_and_hid
 Test(kafka, missing_file_is_named)
 {
     fp_error err = {0};
-    cr_assert_null(fp_kafka_conf_new("b:9092", "/nonexistent/kafka.properties", NULL, &err));
+    cr_assert_null(fp_kafka_conf_new("b:9092", NULL, "/nonexistent/kafka.properties", NULL, &err));
     cr_assert_not_null(strstr(err.msg, "/nonexistent/kafka.properties"), "%s", err.msg);
 }
