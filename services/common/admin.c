@@ -3,11 +3,16 @@
 #include "buf.h"
 #include "log.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define FP_ADMIN_MAX_BODY (16 * 1024 * 1024)
 #define FP_ADMIN_CHUNK 16384
@@ -152,10 +157,35 @@ static void lws_log_line(int level, const char *line)
 
 void fp_admin_route_lws_logs(void) { lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line); }
 
+/* Says why bind:port can't be listened on, before libwebsockets tries (its own failure
+ * path reports less and leaks). Returns 0 when a listener could be bound. */
+static int probe_port(const char *bind_addr, int port, fp_error *err)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (!bind_addr || !*bind_addr)
+        bind_addr = "0.0.0.0";
+    if (inet_pton(AF_INET, bind_addr, &a.sin_addr) != 1)
+        return fp_error_set(err, FP_EINVAL, "admin server: '%s' is not an IPv4 address", bind_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fp_error_set(err, FP_EIO, "admin server: socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+    int saved = errno;
+    close(fd);
+    if (rc)
+        return fp_error_set(err, FP_EIO, "admin server: cannot listen on %s:%d: %s", bind_addr, port,
+                            strerror(saved));
+    return 0;
+}
+
 fp_admin *fp_admin_start(const char *bind, int port, fp_metrics *metrics,
                          fp_admin_ready_fn ready, void *ctx, fp_error *err)
 {
     struct lws_context_creation_info info;
+    if (port > 0 && probe_port(bind, port, err))
+        return NULL;
     fp_admin *a = calloc(1, sizeof *a);
     if (!a) {
         fp_error_set(err, FP_ENOMEM, "out of memory");

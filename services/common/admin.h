@@ -15,8 +15,9 @@ typedef int (*fp_admin_ready_fn)(void *ctx, char *why, size_t whysz);
 
 typedef struct fp_admin fp_admin;
 
-/* Starts serving on bind:port (port 0 picks a free port). metrics and ctx are
- * borrowed and must outlive the server. NULL with *err when the port can't be bound. */
+/* Starts serving on bind:port (an IPv4 address; port 0 picks a free port). metrics
+ * and ctx are borrowed and must outlive the server. NULL with *err when the port
+ * can't be bound (the message says why, e.g. "Address already in use"). */
 fp_admin *fp_admin_start(const char *bind, int port, fp_metrics *metrics,
                          fp_admin_ready_fn ready, void *ctx, fp_error *err);
 

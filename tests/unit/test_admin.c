@@ -134,6 +134,9 @@ Test(admin, a_taken_port_is_a_clear_error)
     fp_error err = {0};
     cr_assert_null(fp_admin_start("127.0.0.1", fp_admin_port(a), m, NULL, NULL, &err));
     cr_assert_not_null(strstr(err.msg, "cannot listen on 127.0.0.1:"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "Address already in use"), "%s", err.msg);
+    cr_assert_null(fp_admin_start("localhost-ish", 9999, m, NULL, NULL, &err));
+    cr_assert_not_null(strstr(err.msg, "'localhost-ish' is not an IPv4 address"), "%s", err.msg);
     fp_admin_stop(a);
     fp_metrics_free(m);
 }
