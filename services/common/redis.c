@@ -239,29 +239,8 @@ int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp
                               int argc, const char **argv, const size_t *argvlen)
 {
     *reply = NULL;
-    if (!r->ctx) {
-        int rc = fp_redis_connect(r, err);
-        if (rc)
-            return rc;
-    }
-    if (block_ms > 0)
-        redisSetTimeout(r->ctx, ms_tv(r->command_timeout_ms + block_ms));
-    redisReply *rep = redisCommandArgv(r->ctx, argc, argv, argvlen);
-    if (!rep) {
-        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, r->ctx->errstr);
-        drop(r);
-        return FP_EIO;
-    }
-    if (block_ms > 0)
-        redisSetTimeout(r->ctx, ms_tv(r->command_timeout_ms));
-    if (means_rediscover(rep)) {
-        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, rep->str);
-        freeReplyObject(rep);
-        drop(r);
-        return FP_EIO;
-    }
-    *reply = rep;
-    return 0;
+    int rc = fp_redis_append(r, argc, argv, argvlen, err);
+    return rc ? rc : fp_redis_receive(r, block_ms, reply, err);   /* receiving sends first */
 }
 
 int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,

@@ -15,47 +15,28 @@ void fp_script_init(fp_script *s, const char *src)
         snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
 }
 
-/* Builds "EVALSHA sha nkeys argv..." into freshly allocated arrays. */
-static int evalsha_args(const fp_script *s, char nk[16], int nkeys, int argc, const char **argv,
-                        const size_t *lens, const char ***av, size_t **al, fp_error *err)
+/* Queues "EVALSHA sha nkeys args..." (or "EVAL source nkeys args..."). */
+static int append_call(fp_redis *r, const fp_script *s, int by_sha, int nkeys, int argc,
+                       const char **argv, const size_t *lens, fp_error *err)
 {
     int total = argc + 3;
-    *av = malloc((size_t)total * sizeof **av);
-    *al = malloc((size_t)total * sizeof **al);
-    if (!*av || !*al) {
-        free(*av);
-        free(*al);
-        return fp_error_set(err, FP_ENOMEM, "out of memory");
-    }
-    snprintf(nk, 16, "%d", nkeys);
-    (*av)[0] = "EVALSHA";
-    (*al)[0] = 7;
-    (*av)[1] = s->sha;
-    (*al)[1] = 40;
-    (*av)[2] = nk;
-    (*al)[2] = strlen(nk);
-    memcpy(*av + 3, argv, (size_t)argc * sizeof **av);
-    memcpy(*al + 3, lens, (size_t)argc * sizeof **al);
-    return 0;
-}
-
-int fp_script_run(fp_redis *r, const fp_script *s, int nkeys, int argc, const char **argv,
-                  const size_t *lens, redisReply **reply, fp_error *err)
-{
-    const char **av;
-    size_t *al;
+    const char **av = malloc((size_t)total * sizeof *av);
+    size_t *al = malloc((size_t)total * sizeof *al);
     char nk[16];
-    int rc = evalsha_args(s, nk, nkeys, argc, argv, lens, &av, &al, err);
-    if (rc)
-        return rc;
-    rc = fp_redis_command(r, reply, err, argc + 3, av, al);
-    if (rc == 0 && (*reply)->type == REDIS_REPLY_ERROR && strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(*reply);
-        av[0] = "EVAL";
-        al[0] = 4;
-        av[1] = s->src;
-        al[1] = strlen(s->src);
-        rc = fp_redis_command(r, reply, err, argc + 3, av, al);
+    int rc;
+    if (!av || !al) {
+        rc = fp_error_set(err, FP_ENOMEM, "out of memory");
+    } else {
+        snprintf(nk, sizeof nk, "%d", nkeys);
+        av[0] = by_sha ? "EVALSHA" : "EVAL";
+        al[0] = strlen(av[0]);
+        av[1] = by_sha ? s->sha : s->src;
+        al[1] = strlen(av[1]);
+        av[2] = nk;
+        al[2] = strlen(nk);
+        memcpy(av + 3, argv, (size_t)argc * sizeof *av);
+        memcpy(al + 3, lens, (size_t)argc * sizeof *al);
+        rc = fp_redis_append(r, total, av, al, err);
     }
     free(av);
     free(al);
@@ -65,14 +46,21 @@ int fp_script_run(fp_redis *r, const fp_script *s, int nkeys, int argc, const ch
 int fp_script_append(fp_redis *r, const fp_script *s, int nkeys, int argc, const char **argv,
                      const size_t *lens, fp_error *err)
 {
-    const char **av;
-    size_t *al;
-    char nk[16];
-    int rc = evalsha_args(s, nk, nkeys, argc, argv, lens, &av, &al, err);
-    if (rc)
-        return rc;
-    rc = fp_redis_append(r, argc + 3, av, al, err);
-    free(av);
-    free(al);
+    return append_call(r, s, 1, nkeys, argc, argv, lens, err);
+}
+
+int fp_script_run(fp_redis *r, const fp_script *s, int nkeys, int argc, const char **argv,
+                  const size_t *lens, redisReply **reply, fp_error *err)
+{
+    int rc = fp_script_append(r, s, nkeys, argc, argv, lens, err);
+    if (!rc)
+        rc = fp_redis_receive(r, 0, reply, err);
+    if (rc == 0 && (*reply)->type == REDIS_REPLY_ERROR && strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(*reply);
+        *reply = NULL;
+        rc = append_call(r, s, 0, nkeys, argc, argv, lens, err);
+        if (!rc)
+            rc = fp_redis_receive(r, 0, reply, err);
+    }
     return rc;
 }

@@ -94,6 +94,17 @@ static void produce_range(rd_kafka_t *p, int from, int to)
     }
 }
 
+/* Creates the pipeline's topics and produces events [0, n); returns the producer. */
+static rd_kafka_t *backlog(int partitions, int n)
+{
+    tk_topic_create(topic, partitions);
+    tk_topic_create(dlq, 1);
+    rd_kafka_t *p = tk_producer();
+    produce_range(p, 0, n);
+    tk_flush(p);
+    return p;
+}
+
 static long long pending(void)
 {
     long long n = -1;
@@ -198,11 +209,7 @@ Test(consumer, duplicates_and_redeliveries_leave_exactly_the_unique_rows)
 Test(consumer, kill_9_mid_stream_loses_nothing)
 {
     const int n = 20000;
-    tk_topic_create(topic, 3);
-    tk_topic_create(dlq, 1);
-    rd_kafka_t *p = tk_producer();
-    produce_range(p, 0, n);
-    tk_flush(p);
+    rd_kafka_t *p = backlog(3, n);
 
     tk_proc c;
     start_consumer(&c, tk_free_port(), "1");
@@ -244,11 +251,7 @@ static void testenv(const char *verb, const char *component)
 Test(consumer, follows_a_redis_master_kill_and_the_buffer_is_exact)
 {
     const int n = 20000;
-    tk_topic_create(topic, 3);
-    tk_topic_create(dlq, 1);
-    rd_kafka_t *p = tk_producer();
-    produce_range(p, 0, n);
-    tk_flush(p);
+    rd_kafka_t *p = backlog(3, n);
 
     fp_error err = {0};
     cr_assert_eq(fp_redis_connect(redis, &err), 0, "%s", err.msg);
@@ -385,11 +388,7 @@ Test(consumer, malformed_events_go_to_the_dead_letter_topic_with_a_reason)
 
 Test(consumer, sigterm_commits_so_a_restart_reads_nothing_again)
 {
-    tk_topic_create(topic, 3);
-    tk_topic_create(dlq, 1);
-    rd_kafka_t *p = tk_producer();
-    produce_range(p, 0, 1000);
-    tk_flush(p);
+    rd_kafka_t *p = backlog(3, 1000);
     tk_proc c;
     start_consumer(&c, tk_free_port(), "1");
     wait_pending(1000, 60, &c);
