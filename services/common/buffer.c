@@ -401,3 +401,50 @@ out:
     free(lens);
     return rc;
 }
+
+int fp_buffer_rows(fp_buffer *b, const cJSON *ids, cJSON **rows, fp_error *err)
+{
+    int n = cJSON_GetArraySize(ids), rc = 0;
+    const char **argv = calloc((size_t)n + 2, sizeof *argv);
+    size_t *lens = calloc((size_t)n + 2, sizeof *lens);
+    redisReply *rep = NULL;
+    *rows = NULL;
+    if (!argv || !lens) {
+        rc = fp_error_set(err, FP_ENOMEM, "out of memory");
+        goto out;
+    }
+    argv[0] = "HMGET";
+    argv[1] = b->rows;
+    for (int i = 0; i < n; i++)
+        argv[i + 2] = cJSON_GetStringValue(cJSON_GetArrayItem(ids, i));
+    for (int i = 0; i < n + 2; i++) {
+        if (!argv[i]) {
+            rc = fp_error_set(err, FP_EINVAL, "ids must be strings");
+            goto out;
+        }
+        lens[i] = strlen(argv[i]);
+    }
+    if ((rc = fp_redis_command(b->redis, &rep, err, n + 2, argv, lens)))
+        goto out;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)n) {
+        rc = fp_error_set(err, FP_EINVAL, "HMGET: unexpected reply");
+        goto out;
+    }
+    *rows = cJSON_CreateArray();
+    for (int i = 0; i < n && !rc; i++) {
+        cJSON *row = rep->element[i]->type == REDIS_REPLY_STRING ? cJSON_Parse(rep->element[i]->str) : NULL;
+        if (!row)
+            rc = fp_error_set(err, FP_ENOTFOUND, "row of %s is missing from the buffer", argv[i + 2]);
+        else
+            cJSON_AddItemToArray(*rows, row);
+    }
+out:
+    if (rc) {
+        cJSON_Delete(*rows);
+        *rows = NULL;
+    }
+    freeReplyObject(rep);
+    free(argv);
+    free(lens);
+    return rc;
+}

@@ -71,6 +71,10 @@ int fp_buffer_pending(fp_buffer *b, long long *count, fp_error *err);
  * {"id":..., "received_ms":..., "row":[...]} (caller deletes). */
 int fp_buffer_oldest(fp_buffer *b, size_t n, cJSON **out, fp_error *err);
 
+/* The rows of the given ids (a JSON array of strings), as a JSON array of row arrays in
+ * the same order (caller deletes). FP_ENOTFOUND when an id has no row. */
+int fp_buffer_rows(fp_buffer *b, const cJSON *ids, cJSON **rows, fp_error *err);
+
 /* Removes ids flushed before cutoff_ms from the dedup window; *removed is the count. */
 int fp_buffer_trim_flushed(fp_buffer *b, long long cutoff_ms, long long *removed, fp_error *err);
 

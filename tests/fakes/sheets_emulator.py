@@ -21,7 +21,8 @@ Control endpoints (tests only):
   POST /_control/faults        {"status":503,"count":N} | {"drop_after_apply":N}
                                | {"latency_ms":M,"count":N} | {"write_quota_per_minute":Q}
   GET  /_control/spreadsheets/{id}/values/{title}   the whole sheet, for assertions
-  GET  /_control/stats         calls, faults injected, the highest writes/minute seen
+  GET  /_control/stats         calls (in all and by spreadsheet), faults injected, the
+                               highest writes/minute seen for one user
 """
 import argparse
 import base64
@@ -138,7 +139,7 @@ class State:
         self.faults = {"status": 0, "status_count": 0, "drop": 0, "latency_ms": 0, "latency_count": 0}
         self.write_quota = 60
         self.writes = {}            # email -> deque of write times
-        self.stats = {"calls": {}, "faults": {"status": 0, "drop_after_apply": 0, "latency": 0,
+        self.stats = {"calls": {}, "by_spreadsheet": {}, "faults": {"status": 0, "drop_after_apply": 0, "latency": 0,
                                               "quota_429": 0}, "max_writes_per_minute": 0}
         self.token_ttl = 3600
 
@@ -205,9 +206,12 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def count(self, kind):
+    def count(self, kind, sid=None):
         calls = STATE.stats["calls"]
         calls[kind] = calls.get(kind, 0) + 1
+        if sid is not None:
+            mine = STATE.stats["by_spreadsheet"].setdefault(sid, {})
+            mine[kind] = mine.get(kind, 0) + 1
 
     # --- dispatch ---------------------------------------------------------------
     def do_GET(self):
@@ -282,14 +286,14 @@ class Handler(BaseHTTPRequestHandler):
             if write:
                 self.check_quota(email)
             if method == "GET" and rest == "":
-                self.count("get")
+                self.count("get", sid)
                 body = {"spreadsheetId": sid, "properties": {"title": sid},
                         "sheets": [{"properties": s.props(i)} for i, s in enumerate(book.sheets)]}
             elif method == "POST" and rest == ":batchUpdate":
-                self.count("batchUpdate")
+                self.count("batchUpdate", sid)
                 body = self.batch_update(book, json.loads(raw or b"{}"))
             elif method == "GET" and rest.startswith("/values/"):
-                self.count("values.get")
+                self.count("values.get", sid)
                 title, r1, c1, r2, c2 = parse_range(urllib.parse.unquote(rest[len("/values/"):]))
                 sheet = book.sheet(title)
                 body = {"range": "'%s'!A1:%s%d" % (title, col_letters(sheet.cols), sheet.rows),
@@ -297,10 +301,10 @@ class Handler(BaseHTTPRequestHandler):
                 if not body["values"]:
                     del body["values"]
             elif method == "POST" and rest == "/values:batchUpdate":
-                self.count("values.batchUpdate")
+                self.count("values.batchUpdate", sid)
                 body = self.values_batch_update(book, json.loads(raw or b"{}"))
             elif method == "POST" and rest.startswith("/values/") and rest.endswith(":append"):
-                self.count("values.append")
+                self.count("values.append", sid)
                 body = self.append(book, urllib.parse.unquote(rest[len("/values/"):-len(":append")]),
                                    json.loads(raw or b"{}"))
             else:

@@ -181,34 +181,46 @@ void tk_start(tk_proc *p, const char *name, const char *const *argv)
     }
 }
 
-int tk_stop(tk_proc *p, int sig, double timeout_s)
+/* Reaps the child if it exited; returns its status or -1 while it runs. */
+static int reap(tk_proc *p)
 {
     int status = 0;
-    kill(p->pid, sig);
+    if (waitpid(p->pid, &status, WNOHANG) != p->pid)
+        return -1;
+    p->pid = 0;
+    /* A sanitizer report in the child (a leak at exit, say) fails the test. */
+    char *text = tk_read_file(p->log);
+    int bad = strstr(text, "ERROR: AddressSanitizer") || strstr(text, "ERROR: LeakSanitizer") ||
+              strstr(text, "runtime error: ");
+    free(text);
+    if (bad) {
+        tk_show_log(p);
+        cr_assert_fail("sanitizer report in %s", p->log);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int tk_wait(tk_proc *p, double timeout_s)
+{
     double deadline = tk_now() + timeout_s;
     while (tk_now() < deadline) {
-        pid_t r = waitpid(p->pid, &status, WNOHANG);
-        if (r == p->pid) {
-            p->pid = 0;
-            /* A sanitizer report in the child (a leak at exit, say) fails the test. */
-            char *text = tk_read_file(p->log);
-            int bad = strstr(text, "ERROR: AddressSanitizer") || strstr(text, "ERROR: LeakSanitizer") ||
-                      strstr(text, "runtime error: ");
-            free(text);
-            if (bad) {
-                tk_show_log(p);
-                cr_assert_fail("sanitizer report in %s", p->log);
-            }
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
+        int rc = reap(p);
+        if (rc >= 0)
+            return rc;
         usleep(20 * 1000);
     }
     kill(p->pid, SIGKILL);
-    waitpid(p->pid, &status, 0);
+    waitpid(p->pid, NULL, 0);
     p->pid = 0;
     tk_show_log(p);
-    cr_assert_fail("process did not exit within %.0f s of signal %d", timeout_s, sig);
+    cr_assert_fail("process did not exit within %.0f s", timeout_s);
     return -1;
+}
+
+int tk_stop(tk_proc *p, int sig, double timeout_s)
+{
+    kill(p->pid, sig);
+    return tk_wait(p, timeout_s);
 }
 
 void tk_show_log(const tk_proc *p)
@@ -224,23 +236,33 @@ static size_t on_body(char *d, size_t size, size_t n, void *userdata)
     return fp_buf_add(userdata, d, size * n) == 0 ? size * n : 0;
 }
 
-long tk_http_get(int port, const char *path, char **body)
+long tk_http(const char *url, const char *json, char **body)
 {
-    char url[256];
     fp_buf b;
-    fp_buf_init(&b, 16 << 20);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    fp_buf_init(&b, 256 << 20);
     CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (json)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
     long status = 0;
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
+    curl_slist_free_all(h);
     *body = fp_buf_take(&b);
     return status;
+}
+
+long tk_http_get(int port, const char *path, char **body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    return tk_http(url, NULL, body);
 }
 
 int tk_free_port(void)

@@ -53,6 +53,13 @@ int tk_stop(tk_proc *p, int sig, double timeout_s);
 /* Prints the last lines of the process log through cr_log_info (for failures). */
 void tk_show_log(const tk_proc *p);
 
+/* Waits up to timeout_s for the process to exit by itself; returns like tk_stop. */
+int tk_wait(tk_proc *p, double timeout_s);
+
+/* POSTs a JSON body to url (NULL body: GET); returns the status and the answer
+ * (caller frees). */
+long tk_http(const char *url, const char *json, char **body);
+
 /* GETs http://127.0.0.1:port/path; returns the status and the body (caller frees). */
 long tk_http_get(int port, const char *path, char **body);
 

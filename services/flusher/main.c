@@ -1,0 +1,111 @@
+/* formpipe-flush: run by a CronJob; moves buffered rows of one pipeline to Google
+ * Sheets once and exits: 0 when done (or another run holds the lock), 1 on an error
+ * (one line on stderr says what to fix), 2 on a bad command line. */
+#include "config.h"
+#include "flusher.h"
+#include "log.h"
+#include "shutdown.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *form_path, *credentials, *token_url, *api_base, *spreadsheet_id, *sheet;
+static char *redis_sentinels, *redis_master, *redis_password_file, *log_level;
+static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_rows, max_run_ms;
+static long long lock_ttl_ms, max_attempts, backoff_initial_ms, backoff_max_ms, writes_per_minute, http_timeout_ms;
+
+static const fp_option options[] = {
+    {"form", FP_OPT_STRING, NULL, "compiled form definition (JSON) from the pipeline's ConfigMap", FP_OPT_REQUIRED, 0, 0, &form_path},
+    {"google-credentials", FP_OPT_STRING, "", "service-account key file (default $GOOGLE_APPLICATION_CREDENTIALS)", 0, 0, 0, &credentials},
+    {"google-token-url", FP_OPT_STRING, "", "OAuth2 token endpoint (default: the key file's token_uri)", 0, 0, 0, &token_url},
+    {"sheets-api-url", FP_OPT_STRING, "https://sheets.googleapis.com", "Sheets API base URL", 0, 0, 0, &api_base},
+    {"spreadsheet-id", FP_OPT_STRING, NULL, "the spreadsheet to write to", FP_OPT_REQUIRED, 0, 0, &spreadsheet_id},
+    {"sheet", FP_OPT_STRING, "Responses", "tab title inside the spreadsheet (added when missing)", 0, 0, 0, &sheet},
+    {"redis-sentinels", FP_OPT_STRING, NULL, "Redis sentinels host:port,...", FP_OPT_REQUIRED, 0, 0, &redis_sentinels},
+    {"redis-master", FP_OPT_STRING, NULL, "Redis master name the sentinels monitor", FP_OPT_REQUIRED, 0, 0, &redis_master},
+    {"redis-password-file", FP_OPT_STRING, "", "file holding the Redis password (mounted Secret)", 0, 0, 0, &redis_password_file},
+    {"redis-connect-timeout", FP_OPT_DURATION, "500ms", "timeout per sentinel or master connection", 0, 1, 60000, &redis_connect_ms},
+    {"redis-command-timeout", FP_OPT_DURATION, "5s", "timeout per Redis command", 0, 1, 60000, &redis_command_ms},
+    {"min-replicas-ack", FP_OPT_INT, "1", "replicas that must confirm each state change (WAIT)", 0, 0, 16, &min_replicas},
+    {"wait-timeout", FP_OPT_DURATION, "2s", "how long WAIT may take", 0, 1, 60000, &wait_ms},
+    {"batch-rows", FP_OPT_INT, "5000", "rows per Sheets write", 0, 1, 50000, &batch_rows},
+    {"max-run-time", FP_OPT_DURATION, "50s", "stop starting new batches after this long", 0, 1000, 3600000, &max_run_ms},
+    {"lock-ttl", FP_OPT_DURATION, "60s", "flush lock lifetime, renewed before every batch", 0, 1000, 600000, &lock_ttl_ms},
+    {"sheets-max-attempts", FP_OPT_INT, "8", "attempts per Sheets call on 429/5xx/network errors", 0, 1, 100, &max_attempts},
+    {"sheets-backoff-initial", FP_OPT_DURATION, "1s", "first retry delay", 0, 1, 600000, &backoff_initial_ms},
+    {"sheets-backoff-max", FP_OPT_DURATION, "32s", "longest retry delay", 0, 1, 600000, &backoff_max_ms},
+    {"sheets-writes-per-minute", FP_OPT_INT, "60", "write requests per minute (the per-user quota)", 0, 1, 100000, &writes_per_minute},
+    {"http-timeout", FP_OPT_DURATION, "60s", "timeout per HTTP request", 0, 100, 600000, &http_timeout_ms},
+    {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static char *read_secret(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1024);
+    size_t n = buf ? fread(buf, 1, 1023, f) : 0;
+    fclose(f);
+    while (buf && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    int status;
+    if (fp_config_load("formpipe-flush", "Writes one pipeline's buffered rows to Google Sheets, then exits.",
+                       options, NOPTIONS, argc, argv, &status))
+        return status;
+    fp_log_level level;
+    const char *key = *credentials ? credentials : getenv("GOOGLE_APPLICATION_CREDENTIALS");
+    char *password = NULL;
+    int rc = 2;
+    if (fp_log_level_parse(log_level, &level)) {
+        fprintf(stderr, "formpipe-flush: --log-level: '%s' is not debug, info, warn or error\n", log_level);
+        goto out;
+    }
+    if (!key || !*key) {
+        fprintf(stderr, "formpipe-flush: --google-credentials is required (or set GOOGLE_APPLICATION_CREDENTIALS)\n");
+        goto out;
+    }
+    if (*redis_password_file && !(password = read_secret(redis_password_file))) {
+        fprintf(stderr, "formpipe-flush: --redis-password-file: cannot read %s\n", redis_password_file);
+        goto out;
+    }
+    fp_log_init("flush", level);
+    fp_shutdown_install();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    fp_flusher_config cfg = {
+        .form_path = form_path, .credentials_file = key, .token_url = token_url, .api_base = api_base,
+        .spreadsheet_id = spreadsheet_id, .sheet = sheet, .redis_sentinels = redis_sentinels,
+        .redis_master = redis_master, .redis_password = password,
+        .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
+        .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_rows = (int)batch_rows,
+        .max_run_ms = max_run_ms, .lock_ttl_ms = lock_ttl_ms, .max_attempts = (int)max_attempts,
+        .backoff_initial_ms = backoff_initial_ms, .backoff_max_ms = backoff_max_ms,
+        .writes_per_minute = (int)writes_per_minute, .http_timeout_ms = http_timeout_ms,
+    };
+    fp_flush_summary sum;
+    fp_error err = {0};
+    int frc = fp_flusher_run(&cfg, &sum, &err);
+    fp_log_write(frc ? FP_LOG_ERROR : FP_LOG_INFO, frc ? "flush failed" : "flush finished",
+                 (const fp_log_field[]){FP_LINT("rows", sum.rows), FP_LINT("batches", sum.batches),
+                                        FP_LINT("interrupted_batches_finished", sum.redone),
+                                        FP_LINT("sheets_write_calls", sum.write_calls),
+                                        FP_LINT("rows_left", sum.pending_left),
+                                        FP_LBOOL("lock_busy", sum.lock_busy),
+                                        FP_LSTR("error", frc ? err.msg : ""), FP_LEND});
+    if (frc)
+        fprintf(stderr, "formpipe-flush: %s\n", err.msg);
+    rc = frc ? 1 : 0;
+    curl_global_cleanup();
+out:
+    free(password);
+    fp_config_free(options, NOPTIONS);
+    return rc;
+}

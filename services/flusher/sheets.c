@@ -1,0 +1,370 @@
+/* sheets.c — see sheets.h. */
+#include "sheets.h"
+#include "buf.h"
+#include "log.h"
+#include "shutdown.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define FP_SHEETS_MAX_RESPONSE (64 * 1024 * 1024)
+
+struct fp_sheets {
+    fp_sheets_config cfg;
+    fp_gauth *auth;
+    CURL *curl;
+    unsigned seed;
+    long write_calls;
+    double *write_times;   /* ring of the last writes_per_minute write times */
+    int write_next;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+fp_sheets *fp_sheets_new(const fp_sheets_config *cfg, fp_gauth *auth, fp_error *err)
+{
+    fp_sheets *s = calloc(1, sizeof *s);
+    if (!s || !(s->curl = curl_easy_init()) ||
+        !(s->write_times = calloc((size_t)(cfg->writes_per_minute > 0 ? cfg->writes_per_minute : 1), sizeof(double)))) {
+        fp_sheets_free(s);
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->auth = auth;
+    s->seed = (unsigned)time(NULL) ^ (unsigned)(size_t)s;
+    for (int i = 0; i < cfg->writes_per_minute; i++)
+        s->write_times[i] = -1e9;
+    return s;
+}
+
+void fp_sheets_free(fp_sheets *s)
+{
+    if (!s)
+        return;
+    if (s->curl)
+        curl_easy_cleanup(s->curl);
+    free(s->write_times);
+    free(s);
+}
+
+long fp_sheets_write_calls(const fp_sheets *s) { return s->write_calls; }
+
+void fp_sheets_column(int col, char out[8])
+{
+    char tmp[8];
+    int n = 0;
+    while (col > 0 && n < 7) {
+        int r = (col - 1) % 26;
+        tmp[n++] = (char)('A' + r);
+        col = (col - 1) / 26;
+    }
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+}
+
+int fp_sheets_a1(char *out, size_t outsz, const char *sheet, long long r1, int c1, long long r2, int c2)
+{
+    fp_buf b;
+    char a[8], z[8];
+    fp_buf_init(&b, outsz - 1);
+    int rc = fp_buf_adds(&b, "'");
+    for (const char *p = sheet; *p && !rc; p++)
+        rc = *p == '\'' ? fp_buf_adds(&b, "''") : fp_buf_add(&b, p, 1);
+    fp_sheets_column(c1, a);
+    fp_sheets_column(c2, z);
+    if (!rc)
+        rc = fp_buf_printf(&b, "'!%s%lld:%s%lld", a, r1, z, r2);
+    if (!rc)
+        memcpy(out, b.data, b.len + 1);
+    fp_buf_free(&b);
+    return rc ? FP_ELIMIT : 0;
+}
+
+long fp_sheets_backoff_ms(int attempt, long initial_ms, long max_ms, unsigned *seed)
+{
+    long wait = initial_ms;
+    for (int i = 0; i < attempt && wait < max_ms; i++)
+        wait *= 2;
+    wait += (long)(rand_r(seed) % 1000);
+    return wait > max_ms ? max_ms : wait;
+}
+
+/* Waits until one more write keeps us within writes_per_minute. */
+static void pace_write(fp_sheets *s)
+{
+    int n = s->cfg.writes_per_minute;
+    if (n <= 0)
+        return;
+    double oldest = s->write_times[s->write_next];   /* the write n writes ago */
+    double wait = oldest + 60.0 - now_s();
+    if (wait > 0) {
+        fp_log_info("pacing writes to the Sheets quota", FP_LINT("wait_ms", (long long)(wait * 1000)),
+                    FP_LINT("writes_per_minute", n));
+        fp_shutdown_sleep((long)(wait * 1000) + 1);
+    }
+    s->write_times[s->write_next] = now_s();
+    s->write_next = (s->write_next + 1) % n;
+    s->write_calls++;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata)
+{
+    return fp_buf_add(userdata, p, size * n) == 0 ? size * n : 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+{
+    long *retry_after = userdata;
+    if (size * n > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
+        *retry_after = atol(p + 12);
+    return size * n;
+}
+
+/* The API's error message from {"error":{"message":...}}, or the body's start. */
+static void api_message(const char *body, char *out, size_t outsz)
+{
+    cJSON *doc = body ? cJSON_Parse(body) : NULL;
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "error"), "message"));
+    snprintf(out, outsz, "%.300s", m ? m : body ? body : "");
+    cJSON_Delete(doc);
+}
+
+static int retryable(long status)
+{
+    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+/* One API call with retries. path is appended to api_base; body NULL for GET.
+ * On success *out (may be NULL) receives the parsed JSON answer. */
+static int call(fp_sheets *s, const char *path, const char *body, int is_write, cJSON **out, fp_error *err)
+{
+    char url[2048], auth[4200], msg[400];
+    int refreshed = 0;
+    snprintf(url, sizeof url, "%s%s", s->cfg.api_base, path);
+    for (int attempt = 0;; attempt++) {
+        const char *token;
+        int rc = fp_gauth_token(s->auth, s->curl, &token, err);
+        long status = 0, retry_after = -1;
+        CURLcode cc = CURLE_OK;
+        fp_buf resp;
+        fp_buf_init(&resp, FP_SHEETS_MAX_RESPONSE);
+        if (rc == FP_EPERM || rc == FP_ENOMEM || rc == FP_EINVAL)
+            return rc;   /* bad credentials: retrying can't help */
+        if (!rc) {
+            if (is_write)
+                pace_write(s);
+            struct curl_slist *h = NULL;
+            snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+            h = curl_slist_append(h, auth);
+            h = curl_slist_append(h, "Content-Type: application/json");
+            curl_easy_reset(s->curl);
+            curl_easy_setopt(s->curl, CURLOPT_URL, url);
+            curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
+            curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, s->cfg.timeout_ms);
+            curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_body);
+            curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &resp);
+            curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, on_header);
+            curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, &retry_after);
+            if (body)
+                curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body);
+            cc = curl_easy_perform(s->curl);
+            curl_slist_free_all(h);
+            curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+            if (cc == CURLE_OK && status == 200) {
+                if (out && !(*out = cJSON_Parse(resp.data ? resp.data : ""))) {
+                    fp_buf_free(&resp);
+                    return fp_error_set(err, FP_EIO, "Sheets API answered %s with something that is not JSON", path);
+                }
+                fp_buf_free(&resp);
+                return 0;
+            }
+            api_message(resp.data, msg, sizeof msg);
+            if (cc == CURLE_OK && status == 401 && !refreshed) {
+                fp_gauth_invalidate(s->auth);
+                refreshed = 1;
+                fp_buf_free(&resp);
+                attempt--;
+                continue;
+            }
+            if (cc == CURLE_OK && !retryable(status)) {
+                fp_buf_free(&resp);
+                if (status == 403)
+                    return fp_error_set(err, FP_EPERM, "spreadsheet %s is not shared with %s (HTTP 403: %s)",
+                                        s->cfg.spreadsheet_id, fp_gauth_email(s->auth), msg);
+                if (status == 404)
+                    return fp_error_set(err, FP_ENOTFOUND, "spreadsheet %s was not found (HTTP 404: %s)",
+                                        s->cfg.spreadsheet_id, msg);
+                return fp_error_set(err, FP_EINVAL, "Sheets API refused %s: HTTP %ld: %s", path, status, msg);
+            }
+        }
+        fp_buf_free(&resp);
+        if (attempt + 1 >= s->cfg.max_attempts || fp_shutdown_requested()) {
+            if (cc != CURLE_OK)
+                return fp_error_set(err, FP_EIO, "Sheets API %s: %s (after %d attempts)", path,
+                                    curl_easy_strerror(cc), attempt + 1);
+            return rc ? rc : fp_error_set(err, FP_EIO, "Sheets API %s: HTTP %ld: %s (after %d attempts)",
+                                          path, status, msg, attempt + 1);
+        }
+        long wait = fp_sheets_backoff_ms(attempt, s->cfg.backoff_initial_ms, s->cfg.backoff_max_ms, &s->seed);
+        if (retry_after >= 0 && retry_after * 1000 > wait)
+            wait = retry_after * 1000 > s->cfg.backoff_max_ms ? s->cfg.backoff_max_ms : retry_after * 1000;
+        fp_log_warn("Sheets API call failed; retrying", FP_LSTR("path", path), FP_LINT("status", status),
+                    FP_LSTR("error", cc != CURLE_OK ? curl_easy_strerror(cc) : rc ? err->msg : msg),
+                    FP_LINT("backoff_ms", wait), FP_LINT("attempt", attempt + 1));
+        fp_shutdown_sleep(wait);
+    }
+}
+
+/* Percent-encodes s for a URL path segment. */
+static int add_escaped(fp_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            rc = fp_buf_add(b, p, 1);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            rc = fp_buf_add(b, e, 3);
+        }
+    }
+    return rc;
+}
+
+/* "/v4/spreadsheets/<id><suffix>" with the id escaped; caller frees. */
+static char *spreadsheet_path(const fp_sheets *s, const char *suffix)
+{
+    fp_buf b;
+    fp_buf_init(&b, 4096);
+    if (fp_buf_adds(&b, "/v4/spreadsheets/") || add_escaped(&b, s->cfg.spreadsheet_id) || fp_buf_adds(&b, suffix)) {
+        fp_buf_free(&b);
+        return NULL;
+    }
+    return fp_buf_take(&b);
+}
+
+int fp_sheets_grid(fp_sheets *s, int *sheet_id, long long *rows, long long *cols, fp_error *err)
+{
+    cJSON *doc = NULL, *sheet;
+    char *path = spreadsheet_path(s, "?fields=sheets.properties");
+    if (!path)
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    int rc = call(s, path, NULL, 0, &doc, err);
+    free(path);
+    if (rc)
+        return rc;
+    rc = fp_error_set(err, FP_ENOTFOUND, "spreadsheet %s has no tab named '%s'", s->cfg.spreadsheet_id, s->cfg.sheet);
+    cJSON_ArrayForEach(sheet, cJSON_GetObjectItem(doc, "sheets")) {
+        cJSON *p = cJSON_GetObjectItem(sheet, "properties");
+        const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(p, "title"));
+        if (title && strcmp(title, s->cfg.sheet) == 0) {
+            cJSON *g = cJSON_GetObjectItem(p, "gridProperties");
+            *sheet_id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(p, "sheetId"));
+            *rows = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "rowCount"));
+            *cols = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "columnCount"));
+            rc = 0;
+            fp_error_clear(err);
+            break;
+        }
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* POSTs a spreadsheets.batchUpdate with one request object. */
+static int batch_update(fp_sheets *s, cJSON *request, fp_error *err)
+{
+    cJSON *body = cJSON_CreateObject(), *reqs = cJSON_AddArrayToObject(body, "requests");
+    cJSON_AddItemToArray(reqs, request);
+    char *json = cJSON_PrintUnformatted(body);
+    char *path = spreadsheet_path(s, ":batchUpdate");
+    int rc = json && path ? call(s, path, json, 1, NULL, err) : fp_error_set(err, FP_ENOMEM, "out of memory");
+    free(path);
+    free(json);
+    cJSON_Delete(body);
+    return rc;
+}
+
+int fp_sheets_add_sheet(fp_sheets *s, fp_error *err)
+{
+    cJSON *req = cJSON_CreateObject();
+    cJSON *props = cJSON_AddObjectToObject(cJSON_AddObjectToObject(req, "addSheet"), "properties");
+    cJSON_AddStringToObject(props, "title", s->cfg.sheet);
+    return batch_update(s, req, err);
+}
+
+int fp_sheets_append_rows(fp_sheets *s, int sheet_id, long long n, fp_error *err)
+{
+    cJSON *req = cJSON_CreateObject();
+    cJSON *a = cJSON_AddObjectToObject(req, "appendDimension");
+    cJSON_AddNumberToObject(a, "sheetId", sheet_id);
+    cJSON_AddStringToObject(a, "dimension", "ROWS");
+    cJSON_AddNumberToObject(a, "length", (double)n);
+    return batch_update(s, req, err);
+}
+
+int fp_sheets_last_row(fp_sheets *s, long long *row, fp_error *err)
+{
+    char range[1024];
+    fp_buf b;
+    cJSON *doc = NULL;
+    fp_buf_init(&b, 8192);
+    /* 'Sheet'!A:A — an open column range, quotes in the name doubled, then escaped. */
+    fp_buf r;
+    fp_buf_init(&r, sizeof range - 1);
+    int rc = fp_buf_adds(&r, "'");
+    for (const char *p = s->cfg.sheet; *p && !rc; p++)
+        rc = *p == '\'' ? fp_buf_adds(&r, "''") : fp_buf_add(&r, p, 1);
+    if (!rc)
+        rc = fp_buf_adds(&r, "'!A:A");
+    char *prefix = spreadsheet_path(s, "/values/");
+    if (!rc && (!prefix || fp_buf_adds(&b, prefix) || add_escaped(&b, r.data)))
+        rc = FP_ENOMEM;
+    free(prefix);
+    fp_buf_free(&r);
+    if (rc) {
+        fp_buf_free(&b);
+        return fp_error_set(err, rc, "sheet name too long for a range");
+    }
+    rc = call(s, b.data, NULL, 0, &doc, err);
+    fp_buf_free(&b);
+    if (rc)
+        return rc;
+    *row = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "values"));
+    cJSON_Delete(doc);
+    return 0;
+}
+
+int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const cJSON *rows, fp_error *err)
+{
+    char range[1024];
+    long long n = cJSON_GetArraySize(rows);
+    if (fp_sheets_a1(range, sizeof range, s->cfg.sheet, start_row, 1, start_row + n - 1, ncols))
+        return fp_error_set(err, FP_ELIMIT, "sheet name too long for a range");
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "valueInputOption", "RAW");   /* never evaluate formulas */
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "data"), d);
+    cJSON_AddStringToObject(d, "range", range);
+    cJSON_AddStringToObject(d, "majorDimension", "ROWS");
+    cJSON_AddItemReferenceToObject(d, "values", (cJSON *)rows);
+    char *json = cJSON_PrintUnformatted(body);
+    char *path = spreadsheet_path(s, "/values:batchUpdate");
+    int rc = json && path ? call(s, path, json, 1, NULL, err) : fp_error_set(err, FP_ENOMEM, "out of memory");
+    free(path);
+    free(json);
+    cJSON_Delete(body);
+    return rc;
+}

@@ -1,0 +1,319 @@
+/* formpipe-flush as a process against the real Redis Sentinel and the Sheets API
+ * emulator: exact rows in buffer order, kill -9 at random moments, 429/500 storms and
+ * lost responses, two runs at once, and errors a person can act on. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "flushstate.h"
+#include "testkit.h"
+
+static char name[64], sheet_id[80], email[128], *form_path, *key_path, *password, keydir[64];
+static const char *sheets_url;
+static fp_redis *redis;
+static fp_buffer *buffer;
+
+static void control(const char *path, const char *json)
+{
+    char url[256], *body;
+    snprintf(url, sizeof url, "%s%s", sheets_url, path);
+    long st = tk_http(url, json, &body);
+    cr_assert_eq(st, 200, "%s: HTTP %ld %s", path, st, body);
+    free(body);
+}
+
+/* A fresh service-account key; registered with the emulator unless `trusted` is 0. */
+static void make_key(int trusted)
+{
+    char cmd[512], pem_path[128], pub_path[128];
+    snprintf(keydir, sizeof keydir, "/tmp/fp-key-XXXXXX");
+    cr_assert_not_null(mkdtemp(keydir));
+    snprintf(pem_path, sizeof pem_path, "%s/key.pem", keydir);
+    snprintf(pub_path, sizeof pub_path, "%s/pub.pem", keydir);
+    snprintf(cmd, sizeof cmd, "openssl genrsa -out %s 2048 2>/dev/null && openssl rsa -in %s -pubout -out %s 2>/dev/null",
+             pem_path, pem_path, pub_path);
+    cr_assert_eq(system(cmd), 0, "openssl failed");
+    char *pem = tk_read_file(pem_path), *pub = tk_read_file(pub_path);
+    snprintf(email, sizeof email, "%s@formpipe-tests.iam.gserviceaccount.com", name);
+    cJSON *key = cJSON_CreateObject();
+    cJSON_AddStringToObject(key, "type", "service_account");
+    cJSON_AddStringToObject(key, "client_email", email);
+    cJSON_AddStringToObject(key, "private_key", pem);
+    cJSON_AddStringToObject(key, "private_key_id", "test-key-1");
+    char token_uri[256];
+    snprintf(token_uri, sizeof token_uri, "%s/token", sheets_url);
+    cJSON_AddStringToObject(key, "token_uri", token_uri);
+    char *text = cJSON_Print(key);
+    key_path = tk_write_temp(text);
+    if (trusted) {
+        cJSON *reg = cJSON_CreateObject();
+        cJSON_AddStringToObject(reg, "client_email", email);
+        cJSON_AddStringToObject(reg, "public_key_pem", pub);
+        char *json = cJSON_PrintUnformatted(reg);
+        control("/_control/keys", json);
+        free(json);
+        cJSON_Delete(reg);
+    }
+    free(text);
+    cJSON_Delete(key);
+    free(pem);
+    free(pub);
+}
+
+static void create_spreadsheet(int shared, int rows)
+{
+    char json[512];
+    snprintf(json, sizeof json, "{\"id\":\"%s\",\"sheets\":[{\"title\":\"Sheet1\",\"rowCount\":%d,\"columnCount\":26}],"
+             "\"shared_with\":[\"%s\"]}", sheet_id, rows, shared ? email : "someone-else@example.com");
+    control("/_control/spreadsheets", json);
+}
+
+static void setup(void)
+{
+    char form[512];
+    sheets_url = tk_env("FORMPIPE_SHEETS_URL");
+    tk_unique(name, sizeof name, "f");
+    snprintf(sheet_id, sizeof sheet_id, "sheet-%s", name);
+    snprintf(form, sizeof form,
+             "{\"name\":\"%s\",\"namespace\":\"tests\",\"generation\":1,\"fields\":["
+             "{\"name\":\"name\"},{\"name\":\"roll\"},{\"name\":\"note\"}]}", name);
+    form_path = tk_write_temp(form);
+    password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));
+    fp_error err = {0};
+    fp_redis_config cfg = {.sentinels = tk_env("FORMPIPE_REDIS_SENTINELS"),
+                           .master_name = tk_env("FORMPIPE_REDIS_MASTER"), .password = password};
+    redis = fp_redis_new(&cfg, &err);
+    buffer = redis ? fp_buffer_new(redis, "tests", name, &err) : NULL;
+    cr_assert_not_null(buffer, "%s", err.msg);
+    tk_redis_settled(redis);
+    control("/_control/faults", "{\"write_quota_per_minute\":60,\"status\":200,\"count\":0,\"drop_after_apply\":0}");
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    fp_buffer_free(buffer);
+    fp_redis_free(redis);
+    unlink(form_path);
+    free(form_path);
+    if (key_path) {
+        unlink(key_path);
+        free(key_path);
+        key_path = NULL;
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", keydir);
+    if (system(cmd) != 0)
+        cr_log_warn("could not remove %s", keydir);
+    free(password);
+}
+
+TestSuite(flusher, .init = setup, .fini = teardown, .timeout = 300);
+
+/* Buffers rows 0..n-1 (submission time = i), the way the consumer would. */
+static void buffer_rows(int n)
+{
+    fp_buffer_row rows[500];
+    char *jsons[500], ids[500][24], when[40];
+    for (int base = 0; base < n; base += 500) {
+        int k = n - base < 500 ? n - base : 500;
+        for (int j = 0; j < k; j++) {
+            int i = base + j;
+            snprintf(ids[j], sizeof ids[j], "id-%07d", i);
+            snprintf(when, sizeof when, "2026-11-23T00:00:%02d.%03dZ", (i / 1000) % 60, i % 1000);
+            char data[160];
+            snprintf(data, sizeof data, "{\"name\":\"student %d\",\"roll\":\"%d\",\"note\":\"=SUM(A1:A%d)\"}", i, i, i);
+            cJSON *d = cJSON_Parse(data);
+            jsons[j] = fp_buffer_row_json(ids[j], when, d, (const char *[]){"name", "roll", "note"}, 3, NULL, NULL);
+            cJSON_Delete(d);
+            rows[j] = (fp_buffer_row){ids[j], 1000000 + i, jsons[j]};
+        }
+        long long added;
+        fp_error err = {0};
+        cr_assert_eq(fp_buffer_insert(buffer, rows, (size_t)k, &added, &err), 0, "%s", err.msg);
+        for (int j = 0; j < k; j++)
+            free(jsons[j]);
+    }
+}
+
+/* Starts one run; lock_ttl is short in tests that kill runs (a killed run's lock must
+ * expire before the next run can work). */
+static void start_flush(tk_proc *p, const char *batch_rows, const char *lock_ttl)
+{
+    const char *argv[] = {"--form", form_path, "--google-credentials", key_path,
+                          "--sheets-api-url", sheets_url, "--spreadsheet-id", sheet_id, "--sheet", "Sheet1",
+                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
+                          "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
+                          "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
+                          "--batch-rows", batch_rows, "--sheets-backoff-initial", "50ms",
+                          "--sheets-backoff-max", "500ms", "--lock-ttl", lock_ttl ? lock_ttl : "60s", NULL};
+    tk_start(p, "formpipe-flush", argv);
+}
+
+static int run_flush(const char *batch_rows)
+{
+    tk_proc p;
+    start_flush(&p, batch_rows, NULL);
+    return tk_wait(&p, 240);
+}
+
+/* The sheet holds the header and exactly rows 0..n-1, in order, each once. */
+static void assert_sheet_exact(int n)
+{
+    char path[256], url[300], *body;
+    snprintf(path, sizeof path, "/_control/spreadsheets/%s/values/Sheet1", sheet_id);
+    snprintf(url, sizeof url, "%s%s", sheets_url, path);
+    cr_assert_eq(tk_http(url, NULL, &body), 200);
+    cJSON *doc = cJSON_Parse(body);
+    free(body);
+    cJSON *values = cJSON_GetObjectItem(doc, "values");
+    cr_assert_eq(cJSON_GetArraySize(values), n + 1, "header + %d rows, got %d rows", n, cJSON_GetArraySize(values));
+    cJSON *header = cJSON_GetArrayItem(values, 0);
+    const char *want_header[] = {"id", "received_at", "name", "roll", "note"};
+    for (int c = 0; c < 5; c++)
+        cr_assert_str_eq(cJSON_GetArrayItem(header, c)->valuestring, want_header[c]);
+    for (int i = 0; i < n; i++) {
+        cJSON *row = cJSON_GetArrayItem(values, i + 1);
+        char id[24], note[40];
+        snprintf(id, sizeof id, "id-%07d", i);
+        snprintf(note, sizeof note, "=SUM(A1:A%d)", i);
+        cr_assert_str_eq(cJSON_GetArrayItem(row, 0)->valuestring, id, "sheet row %d", i + 2);
+        cr_assert_str_eq(cJSON_GetArrayItem(row, 4)->valuestring, note, "RAW keeps formulas as text");
+    }
+    cJSON_Delete(doc);
+    long long pending = -1;
+    fp_error err = {0};
+    cr_assert_eq(fp_buffer_pending(buffer, &pending, &err), 0, "%s", err.msg);
+    cr_assert_eq(pending, 0, "the buffer is empty once the rows are in the sheet");
+}
+
+static cJSON *stats(void)
+{
+    char url[256], *body;
+    snprintf(url, sizeof url, "%s/_control/stats", sheets_url);
+    cr_assert_eq(tk_http(url, NULL, &body), 200);
+    cJSON *doc = cJSON_Parse(body);
+    free(body);
+    return doc;
+}
+
+/* Calls of one kind the emulator saw for this test's spreadsheet. */
+static double stat_calls(cJSON *s, const char *kind)
+{
+    cJSON *mine = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "by_spreadsheet"), sheet_id);
+    cJSON *n = cJSON_GetObjectItem(mine, kind);
+    return n ? cJSON_GetNumberValue(n) : 0;
+}
+
+Test(flusher, writes_every_row_once_in_buffer_order_with_few_write_calls)
+{
+    make_key(1);
+    create_spreadsheet(1, 1000);
+    buffer_rows(12000);
+    cJSON *before = stats();
+    cr_assert_eq(run_flush("5000"), 0);
+    cJSON *after = stats();
+    assert_sheet_exact(12000);
+    double writes = stat_calls(after, "values.batchUpdate") - stat_calls(before, "values.batchUpdate") +
+                    stat_calls(after, "batchUpdate") - stat_calls(before, "batchUpdate");
+    /* header + 3 batches of data + grid growth: at most 2 per 5,000-row batch */
+    cr_assert_leq(writes, 1 + 2 * 3, "%.0f write calls for 3 batches", writes);
+    cr_log_info("12,000 rows in %.0f Sheets write calls", writes);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+
+    /* A later run finds nothing to do and changes nothing. */
+    cr_assert_eq(run_flush("5000"), 0);
+    assert_sheet_exact(12000);
+}
+
+Test(flusher, kill_9_at_random_moments_never_duplicates_or_loses)
+{
+    make_key(1);
+    create_spreadsheet(1, 100);
+    buffer_rows(3000);
+    control("/_control/faults", "{\"latency_ms\":40,\"count\":100000}");
+    srand((unsigned)getpid());
+    int killed = 0;
+    for (int i = 0; i < 20; i++) {
+        tk_proc p;
+        start_flush(&p, "150", "1s");
+        usleep((useconds_t)(50 + rand() % 400) * 1000);
+        killed += tk_stop(&p, SIGKILL, 30) == 128 + SIGKILL;
+        usleep(1100 * 1000);   /* the dead run's lock expires */
+    }
+    control("/_control/faults", "{\"latency_ms\":0,\"count\":0}");
+    cr_assert_eq(run_flush("150"), 0, "a final run completes what the killed ones left");
+    assert_sheet_exact(3000);
+    cr_log_info("%d of 20 runs were killed mid-flight", killed);
+    cr_assert_gt(killed, 10, "most runs must really die mid-flight");
+}
+
+Test(flusher, storms_of_429_500_and_lost_responses_stay_exact_within_the_quota)
+{
+    make_key(1);
+    create_spreadsheet(1, 100);
+    buffer_rows(2000);
+    control("/_control/faults", "{\"status\":429,\"count\":4}");
+    tk_proc p;
+    start_flush(&p, "200", NULL);
+    usleep(300 * 1000);
+    control("/_control/faults", "{\"status\":500,\"count\":3}");
+    usleep(300 * 1000);
+    control("/_control/faults", "{\"drop_after_apply\":3}");
+    cr_assert_eq(tk_wait(&p, 240), 0);
+    assert_sheet_exact(2000);
+    cJSON *s = stats();
+    cJSON *faults = cJSON_GetObjectItem(s, "faults");
+    cr_log_info("faults: %s", cJSON_PrintUnformatted(faults));
+    cr_assert_gt(cJSON_GetNumberValue(cJSON_GetObjectItem(faults, "drop_after_apply")), 0);
+    cr_assert_leq(cJSON_GetNumberValue(cJSON_GetObjectItem(s, "max_writes_per_minute")), 60,
+                  "the write rate never exceeds the quota");
+    cJSON_Delete(s);
+}
+
+Test(flusher, two_runs_at_once_one_holds_the_lock_and_the_result_is_exact)
+{
+    make_key(1);
+    create_spreadsheet(1, 100);
+    buffer_rows(3000);
+    control("/_control/faults", "{\"latency_ms\":20,\"count\":100000}");
+    tk_proc a, b;
+    start_flush(&a, "200", NULL);
+    start_flush(&b, "200", NULL);
+    cr_assert_eq(tk_wait(&a, 240), 0);
+    cr_assert_eq(tk_wait(&b, 240), 0);
+    control("/_control/faults", "{\"latency_ms\":0,\"count\":0}");
+    assert_sheet_exact(3000);
+}
+
+Test(flusher, bad_credentials_and_unshared_sheets_exit_1_with_one_clear_line)
+{
+    make_key(0);   /* the emulator does not know this key: like a revoked one */
+    create_spreadsheet(1, 100);
+    buffer_rows(10);
+    tk_proc p;
+    start_flush(&p, "100", NULL);
+    cr_assert_eq(tk_wait(&p, 60), 1);
+    char *log = tk_read_file(p.log);
+    cr_assert_not_null(strstr(log, "formpipe-flush: token endpoint refused the service account"), "%s", log);
+    free(log);
+
+    unlink(key_path);
+    free(key_path);
+    make_key(1);
+    snprintf(sheet_id, sizeof sheet_id, "unshared-%s", name);
+    create_spreadsheet(0, 100);
+    start_flush(&p, "100", NULL);
+    cr_assert_eq(tk_wait(&p, 60), 1);
+    log = tk_read_file(p.log);
+    cr_assert_not_null(strstr(log, "is not shared with"), "%s", log);
+    free(log);
+    long long pending = 0;
+    fp_error err = {0};
+    fp_buffer_pending(buffer, &pending, &err);
+    cr_assert_eq(pending, 10, "nothing leaves the buffer when the sheet can't be written");
+}
