@@ -1,0 +1,66 @@
+/* Unit tests for services/flusher/sheets: A1 ranges, column letters, the backoff
+ * schedule. The HTTP side runs against the emulator in tests/integration. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <string.h>
+
+#include "sheets.h"
+
+struct col_case { int col; const char *letters; };
+
+static struct col_case cols[] = {
+    {1, "A"}, {2, "B"}, {26, "Z"}, {27, "AA"}, {52, "AZ"}, {53, "BA"}, {702, "ZZ"}, {703, "AAA"}, {18278, "ZZZ"},
+};
+
+ParameterizedTestParameters(sheets, column_letters)
+{
+    return cr_make_param_array(struct col_case, cols, sizeof cols / sizeof cols[0]);
+}
+
+ParameterizedTest(struct col_case *c, sheets, column_letters)
+{
+    char out[8];
+    fp_sheets_column(c->col, out);
+    cr_assert_str_eq(out, c->letters, "column %d", c->col);
+}
+
+struct a1_case { const char *sheet; long long r1; int c1; long long r2; int c2; const char *want; };
+
+static struct a1_case ranges[] = {
+    {"Responses", 2, 1, 5001, 10, "'Responses'!A2:J5001"},
+    {"Sheet1", 1, 1, 1, 1, "'Sheet1'!A1:A1"},
+    {"It's mine", 10, 2, 20, 28, "'It''s mine'!B10:AB20"},
+    {"''", 1, 1, 2, 2, "''''''!A1:B2"},
+    {"Données 2026", 3, 1, 4, 3, "'Données 2026'!A3:C4"},
+};
+
+ParameterizedTestParameters(sheets, a1_ranges)
+{
+    return cr_make_param_array(struct a1_case, ranges, sizeof ranges / sizeof ranges[0]);
+}
+
+ParameterizedTest(struct a1_case *c, sheets, a1_ranges)
+{
+    char out[128];
+    cr_assert_eq(fp_sheets_a1(out, sizeof out, c->sheet, c->r1, c->c1, c->r2, c->c2), 0);
+    cr_assert_str_eq(out, c->want);
+}
+
+Test(sheets, a1_refuses_a_small_buffer)
+{
+    char out[8];
+    cr_assert_eq(fp_sheets_a1(out, sizeof out, "Responses", 2, 1, 5001, 10), FP_ELIMIT);
+}
+
+Test(sheets, backoff_doubles_from_1s_to_a_32s_cap_with_at_most_1s_jitter)
+{
+    unsigned seed = 42;
+    const long base[] = {1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000};
+    for (int attempt = 0; attempt < 8; attempt++) {
+        for (int trial = 0; trial < 50; trial++) {
+            long w = fp_sheets_backoff_ms(attempt, 1000, 32000, &seed);
+            cr_assert_geq(w, base[attempt], "attempt %d: %ld", attempt, w);
+            cr_assert_leq(w, base[attempt] + 999 > 32000 ? 32000 : base[attempt] + 999, "attempt %d: %ld", attempt, w);
+        }
+    }
+}
