@@ -153,35 +153,60 @@ static int next_batch(run *r, long long start, cJSON **ids, fp_error *err)
     return rc;
 }
 
+/* One step: finish the interrupted batch, or record and write the next one.
+ * *done is set when the buffer is empty. */
+static int step(run *r, fp_flush_summary *sum, int *done, fp_error *err)
+{
+    fp_flush_batch inflight;
+    int exists, rc;
+    long long next;
+    if ((rc = fp_flushstate_renew(r->state, r->token, r->cfg->lock_ttl_ms, err)) ||
+        (rc = fp_flushstate_batch(r->state, &inflight, &exists, err)))
+        return rc;
+    if (exists) {
+        /* A run died between recording and finishing: redo it, same rows, same range. */
+        fp_log_info("finishing an interrupted batch", FP_LINT("first_row", inflight.start_row),
+                    FP_LINT("rows", cJSON_GetArraySize(inflight.ids)));
+        rc = write_batch(r, inflight.start_row, inflight.ids, sum, err);
+        sum->redone += rc == 0;
+        fp_flush_batch_clear(&inflight);
+        return rc;
+    }
+    cJSON *ids;
+    if ((rc = fp_flushstate_nextrow(r->state, &next, &exists, err)) || (rc = next_batch(r, next, &ids, err)))
+        return rc;
+    if (!ids) {
+        *done = 1;
+        return 0;
+    }
+    rc = write_batch(r, next, ids, sum, err);
+    cJSON_Delete(ids);
+    return rc;
+}
+
+/* Steps until the buffer is empty or time is up. Connection trouble (a Redis failover,
+ * a Sheets outage outlasting the client's retries) is retried with backoff within the
+ * run; the lock and the recorded batch make every retry safe. */
 static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
 {
     long long deadline = mono_ms() + r->cfg->max_run_ms;
-    int rc = open_sheet(r, err);
+    long backoff = 500;
+    int rc, done = 0, ready = 0;
     long long next;
-    if (!rc)
-        rc = first_row(r, &next, err);
-    while (!rc && mono_ms() < deadline && !fp_shutdown_requested()) {
-        fp_flush_batch inflight;
-        int exists;
-        if ((rc = fp_flushstate_renew(r->state, r->token, r->cfg->lock_ttl_ms, err)) ||
-            (rc = fp_flushstate_batch(r->state, &inflight, &exists, err)))
-            break;
-        if (exists) {
-            /* A run died between recording and finishing: redo it, same rows, same range. */
-            fp_log_info("finishing an interrupted batch", FP_LINT("first_row", inflight.start_row),
-                        FP_LINT("rows", cJSON_GetArraySize(inflight.ids)));
-            rc = write_batch(r, inflight.start_row, inflight.ids, sum, err);
-            sum->redone += rc == 0;
-            fp_flush_batch_clear(&inflight);
-        } else {
-            cJSON *ids;
-            if ((rc = fp_flushstate_nextrow(r->state, &next, &exists, err)) ||
-                (rc = next_batch(r, next, &ids, err)) || !ids)
-                break;
-            rc = write_batch(r, next, ids, sum, err);
-            cJSON_Delete(ids);
+    do {
+        rc = ready ? step(r, sum, &done, err) : open_sheet(r, err);
+        if (!rc && !ready && (rc = first_row(r, &next, err)) == 0)
+            ready = 1;
+        if ((rc == FP_EIO || rc == FP_ETIMEOUT) && mono_ms() + backoff < deadline) {
+            fp_log_warn("flush step failed; retrying", FP_LSTR("error", err->msg), FP_LINT("backoff_ms", backoff));
+            fp_shutdown_sleep(backoff);
+            backoff = backoff * 2 > 8000 ? 8000 : backoff * 2;
+            rc = 0;
+            continue;
         }
-    }
+        if (!rc)
+            backoff = 500;
+    } while (!rc && !done && mono_ms() < deadline && !fp_shutdown_requested());
     if (!rc)
         fp_buffer_pending(r->buffer, &sum->pending_left, err);
     return rc;
