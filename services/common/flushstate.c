@@ -32,7 +32,8 @@ static const char record_src[] =
     "redis.call('HSET', KEYS[2], 'start', ARGV[2], 'ids', ARGV[3], 'token', ARGV[1])\n"
     "return 1\n";
 
-/* KEYS: lock, batch, pending, rows, flushed, nextrow. ARGV: token, now ms. */
+/* KEYS: lock, batch, pending, rows, flushed, nextrow. ARGV: token, now ms.
+ * Bulk commands per 1,000 ids (unpack has a stack limit), not one command per id. */
 static const char finish_src[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
     "  return redis.error_reply('LOCKLOST flush lock is not held by this run')\n"
@@ -40,10 +41,16 @@ static const char finish_src[] =
     "local start = redis.call('HGET', KEYS[2], 'start')\n"
     "if not start then return 0 end\n"
     "local ids = cjson.decode(redis.call('HGET', KEYS[2], 'ids'))\n"
-    "for _, id in ipairs(ids) do\n"
-    "  redis.call('ZREM', KEYS[3], id)\n"
-    "  redis.call('HDEL', KEYS[4], id)\n"
-    "  redis.call('ZADD', KEYS[5], ARGV[2], id)\n"
+    "for first = 1, #ids, 1000 do\n"
+    "  local chunk, scored = {}, {}\n"
+    "  for i = first, math.min(#ids, first + 999) do\n"
+    "    chunk[#chunk + 1] = ids[i]\n"
+    "    scored[#scored + 1] = ARGV[2]\n"
+    "    scored[#scored + 1] = ids[i]\n"
+    "  end\n"
+    "  redis.call('ZREM', KEYS[3], unpack(chunk))\n"
+    "  redis.call('HDEL', KEYS[4], unpack(chunk))\n"
+    "  redis.call('ZADD', KEYS[5], unpack(scored))\n"
     "end\n"
     "redis.call('SET', KEYS[6], tonumber(start) + #ids)\n"
     "redis.call('DEL', KEYS[2])\n"

@@ -109,12 +109,13 @@ static int ensure_rows(run *r, long long end, fp_error *err)
     return 0;
 }
 
-/* Writes one recorded batch and finishes it in Redis. */
-static int write_batch(run *r, long long start, const cJSON *ids, fp_flush_summary *sum, fp_error *err)
+/* Writes one recorded batch (rows: its rows, or NULL to read them from the buffer)
+ * and finishes it in Redis. Takes ownership of rows. */
+static int write_batch(run *r, long long start, const cJSON *ids, cJSON *rows, fp_flush_summary *sum,
+                       fp_error *err)
 {
-    cJSON *rows = NULL;
     long long n = cJSON_GetArraySize(ids), count = 0;
-    int rc = fp_buffer_rows(r->buffer, ids, &rows, err);
+    int rc = rows ? 0 : fp_buffer_rows(r->buffer, ids, &rows, err);
     if (!rc)
         rc = ensure_rows(r, start + n - 1, err);
     if (!rc)
@@ -132,23 +133,28 @@ static int write_batch(run *r, long long start, const cJSON *ids, fp_flush_summa
     return rc;
 }
 
-/* Takes the oldest rows into a new recorded batch; *ids is NULL when the buffer is empty. */
-static int next_batch(run *r, long long start, cJSON **ids, fp_error *err)
+/* Takes the oldest rows into a new recorded batch; *ids is NULL when the buffer is
+ * empty. *rows receives the batch's rows (caller owns both). */
+static int next_batch(run *r, long long start, cJSON **ids, cJSON **rows, fp_error *err)
 {
     cJSON *oldest = NULL, *item;
-    *ids = NULL;
+    *ids = *rows = NULL;
     int rc = fp_buffer_oldest(r->buffer, (size_t)r->cfg->batch_rows, &oldest, err);
     if (rc || cJSON_GetArraySize(oldest) == 0) {
         cJSON_Delete(oldest);
         return rc;
     }
     *ids = cJSON_CreateArray();
-    cJSON_ArrayForEach(item, oldest)
+    *rows = cJSON_CreateArray();
+    cJSON_ArrayForEach(item, oldest) {
         cJSON_AddItemToArray(*ids, cJSON_CreateString(cJSON_GetObjectItem(item, "id")->valuestring));
+        cJSON_AddItemToArray(*rows, cJSON_DetachItemFromObject(item, "row"));
+    }
     cJSON_Delete(oldest);
     if ((rc = fp_flushstate_record(r->state, r->token, start, *ids, err)) || (rc = replicate(r, err))) {
         cJSON_Delete(*ids);
-        *ids = NULL;
+        cJSON_Delete(*rows);
+        *ids = *rows = NULL;
     }
     return rc;
 }
@@ -167,19 +173,20 @@ static int step(run *r, fp_flush_summary *sum, int *done, fp_error *err)
         /* A run died between recording and finishing: redo it, same rows, same range. */
         fp_log_info("finishing an interrupted batch", FP_LINT("first_row", inflight.start_row),
                     FP_LINT("rows", cJSON_GetArraySize(inflight.ids)));
-        rc = write_batch(r, inflight.start_row, inflight.ids, sum, err);
+        rc = write_batch(r, inflight.start_row, inflight.ids, NULL, sum, err);
         sum->redone += rc == 0;
         fp_flush_batch_clear(&inflight);
         return rc;
     }
-    cJSON *ids;
-    if ((rc = fp_flushstate_nextrow(r->state, &next, &exists, err)) || (rc = next_batch(r, next, &ids, err)))
+    cJSON *ids, *rows;
+    if ((rc = fp_flushstate_nextrow(r->state, &next, &exists, err)) ||
+        (rc = next_batch(r, next, &ids, &rows, err)))
         return rc;
     if (!ids) {
         *done = 1;
         return 0;
     }
-    rc = write_batch(r, next, ids, sum, err);
+    rc = write_batch(r, next, ids, rows, sum, err);
     cJSON_Delete(ids);
     return rc;
 }

@@ -22,7 +22,7 @@ Control endpoints (tests only):
                                | {"latency_ms":M,"count":N} | {"write_quota_per_minute":Q}
   GET  /_control/spreadsheets/{id}/values/{title}   the whole sheet, for assertions
   GET  /_control/stats         calls (in all and by spreadsheet), faults injected, the
-                               highest writes/minute seen for one user
+                               highest writes/minute seen, by user
 """
 import argparse
 import base64
@@ -90,21 +90,32 @@ def parse_range(text):
 class Sheet:
     def __init__(self, sheet_id, title, rows, cols):
         self.id, self.title, self.rows, self.cols = sheet_id, title, rows, cols
-        self.cells = {}             # (row, col) -> value, 1-based
+        self.data = {}              # row (1-based) -> list of cell values from column A
 
     def props(self, index):
         return {"sheetId": self.id, "title": self.title, "index": index, "sheetType": "GRID",
                 "gridProperties": {"rowCount": self.rows, "columnCount": self.cols}}
 
     def last_row(self):
-        return max((r for r, _ in self.cells), default=0)
+        return max((r for r, v in self.data.items() if any(x != "" for x in v)), default=0)
+
+    def put(self, row, col, values):
+        """Writes values into row from column col (1-based); None leaves a cell alone."""
+        cur = self.data.setdefault(row, [])
+        end = col - 1 + len(values)
+        if len(cur) < end:
+            cur.extend([""] * (end - len(cur)))
+        for j, v in enumerate(values):
+            if v is not None:
+                cur[col - 1 + j] = v
 
     def values(self, r1, c1, r2, c2):
         r2 = r2 or self.last_row()
-        c2 = c2 or max((c for _, c in self.cells), default=0)
         out = []
         for r in range(r1, r2 + 1):
-            row = [self.cells.get((r, c), "") for c in range(c1, c2 + 1)]
+            row = self.data.get(r, [])
+            row = row[c1 - 1:c2] if c2 else row[c1 - 1:]
+            row = list(row)
             while row and row[-1] == "":
                 row.pop()
             out.append(row)
@@ -140,7 +151,7 @@ class State:
         self.write_quota = 60
         self.writes = {}            # email -> deque of write times
         self.stats = {"calls": {}, "by_spreadsheet": {}, "faults": {"status": 0, "drop_after_apply": 0, "latency": 0,
-                                              "quota_429": 0}, "max_writes_per_minute": 0}
+                                              "quota_429": 0}, "max_writes_per_minute": {}}
         self.token_ttl = 3600
 
 
@@ -271,7 +282,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(429, "Quota exceeded for quota metric 'Write requests' and limit "
                                 "'Write requests per minute per user' of service 'sheets.googleapis.com'.")
         window.append(now)
-        STATE.stats["max_writes_per_minute"] = max(STATE.stats["max_writes_per_minute"], len(window))
+        peaks = STATE.stats["max_writes_per_minute"]
+        peaks[email] = max(peaks.get(email, 0), len(window))
 
     def api(self, method, sid, rest, raw):
         write = method == "POST"
@@ -367,12 +379,10 @@ class Handler(BaseHTTPRequestHandler):
                                % (title, col_letters(c1), r1, col_letters(end_col), end_row, sheet.rows, sheet.cols))
             sheet.rows = max(sheet.rows, end_row)
         for i, row in enumerate(values):
-            for j, v in enumerate(row):
+            for v in row:
                 if isinstance(v, str) and len(v) > MAX_CELL_CHARS:
                     raise ApiError(400, "Your input contains more than the maximum of 50000 characters in a single cell.")
-                if v is None:
-                    continue
-                sheet.cells[(r1 + i, c1 + j)] = v
+            sheet.put(r1 + i, c1, row)
         return {"spreadsheetId": book.id, "updatedRange": "'%s'!%s%d:%s%d" % (title, col_letters(c1), r1,
                                                                              col_letters(end_col), end_row),
                 "updatedRows": rows, "updatedColumns": cols, "updatedCells": rows * cols}

@@ -1,0 +1,64 @@
+/* fp-bench-fill: puts COUNT rows of the seed-004 student form straight into a
+ * pipeline's Redis buffer (through Sentinel), as the consumer would, for the flush
+ * benchmark. Usage: fp-bench-fill SENTINELS MASTER PASSWORD_FILE NAMESPACE NAME COUNT */
+#include "buffer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 1000
+
+int main(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: fp-bench-fill SENTINELS MASTER PASSWORD_FILE NAMESPACE NAME COUNT\n");
+        return 2;
+    }
+    char password[256] = "";
+    FILE *f = fopen(argv[3], "r");
+    if (!f || !fgets(password, sizeof password, f)) {
+        fprintf(stderr, "fp-bench-fill: cannot read %s\n", argv[3]);
+        return 1;
+    }
+    fclose(f);
+    password[strcspn(password, "\r\n")] = '\0';
+    fp_error err = {0};
+    fp_redis_config cfg = {.sentinels = argv[1], .master_name = argv[2], .password = password};
+    fp_redis *redis = fp_redis_new(&cfg, &err);
+    fp_buffer *buf = redis ? fp_buffer_new(redis, argv[4], argv[5], &err) : NULL;
+    if (!buf) {
+        fprintf(stderr, "fp-bench-fill: %s\n", err.msg);
+        return 1;
+    }
+    static const char *const columns[] = {"name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"};
+    long n = atol(argv[6]);
+    static fp_buffer_row rows[CHUNK];
+    static char ids[CHUNK][32], *jsons[CHUNK];
+    for (long base = 0; base < n; base += CHUNK) {
+        int k = n - base < CHUNK ? (int)(n - base) : CHUNK;
+        for (int j = 0; j < k; j++) {
+            char data[320];
+            snprintf(ids[j], sizeof ids[j], "bench-%09ld", base + j);
+            snprintf(data, sizeof data,
+                     "{\"name\":\"Asha Verma\",\"roll\":\"%ld\",\"university\":\"Example University\",\"cgpa\":8.7,"
+                     "\"gender\":\"F\",\"age\":21,\"email\":\"asha.verma@example.com\",\"mobile\":\"+919876543210\"}",
+                     base + j);
+            cJSON *d = cJSON_Parse(data);
+            jsons[j] = fp_buffer_row_json(ids[j], "2026-11-23T14:05:27.123Z", d, columns, 8, NULL, &err);
+            cJSON_Delete(d);
+            rows[j] = (fp_buffer_row){ids[j], 1795442727123LL + base + j, jsons[j]};
+        }
+        long long added;
+        int rc = fp_buffer_insert(buf, rows, (size_t)k, &added, &err);
+        for (int j = 0; j < k; j++)
+            free(jsons[j]);
+        if (rc) {
+            fprintf(stderr, "fp-bench-fill: %s\n", err.msg);
+            return 1;
+        }
+    }
+    fp_buffer_free(buf);
+    fp_redis_free(redis);
+    return 0;
+}
