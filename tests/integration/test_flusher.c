@@ -269,7 +269,9 @@ Test(flusher, storms_of_429_500_and_lost_responses_stay_exact_within_the_quota)
     assert_sheet_exact(2000);
     cJSON *s = stats();
     cJSON *faults = cJSON_GetObjectItem(s, "faults");
-    cr_log_info("faults: %s", cJSON_PrintUnformatted(faults));
+    char *text = cJSON_PrintUnformatted(faults);
+    cr_log_info("faults: %s", text);
+    free(text);
     cr_assert_gt(cJSON_GetNumberValue(cJSON_GetObjectItem(faults, "drop_after_apply")), 0);
     double peak = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "max_writes_per_minute"), email));
     cr_assert(peak > 0 && peak <= 60, "the write rate never exceeds the quota (peak %.0f per minute)", peak);
