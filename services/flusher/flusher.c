@@ -201,6 +201,12 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
     int rc, done = 0, ready = 0;
     long long next;
     do {
+        if (ready && fp_sheets_writes_available(r->sheets) < 2) {
+            /* A batch needs up to two writes: leave the rest to the next run. */
+            fp_log_info("stopping: this minute's Sheets write quota is spent");
+            sum->quota_spent = 1;
+            break;
+        }
         rc = ready ? step(r, sum, &done, err) : open_sheet(r, err);
         if (!rc && !ready && (rc = first_row(r, &next, err)) == 0)
             ready = 1;
@@ -224,6 +230,7 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     run r = {.cfg = cfg};
     unsigned char rnd[16];
     int rc, locked = 0;
+    long long t0 = mono_ms();
     memset(sum, 0, sizeof *sum);
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return fp_error_set(err, FP_EIO, "no randomness for the lock token");
@@ -258,6 +265,9 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     fp_flushstate_unlock(r.state, r.token, &ignore);
 out:
     sum->write_calls = r.sheets ? fp_sheets_write_calls(r.sheets) : 0;
+    sum->api_calls = r.sheets ? fp_sheets_api_calls(r.sheets) : 0;
+    sum->retries = r.sheets ? fp_sheets_retries(r.sheets) : 0;
+    sum->duration_ms = mono_ms() - t0;
     fp_flushstate_free(r.state);
     fp_buffer_free(r.buffer);
     fp_redis_free(r.redis);

@@ -37,12 +37,17 @@ typedef struct fp_flush_summary {
     long long batches;
     long long redone;        /* interrupted batches finished */
     long write_calls;        /* Sheets write requests */
+    long api_calls;          /* all Sheets API requests */
+    long retries;            /* of those, retries after 429/5xx/network errors */
+    long long duration_ms;
+    int quota_spent;         /* stopped early: the minute's write quota was used up */
     long long pending_left;  /* rows still buffered at the end */
     int lock_busy;           /* another run held the lock: nothing done */
 } fp_flush_summary;
 
 /* Runs once. Returns 0 (also when another run holds the lock) or a negative FP_E*
- * with *err holding one line a person can act on. */
+ * with *err holding one line a person can act on: FP_EIO / FP_ETIMEOUT are worth
+ * retrying later (the rows stay buffered), the others need a person. */
 int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* formpipe-flush: run by a CronJob; moves buffered rows of one pipeline to Google
- * Sheets once and exits: 0 when done (or another run holds the lock), 1 on an error
- * (one line on stderr says what to fix), 2 on a bad command line. */
+ * Sheets once and exits: 0 when done (or another run holds the lock), 75 on a
+ * retryable failure (the rows stay buffered for the next run), 1 on a configuration or
+ * permission error (one line on stderr says what to fix), 2 on a bad command line. */
 #include "config.h"
 #include "flusher.h"
 #include "log.h"
@@ -97,12 +98,16 @@ int main(int argc, char **argv)
                  (const fp_log_field[]){FP_LINT("rows", sum.rows), FP_LINT("batches", sum.batches),
                                         FP_LINT("interrupted_batches_finished", sum.redone),
                                         FP_LINT("sheets_write_calls", sum.write_calls),
+                                        FP_LINT("sheets_api_calls", sum.api_calls),
+                                        FP_LINT("sheets_retries", sum.retries),
+                                        FP_LINT("duration_ms", sum.duration_ms),
+                                        FP_LBOOL("quota_spent", sum.quota_spent),
                                         FP_LINT("rows_left", sum.pending_left),
                                         FP_LBOOL("lock_busy", sum.lock_busy),
                                         FP_LSTR("error", frc ? err.msg : ""), FP_LEND});
     if (frc)
         fprintf(stderr, "formpipe-flush: %s\n", err.msg);
-    rc = frc ? 1 : 0;
+    rc = frc == 0 ? 0 : (frc == FP_EIO || frc == FP_ETIMEOUT) ? 75 : 1;   /* 75: EX_TEMPFAIL */
     curl_global_cleanup();
 out:
     free(password);

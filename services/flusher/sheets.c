@@ -19,6 +19,8 @@ struct fp_sheets {
     CURL *curl;
     unsigned seed;
     long write_calls;
+    long api_calls;
+    long retries;
     double *write_times;   /* ring of the last writes_per_minute write times */
     int write_next;
 };
@@ -58,6 +60,17 @@ void fp_sheets_free(fp_sheets *s)
 }
 
 long fp_sheets_write_calls(const fp_sheets *s) { return s->write_calls; }
+long fp_sheets_api_calls(const fp_sheets *s) { return s->api_calls; }
+long fp_sheets_retries(const fp_sheets *s) { return s->retries; }
+
+int fp_sheets_writes_available(const fp_sheets *s)
+{
+    int n = s->cfg.writes_per_minute, free_slots = 0;
+    double now = now_s();
+    for (int i = 0; i < n; i++)
+        free_slots += s->write_times[i] + 60.0 <= now;
+    return free_slots;
+}
 
 void fp_sheets_column(int col, char out[8])
 {
@@ -179,6 +192,7 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
             if (body)
                 curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body);
             cc = curl_easy_perform(s->curl);
+            s->api_calls++;
             curl_slist_free_all(h);
             curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
             if (cc == CURLE_OK && status == 200) {
@@ -222,6 +236,7 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
         fp_log_warn("Sheets API call failed; retrying", FP_LSTR("path", path), FP_LINT("status", status),
                     FP_LSTR("error", cc != CURLE_OK ? curl_easy_strerror(cc) : rc ? err->msg : msg),
                     FP_LINT("backoff_ms", wait), FP_LINT("attempt", attempt + 1));
+        s->retries++;
         fp_shutdown_sleep(wait);
     }
 }

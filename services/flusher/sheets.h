@@ -44,8 +44,14 @@ int fp_sheets_last_row(fp_sheets *s, long long *row, fp_error *err);
  * starting at start_row, column A, ncols wide (values.batchUpdate). Idempotent. */
 int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const cJSON *rows, fp_error *err);
 
-/* Write calls made so far (values.batchUpdate, batchUpdate). */
+/* Write calls made so far (values.batchUpdate, batchUpdate); all HTTP calls to the
+ * API; of those, retries. */
 long fp_sheets_write_calls(const fp_sheets *s);
+long fp_sheets_api_calls(const fp_sheets *s);
+long fp_sheets_retries(const fp_sheets *s);
+
+/* How many write calls the per-minute quota allows right now without waiting. */
+int fp_sheets_writes_available(const fp_sheets *s);
 
 /* "A", "Z", "AA", ... for a 1-based column. */
 void fp_sheets_column(int col, char out[8]);

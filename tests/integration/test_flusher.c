@@ -139,18 +139,30 @@ static void buffer_rows(int n)
     }
 }
 
+/* Starts one run with extra flags (NULL-terminated, may be NULL). */
+static void start_flush_with(tk_proc *p, const char *batch_rows, const char *const *extra)
+{
+    const char *argv[48] = {"--form", form_path, "--google-credentials", key_path,
+                            "--sheets-api-url", sheets_url, "--spreadsheet-id", sheet_id, "--sheet", "Sheet1",
+                            "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
+                            "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
+                            "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
+                            "--batch-rows", batch_rows, "--sheets-backoff-initial", "50ms",
+                            "--sheets-backoff-max", "500ms", NULL};
+    int n = 0;
+    while (argv[n])
+        n++;
+    for (int i = 0; extra && extra[i] && n < 46; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    tk_start(p, "formpipe-flush", argv);
+}
+
 /* Starts one run; lock_ttl is short in tests that kill runs (a killed run's lock must
  * expire before the next run can work). */
 static void start_flush(tk_proc *p, const char *batch_rows, const char *lock_ttl)
 {
-    const char *argv[] = {"--form", form_path, "--google-credentials", key_path,
-                          "--sheets-api-url", sheets_url, "--spreadsheet-id", sheet_id, "--sheet", "Sheet1",
-                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
-                          "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
-                          "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
-                          "--batch-rows", batch_rows, "--sheets-backoff-initial", "50ms",
-                          "--sheets-backoff-max", "500ms", "--lock-ttl", lock_ttl ? lock_ttl : "60s", NULL};
-    tk_start(p, "formpipe-flush", argv);
+    start_flush_with(p, batch_rows, (const char *[]){"--lock-ttl", lock_ttl ? lock_ttl : "60s", NULL});
 }
 
 static int run_flush(const char *batch_rows)
@@ -353,13 +365,7 @@ Test(flusher, a_redis_master_failover_mid_run_stays_exact)
     /* Both replicas confirm every state change, so the promoted one knows them all. */
     control("/_control/faults", "{\"latency_ms\":30,\"count\":100000}");
     tk_proc p;
-    const char *argv[] = {"--form", form_path, "--google-credentials", key_path,
-                          "--sheets-api-url", sheets_url, "--spreadsheet-id", sheet_id, "--sheet", "Sheet1",
-                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
-                          "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
-                          "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
-                          "--batch-rows", "100", "--min-replicas-ack", "2", "--max-run-time", "120s", NULL};
-    tk_start(&p, "formpipe-flush", argv);
+    start_flush_with(&p, "100", (const char *[]){"--min-replicas-ack", "2", "--max-run-time", "120s", NULL});
     usleep(800 * 1000);
     testenv("kill", component);
     sleep(3);
@@ -370,4 +376,46 @@ Test(flusher, a_redis_master_failover_mid_run_stays_exact)
         tk_show_log(&p);
     cr_assert_eq(rc, 0, "the run rides out the failover");
     assert_sheet_exact(3000);
+}
+
+static long long buffered(void)
+{
+    long long pending = -1;
+    fp_error err = {0};
+    cr_assert_eq(fp_buffer_pending(buffer, &pending, &err), 0, "%s", err.msg);
+    return pending;
+}
+
+Test(flusher, an_outage_beyond_the_retries_exits_75_and_keeps_the_rows)
+{
+    make_key(1);
+    create_spreadsheet(1, 100);
+    buffer_rows(500);
+    control("/_control/faults", "{\"status\":503,\"count\":1000}");
+    tk_proc p;
+    start_flush_with(&p, "100", (const char *[]){"--sheets-max-attempts", "2", "--max-run-time", "2s", NULL});
+    int rc = tk_wait(&p, 60);
+    control("/_control/faults", "{\"status\":200,\"count\":0}");
+    cr_assert_eq(rc, 75, "EX_TEMPFAIL: try again later");
+    cr_assert_eq(buffered(), 500, "nothing leaves the buffer");
+    char *log = tk_read_file(p.log);
+    cr_assert_not_null(strstr(log, "\"sheets_retries\":"), "the summary counts retries: %s", log);
+    free(log);
+    cr_assert_eq(run_flush("100"), 0, "once the API is back, the next run delivers");
+    assert_sheet_exact(500);
+}
+
+Test(flusher, stops_when_the_minute_write_quota_is_spent)
+{
+    make_key(1);
+    create_spreadsheet(1, 10000);
+    buffer_rows(2000);
+    tk_proc p;
+    start_flush_with(&p, "100", (const char *[]){"--sheets-writes-per-minute", "6", NULL});
+    cr_assert_eq(tk_wait(&p, 60), 0);
+    char *log = tk_read_file(p.log);
+    cr_assert_not_null(strstr(log, "\"quota_spent\":true"), "%s", log);
+    free(log);
+    long long left = buffered();
+    cr_assert(left > 0 && left < 2000, "some batches written, the rest left for the next run (%lld left)", left);
 }
