@@ -144,8 +144,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-/* The API's error message from {"error":{"message":...}}, or the body's start. */
-static void api_message(const char *body, char *out, size_t outsz)
+void fp_sheets_error_message(const char *body, char *out, size_t outsz)
 {
     cJSON *doc = body ? cJSON_Parse(body) : NULL;
     const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "error"), "message"));
@@ -203,8 +202,9 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
                 fp_buf_free(&resp);
                 return 0;
             }
-            api_message(resp.data, msg, sizeof msg);
+            fp_sheets_error_message(resp.data, msg, sizeof msg);
             if (cc == CURLE_OK && status == 401 && !refreshed) {
+                fp_log_info("access token refused (401); fetching a new one");
                 fp_gauth_invalidate(s->auth);
                 refreshed = 1;
                 fp_buf_free(&resp);
@@ -270,9 +270,40 @@ static char *spreadsheet_path(const fp_sheets *s, const char *suffix)
     return fp_buf_take(&b);
 }
 
+/* Finds the tab titled sheet in a parsed spreadsheets.get answer. */
+static int grid_of(const cJSON *doc, const char *sheet, int *sheet_id, long long *rows, long long *cols)
+{
+    const cJSON *tab;
+    cJSON_ArrayForEach(tab, cJSON_GetObjectItem(doc, "sheets")) {
+        const cJSON *p = cJSON_GetObjectItem(tab, "properties");
+        const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(p, "title"));
+        const cJSON *g = cJSON_GetObjectItem(p, "gridProperties");
+        if (title && strcmp(title, sheet) == 0 && cJSON_IsNumber(cJSON_GetObjectItem(g, "rowCount"))) {
+            *sheet_id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(p, "sheetId"));
+            *rows = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "rowCount"));
+            *cols = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "columnCount"));
+            return 0;
+        }
+    }
+    return FP_ENOTFOUND;
+}
+
+int fp_sheets_parse_grid(const char *json, const char *sheet, int *sheet_id, long long *rows,
+                         long long *cols, fp_error *err)
+{
+    cJSON *doc = cJSON_Parse(json);
+    int rc;
+    if (!cJSON_IsArray(cJSON_GetObjectItem(doc, "sheets")))
+        rc = fp_error_set(err, FP_EINVAL, "spreadsheets.get answered without a sheets list");
+    else if ((rc = grid_of(doc, sheet, sheet_id, rows, cols)))
+        fp_error_set(err, rc, "the spreadsheet has no tab named '%s'", sheet);
+    cJSON_Delete(doc);
+    return rc;
+}
+
 int fp_sheets_grid(fp_sheets *s, int *sheet_id, long long *rows, long long *cols, fp_error *err)
 {
-    cJSON *doc = NULL, *sheet;
+    cJSON *doc = NULL;
     char *path = spreadsheet_path(s, "?fields=sheets.properties");
     if (!path)
         return fp_error_set(err, FP_ENOMEM, "out of memory");
@@ -280,20 +311,8 @@ int fp_sheets_grid(fp_sheets *s, int *sheet_id, long long *rows, long long *cols
     free(path);
     if (rc)
         return rc;
-    rc = fp_error_set(err, FP_ENOTFOUND, "spreadsheet %s has no tab named '%s'", s->cfg.spreadsheet_id, s->cfg.sheet);
-    cJSON_ArrayForEach(sheet, cJSON_GetObjectItem(doc, "sheets")) {
-        cJSON *p = cJSON_GetObjectItem(sheet, "properties");
-        const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(p, "title"));
-        if (title && strcmp(title, s->cfg.sheet) == 0) {
-            cJSON *g = cJSON_GetObjectItem(p, "gridProperties");
-            *sheet_id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(p, "sheetId"));
-            *rows = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "rowCount"));
-            *cols = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "columnCount"));
-            rc = 0;
-            fp_error_clear(err);
-            break;
-        }
-    }
+    if ((rc = grid_of(doc, s->cfg.sheet, sheet_id, rows, cols)))
+        fp_error_set(err, rc, "spreadsheet %s has no tab named '%s'", s->cfg.spreadsheet_id, s->cfg.sheet);
     cJSON_Delete(doc);
     return rc;
 }

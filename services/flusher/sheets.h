@@ -53,6 +53,15 @@ long fp_sheets_retries(const fp_sheets *s);
 /* How many write calls the per-minute quota allows right now without waiting. */
 int fp_sheets_writes_available(const fp_sheets *s);
 
+/* Parses a spreadsheets.get answer: the sheetId and grid of the tab titled sheet.
+ * FP_ENOTFOUND when there is no such tab, FP_EINVAL when the answer is not one. */
+int fp_sheets_parse_grid(const char *json, const char *sheet, int *sheet_id, long long *rows,
+                         long long *cols, fp_error *err);
+
+/* The message of a Google error answer ({"error":{"message":...}}), else the start of
+ * the body, into out. */
+void fp_sheets_error_message(const char *body, char *out, size_t outsz);
+
 /* "A", "Z", "AA", ... for a 1-based column. */
 void fp_sheets_column(int col, char out[8]);
 

@@ -20,6 +20,7 @@ Control endpoints (tests only):
                                 "shared_with":[emails]}
   POST /_control/faults        {"status":503,"count":N} | {"drop_after_apply":N}
                                | {"latency_ms":M,"count":N} | {"write_quota_per_minute":Q}
+                               | {"revoke_tokens":true} (every issued token becomes invalid: 401)
   GET  /_control/spreadsheets/{id}/values/{title}   the whole sheet, for assertions
   GET  /_control/stats         calls (in all and by spreadsheet), faults injected, the
                                highest writes/minute seen, by user
@@ -428,6 +429,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.faults["latency_ms"], STATE.faults["latency_count"] = req["latency_ms"], req.get("count", 1)
                 if "write_quota_per_minute" in req:
                     STATE.write_quota = req["write_quota_per_minute"]
+                if req.get("revoke_tokens"):
+                    STATE.tokens.clear()
                 return self.send_json(200, STATE.faults)
             if path == "/_control/stats":
                 return self.send_json(200, STATE.stats)

@@ -419,3 +419,22 @@ Test(flusher, stops_when_the_minute_write_quota_is_spent)
     long long left = buffered();
     cr_assert(left > 0 && left < 2000, "some batches written, the rest left for the next run (%lld left)", left);
 }
+
+Test(flusher, a_revoked_access_token_is_replaced_mid_run)
+{
+    make_key(1);
+    create_spreadsheet(1, 100);
+    buffer_rows(2000);
+    control("/_control/faults", "{\"latency_ms\":30,\"count\":100000}");
+    tk_proc p;
+    start_flush(&p, "100", NULL);
+    usleep(700 * 1000);
+    control("/_control/faults", "{\"revoke_tokens\":true}");
+    int rc = tk_wait(&p, 120);
+    control("/_control/faults", "{\"latency_ms\":0,\"count\":0}");
+    cr_assert_eq(rc, 0);
+    char *log = tk_read_file(p.log);
+    cr_assert_not_null(strstr(log, "access token refused (401); fetching a new one"), "%s", log);
+    free(log);
+    assert_sheet_exact(2000);
+}

@@ -64,3 +64,57 @@ Test(sheets, backoff_doubles_from_1s_to_a_32s_cap_with_at_most_1s_jitter)
         }
     }
 }
+
+struct grid_case { const char *json, *sheet; int rc, id; long long rows, cols; };
+
+static struct grid_case grids[] = {
+    {"{\"sheets\":[{\"properties\":{\"sheetId\":0,\"title\":\"Sheet1\",\"gridProperties\":{\"rowCount\":1000,\"columnCount\":26}}},"
+     "{\"properties\":{\"sheetId\":7,\"title\":\"Responses\",\"gridProperties\":{\"rowCount\":5001,\"columnCount\":10}}}]}",
+     "Responses", 0, 7, 5001, 10},
+    {"{\"sheets\":[{\"properties\":{\"sheetId\":0,\"title\":\"Sheet1\",\"gridProperties\":{\"rowCount\":1,\"columnCount\":1}}}]}",
+     "Responses", FP_ENOTFOUND, 0, 0, 0},
+    {"{\"spreadsheetId\":\"x\"}", "Responses", FP_EINVAL, 0, 0, 0},
+    {"not json", "Responses", FP_EINVAL, 0, 0, 0},
+    {"{\"sheets\":[{\"properties\":{\"sheetId\":3,\"title\":\"Responses\"}}]}", "Responses", FP_ENOTFOUND, 0, 0, 0},
+};
+
+ParameterizedTestParameters(sheets, parse_grid)
+{
+    return cr_make_param_array(struct grid_case, grids, sizeof grids / sizeof grids[0]);
+}
+
+ParameterizedTest(struct grid_case *c, sheets, parse_grid)
+{
+    int id = -1;
+    long long rows = -1, cols = -1;
+    fp_error err = {0};
+    cr_assert_eq(fp_sheets_parse_grid(c->json, c->sheet, &id, &rows, &cols, &err), c->rc, "%s: %s", c->json, err.msg);
+    if (c->rc == 0) {
+        cr_assert_eq(id, c->id);
+        cr_assert_eq(rows, c->rows);
+        cr_assert_eq(cols, c->cols);
+    }
+}
+
+struct msg_case { const char *body, *want; };
+
+static struct msg_case msgs[] = {
+    {"{\"error\":{\"code\":429,\"message\":\"Quota exceeded for quota metric 'Write requests'\",\"status\":\"RESOURCE_EXHAUSTED\"}}",
+     "Quota exceeded for quota metric 'Write requests'"},
+    {"{\"error\":{\"code\":400,\"message\":\"Range (Sheet1!A1001:E1001) exceeds grid limits. Max rows: 1000, max column: 26\"}}",
+     "Range (Sheet1!A1001:E1001) exceeds grid limits. Max rows: 1000, max column: 26"},
+    {"<html>Bad Gateway</html>", "<html>Bad Gateway</html>"},
+    {"", ""},
+};
+
+ParameterizedTestParameters(sheets, error_message)
+{
+    return cr_make_param_array(struct msg_case, msgs, sizeof msgs / sizeof msgs[0]);
+}
+
+ParameterizedTest(struct msg_case *c, sheets, error_message)
+{
+    char out[400];
+    fp_sheets_error_message(c->body, out, sizeof out);
+    cr_assert_str_eq(out, c->want);
+}
