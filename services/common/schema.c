@@ -1,0 +1,476 @@
+/* schema.c — see schema.h. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "schema.h"
+#include "buf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { T_STRING, T_INTEGER, T_NUMBER, T_BOOLEAN, T_EMAIL, T_PHONE, T_DATE, T_ENUM } ftype;
+
+static const char *const type_names[] = {"string", "integer", "number", "boolean", "email", "phone", "date", "enum"};
+
+typedef struct field {
+    char *name;
+    ftype type;
+    int required;
+    long min_len, max_len;         /* characters; max_len <= FP_SCHEMA_MAX_CHARS */
+    int has_min, has_max;
+    double minimum, maximum;
+    pcre2_code *pattern;
+    char *pattern_src;
+    char **values;                 /* enum */
+    size_t nvalues;
+} field;
+
+struct fp_schema {
+    field *fields;
+    size_t n;
+    int drop_unknown;
+};
+
+static void field_clear(field *f)
+{
+    free(f->name);
+    free(f->pattern_src);
+    pcre2_code_free(f->pattern);
+    for (size_t i = 0; i < f->nvalues; i++)
+        free(f->values[i]);
+    free(f->values);
+}
+
+void fp_schema_free(fp_schema *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        field_clear(&s->fields[i]);
+    free(s->fields);
+    free(s);
+}
+
+size_t fp_schema_nfields(const fp_schema *s) { return s->n; }
+const char *fp_schema_field_name(const fp_schema *s, size_t i) { return s->fields[i].name; }
+
+/* Reads a non-negative integer member into *out; 0 absent, 1 present, -1 invalid. */
+static int int_member(const cJSON *o, const char *k, long *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble) || v->valuedouble > 1e9)
+        return -1;
+    *out = (long)v->valuedouble;
+    return 1;
+}
+
+static int compile_field(field *f, const cJSON *def, size_t index, fp_error *err)
+{
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(def, "name"));
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(def, "type"));
+    if (!name || !*name || strlen(name) >= sizeof(((fp_violation *)0)->field))
+        return fp_error_set(err, FP_EINVAL, "fields[%zu]: 'name' is missing or longer than 63 characters", index);
+    if (!(f->name = strdup(name)))
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    int found = 0;
+    for (int t = 0; t < 8 && type; t++) {
+        if (strcmp(type, type_names[t]) == 0) {
+            f->type = (ftype)t;
+            found = 1;
+        }
+    }
+    if (!found)
+        return fp_error_set(err, FP_EINVAL, "field '%s': type '%s' is not one of string, integer, number, "
+                            "boolean, email, phone, date, enum", name, type ? type : "(missing)");
+    f->required = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(def, "required"));
+    f->max_len = FP_SCHEMA_MAX_CHARS;
+    int r1 = int_member(def, "minLength", &f->min_len), r2 = int_member(def, "maxLength", &f->max_len);
+    if (r1 < 0 || r2 < 0)
+        return fp_error_set(err, FP_EINVAL, "field '%s': minLength and maxLength must be whole numbers >= 0", name);
+    if (f->max_len > FP_SCHEMA_MAX_CHARS)
+        return fp_error_set(err, FP_EINVAL, "field '%s': maxLength %ld exceeds the %d characters a sheet cell holds",
+                            name, f->max_len, FP_SCHEMA_MAX_CHARS);
+    if (f->min_len > f->max_len)
+        return fp_error_set(err, FP_EINVAL, "field '%s': minLength %ld is greater than maxLength %ld", name,
+                            f->min_len, f->max_len);
+    const cJSON *mn = cJSON_GetObjectItemCaseSensitive(def, "minimum");
+    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(def, "maximum");
+    if ((mn && !cJSON_IsNumber(mn)) || (mx && !cJSON_IsNumber(mx)))
+        return fp_error_set(err, FP_EINVAL, "field '%s': minimum and maximum must be numbers", name);
+    if ((mn || mx) && f->type != T_INTEGER && f->type != T_NUMBER)
+        return fp_error_set(err, FP_EINVAL, "field '%s': minimum/maximum apply to integer and number fields", name);
+    f->has_min = mn != NULL;
+    f->has_max = mx != NULL;
+    f->minimum = mn ? mn->valuedouble : 0;
+    f->maximum = mx ? mx->valuedouble : 0;
+    if (f->has_min && f->has_max && f->minimum > f->maximum)
+        return fp_error_set(err, FP_EINVAL, "field '%s': minimum %g is greater than maximum %g", name, f->minimum,
+                            f->maximum);
+    const char *pattern = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(def, "pattern"));
+    if (pattern) {
+        int code;
+        PCRE2_SIZE off;
+        f->pattern = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
+        if (!f->pattern) {
+            PCRE2_UCHAR why[160];
+            pcre2_get_error_message(code, why, sizeof why);
+            return fp_error_set(err, FP_EINVAL, "field '%s': pattern does not compile at offset %zu: %s", name,
+                                (size_t)off, (char *)why);
+        }
+        if (!(f->pattern_src = strdup(pattern)))
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+    }
+    const cJSON *values = cJSON_GetObjectItemCaseSensitive(def, "values"), *v;
+    if (f->type == T_ENUM) {
+        if (!cJSON_IsArray(values) || cJSON_GetArraySize(values) == 0)
+            return fp_error_set(err, FP_EINVAL, "field '%s': an enum needs a non-empty 'values' list", name);
+        if (!(f->values = calloc((size_t)cJSON_GetArraySize(values), sizeof *f->values)))
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+        cJSON_ArrayForEach(v, values) {
+            if (!cJSON_IsString(v))
+                return fp_error_set(err, FP_EINVAL, "field '%s': enum values must be strings", name);
+            if (!(f->values[f->nvalues++] = strdup(v->valuestring)))
+                return fp_error_set(err, FP_ENOMEM, "out of memory");
+        }
+    } else if (values) {
+        return fp_error_set(err, FP_EINVAL, "field '%s': 'values' belongs to enum fields", name);
+    }
+    return 0;
+}
+
+fp_schema *fp_schema_compile(const cJSON *form, fp_error *err)
+{
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(form, "fields"), *def;
+    int n = cJSON_GetArraySize(fields);
+    if (!cJSON_IsArray(fields) || n == 0) {
+        fp_error_set(err, FP_EINVAL, "form: 'fields' must be a non-empty list");
+        return NULL;
+    }
+    fp_schema *s = calloc(1, sizeof *s);
+    if (!s || !(s->fields = calloc((size_t)n, sizeof *s->fields))) {
+        free(s);
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    const char *unknown = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(form, "unknownFields"));
+    if (unknown && strcmp(unknown, "drop") != 0 && strcmp(unknown, "reject") != 0) {
+        fp_error_set(err, FP_EINVAL, "form: unknownFields must be 'reject' or 'drop', not '%s'", unknown);
+        fp_schema_free(s);
+        return NULL;
+    }
+    s->drop_unknown = unknown && strcmp(unknown, "drop") == 0;
+    cJSON_ArrayForEach(def, fields) {
+        field *f = &s->fields[s->n++];
+        if (compile_field(f, def, s->n - 1, err)) {
+            fp_schema_free(s);
+            return NULL;
+        }
+        for (size_t i = 0; i + 1 < s->n; i++) {
+            if (strcmp(s->fields[i].name, f->name) == 0) {
+                fp_error_set(err, FP_EINVAL, "field '%s' appears twice", f->name);
+                fp_schema_free(s);
+                return NULL;
+            }
+        }
+    }
+    return s;
+}
+
+static void violate(fp_violations *v, const char *name, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void violate(fp_violations *v, const char *name, const char *rule, const char *fmt, ...)
+{
+    if (v->n == FP_SCHEMA_MAX_VIOLATIONS) {
+        v->truncated = 1;
+        return;
+    }
+    fp_violation *x = &v->items[v->n++];
+    va_list ap;
+    snprintf(x->field, sizeof x->field, "%s", name);
+    snprintf(x->rule, sizeof x->rule, "%s", rule);
+    va_start(ap, fmt);
+    vsnprintf(x->message, sizeof x->message, fmt, ap);
+    va_end(ap);
+}
+
+/* Length of the UTF-8 sequence at p (n bytes left) and its code point; 0 if invalid. */
+static size_t utf8_next(const unsigned char *p, size_t n, unsigned *cp)
+{
+    size_t len;
+    unsigned min;
+    if (p[0] < 0x80) { *cp = p[0]; return 1; }
+    if ((p[0] & 0xE0) == 0xC0) { len = 2; *cp = p[0] & 0x1F; min = 0x80; }
+    else if ((p[0] & 0xF0) == 0xE0) { len = 3; *cp = p[0] & 0x0F; min = 0x800; }
+    else if ((p[0] & 0xF8) == 0xF0) { len = 4; *cp = p[0] & 0x07; min = 0x10000; }
+    else return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        *cp = (*cp << 6) | (p[i] & 0x3F);
+    }
+    if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* Sanitizes s: rejects invalid UTF-8, drops control characters (C0, DEL, C1), trims
+ * white space. Returns a new string (caller frees) and its length in characters, or
+ * NULL with *why set. */
+static char *sanitize(const char *s, long *chars, const char **why)
+{
+    size_t n = strlen(s), out_len = 0;
+    char *out = malloc(n + 1);
+    if (!out) {
+        *why = "out of memory";
+        return NULL;
+    }
+    *chars = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned cp;
+        size_t len = utf8_next((const unsigned char *)s + i, n - i, &cp);
+        if (len == 0) {
+            free(out);
+            *why = "is not valid UTF-8";
+            return NULL;
+        }
+        int control = cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
+        if (!control || cp == ' ') {
+            memcpy(out + out_len, s + i, len);
+            out_len += len;
+        }
+        i += len;
+    }
+    size_t start = 0;
+    while (start < out_len && out[start] == ' ')
+        start++;
+    while (out_len > start && out[out_len - 1] == ' ')
+        out_len--;
+    memmove(out, out + start, out_len - start);
+    out_len -= start;
+    out[out_len] = '\0';
+    for (size_t i = 0; i < out_len; i++)
+        *chars += ((unsigned char)out[i] & 0xC0) != 0x80;
+    return out;
+}
+
+static int valid_email(const char *s)
+{
+    const char *at = strchr(s, '@');
+    size_t n = strlen(s);
+    if (!at || at == s || strchr(at + 1, '@') || n > 254 || (size_t)(at - s) > 64)
+        return 0;
+    for (const char *p = s; p < at; p++) {
+        if (isspace((unsigned char)*p) || *p == '"' || *p == '(' || *p == ')' || *p == ',' || *p == ';' ||
+            *p == '<' || *p == '>' || *p == '[' || *p == ']' || *p == '\\')
+            return 0;
+    }
+    if (s[0] == '.' || at[-1] == '.' || strstr(s, ".."))
+        return 0;
+    const char *domain = at + 1;
+    if (!strchr(domain, '.'))
+        return 0;
+    for (const char *label = domain; *label;) {
+        size_t len = strcspn(label, ".");
+        if (len == 0 || len > 63 || label[0] == '-' || label[len - 1] == '-')
+            return 0;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)label[i];
+            if (!(isalnum(c) || c == '-' || c >= 0x80))
+                return 0;
+        }
+        label += len;
+        if (*label == '.')
+            label++;
+        if (*label == '\0' && label[-1] == '.')
+            return 0;
+    }
+    return 1;
+}
+
+/* E.164-like: optional leading +, digits with spaces, dashes, dots or parentheses as
+ * separators, 7 to 15 digits. */
+static int valid_phone(const char *s)
+{
+    int digits = 0;
+    for (const char *p = s; *p; p++) {
+        if (isdigit((unsigned char)*p))
+            digits++;
+        else if (!(*p == '+' && p == s) && !strchr(" -.()", *p))
+            return 0;
+    }
+    return digits >= 7 && digits <= 15;
+}
+
+static int valid_date(const char *s)
+{
+    int y, m, d;
+    char tail;
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || s[4] != '-' || s[7] != '-')
+        return 0;
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1 || m < 1 || m > 12 || d < 1)
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= days[m - 1] + (m == 2 && leap);
+}
+
+/* Parses a whole decimal number from text; 0 on success. */
+static int parse_number(const char *s, double *out)
+{
+    char *end;
+    if (!*s)
+        return -1;
+    errno = 0;
+    *out = strtod(s, &end);
+    return *end || errno || !isfinite(*out) || strpbrk(s, "xXnN") ? -1 : 0;   /* no hex, inf, nan */
+}
+
+static int in_values(const field *f, const char *s)
+{
+    for (size_t i = 0; i < f->nvalues; i++) {
+        if (strcmp(f->values[i], s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* JSON Schema semantics: the pattern may match anywhere unless it anchors itself. */
+static int matches(const field *f, const char *s)
+{
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(f->pattern, NULL);
+    int m = md ? pcre2_match(f->pattern, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL) : -1;
+    pcre2_match_data_free(md);
+    return m >= 0;
+}
+
+/* Reads a number value: a JSON number, or for form posts its decimal text. */
+static int number_of(const cJSON *val, int from_text, double *d)
+{
+    if (!from_text && cJSON_IsNumber(val)) {
+        *d = val->valuedouble;
+        return 0;
+    }
+    return from_text && cJSON_IsString(val) ? parse_number(val->valuestring, d) : -1;
+}
+
+/* Checks one present value; appends the clean value to out on success. */
+static void check_field(const field *f, const cJSON *val, int from_text, cJSON *out, fp_violations *v)
+{
+    const char *n = f->name;
+    if (f->type == T_INTEGER || f->type == T_NUMBER) {
+        double d;
+        if (number_of(val, from_text, &d)) {
+            violate(v, n, "type", "%s must be a %s", n, f->type == T_INTEGER ? "whole number" : "number");
+            return;
+        }
+        if (f->type == T_INTEGER && (d != floor(d) || fabs(d) > 9007199254740991.0)) {
+            violate(v, n, "type", "%s must be a whole number", n);
+            return;
+        }
+        if (f->has_min && d < f->minimum)
+            violate(v, n, "minimum", "%s must be at least %g", n, f->minimum);
+        else if (f->has_max && d > f->maximum)
+            violate(v, n, "maximum", "%s must be at most %g", n, f->maximum);
+        else
+            cJSON_AddNumberToObject(out, n, d);
+        return;
+    }
+    if (f->type == T_BOOLEAN) {
+        if (cJSON_IsBool(val) && !from_text) {
+            cJSON_AddBoolToObject(out, n, cJSON_IsTrue(val));
+        } else if (cJSON_IsString(val) && from_text) {
+            const char *t = val->valuestring;
+            int yes = !strcasecmp(t, "true") || !strcasecmp(t, "on") || !strcmp(t, "1") || !strcasecmp(t, "yes");
+            int no = !strcasecmp(t, "false") || !strcasecmp(t, "off") || !strcmp(t, "0") || !strcasecmp(t, "no");
+            if (yes || no)
+                cJSON_AddBoolToObject(out, n, yes);
+            else
+                violate(v, n, "type", "%s must be true or false", n);
+        } else {
+            violate(v, n, "type", "%s must be true or false", n);
+        }
+        return;
+    }
+    if (!cJSON_IsString(val)) {
+        violate(v, n, "type", "%s must be text", n);
+        return;
+    }
+    long chars;
+    const char *why;
+    char *clean = sanitize(val->valuestring, &chars, &why);
+    if (!clean) {
+        violate(v, n, "utf8", "%s %s", n, why);
+        return;
+    }
+    if (chars == 0) {
+        if (f->required)
+            violate(v, n, "required", "%s is required", n);
+        /* an empty optional field is simply absent */
+    } else if (chars < f->min_len)
+        violate(v, n, "minLength", "%s must be at least %ld characters", n, f->min_len);
+    else if (chars > f->max_len)
+        violate(v, n, "maxLength", "%s must be at most %ld characters", n, f->max_len);
+    else if (f->type == T_EMAIL && !valid_email(clean))
+        violate(v, n, "email", "%s must be an email address", n);
+    else if (f->type == T_PHONE && !valid_phone(clean))
+        violate(v, n, "phone", "%s must be a phone number (7 to 15 digits)", n);
+    else if (f->type == T_DATE && !valid_date(clean))
+        violate(v, n, "date", "%s must be a date as YYYY-MM-DD", n);
+    else if (f->type == T_ENUM && !in_values(f, clean))
+        violate(v, n, "values", "%s must be one of the listed choices", n);
+    else if (f->pattern && !matches(f, clean))
+        violate(v, n, "pattern", "%s does not match the required format", n);
+    else
+        cJSON_AddStringToObject(out, n, clean);
+    free(clean);
+}
+
+int fp_schema_validate(const fp_schema *s, const cJSON *in, int from_text, cJSON **out, fp_violations *v)
+{
+    v->n = 0;
+    v->truncated = 0;
+    *out = NULL;
+    if (!cJSON_IsObject(in)) {
+        violate(v, "", "object", "the submission must be an object");
+        return FP_EINVAL;
+    }
+    cJSON *clean = cJSON_CreateObject();
+    if (!clean)
+        return FP_ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        const field *f = &s->fields[i];
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(in, f->name);
+        if (!val || cJSON_IsNull(val)) {
+            if (f->required)
+                violate(v, f->name, "required", "%s is required", f->name);
+            else if (f->type == T_BOOLEAN && from_text)
+                cJSON_AddBoolToObject(clean, f->name, 0);   /* an unticked checkbox is not posted */
+            continue;
+        }
+        check_field(f, val, from_text, clean, v);
+    }
+    const cJSON *member;
+    cJSON_ArrayForEach(member, in) {
+        int known = 0;
+        for (size_t i = 0; i < s->n && !known; i++)
+            known = strcmp(s->fields[i].name, member->string) == 0;
+        if (!known && !s->drop_unknown)
+            violate(v, member->string, "unknown", "%.60s is not a field of this form", member->string);
+    }
+    if (v->n) {
+        cJSON_Delete(clean);
+        return FP_EINVAL;
+    }
+    *out = clean;
+    return 0;
+}

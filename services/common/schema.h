@@ -1,0 +1,48 @@
+/* schema.h — form definitions compiled for validating and sanitizing submissions.
+ * Field types: string, integer, number, boolean, email, phone, date (ISO 8601
+ * YYYY-MM-DD), enum. Constraints: required, minLength, maxLength (in characters, not
+ * bytes), pattern (PCRE2, unanchored as in JSON Schema), minimum, maximum, values.
+ * Sanitizing: invalid UTF-8 is rejected, control characters are stripped, surrounding
+ * white space is trimmed. unknownFields: reject (default) or drop. */
+#ifndef FP_SCHEMA_H
+#define FP_SCHEMA_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define FP_SCHEMA_MAX_CHARS 50000      /* a Sheets cell holds at most 50,000 characters */
+#define FP_SCHEMA_MAX_VIOLATIONS 64
+
+typedef struct fp_violation {
+    char field[64];
+    char rule[24];      /* "required", "type", "maxLength", "pattern", "unknown", ... */
+    char message[200];  /* for a person */
+} fp_violation;
+
+typedef struct fp_violations {
+    fp_violation items[FP_SCHEMA_MAX_VIOLATIONS];
+    size_t n;
+    int truncated;      /* more violations than FP_SCHEMA_MAX_VIOLATIONS */
+} fp_violations;
+
+typedef struct fp_schema fp_schema;
+
+/* Compiles a definition (spec.form: fields, unknownFields). NULL with *err naming the
+ * field and the problem (unknown type, minLength > maxLength, bad pattern, ...). */
+fp_schema *fp_schema_compile(const cJSON *form, fp_error *err);
+void fp_schema_free(fp_schema *s);   /* NULL is fine */
+
+/* Validates and sanitizes one submission (a JSON object). from_text: every value is a
+ * string, as an HTML form posts them, and is converted to the field's type. On success
+ * returns 0 and *out (caller deletes) holds the clean values in field order. On failure
+ * returns FP_EINVAL and *v lists every failing field with its rule. */
+int fp_schema_validate(const fp_schema *s, const cJSON *in, int from_text, cJSON **out,
+                       fp_violations *v);
+
+/* Number of fields and the name of field i (column order). */
+size_t fp_schema_nfields(const fp_schema *s);
+const char *fp_schema_field_name(const fp_schema *s, size_t i);
+
+#endif

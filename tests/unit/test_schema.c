@@ -1,0 +1,241 @@
+/* Unit tests for services/common/schema: every type and constraint with its edges,
+ * sanitizing, unknown fields, and compile errors. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema.h"
+
+struct field_case {
+    const char *def;     /* one field definition (its name is "f") */
+    const char *value;   /* JSON of the submitted value; NULL = field absent */
+    int from_text;
+    const char *rule;    /* NULL: valid */
+    const char *clean;   /* JSON of the clean value (when valid and present) */
+};
+
+#define F(x) "{\"name\":\"f\"," x "}"
+static struct field_case cases[] = {
+    /* strings, sanitizing, lengths in characters */
+    {F("\"type\":\"string\""), "\"  hello  \"", 0, NULL, "\"hello\""},
+    {F("\"type\":\"string\""), "\"a\\u0001b\\u0007c\\u007fd\"", 0, NULL, "\"abcd\""},
+    {F("\"type\":\"string\""), "\"tab\\there\\nnew\"", 0, NULL, "\"tabherenew\""},
+    {F("\"type\":\"string\""), "\"\\u0085x\"", 0, NULL, "\"x\""},
+    {F("\"type\":\"string\",\"maxLength\":3"), "\"h\\u00e9\\u00e9\"", 0, NULL, "\"h\\u00e9\\u00e9\""},
+    {F("\"type\":\"string\",\"maxLength\":3"), "\"h\\u00e9\\u00e9s\"", 0, "maxLength", NULL},
+    {F("\"type\":\"string\",\"minLength\":5"), "\"\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\"", 0, "minLength", NULL},
+    {F("\"type\":\"string\",\"minLength\":4"), "\"\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\"", 0, NULL, "\"\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\""},
+    {F("\"type\":\"string\",\"required\":true"), "\"   \"", 0, "required", NULL},
+    {F("\"type\":\"string\",\"required\":true"), NULL, 0, "required", NULL},
+    {F("\"type\":\"string\",\"required\":true"), "null", 0, "required", NULL},
+    {F("\"type\":\"string\""), NULL, 0, NULL, NULL},
+    {F("\"type\":\"string\""), "42", 0, "type", NULL},
+    {F("\"type\":\"string\""), "{\"a\":1}", 0, "type", NULL},
+    {F("\"type\":\"string\""), "\"=HYPERLINK(\\\"x\\\")\"", 0, NULL, "\"=HYPERLINK(\\\"x\\\")\""},
+    /* patterns (PCRE2, unanchored unless anchored) */
+    {F("\"type\":\"string\",\"pattern\":\"^[0-9]{1,10}$\""), "\"1234567890\"", 0, NULL, "\"1234567890\""},
+    {F("\"type\":\"string\",\"pattern\":\"^[0-9]{1,10}$\""), "\"12345678901\"", 0, "pattern", NULL},
+    {F("\"type\":\"string\",\"pattern\":\"^[0-9]{1,10}$\""), "\"12a\"", 0, "pattern", NULL},
+    {F("\"type\":\"string\",\"pattern\":\"[0-9]\""), "\"abc1\"", 0, NULL, "\"abc1\""},
+    {F("\"type\":\"string\",\"pattern\":\"^\\\\p{Lu}\""), "\"\\u00c9cole\"", 0, NULL, "\"\\u00c9cole\""},
+    /* integers and numbers */
+    {F("\"type\":\"integer\",\"minimum\":16,\"maximum\":120"), "16", 0, NULL, "16"},
+    {F("\"type\":\"integer\",\"minimum\":16,\"maximum\":120"), "15", 0, "minimum", NULL},
+    {F("\"type\":\"integer\",\"minimum\":16,\"maximum\":120"), "121", 0, "maximum", NULL},
+    {F("\"type\":\"integer\""), "1.5", 0, "type", NULL},
+    {F("\"type\":\"integer\""), "\"42\"", 0, "type", NULL},
+    {F("\"type\":\"integer\""), "\"42\"", 1, NULL, "42"},
+    {F("\"type\":\"integer\""), "\"42abc\"", 1, "type", NULL},
+    {F("\"type\":\"integer\""), "\"0x10\"", 1, "type", NULL},
+    {F("\"type\":\"number\",\"minimum\":0,\"maximum\":10"), "10", 0, NULL, "10"},
+    {F("\"type\":\"number\",\"minimum\":0,\"maximum\":10"), "10.0001", 0, "maximum", NULL},
+    {F("\"type\":\"number\",\"minimum\":0,\"maximum\":10"), "-0.01", 0, "minimum", NULL},
+    {F("\"type\":\"number\""), "\"9.5\"", 1, NULL, "9.5"},
+    {F("\"type\":\"number\""), "\"nan\"", 1, "type", NULL},
+    {F("\"type\":\"number\""), "\"inf\"", 1, "type", NULL},
+    {F("\"type\":\"number\""), "true", 0, "type", NULL},
+    /* booleans */
+    {F("\"type\":\"boolean\""), "true", 0, NULL, "true"},
+    {F("\"type\":\"boolean\""), "\"true\"", 0, "type", NULL},
+    {F("\"type\":\"boolean\""), "\"on\"", 1, NULL, "true"},
+    {F("\"type\":\"boolean\""), "\"0\"", 1, NULL, "false"},
+    {F("\"type\":\"boolean\""), "\"maybe\"", 1, "type", NULL},
+    /* emails */
+    {F("\"type\":\"email\""), "\"a@b.co\"", 0, NULL, "\"a@b.co\""},
+    {F("\"type\":\"email\""), "\"first.last+tag@sub.example.org\"", 0, NULL, "\"first.last+tag@sub.example.org\""},
+    {F("\"type\":\"email\""), "\"a@b\"", 0, "email", NULL},
+    {F("\"type\":\"email\""), "\"@b.co\"", 0, "email", NULL},
+    {F("\"type\":\"email\""), "\"a@@b.co\"", 0, "email", NULL},
+    {F("\"type\":\"email\""), "\"a b@c.co\"", 0, "email", NULL},
+    {F("\"type\":\"email\""), "\"a..b@c.co\"", 0, "email", NULL},
+    {F("\"type\":\"email\""), "\"a@-c.co\"", 0, "email", NULL},
+    {F("\"type\":\"email\""), "\"a@c.co.\"", 0, "email", NULL},
+    /* phones */
+    {F("\"type\":\"phone\""), "\"+91 98765 43210\"", 0, NULL, "\"+91 98765 43210\""},
+    {F("\"type\":\"phone\""), "\"(555) 123-4567\"", 0, NULL, "\"(555) 123-4567\""},
+    {F("\"type\":\"phone\""), "\"12345\"", 0, "phone", NULL},
+    {F("\"type\":\"phone\""), "\"1234567890123456\"", 0, "phone", NULL},
+    {F("\"type\":\"phone\""), "\"555-CALL-NOW\"", 0, "phone", NULL},
+    {F("\"type\":\"phone\""), "\"12+3456789\"", 0, "phone", NULL},
+    /* dates */
+    {F("\"type\":\"date\""), "\"2024-02-29\"", 0, NULL, "\"2024-02-29\""},
+    {F("\"type\":\"date\""), "\"2026-02-29\"", 0, "date", NULL},
+    {F("\"type\":\"date\""), "\"2026-04-31\"", 0, "date", NULL},
+    {F("\"type\":\"date\""), "\"2026-13-01\"", 0, "date", NULL},
+    {F("\"type\":\"date\""), "\"26-11-23\"", 0, "date", NULL},
+    {F("\"type\":\"date\""), "\"2026-11-23T10:00\"", 0, "date", NULL},
+    /* enums */
+    {F("\"type\":\"enum\",\"values\":[\"F\",\"M\",\"X\"]"), "\"X\"", 0, NULL, "\"X\""},
+    {F("\"type\":\"enum\",\"values\":[\"F\",\"M\",\"X\"]"), "\"x\"", 0, "values", NULL},
+    {F("\"type\":\"enum\",\"values\":[\"F\",\"M\",\"X\"]"), "\" M \"", 0, NULL, "\"M\""},
+};
+
+ParameterizedTestParameters(schema, field)
+{
+    return cr_make_param_array(struct field_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct field_case *c, schema, field)
+{
+    char form[512], in[512];
+    snprintf(form, sizeof form, "{\"fields\":[%s]}", c->def);
+    cJSON *fj = cJSON_Parse(form);
+    cr_assert_not_null(fj, "bad test definition %s", form);
+    fp_error err = {0};
+    fp_schema *s = fp_schema_compile(fj, &err);
+    cr_assert_not_null(s, "%s: %s", c->def, err.msg);
+    snprintf(in, sizeof in, c->value ? "{\"f\":%s}" : "{}", c->value);
+    cJSON *ij = cJSON_Parse(in);
+    cr_assert_not_null(ij, "bad test value %s", in);
+    cJSON *out = NULL;
+    fp_violations v;
+    int rc = fp_schema_validate(s, ij, c->from_text, &out, &v);
+    if (c->rule) {
+        cr_assert_eq(rc, FP_EINVAL, "%s with %s should fail %s", c->def, in, c->rule);
+        cr_assert_eq(v.n, 1);
+        cr_assert_str_eq(v.items[0].rule, c->rule, "%s with %s: %s", c->def, in, v.items[0].message);
+        cr_assert_str_eq(v.items[0].field, "f");
+        cr_assert_neq(v.items[0].message[0], '\0', "a message for a person");
+    } else {
+        cr_assert_eq(rc, 0, "%s with %s: %s %s", c->def, in, v.n ? v.items[0].rule : "", v.n ? v.items[0].message : "");
+        cJSON *got = cJSON_GetObjectItem(out, "f");
+        if (c->clean) {
+            cJSON *want = cJSON_Parse(c->clean);
+            cr_assert(got && cJSON_Compare(got, want, 1), "%s with %s: got %s, want %s", c->def, in,
+                      got ? cJSON_PrintUnformatted(got) : "(absent)", c->clean);
+            cJSON_Delete(want);
+        } else {
+            cr_assert_null(got, "absent stays absent");
+        }
+    }
+    cJSON_Delete(out);
+    cJSON_Delete(ij);
+    cJSON_Delete(fj);
+    fp_schema_free(s);
+}
+
+Test(schema, invalid_utf8_is_rejected)
+{
+    cJSON *fj = cJSON_Parse("{\"fields\":[{\"name\":\"f\",\"type\":\"string\"}]}");
+    fp_schema *s = fp_schema_compile(fj, NULL);
+    cJSON *in = cJSON_CreateObject();
+    cJSON_AddStringToObject(in, "f", "caf\xc3");   /* truncated sequence */
+    cJSON *out;
+    fp_violations v;
+    cr_assert_eq(fp_schema_validate(s, in, 0, &out, &v), FP_EINVAL);
+    cr_assert_str_eq(v.items[0].rule, "utf8");
+    cJSON_Delete(in);
+    cJSON_Delete(fj);
+    fp_schema_free(s);
+}
+
+Test(schema, every_failing_field_is_listed_and_unknown_fields_follow_the_policy)
+{
+    const char *def = "{\"fields\":[{\"name\":\"name\",\"type\":\"string\",\"required\":true,\"minLength\":5},"
+                      "{\"name\":\"roll\",\"type\":\"string\",\"pattern\":\"^[0-9]+$\"},"
+                      "{\"name\":\"email\",\"type\":\"email\",\"required\":true}]%s}";
+    char form[512];
+    snprintf(form, sizeof form, def, "");
+    cJSON *fj = cJSON_Parse(form);
+    fp_schema *s = fp_schema_compile(fj, NULL);
+    cJSON *in = cJSON_Parse("{\"name\":\"Bob\",\"roll\":\"x1\",\"extra\":1}");
+    cJSON *out;
+    fp_violations v;
+    cr_assert_eq(fp_schema_validate(s, in, 0, &out, &v), FP_EINVAL);
+    cr_assert_eq(v.n, 4, "name, roll, email and the unknown field");
+    const char *want[][2] = {{"name", "minLength"}, {"roll", "pattern"}, {"email", "required"}, {"extra", "unknown"}};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_str_eq(v.items[i].field, want[i][0]);
+        cr_assert_str_eq(v.items[i].rule, want[i][1]);
+    }
+    cJSON_Delete(fj);
+    fp_schema_free(s);
+
+    snprintf(form, sizeof form, def, ",\"unknownFields\":\"drop\"");
+    fj = cJSON_Parse(form);
+    s = fp_schema_compile(fj, NULL);
+    cJSON_Delete(in);
+    in = cJSON_Parse("{\"name\":\"Asha Verma\",\"roll\":\"42\",\"email\":\"a@b.co\",\"extra\":1}");
+    cr_assert_eq(fp_schema_validate(s, in, 0, &out, &v), 0);
+    cr_assert_null(cJSON_GetObjectItem(out, "extra"), "dropped");
+    char *text = cJSON_PrintUnformatted(out);
+    cr_assert_str_eq(text, "{\"name\":\"Asha Verma\",\"roll\":\"42\",\"email\":\"a@b.co\"}", "field order");
+    free(text);
+    cJSON_Delete(out);
+    cJSON_Delete(in);
+    cJSON_Delete(fj);
+    fp_schema_free(s);
+}
+
+struct compile_case { const char *form; const char *msg; };
+
+static struct compile_case bad[] = {
+    {"{}", "'fields' must be a non-empty list"},
+    {"{\"fields\":[]}", "'fields' must be a non-empty list"},
+    {"{\"fields\":[{\"type\":\"string\"}]}", "fields[0]: 'name' is missing"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"text\"}]}", "field 'a': type 'text' is not one of"},
+    {"{\"fields\":[{\"name\":\"a\"}]}", "type '(missing)'"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"a\",\"type\":\"string\"}]}", "field 'a' appears twice"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"minLength\":5,\"maxLength\":2}]}", "minLength 5 is greater than maxLength 2"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"maxLength\":60000}]}", "exceeds the 50000 characters"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"minLength\":-1}]}", "whole numbers >= 0"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"number\",\"minimum\":5,\"maximum\":1}]}", "minimum 5 is greater than maximum 1"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"minimum\":1}]}", "apply to integer and number fields"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"enum\"}]}", "an enum needs a non-empty 'values' list"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"enum\",\"values\":[1]}]}", "enum values must be strings"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"values\":[\"x\"]}]}", "'values' belongs to enum fields"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"pattern\":\"([a-z\"}]}", "pattern does not compile at offset"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\"}],\"unknownFields\":\"keep\"}", "unknownFields must be 'reject' or 'drop'"},
+};
+
+ParameterizedTestParameters(schema, compile_errors_name_the_field_and_the_problem)
+{
+    return cr_make_param_array(struct compile_case, bad, sizeof bad / sizeof bad[0]);
+}
+
+ParameterizedTest(struct compile_case *c, schema, compile_errors_name_the_field_and_the_problem)
+{
+    cJSON *fj = cJSON_Parse(c->form);
+    cr_assert_not_null(fj, "bad test definition %s", c->form);
+    fp_error err = {0};
+    cr_assert_null(fp_schema_compile(fj, &err), "%s should not compile", c->form);
+    cr_assert_eq(err.code, FP_EINVAL);
+    cr_assert_not_null(strstr(err.msg, c->msg), "'%s' not in '%s'", c->msg, err.msg);
+    cJSON_Delete(fj);
+}
+
+Test(schema, form_posts_leave_an_unticked_checkbox_false)
+{
+    cJSON *fj = cJSON_Parse("{\"fields\":[{\"name\":\"consent\",\"type\":\"boolean\"}]}");
+    fp_schema *s = fp_schema_compile(fj, NULL);
+    cJSON *in = cJSON_CreateObject(), *out;
+    fp_violations v;
+    cr_assert_eq(fp_schema_validate(s, in, 1, &out, &v), 0);
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(out, "consent")));
+    cJSON_Delete(out);
+    cJSON_Delete(in);
+    cJSON_Delete(fj);
+    fp_schema_free(s);
+}
