@@ -1,0 +1,166 @@
+/* body.c — see body.h. */
+#include "body.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int fp_body_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned cp, min;
+        size_t len;
+        if (p[i] < 0x80) { i++; continue; }
+        if ((p[i] & 0xE0) == 0xC0) { len = 2; cp = p[i] & 0x1F; min = 0x80; }
+        else if ((p[i] & 0xF0) == 0xE0) { len = 3; cp = p[i] & 0x0F; min = 0x800; }
+        else if ((p[i] & 0xF8) == 0xF0) { len = 4; cp = p[i] & 0x07; min = 0x10000; }
+        else return 0;
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* Scans JSON text outside strings: the deepest nesting, and whether a string holds a
+ * \u0000 escape (cJSON would silently cut the string there). */
+static void scan(const char *s, size_t n, int *depth, int *nul)
+{
+    int d = 0, in_str = 0;
+    *depth = 0;
+    *nul = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\' && i + 1 < n) {
+                if (s[i + 1] == 'u' && i + 5 < n && !strncmp(s + i + 2, "0000", 4))
+                    *nul = 1;
+                i++;
+            } else if (c == '"') {
+                in_str = 0;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++d > *depth)
+                *depth = d;
+        } else if (c == '}' || c == ']') {
+            d--;
+        }
+    }
+}
+
+cJSON *fp_body_json(const char *body, size_t len, fp_error *err)
+{
+    int depth, nul;
+    if (!fp_body_utf8_valid(body, len)) {
+        fp_error_set(err, FP_EINVAL, "body is not valid UTF-8");
+        return NULL;
+    }
+    scan(body, len, &depth, &nul);
+    if (depth > FP_BODY_MAX_DEPTH) {
+        fp_error_set(err, FP_EINVAL, "body nests deeper than %d levels", FP_BODY_MAX_DEPTH);
+        return NULL;
+    }
+    if (nul) {
+        fp_error_set(err, FP_EINVAL, "body contains a \\u0000 character");
+        return NULL;
+    }
+    cJSON *doc = cJSON_ParseWithLength(body, len);
+    if (!doc) {
+        fp_error_set(err, FP_EINVAL, "body is not valid JSON");
+        return NULL;
+    }
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        fp_error_set(err, FP_EINVAL, "body must be a JSON object");
+        return NULL;
+    }
+    return doc;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes one urlencoded component into a new string; NULL on a bad escape. */
+static char *decode(const char *s, size_t n, size_t *outlen)
+{
+    char *out = malloc(n + 1);
+    size_t j = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            out[j++] = ' ';
+        } else if (s[i] == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(out);
+                return NULL;
+            }
+            out[j++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = '\0';
+    *outlen = j;
+    return out;
+}
+
+cJSON *fp_body_form(const char *body, size_t len, fp_error *err)
+{
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < len;) {
+        size_t end = i;
+        while (end < len && body[end] != '&')
+            end++;
+        size_t eq = i;
+        while (eq < end && body[eq] != '=')
+            eq++;
+        if (end > i) {
+            size_t klen, vlen;
+            char *key = decode(body + i, eq - i, &klen);
+            char *val = eq < end ? decode(body + eq + 1, end - eq - 1, &vlen) : strdup("");
+            if (val && eq >= end)
+                vlen = 0;
+            int ok = key && val && klen > 0 && strlen(key) == klen && strlen(val) == vlen &&
+                     fp_body_utf8_valid(key, klen) && fp_body_utf8_valid(val, vlen);
+            if (ok) {
+                cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
+                cJSON_AddStringToObject(doc, key, val);
+            }
+            free(key);
+            free(val);
+            if (!ok) {
+                cJSON_Delete(doc);
+                fp_error_set(err, FP_EINVAL, "form body has a bad %%-escape, an empty name, a NUL or invalid UTF-8");
+                return NULL;
+            }
+        }
+        i = end + 1;
+    }
+    return doc;
+}

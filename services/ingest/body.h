@@ -1,0 +1,25 @@
+/* body.h — turning a request body into a JSON object of submitted values:
+ * application/json (an object; UTF-8 checked, nesting bounded, NUL escapes refused)
+ * and application/x-www-form-urlencoded (an HTML form post; every value a string). */
+#ifndef FP_BODY_H
+#define FP_BODY_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define FP_BODY_MAX_DEPTH 8
+
+/* Parses a JSON body. NULL with *err (FP_EINVAL) saying what is wrong: invalid UTF-8,
+ * nesting deeper than FP_BODY_MAX_DEPTH, a \u0000 escape, malformed JSON, not an object. */
+cJSON *fp_body_json(const char *body, size_t len, fp_error *err);
+
+/* Parses a urlencoded body ("a=1&b=x+y%21"); a repeated key keeps its last value.
+ * NULL with *err on bad %-escapes or values that are not UTF-8. */
+cJSON *fp_body_form(const char *body, size_t len, fp_error *err);
+
+/* True when the len bytes at s are valid UTF-8. */
+int fp_body_utf8_valid(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,31 @@
+/* ingest.h — formpipe-ingest's HTTP server: POST /forms/<name> validates and
+ * sanitizes a submission against its form, publishes it as a CloudEvent to the form's
+ * Kafka topic, and answers 202 {"id": ...} only once the delivery report says Kafka
+ * has it (idempotent producer, acks=all). Also GET /healthz, /readyz, /metrics. */
+#ifndef FP_INGEST_H
+#define FP_INGEST_H
+
+#include "config.h"
+#include "error.h"
+#include "metrics.h"
+
+typedef struct fp_ingest_config {
+    const fp_strlist *forms;        /* compiled form definition files */
+    const char *kafka_bootstrap;
+    const char *kafka_config_file;  /* may be NULL */
+    const fp_strlist *kafka_properties;
+    const char *bind;
+    int port;
+    long max_body_bytes;
+    long delivery_timeout_ms;       /* 503 when Kafka has not acknowledged by then */
+    int max_connections;
+    int idle_timeout_s;
+    long shutdown_grace_ms;
+} fp_ingest_config;
+
+/* Serves until SIGTERM/SIGINT, then finishes in-flight requests (bounded by
+ * shutdown_grace_ms), flushes the producer and returns 0. Nonzero with *err when a
+ * form or the configuration is bad, or the port can't be bound. */
+int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *err);
+
+#endif

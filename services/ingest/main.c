@@ -1,0 +1,61 @@
+/* formpipe-ingest: accepts form submissions over HTTP and publishes them to Kafka;
+ * answers 202 only once Kafka has the event. See ingest.h. */
+#include "admin.h"
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "metrics.h"
+#include "shutdown.h"
+
+#include <stdio.h>
+
+static fp_strlist forms, kafka_properties;
+static char *kafka_bootstrap, *kafka_config, *bind_addr, *log_level;
+static long long port, max_body, delivery_ms, max_conns, idle_s, grace_ms;
+
+static const fp_option options[] = {
+    {"form", FP_OPT_LIST, NULL, "compiled form definition (JSON) to serve", FP_OPT_REQUIRED, 0, 0, &forms},
+    {"kafka-bootstrap", FP_OPT_STRING, NULL, "Kafka bootstrap servers host:port,...", FP_OPT_REQUIRED, 0, 0, &kafka_bootstrap},
+    {"kafka-config", FP_OPT_STRING, "", "librdkafka properties file (security.protocol, sasl.*, ssl.*)", 0, 0, 0, &kafka_config},
+    {"kafka-property", FP_OPT_LIST, NULL, "one librdkafka property key=value", 0, 0, 0, &kafka_properties},
+    {"bind", FP_OPT_STRING, "0.0.0.0", "address to listen on", 0, 0, 0, &bind_addr},
+    {"port", FP_OPT_INT, "8080", "HTTP port (also /healthz, /readyz, /metrics)", 0, 1, 65535, &port},
+    {"max-body-bytes", FP_OPT_INT, "65536", "largest accepted request body", 0, 1, 16 * 1024 * 1024, &max_body},
+    {"delivery-timeout", FP_OPT_DURATION, "5s", "answer 503 when Kafka has not acknowledged within this", 0, 100, 300000, &delivery_ms},
+    {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections", 0, 16, 1000000, &max_conns},
+    {"idle-timeout", FP_OPT_INT, "30", "seconds an idle connection is kept", 0, 1, 3600, &idle_s},
+    {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on answering in-flight submissions after SIGTERM", 0, 0, 300000, &grace_ms},
+    {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+int main(int argc, char **argv)
+{
+    int status;
+    if (fp_config_load("formpipe-ingest", "Validates form submissions and publishes them to Kafka.",
+                       options, NOPTIONS, argc, argv, &status))
+        return status;
+    fp_log_level level;
+    if (fp_log_level_parse(log_level, &level)) {
+        fprintf(stderr, "formpipe-ingest: --log-level: '%s' is not debug, info, warn or error\n", log_level);
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
+    fp_log_init("ingest", level);
+    fp_admin_route_lws_logs();
+    fp_shutdown_install();
+    fp_metrics *metrics = fp_metrics_new(10000);
+    fp_ingest_config cfg = {
+        .forms = &forms, .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
+        .kafka_properties = &kafka_properties, .bind = bind_addr, .port = (int)port,
+        .max_body_bytes = max_body, .delivery_timeout_ms = delivery_ms, .max_connections = (int)max_conns,
+        .idle_timeout_s = (int)idle_s, .shutdown_grace_ms = grace_ms,
+    };
+    fp_error err = {0};
+    int rc = metrics ? fp_ingest_run(&cfg, metrics, &err) : FP_ENOMEM;
+    if (rc)
+        fprintf(stderr, "formpipe-ingest: %s\n", metrics ? err.msg : "out of memory");
+    fp_metrics_free(metrics);
+    fp_config_free(options, NOPTIONS);
+    return rc ? 1 : 0;
+}

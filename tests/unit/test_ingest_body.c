@@ -1,0 +1,106 @@
+/* Unit tests for services/ingest/body and services/common/ids: request bodies and
+ * submission ids. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "body.h"
+#include "ids.h"
+
+struct json_case { const char *body; const char *msg; };
+
+static struct json_case json_cases[] = {
+    {"{\"a\":\"x\"}", NULL},
+    {"{\"a\":[[[[[[[1]]]]]]]}", NULL},                              /* depth 8 */
+    {"{\"a\":[[[[[[[[1]]]]]]]]}", "nests deeper than 8 levels"},
+    {"{\"a\":\"[[[[[[[[[[\"}", NULL},                               /* brackets inside strings don't count */
+    {"{\"a\":\"x\\u0000y\"}", "contains a \\u0000 character"},
+    {"{\"a\":\"x\\\\u0000y\"}", NULL},                              /* an escaped backslash, not a NUL */
+    {"[1,2]", "must be a JSON object"},
+    {"\"text\"", "must be a JSON object"},
+    {"{\"a\":", "is not valid JSON"},
+    {"{\"a\":\"\xff\"}", "is not valid UTF-8"},
+};
+
+ParameterizedTestParameters(body, json)
+{
+    return cr_make_param_array(struct json_case, json_cases, sizeof json_cases / sizeof json_cases[0]);
+}
+
+ParameterizedTest(struct json_case *c, body, json)
+{
+    fp_error err = {0};
+    cJSON *doc = fp_body_json(c->body, strlen(c->body), &err);
+    if (c->msg) {
+        cr_assert_null(doc, "%s should be refused", c->body);
+        cr_assert_not_null(strstr(err.msg, c->msg), "'%s' not in '%s'", c->msg, err.msg);
+    } else {
+        cr_assert_not_null(doc, "%s: %s", c->body, err.msg);
+    }
+    cJSON_Delete(doc);
+}
+
+struct form_case { const char *body; const char *want; };
+
+static struct form_case form_cases[] = {
+    {"name=Asha+Verma&roll=42", "{\"name\":\"Asha Verma\",\"roll\":\"42\"}"},
+    {"email=a%40b.co&note=100%25", "{\"email\":\"a@b.co\",\"note\":\"100%\"}"},
+    {"city=M%C3%BCnchen", "{\"city\":\"M\xc3\xbcnchen\"}"},
+    {"a=1&a=2", "{\"a\":\"2\"}"},
+    {"flag&x=", "{\"flag\":\"\",\"x\":\"\"}"},
+    {"&&a=1&&", "{\"a\":\"1\"}"},
+    {"", "{}"},
+    {"a=%ZZ", NULL},
+    {"a=%4", NULL},
+    {"a=%00", NULL},
+    {"a=%FF", NULL},
+    {"=v", NULL},
+};
+
+ParameterizedTestParameters(body, form)
+{
+    return cr_make_param_array(struct form_case, form_cases, sizeof form_cases / sizeof form_cases[0]);
+}
+
+ParameterizedTest(struct form_case *c, body, form)
+{
+    fp_error err = {0};
+    cJSON *doc = fp_body_form(c->body, strlen(c->body), &err);
+    if (!c->want) {
+        cr_assert_null(doc, "'%s' should be refused", c->body);
+        return;
+    }
+    cr_assert_not_null(doc, "'%s': %s", c->body, err.msg);
+    char *got = cJSON_PrintUnformatted(doc);
+    cr_assert_str_eq(got, c->want, "'%s'", c->body);
+    free(got);
+    cJSON_Delete(doc);
+}
+
+Test(ids, ulids_carry_the_time_in_their_first_ten_characters)
+{
+    char id[FP_ID_LEN + 1], other[FP_ID_LEN + 1];
+    cr_assert_eq(fp_id_ulid(1469918176385LL, id), 0);   /* the ULID specification's example time */
+    cr_assert_eq(strlen(id), 26);
+    cr_assert_eq(strncmp(id, "01ARYZ6S41", 10), 0, "%s", id);
+    cr_assert_eq(fp_id_ulid(1469918176385LL, other), 0);
+    cr_assert_str_neq(id, other, "80 random bits differ");
+    cr_assert_eq(fp_id_ulid(1469918176386LL, other), 0);
+    cr_assert_gt(strcmp(other, id), 0, "later ids sort later");
+    for (int i = 0; i < 26; i++)
+        cr_assert_not_null(strchr("0123456789ABCDEFGHJKMNPQRSTVWXYZ", id[i]), "Crockford base32: %c", id[i]);
+}
+
+Test(ids, derived_ids_are_stable_per_form_and_key)
+{
+    char a[FP_ID_LEN + 1], b[FP_ID_LEN + 1], c[FP_ID_LEN + 1], d[FP_ID_LEN + 1];
+    fp_id_derived("forms", "student-data", "retry-123", 9, a);
+    fp_id_derived("forms", "student-data", "retry-123", 9, b);
+    fp_id_derived("forms", "other-form", "retry-123", 9, c);
+    fp_id_derived("forms", "student-dat", "aretry-123", 10, d);   /* no ambiguity across the parts */
+    cr_assert_str_eq(a, b, "a retry gets the same id");
+    cr_assert_str_neq(a, c, "the key is scoped to the form");
+    cr_assert_str_neq(a, d);
+    cr_assert_eq(strlen(a), 26);
+}
