@@ -212,15 +212,16 @@ static void submit(server *s, request *r, const char *ctype)
         respond_error(s, r, 503, "no randomness available", NULL);
         return;
     }
-    const char *key = r->id;
+    /* The Kafka key: the partitionKey field's value (per-key order), else the id. Copied:
+     * clean is gone before the produce. */
+    char key[512];
     const cJSON *kv = r->form->partition_key ? cJSON_GetObjectItemCaseSensitive(clean, r->form->partition_key) : NULL;
-    char keybuf[64];
     if (cJSON_IsString(kv))
-        key = kv->valuestring;
-    else if (cJSON_IsNumber(kv)) {
-        snprintf(keybuf, sizeof keybuf, "%.17g", kv->valuedouble);
-        key = keybuf;
-    }
+        snprintf(key, sizeof key, "%s", kv->valuestring);
+    else if (cJSON_IsNumber(kv))
+        snprintf(key, sizeof key, "%.17g", kv->valuedouble);
+    else
+        snprintf(key, sizeof key, "%s", r->id);
     char *event = fp_event_encode(r->id, f->ns, f->name, ms, f->generation, clean);
     cJSON_Delete(clean);
     if (!event) {

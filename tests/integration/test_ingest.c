@@ -1,0 +1,259 @@
+/* formpipe-ingest as a process against the real Kafka of scripts/testenv: a POST lands
+ * on the topic with the right key and content, only after Kafka has it; bad input gets
+ * a precise answer; Idempotency-Key retries keep their id; SIGTERM exits cleanly. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "event.h"
+#include "testkit.h"
+
+static char name[64], topic[128], *form_path;
+static tk_proc ingest;
+static int port;
+
+static void setup(void)
+{
+    char form[1024], portstr[16];
+    tk_unique(name, sizeof name, "i");
+    snprintf(topic, sizeof topic, "forms.tests.%s", name);
+    snprintf(form, sizeof form,
+             "{\"name\":\"%s\",\"namespace\":\"tests\",\"generation\":2,\"partitionKey\":\"roll\",\"fields\":["
+             "{\"name\":\"name\",\"type\":\"string\",\"required\":true,\"minLength\":5,\"maxLength\":100},"
+             "{\"name\":\"roll\",\"type\":\"string\",\"required\":true,\"pattern\":\"^[0-9]{1,10}$\"},"
+             "{\"name\":\"cgpa\",\"type\":\"number\",\"minimum\":0,\"maximum\":10},"
+             "{\"name\":\"email\",\"type\":\"email\",\"required\":true}]}", name);
+    form_path = tk_write_temp(form);
+    tk_topic_create(topic, 3);
+    port = tk_free_port();
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
+                          "--bind", "127.0.0.1", "--port", portstr, "--max-body-bytes", "2048", NULL};
+    tk_start(&ingest, "formpipe-ingest", argv);
+    char *body = NULL;
+    double deadline = tk_now() + 30;
+    while (tk_now() < deadline && tk_http_get(port, "/readyz", &body) != 200) {
+        free(body);
+        body = NULL;
+        usleep(100 * 1000);
+    }
+    free(body);
+}
+
+static void teardown(void)
+{
+    if (ingest.pid)
+        cr_assert_eq(tk_stop(&ingest, SIGTERM, 30), 0, "clean exit on SIGTERM");
+    unlink(form_path);
+    free(form_path);
+}
+
+TestSuite(ingest, .init = setup, .fini = teardown, .timeout = 120);
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata)
+{
+    return fp_buf_add(userdata, p, size * n) == 0 ? size * n : 0;
+}
+
+struct answer { long status; char *body; char *headers; };
+
+static struct answer post(const char *path, const char *ctype, const char *body, const char *extra_header)
+{
+    char url[256];
+    fp_buf b, h;
+    fp_buf_init(&b, 1 << 20);
+    fp_buf_init(&h, 1 << 16);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hs = NULL;
+    char ct[128];
+    if (ctype) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
+        hs = curl_slist_append(hs, ct);
+    }
+    if (extra_header)
+        hs = curl_slist_append(hs, extra_header);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    struct answer a = {0, NULL, NULL};
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK, "request to %s", url);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hs);
+    a.body = fp_buf_take(&b);
+    a.headers = fp_buf_take(&h);
+    return a;
+}
+
+static void answer_free(struct answer *a)
+{
+    free(a->body);
+    free(a->headers);
+}
+
+/* An event read back from the topic (copied: the consumer is gone by then). */
+typedef struct found_event { char key[64]; char *payload; size_t len; } found_event;
+
+/* Reads the topic from the start until the event with id shows up; NULL if it doesn't. */
+static found_event *find_event(const char *id)
+{
+    char err[512], group[128];
+    tk_unique(group, sizeof group, "ingest-reader");
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
+    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
+    rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    rd_kafka_poll_set_consumer(r);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(r, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    found_event *found = NULL;
+    double deadline = tk_now() + 30;
+    while (!found && tk_now() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r, 500);
+        if (m && !m->err && memmem(m->payload, m->len, id, strlen(id))) {
+            found = calloc(1, sizeof *found);
+            snprintf(found->key, sizeof found->key, "%.*s", (int)m->key_len, (const char *)m->key);
+            found->payload = strndup(m->payload, m->len);
+            found->len = m->len;
+        }
+        if (m)
+            rd_kafka_message_destroy(m);   /* before rd_kafka_destroy, which waits for them */
+    }
+    rd_kafka_consumer_close(r);
+    rd_kafka_destroy(r);
+    return found;
+}
+
+Test(ingest, a_valid_submission_is_in_kafka_with_its_key_when_202_answers)
+{
+    struct answer a = post("/forms/", NULL, NULL, NULL);
+    answer_free(&a);
+    char path[128];
+    snprintf(path, sizeof path, "/forms/%s", name);
+    a = post(path, "application/json",
+             "{\"name\":\"  Asha Verma \",\"roll\":\"42\",\"cgpa\":9.5,\"email\":\"asha@example.com\"}", NULL);
+    cr_assert_eq(a.status, 202, "%s", a.body);
+    cJSON *j = cJSON_Parse(a.body);
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+    cr_assert(id && strlen(id) == 26, "a ULID: %s", a.body);
+    found_event *m = find_event(id);
+    cr_assert_not_null(m, "event %s is on %s", id, topic);
+    cr_assert_str_eq(m->key, "42", "partitionKey roll is the Kafka key");
+    fp_event ev;
+    fp_error err = {0};
+    cr_assert_eq(fp_event_parse(m->payload, m->len, &ev, &err), 0, "%s", err.msg);
+    char source[128];
+    snprintf(source, sizeof source, "/forms/tests/%s", name);
+    cr_assert_str_eq(ev.source, source);
+    cr_assert_eq(ev.generation, 2);
+    cr_assert_str_eq(cJSON_GetObjectItem(ev.data, "name")->valuestring, "Asha Verma", "sanitized: trimmed");
+    cr_assert_float_eq(cJSON_GetObjectItem(ev.data, "cgpa")->valuedouble, 9.5, 1e-9);
+    fp_event_clear(&ev);
+    free(m->payload);
+    free(m);
+    cJSON_Delete(j);
+    answer_free(&a);
+}
+
+struct bad_case { const char *ctype, *body; long status; const char *in_body; const char *header; };
+
+static struct bad_case bad[] = {
+    {"application/json", "{\"name\":", 400, "is not valid JSON", NULL},
+    {"application/json", "[1]", 400, "must be a JSON object", NULL},
+    {"application/json", "{\"a\":[[[[[[[[[1]]]]]]]]]}", 400, "nests deeper", NULL},
+    {"application/json", "{\"name\":\"Bob\",\"roll\":\"x1\",\"email\":\"nope\",\"zzz\":1}", 422,
+     "{\"field\":\"name\",\"rule\":\"minLength\"", NULL},
+    {"application/json", "{\"name\":\"Bob\",\"roll\":\"x1\",\"email\":\"nope\",\"zzz\":1}", 422,
+     "{\"field\":\"zzz\",\"rule\":\"unknown\"", NULL},
+    {"text/plain", "hello", 415, "application/json or application/x-www-form-urlencoded", NULL},
+    {"application/x-www-form-urlencoded", "name=%ZZ", 400, "bad %-escape", NULL},
+};
+
+ParameterizedTestParameters(ingest, bad_input_gets_a_precise_answer)
+{
+    return cr_make_param_array(struct bad_case, bad, sizeof bad / sizeof bad[0]);
+}
+
+ParameterizedTest(struct bad_case *c, ingest, bad_input_gets_a_precise_answer)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/forms/%s", name);
+    struct answer a = post(path, c->ctype, c->body, NULL);
+    cr_assert_eq(a.status, c->status, "%s: %ld %s", c->body, a.status, a.body);
+    cr_assert_not_null(strstr(a.body, c->in_body), "'%s' not in %s", c->in_body, a.body);
+    cJSON *j = cJSON_Parse(a.body);
+    cr_assert_not_null(cJSON_GetObjectItem(j, "error"), "JSON error body: %s", a.body);
+    cJSON_Delete(j);
+    answer_free(&a);
+}
+
+Test(ingest, routes_methods_and_size_limits)
+{
+    char path[128], big[4096];
+    snprintf(path, sizeof path, "/forms/%s", name);
+    struct answer a = post("/forms/no-such-form", "application/json", "{}", NULL);
+    cr_assert_eq(a.status, 404);
+    answer_free(&a);
+    char *body;
+    cr_assert_eq(tk_http_get(port, path, &body), 405);
+    free(body);
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    memcpy(big, "{\"name\":\"", 9);
+    a = post(path, "application/json", big, NULL);
+    cr_assert_eq(a.status, 413, "over --max-body-bytes 2048: %s", a.body);
+    answer_free(&a);
+    cr_assert_eq(tk_http_get(port, "/healthz", &body), 200);
+    free(body);
+    cr_assert_eq(tk_http_get(port, "/metrics", &body), 200);
+    cr_assert_not_null(strstr(body, "formpipe_ingest_requests_total{form=\"\",status=\"404\"} 1"), "%s", body);
+    free(body);
+}
+
+Test(ingest, idempotency_key_retries_get_the_same_id_and_form_posts_are_typed)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/forms/%s", name);
+    const char *sub = "name=Asha+Verma&roll=7&email=a%40b.co&cgpa=7.5";
+    struct answer a = post(path, "application/x-www-form-urlencoded", sub, "Idempotency-Key: order-77");
+    struct answer b = post(path, "application/x-www-form-urlencoded", sub, "Idempotency-Key: order-77");
+    struct answer c = post(path, "application/x-www-form-urlencoded", sub, "Idempotency-Key: order-78");
+    cr_assert_eq(a.status, 202, "%s", a.body);
+    cr_assert_eq(b.status, 202);
+    cr_assert_str_eq(a.body, b.body, "a retry keeps its id");
+    cr_assert_str_neq(a.body, c.body, "another key, another id");
+    cJSON *j = cJSON_Parse(a.body);
+    found_event *m = find_event(cJSON_GetStringValue(cJSON_GetObjectItem(j, "id")));
+    cr_assert_not_null(m);
+    fp_event ev;
+    cr_assert_eq(fp_event_parse(m->payload, m->len, &ev, NULL), 0);
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(ev.data, "cgpa")), "the form post's text became a number");
+    fp_event_clear(&ev);
+    free(m->payload);
+    free(m);
+    cJSON_Delete(j);
+    answer_free(&a);
+    answer_free(&b);
+    answer_free(&c);
+
+    struct answer h = post(path, "application/x-www-form-urlencoded", "name=Asha+Verma&roll=8&email=a%40b.co",
+                           "Accept: text/html");
+    cr_assert_eq(h.status, 202);
+    cr_assert_not_null(strstr(h.body, "<h1>Thank you</h1>"), "a browser gets a page: %s", h.body);
+    answer_free(&h);
+}
