@@ -16,7 +16,7 @@ spreadsheet, 50,000 characters per cell, a spreadsheet must be shared with the c
 
 Control endpoints (tests only):
   POST /_control/keys          {"client_email":..., "public_key_pem":...}  trust a service account
-  POST /_control/spreadsheets  {"id":..., "sheets":[{"title","rowCount","columnCount"}],
+  POST /_control/spreadsheets  {"id":..., "sheets":[{"title","rowCount","columnCount","values"}],
                                 "shared_with":[emails]}
   POST /_control/faults        {"status":503,"count":N} | {"drop_after_apply":N}
                                | {"latency_ms":M,"count":N} | {"write_quota_per_minute":Q}
@@ -130,6 +130,9 @@ class Spreadsheet:
         self.id = sid
         self.sheets = [Sheet(i, s["title"], s.get("rowCount", 1000), s.get("columnCount", 26))
                        for i, s in enumerate(sheets)]
+        for sheet, spec in zip(self.sheets, sheets):
+            for r, row in enumerate(spec.get("values", []), start=1):   # data already there
+                sheet.put(r, 1, row)
         self.shared_with = set(shared_with)
 
     def sheet(self, title):

@@ -438,3 +438,30 @@ Test(flusher, a_revoked_access_token_is_replaced_mid_run)
     free(log);
     assert_sheet_exact(2000);
 }
+
+Test(flusher, an_existing_sheet_keeps_its_rows_and_new_rows_follow_them)
+{
+    make_key(1);
+    char json[768];
+    snprintf(json, sizeof json,
+             "{\"id\":\"%s\",\"sheets\":[{\"title\":\"Sheet1\",\"rowCount\":50,\"columnCount\":26,"
+             "\"values\":[[\"Submitted\",\"By hand\"],[\"old-1\",\"kept\"],[\"old-2\",\"kept\"]]}],"
+             "\"shared_with\":[\"%s\"]}", sheet_id, email);
+    control("/_control/spreadsheets", json);
+    buffer_rows(10);
+    cr_assert_eq(run_flush("100"), 0);
+
+    char url[300], *body;
+    snprintf(url, sizeof url, "%s/_control/spreadsheets/%s/values/Sheet1", sheets_url, sheet_id);
+    cr_assert_eq(tk_http(url, NULL, &body), 200);
+    cJSON *doc = cJSON_Parse(body);
+    free(body);
+    cJSON *values = cJSON_GetObjectItem(doc, "values");
+    cr_assert_eq(cJSON_GetArraySize(values), 3 + 10, "3 existing rows + 10 new, no second header");
+    cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 0), 0)->valuestring, "Submitted");
+    cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 2), 1)->valuestring, "kept");
+    cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 3), 0)->valuestring, "id-0000000",
+                     "new rows start at the first empty row");
+    cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 12), 0)->valuestring, "id-0000009");
+    cJSON_Delete(doc);
+}
