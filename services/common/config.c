@@ -311,3 +311,16 @@ void fp_config_free(const fp_option *opts, size_t n)
         }
     }
 }
+
+char *fp_config_read_secret(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1024);
+    size_t n = buf ? fread(buf, 1, 1023, f) : 0;
+    fclose(f);
+    while (buf && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return buf;
+}

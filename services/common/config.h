@@ -58,6 +58,10 @@ void fp_config_free(const fp_option *opts, size_t n);
 /* Parses a duration ("0", "250ms", "2s", "1m", "1h") into milliseconds. 0 or FP_EINVAL. */
 int fp_config_parse_duration(const char *s, long long *ms);
 
+/* Reads a secret (a password) from a mounted file: its first 1 KiB, one trailing
+ * newline dropped. Returns a string the caller frees, or NULL when it can't be read. */
+char *fp_config_read_secret(const char *path);
+
 /* Writes the environment variable name for an option ("FORMPIPE_KAFKA_BOOTSTRAP"). */
 void fp_config_env_name(const char *name, char *out, size_t outsz);
 

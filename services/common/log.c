@@ -32,6 +32,17 @@ void fp_log_init(const char *component, fp_log_level level)
     atomic_store(&log_level, level);
 }
 
+int fp_log_setup(const char *prog, const char *component, const char *level_text)
+{
+    fp_log_level level;
+    if (fp_log_level_parse(level_text, &level)) {
+        fprintf(stderr, "%s: --log-level: '%s' is not debug, info, warn or error\n", prog, level_text);
+        return 2;
+    }
+    fp_log_init(component, level);
+    return 0;
+}
+
 void fp_log_set_level(fp_log_level level) { atomic_store(&log_level, level); }
 
 void fp_log_set_fd(int fd) { atomic_store(&log_fd, fd); }

@@ -30,6 +30,11 @@ typedef struct fp_log_field {
  * The component string must outlive logging (a literal). */
 void fp_log_init(const char *component, fp_log_level level);
 
+/* For main(): parses the --log-level text and initialises logging for component.
+ * Returns 0, or prints "prog: --log-level: ..." to stderr and returns 2 (the exit
+ * status for a bad command line). */
+int fp_log_setup(const char *prog, const char *component, const char *level_text);
+
 /* Changes the lowest level written. */
 void fp_log_set_level(fp_log_level level);
 

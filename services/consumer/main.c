@@ -45,37 +45,20 @@ static const fp_option options[] = {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
-/* Reads a secret from a file, dropping one trailing newline. NULL on failure. */
-static char *read_secret(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1024);
-    size_t n = buf ? fread(buf, 1, 1023, f) : 0;
-    fclose(f);
-    while (buf && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    return buf;
-}
-
 int main(int argc, char **argv)
 {
     int status;
     if (fp_config_load("formpipe-consumer", "Moves form submissions from Kafka into the Redis buffer.",
                        options, NOPTIONS, argc, argv, &status))
         return status;
-    fp_log_level level;
-    if (fp_log_level_parse(log_level, &level)) {
-        fprintf(stderr, "formpipe-consumer: --log-level: '%s' is not debug, info, warn or error\n", log_level);
+    if (fp_log_setup("formpipe-consumer", "consumer", log_level)) {
         fp_config_free(options, NOPTIONS);
         return 2;
     }
-    fp_log_init("consumer", level);
     fp_admin_route_lws_logs();
 
     char *password = NULL;
-    if (*redis_password_file && !(password = read_secret(redis_password_file))) {
+    if (*redis_password_file && !(password = fp_config_read_secret(redis_password_file))) {
         fprintf(stderr, "formpipe-consumer: --redis-password-file: cannot read %s\n", redis_password_file);
         fp_config_free(options, NOPTIONS);
         return 2;

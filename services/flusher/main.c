@@ -43,42 +43,25 @@ static const fp_option options[] = {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
-static char *read_secret(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1024);
-    size_t n = buf ? fread(buf, 1, 1023, f) : 0;
-    fclose(f);
-    while (buf && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    return buf;
-}
-
 int main(int argc, char **argv)
 {
     int status;
     if (fp_config_load("formpipe-flush", "Writes one pipeline's buffered rows to Google Sheets, then exits.",
                        options, NOPTIONS, argc, argv, &status))
         return status;
-    fp_log_level level;
     const char *key = *credentials ? credentials : getenv("GOOGLE_APPLICATION_CREDENTIALS");
     char *password = NULL;
     int rc = 2;
-    if (fp_log_level_parse(log_level, &level)) {
-        fprintf(stderr, "formpipe-flush: --log-level: '%s' is not debug, info, warn or error\n", log_level);
+    if (fp_log_setup("formpipe-flush", "flush", log_level))
         goto out;
-    }
     if (!key || !*key) {
         fprintf(stderr, "formpipe-flush: --google-credentials is required (or set GOOGLE_APPLICATION_CREDENTIALS)\n");
         goto out;
     }
-    if (*redis_password_file && !(password = read_secret(redis_password_file))) {
+    if (*redis_password_file && !(password = fp_config_read_secret(redis_password_file))) {
         fprintf(stderr, "formpipe-flush: --redis-password-file: cannot read %s\n", redis_password_file);
         goto out;
     }
-    fp_log_init("flush", level);
     fp_shutdown_install();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     fp_flusher_config cfg = {

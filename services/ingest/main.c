@@ -35,13 +35,10 @@ int main(int argc, char **argv)
     if (fp_config_load("formpipe-ingest", "Validates form submissions and publishes them to Kafka.",
                        options, NOPTIONS, argc, argv, &status))
         return status;
-    fp_log_level level;
-    if (fp_log_level_parse(log_level, &level)) {
-        fprintf(stderr, "formpipe-ingest: --log-level: '%s' is not debug, info, warn or error\n", log_level);
+    if (fp_log_setup("formpipe-ingest", "ingest", log_level)) {
         fp_config_free(options, NOPTIONS);
         return 2;
     }
-    fp_log_init("ingest", level);
     fp_admin_route_lws_logs();
     fp_shutdown_install();
     fp_metrics *metrics = fp_metrics_new(10000);

@@ -228,26 +228,6 @@ Test(consumer, kill_9_mid_stream_loses_nothing)
     rd_kafka_destroy(p);
 }
 
-/* testenv's name for the Redis server on port. */
-static void redis_component(int port, char *out, size_t outsz)
-{
-    static const int ports[] = {29379, 29380, 29381};
-    for (int i = 0; i < 3; i++) {
-        if (ports[i] == port) {
-            snprintf(out, outsz, "redis-%d", i);
-            return;
-        }
-    }
-    cr_assert_fail("master port %d is not one testenv started", port);
-}
-
-static void testenv(const char *verb, const char *component)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "'%s/scripts/testenv' %s %s", FP_SOURCE_DIR, verb, component);
-    cr_assert_eq(system(cmd), 0, "%s failed", cmd);
-}
-
 Test(consumer, follows_a_redis_master_kill_and_the_buffer_is_exact)
 {
     const int n = 20000;
@@ -257,7 +237,7 @@ Test(consumer, follows_a_redis_master_kill_and_the_buffer_is_exact)
     cr_assert_eq(fp_redis_connect(redis, &err), 0, "%s", err.msg);
     char master[300], component[32];
     snprintf(master, sizeof master, "%s", fp_redis_master_addr(redis));
-    redis_component(atoi(strrchr(master, ':') + 1), component, sizeof component);
+    tk_redis_component(atoi(strrchr(master, ':') + 1), component, sizeof component);
 
     tk_proc c;
     /* Both replicas confirm every batch, so whichever is promoted has every stored row. */
@@ -267,9 +247,9 @@ Test(consumer, follows_a_redis_master_kill_and_the_buffer_is_exact)
         usleep(20 * 1000);
     cr_assert_lt(pending(), n, "the master must die mid-stream");
     double killed_at = tk_now();
-    testenv("kill", component);
+    tk_testenv("kill", component);
     sleep(3);
-    testenv("start", component);   /* it comes back empty and the sentinels make it a replica */
+    tk_testenv("start", component);   /* it comes back empty and the sentinels make it a replica */
 
     wait_pending(n, 120, &c);
     assert_exact(n);
@@ -340,18 +320,7 @@ Test(consumer, malformed_events_go_to_the_dead_letter_topic_with_a_reason)
     assert_exact(2);   /* the good events on both sides of the bad ones */
 
     /* Read the dead letters back, with their reason headers. */
-    char err[512], group[128];
-    tk_unique(group, sizeof group, "dlq-reader");
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), err, sizeof err);
-    rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
-    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
-    rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    rd_kafka_poll_set_consumer(r);
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(subs, dlq, RD_KAFKA_PARTITION_UA);
-    rd_kafka_subscribe(r, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
+    rd_kafka_t *r = tk_kafka_reader(dlq);
     const char *want[] = {"event is not a JSON object", "unknown field 'cgpx'", "source /forms/elsewhere/"};
     int got = 0;
     double deadline = tk_now() + 60;

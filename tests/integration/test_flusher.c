@@ -333,26 +333,6 @@ Test(flusher, bad_credentials_and_unshared_sheets_exit_1_with_one_clear_line)
     cr_assert_eq(pending, 10, "nothing leaves the buffer when the sheet can't be written");
 }
 
-/* testenv's name for the Redis server on port. */
-static void redis_component(int port, char *out, size_t outsz)
-{
-    static const int ports[] = {29379, 29380, 29381};
-    for (int i = 0; i < 3; i++) {
-        if (ports[i] == port) {
-            snprintf(out, outsz, "redis-%d", i);
-            return;
-        }
-    }
-    cr_assert_fail("master port %d is not one testenv started", port);
-}
-
-static void testenv(const char *verb, const char *component)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "'%s/scripts/testenv' %s %s", FP_SOURCE_DIR, verb, component);
-    cr_assert_eq(system(cmd), 0, "%s failed", cmd);
-}
-
 Test(flusher, a_redis_master_failover_mid_run_stays_exact)
 {
     make_key(1);
@@ -361,15 +341,15 @@ Test(flusher, a_redis_master_failover_mid_run_stays_exact)
     fp_error err = {0};
     cr_assert_eq(fp_redis_connect(redis, &err), 0, "%s", err.msg);
     char component[32];
-    redis_component(atoi(strrchr(fp_redis_master_addr(redis), ':') + 1), component, sizeof component);
+    tk_redis_component(atoi(strrchr(fp_redis_master_addr(redis), ':') + 1), component, sizeof component);
     /* Both replicas confirm every state change, so the promoted one knows them all. */
     control("/_control/faults", "{\"latency_ms\":30,\"count\":100000}");
     tk_proc p;
     start_flush_with(&p, "100", (const char *[]){"--min-replicas-ack", "2", "--max-run-time", "120s", NULL});
     usleep(800 * 1000);
-    testenv("kill", component);
+    tk_testenv("kill", component);
     sleep(3);
-    testenv("start", component);
+    tk_testenv("start", component);
     int rc = tk_wait(&p, 180);
     control("/_control/faults", "{\"latency_ms\":0,\"count\":0}");
     if (rc != 0)

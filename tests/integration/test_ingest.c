@@ -109,18 +109,7 @@ typedef struct found_event { char key[64]; char *payload; size_t len; } found_ev
 /* Reads the topic from the start until the event with id shows up; NULL if it doesn't. */
 static found_event *find_event(const char *id)
 {
-    char err[512], group[128];
-    tk_unique(group, sizeof group, "ingest-reader");
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), err, sizeof err);
-    rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
-    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
-    rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    rd_kafka_poll_set_consumer(r);
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_subscribe(r, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
+    rd_kafka_t *r = tk_kafka_reader(topic);
     found_event *found = NULL;
     double deadline = tk_now() + 30;
     while (!found && tk_now() < deadline) {

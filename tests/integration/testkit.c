@@ -296,3 +296,41 @@ void tk_redis_settled(fp_redis *r)
     }
     cr_assert_fail("no settled Redis master with two online replicas within 90 s");
 }
+
+void tk_testenv(const char *verb, const char *component)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "'%s/scripts/testenv' %s %s", FP_SOURCE_DIR, verb, component);
+    cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+}
+
+void tk_redis_component(int port, char *out, size_t outsz)
+{
+    static const int ports[] = {29379, 29380, 29381};   /* scripts/testenv.d/ports.sh */
+    for (int i = 0; i < 3; i++) {
+        if (ports[i] == port) {
+            snprintf(out, outsz, "redis-%d", i);
+            return;
+        }
+    }
+    cr_assert_fail("port %d is not a Redis server testenv started", port);
+}
+
+rd_kafka_t *tk_kafka_reader(const char *topic)
+{
+    char err[512], group[128];
+    tk_unique(group, sizeof group, "reader");
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *kv[][2] = {{"bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP")}, {"group.id", group},
+                           {"auto.offset.reset", "earliest"}};
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(rd_kafka_conf_set(conf, kv[i][0], kv[i][1], err, sizeof err), RD_KAFKA_CONF_OK, "%s", err);
+    rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    cr_assert_not_null(r, "%s", err);
+    rd_kafka_poll_set_consumer(r);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
+    cr_assert_eq(rd_kafka_subscribe(r, subs), 0);
+    rd_kafka_topic_partition_list_destroy(subs);
+    return r;
+}

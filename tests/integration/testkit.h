@@ -68,6 +68,16 @@ long tk_http_get(int port, const char *path, char **body);
 struct fp_redis;
 void tk_redis_settled(struct fp_redis *r);
 
+/* Runs `scripts/testenv VERB COMPONENT` (kill / start), failing the test if it fails. */
+void tk_testenv(const char *verb, const char *component);
+
+/* testenv's name ("redis-1") for the Redis server listening on port. */
+void tk_redis_component(int port, char *out, size_t outsz);
+
+/* A consumer in a fresh group reading topic from the start (rd_kafka_consumer_close
+ * and rd_kafka_destroy it; destroy every message first). */
+rd_kafka_t *tk_kafka_reader(const char *topic);
+
 /* A free TCP port on 127.0.0.1. */
 int tk_free_port(void);
 
