@@ -8,18 +8,12 @@
 
 static fp_redis *redis;
 static fp_buffer *buf;
-static char *password;
 static char name[96];
 
 static void setup(void)
 {
     fp_error err = {0};
-    password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));
-    fp_redis_config cfg = {.sentinels = tk_env("FORMPIPE_REDIS_SENTINELS"),
-                           .master_name = tk_env("FORMPIPE_REDIS_MASTER"),
-                           .password = password};
-    redis = fp_redis_new(&cfg, &err);
-    cr_assert_not_null(redis, "%s", err.msg);
+    redis = tk_redis();
     tk_unique(name, sizeof name, "buffer-test");
     buf = fp_buffer_new(redis, "tests", name, &err);
     cr_assert_not_null(buf, "%s", err.msg);
@@ -29,7 +23,6 @@ static void teardown(void)
 {
     fp_buffer_free(buf);
     fp_redis_free(redis);
-    free(password);
 }
 
 TestSuite(buffer, .init = setup, .fini = teardown, .timeout = 120);

@@ -16,7 +16,7 @@
 #define BASE_MS 1795000000000LL   /* a fixed submission time base: order is by i */
 
 /* One pipeline per test: its own topic, group, dead-letter topic and buffer keys. */
-static char name[64], topic[128], dlq[140], *form_path, *password;
+static char name[64], topic[128], dlq[140], *form_path;
 static fp_redis *redis;
 static fp_buffer *buffer;
 
@@ -31,12 +31,8 @@ static void setup(void)
              "{\"name\":\"name\",\"type\":\"string\"},{\"name\":\"roll\",\"type\":\"string\"},"
              "{\"name\":\"cgpa\",\"type\":\"number\"}]}", name);
     form_path = tk_write_temp(form);
-    password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));
     fp_error err = {0};
-    fp_redis_config cfg = {.sentinels = tk_env("FORMPIPE_REDIS_SENTINELS"),
-                           .master_name = tk_env("FORMPIPE_REDIS_MASTER"), .password = password};
-    redis = fp_redis_new(&cfg, &err);
-    cr_assert_not_null(redis, "%s", err.msg);
+    redis = tk_redis();
     buffer = fp_buffer_new(redis, "tests", name, &err);
     cr_assert_not_null(buffer, "%s", err.msg);
     tk_redis_settled(redis);   /* tests that WAIT for 2 replicas need both */
@@ -48,7 +44,6 @@ static void teardown(void)
     fp_redis_free(redis);
     unlink(form_path);
     free(form_path);
-    free(password);
 }
 
 TestSuite(consumer, .init = setup, .fini = teardown, .timeout = 300);

@@ -12,7 +12,7 @@
 #include "flushstate.h"
 #include "testkit.h"
 
-static char name[64], sheet_id[80], email[128], *form_path, *key_path, *password, keydir[64];
+static char name[64], sheet_id[80], email[128], *form_path, *key_path, keydir[64];
 static const char *sheets_url;
 static fp_redis *redis;
 static fp_buffer *buffer;
@@ -82,12 +82,9 @@ static void setup(void)
              "{\"name\":\"%s\",\"namespace\":\"tests\",\"generation\":1,\"fields\":["
              "{\"name\":\"name\"},{\"name\":\"roll\"},{\"name\":\"note\"}]}", name);
     form_path = tk_write_temp(form);
-    password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));
     fp_error err = {0};
-    fp_redis_config cfg = {.sentinels = tk_env("FORMPIPE_REDIS_SENTINELS"),
-                           .master_name = tk_env("FORMPIPE_REDIS_MASTER"), .password = password};
-    redis = fp_redis_new(&cfg, &err);
-    buffer = redis ? fp_buffer_new(redis, "tests", name, &err) : NULL;
+    redis = tk_redis();
+    buffer = fp_buffer_new(redis, "tests", name, &err);
     cr_assert_not_null(buffer, "%s", err.msg);
     tk_redis_settled(redis);
     control("/_control/faults", "{\"write_quota_per_minute\":60,\"status\":200,\"count\":0,\"drop_after_apply\":0}");
@@ -108,7 +105,6 @@ static void teardown(void)
     snprintf(cmd, sizeof cmd, "rm -rf %s", keydir);
     if (system(cmd) != 0)
         cr_log_warn("could not remove %s", keydir);
-    free(password);
 }
 
 TestSuite(flusher, .init = setup, .fini = teardown, .timeout = 300);

@@ -10,16 +10,12 @@
 static fp_redis *redis;
 static fp_buffer *buf;
 static fp_flushstate *st;
-static char *password, name[64];
+static char name[64];
 
 static void setup(void)
 {
     fp_error err = {0};
-    password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));
-    fp_redis_config cfg = {.sentinels = tk_env("FORMPIPE_REDIS_SENTINELS"),
-                           .master_name = tk_env("FORMPIPE_REDIS_MASTER"), .password = password};
-    redis = fp_redis_new(&cfg, &err);
-    cr_assert_not_null(redis, "%s", err.msg);
+    redis = tk_redis();
     tk_unique(name, sizeof name, "flush");
     buf = fp_buffer_new(redis, "tests", name, &err);
     st = fp_flushstate_new(redis, "tests", name, &err);
@@ -31,7 +27,6 @@ static void teardown(void)
     fp_flushstate_free(st);
     fp_buffer_free(buf);
     fp_redis_free(redis);
-    free(password);
 }
 
 TestSuite(flushstate, .init = setup, .fini = teardown, .timeout = 60);

@@ -334,3 +334,15 @@ rd_kafka_t *tk_kafka_reader(const char *topic)
     rd_kafka_topic_partition_list_destroy(subs);
     return r;
 }
+
+fp_redis *tk_redis(void)
+{
+    char *password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));
+    fp_error err = {0};
+    fp_redis_config cfg = {.sentinels = tk_env("FORMPIPE_REDIS_SENTINELS"),
+                           .master_name = tk_env("FORMPIPE_REDIS_MASTER"), .password = password};
+    fp_redis *r = fp_redis_new(&cfg, &err);
+    free(password);
+    cr_assert_not_null(r, "%s", err.msg);
+    return r;
+}

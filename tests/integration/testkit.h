@@ -63,6 +63,10 @@ long tk_http(const char *url, const char *json, char **body);
 /* GETs http://127.0.0.1:port/path; returns the status and the body (caller frees). */
 long tk_http_get(int port, const char *path, char **body);
 
+/* A Redis connection through the environment's sentinels, with its password (the
+ * client keeps its own copy). Fails the test on a bad configuration. */
+struct fp_redis *tk_redis(void);
+
 /* Waits (up to 90 s) until the master r reaches reports both replicas online: a
  * failover earlier in the run leaves the sentinels some seconds of reconfiguration. */
 struct fp_redis;
