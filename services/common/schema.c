@@ -474,3 +474,55 @@ int fp_schema_validate(const fp_schema *s, const cJSON *in, int from_text, cJSON
     *out = clean;
     return 0;
 }
+
+cJSON *fp_schema_json_schema(const fp_schema *s, const char *title)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    cJSON_AddStringToObject(root, "$schema", "https://json-schema.org/draft/2020-12/schema");
+    if (title)
+        cJSON_AddStringToObject(root, "title", title);
+    cJSON_AddStringToObject(root, "type", "object");
+    cJSON *props = cJSON_AddObjectToObject(root, "properties");
+    cJSON *required = cJSON_AddArrayToObject(root, "required");
+    for (size_t i = 0; i < s->n; i++) {
+        const field *f = &s->fields[i];
+        cJSON *p = cJSON_AddObjectToObject(props, f->name);
+        switch (f->type) {
+        case T_INTEGER: cJSON_AddStringToObject(p, "type", "integer"); break;
+        case T_NUMBER: cJSON_AddStringToObject(p, "type", "number"); break;
+        case T_BOOLEAN: cJSON_AddStringToObject(p, "type", "boolean"); break;
+        case T_ENUM: {
+            cJSON *e = cJSON_AddArrayToObject(p, "enum");
+            for (size_t k = 0; k < f->nvalues; k++)
+                cJSON_AddItemToArray(e, cJSON_CreateString(f->values[k]));
+            break;
+        }
+        default:
+            cJSON_AddStringToObject(p, "type", "string");
+            if (f->type == T_EMAIL)
+                cJSON_AddStringToObject(p, "format", "email");
+            else if (f->type == T_DATE)
+                cJSON_AddStringToObject(p, "format", "date");
+            else if (f->type == T_PHONE)
+                cJSON_AddStringToObject(p, "pattern", "^\\+?[0-9 ().-]{7,}$");
+            break;
+        }
+        if (f->type != T_INTEGER && f->type != T_NUMBER && f->type != T_BOOLEAN && f->type != T_ENUM) {
+            if (f->min_len > 0)
+                cJSON_AddNumberToObject(p, "minLength", (double)f->min_len);
+            cJSON_AddNumberToObject(p, "maxLength", (double)f->max_len);
+        }
+        if (f->pattern_src)
+            cJSON_AddStringToObject(p, "pattern", f->pattern_src);
+        if (f->has_min)
+            cJSON_AddNumberToObject(p, "minimum", f->minimum);
+        if (f->has_max)
+            cJSON_AddNumberToObject(p, "maximum", f->maximum);
+        if (f->required)
+            cJSON_AddItemToArray(required, cJSON_CreateString(f->name));
+    }
+    cJSON_AddBoolToObject(root, "additionalProperties", s->drop_unknown);
+    return root;
+}

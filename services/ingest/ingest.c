@@ -293,6 +293,18 @@ static int on_http(server *s, struct lws *wsi, struct session *ss, const char *u
     r->html = strstr(accept, "text/html") != NULL && !strstr(accept, "application/json");
     if (is_get && ops_route(s, r, uri, g_metrics))
         return 0;
+    if (is_get && strncmp(uri, "/forms/", 7) == 0 && strlen(uri) > 14 && !strcmp(uri + strlen(uri) - 7, "/schema")) {
+        char fname[128];
+        snprintf(fname, sizeof fname, "%.*s", (int)(strlen(uri) - 14), uri + 7);
+        if ((r->form = find_form(s, fname))) {
+            const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->form->form->json, "title"));
+            cJSON *js = fp_schema_json_schema(r->form->schema, title);
+            count(s, r, 200);
+            respond(r, 200, "application/schema+json", js ? cJSON_PrintUnformatted(js) : NULL);
+            cJSON_Delete(js);
+            return 0;
+        }
+    }
     if (strncmp(uri, "/forms/", 7) != 0 || !(r->form = find_form(s, uri + 7))) {
         respond_error(s, r, 404, "no such form", NULL);
         return 0;

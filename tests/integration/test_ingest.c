@@ -209,6 +209,15 @@ Test(ingest, routes_methods_and_size_limits)
     answer_free(&a);
     cr_assert_eq(tk_http_get(port, "/healthz", &body), 200);
     free(body);
+    char schema_path[160];
+    snprintf(schema_path, sizeof schema_path, "/forms/%s/schema", name);
+    cr_assert_eq(tk_http_get(port, schema_path, &body), 200);
+    cJSON *js = cJSON_Parse(body);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(js, "$schema")),
+                     "https://json-schema.org/draft/2020-12/schema", "%s", body);
+    cr_assert_not_null(cJSON_GetObjectItem(cJSON_GetObjectItem(js, "properties"), "roll"), "%s", body);
+    cJSON_Delete(js);
+    free(body);
     cr_assert_eq(tk_http_get(port, "/metrics", &body), 200);
     cr_assert_not_null(strstr(body, "formpipe_ingest_requests_total{form=\"\",status=\"404\"} 1"), "%s", body);
     free(body);

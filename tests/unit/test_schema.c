@@ -239,3 +239,31 @@ Test(schema, form_posts_leave_an_unticked_checkbox_false)
     cJSON_Delete(fj);
     fp_schema_free(s);
 }
+
+Test(schema, exports_a_json_schema)
+{
+    cJSON *fj = cJSON_Parse("{\"fields\":["
+        "{\"name\":\"name\",\"type\":\"string\",\"required\":true,\"minLength\":5,\"maxLength\":100},"
+        "{\"name\":\"roll\",\"type\":\"string\",\"pattern\":\"^[0-9]+$\"},"
+        "{\"name\":\"cgpa\",\"type\":\"number\",\"minimum\":0,\"maximum\":10},"
+        "{\"name\":\"gender\",\"type\":\"enum\",\"values\":[\"F\",\"M\"]},"
+        "{\"name\":\"email\",\"type\":\"email\",\"required\":true},"
+        "{\"name\":\"born\",\"type\":\"date\"}]}");
+    fp_schema *s = fp_schema_compile(fj, NULL);
+    cJSON *js = fp_schema_json_schema(s, "Student data");
+    char *text = cJSON_PrintUnformatted(js);
+    const char *want =
+        "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"title\":\"Student data\",\"type\":\"object\","
+        "\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":5,\"maxLength\":100},"
+        "\"roll\":{\"type\":\"string\",\"maxLength\":50000,\"pattern\":\"^[0-9]+$\"},"
+        "\"cgpa\":{\"type\":\"number\",\"minimum\":0,\"maximum\":10},"
+        "\"gender\":{\"enum\":[\"F\",\"M\"]},"
+        "\"email\":{\"type\":\"string\",\"format\":\"email\",\"maxLength\":50000},"
+        "\"born\":{\"type\":\"string\",\"format\":\"date\",\"maxLength\":50000}},"
+        "\"required\":[\"name\",\"email\"],\"additionalProperties\":false}";
+    cr_assert_str_eq(text, want);
+    free(text);
+    cJSON_Delete(js);
+    cJSON_Delete(fj);
+    fp_schema_free(s);
+}
