@@ -46,6 +46,8 @@ typedef struct request {
     int retry_after;
     const char *allow;
     int html;                    /* the client prefers text/html */
+    char origin[256];            /* an allowed Origin to echo in Access-Control-Allow-Origin */
+    int preflight;               /* answering an OPTIONS preflight */
     char idem[256];
     int has_idem;
     char id[FP_ID_LEN + 1];
@@ -271,6 +273,23 @@ static int ops_route(server *s, request *r, const char *path, fp_metrics *metric
 
 static fp_metrics *g_metrics;   /* the registry /metrics renders (one server per process) */
 
+static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outsz);
+
+/* Keeps the request's Origin when the configuration allows it. */
+static void note_origin(server *s, struct lws *wsi, request *r)
+{
+    char origin[256];
+    const fp_strlist *allowed = s->cfg->allowed_origins;
+    if (!allowed || !header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin))
+        return;
+    for (size_t i = 0; i < allowed->n; i++) {
+        if (!strcmp(allowed->items[i], "*") || !strcmp(allowed->items[i], origin)) {
+            snprintf(r->origin, sizeof r->origin, "%s", origin);
+            return;
+        }
+    }
+}
+
 static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outsz)
 {
     out[0] = '\0';
@@ -293,6 +312,7 @@ static int on_http(server *s, struct lws *wsi, struct session *ss, const char *u
     r->html = strstr(accept, "text/html") != NULL && !strstr(accept, "application/json");
     if (is_get && ops_route(s, r, uri, g_metrics))
         return 0;
+    note_origin(s, wsi, r);
     if (is_get && strncmp(uri, "/forms/", 7) == 0 && strlen(uri) > 14 && !strcmp(uri + strlen(uri) - 7, "/schema")) {
         char fname[128];
         snprintf(fname, sizeof fname, "%.*s", (int)(strlen(uri) - 14), uri + 7);
@@ -309,8 +329,16 @@ static int on_http(server *s, struct lws *wsi, struct session *ss, const char *u
         respond_error(s, r, 404, "no such form", NULL);
         return 0;
     }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) {
+        /* CORS preflight: the allowed origin may POST with these headers. */
+        r->preflight = 1;
+        r->allow = "POST, OPTIONS";
+        count(s, r, 204);
+        respond(r, 204, "text/plain", NULL);
+        return 0;
+    }
     if (!is_post) {
-        r->allow = "POST";
+        r->allow = "POST, OPTIONS";
         respond_error(s, r, 405, "use POST to submit this form", NULL);
         return 0;
     }
@@ -356,6 +384,20 @@ static int write_answer(struct lws *wsi, struct session *ss)
     if (r->allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const unsigned char *)r->allow,
                                                  (int)strlen(r->allow), &p, end))
         return -1;
+    if (r->origin[0]) {
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
+                                         (const unsigned char *)r->origin, (int)strlen(r->origin), &p, end) ||
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, &p, end))
+            return -1;
+        if (r->preflight &&
+            (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+                                         (const unsigned char *)"POST", 4, &p, end) ||
+             lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+                                         (const unsigned char *)"Content-Type, Idempotency-Key", 29, &p, end) ||
+             lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
+                                         (const unsigned char *)"600", 3, &p, end)))
+            return -1;
+    }
     if (r->retry_after) {
         snprintf(ra, sizeof ra, "%d", r->retry_after);
         if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER, (const unsigned char *)ra,

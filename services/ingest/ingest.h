@@ -21,6 +21,7 @@ typedef struct fp_ingest_config {
     int max_connections;
     int idle_timeout_s;
     long shutdown_grace_ms;
+    const fp_strlist *allowed_origins;  /* CORS: origins browsers may post from ("*": any) */
 } fp_ingest_config;
 
 /* Serves until SIGTERM/SIGINT, then finishes in-flight requests (bounded by

@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-static fp_strlist forms, kafka_properties;
+static fp_strlist forms, kafka_properties, allowed_origins;
 static char *kafka_bootstrap, *kafka_config, *bind_addr, *log_level;
 static long long port, max_body, delivery_ms, max_conns, idle_s, grace_ms;
 
@@ -25,6 +25,7 @@ static const fp_option options[] = {
     {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections", 0, 16, 1000000, &max_conns},
     {"idle-timeout", FP_OPT_INT, "30", "seconds an idle connection is kept", 0, 1, 3600, &idle_s},
     {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on answering in-flight submissions after SIGTERM", 0, 0, 300000, &grace_ms},
+    {"allowed-origin", FP_OPT_LIST, NULL, "origin browsers may post from (CORS), e.g. https://example.com; * for any", 0, 0, 0, &allowed_origins},
     {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
         .forms = &forms, .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
         .kafka_properties = &kafka_properties, .bind = bind_addr, .port = (int)port,
         .max_body_bytes = max_body, .delivery_timeout_ms = delivery_ms, .max_connections = (int)max_conns,
-        .idle_timeout_s = (int)idle_s, .shutdown_grace_ms = grace_ms,
+        .idle_timeout_s = (int)idle_s, .shutdown_grace_ms = grace_ms, .allowed_origins = &allowed_origins,
     };
     fp_error err = {0};
     int rc = metrics ? fp_ingest_run(&cfg, metrics, &err) : FP_ENOMEM;

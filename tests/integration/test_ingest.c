@@ -33,7 +33,8 @@ static void setup(void)
     port = tk_free_port();
     snprintf(portstr, sizeof portstr, "%d", port);
     const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                          "--bind", "127.0.0.1", "--port", portstr, "--max-body-bytes", "2048", NULL};
+                          "--bind", "127.0.0.1", "--port", portstr, "--max-body-bytes", "2048",
+                          "--allowed-origin", "https://example.com", NULL};
     tk_start(&ingest, "formpipe-ingest", argv);
     char *body = NULL;
     double deadline = tk_now() + 30;
@@ -62,7 +63,16 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 
 struct answer { long status; char *body; char *headers; };
 
+static struct answer request(const char *method, const char *path, const char *ctype, const char *body,
+                             const char *extra_header);
+
 static struct answer post(const char *path, const char *ctype, const char *body, const char *extra_header)
+{
+    return request("POST", path, ctype, body, extra_header);
+}
+
+static struct answer request(const char *method, const char *path, const char *ctype, const char *body,
+                             const char *extra_header)
 {
     char url[256];
     fp_buf b, h;
@@ -81,6 +91,8 @@ static struct answer post(const char *path, const char *ctype, const char *body,
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    if (strcmp(method, "POST") != 0)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -254,4 +266,24 @@ Test(ingest, idempotency_key_retries_get_the_same_id_and_form_posts_are_typed)
     cr_assert_eq(h.status, 202);
     cr_assert_not_null(strstr(h.body, "<h1>Thank you</h1>"), "a browser gets a page: %s", h.body);
     answer_free(&h);
+}
+
+Test(ingest, cors_answers_only_the_allowed_origin)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/forms/%s", name);
+    struct answer a = request("OPTIONS", path, NULL, NULL, "Origin: https://example.com");
+    cr_assert_eq(a.status, 204, "preflight: %s", a.headers);
+    cr_assert_not_null(strcasestr(a.headers, "access-control-allow-origin: https://example.com"), "%s", a.headers);
+    cr_assert_not_null(strcasestr(a.headers, "access-control-allow-headers: Content-Type, Idempotency-Key"), "%s", a.headers);
+    answer_free(&a);
+    a = post(path, "application/json", "{\"name\":\"Asha Verma\",\"roll\":\"9\",\"email\":\"a@b.co\"}",
+             "Origin: https://example.com");
+    cr_assert_eq(a.status, 202);
+    cr_assert_not_null(strcasestr(a.headers, "access-control-allow-origin: https://example.com"), "%s", a.headers);
+    answer_free(&a);
+    a = post(path, "application/json", "{\"name\":\"Asha Verma\",\"roll\":\"9\",\"email\":\"a@b.co\"}",
+             "Origin: https://evil.example");
+    cr_assert_null(strcasestr(a.headers, "access-control-allow-origin"), "no CORS grant for another origin: %s", a.headers);
+    answer_free(&a);
 }
