@@ -39,6 +39,9 @@ typedef struct request {
     int rejected;                /* body over the limit: answer 413 at completion */
     int is_post, body_done;      /* an answer before the whole body was read closes */
     int delivering;              /* waiting for Kafka's delivery report */
+    int answered_early;          /* 503 sent at the delivery bound; the report frees it */
+    struct request *prev, *next; /* the in-flight list, oldest first */
+    int listed;
     int status;                  /* 0 until the answer is ready */
     char *out;
     size_t outlen;
@@ -69,6 +72,7 @@ typedef struct server {
     atomic_int stop_helper;
     atomic_int kafka_ok;
     int inflight;
+    request *oldest, *newest;    /* in-flight submissions in produce order */
     fp_metric *m_requests, *m_invalid;
     fp_series *m_delivery, *m_inflight, *m_queue;
 } server;
@@ -98,6 +102,33 @@ static void request_free(request *r)
     fp_buf_free(&r->in);
     free(r->out);
     free(r);
+}
+
+static void list_add(server *s, request *r)
+{
+    r->prev = s->newest;
+    r->next = NULL;
+    if (s->newest)
+        s->newest->next = r;
+    else
+        s->oldest = r;
+    s->newest = r;
+    r->listed = 1;
+}
+
+static void list_remove(server *s, request *r)
+{
+    if (!r->listed)
+        return;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        s->oldest = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        s->newest = r->prev;
+    r->listed = 0;
 }
 
 /* Sets the answer and asks for a writable callback to send it. */
@@ -164,15 +195,18 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     request *r = m->_private;
     (void)rk;
     r->delivering = 0;
+    list_remove(s, r);
     s->inflight--;
     fp_series_set(s->m_inflight, s->inflight);
     fp_series_observe(s->m_delivery, now_s() - r->started);
     if (!m->err)
         atomic_store(&s->kafka_ok, 1);
-    if (!r->wsi) {            /* the client went away; the event is in Kafka or not, either way we are done */
+    if (!r->wsi) {            /* the client went away or was already answered: we are done */
         request_free(r);
         return;
     }
+    if (r->answered_early)    /* its 503 is still being written; write_answer frees it */
+        return;
     if (m->err) {
         fp_log_warn("delivery failed", FP_LSTR("form", r->form->form->name), FP_LSTR("error", rd_kafka_err2str(m->err)));
         r->retry_after = 5;
@@ -243,6 +277,7 @@ static void submit(server *s, request *r, const char *ctype)
         return;
     }
     r->delivering = 1;
+    list_add(s, r);
     s->inflight++;
     fp_series_set(s->m_inflight, s->inflight);
     fp_series_set(s->m_queue, rd_kafka_outq_len(s->rk));
@@ -418,7 +453,10 @@ static int write_answer(struct lws *wsi, struct session *ss)
     }
     /* Unread body bytes would be taken for the next request: close instead. */
     int close = r->rejected || (r->is_post && !r->body_done);
-    request_free(r);
+    if (r->delivering)
+        r->wsi = NULL;        /* answered at the bound; the delivery report frees it */
+    else
+        request_free(r);
     ss->req = NULL;
     return close || lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -450,7 +488,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        if (ss->req && ss->req->status && !ss->req->delivering)
+        if (ss->req && ss->req->status && (!ss->req->delivering || ss->req->answered_early))
             return write_answer(wsi, ss);
         return 0;
     case LWS_CALLBACK_CLOSED_HTTP:
@@ -476,6 +514,19 @@ static void poll_kafka(lws_sorted_usec_list_t *sul)
 {
     server *s = (server *)sul;
     rd_kafka_poll(s->rk, 0);
+    /* The delivery bound is ours to keep: answer 503 for what Kafka has not confirmed in
+     * time (a later confirmation is harmless: a retry with the same Idempotency-Key is
+     * stored once). */
+    double limit = now_s() - s->cfg->delivery_timeout_ms / 1000.0;
+    while (s->oldest && s->oldest->started < limit) {
+        request *r = s->oldest;
+        list_remove(s, r);
+        if (r->wsi) {
+            r->answered_early = 1;
+            r->retry_after = 1;
+            respond_error(s, r, 503, "Kafka did not confirm the submission in time; retry later", NULL);
+        }
+    }
     lws_sul_schedule(s->ctx, 0, &s->poll_timer, poll_kafka, KAFKA_POLL_US);
 }
 

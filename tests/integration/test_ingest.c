@@ -34,7 +34,7 @@ static void setup(void)
     snprintf(portstr, sizeof portstr, "%d", port);
     const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
                           "--bind", "127.0.0.1", "--port", portstr, "--max-body-bytes", "2048",
-                          "--allowed-origin", "https://example.com", NULL};
+                          "--allowed-origin", "https://example.com", "--delivery-timeout", "2s", NULL};
     tk_start(&ingest, "formpipe-ingest", argv);
     char *body = NULL;
     double deadline = tk_now() + 30;
@@ -46,8 +46,12 @@ static void setup(void)
     free(body);
 }
 
+static int broker_killed;   /* a failed assertion must not leave Kafka down for later tests */
+
 static void teardown(void)
 {
+    if (broker_killed)
+        tk_testenv("start", "kafka-1");
     if (ingest.pid)
         cr_assert_eq(tk_stop(&ingest, SIGTERM, 30), 0, "clean exit on SIGTERM");
     unlink(form_path);
@@ -286,4 +290,41 @@ Test(ingest, cors_answers_only_the_allowed_origin)
              "Origin: https://evil.example");
     cr_assert_null(strcasestr(a.headers, "access-control-allow-origin"), "no CORS grant for another origin: %s", a.headers);
     answer_free(&a);
+}
+
+Test(ingest, a_stopped_broker_means_503_within_the_bound_then_recovery)
+{
+    char path[128], *body = NULL;
+    snprintf(path, sizeof path, "/forms/%s", name);
+    tk_testenv("kill", "kafka-1");
+    broker_killed = 1;
+    double t0 = tk_now();
+    struct answer a = post(path, "application/json", "{\"name\":\"Asha Verma\",\"roll\":\"5\",\"email\":\"a@b.co\"}", NULL);
+    double took = tk_now() - t0;
+    cr_assert_eq(a.status, 503, "nothing is answered 2xx that is not in Kafka: %ld %s", a.status, a.body);
+    cr_assert_not_null(strcasestr(a.headers, "retry-after:"), "%s", a.headers);
+    cr_assert_lt(took, 5.0, "503 within the 2 s delivery bound (took %.1f s)", took);
+    answer_free(&a);
+    double deadline = tk_now() + 15;
+    long st = 0;
+    while (tk_now() < deadline && (st = tk_http_get(port, "/readyz", &body)) == 200) {
+        free(body);
+        body = NULL;
+        usleep(200 * 1000);
+    }
+    free(body);
+    cr_assert_eq(st, 503, "not ready while the broker is down");
+
+    tk_testenv("start", "kafka-1");
+    broker_killed = 0;
+    deadline = tk_now() + 90;
+    st = 0;
+    while (tk_now() < deadline && st != 202) {
+        a = post(path, "application/json", "{\"name\":\"Asha Verma\",\"roll\":\"6\",\"email\":\"a@b.co\"}", NULL);
+        st = a.status;
+        answer_free(&a);
+        if (st != 202)
+            usleep(500 * 1000);
+    }
+    cr_assert_eq(st, 202, "the service recovers when the broker returns");
 }
