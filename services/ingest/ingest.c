@@ -11,6 +11,7 @@
 #include "ids.h"
 #include "kafka.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "schema.h"
 #include "shutdown.h"
 
@@ -73,6 +74,7 @@ typedef struct server {
     atomic_int kafka_ok;
     int inflight;
     request *oldest, *newest;    /* in-flight submissions in produce order */
+    fp_ratelimit *limiter;
     fp_metric *m_requests, *m_invalid;
     fp_series *m_delivery, *m_inflight, *m_queue;
 } server;
@@ -331,6 +333,25 @@ static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outs
     return lws_hdr_total_length(wsi, t) > 0 && lws_hdr_copy(wsi, out, outsz, t) > 0;
 }
 
+/* The client's address: the peer, or for a trusted proxy the last X-Forwarded-For entry. */
+static void client_of(server *s, struct lws *wsi, char *out, size_t outsz)
+{
+    char peer[64] = "", xff[512];
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    snprintf(out, outsz, "%s", peer);
+    const fp_strlist *trusted = s->cfg->trusted_proxies;
+    for (size_t i = 0; trusted && i < trusted->n; i++) {
+        if (!strcmp(trusted->items[i], peer) && header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof xff)) {
+            char *last = strrchr(xff, ',');
+            last = last ? last + 1 : xff;
+            while (*last == ' ')
+                last++;
+            snprintf(out, outsz, "%.63s", last);
+            return;
+        }
+    }
+}
+
 static int on_http(server *s, struct lws *wsi, struct session *ss, const char *uri)
 {
     request *r = calloc(1, sizeof *r);
@@ -375,6 +396,12 @@ static int on_http(server *s, struct lws *wsi, struct session *ss, const char *u
     if (!is_post) {
         r->allow = "POST, OPTIONS";
         respond_error(s, r, 405, "use POST to submit this form", NULL);
+        return 0;
+    }
+    char client[64];
+    client_of(s, wsi, client, sizeof client);
+    if (!fp_ratelimit_take(s->limiter, client, now_s(), &r->retry_after)) {
+        respond_error(s, r, 429, "too many submissions from this address; retry later", NULL);
         return 0;
     }
     if (!header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof clen)) {
@@ -609,6 +636,10 @@ int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *er
     g_metrics = metrics;
     if ((rc = load_forms(&s, err)) || (rc = register_metrics(&s, metrics, err)))
         goto out;
+    if (!(s.limiter = fp_ratelimit_new(cfg->rate_limit, cfg->rate_burst))) {
+        rc = fp_error_set(err, FP_ENOMEM, "out of memory");
+        goto out;
+    }
     snprintf(timeout, sizeof timeout, "%ld", cfg->delivery_timeout_ms);
     static const char *const defaults[] = {"linger.ms", "2", NULL};
     rd_kafka_conf_t *kc = fp_kafka_conf_new(cfg->kafka_bootstrap, defaults, cfg->kafka_config_file,
@@ -661,6 +692,7 @@ out:
         lws_context_destroy(s.ctx);
     if (s.rk)
         rd_kafka_destroy(s.rk);
+    fp_ratelimit_free(s.limiter);
     for (size_t i = 0; i < s.nforms; i++) {
         fp_schema_free(s.forms[i].schema);
         fp_form_free(s.forms[i].form);

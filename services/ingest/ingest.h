@@ -22,6 +22,9 @@ typedef struct fp_ingest_config {
     int idle_timeout_s;
     long shutdown_grace_ms;
     const fp_strlist *allowed_origins;  /* CORS: origins browsers may post from ("*": any) */
+    double rate_limit;                  /* submissions per second per client; 0: off */
+    double rate_burst;
+    const fp_strlist *trusted_proxies;  /* peers whose X-Forwarded-For names the client */
 } fp_ingest_config;
 
 /* Serves until SIGTERM/SIGINT, then finishes in-flight requests (bounded by

@@ -9,9 +9,9 @@
 
 #include <stdio.h>
 
-static fp_strlist forms, kafka_properties, allowed_origins;
+static fp_strlist forms, kafka_properties, allowed_origins, trusted_proxies;
 static char *kafka_bootstrap, *kafka_config, *bind_addr, *log_level;
-static long long port, max_body, delivery_ms, max_conns, idle_s, grace_ms;
+static long long port, max_body, delivery_ms, max_conns, idle_s, grace_ms, rate, burst;
 
 static const fp_option options[] = {
     {"form", FP_OPT_LIST, NULL, "compiled form definition (JSON) to serve", FP_OPT_REQUIRED, 0, 0, &forms},
@@ -26,6 +26,9 @@ static const fp_option options[] = {
     {"idle-timeout", FP_OPT_INT, "30", "seconds an idle connection is kept", 0, 1, 3600, &idle_s},
     {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on answering in-flight submissions after SIGTERM", 0, 0, 300000, &grace_ms},
     {"allowed-origin", FP_OPT_LIST, NULL, "origin browsers may post from (CORS), e.g. https://example.com; * for any", 0, 0, 0, &allowed_origins},
+    {"rate-limit", FP_OPT_INT, "20", "submissions per second per client address (0: no limit)", 0, 0, 1000000, &rate},
+    {"rate-burst", FP_OPT_INT, "40", "submissions a client may send at once before the rate applies", 0, 1, 1000000, &burst},
+    {"trusted-proxy", FP_OPT_LIST, NULL, "peer address whose X-Forwarded-For names the client (the ingress)", 0, 0, 0, &trusted_proxies},
     {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -48,6 +51,7 @@ int main(int argc, char **argv)
         .kafka_properties = &kafka_properties, .bind = bind_addr, .port = (int)port,
         .max_body_bytes = max_body, .delivery_timeout_ms = delivery_ms, .max_connections = (int)max_conns,
         .idle_timeout_s = (int)idle_s, .shutdown_grace_ms = grace_ms, .allowed_origins = &allowed_origins,
+        .rate_limit = (double)rate, .rate_burst = (double)burst, .trusted_proxies = &trusted_proxies,
     };
     fp_error err = {0};
     int rc = metrics ? fp_ingest_run(&cfg, metrics, &err) : FP_ENOMEM;

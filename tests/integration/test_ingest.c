@@ -34,7 +34,8 @@ static void setup(void)
     snprintf(portstr, sizeof portstr, "%d", port);
     const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
                           "--bind", "127.0.0.1", "--port", portstr, "--max-body-bytes", "2048",
-                          "--allowed-origin", "https://example.com", "--delivery-timeout", "2s", NULL};
+                          "--allowed-origin", "https://example.com", "--delivery-timeout", "2s",
+                          "--rate-limit", "5", "--rate-burst", "10", "--trusted-proxy", "127.0.0.1", NULL};
     tk_start(&ingest, "formpipe-ingest", argv);
     char *body = NULL;
     double deadline = tk_now() + 30;
@@ -327,4 +328,28 @@ Test(ingest, a_stopped_broker_means_503_within_the_bound_then_recovery)
             usleep(500 * 1000);
     }
     cr_assert_eq(st, 202, "the service recovers when the broker returns");
+}
+
+Test(ingest, a_client_over_its_rate_gets_429_and_others_do_not)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/forms/%s", name);
+    int limited = 0, first_limited = -1;
+    for (int i = 0; i < 14; i++) {
+        struct answer a = post(path, "application/json", "{", "X-Forwarded-For: 203.0.113.7, 198.51.100.1");
+        if (a.status == 429) {
+            limited++;
+            if (first_limited < 0)
+                first_limited = i;
+            cr_assert_not_null(strcasestr(a.headers, "retry-after:"), "%s", a.headers);
+        } else {
+            cr_assert_eq(a.status, 400, "a bad body is a 400 while under the limit");
+        }
+        answer_free(&a);
+    }
+    cr_assert_geq(limited, 3, "the burst of 10 is spent: %d answers were 429", limited);
+    cr_assert_geq(first_limited, 10, "the first 10 pass (burst), then 429");
+    struct answer b = post(path, "application/json", "{", "X-Forwarded-For: 192.0.2.44");
+    cr_assert_eq(b.status, 400, "another client behind the trusted proxy has its own bucket");
+    answer_free(&b);
 }

@@ -7,6 +7,7 @@
 
 #include "body.h"
 #include "ids.h"
+#include <stdio.h>
 
 struct json_case { const char *body; const char *msg; };
 
@@ -103,4 +104,38 @@ Test(ids, derived_ids_are_stable_per_form_and_key)
     cr_assert_str_neq(a, c, "the key is scoped to the form");
     cr_assert_str_neq(a, d);
     cr_assert_eq(strlen(a), 26);
+}
+
+#include "ratelimit.h"
+
+Test(ratelimit, burst_then_rate_per_client)
+{
+    fp_ratelimit *rl = fp_ratelimit_new(2, 3);   /* 2 per second, bursts of 3 */
+    int retry = 0;
+    for (int i = 0; i < 3; i++)
+        cr_assert(fp_ratelimit_take(rl, "10.0.0.1", 100.0, &retry), "burst token %d", i);
+    cr_assert_not(fp_ratelimit_take(rl, "10.0.0.1", 100.0, &retry), "the fourth at once is refused");
+    cr_assert_eq(retry, 1, "a token is back within a second at 2/s");
+    cr_assert(fp_ratelimit_take(rl, "10.0.0.2", 100.0, &retry), "another client has its own bucket");
+    cr_assert(fp_ratelimit_take(rl, "10.0.0.1", 100.5, &retry), "half a second later one token is back");
+    cr_assert_not(fp_ratelimit_take(rl, "10.0.0.1", 100.5, &retry));
+    cr_assert(fp_ratelimit_take(rl, "10.0.0.1", 110.0, &retry), "idle time refills");
+    fp_ratelimit_free(rl);
+}
+
+Test(ratelimit, off_and_bounded_memory)
+{
+    fp_ratelimit *off = fp_ratelimit_new(0, 1);
+    int retry;
+    for (int i = 0; i < 1000; i++)
+        cr_assert(fp_ratelimit_take(off, "x", 0, &retry), "rate 0 means no limit");
+    fp_ratelimit_free(off);
+
+    fp_ratelimit *rl = fp_ratelimit_new(1, 1);
+    char client[32];
+    for (int i = 0; i < 100000; i++) {   /* far more clients than slots: old ones are reused */
+        snprintf(client, sizeof client, "c%d", i);
+        cr_assert(fp_ratelimit_take(rl, client, i * 0.001, &retry), "a new client gets its burst (%d)", i);
+    }
+    fp_ratelimit_free(rl);
 }
