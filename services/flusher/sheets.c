@@ -317,18 +317,24 @@ int fp_sheets_grid(fp_sheets *s, int *sheet_id, long long *rows, long long *cols
     return rc;
 }
 
-/* POSTs a spreadsheets.batchUpdate with one request object. */
-static int batch_update(fp_sheets *s, cJSON *request, fp_error *err)
+/* POSTs body (deleted here) as a write call to /v4/spreadsheets/<id><suffix>. */
+static int post_write(fp_sheets *s, const char *suffix, cJSON *body, fp_error *err)
 {
-    cJSON *body = cJSON_CreateObject(), *reqs = cJSON_AddArrayToObject(body, "requests");
-    cJSON_AddItemToArray(reqs, request);
     char *json = cJSON_PrintUnformatted(body);
-    char *path = spreadsheet_path(s, ":batchUpdate");
+    char *path = spreadsheet_path(s, suffix);
     int rc = json && path ? call(s, path, json, 1, NULL, err) : fp_error_set(err, FP_ENOMEM, "out of memory");
     free(path);
     free(json);
     cJSON_Delete(body);
     return rc;
+}
+
+/* POSTs a spreadsheets.batchUpdate with one request object. */
+static int batch_update(fp_sheets *s, cJSON *request, fp_error *err)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "requests"), request);
+    return post_write(s, ":batchUpdate", body, err);
 }
 
 int fp_sheets_add_sheet(fp_sheets *s, fp_error *err)
@@ -394,11 +400,5 @@ int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const cJSON *r
     cJSON_AddStringToObject(d, "range", range);
     cJSON_AddStringToObject(d, "majorDimension", "ROWS");
     cJSON_AddItemReferenceToObject(d, "values", (cJSON *)rows);
-    char *json = cJSON_PrintUnformatted(body);
-    char *path = spreadsheet_path(s, "/values:batchUpdate");
-    int rc = json && path ? call(s, path, json, 1, NULL, err) : fp_error_set(err, FP_ENOMEM, "out of memory");
-    free(path);
-    free(json);
-    cJSON_Delete(body);
-    return rc;
+    return post_write(s, "/values:batchUpdate", body, err);
 }

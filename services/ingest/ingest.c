@@ -75,6 +75,7 @@ typedef struct server {
     int inflight;
     request *oldest, *newest;    /* in-flight submissions in produce order */
     fp_ratelimit *limiter;
+    fp_metrics *metrics;         /* the registry /metrics renders */
     fp_metric *m_requests, *m_invalid;
     fp_series *m_delivery, *m_inflight, *m_queue;
 } server;
@@ -308,7 +309,6 @@ static int ops_route(server *s, request *r, const char *path, fp_metrics *metric
     return 1;
 }
 
-static fp_metrics *g_metrics;   /* the registry /metrics renders (one server per process) */
 
 static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outsz);
 
@@ -366,7 +366,7 @@ static int on_http(server *s, struct lws *wsi, struct session *ss, const char *u
     char accept[256], clen[32], ctype[128];
     header(wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof accept);
     r->html = strstr(accept, "text/html") != NULL && !strstr(accept, "application/json");
-    if (is_get && ops_route(s, r, uri, g_metrics))
+    if (is_get && ops_route(s, r, uri, s->metrics))
         return 0;
     note_origin(s, wsi, r);
     if (is_get && strncmp(uri, "/forms/", 7) == 0 && strlen(uri) > 14 && !strcmp(uri + strlen(uri) - 7, "/schema")) {
@@ -633,7 +633,7 @@ int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *er
     server s = {.cfg = cfg};
     char why[512], timeout[24];
     int rc;
-    g_metrics = metrics;
+    s.metrics = metrics;
     if ((rc = load_forms(&s, err)) || (rc = register_metrics(&s, metrics, err)))
         goto out;
     if (!(s.limiter = fp_ratelimit_new(cfg->rate_limit, cfg->rate_burst))) {
