@@ -1,0 +1,391 @@
+/* children.c — apply bodies for the objects a FormPipeline owns. */
+#include "children.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const op_child_type op_child_types[OP_CHILD_COUNT] = {
+    [OP_CHILD_CONFIGMAP] = {"ConfigMap", "v1", "/api/v1/namespaces/%s/configmaps", "/api/v1/configmaps", "form"},
+    [OP_CHILD_INGEST_DEPLOYMENT] = {"Deployment", "apps/v1", "/apis/apps/v1/namespaces/%s/deployments",
+                                    "/apis/apps/v1/deployments", "ingest"},
+    [OP_CHILD_INGEST_SERVICE] = {"Service", "v1", "/api/v1/namespaces/%s/services", "/api/v1/services", "ingest"},
+    [OP_CHILD_INGEST_INGRESS] = {"Ingress", "networking.k8s.io/v1", "/apis/networking.k8s.io/v1/namespaces/%s/ingresses",
+                                 "/apis/networking.k8s.io/v1/ingresses", "ingest"},
+    [OP_CHILD_CONSUMER_DEPLOYMENT] = {"Deployment", "apps/v1", "/apis/apps/v1/namespaces/%s/deployments",
+                                      "/apis/apps/v1/deployments", "consumer"},
+    [OP_CHILD_FLUSH_CRONJOB] = {"CronJob", "batch/v1", "/apis/batch/v1/namespaces/%s/cronjobs",
+                                "/apis/batch/v1/cronjobs", "flush"},
+};
+
+#define FORM_DIR "/etc/formpipe/form"
+#define KAFKA_DIR "/etc/formpipe/kafka"
+#define REDIS_DIR "/etc/formpipe/redis"
+#define GOOGLE_DIR "/var/run/secrets/formpipe/google"
+#define INGEST_PORT 8080
+#define ADMIN_PORT 9090
+
+/* Small builders: each adds to o and returns the new item (NULL items are harmless:
+ * cJSON ignores them and the final print fails, which callers treat as ENOMEM). */
+static cJSON *obj(cJSON *o, const char *k)
+{
+    return cJSON_AddObjectToObject(o, k);
+}
+
+static cJSON *arr(cJSON *o, const char *k)
+{
+    return cJSON_AddArrayToObject(o, k);
+}
+
+static void str(cJSON *o, const char *k, const char *v)
+{
+    cJSON_AddStringToObject(o, k, v);
+}
+
+static void num(cJSON *o, const char *k, double v)
+{
+    cJSON_AddNumberToObject(o, k, v);
+}
+
+static void flag(cJSON *o, const char *k, int v)
+{
+    cJSON_AddBoolToObject(o, k, v);
+}
+
+static void arg(cJSON *args, const char *fmt, const char *v)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, fmt, v);
+    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
+}
+
+static void arg_int(cJSON *args, const char *fmt, long long v)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, fmt, v);
+    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
+}
+
+static cJSON *push_obj(cJSON *array)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(array, o);
+    return o;
+}
+
+static void labels(cJSON *o, const op_pipeline *p, const char *component, int selector_only)
+{
+    char name[64];
+    snprintf(name, sizeof name, "formpipe-%s", component);
+    str(o, "app.kubernetes.io/name", name);
+    str(o, "app.kubernetes.io/instance", p->name);
+    str(o, "app.kubernetes.io/component", component);
+    if (selector_only)
+        return;
+    str(o, "app.kubernetes.io/part-of", "formpipe");
+    str(o, "app.kubernetes.io/managed-by", "formpipe-operator");
+    str(o, "formpipe.io/pipeline", p->name);
+}
+
+/* apiVersion, kind, metadata (name, namespace, labels, ownerReferences). */
+static cJSON *skeleton(const op_pipeline *p, op_child_kind kind, const char *component)
+{
+    const op_child_type *t = &op_child_types[kind];
+    cJSON *o = cJSON_CreateObject();
+    char name[128];
+    op_pipeline_child(p, t->suffix, name, sizeof name);
+    str(o, "apiVersion", t->api_version);
+    str(o, "kind", t->kind);
+    cJSON *md = obj(o, "metadata");
+    str(md, "name", name);
+    str(md, "namespace", p->ns);
+    labels(obj(md, "labels"), p, component, 0);
+    cJSON *ref = push_obj(arr(md, "ownerReferences"));
+    str(ref, "apiVersion", OP_API_VERSION);
+    str(ref, "kind", OP_KIND);
+    str(ref, "name", p->name);
+    str(ref, "uid", p->uid);
+    flag(ref, "controller", 1);
+    flag(ref, "blockOwnerDeletion", 1);
+    return o;
+}
+
+static void secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
+                          const char *path_in_volume, const char *dir)
+{
+    cJSON *v = push_obj(volumes);
+    str(v, "name", vol);
+    cJSON *s = obj(v, "secret");
+    str(s, "secretName", ref->name);
+    num(s, "defaultMode", 0440);
+    cJSON *item = push_obj(arr(s, "items"));
+    str(item, "key", ref->key);
+    str(item, "path", path_in_volume);
+    cJSON *m = push_obj(mounts);
+    str(m, "name", vol);
+    str(m, "mountPath", dir);
+    flag(m, "readOnly", 1);
+}
+
+static void probe(cJSON *c, const char *k, const char *path, const char *port, int period)
+{
+    cJSON *pr = obj(c, k);
+    cJSON *get = obj(pr, "httpGet");
+    str(get, "path", path);
+    str(get, "port", port);
+    num(pr, "periodSeconds", period);
+    num(pr, "timeoutSeconds", 2);
+    num(pr, "failureThreshold", 3);
+}
+
+static void resources(cJSON *c, const char *cpu, const char *mem_request, const char *mem_limit)
+{
+    cJSON *r = obj(c, "resources");
+    cJSON *req = obj(r, "requests");
+    str(req, "cpu", cpu);
+    str(req, "memory", mem_request);
+    str(obj(r, "limits"), "memory", mem_limit);
+}
+
+/* Pod spec shared by all workloads: security settings, the form volume and one
+ * container; returns the container and hands back its args, env, mounts and the
+ * pod's volumes. */
+static cJSON *pod(cJSON *podspec, const op_pipeline *p, const char *container, const char *image,
+                  const op_defaults *d, cJSON **args, cJSON **env, cJSON **mounts, cJSON **volumes)
+{
+    flag(podspec, "automountServiceAccountToken", 0);
+    flag(podspec, "enableServiceLinks", 0);
+    cJSON *psc = obj(podspec, "securityContext");
+    flag(psc, "runAsNonRoot", 1);
+    num(psc, "runAsUser", 65532);
+    num(psc, "runAsGroup", 65532);
+    num(psc, "fsGroup", 65532);
+    str(obj(psc, "seccompProfile"), "type", "RuntimeDefault");
+    cJSON *c = push_obj(arr(podspec, "containers"));
+    str(c, "name", container);
+    str(c, "image", image);
+    str(c, "imagePullPolicy", d->image_pull_policy);
+    cJSON *sc = obj(c, "securityContext");
+    flag(sc, "allowPrivilegeEscalation", 0);
+    flag(sc, "readOnlyRootFilesystem", 1);
+    flag(sc, "runAsNonRoot", 1);
+    cJSON *drop = arr(obj(sc, "capabilities"), "drop");
+    cJSON_AddItemToArray(drop, cJSON_CreateString("ALL"));
+    *args = arr(c, "args");
+    *env = arr(c, "env");
+    *mounts = arr(c, "volumeMounts");
+    *volumes = arr(podspec, "volumes");
+    cJSON *e = push_obj(*env);
+    str(e, "name", "FORMPIPE_LOG_LEVEL");
+    str(e, "value", d->log_level);
+
+    char cm[128];
+    op_pipeline_child(p, "form", cm, sizeof cm);
+    cJSON *v = push_obj(*volumes);
+    str(v, "name", "form");
+    str(obj(v, "configMap"), "name", cm);
+    cJSON *m = push_obj(*mounts);
+    str(m, "name", "form");
+    str(m, "mountPath", FORM_DIR);
+    flag(m, "readOnly", 1);
+    arg(*args, "--form=%s", FORM_DIR "/form.json");
+    return c;
+}
+
+static void kafka_settings(cJSON *args, cJSON *env, cJSON *mounts, cJSON *volumes, const op_pipeline *p)
+{
+    cJSON *e = push_obj(env);
+    str(e, "name", "FORMPIPE_KAFKA_BOOTSTRAP");
+    str(e, "value", p->kafka_bootstrap);
+    if (p->kafka_config.name) {
+        secret_volume(volumes, mounts, "kafka-config", &p->kafka_config, "client.properties", KAFKA_DIR);
+        arg(args, "--kafka-config=%s", KAFKA_DIR "/client.properties");
+    }
+}
+
+static void redis_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_pipeline *p)
+{
+    arg(args, "--redis-sentinels=%s", p->redis_sentinels);
+    arg(args, "--redis-master=%s", p->redis_master);
+    if (p->redis_password.name) {
+        secret_volume(volumes, mounts, "redis-password", &p->redis_password, "password", REDIS_DIR);
+        arg(args, "--redis-password-file=%s", REDIS_DIR "/password");
+    }
+}
+
+/* metadata + spec.selector + spec.template.metadata of a Deployment; returns the pod spec. */
+static cJSON *deployment(cJSON *o, const op_pipeline *p, const char *component, int replicas)
+{
+    cJSON *spec = obj(o, "spec");
+    num(spec, "replicas", replicas);
+    num(spec, "revisionHistoryLimit", 3);
+    labels(obj(obj(spec, "selector"), "matchLabels"), p, component, 1);
+    cJSON *tmpl = obj(spec, "template");
+    cJSON *tmd = obj(tmpl, "metadata");
+    labels(obj(tmd, "labels"), p, component, 0);
+    str(obj(tmd, "annotations"), OP_FORM_HASH_ANNOTATION, p->form_hash);
+    return obj(tmpl, "spec");
+}
+
+static cJSON *build_configmap(const op_pipeline *p)
+{
+    cJSON *o = skeleton(p, OP_CHILD_CONFIGMAP, "form");
+    str(obj(o, "data"), "form.json", p->compiled_form);
+    return o;
+}
+
+static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
+{
+    cJSON *o = skeleton(p, OP_CHILD_INGEST_DEPLOYMENT, "ingest");
+    cJSON *args, *env, *mounts, *volumes, *item;
+    cJSON *c = pod(deployment(o, p, "ingest", p->ingest_replicas), p, "ingest", d->image_ingest, d,
+                   &args, &env, &mounts, &volumes);
+    arg_int(args, "--port=%lld", INGEST_PORT);
+    arg_int(args, "--max-body-bytes=%lld", p->max_body_bytes);
+    arg_int(args, "--rate-limit=%lld", p->rate_limit);
+    arg_int(args, "--rate-burst=%lld", p->rate_burst);
+    cJSON_ArrayForEach(item, p->allowed_origins)
+        if (cJSON_IsString(item))
+            arg(args, "--allowed-origin=%s", item->valuestring);
+    cJSON_ArrayForEach(item, p->trusted_proxies)
+        if (cJSON_IsString(item))
+            arg(args, "--trusted-proxy=%s", item->valuestring);
+    kafka_settings(args, env, mounts, volumes, p);
+    cJSON *port = push_obj(arr(c, "ports"));
+    str(port, "name", "http");
+    num(port, "containerPort", INGEST_PORT);
+    str(port, "protocol", "TCP");
+    probe(c, "readinessProbe", "/readyz", "http", 5);
+    probe(c, "livenessProbe", "/healthz", "http", 10);
+    resources(c, "100m", "64Mi", "256Mi");
+    return o;
+}
+
+static cJSON *build_service(const op_pipeline *p)
+{
+    cJSON *o = skeleton(p, OP_CHILD_INGEST_SERVICE, "ingest");
+    cJSON *spec = obj(o, "spec");
+    str(spec, "type", "ClusterIP");
+    labels(obj(spec, "selector"), p, "ingest", 1);
+    cJSON *port = push_obj(arr(spec, "ports"));
+    str(port, "name", "http");
+    num(port, "port", 80);
+    str(port, "targetPort", "http");
+    str(port, "protocol", "TCP");
+    return o;
+}
+
+static cJSON *build_ingress(const op_pipeline *p)
+{
+    cJSON *o = skeleton(p, OP_CHILD_INGEST_INGRESS, "ingest");
+    cJSON *spec = obj(o, "spec");
+    if (p->ingress_class)
+        str(spec, "ingressClassName", p->ingress_class);
+    cJSON *rule = push_obj(arr(spec, "rules"));
+    if (p->host)
+        str(rule, "host", p->host);
+    cJSON *path = push_obj(arr(obj(rule, "http"), "paths"));
+    char prefix[128], svc[128];
+    snprintf(prefix, sizeof prefix, "/forms/%s", p->name);
+    op_pipeline_child(p, "ingest", svc, sizeof svc);
+    str(path, "path", prefix);
+    str(path, "pathType", "Prefix");
+    cJSON *service = obj(obj(path, "backend"), "service");
+    str(service, "name", svc);
+    num(obj(service, "port"), "number", 80);
+    return o;
+}
+
+static cJSON *build_consumer(const op_pipeline *p, const op_defaults *d, int replicas)
+{
+    cJSON *o = skeleton(p, OP_CHILD_CONSUMER_DEPLOYMENT, "consumer");
+    cJSON *args, *env, *mounts, *volumes;
+    cJSON *c = pod(deployment(o, p, "consumer", replicas), p, "consumer", d->image_consumer, d,
+                   &args, &env, &mounts, &volumes);
+    arg(args, "--topic=%s", p->topic);
+    arg_int(args, "--admin-port=%lld", ADMIN_PORT);
+    kafka_settings(args, env, mounts, volumes, p);
+    redis_settings(args, mounts, volumes, p);
+    cJSON *port = push_obj(arr(c, "ports"));
+    str(port, "name", "admin");
+    num(port, "containerPort", ADMIN_PORT);
+    str(port, "protocol", "TCP");
+    probe(c, "readinessProbe", "/readyz", "admin", 5);
+    probe(c, "livenessProbe", "/healthz", "admin", 10);
+    resources(c, "100m", "64Mi", "512Mi");
+    return o;
+}
+
+static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
+{
+    cJSON *o = skeleton(p, OP_CHILD_FLUSH_CRONJOB, "flush");
+    cJSON *spec = obj(o, "spec");
+    str(spec, "schedule", p->schedule);
+    str(spec, "concurrencyPolicy", "Forbid");
+    num(spec, "startingDeadlineSeconds", 60);
+    num(spec, "successfulJobsHistoryLimit", 3);
+    num(spec, "failedJobsHistoryLimit", 3);
+    cJSON *jobspec = obj(obj(spec, "jobTemplate"), "spec");
+    num(jobspec, "backoffLimit", 1);
+    num(jobspec, "activeDeadlineSeconds", (double)p->flush_deadline_s);
+    cJSON *tmpl = obj(jobspec, "template");
+    labels(obj(obj(tmpl, "metadata"), "labels"), p, "flush", 0);
+    cJSON *podspec = obj(tmpl, "spec");
+    str(podspec, "restartPolicy", "Never");
+    cJSON *args, *env, *mounts, *volumes;
+    cJSON *c = pod(podspec, p, "flush", d->image_flush, d, &args, &env, &mounts, &volumes);
+    arg(args, "--spreadsheet-id=%s", p->spreadsheet_id);
+    arg(args, "--sheet=%s", p->sheet);
+    arg_int(args, "--batch-rows=%lld", p->batch_rows);
+    /* stop starting batches well before the Job's deadline kills the pod */
+    arg_int(args, "--max-run-time=%llds", p->flush_deadline_s > 60 ? p->flush_deadline_s - 30 : p->flush_deadline_s / 2);
+    if (d->sheets_api_url && *d->sheets_api_url)
+        arg(args, "--sheets-api-url=%s", d->sheets_api_url);
+    secret_volume(volumes, mounts, "google-credentials", &p->google_credentials, "key.json", GOOGLE_DIR);
+    arg(args, "--google-credentials=%s", GOOGLE_DIR "/key.json");
+    redis_settings(args, mounts, volumes, p);
+    resources(c, "100m", "64Mi", "256Mi");
+    return o;
+}
+
+cJSON *op_child_build(const op_pipeline *p, const op_defaults *d, op_child_kind kind, int consumer_replicas)
+{
+    switch (kind) {
+    case OP_CHILD_CONFIGMAP: return build_configmap(p);
+    case OP_CHILD_INGEST_DEPLOYMENT: return build_ingest(p, d);
+    case OP_CHILD_INGEST_SERVICE: return build_service(p);
+    case OP_CHILD_INGEST_INGRESS: return build_ingress(p);
+    case OP_CHILD_CONSUMER_DEPLOYMENT: return build_consumer(p, d, consumer_replicas);
+    case OP_CHILD_FLUSH_CRONJOB: return build_cronjob(p, d);
+    default: return NULL;
+    }
+}
+
+static const cJSON *controller_ref(const cJSON *obj)
+{
+    const cJSON *ref;
+    cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+                                                             "ownerReferences"))
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
+            return ref;
+    return NULL;
+}
+
+int op_child_owned_by(const cJSON *obj, const char *uid)
+{
+    const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(controller_ref(obj), "uid"));
+    return u && uid && strcmp(u, uid) == 0;
+}
+
+int op_child_owner_key(const cJSON *obj, char *out, size_t outsz)
+{
+    const cJSON *ref = controller_ref(obj);
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "kind"));
+    const char *api = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "apiVersion"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "name"));
+    const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "namespace"));
+    if (!kind || !api || !name || !ns || strcmp(kind, OP_KIND) || strncmp(api, OP_GROUP "/", strlen(OP_GROUP) + 1))
+        return -1;
+    int n = snprintf(out, outsz, "%s/%s", ns, name);
+    return n > 0 && (size_t)n < outsz ? 0 : -1;
+}

@@ -1,0 +1,200 @@
+/* formpipe-operator: reconciles FormPipeline resources (see controller.h). One of
+ * several replicas leads through a Lease; the others wait. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+#include "controller.h"
+#include "kube_client.h"
+#include "lease.h"
+#include "log.h"
+#include "metrics.h"
+#include "shutdown.h"
+#include "topic.h"
+
+static char *kubeconfig, *context, *kafka_bootstrap, *kafka_config, *kafka_config_secret;
+static char *redis_sentinels, *redis_master, *redis_password_secret, *google_secret, *sheets_api_url;
+static char *image_ingest, *image_consumer, *image_flush, *pull_policy, *lease_name, *lease_ns, *identity;
+static char *admin_bind, *log_level, *workload_log_level;
+static fp_strlist kafka_properties;
+static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout_ms, admin_port;
+static long long lease_duration_ms, renew_deadline_ms, retry_ms;
+static int leader_elect;
+
+static const fp_option options[] = {
+    {"kubeconfig", FP_OPT_STRING, "", "kubeconfig file (default $KUBECONFIG, else the in-cluster service account)", 0, 0, 0, &kubeconfig},
+    {"context", FP_OPT_STRING, "", "kubeconfig context (default: current-context)", 0, 0, 0, &context},
+    {"kafka-bootstrap", FP_OPT_STRING, NULL, "Kafka bootstrap servers host:port,... (operator and default for pipelines)", FP_OPT_REQUIRED, 0, 0, &kafka_bootstrap},
+    {"kafka-config", FP_OPT_STRING, "", "librdkafka properties file for the operator's own admin client", 0, 0, 0, &kafka_config},
+    {"kafka-property", FP_OPT_LIST, NULL, "one librdkafka property key=value for the admin client", 0, 0, 0, &kafka_properties},
+    {"kafka-config-secret", FP_OPT_STRING, "", "Secret NAME[:KEY] with librdkafka properties mounted into pipeline pods", 0, 0, 0, &kafka_config_secret},
+    {"kafka-timeout", FP_OPT_DURATION, "10s", "timeout of each Kafka admin request", 0, 100, 300000, &kafka_timeout_ms},
+    {"replication-factor", FP_OPT_INT, "3", "default replication factor of new topics", 0, 1, 32, &replication},
+    {"redis-sentinels", FP_OPT_STRING, "", "default Redis sentinels host:port,... for pipelines", 0, 0, 0, &redis_sentinels},
+    {"redis-master", FP_OPT_STRING, "", "default Redis master name", 0, 0, 0, &redis_master},
+    {"redis-password-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Redis password", 0, 0, 0, &redis_password_secret},
+    {"google-credentials-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Google service-account key", 0, 0, 0, &google_secret},
+    {"sheets-api-url", FP_OPT_STRING, "", "Sheets API base URL given to flush jobs (default: the real API)", 0, 0, 0, &sheets_api_url},
+    {"ingest-image", FP_OPT_STRING, "formpipe/formpipe-ingest:0.1.0", "image of formpipe-ingest", 0, 0, 0, &image_ingest},
+    {"consumer-image", FP_OPT_STRING, "formpipe/formpipe-consumer:0.1.0", "image of formpipe-consumer", 0, 0, 0, &image_consumer},
+    {"flush-image", FP_OPT_STRING, "formpipe/formpipe-flush:0.1.0", "image of formpipe-flush", 0, 0, 0, &image_flush},
+    {"image-pull-policy", FP_OPT_STRING, "IfNotPresent", "imagePullPolicy of pipeline pods", 0, 0, 0, &pull_policy},
+    {"workload-log-level", FP_OPT_STRING, "info", "log level of pipeline pods", 0, 0, 0, &workload_log_level},
+    {"workers", FP_OPT_INT, "4", "pipelines reconciled at the same time", 0, 1, 64, &workers},
+    {"resync-period", FP_OPT_DURATION, "5m", "every pipeline is reconciled at least this often", 0, 1000, 86400000, &resync_ms},
+    {"lag-interval", FP_OPT_DURATION, "15s", "how often lag-scaled pipelines are re-measured", 0, 100, 3600000, &lag_interval_ms},
+    {"leader-elect", FP_OPT_BOOL, "true", "elect one active replica through a Lease", 0, 0, 0, &leader_elect},
+    {"lease-name", FP_OPT_STRING, "formpipe-operator", "name of the leader-election Lease", 0, 0, 0, &lease_name},
+    {"lease-namespace", FP_OPT_STRING, "", "namespace of the Lease (default: the operator's namespace)", 0, 0, 0, &lease_ns},
+    {"lease-duration", FP_OPT_DURATION, "15s", "how long a Lease is valid without renewal", 0, 1000, 600000, &lease_duration_ms},
+    {"renew-deadline", FP_OPT_DURATION, "10s", "a leader that has not renewed for this long steps down", 0, 500, 600000, &renew_deadline_ms},
+    {"retry-period", FP_OPT_DURATION, "2s", "interval of acquire and renew attempts", 0, 100, 60000, &retry_ms},
+    {"identity", FP_OPT_STRING, "", "leader-election identity (default: hostname_pid)", 0, 0, 0, &identity},
+    {"admin-bind", FP_OPT_STRING, "0.0.0.0", "address for /healthz, /readyz, /metrics", 0, 0, 0, &admin_bind},
+    {"admin-port", FP_OPT_INT, "8081", "port for /healthz, /readyz, /metrics (0: any free port)", 0, 0, 65535, &admin_port},
+    {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+typedef struct app {
+    op_controller *controller;
+    op_lease *lease;
+    fp_series *leader;
+    int lost;
+} app;
+
+/* "name[:key]" into ref (pointing into text, which is modified). */
+static void parse_secret_ref(char *text, const char *default_key, op_secret_ref *ref)
+{
+    if (!text || !*text)
+        return;
+    char *colon = strchr(text, ':');
+    if (colon)
+        *colon = 0;
+    ref->name = text;
+    ref->key = colon && colon[1] ? colon + 1 : default_key;
+}
+
+static void on_elected(void *ctx)
+{
+    app *a = ctx;
+    fp_series_set(a->leader, 1);
+    fp_error err = {0};
+    if (op_controller_start(a->controller, &err) < 0) {
+        fp_log_write(FP_LOG_ERROR, "controller failed to start", (const fp_log_field[]){FP_LSTR("error", err.msg), FP_LEND});
+        a->lost = 1;
+        fp_shutdown_request();
+    }
+}
+
+static void on_lost(void *ctx)
+{
+    app *a = ctx;
+    fp_series_set(a->leader, 0);
+    a->lost = 1;
+    fp_shutdown_request();   /* a former leader must not act: exit, let a restart campaign again */
+}
+
+static int ready(void *ctx, char *why, size_t whysz)
+{
+    app *a = ctx;
+    if (a->lease && !op_lease_is_leader(a->lease))
+        return 1;   /* a standby is healthy while it waits */
+    return op_controller_ready(a->controller, why, whysz);
+}
+
+int main(int argc, char **argv)
+{
+    int status;
+    if (fp_config_load("formpipe-operator", "Runs FormPipeline resources: topic, ingest, consumers, flush.",
+                       options, NOPTIONS, argc, argv, &status))
+        return status;
+    if (fp_log_setup("formpipe-operator", "operator", log_level)) {
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
+    fp_admin_route_lws_logs();
+    fp_shutdown_install();
+
+    op_controller_config cc = {
+        .defaults = {
+            .kafka_bootstrap = kafka_bootstrap, .replication_factor = (int)replication,
+            .redis_sentinels = redis_sentinels, .redis_master = redis_master,
+            .sheets_api_url = sheets_api_url, .image_ingest = image_ingest, .image_consumer = image_consumer,
+            .image_flush = image_flush, .image_pull_policy = pull_policy, .log_level = workload_log_level,
+        },
+        .workers = (int)workers, .resync_ms = resync_ms, .lag_interval_ms = lag_interval_ms,
+        .backoff_base_ms = 5, .backoff_max_ms = 1000000,
+    };
+    parse_secret_ref(kafka_config_secret, "client.properties", &cc.defaults.kafka_config);
+    parse_secret_ref(redis_password_secret, "password", &cc.defaults.redis_password);
+    parse_secret_ref(google_secret, "key.json", &cc.defaults.google_credentials);
+    char idbuf[300];
+    if (!*identity) {
+        char host[256] = "formpipe-operator";
+        gethostname(host, sizeof host - 1);
+        snprintf(idbuf, sizeof idbuf, "%s_%d", host, (int)getpid());
+    }
+    cc.identity = *identity ? identity : idbuf;
+
+    int rc = 1;
+    fp_error err = {0};
+    app a = {0};
+    kube_client *kube = NULL;
+    op_kafka *kafka = NULL;
+    fp_admin *admin = NULL;
+    fp_metrics *metrics = fp_metrics_new(2000);
+    kube_config *kc = kube_config_load(kubeconfig, context, &err);
+    if (!kc || !(kube = kube_client_new(kc, &err))) {
+        fprintf(stderr, "formpipe-operator: %s\n", err.msg);
+        goto out;
+    }
+    if (!(kafka = op_kafka_new(kafka_bootstrap, kafka_config, &kafka_properties, kafka_timeout_ms, &err))) {
+        fprintf(stderr, "formpipe-operator: %s\n", err.msg);
+        goto out;
+    }
+    fp_metric *leader = fp_metrics_gauge(metrics, "formpipe_operator_leader", "1 while this replica leads", NULL, &err);
+    a.leader = leader ? fp_metric_series(leader, NULL) : NULL;
+    if (!metrics || !leader || !(a.controller = op_controller_new(kube, kafka, metrics, &cc, &err))) {
+        fprintf(stderr, "formpipe-operator: %s\n", err.msg);
+        goto out;
+    }
+    if (!(admin = fp_admin_start(admin_bind, (int)admin_port, metrics, ready, &a, &err))) {
+        fprintf(stderr, "formpipe-operator: --admin-port: %s\n", err.msg);
+        goto out;
+    }
+    fp_log_write(FP_LOG_INFO, "started",
+                 (const fp_log_field[]){FP_LSTR("identity", cc.identity), FP_LINT("admin_port", fp_admin_port(admin)),
+                                        FP_LBOOL("leader_elect", leader_elect), FP_LEND});
+    if (leader_elect) {
+        op_lease_config lc = {
+            .ns = *lease_ns ? lease_ns : kube_client_namespace(kube), .name = lease_name,
+            .identity = cc.identity, .duration_ms = lease_duration_ms,
+            .renew_deadline_ms = renew_deadline_ms, .retry_ms = retry_ms,
+        };
+        if (!(a.lease = op_lease_start(kube, &lc, on_elected, on_lost, &a, &err))) {
+            fprintf(stderr, "formpipe-operator: %s\n", err.msg);
+            goto out;
+        }
+    } else {
+        on_elected(&a);
+    }
+    while (!fp_shutdown_requested()) {
+        op_controller_tick(a.controller);
+        fp_shutdown_sleep(1000);
+    }
+    rc = a.lost ? 1 : 0;
+    fp_log_write(FP_LOG_INFO, a.lost ? "stopping: leadership lost" : "stopping", (const fp_log_field[]){FP_LEND});
+out:
+    op_lease_stop(a.lease);
+    op_controller_free(a.controller);
+    fp_admin_stop(admin);
+    op_kafka_free(kafka);
+    kube_client_free(kube);
+    fp_metrics_free(metrics);
+    fp_config_free(options, NOPTIONS);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* pipeline.h — one FormPipeline read into the settings the reconciler needs, with the
+ * defaults of DESIGN.md and of the operator's configuration applied, and the form
+ * compiled (so a bad form is refused before anything is changed). Strings point into
+ * the pipeline's own copy of the object or into the defaults. */
+#ifndef OP_PIPELINE_H
+#define OP_PIPELINE_H
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+
+#define OP_GROUP "formpipe.io"
+#define OP_VERSION "v1alpha1"
+#define OP_API_VERSION OP_GROUP "/" OP_VERSION
+#define OP_KIND "FormPipeline"
+#define OP_PLURAL "formpipelines"
+#define OP_FINALIZER "formpipe.io/delete-topic"
+#define OP_FIELD_MANAGER "formpipe-operator"
+#define OP_MAX_NAME 40      /* children add up to 12 characters; CronJob names end at 52 */
+#define OP_MAX_PARTITIONS 1000
+
+typedef struct op_secret_ref {
+    const char *name;   /* NULL: not configured */
+    const char *key;
+} op_secret_ref;
+
+/* Cluster-wide defaults from the operator's configuration. */
+typedef struct op_defaults {
+    const char *kafka_bootstrap;
+    op_secret_ref kafka_config;      /* librdkafka properties file in a Secret */
+    int replication_factor;
+    const char *redis_sentinels, *redis_master;
+    op_secret_ref redis_password;
+    op_secret_ref google_credentials;
+    const char *sheets_api_url;
+    const char *image_ingest, *image_consumer, *image_flush, *image_pull_policy;
+    const char *log_level;
+} op_defaults;
+
+typedef struct op_pipeline {
+    cJSON *obj;                      /* owned copy of the resource */
+    const char *ns, *name, *uid;
+    long long generation;
+    int deleting;                    /* metadata.deletionTimestamp is set */
+    int has_finalizer;
+
+    char *compiled_form;             /* ConfigMap content: spec.form + name/namespace/generation */
+    char form_hash[17];              /* of spec.form only: a change rolls the pods */
+
+    const char *topic;
+    int partitions, replication_factor;
+    const char *kafka_bootstrap;
+    op_secret_ref kafka_config;
+    int delete_topic;
+
+    int ingest_replicas;
+    const char *host, *ingress_class;
+    long long max_body_bytes;
+    const cJSON *allowed_origins;    /* array of strings or NULL */
+    const cJSON *trusted_proxies;    /* array of strings or NULL: the ingress controller's addresses */
+    int rate_limit, rate_burst;
+
+    int consumer_min;
+    long long lag_per_replica;       /* 0: replicas follow the partition count */
+    int stabilization_s;
+
+    const char *spreadsheet_id, *sheet, *schedule;
+    op_secret_ref google_credentials;
+    int batch_rows;
+    long long flush_deadline_s;
+
+    const char *redis_sentinels, *redis_master;
+    op_secret_ref redis_password;
+
+    char topic_buf[256];
+} op_pipeline;
+
+/* Reads obj (copied). NULL with *err naming the field and the rule; err->code is
+ * FP_EINVAL for a spec problem the user must fix. */
+op_pipeline *op_pipeline_parse(const cJSON *obj, const op_defaults *d, fp_error *err);
+void op_pipeline_free(op_pipeline *p);   /* NULL is fine */
+
+/* Child object names: "<name>-<suffix>" into out. */
+void op_pipeline_child(const op_pipeline *p, const char *suffix, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,238 @@
+/* topic.c — synchronous wrappers around the asynchronous Admin API. */
+#include "topic.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+
+struct op_kafka {
+    rd_kafka_t *rk;
+    long long timeout_ms;
+};
+
+op_kafka *op_kafka_new(const char *bootstrap, const char *properties_file, const fp_strlist *properties,
+                       long long timeout_ms, fp_error *err)
+{
+    static const char *const defaults[] = {"allow.auto.create.topics", "false", NULL};
+    rd_kafka_conf_t *conf = fp_kafka_conf_new(bootstrap, defaults, properties_file, properties, err);
+    if (!conf)
+        return NULL;
+    op_kafka *k = calloc(1, sizeof *k);
+    char why[512];
+    if (!k || !(k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
+        if (k)
+            fp_error_set(err, FP_EINVAL, "kafka admin client: %s", why);
+        else
+            fp_error_set(err, FP_ENOMEM, "out of memory");
+        if (!k || !k->rk)
+            rd_kafka_conf_destroy(conf);
+        free(k);
+        return NULL;
+    }
+    k->timeout_ms = timeout_ms;
+    return k;
+}
+
+void op_kafka_free(op_kafka *k)
+{
+    if (!k)
+        return;
+    rd_kafka_destroy(k->rk);
+    free(k);
+}
+
+int op_kafka_partitions(op_kafka *k, const char *topic, int *n, fp_error *err)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(k->rk, topic, NULL);
+    if (!t)
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 0, t, &md, (int)k->timeout_ms);
+    rd_kafka_topic_destroy(t);
+    if (e)
+        return fp_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? FP_ETIMEOUT : FP_EIO,
+                            "metadata for %s: %s", topic, rd_kafka_err2str(e));
+    int rc = 0;
+    if (md->topic_cnt != 1 || md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        rc = fp_error_set(err, FP_ENOTFOUND, "topic %s does not exist", topic);
+    else if (md->topics[0].err)
+        rc = fp_error_set(err, FP_EIO, "topic %s: %s", topic, rd_kafka_err2str(md->topics[0].err));
+    else
+        *n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+/* Waits for the admin result on q. Returns the event (caller destroys) or NULL. */
+static rd_kafka_event_t *wait_result(op_kafka *k, rd_kafka_queue_t *q, const char *what, fp_error *err)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, (int)k->timeout_ms + 1000);
+    if (!ev) {
+        fp_error_set(err, FP_ETIMEOUT, "%s: no answer from Kafka", what);
+        return NULL;
+    }
+    if (rd_kafka_event_error(ev)) {
+        fp_error_set(err, FP_EIO, "%s: %s", what, rd_kafka_event_error_string(ev));
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static rd_kafka_AdminOptions_t *options(op_kafka *k, rd_kafka_admin_op_t op)
+{
+    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(k->rk, op);
+    char why[256];
+    if (o)
+        rd_kafka_AdminOptions_set_request_timeout(o, (int)k->timeout_ms, why, sizeof why);
+    if (o && (op == RD_KAFKA_ADMIN_OP_CREATETOPICS || op == RD_KAFKA_ADMIN_OP_CREATEPARTITIONS ||
+              op == RD_KAFKA_ADMIN_OP_DELETETOPICS))
+        rd_kafka_AdminOptions_set_operation_timeout(o, (int)k->timeout_ms, why, sizeof why);
+    return o;
+}
+
+/* The first topic result's error, mapping "already exists"/"unknown" to ok as asked. */
+static int topic_result(const rd_kafka_topic_result_t **res, size_t n, const char *what,
+                        rd_kafka_resp_err_t ok_err, fp_error *err)
+{
+    if (n < 1)
+        return fp_error_set(err, FP_EIO, "%s: empty answer", what);
+    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[0]);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == ok_err)
+        return 0;
+    const char *msg = rd_kafka_topic_result_error_string(res[0]);
+    return fp_error_set(err, e == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR ||
+                                     e == RD_KAFKA_RESP_ERR_INVALID_PARTITIONS ? FP_EINVAL : FP_EIO,
+                        "%s: %s", what, msg ? msg : rd_kafka_err2str(e));
+}
+
+int op_kafka_create(op_kafka *k, const char *topic, int partitions, int replication, fp_error *err)
+{
+    char why[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication, why, sizeof why);
+    if (!nt)
+        return fp_error_set(err, FP_EINVAL, "create topic %s: %s", topic, why);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_CreateTopics(k->rk, &nt, 1, o, q);
+    int rc = FP_EIO;
+    rd_kafka_event_t *ev = wait_result(k, q, "create topic", err);
+    if (ev) {
+        size_t n = 0;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        rc = topic_result(res, n, "create topic", RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, err);
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+int op_kafka_grow(op_kafka *k, const char *topic, int partitions, fp_error *err)
+{
+    char why[256];
+    rd_kafka_NewPartitions_t *np = rd_kafka_NewPartitions_new(topic, (size_t)partitions, why, sizeof why);
+    if (!np)
+        return fp_error_set(err, FP_EINVAL, "grow topic %s: %s", topic, why);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
+    rd_kafka_CreatePartitions(k->rk, &np, 1, o, q);
+    int rc = FP_EIO;
+    rd_kafka_event_t *ev = wait_result(k, q, "grow topic", err);
+    if (ev) {
+        size_t n = 0;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
+        rc = topic_result(res, n, "grow topic", RD_KAFKA_RESP_ERR_NO_ERROR, err);
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewPartitions_destroy(np);
+    return rc;
+}
+
+int op_kafka_delete(op_kafka *k, const char *topic, fp_error *err)
+{
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+    rd_kafka_DeleteTopics(k->rk, &dt, 1, o, q);
+    int rc = FP_EIO;
+    rd_kafka_event_t *ev = wait_result(k, q, "delete topic", err);
+    if (ev) {
+        size_t n = 0;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+        rc = topic_result(res, n, "delete topic", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, err);
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_DeleteTopic_destroy(dt);
+    return rc;
+}
+
+/* The group's committed offsets for topic's partitions (offset -1: none). */
+static int committed(op_kafka *k, const char *group, const char *topic, int partitions,
+                     rd_kafka_topic_partition_list_t **out, fp_error *err)
+{
+    rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(want, topic, i);
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, want);
+    rd_kafka_topic_partition_list_destroy(want);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+    rd_kafka_ListConsumerGroupOffsets(k->rk, &req, 1, o, q);
+    int rc = FP_EIO;
+    rd_kafka_event_t *ev = wait_result(k, q, "consumer group offsets", err);
+    if (ev) {
+        size_t n = 0;
+        const rd_kafka_group_result_t **groups =
+            rd_kafka_ListConsumerGroupOffsets_result_groups(rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
+        const rd_kafka_error_t *gerr = n ? rd_kafka_group_result_error(groups[0]) : NULL;
+        if (n < 1)
+            fp_error_set(err, FP_EIO, "consumer group offsets: empty answer");
+        else if (gerr)
+            fp_error_set(err, FP_EIO, "consumer group offsets: %s", rd_kafka_error_string(gerr));
+        else if ((*out = rd_kafka_topic_partition_list_copy(rd_kafka_group_result_partitions(groups[0]))))
+            rc = 0;
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ListConsumerGroupOffsets_destroy(req);
+    return rc;
+}
+
+int op_kafka_lag(op_kafka *k, const char *group, const char *topic, long long *lag, fp_error *err)
+{
+    int partitions = 0;
+    int rc = op_kafka_partitions(k, topic, &partitions, err);
+    if (rc < 0)
+        return rc;
+    rd_kafka_topic_partition_list_t *offsets = NULL;
+    if ((rc = committed(k, group, topic, partitions, &offsets, err)) < 0)
+        return rc;
+    long long total = 0;
+    for (int i = 0; i < partitions && rc == 0; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(k->rk, topic, i, &lo, &hi, (int)k->timeout_ms);
+        if (e) {
+            rc = fp_error_set(err, FP_EIO, "watermarks of %s[%d]: %s", topic, i, rd_kafka_err2str(e));
+            break;
+        }
+        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, topic, i);
+        int64_t at = tp && tp->offset >= 0 ? tp->offset : lo;
+        if (hi > at)
+            total += hi - at;
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (rc == 0)
+        *lag = total;
+    return rc;
+}
