@@ -1,0 +1,249 @@
+/* Unit tests for operator/pipeline and operator/children: defaults, refused specs with
+ * the field and rule named, and what every child carries (labels, owner, security,
+ * secrets by reference only). */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "children.h"
+#include "pipeline.h"
+
+static const op_defaults defaults = {
+    .kafka_bootstrap = "kafka:9092", .replication_factor = 3,
+    .redis_sentinels = "s1:26379,s2:26379", .redis_master = "formpipe",
+    .redis_password = {"redis-auth", "password"}, .google_credentials = {"google-sa", "key.json"},
+    .sheets_api_url = "", .image_ingest = "img/ingest:1", .image_consumer = "img/consumer:1",
+    .image_flush = "img/flush:1", .image_pull_policy = "IfNotPresent", .log_level = "info",
+};
+
+#define FORM "\"form\":{\"fields\":[{\"name\":\"name\",\"type\":\"string\",\"required\":true},{\"name\":\"roll\",\"type\":\"string\"}]}"
+#define META "\"metadata\":{\"name\":\"student-data\",\"namespace\":\"forms\",\"uid\":\"u-1\",\"generation\":4}"
+
+static cJSON *resource(const char *spec_tail)
+{
+    char text[4096];
+    snprintf(text, sizeof text, "{\"apiVersion\":\"formpipe.io/v1alpha1\",\"kind\":\"FormPipeline\"," META
+             ",\"spec\":{" FORM ",\"sheets\":{\"spreadsheetId\":\"S1\"}%s}}", spec_tail);
+    cJSON *j = cJSON_Parse(text);
+    cr_assert_not_null(j, "bad test JSON: %s", text);
+    return j;
+}
+
+Test(pipeline, defaults_from_design_and_operator)
+{
+    cJSON *j = resource("");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cr_assert_str_eq(p->topic, "forms.forms.student-data");
+    cr_assert_eq(p->partitions, 3);
+    cr_assert_eq(p->replication_factor, 3);
+    cr_assert_eq(p->ingest_replicas, 2);
+    cr_assert_eq(p->max_body_bytes, 65536);
+    cr_assert_eq(p->consumer_min, 1);
+    cr_assert_eq(p->lag_per_replica, 0);
+    cr_assert_eq(p->stabilization_s, 300);
+    cr_assert_str_eq(p->sheet, "Responses");
+    cr_assert_str_eq(p->schedule, "*/1 * * * *");
+    cr_assert_eq(p->batch_rows, 5000);
+    cr_assert_str_eq(p->google_credentials.name, "google-sa");
+    cr_assert_str_eq(p->redis_password.name, "redis-auth");
+    cr_assert_str_eq(p->kafka_bootstrap, "kafka:9092");
+    cr_assert_null(p->kafka_config.name);
+    cr_assert_eq(p->delete_topic, 0);
+    cJSON *compiled = cJSON_Parse(p->compiled_form);
+    cr_assert_str_eq(cJSON_GetObjectItem(compiled, "name")->valuestring, "student-data");
+    cr_assert_str_eq(cJSON_GetObjectItem(compiled, "namespace")->valuestring, "forms");
+    cr_assert_eq(cJSON_GetObjectItem(compiled, "generation")->valuedouble, 4);
+    cr_assert_eq(strlen(p->form_hash), 16);
+    cJSON_Delete(compiled);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+Test(pipeline, form_hash_follows_the_form_only)
+{
+    fp_error err = {0};
+    cJSON *a = resource(""), *b = resource(",\"ingest\":{\"replicas\":5}");
+    cJSON *c = resource("");
+    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "spec"), "form"), "unknownFields", "drop");
+    op_pipeline *pa = op_pipeline_parse(a, &defaults, &err), *pb = op_pipeline_parse(b, &defaults, &err);
+    op_pipeline *pc = op_pipeline_parse(c, &defaults, &err);
+    cr_assert(pa && pb && pc, "%s", err.msg);
+    cr_assert_str_eq(pa->form_hash, pb->form_hash, "a replica change must not roll the pods");
+    cr_assert_str_neq(pa->form_hash, pc->form_hash, "a form change rolls the pods");
+    op_pipeline_free(pa);
+    op_pipeline_free(pb);
+    op_pipeline_free(pc);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(c);
+}
+
+struct bad_case { const char *tail, *error; };
+static struct bad_case bad[] = {
+    {",\"kafka\":{\"partitions\":0}", "spec.kafka.partitions: must be an integer from 1 to 1000"},
+    {",\"kafka\":{\"partitions\":2.5}", "spec.kafka.partitions: must be an integer"},
+    {",\"kafka\":{\"topic\":\"bad topic\"}", "spec.kafka.topic"},
+    {",\"ingest\":{\"maxBodyBytes\":0}", "spec.ingest.maxBodyBytes"},
+    {",\"sheets\":{\"spreadsheetId\":\"\"}", "spec.sheets.spreadsheetId: required"},
+    {",\"redis\":{\"sentinels\":\"\"},\"kafka\":{\"bootstrapServers\":\"\"}", NULL},   /* empty = default */
+};
+
+ParameterizedTestParameters(pipeline, refused_specs_name_field_and_rule)
+{
+    return cr_make_param_array(struct bad_case, bad, sizeof bad / sizeof bad[0]);
+}
+
+ParameterizedTest(struct bad_case *c, pipeline, refused_specs_name_field_and_rule)
+{
+    cJSON *j = resource(c->tail);
+    cJSON *spec = cJSON_GetObjectItem(j, "spec");
+    /* a later duplicate key wins in the tail: move it over the first */
+    cJSON *first = cJSON_GetObjectItem(spec, "sheets"), *it;
+    cJSON_ArrayForEach(it, spec)
+        if (it != first && it->string && strcmp(it->string, "sheets") == 0)
+            cJSON_ReplaceItemViaPointer(spec, first, cJSON_Duplicate(it, 1));
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    if (!c->error) {
+        cr_assert_not_null(p, "%s", err.msg);
+    } else {
+        cr_assert_null(p);
+        cr_assert_eq(err.code, FP_EINVAL);
+        cr_assert_not_null(strstr(err.msg, c->error), "'%s' not in '%s'", c->error, err.msg);
+    }
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+struct form_case { const char *form, *error; };
+static struct form_case bad_forms[] = {
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"pattern\":\"([\"}]}", "pattern does not compile"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"colour\"}]}", "type 'colour'"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\"}],\"partitionKey\":\"b\"}", "partitionKey \"b\" is not a field"},
+    {"{\"fields\":[]}", "fields"},
+};
+
+ParameterizedTestParameters(pipeline, bad_forms_are_refused_before_anything_changes)
+{
+    return cr_make_param_array(struct form_case, bad_forms, sizeof bad_forms / sizeof bad_forms[0]);
+}
+
+ParameterizedTest(struct form_case *c, pipeline, bad_forms_are_refused_before_anything_changes)
+{
+    cJSON *j = resource("");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "spec"), "form", cJSON_Parse(c->form));
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_null(p);
+    cr_assert_not_null(strstr(err.msg, "spec.form"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, c->error), "'%s' not in '%s'", c->error, err.msg);
+    cJSON_Delete(j);
+}
+
+static const cJSON *at(const cJSON *o, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *save, *tok = strtok_r(buf, ".", &save); tok && o; tok = strtok_r(NULL, ".", &save))
+        o = cJSON_IsArray(o) ? cJSON_GetArrayItem(o, atoi(tok)) : cJSON_GetObjectItemCaseSensitive(o, tok);
+    return o;
+}
+
+static const char *sat(const cJSON *o, const char *path)
+{
+    return cJSON_GetStringValue(at(o, path));
+}
+
+Test(children, every_child_is_labelled_and_owned)
+{
+    cJSON *j = resource("");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    static const char *const names[] = {"student-data-form", "student-data-ingest", "student-data-ingest",
+                                        "student-data-ingest", "student-data-consumer", "student-data-flush"};
+    for (int k = 0; k < OP_CHILD_COUNT; k++) {
+        cJSON *c = op_child_build(p, &defaults, (op_child_kind)k, 3);
+        cr_assert_not_null(c);
+        cr_assert_str_eq(sat(c, "kind"), op_child_types[k].kind);
+        cr_assert_str_eq(sat(c, "metadata.name"), names[k]);
+        cr_assert_str_eq(sat(c, "metadata.namespace"), "forms");
+        const cJSON *labels = at(c, "metadata.labels");
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(labels, "app.kubernetes.io/managed-by")), "formpipe-operator");
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(labels, "app.kubernetes.io/instance")), "student-data");
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(labels, "app.kubernetes.io/part-of")), "formpipe");
+        cr_assert_str_eq(sat(c, "metadata.ownerReferences.0.uid"), "u-1");
+        cr_assert(cJSON_IsTrue(at(c, "metadata.ownerReferences.0.controller")));
+        cr_assert(op_child_owned_by(c, "u-1"));
+        cr_assert(!op_child_owned_by(c, "u-2"));
+        char key[128];
+        cr_assert_eq(op_child_owner_key(c, key, sizeof key), 0);
+        cr_assert_str_eq(key, "forms/student-data");
+        cJSON_Delete(c);
+    }
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+/* The pod spec of a workload child. */
+static const cJSON *podspec(const cJSON *c)
+{
+    const cJSON *s = at(c, "spec.template.spec");
+    return s ? s : at(c, "spec.jobTemplate.spec.template.spec");
+}
+
+Test(children, pods_are_locked_down_and_secrets_are_mounted_not_copied)
+{
+    cJSON *j = resource(",\"kafka\":{\"configSecret\":{\"name\":\"kafka-client\"}}");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    op_child_kind workloads[] = {OP_CHILD_INGEST_DEPLOYMENT, OP_CHILD_CONSUMER_DEPLOYMENT, OP_CHILD_FLUSH_CRONJOB};
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *c = op_child_build(p, &defaults, workloads[i], 4);
+        const cJSON *ps = podspec(c);
+        cr_assert_not_null(ps);
+        cr_assert(cJSON_IsFalse(at(ps, "automountServiceAccountToken")));
+        cr_assert(cJSON_IsTrue(at(ps, "securityContext.runAsNonRoot")));
+        cr_assert_str_eq(sat(ps, "securityContext.seccompProfile.type"), "RuntimeDefault");
+        const cJSON *ctr = at(ps, "containers.0");
+        cr_assert(cJSON_IsTrue(at(ctr, "securityContext.readOnlyRootFilesystem")));
+        cr_assert(cJSON_IsFalse(at(ctr, "securityContext.allowPrivilegeEscalation")));
+        cr_assert_str_eq(sat(ctr, "securityContext.capabilities.drop.0"), "ALL");
+        cr_assert_not_null(at(ctr, "resources.limits.memory"));
+        if (workloads[i] != OP_CHILD_FLUSH_CRONJOB) {
+            cr_assert_str_eq(sat(ctr, "readinessProbe.httpGet.path"), "/readyz");
+            cr_assert_str_eq(sat(ctr, "livenessProbe.httpGet.path"), "/healthz");
+        }
+        char *text = cJSON_PrintUnformatted(c);
+        cr_assert_null(strstr(text, "secretKeyRef"), "no secret travels through env");
+        if (workloads[i] != OP_CHILD_FLUSH_CRONJOB)   /* the flusher never talks to Kafka */
+            cr_assert_not_null(strstr(text, "\"secretName\":\"kafka-client\""), "Kafka settings mounted: %s", text);
+        if (workloads[i] != OP_CHILD_INGEST_DEPLOYMENT)
+            cr_assert_not_null(strstr(text, "--redis-password-file=/etc/formpipe/redis/password"));
+        free(text);
+        cJSON_Delete(c);
+    }
+    cJSON *consumer = op_child_build(p, &defaults, OP_CHILD_CONSUMER_DEPLOYMENT, 4);
+    cr_assert_eq(at(consumer, "spec.replicas")->valuedouble, 4);
+    cr_assert_str_eq(sat(consumer, "spec.template.metadata.annotations." OP_FORM_HASH_ANNOTATION), p->form_hash);
+    cJSON_Delete(consumer);
+    cJSON *cron = op_child_build(p, &defaults, OP_CHILD_FLUSH_CRONJOB, 0);
+    cr_assert_str_eq(sat(cron, "spec.concurrencyPolicy"), "Forbid");
+    cr_assert_str_eq(sat(cron, "spec.schedule"), "*/1 * * * *");
+    char *text = cJSON_PrintUnformatted(cron);
+    cr_assert_not_null(strstr(text, "\"secretName\":\"google-sa\""));
+    cr_assert_not_null(strstr(text, "--spreadsheet-id=S1"));
+    free(text);
+    cJSON_Delete(cron);
+    cJSON *ing = op_child_build(p, &defaults, OP_CHILD_INGEST_INGRESS, 0);
+    cr_assert_str_eq(sat(ing, "spec.rules.0.http.paths.0.path"), "/forms/student-data");
+    cr_assert_str_eq(sat(ing, "spec.rules.0.http.paths.0.backend.service.name"), "student-data-ingest");
+    cJSON_Delete(ing);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
