@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,4 +346,65 @@ fp_redis *tk_redis(void)
     free(password);
     cr_assert_not_null(r, "%s", err.msg);
     return r;
+}
+
+static int vsh(char **out, const char *fmt, va_list ap)
+{
+    char cmd[8192];
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    char full[8300];
+    snprintf(full, sizeof full, "( %s\n) 2>&1", cmd);   /* newline: a heredoc may end the command */
+    FILE *f = popen(full, "r");
+    cr_assert_not_null(f, "popen %s", cmd);
+    fp_buf b;
+    fp_buf_init(&b, 1 << 20);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fp_buf_add(&b, chunk, n);
+    int st = pclose(f);
+    char *text = fp_buf_take(&b);
+    for (size_t len = strlen(text); len && (text[len - 1] == '\n' || text[len - 1] == ' '); len--)
+        text[len - 1] = 0;
+    if (out)
+        *out = text;
+    else
+        free(text);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int tk_sh(char **out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vsh(out, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+double tk_sh_until(double timeout_s, const char *want, const char *fmt, ...)
+{
+    double t0 = tk_now();
+    char *out = NULL;
+    for (;;) {
+        free(out);
+        va_list ap;
+        va_start(ap, fmt);
+        vsh(&out, fmt, ap);
+        va_end(ap);
+        if (strcmp(out, want) == 0) {
+            free(out);
+            return tk_now() - t0;
+        }
+        if (tk_now() - t0 > timeout_s)
+            break;
+        usleep(200000);
+    }
+    char cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    cr_assert_fail("after %.0f s `%s` says '%s', want '%s'", timeout_s, cmd, out, want);
+    return -1;
 }

@@ -82,6 +82,14 @@ void tk_redis_component(int port, char *out, size_t outsz);
  * and rd_kafka_destroy it; destroy every message first). */
 rd_kafka_t *tk_kafka_reader(const char *topic);
 
+/* Runs a shell command (printf-style) with stdout and stderr captured into *out
+ * (caller frees; may be NULL to discard). Returns its exit status. */
+int tk_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Runs the command every 200 ms until its trimmed output equals want or timeout_s
+ * passes; returns the seconds it took, or fails the test showing the last output. */
+double tk_sh_until(double timeout_s, const char *want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* A free TCP port on 127.0.0.1. */
 int tk_free_port(void);
 

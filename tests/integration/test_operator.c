@@ -1,0 +1,272 @@
+/* formpipe-operator against the real kube-apiserver + controller-manager and Kafka of
+ * scripts/testenv, driven with kubectl like a user would. Each test has its own
+ * namespace and its own operator process (and Lease). There is no kubelet: pods are
+ * marked Running/Ready through the pods/status API where a test needs readiness. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testkit.h"
+
+#define CRD FP_SOURCE_DIR "/crds/formpipelines.formpipe.io.yaml"
+
+static char ns[64], lease[64];
+
+static void setup(void)
+{
+    tk_unique(ns, sizeof ns, "fp-op");
+    tk_unique(lease, sizeof lease, "lease");
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl apply --server-side --force-conflicts -f %s && kubectl wait --for condition=Established crd/formpipelines.formpipe.io --timeout 30s && kubectl create namespace %s",
+                       CRD, ns), 0, "%s", out);
+    free(out);
+}
+
+static void teardown(void)
+{
+    tk_sh(NULL, "kubectl delete namespace %s --wait=false", ns);
+}
+
+/* Starts an operator; extra: more flags (NULL-terminated). Returns its admin port. */
+static int start_operator(tk_proc *p, const char *kubeconfig, const char *const *extra)
+{
+    const char *argv[48] = {
+        "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
+        "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
+        "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
+        "--google-credentials-secret", "google-sa",
+        "--replication-factor", "1", "--admin-port", "0", "--admin-bind", "127.0.0.1",
+        "--lease-namespace", "default", "--lease-name", lease, "--kafka-timeout", "5s",
+    };
+    int n = 20;
+    if (kubeconfig) {
+        argv[n++] = "--kubeconfig";
+        argv[n++] = kubeconfig;
+    }
+    for (; extra && *extra && n < 46; extra++)
+        argv[n++] = *extra;
+    argv[n] = NULL;
+    tk_start(p, "formpipe-operator", argv);
+    for (int i = 0; i < 100; i++) {   /* the port is in the first log line */
+        char line[4096] = "";
+        FILE *f = fopen(p->log, "r");
+        size_t n = f ? fread(line, 1, sizeof line - 1, f) : 0;
+        if (f)
+            fclose(f);
+        line[n] = 0;
+        char *at = strstr(line, "\"admin_port\":");
+        if (at && atoi(at + 13) > 0)
+            return atoi(at + 13);
+        usleep(50000);
+    }
+    tk_show_log(p);
+    cr_assert_fail("the operator did not start");
+    return 0;
+}
+
+static void apply_pipeline(const char *name, int partitions, const char *extra_spec)
+{
+    char *out;
+    int rc = tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\n"
+                   "apiVersion: formpipe.io/v1alpha1\n"
+                   "kind: FormPipeline\n"
+                   "metadata: {name: %s}\n"
+                   "spec:\n"
+                   "  form:\n"
+                   "    title: Student data\n"
+                   "    fields:\n"
+                   "    - {name: name, type: string, required: true, minLength: 5, maxLength: 100}\n"
+                   "    - {name: roll, type: string, required: true, pattern: \"^[0-9]{1,10}$\"}\n"
+                   "    - {name: cgpa, type: number, minimum: 0, maximum: 10}\n"
+                   "    partitionKey: roll\n"
+                   "  kafka: {partitions: %d}\n"
+                   "  ingest: {replicas: 2, host: forms.example.com}\n"
+                   "  sheets: {spreadsheetId: sheet1}\n"
+                   "%s\n"
+                   "YAML",
+                   ns, name, partitions, extra_spec ? extra_spec : "");
+    cr_assert_eq(rc, 0, "kubectl apply: %s", out);
+    free(out);
+}
+
+static char *get(const char *what, const char *jsonpath)
+{
+    char *out;
+    tk_sh(&out, "kubectl get -n %s %s -o jsonpath='%s'", ns, what, jsonpath);
+    return out;
+}
+
+/* Partitions of topic per Kafka's metadata. */
+static int topic_partitions(const char *topic)
+{
+    rd_kafka_t *rk = tk_producer();
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    if (rd_kafka_metadata(rk, 0, t, &md, 5000) == 0) {
+        n = md->topics[0].err ? 0 : md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(t);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+/* Marks every pod of the pipeline Running and Ready (what a kubelet would report). */
+static void mark_pods_ready(const char *selector)
+{
+    char *out;
+    int rc = tk_sh(&out, "for p in $(kubectl get pods -n %s -l '%s' -o name); do "
+                   "kubectl patch -n %s $p --subresource=status --type=merge -p "
+                   "'{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}' >/dev/null || exit 1; done",
+                   ns, selector, ns);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+}
+
+/* ingest and consumer pods (a flush Job's pod may come and go) */
+#define LONG_RUNNING "app.kubernetes.io/component in (ingest,consumer)"
+
+static const char *condition(const char *type)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "{.status.conditions[?(@.type==\"%s\")].status}", type);
+    return path;
+}
+
+Test(operator, apply_creates_every_child_in_2s_and_status_follows_readiness, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, NULL);
+    double t0 = tk_now();
+    apply_pipeline("student-data", 3, NULL);
+    char *uid = get("formpipeline student-data", "{.metadata.uid}");
+    const char *children[] = {"configmap/student-data-form", "deployment/student-data-ingest", "service/student-data-ingest",
+                              "ingress/student-data-ingest", "deployment/student-data-consumer", "cronjob/student-data-flush"};
+    for (size_t i = 0; i < 6; i++) {
+        tk_sh_until(2.0 - (tk_now() - t0) > 0.3 ? 2.0 - (tk_now() - t0) : 0.3, uid,
+                    "kubectl get -n %s %s -o jsonpath='{.metadata.ownerReferences[?(@.controller==true)].uid}'", ns, children[i]);
+        char *labels = get(children[i], "{.metadata.labels.app\\.kubernetes\\.io/managed-by} {.metadata.labels.app\\.kubernetes\\.io/instance} {.metadata.labels.app\\.kubernetes\\.io/part-of}");
+        cr_assert_str_eq(labels, "formpipe-operator student-data formpipe", "%s", children[i]);
+        free(labels);
+    }
+    cr_log_info("all six children within %.2f s", tk_now() - t0);
+    cr_assert_leq(tk_now() - t0, 2.5, "children took %.2f s", tk_now() - t0);
+
+    char topic[160];
+    snprintf(topic, sizeof topic, "forms.%s.student-data", ns);
+    cr_assert_eq(topic_partitions(topic), 3);
+    char *replicas = get("deployment student-data-consumer", "{.spec.replicas}");
+    cr_assert_str_eq(replicas, "3", "one consumer per partition");
+    free(replicas);
+    char *form = get("configmap student-data-form", "{.data.form\\.json}");
+    cr_assert_not_null(strstr(form, "\"namespace\":\"fp-op"), "compiled form: %s", form);
+    free(form);
+
+    tk_sh_until(10, "False", "kubectl get -n %s fp student-data -o jsonpath='%s'", ns, condition("IngestAvailable"));
+    tk_sh_until(10, "True", "kubectl get -n %s fp student-data -o jsonpath='%s'", ns, condition("TopicReady"));
+    tk_sh_until(10, "True", "kubectl get -n %s fp student-data -o jsonpath='%s'", ns, condition("FlushScheduled"));
+    tk_sh_until(30, "5", "kubectl get pods -n %s -l '%s' --no-headers | wc -l", ns, LONG_RUNNING);
+    mark_pods_ready(LONG_RUNNING);
+    tk_sh_until(30, "True", "kubectl get -n %s fp student-data -o jsonpath='%s'", ns, condition("IngestAvailable"));
+    tk_sh_until(30, "True", "kubectl get -n %s fp student-data -o jsonpath='%s'", ns, condition("ConsumersAvailable"));
+    tk_sh_until(10, "True", "kubectl get -n %s fp student-data -o jsonpath='%s'", ns, condition("Ready"));
+    char *st = get("fp student-data", "{.status.observedGeneration} {.status.partitions} {.status.ingest.readyReplicas} {.status.consumer.readyReplicas} {.status.ingest.url}");
+    cr_assert_str_eq(st, "1 3 2 3 http://forms.example.com/forms/student-data");
+    free(st);
+    char *events = NULL;
+    tk_sh(&events, "kubectl get events -n %s --field-selector involvedObject.kind=FormPipeline -o jsonpath='{.items[*].reason}'", ns);
+    cr_assert_not_null(strstr(events, "TopicCreated"), "events: %s", events);
+    free(events);
+    free(uid);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+Test(operator, partitions_grow_topic_and_consumers_and_drift_is_reverted, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, NULL);
+    apply_pipeline("grow", 3, NULL);
+    tk_sh_until(10, "3", "kubectl get -n %s deployment grow-consumer -o jsonpath='{.spec.replicas}'", ns);
+    apply_pipeline("grow", 6, NULL);
+    tk_sh_until(10, "6", "kubectl get -n %s deployment grow-consumer -o jsonpath='{.spec.replicas}'", ns);
+    char topic[160];
+    snprintf(topic, sizeof topic, "forms.%s.grow", ns);
+    cr_assert_eq(topic_partitions(topic), 6);
+    tk_sh_until(10, "6", "kubectl get -n %s fp grow -o jsonpath='{.status.partitions}'", ns);
+
+    char *out;
+    cr_assert_neq(tk_sh(&out, "kubectl patch -n %s fp grow --type=merge -p '{\"spec\":{\"kafka\":{\"partitions\":2}}}'", ns), 0);
+    cr_assert_not_null(strstr(out, "partitions can only grow"), "%s", out);
+    free(out);
+
+    cr_assert_eq(tk_sh(&out, "kubectl scale -n %s deployment grow-consumer --replicas=1", ns), 0, "%s", out);
+    free(out);
+    double took = tk_sh_until(5, "6", "kubectl get -n %s deployment grow-consumer -o jsonpath='{.spec.replicas}'", ns);
+    cr_log_info("kubectl scale reverted in %.2f s", took);
+
+    cr_assert_eq(tk_sh(&out, "kubectl patch -n %s deployment grow-ingest --type=json -p "
+                             "'[{\"op\":\"replace\",\"path\":\"/spec/template/spec/containers/0/image\",\"value\":\"evil:1\"}]'", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(5, "formpipe/formpipe-ingest:0.1.0", "kubectl get -n %s deployment grow-ingest -o jsonpath='{.spec.template.spec.containers[0].image}'", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+Test(operator, bad_spec_and_foreign_objects_are_reported_not_touched, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, NULL);
+    char *out;
+    int rc = tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\n"
+                   "apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: badform}\n"
+                   "spec:\n  form: {fields: [{name: a, type: string, pattern: \"([\"}]}\n  sheets: {spreadsheetId: s}\nYAML", ns);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    tk_sh_until(10, "InvalidSpec", "kubectl get -n %s fp badform -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    char *msg = get("fp badform", "{.status.conditions[?(@.type==\"Ready\")].message}");
+    cr_assert_not_null(strstr(msg, "pattern does not compile"), "%s", msg);
+    free(msg);
+    tk_sh_until(5, "InvalidSpec", "kubectl get events -n %s --field-selector involvedObject.name=badform -o jsonpath='{.items[0].reason}'", ns);
+    cr_assert_eq(tk_sh(&out, "kubectl get -n %s deployments -o name", ns), 0);
+    cr_assert_str_eq(out, "", "nothing is created for a bad spec");
+    free(out);
+
+    cr_assert_eq(tk_sh(&out, "kubectl create configmap -n %s taken-form --from-literal=owner=someone-else", ns), 0, "%s", out);
+    free(out);
+    apply_pipeline("taken", 3, NULL);
+    tk_sh_until(10, "OwnershipConflict", "kubectl get -n %s fp taken -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    char *cm = get("configmap taken-form", "{.data.owner}|{.metadata.ownerReferences}");
+    cr_assert_str_eq(cm, "someone-else|", "the foreign ConfigMap is left alone");
+    free(cm);
+    tk_sh_until(5, "OwnershipConflict", "kubectl get events -n %s --field-selector involvedObject.name=taken,reason=OwnershipConflict -o jsonpath='{.items[0].reason}'", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+Test(operator, delete_collects_children_and_keeps_the_topic_unless_asked, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    start_operator(&op, NULL, NULL);
+    apply_pipeline("keep", 2, NULL);
+    apply_pipeline("drop", 2, "  kafka: {partitions: 2, deleteTopicOnDelete: true}");
+    char keep_topic[160], drop_topic[160];
+    snprintf(keep_topic, sizeof keep_topic, "forms.%s.keep", ns);
+    snprintf(drop_topic, sizeof drop_topic, "forms.%s.drop", ns);
+    tk_sh_until(10, "keep-consumer", "kubectl get -n %s deployment keep-consumer -o jsonpath='{.metadata.name}'", ns);
+    tk_sh_until(10, "formpipe.io/delete-topic", "kubectl get -n %s fp drop -o jsonpath='{.metadata.finalizers[*]}'", ns);
+    tk_sh_until(10, "drop-consumer", "kubectl get -n %s deployment drop-consumer -o jsonpath='{.metadata.name}'", ns);
+    cr_assert_eq(topic_partitions(drop_topic), 2);
+
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp keep drop --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(60, "", "kubectl get -n %s deployments,services,ingresses,cronjobs,configmaps -l app.kubernetes.io/managed-by=formpipe-operator -o name", ns);
+    cr_assert_eq(topic_partitions(keep_topic), 2, "the topic (and its data) stays by default");
+    for (int i = 0; i < 50 && topic_partitions(drop_topic) != 0; i++)
+        usleep(200000);
+    cr_assert_eq(topic_partitions(drop_topic), 0, "deleteTopicOnDelete removes the topic");
+    tk_topic_delete(keep_topic);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
