@@ -21,6 +21,7 @@ struct op_lease {
     char observed[256];          /* holder + renewTime + resourceVersion last seen */
     long long observed_at;       /* our clock when it last changed */
     long long renewed_at;        /* our clock at our last successful renew */
+    long long expires_at;        /* our clock when another holder's lease runs out; 0: unknown */
 };
 
 static long long mono_ms(void)
@@ -108,9 +109,11 @@ static int try_acquire(op_lease *l)
     int ours = holder && strcmp(holder, l->cfg.identity) == 0;
     long long dur_ms = dur > 0 ? (long long)(dur * 1000) : l->cfg.duration_ms;
     if (!ours && holder && *holder && now - l->observed_at < dur_ms) {
+        l->expires_at = l->observed_at + dur_ms;
         cJSON_Delete(cur);
         return 0;   /* someone else holds a lease that is still fresh by our clock */
     }
+    l->expires_at = 0;
     char *body = lease_body(l, cur, ours ? transitions : transitions + 1, ours ? acquire : NULL);
     cJSON_Delete(cur);
     rc = body ? kube_request(l->conn, "PUT", path, "application/json", body, NULL, NULL, &err) : FP_ENOMEM;
@@ -173,7 +176,9 @@ static void *run(void *arg)
             l->on_lost(l->ctx);
             break;
         }
-        nap(l, l->cfg.retry_ms);
+        /* a candidate wakes right when the holder's lease runs out, not up to a retry later */
+        long long wait = l->cfg.retry_ms, left = l->expires_at ? l->expires_at - mono_ms() + 10 : wait;
+        nap(l, !held && left > 0 && left < wait ? left : wait);
     }
     return NULL;
 }

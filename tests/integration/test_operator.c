@@ -270,3 +270,135 @@ Test(operator, delete_collects_children_and_keeps_the_topic_unless_asked, .init 
     tk_topic_delete(keep_topic);
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
+
+/* The value of formpipe_operator_leader on the operator's /metrics (-1: unreachable). */
+static int leader_gauge(int port)
+{
+    char *body = NULL;
+    long st = tk_http_get(port, "/metrics", &body);
+    char *at = st == 200 && body ? strstr(body, "\nformpipe_operator_leader ") : NULL;
+    int v = at ? atoi(at + strlen("\nformpipe_operator_leader ")) : -1;
+    free(body);
+    return v;
+}
+
+static double metric_value(int port, const char *series)
+{
+    char *body = NULL;
+    tk_http_get(port, "/metrics", &body);
+    char needle[256];
+    snprintf(needle, sizeof needle, "\n%s ", series);
+    char *at = body ? strstr(body, needle) : NULL;
+    double v = at ? atof(at + strlen(needle)) : -1;
+    free(body);
+    return v;
+}
+
+Test(operator, two_replicas_one_leads_and_the_other_takes_over_within_20s, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc a, b;
+    int pa = start_operator(&a, NULL, NULL), pb = start_operator(&b, NULL, NULL);
+    double t0 = tk_now();
+    int la = 0, lb = 0;
+    while (tk_now() - t0 < 20 && la + lb != 1) {
+        usleep(200000);
+        la = leader_gauge(pa) == 1;
+        lb = leader_gauge(pb) == 1;
+    }
+    cr_assert_eq(la + lb, 1, "exactly one leader (a=%d b=%d)", la, lb);
+    sleep(3);   /* and it stays that way */
+    cr_assert_eq((leader_gauge(pa) == 1) + (leader_gauge(pb) == 1), 1);
+    tk_proc *leader = la ? &a : &b, *standby = la ? &b : &a;
+    int standby_port = la ? pb : pa;
+    double killed = tk_now();
+    tk_stop(leader, SIGKILL, 5);
+    apply_pipeline("after-failover", 2, NULL);
+    tk_sh_until(25, "after-failover-consumer", "kubectl get -n %s deployment after-failover-consumer -o jsonpath='{.metadata.name}'", ns);
+    double took = tk_now() - killed;
+    cr_log_info("standby acted %.1f s after the leader was killed", took);
+    cr_assert_leq(took, 20.0, "took %.1f s", took);
+    cr_assert_eq(leader_gauge(standby_port), 1);
+    cr_assert_eq(tk_stop(standby, SIGTERM, 10), 0);
+}
+
+Test(operator, resumes_after_an_apiserver_restart_and_relists_what_it_missed, .init = setup, .fini = teardown, .timeout = 180)
+{
+    tk_proc op;
+    int port = start_operator(&op, NULL, (const char *const[]){"--leader-elect=false", NULL});
+    apply_pipeline("before", 2, NULL);
+    tk_sh_until(10, "before-consumer", "kubectl get -n %s deployment before-consumer -o jsonpath='{.metadata.name}'", ns);
+    kill(op.pid, SIGSTOP);   /* the operator misses what happens next */
+    apply_pipeline("missed", 2, NULL);
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp before", ns), 0, "%s", out);
+    free(out);
+    tk_testenv("kill", "kube-apiserver");
+    tk_testenv("start", "kube-apiserver");
+    kill(op.pid, SIGCONT);
+    tk_sh_until(60, "missed-consumer", "kubectl get -n %s deployment missed-consumer -o jsonpath='{.metadata.name}'", ns);
+    tk_sh_until(30, "2", "kubectl get -n %s fp missed -o jsonpath='{.status.partitions}'", ns);
+    double restarts = metric_value(port, "formpipe_operator_watch_restarts_total{kind=\"formpipelines\"}");
+    cr_assert_geq(restarts, 1, "the FormPipeline watch restarted (%g)", restarts);
+    char *log = tk_read_file(op.log);
+    cr_assert_not_null(strstr(log, "\"code\":410"), "the new apiserver's watch cache starts after our version: "
+                       "a 410 Gone must have led to a relist");
+    free(log);
+    /* a change after the restart still arrives through the new watch */
+    apply_pipeline("after", 2, NULL);
+    tk_sh_until(10, "after-consumer", "kubectl get -n %s deployment after-consumer -o jsonpath='{.metadata.name}'", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* Commits the group's offsets at the end of every partition: the consumers "drained". */
+static void commit_at_end(const char *group, const char *topic, int partitions)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    cr_assert_not_null(rk, "%s", errstr);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++) {
+        int64_t lo, hi;
+        cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 5000), 0);
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset = hi;
+    }
+    cr_assert_eq(rd_kafka_commit(rk, l, 0), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+}
+
+Test(operator, lag_scales_consumers_up_at_once_and_down_after_the_window, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, (const char *const[]){"--lag-interval", "1s", NULL});
+    apply_pipeline("lag", 6, "  consumer: {lagPerReplica: 1000, minReplicas: 1, scaleDownStabilizationSeconds: 10}");
+    tk_sh_until(10, "1", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
+    char topic[160], group[160];
+    snprintf(topic, sizeof topic, "forms.%s.lag", ns);
+    snprintf(group, sizeof group, "formpipe.%s.lag", ns);
+    rd_kafka_t *p = tk_producer();
+    for (int i = 0; i < 4500; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", i);
+        tk_produce(p, topic, key, "{}", 2);
+    }
+    tk_flush(p);
+    rd_kafka_destroy(p);
+    double up = tk_sh_until(10, "5", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
+    cr_log_info("backlog of 4500 -> 5 consumers after %.1f s", up);
+    tk_sh_until(5, "4500", "kubectl get -n %s fp lag -o jsonpath='{.status.consumer.lag}'", ns);
+    commit_at_end(group, topic, 6);
+    double drained = tk_now();
+    tk_sh_until(10, "0", "kubectl get -n %s fp lag -o jsonpath='{.status.consumer.lag}'", ns);
+    char *r = get("deployment lag-consumer", "{.spec.replicas}");
+    cr_assert_str_eq(r, "5", "lag is 0 but the window holds the replicas");
+    free(r);
+    tk_sh_until(20, "1", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
+    double down = tk_now() - drained;
+    cr_log_info("scaled down %.1f s after the drain (window 10 s)", down);
+    cr_assert_geq(down, 8.0, "scale-down came before the stabilization window: %.1f s", down);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
