@@ -114,8 +114,12 @@ build_helm() {
   fp_progress "building helm $HELM_VERSION with go install"
   local work=$FP_CACHE/.build-helm-$HELM_VERSION
   rm -rf "$work"; mkdir -p "$work/bin"
+  # Like helm's Makefile: stamp the Kubernetes version its client-go speaks, or
+  # `helm template` assumes v1.20 and refuses charts that need a newer cluster.
+  local kv="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_K8S_MINOR"
+  kv="$kv -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR"
   GOFLAGS= GOBIN="$work/bin" fp_with_heartbeat "helm" \
-    go install -trimpath -ldflags="-s -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    go install -trimpath -ldflags="-s -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $kv" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ||
     { fp_progress "helm build failed"; return 1; }
   rm -rf "$dest"; mv "$work" "$dest"

@@ -4,6 +4,7 @@ K8S_VERSION=v1.35.4          # kube-apiserver + kube-controller-manager (Go modu
 K8S_STAGING_VERSION=v0.35.4  # matching k8s.io/* staging modules
 ETCD_VERSION=v3.6.6
 HELM_VERSION=v3.19.0
+HELM_K8S_MINOR=34   # helm v3.19.0 is built on client-go v0.34
 KAFKA_VERSION=4.1.1
 LOG4J_VERSION=2.24.3
 FP_CACHE=${FP_CACHE:-$HOME/.cache/formpipe}

@@ -402,3 +402,48 @@ Test(operator, lag_scales_consumers_up_at_once_and_down_after_the_window, .init 
     cr_assert_geq(down, 8.0, "scale-down came before the stabilization window: %.1f s", down);
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
+
+Test(operator, the_chart_rbac_is_enough, .init = setup, .fini = teardown, .timeout = 150)
+{
+    char release[64], *out;
+    snprintf(release, sizeof release, "rbac%d", (int)getpid());
+    cr_assert_eq(tk_sh(&out, "\"$HELM\" template %s %s/charts/formpipe -n %s --show-only templates/serviceaccount.yaml "
+                             "--show-only templates/clusterrole.yaml --show-only templates/clusterrolebinding.yaml "
+                             "--show-only templates/role.yaml | kubectl apply -f -", release, FP_SOURCE_DIR, ns), 0, "%s", out);
+    free(out);
+    char *token;
+    cr_assert_eq(tk_sh(&token, "kubectl create token %s-formpipe-operator -n %s --duration 1h", release, ns), 0, "%s", token);
+    char kubeconfig[8192];
+    snprintf(kubeconfig, sizeof kubeconfig,
+             "apiVersion: v1\nkind: Config\ncurrent-context: sa\n"
+             "clusters:\n- name: test\n  cluster: {server: '%s', certificate-authority: '%s'}\n"
+             "users:\n- name: operator\n  user: {token: '%s'}\n"
+             "contexts:\n- name: sa\n  context: {cluster: test, user: operator, namespace: %s}\n",
+             tk_env("FORMPIPE_TEST_KUBE_SERVER"), tk_env("FORMPIPE_TEST_KUBE_CA_FILE"), token, ns);
+    free(token);
+    char *path = tk_write_temp(kubeconfig);
+    char lease_name[96];
+    snprintf(lease_name, sizeof lease_name, "%s-formpipe-operator", release);
+    tk_proc op;
+    start_operator(&op, path, (const char *const[]){"--lease-name", lease_name, "--lease-namespace", ns, NULL});
+    apply_pipeline("least", 2, "  kafka: {partitions: 2, deleteTopicOnDelete: true}");
+    tk_sh_until(15, "formpipe.io/delete-topic", "kubectl get -n %s fp least -o jsonpath='{.metadata.finalizers[*]}'", ns);
+    const char *children[] = {"configmap/least-form", "deployment/least-ingest", "service/least-ingest",
+                              "ingress/least-ingest", "deployment/least-consumer", "cronjob/least-flush"};
+    for (size_t i = 0; i < 6; i++)
+        tk_sh_until(10, "formpipe-operator", "kubectl get -n %s %s -o jsonpath='{.metadata.labels.app\\.kubernetes\\.io/managed-by}'", ns, children[i]);
+    tk_sh_until(10, "True", "kubectl get -n %s fp least -o jsonpath='%s'", ns, condition("TopicReady"));
+    tk_sh_until(10, "TopicCreated", "kubectl get events -n %s --field-selector involvedObject.name=least,reason=TopicCreated -o jsonpath='{.items[0].reason}'", ns);
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp least --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    char topic[160];
+    snprintf(topic, sizeof topic, "forms.%s.least", ns);
+    cr_assert_eq(topic_partitions(topic), 0, "the topic went before the finalizer was released");
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+    char *log = tk_read_file(op.log);
+    cr_assert_null(strstr(log, "Forbidden"), "the ServiceAccount was refused something:\n%s", log);
+    free(log);
+    unlink(path);
+    free(path);
+    tk_sh(NULL, "kubectl delete clusterrole,clusterrolebinding %s-formpipe-operator", release);
+}
