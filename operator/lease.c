@@ -115,6 +115,8 @@ static int try_acquire(op_lease *l)
     }
     l->expires_at = 0;
     char *body = lease_body(l, cur, ours ? transitions : transitions + 1, ours ? acquire : NULL);
+    char previous[128];
+    snprintf(previous, sizeof previous, "%s", holder ? holder : "");   /* holder dies with cur */
     cJSON_Delete(cur);
     rc = body ? kube_request(l->conn, "PUT", path, "application/json", body, NULL, NULL, &err) : FP_ENOMEM;
     free(body);
@@ -122,7 +124,7 @@ static int try_acquire(op_lease *l)
         l->renewed_at = now;
         if (!ours)
             fp_log_write(FP_LOG_INFO, "lease: taken over",
-                         (const fp_log_field[]){FP_LSTR("previous", holder ? holder : ""), FP_LEND});
+                         (const fp_log_field[]){FP_LSTR("previous", previous), FP_LEND});
         return 1;
     }
     if (rc != KUBE_ECONFLICT)

@@ -405,6 +405,9 @@ double tk_sh_until(double timeout_s, const char *want, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    cr_assert_fail("after %.0f s `%s` says '%s', want '%s'", timeout_s, cmd, out, want);
+    char said[1024];
+    snprintf(said, sizeof said, "%s", out);
+    free(out);
+    cr_assert_fail("after %.0f s `%s` says '%s', want '%s'", timeout_s, cmd, said, want);
     return -1;
 }
