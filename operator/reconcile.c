@@ -495,8 +495,11 @@ int op_reconcile(op_controller *c, kube_conn *conn, const char *key, long long *
         op_pipeline_free(p);
         return FP_ENOMEM;
     }
+    long long t_start = mono_ms();
     reconcile_topic(&r);
+    long long t_topic = mono_ms();
     plan_consumers(&r, st);
+    long long t_lag = mono_ms();
     if (st->consumer_replicas && st->consumer_replicas != r.consumers)
         op_event_post(conn, r.obj, "Normal", "ScaledConsumers", COMPONENT, c->cfg.identity,
                       "consumer replicas %d -> %d (partitions %d, lag %lld)", st->consumer_replicas, r.consumers,
@@ -507,9 +510,15 @@ int op_reconcile(op_controller *c, kube_conn *conn, const char *key, long long *
     if (r.partitions > 0)
         st->consumer_replicas = r.consumers;
 
+    long long t_apply = mono_ms();
     cJSON *status = build_status(&r);
     rc = status ? write_status(&r, status, r.obj, p->ns, p->name) : FP_ENOMEM;
     cJSON_Delete(status);
+    if (fp_log_enabled(FP_LOG_DEBUG))
+        fp_log_write(FP_LOG_DEBUG, "reconciled",
+                     (const fp_log_field[]){FP_LSTR("pipeline", key), FP_LINT("topic_ms", t_topic - t_start),
+                                            FP_LINT("lag_ms", t_lag - t_topic), FP_LINT("apply_ms", t_apply - t_lag),
+                                            FP_LINT("status_ms", mono_ms() - t_apply), FP_LEND});
     if (rc == 0 && !r.failed)
         st->synced_generation = p->generation;
     if (p->lag_per_replica > 0)

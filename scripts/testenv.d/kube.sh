@@ -119,6 +119,8 @@ kube_up() {
     --root-ca-file "$STATE/kube/ca.crt" \
     --cluster-signing-cert-file "$STATE/kube/ca.crt" --cluster-signing-key-file "$STATE/kube/ca.key" \
     --profiling=false \
+    --kube-api-qps 300 --kube-api-burst 600 \
+    --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 \
     --v=1
   wait_until 60 kube-controller-manager \
     curl -fsSk "https://127.0.0.1:$KUBE_CONTROLLER_MANAGER_PORT/healthz" ||
