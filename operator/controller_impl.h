@@ -27,6 +27,8 @@ typedef struct pipe_state {
     op_scale_history history;
     long long synced_generation;   /* last generation fully reconciled; -1: none */
     int consumer_replicas;         /* last applied; 0: none yet */
+    long long lag;                 /* last measured lag; -1: not yet */
+    long long lag_at_ms;           /* when (monotonic); 0: never */
     applied_mark applied[OP_CHILD_COUNT];
 } pipe_state;
 

@@ -18,7 +18,8 @@ struct op_informer {
     pthread_t thread;
     pthread_mutex_t lock;         /* guards cache and synced */
     pthread_cond_t wake;          /* stop signal for backoff sleeps */
-    op_map *cache;                /* key -> cJSON * */
+    op_map *cache;                /* key -> char *: the trimmed object as compact JSON text
+                                     (several times smaller than a cJSON tree) */
     int synced;
     volatile int stop;
     char rv[64];                  /* last resourceVersion seen */
@@ -36,10 +37,6 @@ int op_object_key(const cJSON *obj, char *out, size_t outsz)
     return n > 0 && (size_t)n < outsz ? 0 : FP_EINVAL;
 }
 
-static void free_json(void *p)
-{
-    cJSON_Delete(p);
-}
 
 /* Removes what the controller never reads from obj (in place). */
 static void trim(const op_informer *inf, cJSON *obj)
@@ -60,7 +57,7 @@ static void set_rv(op_informer *inf, const cJSON *obj)
         snprintf(inf->rv, sizeof inf->rv, "%s", rv);
 }
 
-/* Stores obj (detached, owned) under its key and reports the change. */
+/* Stores obj (owned; freed here) under its key and reports the change. */
 static void apply_event(op_informer *inf, op_event_type type, cJSON *obj)
 {
     char key[512];
@@ -72,18 +69,18 @@ static void apply_event(op_informer *inf, op_event_type type, cJSON *obj)
     pthread_mutex_lock(&inf->lock);
     if (type == OP_EV_DELETED) {
         op_map_del(inf->cache, key);
-    } else if (op_map_put(inf->cache, key, obj) < 0) {
-        pthread_mutex_unlock(&inf->lock);
-        fp_log_write(FP_LOG_ERROR, "informer cache: out of memory",
-                     (const fp_log_field[]){FP_LSTR("kind", inf->cfg.name), FP_LSTR("key", key), FP_LEND});
-        inf->cfg.fn(inf->cfg.ctx, type, obj);
-        cJSON_Delete(obj);
-        return;
+    } else {
+        char *text = cJSON_PrintUnformatted(obj);
+        if (!text || op_map_put(inf->cache, key, text) < 0) {
+            free(text);
+            op_map_del(inf->cache, key);   /* a stale copy is worse than none: readers fall back to GET */
+            fp_log_write(FP_LOG_ERROR, "informer cache: out of memory",
+                         (const fp_log_field[]){FP_LSTR("kind", inf->cfg.name), FP_LSTR("key", key), FP_LEND});
+        }
     }
     pthread_mutex_unlock(&inf->lock);
     inf->cfg.fn(inf->cfg.ctx, type, obj);
-    if (type == OP_EV_DELETED)
-        cJSON_Delete(obj);
+    cJSON_Delete(obj);
 }
 
 /* Sleeps up to ms unless stopped. */
@@ -164,8 +161,10 @@ static int relist(op_informer *inf, fp_error *err)
         pthread_mutex_unlock(&inf->lock);
         for (size_t i = 0; i < r.ngone; i++) {
             pthread_mutex_lock(&inf->lock);
-            cJSON *obj = r.gone[i] ? op_map_take(inf->cache, r.gone[i]) : NULL;
+            char *text = r.gone[i] ? op_map_take(inf->cache, r.gone[i]) : NULL;
             pthread_mutex_unlock(&inf->lock);
+            cJSON *obj = text ? cJSON_Parse(text) : NULL;
+            free(text);
             if (obj) {
                 inf->cfg.fn(inf->cfg.ctx, OP_EV_DELETED, obj);
                 cJSON_Delete(obj);
@@ -257,7 +256,7 @@ static void *run(void *arg)
 op_informer *op_informer_start(kube_client *c, const op_informer_config *cfg, fp_error *err)
 {
     op_informer *inf = calloc(1, sizeof *inf);
-    if (!inf || !(inf->cache = op_map_new(free_json))) {
+    if (!inf || !(inf->cache = op_map_new(free))) {
         free(inf);
         fp_error_set(err, FP_ENOMEM, "out of memory");
         return NULL;
@@ -315,8 +314,8 @@ void op_informer_stop(op_informer *inf)
 cJSON *op_informer_get(op_informer *inf, const char *key)
 {
     pthread_mutex_lock(&inf->lock);
-    cJSON *obj = op_map_get(inf->cache, key);
-    cJSON *copy = obj ? cJSON_Duplicate(obj, 1) : NULL;
+    const char *text = op_map_get(inf->cache, key);
+    cJSON *copy = text ? cJSON_Parse(text) : NULL;
     pthread_mutex_unlock(&inf->lock);
     return copy;
 }

@@ -15,7 +15,7 @@
 
 typedef enum { OP_EV_ADDED, OP_EV_MODIFIED, OP_EV_DELETED } op_event_type;
 
-/* obj is borrowed for the duration of the call. */
+/* obj is borrowed for the duration of the call (already trimmed). */
 typedef void (*op_informer_fn)(void *ctx, op_event_type type, const cJSON *obj);
 
 typedef struct op_informer_config {

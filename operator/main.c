@@ -43,7 +43,7 @@ static const fp_option options[] = {
     {"flush-image", FP_OPT_STRING, "formpipe/formpipe-flush:0.1.0", "image of formpipe-flush", 0, 0, 0, &image_flush},
     {"image-pull-policy", FP_OPT_STRING, "IfNotPresent", "imagePullPolicy of pipeline pods", 0, 0, 0, &pull_policy},
     {"workload-log-level", FP_OPT_STRING, "info", "log level of pipeline pods", 0, 0, 0, &workload_log_level},
-    {"workers", FP_OPT_INT, "4", "pipelines reconciled at the same time", 0, 1, 64, &workers},
+    {"workers", FP_OPT_INT, "8", "pipelines reconciled at the same time (each waits on the API and Kafka most of the time)", 0, 1, 64, &workers},
     {"resync-period", FP_OPT_DURATION, "5m", "every pipeline is reconciled at least this often", 0, 1000, 86400000, &resync_ms},
     {"lag-interval", FP_OPT_DURATION, "15s", "how often lag-scaled pipelines are re-measured", 0, 100, 3600000, &lag_interval_ms},
     {"leader-elect", FP_OPT_BOOL, "true", "elect one active replica through a Lease", 0, 0, 0, &leader_elect},
