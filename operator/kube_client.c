@@ -23,7 +23,21 @@ struct kube_conn {
     kube_client *client;
     CURL *curl;
     long timeout_ms;
+    long connections;   /* opened so far */
 };
+
+/* Adds the connections the last transfer opened. */
+static void count_connections(kube_conn *k)
+{
+    long n = 0;
+    if (curl_easy_getinfo(k->curl, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK)
+        k->connections += n;
+}
+
+long kube_conn_connections(const kube_conn *k)
+{
+    return k->connections;
+}
 
 static long long now_ms(void)
 {
@@ -229,6 +243,7 @@ int kube_request(kube_conn *k, const char *method, const char *path, const char 
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
     CURLcode cc = curl_easy_perform(h);
+    count_connections(k);
     curl_slist_free_all(hdrs);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     long status = 0;
@@ -314,6 +329,7 @@ int kube_watch(kube_conn *k, const char *path, kube_watch_fn fn, void *ctx,
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_watch_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &w);
     CURLcode cc = curl_easy_perform(h);
+    count_connections(k);
     curl_slist_free_all(hdrs);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);

@@ -52,6 +52,10 @@ typedef int (*kube_watch_fn)(void *ctx, const cJSON *event);
 int kube_watch(kube_conn *k, const char *path, kube_watch_fn fn, void *ctx,
                const volatile int *stop, fp_error *err);
 
+/* How many connections this kube_conn has opened so far (a reused connection adds
+ * nothing): for tests and metrics. */
+long kube_conn_connections(const kube_conn *k);
+
 /* The error code for an HTTP status (0 for 2xx). */
 int kube_status_code(long http_status);
 
