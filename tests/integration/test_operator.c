@@ -20,8 +20,10 @@ static void setup(void)
     tk_unique(ns, sizeof ns, "fp-op");
     tk_unique(lease, sizeof lease, "lease");
     char *out;
-    cr_assert_eq(tk_sh(&out, "kubectl apply --server-side --force-conflicts -f %s && kubectl wait --for condition=Established crd/formpipelines.formpipe.io --timeout 30s && kubectl create namespace %s",
-                       CRD, ns), 0, "%s", out);
+    /* Pod Security "restricted": the pods the operator's workloads create must pass it */
+    cr_assert_eq(tk_sh(&out, "kubectl apply --server-side --force-conflicts -f %s && kubectl wait --for condition=Established crd/formpipelines.formpipe.io --timeout 30s && kubectl create namespace %s && "
+                       "kubectl label namespace %s pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest",
+                       CRD, ns, ns), 0, "%s", out);
     free(out);
 }
 
@@ -58,9 +60,19 @@ static int start_operator(tk_proc *p, const char *kubeconfig, const char *const 
             fclose(f);
         line[n] = 0;
         char *at = strstr(line, "\"admin_port\":");
-        if (at && atoi(at + 13) > 0)
-            return atoi(at + 13);
+        int port = at ? atoi(at + 13) : 0;
         usleep(50000);
+        if (port <= 0)
+            continue;
+        for (int j = 0; j < 200; j++) {   /* ready: informers listed (or a waiting standby) */
+            char *body = NULL;
+            long st = tk_http_get(port, "/readyz", &body);
+            free(body);
+            if (st == 200)
+                return port;
+            usleep(50000);
+        }
+        break;
     }
     tk_show_log(p);
     cr_assert_fail("the operator did not start");

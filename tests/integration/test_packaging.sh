@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Packaging against the real control plane and helm: the CRD (schema descriptions,
+# kubectl explain, CEL rules with readable messages), the chart (lint, values schema,
+# install into a Pod Security "restricted" namespace, upgrade, uninstall), the plain
+# manifests (no drift from helm template), the examples, and the Dockerfile (each
+# image's runtime libraries are exactly what its binary links).
+#   test_packaging.sh BIN_DIR
+set -uo pipefail
+: "${KUBECONFIG:?KUBECONFIG is not set: run under scripts/testenv exec}"
+: "${HELM:?HELM is not set: run under scripts/testenv exec}"
+bin=${1:?usage: test_packaging.sh BIN_DIR}
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+pass=0 fail=0
+check() {
+  local what=$1; shift
+  if out=$("$@" 2>&1); then
+    pass=$((pass + 1)); echo "ok   - $what"
+  else
+    fail=$((fail + 1)); echo "FAIL - $what"; echo "$out" | sed 's/^/       /' | head -30
+  fi
+}
+equals() { [ "$1" = "$2" ] || { echo "expected '$2', got '$1'"; return 1; }; }
+contains() { case "$1" in *"$2"*) return 0 ;; esac; echo "'$2' not in: $1"; return 1; }
+# refused MESSAGE YAML: server-side dry run must fail and say MESSAGE
+refused() { local msg; msg=$(kubectl apply --dry-run=server -f - <<<"$2" 2>&1) && { echo "accepted: $2"; return 1; }; contains "$msg" "$1"; }
+
+work=$(mktemp -d) ns=fp-pkg-$$ rel=pkg$$
+trap 'kubectl delete namespace "$ns" "$ns-forms" "$ns-redis" "$ns-dry" --wait=false >/dev/null 2>&1; "$HELM" uninstall "$rel" -n "$ns" >/dev/null 2>&1; rm -rf "$work"' EXIT
+
+# --- CRD -------------------------------------------------------------------
+crd=crds/formpipelines.formpipe.io.yaml
+check "the chart's CRD is the one in crds/" cmp "$crd" charts/formpipe/crds/formpipelines.formpipe.io.yaml
+check "kubectl apply --server-side of the CRD" kubectl apply --server-side --force-conflicts -f "$crd"
+check "the CRD is established" kubectl wait --for condition=Established crd/formpipelines.formpipe.io --timeout 30s
+undocumented() {
+  kubectl apply --dry-run=client -o json -f "$crd" | python3 -c '
+import json, sys
+crd = json.load(sys.stdin)
+missing = []
+def walk(node, path):
+    for name, prop in node.get("properties", {}).items():
+        p = path + "." + name
+        if name not in ("apiVersion", "kind", "metadata") and not prop.get("description"):
+            missing.append(p)
+        walk(prop, p)
+    if "items" in node:
+        walk(node["items"], path + "[]")
+walk(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], "")
+print("\n".join(missing))
+sys.exit(1 if missing else 0)'
+}
+check "every field of the schema has a description" undocumented
+explained() {   # the apiserver publishes a new CRD's OpenAPI a few seconds after it is established
+  for _ in $(seq 60); do kubectl explain formpipeline.spec.form.fields 2>/dev/null | grep -q "PCRE2" && return 0; sleep 0.5; done
+  kubectl explain formpipeline.spec.form.fields; return 1
+}
+check "kubectl explain teaches the fields" explained
+check "printer columns" bash -c 'kubectl get crd formpipelines.formpipe.io -o jsonpath="{.spec.versions[0].additionalPrinterColumns[*].name}" | grep -qx "Partitions Ingest Consumers Lag Ready Age"'
+check "short name fp and category formpipe" equals \
+  "$(kubectl get crd formpipelines.formpipe.io -o jsonpath='{.spec.names.shortNames[0]} {.spec.names.categories[0]}')" "fp formpipe"
+
+kubectl create namespace "$ns-forms" >/dev/null
+fp() {   # fp NAME FIELDS-YAML [EXTRA-SPEC-YAML]
+  printf 'apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: %s, namespace: %s}\nspec:\n  form:\n    fields: %s\n%s\n  sheets: {spreadsheetId: s1}\n' \
+    "$1" "$ns-forms" "$2" "${3:-}"
+}
+check "a good FormPipeline is accepted" bash -c "kubectl apply --dry-run=server -f - <<'Y'
+$(fp good '[{name: a, type: string}]' '    partitionKey: a')
+Y"
+check "CEL: field names are unique" refused "Duplicate value" "$(fp dup '[{name: a, type: string}, {name: a, type: integer}]')"
+check "CEL: an enum has values" refused "an enum field needs a non-empty values list" "$(fp en '[{name: g, type: enum}]')"
+check "CEL: values only on enums" refused "values belongs to enum fields only" "$(fp ev '[{name: g, type: string, values: [x]}]')"
+check "CEL: minLength <= maxLength" refused "minLength must not be greater than maxLength" "$(fp ml '[{name: a, type: string, minLength: 5, maxLength: 2}]')"
+check "CEL: minimum <= maximum" refused "minimum must not be greater than maximum" "$(fp mm '[{name: a, type: number, minimum: 5, maximum: 2}]')"
+check "CEL: partitionKey names a field" refused "form.partitionKey must name one of form.fields" "$(fp pk '[{name: a, type: string}]' '    partitionKey: b')"
+check "schema: unknown field type" refused "Unsupported value: \"colour\"" "$(fp ty '[{name: a, type: colour}]')"
+check "schema: partitions at least 1" refused "spec.kafka.partitions" "$(fp p0 '[{name: a, type: string}]' '  kafka: {partitions: 0}')"
+check "create one to change" bash -c "kubectl apply -f - <<'Y'
+$(fp grow '[{name: a, type: string}]' '  kafka: {partitions: 4}')
+Y"
+check "CEL: partitions can only grow" refused "partitions can only grow" "$(fp grow '[{name: a, type: string}]' '  kafka: {partitions: 3}')"
+check "CEL: partitions may grow" bash -c "kubectl apply --dry-run=server -f - <<'Y'
+$(fp grow '[{name: a, type: string}]' '  kafka: {partitions: 8}')
+Y"
+check "defaults are filled in" equals \
+  "$(kubectl get fp grow -n "$ns-forms" -o jsonpath='{.spec.form.unknownFields} {.spec.ingest.replicas} {.spec.sheets.sheet} {.spec.sheets.batchRows}')" \
+  "reject 2 Responses 5000"
+
+# --- chart -------------------------------------------------------------------
+check "helm lint" "$HELM" lint charts/formpipe
+check "values schema refuses replicas 0" bash -c '! "$HELM" template x charts/formpipe --set operator.replicas=0 2>&1 | tee /dev/stderr | grep -q "^apiVersion" && "$HELM" template x charts/formpipe --set operator.replicas=0 2>&1 | grep -q "replicas"'
+check "values schema refuses unknown values" bash -c '"$HELM" template x charts/formpipe --set bogus=1 2>&1 | grep -q "additional properties"'
+check "values schema refuses a bad pull policy" bash -c '"$HELM" template x charts/formpipe --set image.pullPolicy=Sometimes 2>&1 | grep -q "pullPolicy"'
+check "manifests/install.yaml is helm template with default values" bash -c \
+  'scripts/render-manifests "'"$work"'/install.yaml" && diff -u manifests/install.yaml "'"$work"'/install.yaml"'
+kubectl create namespace "$ns-dry" >/dev/null
+check "manifests/install.yaml passes a server dry run" bash -c \
+  'sed "s/formpipe-system/'"$ns"'-dry/g" manifests/install.yaml | kubectl apply --server-side --dry-run=server -f - >/dev/null'
+labels_ok() {
+  "$HELM" template "$rel" charts/formpipe -n "$ns" | kubectl apply --dry-run=client -o json -f - | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+items = doc["items"] if doc.get("kind") == "List" else [doc]
+need = ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+        "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "helm.sh/chart"]
+bad = [(o["kind"], k) for o in items for k in need if k not in o["metadata"].get("labels", {})]
+print(bad); sys.exit(1 if bad else 0)'
+}
+check "every chart object has the recommended labels" labels_ok
+
+kubectl create namespace "$ns" >/dev/null
+kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
+check "helm install into a restricted namespace" bash -c '"$HELM" install "'"$rel"'" charts/formpipe -n "'"$ns"'" --set kafka.bootstrapServers="$FORMPIPE_KAFKA_BOOTSTRAP" > "'"$work"'/notes" 2>&1'
+check "NOTES tell the next step" bash -c 'grep -q "kubectl apply -f student-data.yaml" "'"$work"'/notes"'
+pods() { kubectl get pods -n "$ns" -l app.kubernetes.io/component=operator --no-headers 2>/dev/null | wc -l; }
+wait_pods() { for _ in $(seq 60); do [ "$(pods)" = "$1" ] && return 0; sleep 0.5; done; echo "$(pods) operator pods, want $1"; kubectl get events -n "$ns" | tail -5; return 1; }
+check "Pod Security admits both operator pods" wait_pods 2
+check "the operator pod runs non-root, read-only, no capabilities" equals \
+  "$(kubectl get deploy -n "$ns" "$rel-formpipe-operator" -o jsonpath='{.spec.template.spec.securityContext.runAsNonRoot} {.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem} {.spec.template.spec.containers[0].securityContext.capabilities.drop[0]} {.spec.template.spec.securityContext.seccompProfile.type}')" \
+  "true true ALL RuntimeDefault"
+check "leader election is on with 2 replicas" bash -c 'kubectl get deploy -n "'"$ns"'" "'"$rel"'-formpipe-operator" -o jsonpath="{.spec.template.spec.containers[0].args}" | grep -q -- "--leader-elect=true"'
+check "helm upgrade" "$HELM" upgrade "$rel" charts/formpipe -n "$ns" --reuse-values --set operator.replicas=3
+check "the upgrade reached the Deployment" wait_pods 3
+check "helm uninstall" "$HELM" uninstall "$rel" -n "$ns"
+check "uninstall removed the operator" bash -c '! kubectl get deploy -n "'"$ns"'" "'"$rel"'-formpipe-operator" 2>/dev/null'
+
+# --- examples ----------------------------------------------------------------
+check "examples/student-data.yaml passes a server dry run" bash -c \
+  'sed "s/namespace: forms/namespace: '"$ns"'-forms/" manifests/examples/student-data.yaml | kubectl apply --dry-run=server -f -'
+check "the example is seed 004's form" equals \
+  "$(grep -o 'name: [a-z]*, label' manifests/examples/student-data.yaml | cut -d' ' -f2 | tr -d , | tr '\n' ' ')" \
+  "name roll university cgpa gender age email mobile "
+kubectl create namespace "$ns-redis" >/dev/null
+check "examples/redis-sentinel.yaml passes a server dry run" bash -c \
+  'sed "s/namespace: redis/namespace: '"$ns"'-redis/" manifests/examples/redis-sentinel.yaml | kubectl apply --dry-run=server -f -'
+check "the Kafka and Redis examples are marked as examples" bash -c \
+  'head -1 manifests/examples/kafka-strimzi.yaml | grep -q "EXAMPLE ONLY" && head -1 manifests/examples/redis-sentinel.yaml | grep -q "EXAMPLE ONLY"'
+
+# --- Dockerfile ----------------------------------------------------------------
+runtime_libs() {   # the Debian packages of the libraries bin/$1 links directly, libc aside
+  objdump -p "$bin/$1" | awk '/NEEDED/ {print $2}' | while read -r so; do
+    dpkg -S "*/$so" 2>/dev/null | grep -v -- '-dev' | head -1 | cut -d: -f1
+  done | grep -vx libc6 | sort -u | tr '\n' ' '
+}
+for b in formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush; do
+  check "Dockerfile: $b is built and copied" bash -c "[ -x '$bin/$b' ] && grep -q 'COPY --from=build /build/bin/$b ' Dockerfile"
+  declared=$(grep "^# runtime-libs $b:" Dockerfile | cut -d: -f2- | tr ' ' '\n' | grep -v -e '^$' -e '^ca-certificates$' | sort -u | tr '\n' ' ')
+  check "Dockerfile: $b installs exactly the libraries it links" equals "$declared" "$(runtime_libs "$b")"
+  check "Dockerfile: $b runs as 65532 without a shell entrypoint" bash -c \
+    "awk '/^FROM runtime AS $b/,/^ENTRYPOINT/' Dockerfile | grep -q '^USER 65532:65532' && awk '/^FROM runtime AS $b/,/^ENTRYPOINT/' Dockerfile | grep -q '^ENTRYPOINT \[\"/usr/local/bin/$b\"\]'"
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
