@@ -387,7 +387,7 @@ Test(operator, lag_scales_consumers_up_at_once_and_down_after_the_window, .init 
     tk_proc op;
     start_operator(&op, NULL, (const char *const[]){"--lag-interval", "1s", NULL});
     apply_pipeline("lag", 6, "  consumer: {lagPerReplica: 1000, minReplicas: 1, scaleDownStabilizationSeconds: 10}");
-    tk_sh_until(10, "1", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
+    tk_sh_until(20, "1", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
     char topic[160], group[160];
     snprintf(topic, sizeof topic, "forms.%s.lag", ns);
     snprintf(group, sizeof group, "formpipe.%s.lag", ns);
@@ -399,7 +399,7 @@ Test(operator, lag_scales_consumers_up_at_once_and_down_after_the_window, .init 
     }
     tk_flush(p);
     rd_kafka_destroy(p);
-    double up = tk_sh_until(10, "5", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
+    double up = tk_sh_until(20, "5", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
     cr_log_info("backlog of 4500 -> 5 consumers after %.1f s", up);
     tk_sh_until(5, "4500", "kubectl get -n %s fp lag -o jsonpath='{.status.consumer.lag}'", ns);
     commit_at_end(group, topic, 6);
