@@ -9,3 +9,6 @@ ETCD_PEER_PORT=29402
 KUBE_APISERVER_PORT=29443
 KUBE_CONTROLLER_MANAGER_PORT=29444
 SHEETS_EMULATOR_PORT=29500
+# scripts/stack: the local system on top of the environment
+STACK_INGRESS_PORT=29880            # nginx playing the ingress controller
+OPERATOR_ADMIN_PORTS=(29881 29882)  # two operator replicas (leader election)

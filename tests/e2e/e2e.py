@@ -1,0 +1,163 @@
+"""e2e.py - helpers for the end-to-end tests: kubectl, the stack, HTTP submissions
+through the ingress, flush Jobs and the emulated sheet. Every helper raises on failure;
+a test prints what it measured and exits non-zero when a check fails."""
+import concurrent.futures, http.client, json, os, subprocess, sys, time, urllib.request, uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INGRESS = ("127.0.0.1", 29880)
+SHEETS = os.environ.get("FORMPIPE_SHEETS_URL", "")
+FAILURES = []
+
+
+def sh(*cmd, check=True, input=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, input=input)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s: %s%s" % (" ".join(cmd), r.stdout, r.stderr))
+    return r.stdout.strip()
+
+
+def kubectl(*args, check=True, input=None):
+    return sh("kubectl", *args, check=check, input=input)
+
+
+def stack(*args):
+    return sh(os.path.join(ROOT, "scripts", "stack"), *args)
+
+
+def check(what, ok, detail=""):
+    print("%s - %s%s" % ("ok  " if ok else "FAIL", what, (": " + detail) if detail and not ok else ""), flush=True)
+    if not ok:
+        FAILURES.append(what)
+
+
+def until(what, fn, timeout):
+    """Calls fn until it returns a true value; returns it, or raises after timeout."""
+    t0, last = time.time(), None
+    while time.time() - t0 < timeout:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise RuntimeError("%s: not reached in %d s (last: %r)" % (what, timeout, last))
+
+
+def pipeline_yaml(ns, name, sheet, partitions, extra_fields=""):
+    return """apiVersion: formpipe.io/v1alpha1
+kind: FormPipeline
+metadata: {name: %s, namespace: %s}
+spec:
+  form:
+    title: Student data
+    fields:
+    - {name: name, type: string, required: true, minLength: 5, maxLength: 100}
+    - {name: roll, type: string, required: true, pattern: "^[0-9]{1,10}$"}
+    - {name: university, type: string, required: true}
+    - {name: cgpa, type: number, minimum: 0, maximum: 10}
+    - {name: gender, type: enum, values: [F, M, X]}
+    - {name: age, type: integer, minimum: 15, maximum: 100}
+    - {name: email, type: email, required: true}
+    - {name: mobile, type: phone}
+%s    partitionKey: roll
+  kafka: {partitions: %d}
+  ingest: {replicas: 2, rateLimit: 0, trustedProxies: ["127.0.0.1"]}
+  consumer: {minReplicas: 1}
+  sheets: {spreadsheetId: %s, schedule: "*/1 * * * *", batchRows: 5000}
+""" % (name, ns, extra_fields, partitions, sheet)
+
+
+def ready(ns, name):
+    out = kubectl("get", "fp", name, "-n", ns, "-o", "json", check=False)
+    if not out:
+        return False
+    o = json.loads(out)
+    st = o.get("status", {})
+    conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
+    return conds.get("Ready") == "True" and st.get("observedGeneration") == o["metadata"]["generation"]
+
+
+def submission(i, key, seq, extra=None):
+    body = {"name": "student %06d" % i, "roll": str(key), "university": "Uni of Tests", "cgpa": 7.5,
+            "gender": "FMX"[i % 3], "age": 20 + i % 30, "email": "s%d@example.com" % i, "mobile": "+9112345%05d" % (i % 100000)}
+    body["name"] = "student %06d seq %05d" % (i, seq)
+    if extra:
+        body.update(extra)
+    return body
+
+
+def post_all(path, bodies, threads=16, retries=8):
+    """POSTs each body (with its own Idempotency-Key, retried on 5xx and connection
+    errors) through the ingress. Returns the accepted ids in body order."""
+    def worker(chunk):
+        conn, out = None, []
+        for idx, body in chunk:
+            key, data = str(uuid.uuid4()), json.dumps(body)
+            for attempt in range(retries):
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPConnection(*INGRESS, timeout=30)
+                    conn.request("POST", path, body=data, headers={"Content-Type": "application/json",
+                                                                    "Idempotency-Key": key})
+                    r = conn.getresponse()
+                    answer = r.read()
+                    if r.status == 202:
+                        out.append((idx, json.loads(answer)["id"]))
+                        break
+                    if r.status < 500 and r.status != 429:
+                        raise RuntimeError("HTTP %d for %s: %s" % (r.status, data, answer))
+                except (OSError, http.client.HTTPException):
+                    conn = None
+                time.sleep(min(0.2 * 2 ** attempt, 3))
+            else:
+                raise RuntimeError("gave up on %s" % data)
+        return out
+    indexed = list(enumerate(bodies))
+    chunks = [indexed[t::threads] for t in range(threads)]
+    ids = [None] * len(bodies)
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        for part in ex.map(worker, chunks):
+            for idx, sid in part:
+                ids[idx] = sid
+    return ids
+
+
+def sheet_values(sheet):
+    with urllib.request.urlopen("%s/_control/spreadsheets/%s/values/Responses" % (SHEETS, sheet)) as r:
+        return json.load(r).get("values", [])
+
+
+def flush_until(ns, name, sheet, rows, timeout=180):
+    """Runs flush Jobs (from the CronJob) until the sheet holds rows data rows."""
+    t0, n = time.time(), 0
+    while time.time() - t0 < timeout:
+        n += 1
+        job = "%s-now-%d-%d" % (name, int(t0) % 100000, n)
+        kubectl("create", "job", job, "-n", ns, "--from=cronjob/%s-flush" % name)
+        until("job %s" % job, lambda: kubectl("get", "job", job, "-n", ns, "-o",
+                                              "jsonpath={.status.succeeded}{.status.failed}", check=False), 120)
+        have = len(sheet_values(sheet)) - 1
+        if have >= rows:
+            return time.time() - t0
+        time.sleep(1)
+    raise RuntimeError("the sheet did not reach %d rows in %d s" % (rows, timeout))
+
+
+def verify_sheet(sheet, accepted, columns, what):
+    values = sheet_values(sheet)
+    check("%s: header is id, received_at, then the fields" % what, values and values[0][:len(columns) + 2] == ["id", "received_at"] + columns,
+          str(values[:1]))
+    ids = [row[0] for row in values[1:]]
+    want = set(accepted)
+    dup = len(ids) - len(set(ids))
+    missing = len(want - set(ids))
+    extra = len(set(ids) - want)
+    print("  %s: accepted %d, rows %d, duplicates %d, missing %d, unexpected %d" %
+          (what, len(want), len(ids), dup, missing, extra), flush=True)
+    check("%s: every accepted submission is in the sheet exactly once" % what, dup == 0 and missing == 0 and extra == 0)
+    return values
+
+
+def finish():
+    if FAILURES:
+        print("%d check(s) failed: %s" % (len(FAILURES), "; ".join(FAILURES)))
+        sys.exit(1)
+    print("all checks passed")

@@ -1,0 +1,498 @@
+#!/usr/bin/env python3
+"""node.py - plays the node of the local control plane (test infrastructure, not product).
+
+No container runtime exists here, so this process stands in for a kubelet, a scheduler
+and an ingress controller:
+  * registers Node NODE with the real apiserver and keeps it Ready (status + Lease);
+  * binds every unscheduled Pod to NODE (there is no scheduler);
+  * runs each Pod bound to NODE as a local process of our binaries (image
+    ".../formpipe-ingest:tag" -> BIN_DIR/formpipe-ingest): args and env (values,
+    Secret/ConfigMap/field refs), ConfigMap/Secret/emptyDir volumes written to a
+    directory whose path replaces the mount path in args, container ports mapped to
+    free local ports on 127.0.0.1;
+  * reports Pod status (Running, Ready from the readiness probe, Succeeded/Failed with
+    the exit code), restarts crashed containers with backoff like a kubelet, and stops
+    processes when Pods are deleted;
+  * writes an nginx configuration from the Ingress objects and the ready endpoints of
+    their Services and reloads nginx, which listens on 127.0.0.1:INGRESS_PORT.
+
+Usage: node.py --bin-dir DIR --state DIR --ingress-port PORT [--node NAME]
+Needs FORMPIPE_TEST_KUBE_SERVER, FORMPIPE_TEST_KUBE_CA_FILE, FORMPIPE_TEST_KUBE_TOKEN_FILE
+(scripts/testenv env). Stops on SIGTERM: every pod process gets SIGTERM, nginx stops.
+"""
+import argparse, base64, datetime, http.client, json, os, re, shutil, signal, socket
+import ssl, subprocess, sys, threading, time, urllib.parse
+
+STOP = threading.Event()
+
+
+def log(msg, **kw):
+    print(json.dumps({"time": now(), "msg": msg, **kw}), file=sys.stderr, flush=True)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Api:
+    """One keep-alive HTTPS connection to the apiserver (one per thread)."""
+
+    def __init__(self):
+        u = urllib.parse.urlparse(os.environ["FORMPIPE_TEST_KUBE_SERVER"])
+        self.host, self.port = u.hostname, u.port
+        self.ctx = ssl.create_default_context(cafile=os.environ["FORMPIPE_TEST_KUBE_CA_FILE"])
+        self.token = open(os.environ["FORMPIPE_TEST_KUBE_TOKEN_FILE"]).read().strip()
+        self.conn = None
+
+    def _connect(self, timeout):
+        return http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
+
+    def call(self, method, path, body=None, ctype="application/json"):
+        headers = {"Authorization": "Bearer " + self.token, "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = ctype
+        for attempt in range(3):
+            try:
+                if self.conn is None:
+                    self.conn = self._connect(30)
+                self.conn.request(method, path, body=data, headers=headers)
+                r = self.conn.getresponse()
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw else None)
+            except (OSError, http.client.HTTPException):
+                self.conn = None
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
+
+    def watch(self, path, on_event):
+        """list + watch path (a collection with an optional query) until STOP."""
+        rv = None
+        while not STOP.is_set():
+            try:
+                if rv is None:
+                    st, lst = self.call("GET", path)
+                    if st != 200:
+                        raise OSError("list %s: %s" % (path, st))
+                    for item in lst["items"]:
+                        on_event("ADDED", item)
+                    rv = lst["metadata"]["resourceVersion"]
+                sep = "&" if "?" in path else "?"
+                conn = self._connect(90)
+                conn.request("GET", path + sep + "watch=1&allowWatchBookmarks=true&timeoutSeconds=60&resourceVersion=" + rv,
+                             headers={"Authorization": "Bearer " + self.token})
+                r = conn.getresponse()
+                if r.status == 410:
+                    rv = None
+                    continue
+                for line in r:
+                    if STOP.is_set():
+                        break
+                    ev = json.loads(line)
+                    if ev["type"] == "ERROR":
+                        rv = None
+                        break
+                    rv = ev["object"]["metadata"].get("resourceVersion", rv)
+                    if ev["type"] != "BOOKMARK":
+                        on_event(ev["type"], ev["object"])
+                conn.close()
+            except Exception as e:  # the apiserver restarts in chaos runs: retry
+                log("watch error", path=path, error=str(e))
+                time.sleep(1)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Pod:
+    """One pod bound to this node: its process, restarts, readiness and status."""
+
+    def __init__(self, node, obj):
+        self.node, self.obj = node, obj
+        md = obj["metadata"]
+        self.ns, self.name, self.uid = md["namespace"], md["name"], md["uid"]
+        self.dir = os.path.join(node.state, "pods", "%s_%s_%s" % (self.ns, self.name, self.uid[:8]))
+        self.proc, self.ready, self.restarts, self.ports = None, False, 0, {}
+        self.stopping = threading.Event()
+        self.api = Api()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def spec(self):
+        return self.obj["spec"]
+
+    def container(self):
+        return self.spec()["containers"][0]
+
+    # ---- preparing ------------------------------------------------------------
+    def key_data(self, kind, name, optional=False):
+        st, o = self.api.call("GET", "/api/v1/namespaces/%s/%ss/%s" % (self.ns, kind, name))
+        if st != 200:
+            if optional:
+                return {}
+            raise RuntimeError("%s %s/%s not found" % (kind, self.ns, name))
+        if kind == "secret":
+            return {k: base64.b64decode(v) for k, v in (o.get("data") or {}).items()}
+        return {k: v.encode() for k, v in (o.get("data") or {}).items()}
+
+    def write_volumes(self):
+        paths = {}
+        for v in self.spec().get("volumes", []):
+            d = os.path.join(self.dir, "vol", v["name"])
+            os.makedirs(d, exist_ok=True)
+            src = v.get("configMap") or v.get("secret")
+            if src is not None:
+                kind = "configmap" if "configMap" in v else "secret"
+                data = self.key_data(kind, src.get("name") or src.get("secretName"), src.get("optional", False))
+                items = src.get("items") or [{"key": k, "path": k} for k in data]
+                for it in items:
+                    with open(os.path.join(d, it["path"]), "wb") as f:
+                        f.write(data[it["key"]])
+            paths[v["name"]] = d
+        mounts = {}
+        for m in self.container().get("volumeMounts", []):
+            mounts[m["mountPath"]] = paths[m["name"]]
+        return mounts
+
+    def env(self):
+        env = {"PATH": "/usr/bin:/bin"}
+        for e in self.container().get("env", []):
+            if "value" in e:
+                env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), ""), e["value"])
+                continue
+            vf = e.get("valueFrom", {})
+            if "secretKeyRef" in vf:
+                r = vf["secretKeyRef"]
+                env[e["name"]] = self.key_data("secret", r["name"])[r["key"]].decode()
+            elif "configMapKeyRef" in vf:
+                r = vf["configMapKeyRef"]
+                env[e["name"]] = self.key_data("configmap", r["name"])[r["key"]].decode()
+            elif "fieldRef" in vf:
+                env[e["name"]] = {"metadata.name": self.name, "metadata.namespace": self.ns,
+                                  "status.podIP": "127.0.0.1"}.get(vf["fieldRef"]["fieldPath"], "")
+        return env
+
+    def command(self, mounts):
+        c = self.container()
+        image = c["image"].rsplit("/", 1)[-1].split(":")[0].split("@")[0]
+        binary = os.path.join(self.node.bin_dir, image)
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError("no binary for image %s" % c["image"])
+        for p in c.get("ports", []):
+            self.ports[p.get("name") or str(p["containerPort"])] = (p["containerPort"], free_port())
+        by_number = {str(cp): lp for cp, lp in self.ports.values()}
+        args = []
+        for a in c.get("args", []):
+            for mount_path, local in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
+                a = a.replace(mount_path, local)
+            m = re.match(r"^(--(?:admin-)?port)=(\d+)$", a)
+            if m and m.group(2) in by_number:
+                a = "%s=%d" % (m.group(1), by_number[m.group(2)])
+            args.append(a)
+        # servers listen on 127.0.0.1 only
+        if image == "formpipe-ingest":
+            args.append("--bind=127.0.0.1")
+        if image == "formpipe-consumer":
+            args.append("--admin-bind=127.0.0.1")
+        return [binary] + args
+
+    def probe_port(self, probe):
+        port = str(probe["httpGet"]["port"])
+        for name, (cp, lp) in self.ports.items():
+            if port in (name, str(cp)):
+                return lp
+        return None
+
+    # ---- running --------------------------------------------------------------
+    def status(self, phase, ready, state, exit_code=None):
+        c = self.container()
+        cond = lambda t, s: {"type": t, "status": "True" if s else "False", "lastTransitionTime": now()}
+        cs = {"name": c["name"], "image": c["image"], "imageID": c["image"], "ready": ready,
+              "restartCount": self.restarts, "started": state == "running",
+              "state": {state: {"startedAt": now()} if state == "running" else
+                        {"exitCode": exit_code or 0, "reason": "Completed" if exit_code == 0 else "Error",
+                         "finishedAt": now()} if state == "terminated" else {"reason": "CrashLoopBackOff"}}}
+        body = {"status": {"phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
+                           "podIPs": [{"ip": "127.0.0.1"}], "startTime": now(),
+                           "conditions": [cond("PodScheduled", True), cond("Initialized", True),
+                                          cond("ContainersReady", ready), cond("Ready", ready)],
+                           "containerStatuses": [cs]}}
+        try:
+            self.api.call("PATCH", "/api/v1/namespaces/%s/pods/%s/status" % (self.ns, self.name), body,
+                          "application/merge-patch+json")
+        except Exception as e:
+            log("status update failed", pod=self.name, error=str(e))
+
+    def run(self):
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            mounts = self.write_volumes()
+            cmd, env = self.command(mounts), self.env()
+        except Exception as e:
+            log("pod cannot start", pod="%s/%s" % (self.ns, self.name), error=str(e))
+            self.status("Pending", False, "waiting")
+            return
+        policy = self.spec().get("restartPolicy", "Always")
+        probe = self.container().get("readinessProbe")
+        backoff = 1.0
+        while not self.stopping.is_set():
+            logf = open(os.path.join(self.dir, "log"), "ab")
+            self.proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
+                                         start_new_session=True)
+            logf.close()
+            log("started", pod="%s/%s" % (self.ns, self.name), pid=self.proc.pid, cmd=" ".join(cmd))
+            self.node.changed.set()
+            self.ready = probe is None
+            self.status("Running", self.ready, "running")
+            started = time.time()
+            while self.proc.poll() is None and not self.stopping.is_set():
+                if probe:
+                    ok = self.check(probe)
+                    if ok != self.ready:
+                        self.ready = ok
+                        self.status("Running", ok, "running")
+                        self.node.changed.set()
+                time.sleep(0.5)
+            if self.stopping.is_set():
+                break
+            code = self.proc.returncode
+            self.ready = False
+            self.node.changed.set()
+            if policy == "Never" or (policy == "OnFailure" and code == 0):
+                self.status("Succeeded" if code == 0 else "Failed", False, "terminated", code)
+                return
+            self.restarts += 1
+            backoff = 1.0 if time.time() - started > 10 else min(backoff * 2, 10.0)
+            log("container exited, restarting", pod="%s/%s" % (self.ns, self.name), code=code, backoff=backoff)
+            self.status("Running", False, "waiting")
+            self.stopping.wait(backoff)
+
+    def check(self, probe):
+        port = self.probe_port(probe)
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", probe["httpGet"].get("path", "/"))
+            ok = c.getresponse().status < 400
+            c.close()
+            return ok
+        except OSError:
+            return False
+
+    def stop(self, grace):
+        self.stopping.set()
+        p = self.proc
+        if p and p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.ready = False
+        self.node.changed.set()
+
+
+class Node:
+    def __init__(self, args):
+        self.name, self.bin_dir, self.state = args.node, args.bin_dir, args.state
+        self.ingress_port = args.ingress_port
+        self.pods, self.lock, self.changed = {}, threading.Lock(), threading.Event()
+        self.api = Api()
+        os.makedirs(os.path.join(self.state, "pods"), exist_ok=True)
+
+    # ---- node object ------------------------------------------------------------
+    def node_status(self):
+        return {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                "message": "formpipe test node", "lastHeartbeatTime": now(),
+                                "lastTransitionTime": now()}],
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                              {"type": "Hostname", "address": self.name}],
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                "nodeInfo": {"kubeletVersion": "formpipe-node", "operatingSystem": "linux",
+                             "architecture": "amd64", "containerRuntimeVersion": "local-process://1"}}
+
+    def register(self):
+        body = {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": self.name, "labels": {"kubernetes.io/hostname": self.name,
+                                                           "kubernetes.io/os": "linux"}}}
+        st, _ = self.api.call("POST", "/api/v1/nodes", body)
+        if st not in (201, 409):
+            raise SystemExit("node.py: cannot register node: HTTP %s" % st)
+
+    def heartbeat(self):
+        api = Api()
+        lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/" + self.name
+        while not STOP.is_set():
+            try:
+                api.call("PATCH", "/api/v1/nodes/%s/status" % self.name, {"status": self.node_status()},
+                         "application/merge-patch+json")
+                t = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                st, _ = api.call("PATCH", lease, {"spec": {"renewTime": t}}, "application/merge-patch+json")
+                if st == 404:
+                    api.call("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                             {"metadata": {"name": self.name}, "spec": {"holderIdentity": self.name,
+                                                                        "leaseDurationSeconds": 40, "renewTime": t}})
+            except Exception as e:
+                log("heartbeat failed", error=str(e))
+            STOP.wait(10)
+
+    # ---- scheduler --------------------------------------------------------------
+    def schedule(self):
+        api = Api()
+
+        def on_pod(kind, pod):
+            md = pod["metadata"]
+            if kind == "DELETED" or md.get("deletionTimestamp") or pod["spec"].get("nodeName"):
+                return
+            body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": md["name"]},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": self.name}}
+            api.call("POST", "/api/v1/namespaces/%s/pods/%s/binding" % (md["namespace"], md["name"]), body)
+
+        Api().watch("/api/v1/pods?fieldSelector=spec.nodeName%3D", on_pod)
+
+    # ---- kubelet ----------------------------------------------------------------
+    def kubelet(self):
+        api = Api()
+
+        def on_pod(kind, obj):
+            uid = obj["metadata"]["uid"]
+            md = obj["metadata"]
+            with self.lock:
+                pod = self.pods.get(uid)
+                if kind == "DELETED" or md.get("deletionTimestamp"):
+                    if pod:
+                        del self.pods[uid]
+                if not pod and kind != "DELETED" and not md.get("deletionTimestamp"):
+                    phase = obj.get("status", {}).get("phase")
+                    if phase in ("Succeeded", "Failed"):
+                        return
+                    pod = self.pods[uid] = Pod(self, obj)
+                    pod.thread.start()
+                    return
+            if pod and (kind == "DELETED" or md.get("deletionTimestamp")):
+                threading.Thread(target=self.finish, args=(api, pod, obj, kind), daemon=True).start()
+
+        Api().watch("/api/v1/pods?fieldSelector=spec.nodeName%3D" + self.name, on_pod)
+
+    def finish(self, api, pod, obj, kind):
+        pod.stop(min(obj["spec"].get("terminationGracePeriodSeconds", 30), 30))
+        if kind != "DELETED":
+            Api().call("DELETE", "/api/v1/namespaces/%s/pods/%s" % (pod.ns, pod.name),
+                       {"gracePeriodSeconds": 0, "preconditions": {"uid": pod.uid}})
+        shutil.rmtree(pod.dir, ignore_errors=True)
+
+    # ---- ingress controller -------------------------------------------------------
+    def endpoints(self, ns, selector, port_name):
+        out = []
+        with self.lock:
+            for p in self.pods.values():
+                labels = p.obj["metadata"].get("labels", {})
+                if p.ns == ns and p.ready and all(labels.get(k) == v for k, v in selector.items()):
+                    for name, (cp, lp) in p.ports.items():
+                        if str(port_name) in (name, str(cp)):
+                            out.append(lp)
+        return sorted(out)
+
+    def nginx_conf(self, api):
+        st, ings = api.call("GET", "/apis/networking.k8s.io/v1/ingresses")
+        st2, svcs = api.call("GET", "/api/v1/services")
+        services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in svcs.get("items", [])}
+        upstreams, locations = [], []
+        for ing in ings.get("items", []):
+            ns = ing["metadata"]["namespace"]
+            for rule in ing["spec"].get("rules", []):
+                for path in rule.get("http", {}).get("paths", []):
+                    be = path["backend"]["service"]
+                    svc = services.get((ns, be["name"]))
+                    if not svc:
+                        continue
+                    port = be["port"].get("number") or be["port"].get("name")
+                    target = next((p.get("targetPort", p["port"]) for p in svc["spec"]["ports"]
+                                   if p["port"] == port or p.get("name") == port), None)
+                    eps = self.endpoints(ns, svc["spec"].get("selector", {}), target)
+                    up = "u_%s_%s" % (ns.replace("-", "_"), be["name"].replace("-", "_"))
+                    if eps:
+                        upstreams.append("  upstream %s {\n%s    keepalive 64;\n  }\n" %
+                                         (up, "".join("    server 127.0.0.1:%d;\n" % p for p in eps)))
+                        target_line = "proxy_pass http://%s;" % up
+                    else:
+                        target_line = "return 503;"
+                    locations.append("    location %s {\n      %s\n    }\n" % (path["path"], target_line))
+        d = os.path.join(self.state, "nginx")
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        return ("%sworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
+                "events { worker_connections 4096; }\n"
+                "http {\n  access_log off;\n  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
+                "  fastcgi_temp_path %s/fastcgi;\n  uwsgi_temp_path %s/uwsgi;\n  scgi_temp_path %s/scgi;\n"
+                "  client_max_body_size 16m;\n%s"
+                "  server {\n    listen 127.0.0.1:%d default_server;\n"
+                "    proxy_http_version 1.1;\n    proxy_set_header Connection \"\";\n"
+                "    proxy_set_header Host $host;\n    proxy_set_header X-Forwarded-For $remote_addr;\n"
+                "    proxy_next_upstream error timeout http_503;\n"
+                "%s  }\n}\n") % (user, d, d, d, d, d, d, d, "".join(upstreams), self.ingress_port,
+                                 "".join(locations))
+
+    def ingress(self):
+        api = Api()
+        d = os.path.join(self.state, "nginx")
+        os.makedirs(d, exist_ok=True)
+        conf_path, current, running = os.path.join(d, "nginx.conf"), None, False
+        while not STOP.is_set():
+            try:
+                conf = self.nginx_conf(api)
+                if conf != current:
+                    with open(conf_path, "w") as f:
+                        f.write(conf)
+                    cmd = ["nginx", "-c", conf_path, "-p", d] + (["-s", "reload"] if running else [])
+                    r = subprocess.run(cmd, capture_output=True, text=True)
+                    if r.returncode != 0:
+                        log("nginx failed", error=r.stderr.strip())
+                    else:
+                        running, current = True, conf
+            except Exception as e:
+                log("ingress sync failed", error=str(e))
+            self.changed.wait(1.0)
+            self.changed.clear()
+        if running:
+            subprocess.run(["nginx", "-c", conf_path, "-p", d, "-s", "quit"], capture_output=True)
+
+    def shutdown(self):
+        with self.lock:
+            pods = list(self.pods.values())
+        for p in pods:
+            p.stop(10)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="plays the node of the local control plane")
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--ingress-port", type=int, required=True)
+    ap.add_argument("--node", default="formpipe-node")
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    signal.signal(signal.SIGINT, lambda *_: STOP.set())
+    node = Node(args)
+    node.register()
+    threads = [threading.Thread(target=t, daemon=True) for t in (node.heartbeat, node.schedule, node.kubelet)]
+    for t in threads:
+        t.start()
+    ing = threading.Thread(target=node.ingress)
+    ing.start()
+    log("node ready", node=args.node, ingress="http://127.0.0.1:%d" % args.ingress_port)
+    STOP.wait()
+    node.changed.set()
+    ing.join()
+    node.shutdown()
+    log("node stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""End to end on one machine: kubectl apply of a FormPipeline on the real control plane,
+the real operator (two replicas), the node harness running ingest/consumer/flush as
+processes, real Kafka and Redis Sentinel, submissions over HTTP through nginx (the
+Ingress), rows in the emulated sheet.
+  1. apply -> 10,000 submissions -> flush Jobs -> the sheet holds exactly those rows,
+     per-key order kept, header right;
+  2. partitions 3 -> 6 -> six consumer processes share the group, totals still exact;
+  3. form change (a field added): ingest pods roll, new submissions carry the new
+     column, old rows untouched.
+Run under scripts/testenv exec with the stack up (ctest fixture `stack`)."""
+import json, os, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import (check, finish, flush_until, kubectl, pipeline_yaml, post_all, ready, sheet_values,
+                 stack, submission, until, verify_sheet)
+
+COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
+N, KEYS = 10000, 200
+
+
+def running_pods(ns, component):
+    out = kubectl("get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=%s" % component, "-o",
+                  "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}")
+    return [l.split()[0] for l in out.splitlines() if l.endswith("Running True")]
+
+
+def main():
+    ns = "e2e-%d" % os.getpid()
+    name, sheet = "students", "e2e-sheet-%d" % os.getpid()
+    stack("namespace", ns)
+    stack("sheet", sheet)
+    t0 = time.time()
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 3))
+    took = until("FormPipeline Ready", lambda: ready(ns, name), 120) and time.time() - t0
+    print("  apply -> Ready (topic, 2 ingest + 3 consumer processes, CronJob): %.1f s" % took, flush=True)
+    path = "/forms/%s" % name
+
+    # 1. 10,000 submissions, 200 keys; each key's submissions are sent in order
+    bodies, seq = [], {}
+    for i in range(N):
+        key = 1000 + i % KEYS
+        seq[key] = seq.get(key, 0) + 1
+        bodies.append(submission(i, key, seq[key]))
+    # keep per-key order: one key is always posted by the same thread, in sequence
+    t0 = time.time()
+    ids = post_all(path, bodies, threads=20)   # 20 divides 200: every key stays on one thread
+    rate = N / (time.time() - t0)
+    print("  %d submissions accepted (202) through the ingress at %.0f/s" % (N, rate), flush=True)
+    took = flush_until(ns, name, sheet, N)
+    print("  flushed to the sheet in %.1f s" % took, flush=True)
+    values = verify_sheet(sheet, ids, COLUMNS, "10,000 submissions")
+    by_key = {}
+    for row in values[1:]:
+        student, roll = row[2], row[3]
+        by_key.setdefault(roll, []).append(int(student.rsplit(" ", 1)[1]))
+    in_order = all(s == sorted(s) for s in by_key.values())
+    check("per-key order is kept in the sheet", in_order and len(by_key) == KEYS)
+
+    # 2. partitions 3 -> 6
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6))
+    until("six consumer processes", lambda: len(running_pods(ns, "consumer")) == 6, 120)
+    check("six consumer processes run", len(running_pods(ns, "consumer")) == 6)
+    more = [submission(N + i, 1000 + i % KEYS, 10000 + i) for i in range(2000)]
+    ids2 = post_all(path, more, threads=16)
+    flush_until(ns, name, sheet, N + 2000)
+    verify_sheet(sheet, ids + ids2, COLUMNS, "after growing to 6 partitions")
+
+    # 3. add a field: the ingest pods roll and take it
+    before = set(running_pods(ns, "ingest"))
+    old_rows = sheet_values(sheet)
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6,
+                                                  "    - {name: city, type: string, maxLength: 50}\n"))
+    until("ingest pods rolled", lambda: (set(running_pods(ns, "ingest")) & before) == set()
+          and len(running_pods(ns, "ingest")) == 2 and ready(ns, name), 120)
+    check("the ingest pods rolled", not (set(running_pods(ns, "ingest")) & before))
+    new = [submission(20000 + i, 1000 + i % KEYS, 20000 + i, {"city": "Dhaka"}) for i in range(500)]
+    ids3 = post_all(path, new, threads=8)
+    flush_until(ns, name, sheet, N + 2500)
+    values = verify_sheet(sheet, ids + ids2 + ids3, COLUMNS + ["city"], "after adding a field")
+    new_ids = set(ids3)
+    check("new rows carry the new column", all(r[-1] == "Dhaka" and len(r) == len(COLUMNS) + 3
+                                                for r in values[1:] if r[0] in new_ids))
+    check("old rows are untouched", values[1:len(old_rows)] == old_rows[1:])
+    kubectl("delete", "namespace", ns, "--wait=false")
+    finish()
+
+
+if __name__ == "__main__":
+    main()
