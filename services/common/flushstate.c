@@ -9,7 +9,7 @@
 
 #define KEYMAX 600
 
-enum { K_LOCK, K_BATCH, K_PENDING, K_ROWS, K_FLUSHED, K_NEXTROW, K_COUNT };
+enum { K_LOCK, K_BATCH, K_PENDING, K_ROWS, K_FLUSHED, K_NEXTROW, K_HEADER, K_COUNT };
 
 static const char renew_src[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
@@ -64,7 +64,7 @@ struct fp_flushstate {
 
 fp_flushstate *fp_flushstate_new(fp_redis *redis, const char *ns, const char *name, fp_error *err)
 {
-    static const char *const suffix[K_COUNT] = {"lock", "batch", "pending", "rows", "flushed", "nextrow"};
+    static const char *const suffix[K_COUNT] = {"lock", "batch", "pending", "rows", "flushed", "nextrow", "header"};
     fp_flushstate *s = calloc(1, sizeof *s);
     if (!s) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
@@ -232,4 +232,26 @@ void fp_flush_batch_clear(fp_flush_batch *b)
 {
     cJSON_Delete(b->ids);
     b->ids = NULL;
+}
+
+int fp_flushstate_header(fp_flushstate *s, char **header, fp_error *err)
+{
+    redisReply *rep;
+    *header = NULL;
+    int rc = command(s, &rep, err, 2, (const char *[]){"GET", s->keys[K_HEADER]});
+    if (rc)
+        return rc;
+    if (rep->type == REDIS_REPLY_STRING && !(*header = strdup(rep->str)))
+        rc = fp_error_set(err, FP_ENOMEM, "out of memory");
+    freeReplyObject(rep);
+    return rc;
+}
+
+int fp_flushstate_set_header(fp_flushstate *s, const char *header, fp_error *err)
+{
+    redisReply *rep;
+    int rc = command(s, &rep, err, 3, (const char *[]){"SET", s->keys[K_HEADER], header});
+    if (!rc)
+        freeReplyObject(rep);
+    return rc;
 }

@@ -54,6 +54,12 @@ int fp_flushstate_nextrow(fp_flushstate *s, long long *row, int *exists, fp_erro
 /* Sets nextrow only if it is not set yet (first run found the sheet's first empty row). */
 int fp_flushstate_init_nextrow(fp_flushstate *s, long long row, fp_error *err);
 
+/* The header row last written (its cells joined by the unit separator 0x1f), so a
+ * form that gained a field gets its header rewritten once. *header is NULL when never
+ * recorded; the caller frees it. */
+int fp_flushstate_header(fp_flushstate *s, char **header, fp_error *err);
+int fp_flushstate_set_header(fp_flushstate *s, const char *header, fp_error *err);
+
 void fp_flush_batch_clear(fp_flush_batch *b);
 
 #endif

@@ -1,5 +1,6 @@
 /* flusher.c — see flusher.h. */
 #include "flusher.h"
+#include "buf.h"
 #include "buffer.h"
 #include "flushstate.h"
 #include "form.h"
@@ -64,26 +65,57 @@ static int open_sheet(run *r, fp_error *err)
     return rc;
 }
 
+/* The header row: id, received_at, then the form's fields. */
+static cJSON *header_rows(const run *r, fp_buf *signature)
+{
+    cJSON *rows = cJSON_CreateArray(), *header = cJSON_CreateArray();
+    cJSON_AddItemToArray(rows, header);
+    cJSON_AddItemToArray(header, cJSON_CreateString("id"));
+    cJSON_AddItemToArray(header, cJSON_CreateString("received_at"));
+    fp_buf_adds(signature, "id\x1freceived_at");
+    for (size_t i = 0; i < r->form->ncolumns; i++) {
+        cJSON_AddItemToArray(header, cJSON_CreateString(r->form->columns[i]));
+        fp_buf_printf(signature, "\x1f%s", r->form->columns[i]);
+    }
+    return rows;
+}
+
+/* Writes the header row when the form's fields differ from the header written last
+ * (a field was added): row 1 is an explicit range, so rewriting it is harmless. */
+static int refresh_header(run *r, fp_error *err)
+{
+    fp_buf sig;
+    fp_buf_init(&sig, 64 * 1024);
+    cJSON *rows = header_rows(r, &sig);
+    char *stored = NULL;
+    int rc = fp_flushstate_header(r->state, &stored, err);
+    if (rc == 0 && (!stored || strcmp(stored, sig.data ? sig.data : "") != 0)) {
+        if (stored)
+            fp_log_info("the form's fields changed: rewriting the header row", FP_LSTR("sheet", r->cfg->sheet));
+        rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, err);
+        if (rc == 0)
+            rc = fp_flushstate_set_header(r->state, sig.data ? sig.data : "", err);
+    }
+    free(stored);
+    cJSON_Delete(rows);
+    fp_buf_free(&sig);
+    return rc;
+}
+
 /* First run: find the first empty row and never overwrite what is there; an empty tab
- * gets the header row (id, received_at, then the form's fields). */
+ * gets the header row. Every run: the header follows the form's fields. */
 static int first_row(run *r, long long *next, fp_error *err)
 {
     int exists, rc = fp_flushstate_nextrow(r->state, next, &exists, err);
-    if (rc || exists)
+    if (rc)
         return rc;
+    if (exists)
+        return refresh_header(r, err);
     long long last;
     if ((rc = fp_sheets_last_row(r->sheets, &last, err)))
         return rc;
     if (last == 0) {
-        cJSON *rows = cJSON_CreateArray(), *header = cJSON_CreateArray();
-        cJSON_AddItemToArray(rows, header);
-        cJSON_AddItemToArray(header, cJSON_CreateString("id"));
-        cJSON_AddItemToArray(header, cJSON_CreateString("received_at"));
-        for (size_t i = 0; i < r->form->ncolumns; i++)
-            cJSON_AddItemToArray(header, cJSON_CreateString(r->form->columns[i]));
-        rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, err);
-        cJSON_Delete(rows);
-        if (rc)
+        if ((rc = refresh_header(r, err)))
             return rc;
         last = 1;
     }

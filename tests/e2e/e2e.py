@@ -156,6 +156,24 @@ def verify_sheet(sheet, accepted, columns, what):
     return values
 
 
+STACK_LOGS = os.path.join(os.environ.get("FORMPIPE_STACK_DIR", "/tmp/formpipe-stack"), "node", "logs")
+
+
+def sanitizer_reports(ns):
+    """Names of pod logs of namespace ns (and the operators') holding a sanitizer report."""
+    bad = []
+    logs = [os.path.join(STACK_LOGS, f) for f in os.listdir(STACK_LOGS) if f.startswith(ns + "_")]
+    logs += [os.path.join(os.path.dirname(os.path.dirname(STACK_LOGS)), "logs", "operator-%d.log" % i) for i in (1, 2)]
+    for path in logs:
+        try:
+            text = open(path, errors="replace").read()
+        except OSError:
+            continue
+        if "ERROR: AddressSanitizer" in text or "ERROR: LeakSanitizer" in text or "runtime error: " in text:
+            bad.append(os.path.basename(path))
+    return bad
+
+
 def finish():
     if FAILURES:
         print("%d check(s) failed: %s" % (len(FAILURES), "; ".join(FAILURES)))

@@ -119,6 +119,7 @@ class Pod:
         md = obj["metadata"]
         self.ns, self.name, self.uid = md["namespace"], md["name"], md["uid"]
         self.dir = os.path.join(node.state, "pods", "%s_%s_%s" % (self.ns, self.name, self.uid[:8]))
+        self.log = os.path.join(node.state, "logs", "%s_%s.log" % (self.ns, self.name))   # kept after deletion
         self.proc, self.ready, self.restarts, self.ports = None, False, 0, {}
         self.stopping = threading.Event()
         self.api = Api()
@@ -242,7 +243,7 @@ class Pod:
         probe = self.container().get("readinessProbe")
         backoff = 1.0
         while not self.stopping.is_set():
-            logf = open(os.path.join(self.dir, "log"), "ab")
+            logf = open(self.log, "ab")
             self.proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
                                          start_new_session=True)
             logf.close()
@@ -305,6 +306,7 @@ class Node:
         self.pods, self.lock, self.changed = {}, threading.Lock(), threading.Event()
         self.api = Api()
         os.makedirs(os.path.join(self.state, "pods"), exist_ok=True)
+        os.makedirs(os.path.join(self.state, "logs"), exist_ok=True)
 
     # ---- node object ------------------------------------------------------------
     def node_status(self):

@@ -12,8 +12,8 @@ Run under scripts/testenv exec with the stack up (ctest fixture `stack`)."""
 import json, os, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (check, finish, flush_until, kubectl, pipeline_yaml, post_all, ready, sheet_values,
-                 stack, submission, until, verify_sheet)
+from e2e import (check, finish, flush_until, kubectl, pipeline_yaml, post_all, ready, sanitizer_reports,
+                 sheet_values, stack, submission, until, verify_sheet)
 
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 N, KEYS = 10000, 200
@@ -82,7 +82,10 @@ def main():
     check("new rows carry the new column", all(r[-1] == "Dhaka" and len(r) == len(COLUMNS) + 3
                                                 for r in values[1:] if r[0] in new_ids))
     check("old rows are untouched", values[1:len(old_rows)] == old_rows[1:])
-    kubectl("delete", "namespace", ns, "--wait=false")
+    kubectl("delete", "namespace", ns)   # the pods stop: their exit is checked too
+    until("pod processes stopped", lambda: not kubectl("get", "pods", "-n", ns, "-o", "name", check=False), 60)
+    bad = sanitizer_reports(ns)
+    check("no sanitizer report in any pod or operator log", not bad, ", ".join(bad))
     finish()
 
 
