@@ -4,6 +4,7 @@
  * a connection that closes while its event is in flight leaves the request to the
  * delivery report, which frees it. */
 #include "ingest.h"
+#include "page.h"
 #include "body.h"
 #include "buf.h"
 #include "event.h"
@@ -393,9 +394,20 @@ static int on_http(server *s, struct lws *wsi, struct session *ss, const char *u
         respond(r, 204, "text/plain", NULL);
         return 0;
     }
+    if (is_get) {   /* the form itself, as an HTML page that posts back here */
+        fp_error perr = {0};
+        char *page = fp_page_render(r->form->form->json, &perr);
+        if (!page) {
+            respond_error(s, r, 500, perr.msg, NULL);
+            return 0;
+        }
+        count(s, r, 200);
+        respond(r, 200, "text/html; charset=utf-8", page);
+        return 0;
+    }
     if (!is_post) {
-        r->allow = "POST, OPTIONS";
-        respond_error(s, r, 405, "use POST to submit this form", NULL);
+        r->allow = "GET, POST, OPTIONS";
+        respond_error(s, r, 405, "use GET for the form page and POST to submit it", NULL);
         return 0;
     }
     char client[64];

@@ -1,0 +1,19 @@
+/* page.h — the HTML page of a form (GET /forms/<name>): an accessible form rendered
+ * from the definition (labels tied to inputs, required, minlength/maxlength, pattern,
+ * input types email/tel/number/date, a select for enums and booleans) that posts to the
+ * same URL as application/x-www-form-urlencoded. Everything taken from the definition
+ * is HTML-escaped. The server validates again; the page only helps the person. */
+#ifndef FP_PAGE_H
+#define FP_PAGE_H
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+
+#define FP_PAGE_MAX (512 * 1024)   /* a page larger than this is refused */
+
+/* Renders the page of form (a compiled definition: name, title, description, fields).
+ * Returns an allocated string, or NULL with *err. */
+char *fp_page_render(const cJSON *form, fp_error *err);
+
+#endif
