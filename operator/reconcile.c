@@ -244,32 +244,32 @@ static void reconcile_topic(run *r)
 }
 
 /* The group's lag: measured at most once per lag interval (every reconcile would cost
- * each one a coordinator lookup and a watermark query per partition). A pipeline with
- * lag-based scaling is measured on every lag-interval requeue; others report the lag
- * of their latest measurement, taken no earlier than one interval after creation. */
+ * each one a coordinator lookup and a watermark query per partition), and never in a
+ * pipeline's first reconcile, so a new pipeline's children do not wait on Kafka (a
+ * fresh cluster creates its offsets topic on the first group lookup). Lag-scaled
+ * pipelines are requeued every interval and measured then. */
 static void measure_lag(run *r, pipe_state *st)
 {
-    long long now = mono_ms();
+    long long now = mono_ms(), interval = r->c->cfg.lag_interval_ms;
     r->lag = st->lag_at_ms ? st->lag : -1;
-    if (st->lag_at_ms == 0 && r->p->lag_per_replica <= 0) {
-        st->lag_at_ms = now;   /* a new pipeline has no lag worth a round trip yet */
+    if (st->lag_at_ms == 0) {
+        st->lag_at_ms = now - (r->p->lag_per_replica > 0 ? interval : 0);
         st->lag = -1;
         return;
     }
-    if (r->partitions <= 0 || (st->lag_at_ms && now - st->lag_at_ms < r->c->cfg.lag_interval_ms &&
-                               r->p->lag_per_replica <= 0))
+    if (r->partitions <= 0 || now - st->lag_at_ms < interval)
         return;
     char group[512];
     snprintf(group, sizeof group, "formpipe.%s.%s", r->p->ns, r->p->name);
     fp_error err = {0};
     long long lag = -1;
+    st->lag_at_ms = now;   /* a failed attempt also waits an interval */
     if (op_kafka_lag(r->c->kafka, group, r->p->topic, &lag, &err) < 0) {
         fp_log_write(FP_LOG_DEBUG, "lag unavailable",
                      (const fp_log_field[]){FP_LSTR("pipeline", r->p->name), FP_LSTR("error", err.msg), FP_LEND});
         return;   /* keep the previous value */
     }
     st->lag = r->lag = lag;
-    st->lag_at_ms = now;
 }
 
 static void plan_consumers(run *r, pipe_state *st)

@@ -83,12 +83,28 @@ check "CEL: partitions can only grow" refused "partitions can only grow" "$(fp g
 check "CEL: partitions may grow" bash -c "kubectl apply --dry-run=server -f - <<'Y'
 $(fp grow '[{name: a, type: string}]' '  kafka: {partitions: 8}')
 Y"
+check "kubectl get fp prints the columns" bash -c \
+  'kubectl get fp -n "'"$ns"'-forms" | head -1 | grep -Eq "^NAME +PARTITIONS +INGEST +CONSUMERS +LAG +READY +AGE"'
 check "defaults are filled in" equals \
   "$(kubectl get fp grow -n "$ns-forms" -o jsonpath='{.spec.form.unknownFields} {.spec.ingest.replicas} {.spec.sheets.sheet} {.spec.sheets.batchRows}')" \
   "reject 2 Responses 5000"
 
 # --- chart -------------------------------------------------------------------
-check "helm lint" "$HELM" lint charts/formpipe
+check "helm lint --strict" "$HELM" lint --strict charts/formpipe
+custom=tests/integration/packaging/custom-values.yaml
+check "helm lint --strict with every value customised" "$HELM" lint --strict charts/formpipe -f "$custom"
+custom_rendered() {
+  local out; out=$("$HELM" template x charts/formpipe -f "$custom") || return 1
+  for want in "image: registry.example.com/team/formpipe-operator:9.9.9" "replicas: 3" "--workers=16" \
+              "--kafka-config-secret=kafka-client:client.properties" "--redis-password-secret=redis-auth:password" \
+              "--google-credentials-secret=sheets-writer:sa.json" "--sheets-api-url=https://sheets.example.com" \
+              "--consumer-image=registry.example.com/team/formpipe-consumer:9.9.9" "kind: ServiceMonitor" \
+              "release: prometheus" "secretName: kafka-client" "dedicated" "podAntiAffinity" "regcred"; do
+    grep -qF -- "$want" <<<"$out" || { echo "missing: $want"; return 1; }
+  done
+  ! grep -q "formpipe-dashboard" <<<"$out" || { echo "the dashboard was disabled"; return 1; }
+}
+check "helm template with every value customised renders them" custom_rendered
 check "values schema refuses replicas 0" bash -c '! "$HELM" template x charts/formpipe --set operator.replicas=0 2>&1 | tee /dev/stderr | grep -q "^apiVersion" && "$HELM" template x charts/formpipe --set operator.replicas=0 2>&1 | grep -q "replicas"'
 check "values schema refuses unknown values" bash -c '"$HELM" template x charts/formpipe --set bogus=1 2>&1 | grep -q "additional properties"'
 check "values schema refuses a bad pull policy" bash -c '"$HELM" template x charts/formpipe --set image.pullPolicy=Sometimes 2>&1 | grep -q "pullPolicy"'

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The exactly-once proof under chaos, bounded in time and count.
+
+Kafka is restarted with 3 brokers (replication 3, min.insync.replicas 2) and the stack
+with it. Then SUBMISSIONS submissions go through the ingress from many client threads
+(each with an Idempotency-Key, retried on errors, as a careful client would) while a
+chaos loop, every few seconds, does one of: kill -9 an ingest, consumer or flush
+process; kill the Redis master (Sentinel fails over) and bring it back; restart a Kafka
+broker; kill -9 the operator leader and restart it; make the Sheets emulator answer
+429, 500, or apply a write and lose the answer. Flush Jobs run all along. At the end:
+every id that got 202 is in the sheet exactly once and no other row exists.
+Run after every other test (it replaces the single Kafka broker)."""
+import json, os, random, subprocess, sys, threading, time, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import (ROOT, SHEETS, check, finish, kubectl, pipeline_yaml, post_all, ready, sanitizer_reports,
+                 sheet_values, stack, submission, until, verify_sheet)
+
+SUBMISSIONS = int(os.environ.get("FORMPIPE_CHAOS_SUBMISSIONS", "100000"))
+KEYS = 1000
+COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
+TESTENV = os.path.join(ROOT, "scripts", "testenv")
+STOP = threading.Event()
+faults = {}
+
+
+def count(kind):
+    faults[kind] = faults.get(kind, 0) + 1
+
+
+def testenv(*args):
+    return subprocess.run([TESTENV, *args], capture_output=True, text=True).returncode == 0
+
+
+def pids(pattern):
+    r = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [int(p) for p in r.stdout.split()]
+
+
+def kill_one(kind, pattern):
+    found = pids(pattern)
+    if found:
+        os.kill(random.choice(found), 9)
+        count("kill -9 " + kind)
+
+
+def redis_master_component():
+    out = subprocess.run(["redis-cli", "-p", "29479", "SENTINEL", "get-master-addr-by-name", "formpipe"],
+                         capture_output=True, text=True).stdout.split()
+    port = int(out[1]) if len(out) == 2 else 0
+    return {29379: "redis-0", 29380: "redis-1", 29381: "redis-2"}.get(port)
+
+
+def sheets_fault(body):
+    req = urllib.request.Request(SHEETS + "/_control/faults", data=json.dumps(body).encode(), method="POST")
+    urllib.request.urlopen(req).read()
+
+
+def chaos(ns):
+    """One disruption every 2-5 s until STOP; what was stopped is started again."""
+    restore = []
+    while not STOP.wait(random.uniform(2, 5)):
+        for fn in restore:
+            fn()
+        restore = []
+        action = random.choice(["ingest", "consumer", "flush", "redis", "kafka", "operator", "sheets"])
+        if action == "ingest":
+            kill_one(action, "formpipe-ingest .*%s_" % ns)
+        elif action == "consumer":
+            kill_one(action, "formpipe-consumer .*%s_" % ns)
+        elif action == "flush":
+            kill_one(action, "formpipe-flush .*%s_" % ns)
+        elif action == "redis":
+            master = redis_master_component()
+            if master and testenv("kill", master):
+                count("kill the Redis master")
+                restore.append(lambda m=master: testenv("start", m))
+        elif action == "kafka":
+            broker = random.choice(["kafka-1", "kafka-2", "kafka-3"])
+            if testenv("kill", broker):
+                count("restart a Kafka broker")
+                restore.append(lambda b=broker: testenv("start", b))
+        elif action == "operator":
+            leader = stack("leader")
+            if leader:
+                stack("kill", leader)
+                count("kill -9 the operator leader")
+                restore.append(lambda l=leader: stack("start", l))
+        else:
+            fault = random.choice([{"status": 429, "count": 3}, {"status": 500, "count": 3},
+                                   {"drop_after_apply": 1}])
+            sheets_fault(fault)
+            count("Sheets " + ("applied, answer lost" if "drop_after_apply" in fault else str(fault["status"])))
+    for fn in restore:
+        fn()
+
+
+def flusher(ns, name):
+    """Starts a flush Job every 10 s (the CronJob fires every minute as well)."""
+    n = 0
+    while not STOP.wait(10):
+        n += 1
+        subprocess.run(["kubectl", "create", "job", "-n", ns, "%s-chaos-%d" % (name, n),
+                        "--from=cronjob/%s-flush" % name], capture_output=True)
+
+
+def main():
+    t_start = time.time()
+    if not testenv("up", "--kafka-nodes", "3"):
+        raise SystemExit("cannot start 3 Kafka brokers")
+    stack("down")
+    stack("up")   # the operators pick up the 3-broker bootstrap and replication 3
+    ns, name, sheet = "chaos-%d" % os.getpid(), "chaos", "chaos-sheet-%d" % os.getpid()
+    stack("namespace", ns)
+    stack("sheet", sheet)
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6))
+    until("FormPipeline Ready", lambda: ready(ns, name), 180)
+    print("  pipeline Ready on 3 brokers after %.0f s" % (time.time() - t_start), flush=True)
+
+    bodies = [submission(i, 1000 + i % KEYS, i) for i in range(SUBMISSIONS)]
+    threads = [threading.Thread(target=chaos, args=(ns,)), threading.Thread(target=flusher, args=(ns, name))]
+    for t in threads:
+        t.start()
+    t0 = time.time()
+    try:
+        ids = post_all("/forms/%s" % name, bodies, threads=32, retries=30)
+    finally:
+        STOP.set()
+        for t in threads:
+            t.join()
+    load_s = time.time() - t0
+    print("  %d submissions accepted under chaos in %.0f s (%.0f/s)" % (len(ids), load_s, len(ids) / load_s), flush=True)
+    print("  faults injected: %s" % json.dumps(faults, sort_keys=True), flush=True)
+
+    # everything is back: let the consumers drain and flush until the sheet is complete
+    sheets_fault({"status": 0, "count": 0})
+    sheets_fault({"drop_after_apply": 0})
+    t1, n = time.time(), 0
+    while len(sheet_values(sheet)) - 1 < len(set(ids)) and time.time() - t1 < 300:
+        n += 1
+        job = "%s-final-%d" % (name, n)
+        kubectl("create", "job", job, "-n", ns, "--from=cronjob/%s-flush" % name)
+        until("job %s" % job, lambda: kubectl("get", "job", job, "-n", ns, "-o",
+                                              "jsonpath={.status.succeeded}{.status.failed}", check=False), 180)
+        time.sleep(2)
+    print("  sheet complete %.0f s after the load" % (time.time() - t1), flush=True)
+    with urllib.request.urlopen(SHEETS + "/_control/stats") as r:
+        print("  Sheets emulator faults: %s" % json.dumps(json.load(r)["faults"], sort_keys=True), flush=True)
+    verify_sheet(sheet, ids, COLUMNS, "chaos")
+    check("submissions that got 202: %d of %d" % (len(ids), SUBMISSIONS), len(ids) == SUBMISSIONS)
+    kubectl("delete", "namespace", ns)
+    until("pod processes stopped", lambda: not kubectl("get", "pods", "-n", ns, "-o", "name", check=False), 120)
+    bad = sanitizer_reports(ns)
+    check("no sanitizer report in any pod or operator log", not bad, ", ".join(bad))
+    print("  chaos test took %.0f s" % (time.time() - t_start), flush=True)
+    finish()
+
+
+if __name__ == "__main__":
+    main()
