@@ -61,7 +61,7 @@ static void *worker(void *arg)
 {
     op_controller *c = arg;
     fp_error err = {0};
-    kube_conn *conn = kube_conn_new(c->kube, 30000, &err);
+    kube_conn *conn = kube_conn_new(c->kube, 10000, &err);   /* a stuck request must not hold a worker long */
     if (!conn) {
         fp_log_write(FP_LOG_ERROR, "worker cannot start", (const fp_log_field[]){FP_LSTR("error", err.msg), FP_LEND});
         return NULL;

@@ -349,6 +349,9 @@ static void apply_child(run *r, pipe_state *st, op_child_kind kind)
         int rc = kube_request(r->conn, "GET", path, NULL, NULL, &cached, NULL, &err);
         if (rc < 0 && rc != FP_ENOTFOUND) {
             r->failed = 1;
+            fp_log_write(FP_LOG_WARN, "cannot look at a child before creating it",
+                         (const fp_log_field[]){FP_LSTR("pipeline", p->name), FP_LSTR("kind", t->kind),
+                                                FP_LSTR("name", name), FP_LSTR("error", err.msg), FP_LEND});
             free(text);
             return;
         }
