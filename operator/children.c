@@ -137,6 +137,17 @@ static void probe(cJSON *c, const char *k, const char *path, const char *port, i
     num(pr, "failureThreshold", 3);
 }
 
+/* The container's named port, and readiness (/readyz) and liveness (/healthz) probes on it. */
+static void served_port(cJSON *c, const char *name, int number)
+{
+    cJSON *port = push_obj(arr(c, "ports"));
+    str(port, "name", name);
+    num(port, "containerPort", number);
+    str(port, "protocol", "TCP");
+    probe(c, "readinessProbe", "/readyz", name, 5);
+    probe(c, "livenessProbe", "/healthz", name, 10);
+}
+
 static void resources(cJSON *c, const char *cpu, const char *mem_request, const char *mem_limit)
 {
     cJSON *r = obj(c, "resources");
@@ -250,12 +261,7 @@ static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
         if (cJSON_IsString(item))
             arg(args, "--trusted-proxy=%s", item->valuestring);
     kafka_settings(args, env, mounts, volumes, p);
-    cJSON *port = push_obj(arr(c, "ports"));
-    str(port, "name", "http");
-    num(port, "containerPort", INGEST_PORT);
-    str(port, "protocol", "TCP");
-    probe(c, "readinessProbe", "/readyz", "http", 5);
-    probe(c, "livenessProbe", "/healthz", "http", 10);
+    served_port(c, "http", INGEST_PORT);
     resources(c, "100m", "64Mi", "256Mi");
     return o;
 }
@@ -305,12 +311,7 @@ static cJSON *build_consumer(const op_pipeline *p, const op_defaults *d, int rep
     arg_int(args, "--admin-port=%lld", ADMIN_PORT);
     kafka_settings(args, env, mounts, volumes, p);
     redis_settings(args, mounts, volumes, p);
-    cJSON *port = push_obj(arr(c, "ports"));
-    str(port, "name", "admin");
-    num(port, "containerPort", ADMIN_PORT);
-    str(port, "protocol", "TCP");
-    probe(c, "readinessProbe", "/readyz", "admin", 5);
-    probe(c, "livenessProbe", "/healthz", "admin", 10);
+    served_port(c, "admin", ADMIN_PORT);
     resources(c, "100m", "64Mi", "512Mi");
     return o;
 }

@@ -4,15 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "controller_impl.h"
 #include "log.h"
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 op_informer *op_child_informer(op_controller *c, op_child_kind kind)
 {
@@ -68,9 +62,9 @@ static void *worker(void *arg)
     }
     char *key;
     while ((key = op_queue_get(c->queue))) {
-        long long t0 = mono_ms(), requeue = 0;
+        long long t0 = op_mono_ms(), requeue = 0;
         int rc = op_reconcile(c, conn, key, &requeue);
-        fp_series_observe(c->duration, (double)(mono_ms() - t0) / 1000.0);
+        fp_series_observe(c->duration, (double)(op_mono_ms() - t0) / 1000.0);
         if (rc < 0) {
             fp_series_inc(c->reconciles_failed);
             long long delay = op_queue_add_backoff(c->queue, key);
@@ -125,7 +119,7 @@ op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics 
     c->duration = fp_metric_series(dur, NULL);
     c->depth = fp_metric_series(depth, NULL);
     c->pipelines_gauge = fp_metric_series(pipes, NULL);
-    c->last_resync_ms = mono_ms();
+    c->last_resync_ms = op_mono_ms();
     return c;
 }
 
@@ -232,7 +226,7 @@ void op_controller_tick(op_controller *c)
     size_t n = 0;
     op_informer_each_key(c->pipelines, count_key, &n);
     fp_series_set(c->pipelines_gauge, (double)n);
-    long long now = mono_ms();
+    long long now = op_mono_ms();
     if (now - c->last_resync_ms >= c->cfg.resync_ms) {
         c->last_resync_ms = now;
         op_informer_each_key(c->pipelines, enqueue_key, c->queue);

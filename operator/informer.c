@@ -1,5 +1,6 @@
 /* informer.c — list + watch loop in its own thread, cache in an op_map. */
 #include "informer.h"
+#include "clock.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -21,7 +22,7 @@ struct op_informer {
     op_map *cache;                /* key -> char *: the trimmed object as compact JSON text
                                      (several times smaller than a cJSON tree) */
     int synced;
-    volatile int stop;
+    int stop;                     /* guarded by lock; the watch reads it without (a late read only delays) */
     char rv[64];                  /* last resourceVersion seen */
     char *selector;               /* URL-escaped label selector or NULL */
 };
@@ -81,20 +82,6 @@ static void apply_event(op_informer *inf, op_event_type type, cJSON *obj)
     pthread_mutex_unlock(&inf->lock);
     inf->cfg.fn(inf->cfg.ctx, type, obj);
     cJSON_Delete(obj);
-}
-
-/* Sleeps up to ms unless stopped. */
-static void nap(op_informer *inf, long long ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long ns = ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += ms / 1000 + ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
-    pthread_mutex_lock(&inf->lock);
-    while (!inf->stop && pthread_cond_timedwait(&inf->wake, &inf->lock, &ts) == 0)
-        ;
-    pthread_mutex_unlock(&inf->lock);
 }
 
 typedef struct relist_ctx {
@@ -247,10 +234,23 @@ static void *run(void *arg)
         fp_log_write(FP_LOG_WARN, need_list ? "list failed" : "watch failed",
                      (const fp_log_field[]){FP_LSTR("kind", inf->cfg.name), FP_LSTR("error", err.msg),
                                             FP_LINT("retry_ms", backoff), FP_LEND});
-        nap(inf, backoff);
+        pthread_mutex_lock(&inf->lock);
+        op_cond_wait_ms(&inf->wake, &inf->lock, backoff, (const int *)&inf->stop);
+        pthread_mutex_unlock(&inf->lock);
         backoff = backoff * 2 < inf->cfg.backoff_max_ms ? backoff * 2 : inf->cfg.backoff_max_ms;
     }
     return NULL;
+}
+
+/* Frees everything but the (stopped or never started) thread. */
+static void destroy(op_informer *inf)
+{
+    kube_conn_free(inf->conn);
+    op_map_free(inf->cache);
+    curl_free(inf->selector);
+    pthread_mutex_destroy(&inf->lock);
+    pthread_cond_destroy(&inf->wake);
+    free(inf);
 }
 
 op_informer *op_informer_start(kube_client *c, const op_informer_config *cfg, fp_error *err)
@@ -274,21 +274,12 @@ op_informer *op_informer_start(kube_client *c, const op_informer_config *cfg, fp
     if (cfg->label_selector)
         inf->selector = curl_easy_escape(NULL, cfg->label_selector, 0);
     pthread_mutex_init(&inf->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&inf->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    op_cond_init(&inf->wake);
     inf->conn = kube_conn_new(c, 30000, err);
     if (!inf->conn || pthread_create(&inf->thread, NULL, run, inf) != 0) {
         if (inf->conn)
             fp_error_set(err, FP_ENOMEM, "cannot start the informer thread");
-        kube_conn_free(inf->conn);
-        op_map_free(inf->cache);
-        curl_free(inf->selector);
-        pthread_mutex_destroy(&inf->lock);
-        pthread_cond_destroy(&inf->wake);
-        free(inf);
+        destroy(inf);
         return NULL;
     }
     return inf;
@@ -303,12 +294,7 @@ void op_informer_stop(op_informer *inf)
     pthread_cond_broadcast(&inf->wake);
     pthread_mutex_unlock(&inf->lock);
     pthread_join(inf->thread, NULL);
-    kube_conn_free(inf->conn);
-    op_map_free(inf->cache);
-    curl_free(inf->selector);
-    pthread_mutex_destroy(&inf->lock);
-    pthread_cond_destroy(&inf->wake);
-    free(inf);
+    destroy(inf);
 }
 
 cJSON *op_informer_get(op_informer *inf, const char *key)

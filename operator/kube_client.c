@@ -1,4 +1,5 @@
 /* kube_client.c — requests and watches over a reused curl handle. */
+#include "clock.h"
 #include "kube_client.h"
 
 #include <curl/curl.h>
@@ -37,13 +38,6 @@ static void count_connections(kube_conn *k)
 long kube_conn_connections(const kube_conn *k)
 {
     return k->connections;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void global_init(void)
@@ -94,7 +88,7 @@ static int auth_header(kube_client *c, char *out, size_t outsz, fp_error *err)
         return 0;
     pthread_mutex_lock(&c->lock);
     int rc = 0;
-    long long now = now_ms();
+    long long now = op_mono_ms();
     if (!c->token || now - c->token_read_ms >= KUBE_TOKEN_REREAD_MS) {
         fp_error ferr = {0};
         char *t = kube_read_file(c->cfg->token_file, 64 * 1024, NULL, &ferr);

@@ -1,4 +1,5 @@
 /* lease.c — acquire / renew / observe loop. */
+#include "clock.h"
 #include "lease.h"
 
 #include <pthread.h>
@@ -23,13 +24,6 @@ struct op_lease {
     long long renewed_at;        /* our clock at our last successful renew */
     long long expires_at;        /* our clock when another holder's lease runs out; 0: unknown */
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* metav1.MicroTime now: 2026-11-23T17:00:00.123456Z */
 static void micro_now(char *out, size_t outsz)
@@ -77,7 +71,7 @@ static int try_acquire(op_lease *l)
     fp_error err = {0};
     cJSON *cur = NULL;
     int rc = kube_request(l->conn, "GET", path, NULL, NULL, &cur, NULL, &err);
-    long long now = mono_ms();
+    long long now = op_mono_ms();
     if (rc == FP_ENOTFOUND) {
         char *body = lease_body(l, NULL, 0, NULL);
         snprintf(path, sizeof path, "/apis/coordination.k8s.io/v1/namespaces/%s/leases", l->cfg.ns);
@@ -132,19 +126,6 @@ static int try_acquire(op_lease *l)
     return 0;
 }
 
-static void nap(op_lease *l, long long ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    long long ns = ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += ms / 1000 + ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
-    pthread_mutex_lock(&l->lock);
-    while (!l->stop && pthread_cond_timedwait(&l->wake, &l->lock, &ts) == 0)
-        ;
-    pthread_mutex_unlock(&l->lock);
-}
-
 static int stopping(op_lease *l)
 {
     pthread_mutex_lock(&l->lock);
@@ -162,7 +143,7 @@ static void *run(void *arg)
         int was = l->leader;
         if (held)
             l->leader = 1;
-        int expired = was && !held && mono_ms() - l->renewed_at > l->cfg.renew_deadline_ms;
+        int expired = was && !held && op_mono_ms() - l->renewed_at > l->cfg.renew_deadline_ms;
         if (expired) {
             l->leader = 0;
             l->lost = 1;
@@ -179,8 +160,10 @@ static void *run(void *arg)
             break;
         }
         /* a candidate wakes right when the holder's lease runs out, not up to a retry later */
-        long long wait = l->cfg.retry_ms, left = l->expires_at ? l->expires_at - mono_ms() + 10 : wait;
-        nap(l, !held && left > 0 && left < wait ? left : wait);
+        long long wait = l->cfg.retry_ms, left = l->expires_at ? l->expires_at - op_mono_ms() + 10 : wait;
+        pthread_mutex_lock(&l->lock);
+        op_cond_wait_ms(&l->wake, &l->lock, !held && left > 0 && left < wait ? left : wait, &l->stop);
+        pthread_mutex_unlock(&l->lock);
     }
     return NULL;
 }
@@ -209,11 +192,7 @@ op_lease *op_lease_start(kube_client *c, const op_lease_config *cfg, void (*on_e
     l->on_lost = on_lost;
     l->ctx = ctx;
     pthread_mutex_init(&l->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    op_cond_init(&l->wake);
     l->conn = kube_conn_new(c, cfg->renew_deadline_ms / 2 > 1000 ? cfg->renew_deadline_ms / 2 : 1000, err);
     if (!l->conn || pthread_create(&l->thread, NULL, run, l) != 0) {
         if (l->conn)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "conditions.h"
 #include "controller_impl.h"
 #include "events.h"
@@ -33,13 +34,6 @@ typedef struct run {
     int failed;               /* something must be retried */
     char conflict[256];       /* first ownership conflict, "" when none */
 } run;
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_cond(run *r, int which, int status, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -250,7 +244,7 @@ static void reconcile_topic(run *r)
  * pipelines are requeued every interval and measured then. */
 static void measure_lag(run *r, pipe_state *st)
 {
-    long long now = mono_ms(), interval = r->c->cfg.lag_interval_ms;
+    long long now = op_mono_ms(), interval = r->c->cfg.lag_interval_ms;
     r->lag = st->lag_at_ms ? st->lag : -1;
     if (st->lag_at_ms == 0) {
         st->lag_at_ms = now - (r->p->lag_per_replica > 0 ? interval : 0);
@@ -287,7 +281,7 @@ static void plan_consumers(run *r, pipe_state *st)
         return;
     }
     int desired = op_scale_from_lag(r->lag, p->lag_per_replica, min, max);
-    r->consumers = op_scale_stabilize(&st->history, mono_ms(), (long long)p->stabilization_s * 1000, desired);
+    r->consumers = op_scale_stabilize(&st->history, op_mono_ms(), (long long)p->stabilization_s * 1000, desired);
 }
 
 /* True when the current status already says reason/message on Ready, so an Event
@@ -519,11 +513,11 @@ int op_reconcile(op_controller *c, kube_conn *conn, const char *key, long long *
         op_pipeline_free(p);
         return FP_ENOMEM;
     }
-    long long t_start = mono_ms();
+    long long t_start = op_mono_ms();
     reconcile_topic(&r);
-    long long t_topic = mono_ms();
+    long long t_topic = op_mono_ms();
     plan_consumers(&r, st);
-    long long t_lag = mono_ms();
+    long long t_lag = op_mono_ms();
     if (st->consumer_replicas && st->consumer_replicas != r.consumers)
         op_event_post(conn, r.obj, "Normal", "ScaledConsumers", COMPONENT, c->cfg.identity,
                       "consumer replicas %d -> %d (partitions %d, lag %lld)", st->consumer_replicas, r.consumers,
@@ -534,7 +528,7 @@ int op_reconcile(op_controller *c, kube_conn *conn, const char *key, long long *
     if (r.partitions > 0)
         st->consumer_replicas = r.consumers;
 
-    long long t_apply = mono_ms();
+    long long t_apply = op_mono_ms();
     cJSON *status = build_status(&r);
     rc = status ? write_status(&r, status, r.obj, p->ns, p->name) : FP_ENOMEM;
     cJSON_Delete(status);
@@ -542,7 +536,7 @@ int op_reconcile(op_controller *c, kube_conn *conn, const char *key, long long *
         fp_log_write(FP_LOG_DEBUG, "reconciled",
                      (const fp_log_field[]){FP_LSTR("pipeline", key), FP_LINT("topic_ms", t_topic - t_start),
                                             FP_LINT("lag_ms", t_lag - t_topic), FP_LINT("apply_ms", t_apply - t_lag),
-                                            FP_LINT("status_ms", mono_ms() - t_apply), FP_LEND});
+                                            FP_LINT("status_ms", op_mono_ms() - t_apply), FP_LEND});
     if (rc == 0 && !r.failed)
         st->synced_generation = p->generation;
     if (p->lag_per_replica > 0)

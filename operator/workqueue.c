@@ -1,6 +1,7 @@
 /* workqueue.c — FIFO of ready keys, a dirty set (queued or to be re-queued), a
  * processing set, a map of delayed keys with their due time and a failure count per
  * key; one mutex and one condition variable. */
+#include "clock.h"
 #include "workqueue.h"
 
 #include <pthread.h>
@@ -24,13 +25,6 @@ struct op_queue {
     int shutdown;
     int sync_ready;         /* lock and cond initialised */
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 long long op_queue_backoff(long long base_ms, long long max_ms, int n)
 {
@@ -57,11 +51,7 @@ op_queue *op_queue_new(long long base_ms, long long max_ms)
     q->max_ms = max_ms;
     q->sync_ready = 1;
     pthread_mutex_init(&q->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    op_cond_init(&q->cond);
     return q;
 }
 
@@ -135,7 +125,7 @@ static int add_after_locked(op_queue *q, const char *key, long long delay_ms)
         return add_locked(q, key);
     if (q->shutdown || op_map_has(q->dirty, key))
         return 0;   /* it runs sooner anyway */
-    long long due = now_ms() + delay_ms;
+    long long due = op_mono_ms() + delay_ms;
     long long *cur = op_map_get(q->delayed, key);
     if (cur) {
         if (due < *cur)
@@ -213,7 +203,7 @@ static void scan_due(void *ctx, const char *key, void *value)
 /* Moves due delayed keys to the FIFO; returns the next due time (0: none). */
 static long long promote_due(op_queue *q)
 {
-    due_scan s = {.now = now_ms()};
+    due_scan s = {.now = op_mono_ms()};
     op_map_each(q->delayed, scan_due, &s);
     for (size_t i = 0; i < s.n; i++) {
         char *key = strdup(s.ready[i]);   /* add_locked removes the map entry */
@@ -239,9 +229,9 @@ char *op_queue_get(op_queue *q)
         if (q->len && op_map_put(q->processing, q->fifo[q->head], NULL) == 0)
             break;
         if (q->len)   /* out of memory for the processing set: try again shortly */
-            next = now_ms() + 10;
+            next = op_mono_ms() + 10;
         if (next) {
-            struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000};
+            struct timespec ts = op_timespec(next);
             pthread_cond_timedwait(&q->cond, &q->lock, &ts);
         } else {
             pthread_cond_wait(&q->cond, &q->lock);

@@ -287,17 +287,6 @@ Test(operator, delete_collects_children_and_keeps_the_topic_unless_asked, .init 
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 
-/* The value of formpipe_operator_leader on the operator's /metrics (-1: unreachable). */
-static int leader_gauge(int port)
-{
-    char *body = NULL;
-    long st = tk_http_get(port, "/metrics", &body);
-    char *at = st == 200 && body ? strstr(body, "\nformpipe_operator_leader ") : NULL;
-    int v = at ? atoi(at + strlen("\nformpipe_operator_leader ")) : -1;
-    free(body);
-    return v;
-}
-
 static double metric_value(int port, const char *series)
 {
     char *body = NULL;
@@ -308,6 +297,12 @@ static double metric_value(int port, const char *series)
     double v = at ? atof(at + strlen(needle)) : -1;
     free(body);
     return v;
+}
+
+/* formpipe_operator_leader on the operator's /metrics (-1: unreachable). */
+static int leader_gauge(int port)
+{
+    return (int)metric_value(port, "formpipe_operator_leader");
 }
 
 Test(operator, two_replicas_one_leads_and_the_other_takes_over_within_20s, .init = setup, .fini = teardown, .timeout = 120)

@@ -9,19 +9,10 @@ set -uo pipefail
 : "${KUBECONFIG:?KUBECONFIG is not set: run under scripts/testenv exec}"
 : "${HELM:?HELM is not set: run under scripts/testenv exec}"
 bin=${1:?usage: test_packaging.sh BIN_DIR}
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here/../.."
 
-pass=0 fail=0
-check() {
-  local what=$1; shift
-  if out=$("$@" 2>&1); then
-    pass=$((pass + 1)); echo "ok   - $what"
-  else
-    fail=$((fail + 1)); echo "FAIL - $what"; echo "$out" | sed 's/^/       /' | head -30
-  fi
-}
-equals() { [ "$1" = "$2" ] || { echo "expected '$2', got '$1'"; return 1; }; }
-contains() { case "$1" in *"$2"*) return 0 ;; esac; echo "'$2' not in: $1"; return 1; }
+. "$here/lib.sh"
 # refused MESSAGE YAML: server-side dry run must fail and say MESSAGE
 refused() { local msg; msg=$(kubectl apply --dry-run=server -f - <<<"$2" 2>&1) && { echo "accepted: $2"; return 1; }; contains "$msg" "$1"; }
 
@@ -127,7 +118,9 @@ check "every chart object has the recommended labels" labels_ok
 
 kubectl create namespace "$ns" >/dev/null
 kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
-check "helm install into a restricted namespace" bash -c '"$HELM" install "'"$rel"'" charts/formpipe -n "'"$ns"'" --set kafka.bootstrapServers="$FORMPIPE_KAFKA_BOOTSTRAP" > "'"$work"'/notes" 2>&1'
+# --set-json: a bootstrap list has commas, which --set would split on
+check "helm install into a restricted namespace" bash -c '"$HELM" install "'"$rel"'" charts/formpipe -n "'"$ns"'" \
+  --set-json "kafka.bootstrapServers=\"$FORMPIPE_KAFKA_BOOTSTRAP\"" > "'"$work"'/notes" 2>&1 || { cat "'"$work"'/notes"; false; }'
 check "NOTES tell the next step" bash -c 'grep -q "kubectl apply -f student-data.yaml" "'"$work"'/notes"'
 pods() { kubectl get pods -n "$ns" -l app.kubernetes.io/component=operator --no-headers 2>/dev/null | wc -l; }
 wait_pods() { for _ in $(seq 60); do [ "$(pods)" = "$1" ] && return 0; sleep 0.5; done; echo "$(pods) operator pods, want $1"; kubectl get events -n "$ns" | tail -5; return 1; }

@@ -7,16 +7,7 @@ set -uo pipefail
 : "${KUBECONFIG:?KUBECONFIG is not set: run under scripts/testenv exec}"
 : "${HELM:?HELM is not set: run under scripts/testenv exec}"
 
-pass=0 fail=0
-check() {
-  local what=$1; shift
-  if out=$("$@" 2>&1); then
-    pass=$((pass + 1)); echo "ok   - $what"
-  else
-    fail=$((fail + 1)); echo "FAIL - $what"; echo "$out" | sed 's/^/       /'
-  fi
-}
-equals() { [ "$1" = "$2" ] || { echo "expected '$2', got '$1'"; return 1; }; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ns=fp-tools-smoke-$$
 work=$(mktemp -d)
