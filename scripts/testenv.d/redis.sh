@@ -88,6 +88,26 @@ CONF
   fp_progress "Redis Sentinel ready at $(redis_sentinels) (master name $REDIS_MASTER_NAME)"
 }
 
+# The address the sentinels name as master, "host port".
+redis_master_addr() {
+  redis-cli -h 127.0.0.1 -p "${SENTINEL_PORTS[0]}" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" 2>/dev/null | tr '\n' ' '
+}
+
+# redis_restart I: starts a stopped data node the way a Sentinel-aware deployment must.
+# The nodes keep no data on disk, so a node must never come back as master: a master
+# restarted empty before the sentinels fail over would wipe the replicas. So wait until
+# the sentinels name another master, then start this node as its replica.
+redis_restart() {
+  local i=$1 me="127.0.0.1 ${REDIS_PORTS[$1]} " conf=$STATE/redis/redis-$1/redis.conf master
+  wait_until 60 "the sentinels to fail over away from redis-$i" \
+    bash -c "m=\$(redis-cli -h 127.0.0.1 -p ${SENTINEL_PORTS[0]} SENTINEL get-master-addr-by-name $REDIS_MASTER_NAME | tr '\n' ' '); [ -n \"\$m\" ] && [ \"\$m\" != '$me' ]" ||
+    return 1
+  master=$(redis_master_addr)
+  sed -i '/^replicaof /d' "$conf"
+  echo "replicaof $master" >>"$conf"
+  restart_proc "redis-$i"
+}
+
 redis_down() {
   local i
   for i in 0 1 2; do stop_proc "sentinel-$i" 5; done
