@@ -406,9 +406,10 @@ class Node:
         st, ings = api.call("GET", "/apis/networking.k8s.io/v1/ingresses")
         st2, svcs = api.call("GET", "/api/v1/services")
         services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in svcs.get("items", [])}
-        upstreams, locations = [], []
+        upstreams, chosen = [], {}   # path -> (has endpoints, created, upstream name or None)
         for ing in ings.get("items", []):
             ns = ing["metadata"]["namespace"]
+            created = ing["metadata"].get("creationTimestamp", "")
             for rule in ing["spec"].get("rules", []):
                 for path in rule.get("http", {}).get("paths", []):
                     be = path["backend"]["service"]
@@ -423,10 +424,13 @@ class Node:
                     if eps:
                         upstreams.append("  upstream %s {\n%s    keepalive 64;\n  }\n" %
                                          (up, "".join("    server 127.0.0.1:%d;\n" % p for p in eps)))
-                        target_line = "proxy_pass http://%s;" % up
-                    else:
-                        target_line = "return 503;"
-                    locations.append("    location %s {\n      %s\n    }\n" % (path["path"], target_line))
+                    # one host serves every Ingress here: when two claim a path, the one
+                    # with endpoints wins, then the newest (a deleted pipeline may linger)
+                    cand = (bool(eps), created, up if eps else None)
+                    if path["path"] not in chosen or cand[:2] > chosen[path["path"]][:2]:
+                        chosen[path["path"]] = cand
+        locations = ["    location %s {\n      %s\n    }\n" %
+                     (p, "proxy_pass http://%s;" % c[2] if c[2] else "return 503;") for p, c in sorted(chosen.items())]
         d = os.path.join(self.state, "nginx")
         user = "user root root;\n" if os.geteuid() == 0 else ""
         return ("%sworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n"

@@ -117,7 +117,8 @@ def main():
         raise SystemExit("cannot start 3 Kafka brokers")
     stack("down")
     stack("up")   # the operators pick up the 3-broker bootstrap and replication 3
-    ns, name, sheet = "chaos-%d" % os.getpid(), "chaos", "chaos-sheet-%d" % os.getpid()
+    # names unique per run: every pipeline's path lives on the one local ingress host
+    ns, name, sheet = "chaos-%d" % os.getpid(), "chaos-%d" % os.getpid(), "chaos-sheet-%d" % os.getpid()
     stack("namespace", ns)
     stack("sheet", sheet)
     kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6))

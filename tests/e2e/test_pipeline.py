@@ -27,7 +27,8 @@ def running_pods(ns, component):
 
 def main():
     ns = "e2e-%d" % os.getpid()
-    name, sheet = "students", "e2e-sheet-%d" % os.getpid()
+    # names unique per run: every pipeline's path lives on the one local ingress host
+    name, sheet = "students-%d" % os.getpid(), "e2e-sheet-%d" % os.getpid()
     stack("namespace", ns)
     stack("sheet", sheet)
     t0 = time.time()
