@@ -445,10 +445,23 @@ class Node:
                 "%s  }\n}\n") % (user, d, d, d, d, d, d, d, "".join(upstreams), self.ingress_port,
                                  "".join(locations))
 
+    def stop_stale_nginx(self, d):
+        """An nginx left by a node.py that was killed still holds the port: stop it."""
+        try:
+            pid = int(open(os.path.join(d, "nginx.pid")).read())
+            os.kill(pid, signal.SIGQUIT)
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
     def ingress(self):
         api = Api()
         d = os.path.join(self.state, "nginx")
         os.makedirs(d, exist_ok=True)
+        self.stop_stale_nginx(d)
         conf_path, current, running = os.path.join(d, "nginx.conf"), None, False
         while not STOP.is_set():
             try:
@@ -472,8 +485,11 @@ class Node:
     def shutdown(self):
         with self.lock:
             pods = list(self.pods.values())
-        for p in pods:
-            p.stop(10)
+        stoppers = [threading.Thread(target=p.stop, args=(10,)) for p in pods]   # in parallel, like a kubelet
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
 
 
 def main():
