@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct form_entry {
@@ -32,6 +33,7 @@ typedef struct form_entry {
     fp_schema *schema;
     char topic[256];
     const char *partition_key;   /* field name, or NULL: the submission id */
+    struct stat seen;            /* the file as last looked at (a mounted ConfigMap changes in place) */
 } form_entry;
 
 typedef struct request {
@@ -72,6 +74,7 @@ typedef struct server {
     struct lws_context *ctx;
     pthread_t helper;
     atomic_int stop_helper;
+    double next_reload_check;    /* now_s() of the next look at the form files */
     atomic_int kafka_ok;
     int inflight;
     request *oldest, *newest;    /* in-flight submissions in produce order */
@@ -545,7 +548,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+static void reload_forms(server *s);
+
 #define KAFKA_POLL_US 2000
+#define FORM_RELOAD_S 1.0   /* how often the form files are looked at */
 
 /* Serves Kafka's delivery reports on the lws thread every 2 ms: lws_service only
  * returns for its own events, so the reports are fetched from inside its loop. */
@@ -553,6 +559,10 @@ static void poll_kafka(lws_sorted_usec_list_t *sul)
 {
     server *s = (server *)sul;
     rd_kafka_poll(s->rk, 0);
+    if (now_s() >= s->next_reload_check) {
+        reload_forms(s);
+        s->next_reload_check = now_s() + FORM_RELOAD_S;
+    }
     /* The delivery bound is ours to keep: answer 503 for what Kafka has not confirmed in
      * time (a later confirmation is harmless: a retry with the same Idempotency-Key is
      * stored once). */
@@ -596,6 +606,31 @@ static void *helper(void *arg)
     return NULL;
 }
 
+/* Loads and compiles the form in path into e (e is left untouched on failure). */
+static int load_entry(form_entry *e, const char *path, fp_error *err)
+{
+    form_entry n = {0};
+    stat(path, &n.seen);   /* before reading: a change during the read is seen next time */
+    if (!(n.form = fp_form_load(path, err)))
+        return err->code;
+    if (!(n.schema = fp_schema_compile(n.form->json, err))) {
+        char msg[sizeof err->msg];
+        memcpy(msg, err->msg, sizeof msg);
+        fp_form_free(n.form);
+        return fp_error_set(err, FP_EINVAL, "%s: %s", path, msg);
+    }
+    fp_form_default_topic(n.form, n.topic, sizeof n.topic);
+    n.partition_key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(n.form->json, "partitionKey"));
+    *e = n;
+    return 0;
+}
+
+static void free_entry(form_entry *e)
+{
+    fp_schema_free(e->schema);
+    fp_form_free(e->form);
+}
+
 static int load_forms(server *s, fp_error *err)
 {
     const fp_strlist *files = s->cfg->forms;
@@ -603,23 +638,55 @@ static int load_forms(server *s, fp_error *err)
         return fp_error_set(err, FP_ENOMEM, "out of memory");
     for (size_t i = 0; i < files->n; i++) {
         form_entry *e = &s->forms[s->nforms];
-        if (!(e->form = fp_form_load(files->items[i], err)))
-            return err->code;
-        if (!(e->schema = fp_schema_compile(e->form->json, err))) {
-            char msg[sizeof err->msg];
-            memcpy(msg, err->msg, sizeof msg);
-            fp_form_free(e->form);
-            return fp_error_set(err, FP_EINVAL, "%s: %s", files->items[i], msg);
-        }
+        int rc = load_entry(e, files->items[i], err);
+        if (rc < 0)
+            return rc;
         s->nforms++;
         if (find_form(s, e->form->name) != e)
             return fp_error_set(err, FP_EINVAL, "%s: a form named '%s' is already loaded", files->items[i], e->form->name);
-        fp_form_default_topic(e->form, e->topic, sizeof e->topic);
-        e->partition_key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e->form->json, "partitionKey"));
         fp_log_info("form loaded", FP_LSTR("form", e->form->name), FP_LSTR("topic", e->topic),
                     FP_LINT("generation", e->form->generation));
     }
     return 0;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Picks up changed form files (a ConfigMap volume swaps its files in place). A new
+ * version that does not load, or names another form, is refused and the loaded one
+ * kept. Runs on the lws thread between requests: no request is mid-validation, and
+ * requests waiting for Kafka only read the entry's name. */
+static void reload_forms(server *s)
+{
+    for (size_t i = 0; i < s->nforms; i++) {
+        form_entry *e = &s->forms[i];
+        const char *path = s->cfg->forms->items[i];
+        struct stat now;
+        if (stat(path, &now) != 0 || same_file(&now, &e->seen))
+            continue;
+        form_entry n;
+        fp_error err = {0};
+        if (load_entry(&n, path, &err) == 0 && strcmp(n.form->name, e->form->name) != 0) {
+            fp_error_set(&err, FP_EINVAL, "%s: names form '%s', not '%s'", path, n.form->name, e->form->name);
+            free_entry(&n);
+            n.form = NULL;
+        }
+        if (err.code) {
+            e->seen = now;   /* complain once per change */
+            fp_log_warn("form file changed but cannot be used; keeping the loaded version",
+                        FP_LSTR("form", e->form->name), FP_LINT("generation", e->form->generation),
+                        FP_LSTR("error", err.msg));
+            continue;
+        }
+        free_entry(e);
+        *e = n;
+        fp_log_info("form reloaded", FP_LSTR("form", e->form->name), FP_LSTR("topic", e->topic),
+                    FP_LINT("generation", e->form->generation));
+    }
 }
 
 static int register_metrics(server *s, fp_metrics *m, fp_error *err)
@@ -706,8 +773,7 @@ out:
         rd_kafka_destroy(s.rk);
     fp_ratelimit_free(s.limiter);
     for (size_t i = 0; i < s.nforms; i++) {
-        fp_schema_free(s.forms[i].schema);
-        fp_form_free(s.forms[i].form);
+        free_entry(&s.forms[i]);
     }
     free(s.forms);
     return rc;

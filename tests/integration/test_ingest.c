@@ -359,3 +359,47 @@ Test(ingest, a_client_over_its_rate_gets_429_and_others_do_not)
     cr_assert_eq(b.status, 400, "another client behind the trusted proxy has its own bucket");
     answer_free(&b);
 }
+
+/* Replaces the form file the way a ConfigMap volume does: a new file renamed over it. */
+static void replace_form(const char *text)
+{
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s.new", form_path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(rename(tmp, form_path), 0);
+}
+
+Test(ingest, a_changed_form_file_is_picked_up_and_a_broken_one_refused)
+{
+    char path[128], form[1024];
+    snprintf(path, sizeof path, "/forms/%s", name);
+    const char *with_city = "{\"name\":\"Ada Lovelace\",\"roll\":\"7\",\"email\":\"ada@example.com\",\"city\":\"London\"}";
+    struct answer a = post(path, "application/json", with_city, NULL);
+    cr_assert_eq(a.status, 422, "city is not a field yet: %s", a.body);
+    answer_free(&a);
+    snprintf(form, sizeof form,
+             "{\"name\":\"%s\",\"namespace\":\"tests\",\"generation\":3,\"partitionKey\":\"roll\",\"fields\":["
+             "{\"name\":\"name\",\"type\":\"string\",\"required\":true},{\"name\":\"roll\",\"type\":\"string\"},"
+             "{\"name\":\"email\",\"type\":\"email\"},{\"name\":\"city\",\"type\":\"string\"}]}", name);
+    replace_form(form);
+    int status = 0;
+    for (int i = 0; i < 50 && status != 202; i++) {   /* looked at every second */
+        usleep(100000);
+        a = post(path, "application/json", with_city, NULL);
+        status = (int)a.status;
+        answer_free(&a);
+    }
+    cr_assert_eq(status, 202, "the new field is accepted without a restart");
+    replace_form("{\"name\":\"broken\"");
+    sleep(2);
+    a = post(path, "application/json", with_city, NULL);
+    cr_assert_eq(a.status, 202, "a broken file keeps the loaded form: %s", a.body);
+    answer_free(&a);
+    char *log = tk_read_file(ingest.log);
+    cr_assert_not_null(strstr(log, "form reloaded"), "the reload is logged");
+    cr_assert_not_null(strstr(log, "keeping the loaded version"), "the refusal is logged with its reason");
+    free(log);
+}
