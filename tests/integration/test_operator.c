@@ -360,8 +360,10 @@ Test(operator, resumes_after_an_apiserver_restart_and_relists_what_it_missed, .i
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 
-/* Commits the group's offsets at the end of every partition: the consumers "drained". */
-static void commit_at_end(const char *group, const char *topic, int partitions)
+/* Commits the group's offsets at the end of every partition ("drained"), or with
+ * at_start at offset 0 (nothing consumed yet, but the group's coordinator exists: a
+ * fresh Kafka loads its offsets topic on the first group request). */
+static void commit_offsets(const char *group, const char *topic, int partitions, int at_start)
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -374,7 +376,7 @@ static void commit_at_end(const char *group, const char *topic, int partitions)
     for (int i = 0; i < partitions; i++) {
         int64_t lo, hi;
         cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 5000), 0);
-        rd_kafka_topic_partition_list_add(l, topic, i)->offset = hi;
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset = at_start ? 0 : hi;
     }
     cr_assert_eq(rd_kafka_commit(rk, l, 0), 0);
     rd_kafka_topic_partition_list_destroy(l);
@@ -390,6 +392,7 @@ Test(operator, lag_scales_consumers_up_at_once_and_down_after_the_window, .init 
     char topic[160], group[160];
     snprintf(topic, sizeof topic, "forms.%s.lag", ns);
     snprintf(group, sizeof group, "formpipe.%s.lag", ns);
+    commit_offsets(group, topic, 6, 1);
     rd_kafka_t *p = tk_producer();
     for (int i = 0; i < 4500; i++) {
         char key[16];
@@ -398,10 +401,10 @@ Test(operator, lag_scales_consumers_up_at_once_and_down_after_the_window, .init 
     }
     tk_flush(p);
     rd_kafka_destroy(p);
-    double up = tk_sh_until(20, "5", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
+    double up = tk_sh_until(30, "5", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
     cr_log_info("backlog of 4500 -> 5 consumers after %.1f s", up);
     tk_sh_until(5, "4500", "kubectl get -n %s fp lag -o jsonpath='{.status.consumer.lag}'", ns);
-    commit_at_end(group, topic, 6);
+    commit_offsets(group, topic, 6, 0);
     double drained = tk_now();
     tk_sh_until(10, "0", "kubectl get -n %s fp lag -o jsonpath='{.status.consumer.lag}'", ns);
     char *r = get("deployment lag-consumer", "{.spec.replicas}");
