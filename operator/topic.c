@@ -8,6 +8,7 @@
 
 struct op_kafka {
     rd_kafka_t *rk;
+    rd_kafka_conf_t *conf;   /* a copy, for the short-lived handles that read group offsets */
     long long timeout_ms;
 };
 
@@ -20,13 +21,16 @@ op_kafka *op_kafka_new(const char *bootstrap, const char *properties_file, const
         return NULL;
     op_kafka *k = calloc(1, sizeof *k);
     char why[512];
+    if (k)
+        k->conf = rd_kafka_conf_dup(conf);
     if (!k || !(k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
         if (k)
             fp_error_set(err, FP_EINVAL, "kafka admin client: %s", why);
         else
             fp_error_set(err, FP_ENOMEM, "out of memory");
-        if (!k || !k->rk)
-            rd_kafka_conf_destroy(conf);
+        rd_kafka_conf_destroy(conf);
+        if (k && k->conf)
+            rd_kafka_conf_destroy(k->conf);
         free(k);
         return NULL;
     }
@@ -39,6 +43,7 @@ void op_kafka_free(op_kafka *k)
     if (!k)
         return;
     rd_kafka_destroy(k->rk);
+    rd_kafka_conf_destroy(k->conf);
     free(k);
 }
 
@@ -176,37 +181,60 @@ int op_kafka_delete(op_kafka *k, const char *topic, fp_error *err)
     return rc;
 }
 
-/* The group's committed offsets for topic's partitions (offset -1: none). */
+/* The group's committed offsets for topic's partitions (offset < 0: none), read by a
+ * short-lived consumer handle of that group that never joins it. Not the Admin API's
+ * ListConsumerGroupOffsets: librdkafka 2.0 (Debian 12) dereferences NULL in it when the
+ * coordinator answers NOT_COORDINATOR, as a fresh cluster does for a new group. */
 static int committed(op_kafka *k, const char *group, const char *topic, int partitions,
                      rd_kafka_topic_partition_list_t **out, fp_error *err)
 {
-    rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(partitions);
-    for (int i = 0; i < partitions; i++)
-        rd_kafka_topic_partition_list_add(want, topic, i);
-    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, want);
-    rd_kafka_topic_partition_list_destroy(want);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
-    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-    rd_kafka_ListConsumerGroupOffsets(k->rk, &req, 1, o, q);
-    int rc = FP_EIO;
-    rd_kafka_event_t *ev = wait_result(k, q, "consumer group offsets", err);
-    if (ev) {
-        size_t n = 0;
-        const rd_kafka_group_result_t **groups =
-            rd_kafka_ListConsumerGroupOffsets_result_groups(rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
-        const rd_kafka_error_t *gerr = n ? rd_kafka_group_result_error(groups[0]) : NULL;
-        if (n < 1)
-            fp_error_set(err, FP_EIO, "consumer group offsets: empty answer");
-        else if (gerr)
-            fp_error_set(err, FP_EIO, "consumer group offsets: %s", rd_kafka_error_string(gerr));
-        else if ((*out = rd_kafka_topic_partition_list_copy(rd_kafka_group_result_partitions(groups[0]))))
-            rc = 0;
-        rd_kafka_event_destroy(ev);
+    char why[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(k->conf);
+    if (rd_kafka_conf_set(conf, "group.id", group, why, sizeof why) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, sizeof why) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return fp_error_set(err, FP_EINVAL, "consumer group offsets: %s", why);
     }
-    rd_kafka_AdminOptions_destroy(o);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_ListConsumerGroupOffsets_destroy(req);
-    return rc;
+    rd_kafka_conf_set_dr_msg_cb(conf, NULL);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return fp_error_set(err, FP_EIO, "consumer group offsets: %s", why);
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i);
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, (int)k->timeout_ms);
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);   /* it never joined */
+    if (e) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return fp_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? FP_ETIMEOUT : FP_EIO,
+                            "consumer group offsets: %s", rd_kafka_err2str(e));
+    }
+    *out = l;
+    return 0;
+}
+
+/* Offsets of every partition of topic at the end (RD_KAFKA_OFFSET_END) or the start
+ * (RD_KAFKA_OFFSET_BEGINNING) of the log: one ListOffsets request per leader, one
+ * timeout for all (a query per partition could block a reconcile for partitions x
+ * timeout on a broker that is still settling). */
+static int log_offsets(op_kafka *k, const char *topic, int partitions, int64_t where,
+                       rd_kafka_topic_partition_list_t **out, fp_error *err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset = where;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(k->rk, l, (int)k->timeout_ms);
+    for (int i = 0; !e && i < l->cnt; i++)
+        e = l->elems[i].err;
+    if (e) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return fp_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? FP_ETIMEOUT : FP_EIO,
+                            "offsets of %s: %s", topic, rd_kafka_err2str(e));
+    }
+    *out = l;
+    return 0;
 }
 
 int op_kafka_lag(op_kafka *k, const char *group, const char *topic, long long *lag, fp_error *err)
@@ -215,24 +243,28 @@ int op_kafka_lag(op_kafka *k, const char *group, const char *topic, long long *l
     int rc = op_kafka_partitions(k, topic, &partitions, err);
     if (rc < 0)
         return rc;
-    rd_kafka_topic_partition_list_t *offsets = NULL;
-    if ((rc = committed(k, group, topic, partitions, &offsets, err)) < 0)
+    rd_kafka_topic_partition_list_t *offsets = NULL, *end = NULL, *start = NULL;
+    if ((rc = committed(k, group, topic, partitions, &offsets, err)) < 0 ||
+        (rc = log_offsets(k, topic, partitions, RD_KAFKA_OFFSET_END, &end, err)) < 0 ||
+        (rc = log_offsets(k, topic, partitions, RD_KAFKA_OFFSET_BEGINNING, &start, err)) < 0) {
+        if (offsets)
+            rd_kafka_topic_partition_list_destroy(offsets);
+        if (end)
+            rd_kafka_topic_partition_list_destroy(end);
         return rc;
+    }
     long long total = 0;
-    for (int i = 0; i < partitions && rc == 0; i++) {
-        int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(k->rk, topic, i, &lo, &hi, (int)k->timeout_ms);
-        if (e) {
-            rc = fp_error_set(err, FP_EIO, "watermarks of %s[%d]: %s", topic, i, rd_kafka_err2str(e));
-            break;
-        }
-        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, topic, i);
-        int64_t at = tp && tp->offset >= 0 ? tp->offset : lo;
-        if (hi > at)
-            total += hi - at;
+    for (int i = 0; i < partitions; i++) {
+        const rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, topic, i);
+        const rd_kafka_topic_partition_t *hi = rd_kafka_topic_partition_list_find(end, topic, i);
+        const rd_kafka_topic_partition_t *lo = rd_kafka_topic_partition_list_find(start, topic, i);
+        int64_t at = tp && tp->offset >= 0 ? tp->offset : lo ? lo->offset : 0;
+        if (hi && hi->offset > at)
+            total += hi->offset - at;
     }
     rd_kafka_topic_partition_list_destroy(offsets);
-    if (rc == 0)
-        *lag = total;
-    return rc;
+    rd_kafka_topic_partition_list_destroy(end);
+    rd_kafka_topic_partition_list_destroy(start);
+    *lag = total;
+    return 0;
 }

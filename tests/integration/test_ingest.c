@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,4 +403,120 @@ Test(ingest, a_changed_form_file_is_picked_up_and_a_broken_one_refused)
     cr_assert_not_null(strstr(log, "form reloaded"), "the reload is logged");
     cr_assert_not_null(strstr(log, "keeping the loaded version"), "the refusal is logged with its reason");
     free(log);
+}
+
+/* One client thread of the SIGTERM test: posts until the service is gone, keeping the
+ * ids that were answered 202. */
+typedef struct load_client {
+    int index;
+    char ids[4000][27];
+    int accepted, refused_after_stop;
+} load_client;
+
+static volatile int sigterm_sent;
+
+static void *load_client_run(void *arg)
+{
+    load_client *lc = arg;
+    char url[256], body[256], key[64], client[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/forms/%s", port, name);
+    CURL *c = curl_easy_init();
+    for (int i = 0; i < 4000; i++) {
+        fp_buf b;
+        fp_buf_init(&b, 4096);
+        snprintf(body, sizeof body, "{\"name\":\"client %d number %d\",\"roll\":\"%d\",\"email\":\"c%d@example.com\"}",
+                 lc->index, i, lc->index, i);
+        snprintf(key, sizeof key, "Idempotency-Key: load-%d-%d-%d", (int)getpid(), lc->index, i);
+        /* a client address of its own per request (the suite trusts 127.0.0.1 as a proxy),
+         * so the per-client rate limit does not thin the load */
+        snprintf(client, sizeof client, "X-Forwarded-For: 10.%d.%d.%d", lc->index, i / 250, i % 250);
+        struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
+        hs = curl_slist_append(hs, key);
+        hs = curl_slist_append(hs, client);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        CURLcode rc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(hs);
+        if (rc == CURLE_OK && status == 202 && b.data) {
+            cJSON *j = cJSON_Parse(b.data);
+            const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+            if (id)
+                snprintf(lc->ids[lc->accepted++], 27, "%s", id);
+            cJSON_Delete(j);
+        }
+        fp_buf_free(&b);
+        if (rc != CURLE_OK && sigterm_sent) {   /* the listener is closed: the service is going */
+            lc->refused_after_stop++;
+            break;
+        }
+    }
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+Test(ingest, sigterm_under_load_loses_no_acknowledged_submission, .timeout = 180)
+{
+    enum { CLIENTS = 8 };
+    static load_client clients[CLIENTS];
+    pthread_t t[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i].index = i;
+        pthread_create(&t[i], NULL, load_client_run, &clients[i]);
+    }
+    usleep(1500 * 1000);
+    sigterm_sent = 1;
+    kill(ingest.pid, SIGTERM);
+    int status = tk_wait(&ingest, 30);
+    for (int i = 0; i < CLIENTS; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(status, 0, "exit 0 after SIGTERM under load");
+    int total = 0;
+    for (int i = 0; i < CLIENTS; i++)
+        total += clients[i].accepted;
+    cr_assert_gt(total, 100, "the load was real (%d accepted before and during the stop)", total);
+    /* every acknowledged id is on the topic */
+    char (*want)[27] = calloc((size_t)total, 27);
+    int n = 0;
+    for (int i = 0; i < CLIENTS; i++)
+        for (int k = 0; k < clients[i].accepted; k++)
+            memcpy(want[n++], clients[i].ids[k], 27);
+    qsort(want, (size_t)n, 27, cmp_id);
+    char *seen = calloc((size_t)n, 1);
+    int found = 0;
+    rd_kafka_t *r = tk_kafka_reader(topic);
+    double deadline = tk_now() + 60;
+    while (found < n && tk_now() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r, 500);
+        if (m && !m->err) {
+            fp_event ev = {0};
+            fp_error err = {0};
+            if (fp_event_parse(m->payload, m->len, &ev, &err) == 0) {
+                char *hit = bsearch(ev.id, want, (size_t)n, 27, cmp_id);
+                if (hit && !seen[(hit - (char *)want) / 27]) {
+                    seen[(hit - (char *)want) / 27] = 1;
+                    found++;
+                }
+            }
+            fp_event_clear(&ev);
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(r);
+    rd_kafka_destroy(r);
+    cr_log_info("%d submissions acknowledged around the SIGTERM, %d found on the topic", n, found);
+    free(seen);
+    free(want);
+    cr_assert_eq(found, n, "every 202 is in Kafka (%d of %d found)", found, n);
 }
