@@ -146,6 +146,22 @@ check "examples/redis-sentinel.yaml passes a server dry run" bash -c \
 check "the Kafka and Redis examples are marked as examples" bash -c \
   'head -1 manifests/examples/kafka-strimzi.yaml | grep -q "EXAMPLE ONLY" && head -1 manifests/examples/redis-sentinel.yaml | grep -q "EXAMPLE ONLY"'
 
+# `kubectl apply --dry-run=server -f manifests/` as a user would run it: the namespaces
+# the files name exist, and Strimzi's two kinds are registered (stand-in CRDs that accept
+# any spec: the Strimzi operator is not part of this environment).
+strimzi_standins() {
+  local kind plural
+  for kind in Kafka:kafkas KafkaNodePool:kafkanodepools; do
+    plural=${kind#*:}; kind=${kind%:*}
+    printf 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: %s.kafka.strimzi.io}\nspec:\n  group: kafka.strimzi.io\n  scope: Namespaced\n  names: {kind: %s, plural: %s, singular: %s, listKind: %sList}\n  versions:\n  - name: v1beta2\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n---\n' \
+      "$plural" "$kind" "$plural" "$(echo "$kind" | tr 'A-Z' 'a-z')" "$kind"
+  done | kubectl apply -f - >/dev/null &&
+  kubectl wait --for condition=Established crd/kafkas.kafka.strimzi.io crd/kafkanodepools.kafka.strimzi.io --timeout 30s >/dev/null
+}
+for n in formpipe-system forms kafka redis; do kubectl get namespace "$n" >/dev/null 2>&1 || kubectl create namespace "$n" >/dev/null; done
+check "kubectl apply --dry-run=server -R -f manifests/ passes" bash -c \
+  "$(declare -f strimzi_standins); strimzi_standins && kubectl apply --dry-run=server --server-side -R -f manifests/ >/dev/null"
+
 # --- Dockerfile ----------------------------------------------------------------
 runtime_libs() {   # the Debian packages of the libraries bin/$1 links directly, libc aside
   objdump -p "$bin/$1" | awk '/NEEDED/ {print $2}' | while read -r so; do
