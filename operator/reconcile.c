@@ -258,7 +258,7 @@ static void measure_lag(run *r, pipe_state *st)
     fp_error err = {0};
     long long lag = -1;
     st->lag_at_ms = now;   /* a failed attempt also waits an interval */
-    if (op_kafka_lag(r->c->kafka, group, r->p->topic, &lag, &err) < 0) {
+    if (op_kafka_lag(r->c->kafka, group, r->p->topic, r->partitions, &lag, &err) < 0) {
         fp_log_write(FP_LOG_DEBUG, "lag unavailable",
                      (const fp_log_field[]){FP_LSTR("pipeline", r->p->name), FP_LSTR("error", err.msg), FP_LEND});
         return;   /* keep the previous value */

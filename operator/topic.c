@@ -237,12 +237,10 @@ static int log_offsets(op_kafka *k, const char *topic, int partitions, int64_t w
     return 0;
 }
 
-int op_kafka_lag(op_kafka *k, const char *group, const char *topic, long long *lag, fp_error *err)
+int op_kafka_lag(op_kafka *k, const char *group, const char *topic, int partitions, long long *lag,
+                 fp_error *err)
 {
-    int partitions = 0;
-    int rc = op_kafka_partitions(k, topic, &partitions, err);
-    if (rc < 0)
-        return rc;
+    int rc;
     rd_kafka_topic_partition_list_t *offsets = NULL, *end = NULL, *start = NULL;
     if ((rc = committed(k, group, topic, partitions, &offsets, err)) < 0 ||
         (rc = log_offsets(k, topic, partitions, RD_KAFKA_OFFSET_END, &end, err)) < 0 ||

@@ -30,8 +30,10 @@ int op_kafka_grow(op_kafka *k, const char *topic, int partitions, fp_error *err)
 /* Deletes topic (a missing one is not an error). */
 int op_kafka_delete(op_kafka *k, const char *topic, fp_error *err);
 
-/* Sum over the topic's partitions of high watermark minus the group's committed offset
- * (a partition without a commit counts from its low watermark). */
-int op_kafka_lag(op_kafka *k, const char *group, const char *topic, long long *lag, fp_error *err);
+/* Sum over the topic's first `partitions` partitions (the caller knows the count) of
+ * high watermark minus the group's committed offset (a partition without a commit counts
+ * from its low watermark). */
+int op_kafka_lag(op_kafka *k, const char *group, const char *topic, int partitions, long long *lag,
+                 fp_error *err);
 
 #endif
