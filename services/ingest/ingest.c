@@ -507,6 +507,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     struct session *ss = user;
     server *s = lws_get_context(wsi) ? srv_of(wsi) : NULL;
+    if (!ss)   /* lws closes connections that never got as far as a request without one */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return on_http(s, wsi, ss, in);

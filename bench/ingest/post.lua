@@ -1,0 +1,32 @@
+-- wrk script: POSTs seed 004's student payload as JSON. FP_BENCH_BODY selects the body:
+-- "valid" (the seed payload with age and cgpa corrected; roll varies so every partition
+-- gets traffic) or "invalid" (the seed payload as it was posted: age 10.11 fails the
+-- form, so the answer is 422 without touching Kafka).
+local kind = os.getenv("FP_BENCH_BODY") or "valid"
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json"
+
+local invalid = '{"name":"Saurabh raj","roll":"99999","university":"BCE","cgpa":"8.04",' ..
+                '"gender":"F","age":"10.11","email":"kumarsaurabhraj.sr@gmail.com","mobile":"7004465984"}'
+
+function init(args)
+  counter = math.random(0, 1000000)
+end
+
+request = function()
+  if kind == "invalid" then
+    return wrk.format(nil, nil, nil, invalid)
+  end
+  counter = counter + 1
+  local body = '{"name":"Saurabh raj","roll":"' .. (counter % 100000) .. '","university":"BCE","cgpa":8.04,' ..
+               '"gender":"F","age":21,"email":"kumarsaurabhraj.sr@gmail.com","mobile":"7004465984"}'
+  return wrk.format(nil, nil, nil, body)
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("FPRESULT requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d errors=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
