@@ -1,7 +1,10 @@
-/* ingest.c — see ingest.h. One libwebsockets service thread owns every request; the
- * producer's delivery reports are served on that thread too (rd_kafka_poll from an lws
- * timer every 2 ms), so a request never outlives its bookkeeping by accident:
- * a connection that closes while its event is in flight leaves the request to the
+/* ingest.c — see ingest.h. Several service threads (--threads), each with its own
+ * libwebsockets context on a libev (epoll) loop and its own SO_REUSEPORT listener on the
+ * same port; the kernel spreads connections over them. A request lives on the thread
+ * that accepted its connection. One producer is shared: a delivery-report thread polls
+ * it and posts each report to the owning thread's mailbox, which that thread empties
+ * from a 2 ms timer, so request state is only ever touched by its own thread: a
+ * connection that closes while its event is in flight leaves the request to the
  * delivery report, which frees it. */
 #include "ingest.h"
 #include "page.h"
@@ -9,6 +12,7 @@
 #include "buf.h"
 #include "event.h"
 #include "form.h"
+#include "formset.h"
 #include "ids.h"
 #include "kafka.h"
 #include "log.h"
@@ -16,8 +20,15 @@
 #include "schema.h"
 #include "shutdown.h"
 
+#include <ev.h>
 #include <libwebsockets.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,27 +36,23 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct form_entry {
-    fp_form *form;
-    fp_schema *schema;
-    char topic[256];
-    const char *partition_key;   /* field name, or NULL: the submission id */
-    struct stat seen;            /* the file as last looked at (a mounted ConfigMap changes in place) */
-} form_entry;
+typedef struct worker worker;
 
 typedef struct request {
+    worker *w;                   /* the service thread that owns it */
     struct lws *wsi;             /* NULL once the connection has closed */
-    const form_entry *form;
+    fp_form_entry *form;         /* a reference, released with the request */
     fp_buf in;
     int rejected;                /* body over the limit: answer 413 at completion */
     int is_post, body_done;      /* an answer before the whole body was read closes */
     int delivering;              /* waiting for Kafka's delivery report */
     int answered_early;          /* 503 sent at the delivery bound; the report frees it */
-    struct request *prev, *next; /* the in-flight list, oldest first */
+    struct request *prev, *next; /* the worker's in-flight list, oldest first */
     int listed;
+    struct request *mail_next;   /* in the worker's mailbox: Kafka reported on it */
+    rd_kafka_resp_err_t dr_err;
     int status;                  /* 0 until the answer is ready */
     char *out;
     size_t outlen;
@@ -66,23 +73,37 @@ struct session {
 };
 
 typedef struct server {
-    lws_sorted_usec_list_t poll_timer;   /* first member: the timer callback finds the server */
     const fp_ingest_config *cfg;
-    form_entry *forms;
-    size_t nforms;
+    fp_formset *forms;
     rd_kafka_t *rk;
-    struct lws_context *ctx;
-    pthread_t helper;
-    atomic_int stop_helper;
-    double next_reload_check;    /* now_s() of the next look at the form files */
+    worker *workers;
+    int nworkers;
+    pthread_t reporter, housekeeper;
+    atomic_int stop_threads;
     atomic_int kafka_ok;
-    int inflight;
-    request *oldest, *newest;    /* in-flight submissions in produce order */
+    atomic_int inflight;         /* submissions waiting for Kafka, all threads */
+    atomic_int connections;      /* open client connections, all threads */
     fp_ratelimit *limiter;
     fp_metrics *metrics;         /* the registry /metrics renders */
     fp_metric *m_requests, *m_invalid;
-    fp_series *m_delivery, *m_inflight, *m_queue;
+    fp_series *m_delivery, *m_inflight, *m_queue, *m_conns, *m_refused;
 } server;
+
+struct worker {
+    lws_sorted_usec_list_t timer;    /* first member: the timer callback finds the worker */
+    server *s;
+    struct ev_loop *loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    int listen_fd;               /* this thread's own listener (SO_REUSEPORT) */
+    ev_io accept_io;
+    pthread_t thread;
+    int inflight;                /* this thread's requests waiting for Kafka's report */
+    request *oldest, *newest;    /* of those, the ones not yet answered, in produce order */
+    int reserved;                /* a connection slot taken at accept, not yet given to its wsi */
+    pthread_mutex_t mail_lock;
+    request *mail;               /* reported requests, posted by the delivery-report thread */
+};
 
 static double now_s(void)
 {
@@ -91,27 +112,19 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static server *srv_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
-
-static const form_entry *find_form(server *s, const char *name)
-{
-    for (size_t i = 0; i < s->nforms; i++) {
-        if (strcmp(s->forms[i].form->name, name) == 0)
-            return &s->forms[i];
-    }
-    return NULL;
-}
+static worker *worker_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
 
 static void request_free(request *r)
 {
     if (!r)
         return;
+    fp_formset_put(r->form);
     fp_buf_free(&r->in);
     free(r->out);
     free(r);
 }
 
-static void list_add(server *s, request *r)
+static void list_add(worker *s, request *r)
 {
     r->prev = s->newest;
     r->next = NULL;
@@ -123,7 +136,7 @@ static void list_add(server *s, request *r)
     r->listed = 1;
 }
 
-static void list_remove(server *s, request *r)
+static void list_remove(worker *s, request *r)
 {
     if (!r->listed)
         return;
@@ -138,7 +151,9 @@ static void list_remove(server *s, request *r)
     r->listed = 0;
 }
 
-/* Sets the answer and asks for a writable callback to send it. */
+/* Sets the answer. Inside the connection's own callback it is written before the
+ * callback returns (send_ready); from elsewhere (a delivery report, the delivery bound)
+ * wake() asks for a writable callback. */
 static void respond(request *r, int status, const char *ctype, char *body)
 {
     r->status = status;
@@ -146,6 +161,10 @@ static void respond(request *r, int status, const char *ctype, char *body)
     free(r->out);
     r->out = body;
     r->outlen = body ? strlen(body) : 0;
+}
+
+static void wake(request *r)
+{
     if (r->wsi)
         lws_callback_on_writable(r->wsi);
 }
@@ -196,31 +215,45 @@ static void respond_accepted(server *s, request *r)
     respond(r, 202, "application/json", body);
 }
 
+/* Runs on the delivery-report thread: hands the report to the request's own thread. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     server *s = opaque;
     request *r = m->_private;
     (void)rk;
-    r->delivering = 0;
-    list_remove(s, r);
-    s->inflight--;
-    fp_series_set(s->m_inflight, s->inflight);
     fp_series_observe(s->m_delivery, now_s() - r->started);
     if (!m->err)
         atomic_store(&s->kafka_ok, 1);
+    r->dr_err = m->err;
+    pthread_mutex_lock(&r->w->mail_lock);
+    r->mail_next = r->w->mail;
+    r->w->mail = r;
+    pthread_mutex_unlock(&r->w->mail_lock);
+}
+
+/* On the owning thread: Kafka has reported on r. Answers it, or frees it when the
+ * client is gone or was answered at the delivery bound. */
+static void delivered(worker *w, request *r)
+{
+    server *s = w->s;
+    r->delivering = 0;
+    list_remove(w, r);
+    w->inflight--;
+    fp_series_set(s->m_inflight, atomic_fetch_sub(&s->inflight, 1) - 1);
     if (!r->wsi) {            /* the client went away or was already answered: we are done */
         request_free(r);
         return;
     }
     if (r->answered_early)    /* its 503 is still being written; write_answer frees it */
         return;
-    if (m->err) {
-        fp_log_warn("delivery failed", FP_LSTR("form", r->form->form->name), FP_LSTR("error", rd_kafka_err2str(m->err)));
+    if (r->dr_err) {
+        fp_log_warn("delivery failed", FP_LSTR("form", r->form->form->name), FP_LSTR("error", rd_kafka_err2str(r->dr_err)));
         r->retry_after = 5;
         respond_error(s, r, 503, "the submission could not be stored right now; retry later", NULL);
     } else {
         respond_accepted(s, r);
     }
+    wake(r);
 }
 
 /* Validates the completed body and hands the event to Kafka. */
@@ -284,9 +317,9 @@ static void submit(server *s, request *r, const char *ctype)
         return;
     }
     r->delivering = 1;
-    list_add(s, r);
-    s->inflight++;
-    fp_series_set(s->m_inflight, s->inflight);
+    list_add(r->w, r);
+    r->w->inflight++;
+    fp_series_set(s->m_inflight, atomic_fetch_add(&s->inflight, 1) + 1);
     fp_series_set(s->m_queue, rd_kafka_outq_len(s->rk));
 }
 
@@ -299,7 +332,7 @@ static int ops_route(server *s, request *r, const char *path, fp_metrics *metric
         fp_buf_adds(&b, "ok\n");
         respond(r, 200, "text/plain; charset=utf-8", fp_buf_take(&b));
     } else if (!strcmp(path, "/readyz")) {
-        int ok = atomic_load(&s->kafka_ok) && s->nforms > 0;
+        int ok = atomic_load(&s->kafka_ok) && fp_formset_count(s->forms) > 0;
         fp_buf_adds(&b, ok ? "ok\n" : "not ready: kafka unreachable\n");
         respond(r, ok ? 200 : 503, "text/plain; charset=utf-8", fp_buf_take(&b));
     } else if (!strcmp(path, "/metrics")) {
@@ -356,12 +389,14 @@ static void client_of(server *s, struct lws *wsi, char *out, size_t outsz)
     }
 }
 
-static int on_http(server *s, struct lws *wsi, struct session *ss, const char *uri)
+static int on_http(worker *w, struct lws *wsi, struct session *ss, const char *uri)
 {
+    server *s = w->s;
     request *r = calloc(1, sizeof *r);
     if (!r)
         return -1;
     ss->req = r;
+    r->w = w;
     r->wsi = wsi;
     fp_buf_init(&r->in, (size_t)s->cfg->max_body_bytes);
     int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
@@ -376,7 +411,7 @@ static int on_http(server *s, struct lws *wsi, struct session *ss, const char *u
     if (is_get && strncmp(uri, "/forms/", 7) == 0 && strlen(uri) > 14 && !strcmp(uri + strlen(uri) - 7, "/schema")) {
         char fname[128];
         snprintf(fname, sizeof fname, "%.*s", (int)(strlen(uri) - 14), uri + 7);
-        if ((r->form = find_form(s, fname))) {
+        if ((r->form = fp_formset_get(s->forms, fname))) {
             const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->form->form->json, "title"));
             cJSON *js = fp_schema_json_schema(r->form->schema, title);
             count(s, r, 200);
@@ -385,7 +420,7 @@ static int on_http(server *s, struct lws *wsi, struct session *ss, const char *u
             return 0;
         }
     }
-    if (strncmp(uri, "/forms/", 7) != 0 || !(r->form = find_form(s, uri + 7))) {
+    if (strncmp(uri, "/forms/", 7) != 0 || !(r->form = fp_formset_get(s->forms, uri + 7))) {
         respond_error(s, r, 404, "no such form", NULL);
         return 0;
     }
@@ -503,15 +538,42 @@ static int write_answer(struct lws *wsi, struct session *ss)
     return close || lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Writes the request's answer if it has one that may go out now. */
+static int send_ready(struct lws *wsi, struct session *ss)
+{
+    if (ss->req && ss->req->status && (!ss->req->delivering || ss->req->answered_early))
+        return write_answer(wsi, ss);
+    return 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct session *ss = user;
-    server *s = lws_get_context(wsi) ? srv_of(wsi) : NULL;
+    worker *w = lws_get_context(wsi) ? worker_of(wsi) : NULL;
+    server *s = w ? w->s : NULL;
+    switch (reason) {   /* connection accounting: every connection, before any request */
+    case LWS_CALLBACK_WSI_CREATE:
+        if (w && w->reserved) {
+            w->reserved = 0;
+            lws_set_opaque_user_data(wsi, &s->connections);   /* marks a counted connection */
+        }
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (s && lws_get_opaque_user_data(wsi) == &s->connections) {
+            lws_set_opaque_user_data(wsi, NULL);
+            fp_series_set(s->m_conns, atomic_fetch_sub(&s->connections, 1) - 1);
+        }
+        break;
+    default:
+        break;
+    }
     if (!ss)   /* lws closes connections that never got as far as a request without one */
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return on_http(s, wsi, ss, in);
+        if (on_http(w, wsi, ss, in))
+            return -1;
+        return send_ready(wsi, ss);
     case LWS_CALLBACK_HTTP_BODY:
         if (ss->req && !ss->req->status && !ss->req->rejected && fp_buf_add(&ss->req->in, in, len) == FP_ELIMIT)
             ss->req->rejected = 1;
@@ -530,11 +592,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 submit(s, ss->req, ctype);
             }
         }
-        return 0;
+        return send_ready(wsi, ss);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        if (ss->req && ss->req->status && (!ss->req->delivering || ss->req->answered_early))
-            return write_answer(wsi, ss);
-        return 0;
+        return send_ready(wsi, ss);
     case LWS_CALLBACK_CLOSED_HTTP:
         if (ss->req) {
             if (ss->req->delivering)
@@ -550,35 +610,119 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static void reload_forms(server *s);
-
-#define KAFKA_POLL_US 2000
-#define FORM_RELOAD_S 1.0   /* how often the form files are looked at */
-
-/* Serves Kafka's delivery reports on the lws thread every 2 ms: lws_service only
- * returns for its own events, so the reports are fetched from inside its loop. */
-static void poll_kafka(lws_sorted_usec_list_t *sul)
+/* Takes a slot of --max-connections for a new connection; 0 when all are taken. */
+static int reserve_connection(server *s)
 {
-    server *s = (server *)sul;
-    rd_kafka_poll(s->rk, 0);
-    if (now_s() >= s->next_reload_check) {
-        reload_forms(s);
-        s->next_reload_check = now_s() + FORM_RELOAD_S;
+    int n = atomic_fetch_add(&s->connections, 1) + 1;
+    if (n > s->cfg->max_connections) {
+        atomic_fetch_sub(&s->connections, 1);
+        fp_series_inc(s->m_refused);
+        return 0;
+    }
+    fp_series_set(s->m_conns, n);
+    return 1;
+}
+
+/* The listener is readable: accepts what is waiting and gives each connection to this
+ * thread's lws context, or closes it at once when --max-connections are open. The slot
+ * passes to the wsi in its LWS_CALLBACK_WSI_CREATE and is returned at WSI_DESTROY. */
+static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+    worker *w = io->data;
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                fp_log_warn("accept failed", FP_LSTR("error", strerror(errno)));
+            return;
+        }
+        if (!reserve_connection(w->s)) {
+            close(fd);
+            continue;
+        }
+        int one = 1;   /* an answer goes out in two writes (headers, body): no Nagle wait */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        w->reserved = 1;
+        lws_adopt_socket_vhost(w->vhost, fd);   /* closes fd itself when it fails */
+        if (w->reserved) {      /* no wsi took the slot */
+            w->reserved = 0;
+            fp_series_set(w->s->m_conns, atomic_fetch_sub(&w->s->connections, 1) - 1);
+        }
+    }
+}
+
+/* A listening socket on addr:port with SO_REUSEPORT, so each service thread has its own
+ * and the kernel spreads connections over them. -1 with *err. */
+static int listen_on(const char *addr, int port, fp_error *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    int rc = getaddrinfo(addr, service, &hints, &ai);
+    if (rc) {
+        fp_error_set(err, FP_EINVAL, "bind address %s: %s", addr, gai_strerror(rc));
+        return -1;
+    }
+    int one = 1, fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) || bind(fd, ai->ai_addr, ai->ai_addrlen) ||
+        listen(fd, 4096)) {
+        fp_error_set(err, FP_EIO, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+/* The port fd listens on. */
+static int port_of(int fd)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &len))
+        return -1;
+    return ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port : ((struct sockaddr_in *)&sa)->sin_port);
+}
+
+#define TIMER_US 2000           /* how often a service thread empties its mailbox */
+#define FORM_RELOAD_S 1.0        /* how often the form files are looked at */
+
+/* Every 2 ms on each service thread: answers what Kafka reported on, and keeps the
+ * delivery bound. (lws only returns for its own events, so this runs from its loop.) */
+static void on_timer(lws_sorted_usec_list_t *sul)
+{
+    worker *w = (worker *)sul;
+    pthread_mutex_lock(&w->mail_lock);
+    request *mail = w->mail;
+    w->mail = NULL;
+    pthread_mutex_unlock(&w->mail_lock);
+    while (mail) {
+        request *r = mail;
+        mail = r->mail_next;
+        delivered(w, r);
     }
     /* The delivery bound is ours to keep: answer 503 for what Kafka has not confirmed in
      * time (a later confirmation is harmless: a retry with the same Idempotency-Key is
      * stored once). */
-    double limit = now_s() - s->cfg->delivery_timeout_ms / 1000.0;
-    while (s->oldest && s->oldest->started < limit) {
-        request *r = s->oldest;
-        list_remove(s, r);
+    double limit = now_s() - w->s->cfg->delivery_timeout_ms / 1000.0;
+    while (w->oldest && w->oldest->started < limit) {
+        request *r = w->oldest;
+        list_remove(w, r);
         if (r->wsi) {
             r->answered_early = 1;
             r->retry_after = 1;
-            respond_error(s, r, 503, "Kafka did not confirm the submission in time; retry later", NULL);
+            respond_error(w->s, r, 503, "Kafka did not confirm the submission in time; retry later", NULL);
+            wake(r);
         }
     }
-    lws_sul_schedule(s->ctx, 0, &s->poll_timer, poll_kafka, KAFKA_POLL_US);
+    if (fp_shutdown_requested())
+        ev_break(w->loop, EVBREAK_ONE);
+    lws_sul_schedule(w->ctx, 0, &w->timer, on_timer, TIMER_US);
 }
 
 static const struct lws_protocols protocols[] = {
@@ -586,16 +730,30 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* Wakes the service thread when shutdown is asked, and checks every two seconds that
- * Kafka answers (for /readyz). */
-static void *helper(void *arg)
+/* The delivery-report thread: Kafka's reports go to the owning threads' mailboxes. */
+static void *reporter(void *arg)
 {
     server *s = arg;
-    double next_check = 0;
-    while (!atomic_load(&s->stop_helper)) {
+    pthread_setname_np(pthread_self(), "delivery");
+    while (!atomic_load(&s->stop_threads))
+        rd_kafka_poll(s->rk, 100);
+    return NULL;
+}
+
+/* Checks every two seconds that Kafka answers (for /readyz) and every second whether a
+ * form file changed. */
+static void *housekeeper(void *arg)
+{
+    server *s = arg;
+    pthread_setname_np(pthread_self(), "housekeeping");
+    double next_check = 0, next_reload = now_s() + FORM_RELOAD_S;
+    while (!atomic_load(&s->stop_threads)) {
         struct pollfd p = {.fd = fp_shutdown_fd(), .events = POLLIN};
-        if (poll(&p, 1, 200) > 0)
-            lws_cancel_service(s->ctx);
+        poll(&p, 1, 200);
+        if (now_s() >= next_reload) {
+            fp_formset_reload(s->forms);
+            next_reload = now_s() + FORM_RELOAD_S;
+        }
         if (now_s() >= next_check) {
             const struct rd_kafka_metadata *md = NULL;
             int ok = rd_kafka_metadata(s->rk, 0, NULL, &md, 1500) == RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -608,87 +766,75 @@ static void *helper(void *arg)
     return NULL;
 }
 
-/* Loads and compiles the form in path into e (e is left untouched on failure). */
-static int load_entry(form_entry *e, const char *path, fp_error *err)
+/* A service thread: serves until shutdown, then answers its in-flight submissions
+ * within the grace period. */
+static void *serve(void *arg)
 {
-    form_entry n = {0};
-    stat(path, &n.seen);   /* before reading: a change during the read is seen next time */
-    if (!(n.form = fp_form_load(path, err)))
+    worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof name, "http-%d", (int)(w - w->s->workers));
+    pthread_setname_np(pthread_self(), name);
+    ev_io_start(w->loop, &w->accept_io);
+    while (!fp_shutdown_requested())
+        ev_run(w->loop, 0);
+    ev_io_stop(w->loop, &w->accept_io);   /* stop accepting; finish what is in flight */
+    close(w->listen_fd);
+    w->listen_fd = -1;
+    double deadline = now_s() + w->s->cfg->shutdown_grace_ms / 1000.0;
+    while (w->inflight > 0 && now_s() < deadline)
+        ev_run(w->loop, EVRUN_ONCE);
+    return NULL;
+}
+
+/* Creates worker w: its listener on port (0: any), its event loop and its lws context. */
+static int worker_init(server *s, worker *w, int port, fp_error *err)
+{
+    const fp_ingest_config *cfg = s->cfg;
+    w->s = s;
+    pthread_mutex_init(&w->mail_lock, NULL);
+    if ((w->listen_fd = listen_on(cfg->bind, port, err)) < 0)
         return err->code;
-    if (!(n.schema = fp_schema_compile(n.form->json, err))) {
-        char msg[sizeof err->msg];
-        memcpy(msg, err->msg, sizeof msg);
-        fp_form_free(n.form);
-        return fp_error_set(err, FP_EINVAL, "%s: %s", path, msg);
-    }
-    fp_form_default_topic(n.form, n.topic, sizeof n.topic);
-    n.partition_key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(n.form->json, "partitionKey"));
-    *e = n;
+    if (!(w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV)))
+        return fp_error_set(err, FP_ENOMEM, "cannot create an event loop");
+    ev_io_init(&w->accept_io, on_accept, w->listen_fd, EV_READ);
+    w->accept_io.data = w;
+    void *loops[] = {w->loop};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;   /* connections come from on_accept */
+    info.protocols = protocols;
+    info.user = w;
+    info.foreign_loops = loops;
+    info.timeout_secs = (unsigned)cfg->idle_timeout_s;
+    info.keepalive_timeout = cfg->idle_timeout_s;
+    info.max_http_header_data = (unsigned short)cfg->max_header_bytes;
+    info.options = LWS_SERVER_OPTION_LIBEV;
+    if (!(w->ctx = lws_create_context(&info)) || !(w->vhost = lws_get_vhost_by_name(w->ctx, "default")))
+        return fp_error_set(err, FP_EIO, "cannot create the HTTP server (libwebsockets with libev)");
+    lws_sul_schedule(w->ctx, 0, &w->timer, on_timer, TIMER_US);
     return 0;
 }
 
-static void free_entry(form_entry *e)
+/* Answers or frees what a stopped worker still holds; its context is gone. */
+static void worker_free(worker *w)
 {
-    fp_schema_free(e->schema);
-    fp_form_free(e->form);
-}
-
-static int load_forms(server *s, fp_error *err)
-{
-    const fp_strlist *files = s->cfg->forms;
-    if (!(s->forms = calloc(files->n ? files->n : 1, sizeof *s->forms)))
-        return fp_error_set(err, FP_ENOMEM, "out of memory");
-    for (size_t i = 0; i < files->n; i++) {
-        form_entry *e = &s->forms[s->nforms];
-        int rc = load_entry(e, files->items[i], err);
-        if (rc < 0)
-            return rc;
-        s->nforms++;
-        if (find_form(s, e->form->name) != e)
-            return fp_error_set(err, FP_EINVAL, "%s: a form named '%s' is already loaded", files->items[i], e->form->name);
-        fp_log_info("form loaded", FP_LSTR("form", e->form->name), FP_LSTR("topic", e->topic),
-                    FP_LINT("generation", e->form->generation));
+    if (w->ctx)
+        lws_context_destroy(w->ctx);   /* closes connections: their requests drop their wsi */
+    for (request *r = w->mail, *next; r; r = next) {
+        next = r->mail_next;
+        list_remove(w, r);
+        request_free(r);
     }
-    return 0;
-}
-
-static int same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* Picks up changed form files (a ConfigMap volume swaps its files in place). A new
- * version that does not load, or names another form, is refused and the loaded one
- * kept. Runs on the lws thread between requests: no request is mid-validation, and
- * requests waiting for Kafka only read the entry's name. */
-static void reload_forms(server *s)
-{
-    for (size_t i = 0; i < s->nforms; i++) {
-        form_entry *e = &s->forms[i];
-        const char *path = s->cfg->forms->items[i];
-        struct stat now;
-        if (stat(path, &now) != 0 || same_file(&now, &e->seen))
-            continue;
-        form_entry n;
-        fp_error err = {0};
-        if (load_entry(&n, path, &err) == 0 && strcmp(n.form->name, e->form->name) != 0) {
-            fp_error_set(&err, FP_EINVAL, "%s: names form '%s', not '%s'", path, n.form->name, e->form->name);
-            free_entry(&n);
-            n.form = NULL;
-        }
-        if (err.code) {
-            e->seen = now;   /* complain once per change */
-            fp_log_warn("form file changed but cannot be used; keeping the loaded version",
-                        FP_LSTR("form", e->form->name), FP_LINT("generation", e->form->generation),
-                        FP_LSTR("error", err.msg));
-            continue;
-        }
-        free_entry(e);
-        *e = n;
-        fp_log_info("form reloaded", FP_LSTR("form", e->form->name), FP_LSTR("topic", e->topic),
-                    FP_LINT("generation", e->form->generation));
+    while (w->oldest) {                /* never reported on (the producer is gone) */
+        request *r = w->oldest;
+        list_remove(w, r);
+        request_free(r);
     }
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+    if (w->loop)
+        ev_loop_destroy(w->loop);
+    pthread_mutex_destroy(&w->mail_lock);
 }
 
 static int register_metrics(server *s, fp_metrics *m, fp_error *err)
@@ -701,26 +847,23 @@ static int register_metrics(server *s, fp_metrics *m, fp_error *err)
                                         NULL, fp_metrics_latency_buckets, fp_metrics_latency_nbuckets, err);
     fp_metric *inf = fp_metrics_gauge(m, "formpipe_ingest_inflight_requests", "Submissions waiting for Kafka.", NULL, err);
     fp_metric *q = fp_metrics_gauge(m, "formpipe_ingest_producer_queue", "Messages in the producer queue.", NULL, err);
-    if (!s->m_requests || !s->m_invalid || !d || !inf || !q)
+    fp_metric *c = fp_metrics_gauge(m, "formpipe_ingest_connections", "Open client connections.", NULL, err);
+    fp_metric *rf = fp_metrics_counter(m, "formpipe_ingest_connections_refused_total",
+                                       "Connections closed at accept because --max-connections were open.", NULL, err);
+    if (!s->m_requests || !s->m_invalid || !d || !inf || !q || !c || !rf)
         return err->code;
     s->m_delivery = fp_metric_series(d, NULL);
     s->m_inflight = fp_metric_series(inf, NULL);
     s->m_queue = fp_metric_series(q, NULL);
+    s->m_conns = fp_metric_series(c, NULL);
+    s->m_refused = fp_metric_series(rf, NULL);
     return 0;
 }
 
-int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *err)
+static rd_kafka_t *producer_new(server *s, fp_error *err)
 {
-    server s = {.cfg = cfg};
+    const fp_ingest_config *cfg = s->cfg;
     char why[512], timeout[24];
-    int rc;
-    s.metrics = metrics;
-    if ((rc = load_forms(&s, err)) || (rc = register_metrics(&s, metrics, err)))
-        goto out;
-    if (!(s.limiter = fp_ratelimit_new(cfg->rate_limit, cfg->rate_burst))) {
-        rc = fp_error_set(err, FP_ENOMEM, "out of memory");
-        goto out;
-    }
     snprintf(timeout, sizeof timeout, "%ld", cfg->delivery_timeout_ms);
     static const char *const defaults[] = {"linger.ms", "2", NULL};
     rd_kafka_conf_t *kc = fp_kafka_conf_new(cfg->kafka_bootstrap, defaults, cfg->kafka_config_file,
@@ -729,54 +872,84 @@ int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *er
         fp_kafka_conf_set(kc, "acks", "all", err) || fp_kafka_conf_set(kc, "message.timeout.ms", timeout, err)) {
         if (kc)
             rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+    rd_kafka_conf_set_opaque(kc, s);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, why, sizeof why);
+    if (!rk)
+        fp_error_set(err, FP_EINVAL, "kafka producer: %s", why);
+    return rk;
+}
+
+/* Stops the helper threads, hands Kafka what is left of the grace period, and gets a
+ * report for every message (purging what Kafka did not take), so every request ends
+ * in a mailbox. */
+static void stop_producer(server *s, double deadline)
+{
+    rd_kafka_flush(s->rk, (int)(deadline > now_s() ? (deadline - now_s()) * 1000 : 0));
+    atomic_store(&s->stop_threads, 1);
+    pthread_join(s->reporter, NULL);
+    pthread_join(s->housekeeper, NULL);
+    rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    for (int i = 0; i < 100 && rd_kafka_outq_len(s->rk) > 0; i++)
+        rd_kafka_poll(s->rk, 10);
+}
+
+int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *err)
+{
+    server s = {.cfg = cfg, .metrics = metrics};
+    int rc, threads = cfg->threads > 0 ? cfg->threads : 1;
+    if (!(s.forms = fp_formset_load(cfg->forms, err))) {
         rc = err->code;
         goto out;
     }
-    rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
-    rd_kafka_conf_set_opaque(kc, &s);
-    if (!(s.rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, why, sizeof why))) {
-        rc = fp_error_set(err, FP_EINVAL, "kafka producer: %s", why);
+    if ((rc = register_metrics(&s, metrics, err)))
+        goto out;
+    if (!(s.limiter = fp_ratelimit_new(cfg->rate_limit, cfg->rate_burst))) {
+        rc = fp_error_set(err, FP_ENOMEM, "out of memory");
         goto out;
     }
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = cfg->port;
-    info.iface = cfg->bind;
-    info.protocols = protocols;
-    info.user = &s;
-    info.fd_limit_per_thread = (unsigned)cfg->max_connections;
-    info.timeout_secs = (unsigned)cfg->idle_timeout_s;
-    info.keepalive_timeout = cfg->idle_timeout_s;
-    info.max_http_header_data = 4096;
-    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
-    if (!(s.ctx = lws_create_context(&info))) {
-        rc = fp_error_set(err, FP_EIO, "cannot listen on %s:%d", cfg->bind, cfg->port);
+    if (!(s.rk = producer_new(&s, err))) {
+        rc = err->code;
         goto out;
     }
-    lws_sul_schedule(s.ctx, 0, &s.poll_timer, poll_kafka, KAFKA_POLL_US);
-    pthread_create(&s.helper, NULL, helper, &s);
-    fp_log_info("ingest listening", FP_LSTR("bind", cfg->bind), FP_LINT("port", cfg->port),
-                FP_LINT("forms", (long long)s.nforms));
-    while (!fp_shutdown_requested())
-        lws_service(s.ctx, 0);
-    /* Finish what Kafka still owes an answer for, within the grace period. */
-    double deadline = now_s() + cfg->shutdown_grace_ms / 1000.0;
-    while (s.inflight > 0 && now_s() < deadline)
-        lws_service(s.ctx, 0);
-    rd_kafka_flush(s.rk, (int)(deadline > now_s() ? (deadline - now_s()) * 1000 : 0));
-    fp_log_info("ingest stopped", FP_LINT("unanswered", s.inflight));
-    atomic_store(&s.stop_helper, 1);
-    pthread_join(s.helper, NULL);
+    if (!(s.workers = calloc((size_t)threads, sizeof *s.workers))) {
+        rc = fp_error_set(err, FP_ENOMEM, "out of memory");
+        goto out;
+    }
+    int port = cfg->port;
+    for (; s.nworkers < threads; s.nworkers++) {
+        s.workers[s.nworkers].listen_fd = -1;
+        if ((rc = worker_init(&s, &s.workers[s.nworkers], port, err))) {
+            s.nworkers++;   /* freed below */
+            goto out;
+        }
+        if (port == 0)      /* an ephemeral port: the others share the first one's */
+            port = port_of(s.workers[0].listen_fd);
+    }
+    pthread_create(&s.reporter, NULL, reporter, &s);
+    pthread_create(&s.housekeeper, NULL, housekeeper, &s);
+    fp_log_info("ingest listening", FP_LSTR("bind", cfg->bind), FP_LINT("port", port),
+                FP_LINT("threads", threads), FP_LINT("forms", (long long)fp_formset_count(s.forms)));
+    for (int i = 0; i < threads; i++)
+        pthread_create(&s.workers[i].thread, NULL, serve, &s.workers[i]);
+    double deadline = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(s.workers[i].thread, NULL);
+        if (!deadline)
+            deadline = now_s() + cfg->shutdown_grace_ms / 1000.0;
+    }
+    stop_producer(&s, deadline);
+    fp_log_info("ingest stopped", FP_LINT("unanswered", atomic_load(&s.inflight)));
     rc = 0;
 out:
-    if (s.ctx)
-        lws_context_destroy(s.ctx);
+    for (int i = 0; i < s.nworkers; i++)
+        worker_free(&s.workers[i]);
+    free(s.workers);
     if (s.rk)
         rd_kafka_destroy(s.rk);
     fp_ratelimit_free(s.limiter);
-    for (size_t i = 0; i < s.nforms; i++) {
-        free_entry(&s.forms[i]);
-    }
-    free(s.forms);
+    fp_formset_free(s.forms);
     return rc;
 }

@@ -18,8 +18,10 @@ typedef struct fp_ingest_config {
     int port;
     long max_body_bytes;
     long delivery_timeout_ms;       /* 503 when Kafka has not acknowledged by then */
-    int max_connections;
+    int max_connections;            /* open client connections; more are closed at accept */
+    int max_header_bytes;           /* request line + headers */
     int idle_timeout_s;
+    int threads;                    /* service threads (one lws context each) */
     long shutdown_grace_ms;
     const fp_strlist *allowed_origins;  /* CORS: origins browsers may post from ("*": any) */
     double rate_limit;                  /* submissions per second per client; 0: off */

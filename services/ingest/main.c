@@ -7,11 +7,12 @@
 #include "metrics.h"
 #include "shutdown.h"
 
+#include <sched.h>
 #include <stdio.h>
 
 static fp_strlist forms, kafka_properties, allowed_origins, trusted_proxies;
 static char *kafka_bootstrap, *kafka_config, *bind_addr, *log_level;
-static long long port, max_body, delivery_ms, max_conns, idle_s, grace_ms, rate, burst;
+static long long port, threads, max_header, max_body, delivery_ms, max_conns, idle_s, grace_ms, rate, burst;
 
 static const fp_option options[] = {
     {"form", FP_OPT_LIST, NULL, "compiled form definition (JSON) to serve", FP_OPT_REQUIRED, 0, 0, &forms},
@@ -22,7 +23,9 @@ static const fp_option options[] = {
     {"port", FP_OPT_INT, "8080", "HTTP port (also /healthz, /readyz, /metrics)", 0, 1, 65535, &port},
     {"max-body-bytes", FP_OPT_INT, "65536", "largest accepted request body", 0, 1, 16 * 1024 * 1024, &max_body},
     {"delivery-timeout", FP_OPT_DURATION, "5s", "answer 503 when Kafka has not acknowledged within this", 0, 100, 300000, &delivery_ms},
-    {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections", 0, 16, 1000000, &max_conns},
+    {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections; more are closed at accept", 0, 1, 1000000, &max_conns},
+    {"max-header-bytes", FP_OPT_INT, "4096", "largest request line + headers (431 above)", 0, 512, 65535, &max_header},
+    {"threads", FP_OPT_INT, "0", "service threads, each with its own listener on the port (0: four per CPU)", 0, 0, 256, &threads},
     {"idle-timeout", FP_OPT_INT, "30", "seconds an idle connection is kept", 0, 1, 3600, &idle_s},
     {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on answering in-flight submissions after SIGTERM", 0, 0, 300000, &grace_ms},
     {"allowed-origin", FP_OPT_LIST, NULL, "origin browsers may post from (CORS), e.g. https://example.com; * for any", 0, 0, 0, &allowed_origins},
@@ -32,6 +35,16 @@ static const fp_option options[] = {
     {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
+
+/* CPUs this process may run on (a container's cpuset), at least 1. */
+static int cpus_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
 
 int main(int argc, char **argv)
 {
@@ -50,6 +63,7 @@ int main(int argc, char **argv)
         .forms = &forms, .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
         .kafka_properties = &kafka_properties, .bind = bind_addr, .port = (int)port,
         .max_body_bytes = max_body, .delivery_timeout_ms = delivery_ms, .max_connections = (int)max_conns,
+        .max_header_bytes = (int)max_header, .threads = threads ? (int)threads : 4 * cpus_available(),
         .idle_timeout_s = (int)idle_s, .shutdown_grace_ms = grace_ms, .allowed_origins = &allowed_origins,
         .rate_limit = (double)rate, .rate_burst = (double)burst, .trusted_proxies = &trusted_proxies,
     };

@@ -2,6 +2,7 @@
 #include "ratelimit.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ typedef struct bucket {
 
 struct fp_ratelimit {
     double rate, burst;
+    pthread_mutex_t lock;   /* the service threads share one table */
     bucket *slots;
 };
 
@@ -28,13 +30,16 @@ fp_ratelimit *fp_ratelimit_new(double rate, double burst)
     }
     rl->rate = rate;
     rl->burst = burst < 1 ? 1 : burst;
+    pthread_mutex_init(&rl->lock, NULL);
     return rl;
 }
 
 void fp_ratelimit_free(fp_ratelimit *rl)
 {
-    if (rl)
-        free(rl->slots);
+    if (!rl)
+        return;
+    pthread_mutex_destroy(&rl->lock);
+    free(rl->slots);
     free(rl);
 }
 
@@ -69,15 +74,18 @@ int fp_ratelimit_take(fp_ratelimit *rl, const char *client, double now, int *ret
 {
     if (rl->rate <= 0)
         return 1;
+    pthread_mutex_lock(&rl->lock);
     bucket *b = find(rl, client, now);
     b->tokens = fmin(rl->burst, b->tokens + (now - b->last) * rl->rate);
     b->last = now;
-    if (b->tokens >= 1) {
+    int allowed = b->tokens >= 1;
+    if (allowed) {
         b->tokens -= 1;
-        return 1;
+    } else {
+        *retry_after_s = (int)ceil((1 - b->tokens) / rl->rate);
+        if (*retry_after_s < 1)
+            *retry_after_s = 1;
     }
-    *retry_after_s = (int)ceil((1 - b->tokens) / rl->rate);
-    if (*retry_after_s < 1)
-        *retry_after_s = 1;
-    return 0;
+    pthread_mutex_unlock(&rl->lock);
+    return allowed;
 }

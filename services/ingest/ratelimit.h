@@ -1,6 +1,6 @@
 /* ratelimit.h — per-client token buckets (rate per second, burst), in a fixed table so
  * memory stays bounded whatever the number of clients: a full neighbourhood reuses the
- * entry idle for longest. Not thread-safe: owned by the service thread. */
+ * entry idle for longest. Thread-safe (one lock; the work under it is a few probes). */
 #ifndef FP_RATELIMIT_H
 #define FP_RATELIMIT_H
 
