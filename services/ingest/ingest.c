@@ -100,7 +100,7 @@ struct worker {
     pthread_t thread;
     int inflight;                /* this thread's requests waiting for Kafka's report */
     request *oldest, *newest;    /* of those, the ones not yet answered, in produce order */
-    int reserved;                /* a connection slot taken at accept, not yet given to its wsi */
+    int released;                /* a connection's slot came back (set while adopting one) */
     pthread_mutex_t mail_lock;
     request *mail;               /* reported requests, posted by the delivery-report thread */
 };
@@ -538,6 +538,8 @@ static int write_answer(struct lws *wsi, struct session *ss)
     return close || lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+static void release_connection(server *s);
+
 /* Writes the request's answer if it has one that may go out now. */
 static int send_ready(struct lws *wsi, struct session *ss)
 {
@@ -552,16 +554,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     worker *w = lws_get_context(wsi) ? worker_of(wsi) : NULL;
     server *s = w ? w->s : NULL;
     switch (reason) {   /* connection accounting: every connection, before any request */
-    case LWS_CALLBACK_WSI_CREATE:
-        if (w && w->reserved) {
-            w->reserved = 0;
-            lws_set_opaque_user_data(wsi, &s->connections);   /* marks a counted connection */
-        }
-        return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        if (s && lws_get_opaque_user_data(wsi) == &s->connections) {
+        if (s && lws_get_opaque_user_data(wsi) == &s->connections) {   /* a counted connection */
             lws_set_opaque_user_data(wsi, NULL);
-            fp_series_set(s->m_conns, atomic_fetch_sub(&s->connections, 1) - 1);
+            release_connection(s);
+            w->released = 1;
         }
         break;
     default:
@@ -623,9 +620,14 @@ static int reserve_connection(server *s)
     return 1;
 }
 
+static void release_connection(server *s)
+{
+    fp_series_set(s->m_conns, atomic_fetch_sub(&s->connections, 1) - 1);
+}
+
 /* The listener is readable: accepts what is waiting and gives each connection to this
  * thread's lws context, or closes it at once when --max-connections are open. The slot
- * passes to the wsi in its LWS_CALLBACK_WSI_CREATE and is returned at WSI_DESTROY. */
+ * goes with the wsi (marked by its opaque pointer) and comes back at WSI_DESTROY. */
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
     worker *w = io->data;
@@ -644,12 +646,18 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         }
         int one = 1;   /* an answer goes out in two writes (headers, body): no Nagle wait */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        w->reserved = 1;
-        lws_adopt_socket_vhost(w->vhost, fd);   /* closes fd itself when it fails */
-        if (w->reserved) {      /* no wsi took the slot */
-            w->reserved = 0;
-            fp_series_set(w->s->m_conns, atomic_fetch_sub(&w->s->connections, 1) - 1);
-        }
+        lws_adopt_desc_t desc = {.vh = w->vhost, .type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP,
+                                 .opaque = &w->s->connections};   /* marks the wsi as holding a slot */
+        desc.fd.sockfd = fd;
+        w->released = 0;
+        /* On failure lws closes fd, and may already have destroyed the wsi (slot back). */
+        struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&desc);
+        if (!wsi && !w->released)
+            release_connection(w->s);
+        /* lws sets no timeout on an adopted socket: bound the wait for the first request
+         * (lws clears it once the headers are in, and keeps its own idle timeout after). */
+        if (wsi)
+            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, w->s->cfg->idle_timeout_s);
     }
 }
 

@@ -24,7 +24,7 @@ static const fp_option options[] = {
     {"max-body-bytes", FP_OPT_INT, "65536", "largest accepted request body", 0, 1, 16 * 1024 * 1024, &max_body},
     {"delivery-timeout", FP_OPT_DURATION, "5s", "answer 503 when Kafka has not acknowledged within this", 0, 100, 300000, &delivery_ms},
     {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections; more are closed at accept", 0, 1, 1000000, &max_conns},
-    {"max-header-bytes", FP_OPT_INT, "4096", "largest request line + headers (431 above)", 0, 512, 65535, &max_header},
+    {"max-header-bytes", FP_OPT_INT, "4096", "largest request line + headers; a larger request is dropped (connection closed)", 0, 512, 65535, &max_header},
     {"threads", FP_OPT_INT, "0", "service threads, each with its own listener on the port (0: four per CPU)", 0, 0, 256, &threads},
     {"idle-timeout", FP_OPT_INT, "30", "seconds an idle connection is kept", 0, 1, 3600, &idle_s},
     {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on answering in-flight submissions after SIGTERM", 0, 0, 300000, &grace_ms},
