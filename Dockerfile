@@ -9,7 +9,7 @@
 FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libcjson-dev libyaml-dev librdkafka-dev libhiredis-dev \
-      libcurl4-openssl-dev libwebsockets-dev libpcre2-dev libssl-dev libcriterion-dev \
+      libcurl4-openssl-dev libwebsockets-dev libev-dev libpcre2-dev libssl-dev libcriterion-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -39,9 +39,10 @@ ENTRYPOINT ["/usr/local/bin/formpipe-operator"]
 
 FROM runtime AS formpipe-ingest
 USER root
-# runtime-libs formpipe-ingest: libcjson1 libpcre2-8-0 librdkafka1 libssl3 libwebsockets17
+# runtime-libs formpipe-ingest: libcjson1 libev4 libpcre2-8-0 librdkafka1 libssl3 libwebsockets17
+# runtime-plugins formpipe-ingest: libwebsockets-evlib-ev (lws loads its libev event loop at run time)
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libcjson1 libpcre2-8-0 librdkafka1 libssl3 libwebsockets17 \
+      libcjson1 libev4 libpcre2-8-0 librdkafka1 libssl3 libwebsockets17 libwebsockets-evlib-ev \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/formpipe-ingest /usr/local/bin/formpipe-ingest
 USER 65532:65532

@@ -165,13 +165,20 @@ check "kubectl apply --dry-run=server -R -f manifests/ passes" bash -c \
 # --- Dockerfile ----------------------------------------------------------------
 runtime_libs() {   # the Debian packages of the libraries bin/$1 links directly, libc aside
   objdump -p "$bin/$1" | awk '/NEEDED/ {print $2}' | while read -r so; do
-    dpkg -S "*/$so" 2>/dev/null | grep -v -- '-dev' | head -1 | cut -d: -f1
+    dpkg -S "*/$(gcc -dumpmachine)/$so" 2>/dev/null | grep -v -- '-dev' | head -1 | cut -d: -f1
   done | grep -vx libc6 | sort -u | tr '\n' ' '
 }
+check "Dockerfile: the ingest's image has the lws event-loop plugin it loads" equals \
+  "$(grep '^# runtime-plugins formpipe-ingest:' Dockerfile | cut -d: -f2 | awk '{print $1}')" \
+  "$(dpkg -S '*/libwebsockets-evlib_ev.so' | cut -d: -f1 | head -1)"
 for b in formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush; do
   check "Dockerfile: $b is built and copied" bash -c "[ -x '$bin/$b' ] && grep -q 'COPY --from=build /build/bin/$b ' Dockerfile"
   declared=$(grep "^# runtime-libs $b:" Dockerfile | cut -d: -f2- | tr ' ' '\n' | grep -v -e '^$' -e '^ca-certificates$' | sort -u | tr '\n' ' ')
   check "Dockerfile: $b installs exactly the libraries it links" equals "$declared" "$(runtime_libs "$b")"
+  for pkg in $declared $(grep "^# runtime-plugins $b:" Dockerfile | cut -d: -f2 | cut -d'(' -f1); do
+    check "Dockerfile: $b's image installs $pkg" bash -c \
+      "awk '/^FROM runtime AS $b/,/^ENTRYPOINT/' Dockerfile | grep -A2 '^RUN apt-get' | grep -qw -- '$pkg'"
+  done
   check "Dockerfile: $b runs as 65532 without a shell entrypoint" bash -c \
     "awk '/^FROM runtime AS $b/,/^ENTRYPOINT/' Dockerfile | grep -q '^USER 65532:65532' && awk '/^FROM runtime AS $b/,/^ENTRYPOINT/' Dockerfile | grep -q '^ENTRYPOINT \[\"/usr/local/bin/$b\"\]'"
 done
