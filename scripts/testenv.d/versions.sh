@@ -7,4 +7,5 @@ HELM_VERSION=v3.19.0
 HELM_K8S_MINOR=34   # helm v3.19.0 is built on client-go v0.34
 KAFKA_VERSION=4.1.1
 LOG4J_VERSION=2.24.3
+PLAYWRIGHT_CORE_VERSION=1.65.1   # drives Debian's chromium in the browser test (npm)
 FP_CACHE=${FP_CACHE:-$HOME/.cache/formpipe}
