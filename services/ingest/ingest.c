@@ -176,9 +176,15 @@ static void count(server *s, const request *r, int status)
     fp_series_inc(fp_metric_series(s->m_requests, (const char *[]){r->form ? r->form->form->name : "", st}));
 }
 
-/* {"error": msg, "fields": [...]} */
+/* {"error": msg, "fields": [...]}; a browser (Accept: text/html) gets the same as a page. */
 static void respond_error(server *s, request *r, int status, const char *msg, const fp_violations *v)
 {
+    count(s, r, status);
+    if (r->html) {
+        respond(r, status, "text/html; charset=utf-8",
+                fp_page_answer("Your submission was not accepted", msg, NULL, v, r->form ? r->form->form->name : NULL));
+        return;
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "error", msg);
     cJSON *fields = cJSON_AddArrayToObject(o, "fields");
@@ -189,33 +195,25 @@ static void respond_error(server *s, request *r, int status, const char *msg, co
         cJSON_AddStringToObject(f, "message", v->items[i].message);
         cJSON_AddItemToArray(fields, f);
     }
-    count(s, r, status);
     respond(r, status, "application/json", cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
 }
 
 static void respond_accepted(server *s, request *r)
 {
-    char *body;
     count(s, r, 202);
     if (r->html) {
-        fp_buf b;
-        fp_buf_init(&b, 4096);
-        fp_buf_printf(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Thank you</title>"
-                          "</head><body><main><h1>Thank you</h1><p>Your submission was received.</p>"
-                          "<p>Reference: <code>%s</code></p></main></body></html>\n", r->id);
-        body = fp_buf_take(&b);
-        respond(r, 202, "text/html; charset=utf-8", body);
+        respond(r, 202, "text/html; charset=utf-8",
+                fp_page_answer("Thank you", "Your submission was received.", r->id, NULL, NULL));
         return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", r->id);
-    body = cJSON_PrintUnformatted(o);
+    char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     respond(r, 202, "application/json", body);
 }
 
-/* Runs on the delivery-report thread: hands the report to the request's own thread. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     server *s = opaque;

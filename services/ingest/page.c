@@ -111,6 +111,56 @@ static void field(fp_buf *b, const cJSON *f)
     fp_buf_adds(b, ">\n");
 }
 
+#define STYLE "<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;" \
+              "padding:0 1rem;line-height:1.4}label{display:block;margin-top:1rem;font-weight:600}" \
+              "input,select{display:block;width:100%;box-sizing:border-box;padding:.45rem;margin-top:.25rem;" \
+              "font:inherit}button{margin-top:1.5rem;padding:.5rem 1.5rem;font:inherit}.req{color:#a00}" \
+              "</style>"
+
+static void head(fp_buf *b, const char *title)
+{
+    fp_buf_adds(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>");
+    esc(b, title);
+    fp_buf_adds(b, "</title>\n" STYLE "</head>\n<body><main>\n<h1>");
+    esc(b, title);
+    fp_buf_adds(b, "</h1>\n");
+}
+
+char *fp_page_answer(const char *heading, const char *text, const char *reference, const fp_violations *v,
+                     const char *form_name)
+{
+    fp_buf b;
+    fp_buf_init(&b, FP_PAGE_MAX);
+    head(&b, heading);
+    fp_buf_adds(&b, "<p>");
+    esc(&b, text);
+    fp_buf_adds(&b, "</p>\n");
+    if (v && v->n) {
+        fp_buf_adds(&b, "<ul>\n");
+        for (size_t i = 0; i < v->n; i++) {
+            fp_buf_adds(&b, "<li><strong>");
+            esc(&b, v->items[i].field);
+            fp_buf_adds(&b, "</strong>: ");
+            esc(&b, v->items[i].message);
+            fp_buf_adds(&b, "</li>\n");
+        }
+        fp_buf_adds(&b, "</ul>\n");
+    }
+    if (reference) {
+        fp_buf_adds(&b, "<p>Reference: <code>");
+        esc(&b, reference);
+        fp_buf_adds(&b, "</code></p>\n");
+    }
+    if (form_name) {
+        fp_buf_adds(&b, "<p><a href=\"/forms/");
+        esc(&b, form_name);
+        fp_buf_adds(&b, "\">Back to the form</a></p>\n");
+    }
+    fp_buf_adds(&b, "</main></body></html>\n");
+    return fp_buf_take(&b);
+}
+
 char *fp_page_render(const cJSON *form, fp_error *err)
 {
     const char *name = str(form, "name"), *title = str(form, "title"), *desc = str(form, "description");
@@ -120,16 +170,7 @@ char *fp_page_render(const cJSON *form, fp_error *err)
     }
     fp_buf b;
     fp_buf_init(&b, FP_PAGE_MAX);
-    fp_buf_adds(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>");
-    esc(&b, title ? title : name);
-    fp_buf_adds(&b, "</title>\n<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
-                    "padding:0 1rem;line-height:1.4}label{display:block;margin-top:1rem;font-weight:600}"
-                    "input,select{display:block;width:100%;box-sizing:border-box;padding:.45rem;margin-top:.25rem;"
-                    "font:inherit}button{margin-top:1.5rem;padding:.5rem 1.5rem;font:inherit}.req{color:#a00}"
-                    "</style></head>\n<body><main>\n<h1>");
-    esc(&b, title ? title : name);
-    fp_buf_adds(&b, "</h1>\n");
+    head(&b, title ? title : name);
     if (desc) {
         fp_buf_adds(&b, "<p>");
         esc(&b, desc);

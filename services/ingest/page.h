@@ -9,11 +9,18 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "schema.h"
 
 #define FP_PAGE_MAX (512 * 1024)   /* a page larger than this is refused */
 
 /* Renders the page of form (a compiled definition: name, title, description, fields).
  * Returns an allocated string, or NULL with *err. */
 char *fp_page_render(const cJSON *form, fp_error *err);
+
+/* The page a browser's form post gets back: heading, text, the submission's reference
+ * (NULL: none), for a refusal each failing field with its message (v may be NULL), and
+ * a link back to /forms/<form_name> (NULL: none). Everything is escaped. NULL on ENOMEM. */
+char *fp_page_answer(const char *heading, const char *text, const char *reference, const fp_violations *v,
+                     const char *form_name);
 
 #endif

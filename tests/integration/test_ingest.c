@@ -278,6 +278,13 @@ Test(ingest, idempotency_key_retries_get_the_same_id_and_form_posts_are_typed)
     cr_assert_eq(h.status, 202);
     cr_assert_not_null(strstr(h.body, "<h1>Thank you</h1>"), "a browser gets a page: %s", h.body);
     answer_free(&h);
+
+    struct answer e = post(path, "application/x-www-form-urlencoded", "name=Asha+Verma&roll=8x&email=a%40b.co",
+                           "Accept: text/html");
+    cr_assert_eq(e.status, 422);
+    cr_assert_not_null(strstr(e.headers, "text/html"), "a browser's refusal is a page: %s", e.headers);
+    cr_assert_not_null(strstr(e.body, "<li><strong>roll</strong>: "), "it names the field: %s", e.body);
+    answer_free(&e);
 }
 
 Test(ingest, cors_answers_only_the_allowed_origin)

@@ -71,3 +71,32 @@ Test(page, a_definition_without_name_is_refused)
     cr_assert_eq(err.code, FP_EINVAL);
     cJSON_Delete(form);
 }
+
+Test(page, a_refusal_page_lists_every_failing_field_escaped_and_links_back)
+{
+    fp_violations v = {.n = 2};
+    snprintf(v.items[0].field, sizeof v.items[0].field, "roll");
+    snprintf(v.items[0].rule, sizeof v.items[0].rule, "pattern");
+    snprintf(v.items[0].message, sizeof v.items[0].message, "must match ^[0-9]{1,10}$ & <b>not</b> this");
+    snprintf(v.items[1].field, sizeof v.items[1].field, "email");
+    snprintf(v.items[1].rule, sizeof v.items[1].rule, "required");
+    snprintf(v.items[1].message, sizeof v.items[1].message, "is required");
+    char *page = fp_page_answer("Your submission was not accepted", "the submission does not match the form", NULL, &v,
+                                "student-data");
+    cr_assert_not_null(page);
+    cr_assert_not_null(strstr(page, "<h1>Your submission was not accepted</h1>"));
+    cr_assert_not_null(strstr(page, "<li><strong>roll</strong>: must match ^[0-9]{1,10}$ &amp; &lt;b&gt;not&lt;/b&gt; this</li>"));
+    cr_assert_not_null(strstr(page, "<li><strong>email</strong>: is required</li>"));
+    cr_assert_not_null(strstr(page, "<a href=\"/forms/student-data\">Back to the form</a>"));
+    cr_assert_null(strstr(page, "Reference:"), "a refusal has no reference");
+    free(page);
+}
+
+Test(page, a_confirmation_shows_the_reference)
+{
+    char *page = fp_page_answer("Thank you", "Your submission was received.", "01JABCDEFGHJKMNPQRSTVWXYZ0", NULL, NULL);
+    cr_assert_not_null(strstr(page, "<h1>Thank you</h1>"));
+    cr_assert_not_null(strstr(page, "<p>Reference: <code>01JABCDEFGHJKMNPQRSTVWXYZ0</code></p>"));
+    cr_assert_null(strstr(page, "<ul>"));
+    free(page);
+}
