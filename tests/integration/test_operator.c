@@ -375,7 +375,15 @@ static void commit_offsets(const char *group, const char *topic, int partitions,
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
     for (int i = 0; i < partitions; i++) {
         int64_t lo, hi;
-        cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 5000), 0);
+        rd_kafka_resp_err_t e;
+        double deadline = tk_now() + 20;   /* a topic the operator just created may have no leaders yet */
+        while ((e = rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 5000)) && tk_now() < deadline)
+            usleep(200 * 1000);
+        if (e) {
+            rd_kafka_topic_partition_list_destroy(l);
+            rd_kafka_destroy(rk);
+            cr_assert_fail("watermarks of %s [%d]: %s", topic, i, rd_kafka_err2str(e));
+        }
         rd_kafka_topic_partition_list_add(l, topic, i)->offset = at_start ? 0 : hi;
     }
     cr_assert_eq(rd_kafka_commit(rk, l, 0), 0);
