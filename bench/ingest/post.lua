@@ -3,6 +3,9 @@
 -- gets traffic) or "invalid" (the seed payload as it was posted: age 10.11 fails the
 -- form, so the answer is 422 without touching Kafka).
 local kind = os.getenv("FP_BENCH_BODY") or "valid"
+-- FP_BENCH_PACE_MS: each connection waits this long after an answer before its next
+-- submission (a person thinking), so the offered rate is about connections / pace.
+local pace = tonumber(os.getenv("FP_BENCH_PACE_MS") or "0")
 local counter = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -23,6 +26,12 @@ request = function()
   local body = '{"name":"Saurabh raj","roll":"' .. (counter % 100000) .. '","university":"BCE","cgpa":8.04,' ..
                '"gender":"F","age":21,"email":"kumarsaurabhraj.sr@gmail.com","mobile":"7004465984"}'
   return wrk.format(nil, nil, nil, body)
+end
+
+if pace > 0 then
+  delay = function()
+    return pace
+  end
 end
 
 done = function(summary, latency, requests)

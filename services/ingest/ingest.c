@@ -483,49 +483,62 @@ static int on_http(worker *w, struct lws *wsi, struct session *ss, const char *u
     return 0;   /* the body follows */
 }
 
-/* Sends the prepared answer. Returns -1 to close the connection. */
-static int write_answer(struct lws *wsi, struct session *ss)
+#define HEAD_MAX 1024   /* room for the status line and our headers */
+
+/* Appends the answer's headers at *p (before end). Nonzero when they do not fit. */
+static int add_headers(struct lws *wsi, const request *r, uint8_t **p, uint8_t *end)
 {
-    request *r = ss->req;
-    uint8_t buf[LWS_PRE + 1024], *start = &buf[LWS_PRE], *p = start, *end = &buf[sizeof buf - 1];
     char ra[16];
-    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, (lws_filepos_t)r->outlen, &p, end))
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, (lws_filepos_t)r->outlen, p, end))
         return -1;
     if (r->allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const unsigned char *)r->allow,
-                                                 (int)strlen(r->allow), &p, end))
+                                                 (int)strlen(r->allow), p, end))
         return -1;
     if (r->origin[0]) {
         if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
-                                         (const unsigned char *)r->origin, (int)strlen(r->origin), &p, end) ||
-            lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, &p, end))
+                                         (const unsigned char *)r->origin, (int)strlen(r->origin), p, end) ||
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, p, end))
             return -1;
         if (r->preflight &&
             (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
-                                         (const unsigned char *)"POST", 4, &p, end) ||
+                                         (const unsigned char *)"POST", 4, p, end) ||
              lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
-                                         (const unsigned char *)"Content-Type, Idempotency-Key", 29, &p, end) ||
+                                         (const unsigned char *)"Content-Type, Idempotency-Key", 29, p, end) ||
              lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
-                                         (const unsigned char *)"600", 3, &p, end)))
+                                         (const unsigned char *)"600", 3, p, end)))
             return -1;
     }
     if (r->retry_after) {
         snprintf(ra, sizeof ra, "%d", r->retry_after);
         if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER, (const unsigned char *)ra,
-                                         (int)strlen(ra), &p, end))
+                                         (int)strlen(ra), p, end))
             return -1;
     }
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
+    return lws_finalize_http_header(wsi, p, end);
+}
+
+/* Sends the prepared answer, head and body in one write (one TCP segment for a small
+ * answer; HTTP/1.1 only, which is all this server speaks). Returns -1 to close. */
+static int write_answer(struct lws *wsi, struct session *ss)
+{
+    request *r = ss->req;
+    uint8_t small[LWS_PRE + HEAD_MAX + 1024];
+    size_t need = LWS_PRE + HEAD_MAX + r->outlen;
+    uint8_t *buf = need <= sizeof small ? small : malloc(need);
+    if (!buf)
         return -1;
-    if (r->outlen) {
-        uint8_t *body = malloc(LWS_PRE + r->outlen);
-        if (!body)
-            return -1;
-        memcpy(body + LWS_PRE, r->out, r->outlen);
-        int w = lws_write(wsi, body + LWS_PRE, r->outlen, LWS_WRITE_HTTP_FINAL);
-        free(body);
-        if (w != (int)r->outlen)
-            return -1;
+    uint8_t *start = buf + LWS_PRE, *p = start;
+    int failed = add_headers(wsi, r, &p, start + HEAD_MAX);
+    if (!failed) {
+        if (r->outlen)
+            memcpy(p, r->out, r->outlen);
+        size_t len = (size_t)(p - start) + r->outlen;
+        failed = lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL) != (int)len;
     }
+    if (buf != small)
+        free(buf);
+    if (failed)
+        return -1;
     /* Unread body bytes would be taken for the next request: close instead. */
     int close = r->rejected || (r->is_post && !r->body_done);
     if (r->delivering)
