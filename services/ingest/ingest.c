@@ -223,10 +223,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (!m->err)
         atomic_store(&s->kafka_ok, 1);
     r->dr_err = m->err;
-    pthread_mutex_lock(&r->w->mail_lock);
-    r->mail_next = r->w->mail;
-    r->w->mail = r;
-    pthread_mutex_unlock(&r->w->mail_lock);
+    worker *w = r->w;    /* r belongs to w's thread from the moment it is posted */
+    pthread_mutex_lock(&w->mail_lock);
+    int was_empty = w->mail == NULL;
+    r->mail_next = w->mail;
+    w->mail = r;
+    pthread_mutex_unlock(&w->mail_lock);
+    if (was_empty)       /* wake the thread (LWS_CALLBACK_EVENT_WAIT_CANCELLED) */
+        lws_cancel_service(w->ctx);
 }
 
 /* On the owning thread: Kafka has reported on r. Answers it, or frees it when the
@@ -550,6 +554,7 @@ static int write_answer(struct lws *wsi, struct session *ss)
 }
 
 static void release_connection(server *s);
+static void read_mail(worker *w);
 
 /* Writes the request's answer if it has one that may go out now. */
 static int send_ready(struct lws *wsi, struct session *ss)
@@ -565,6 +570,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     worker *w = lws_get_context(wsi) ? worker_of(wsi) : NULL;
     server *s = w ? w->s : NULL;
     switch (reason) {   /* connection accounting: every connection, before any request */
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:   /* woken by on_delivery: Kafka reported */
+        if (w)
+            read_mail(w);
+        return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (s && lws_get_opaque_user_data(wsi) == &s->connections) {   /* a counted connection */
             lws_set_opaque_user_data(wsi, NULL);
@@ -616,6 +625,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* Answers what Kafka reported on since the last look (on w's own thread). */
+static void read_mail(worker *w)
+{
+    pthread_mutex_lock(&w->mail_lock);
+    request *mail = w->mail;
+    w->mail = NULL;
+    pthread_mutex_unlock(&w->mail_lock);
+    while (mail) {
+        request *r = mail;
+        mail = r->mail_next;
+        delivered(w, r);
+    }
 }
 
 /* Takes a slot of --max-connections for a new connection; 0 when all are taken. */
@@ -711,20 +734,12 @@ static int port_of(int fd)
 #define TIMER_US 2000           /* how often a service thread empties its mailbox */
 #define FORM_RELOAD_S 1.0        /* how often the form files are looked at */
 
-/* Every 2 ms on each service thread: answers what Kafka reported on, and keeps the
- * delivery bound. (lws only returns for its own events, so this runs from its loop.) */
+/* Every 2 ms on each service thread: keeps the delivery bound, and answers reports
+ * (also read at once when on_delivery wakes the thread). */
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
     worker *w = (worker *)sul;
-    pthread_mutex_lock(&w->mail_lock);
-    request *mail = w->mail;
-    w->mail = NULL;
-    pthread_mutex_unlock(&w->mail_lock);
-    while (mail) {
-        request *r = mail;
-        mail = r->mail_next;
-        delivered(w, r);
-    }
+    read_mail(w);
     /* The delivery bound is ours to keep: answer 503 for what Kafka has not confirmed in
      * time (a later confirmation is harmless: a retry with the same Idempotency-Key is
      * stored once). */
