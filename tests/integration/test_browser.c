@@ -18,7 +18,7 @@ static int port;
 
 static void setup(void)
 {
-    char form[1400], portstr[16];
+    char form[1400];
     tk_unique(name, sizeof name, "web");
     snprintf(topic, sizeof topic, "forms.tests.%s", name);
     snprintf(form, sizeof form,
@@ -34,19 +34,7 @@ static void setup(void)
              "{\"name\":\"mobile\",\"label\":\"Mobile\",\"type\":\"phone\"}]}", name);
     form_path = tk_write_temp(form);
     tk_topic_create(topic, 3);
-    port = tk_free_port();
-    snprintf(portstr, sizeof portstr, "%d", port);
-    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                          "--bind", "127.0.0.1", "--port", portstr, NULL};
-    tk_start(&ingest, "formpipe-ingest", argv);
-    char *body = NULL;
-    double deadline = tk_now() + 30;
-    while (tk_now() < deadline && tk_http_get(port, "/readyz", &body) != 200) {
-        free(body);
-        body = NULL;
-        usleep(100 * 1000);
-    }
-    free(body);
+    port = tk_start_ingest(&ingest, form_path, "/readyz", NULL);
 }
 
 static void teardown(void)

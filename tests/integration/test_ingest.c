@@ -20,7 +20,7 @@ static int port;
 
 static void setup(void)
 {
-    char form[1024], portstr[16];
+    char form[1024];
     tk_unique(name, sizeof name, "i");
     snprintf(topic, sizeof topic, "forms.tests.%s", name);
     snprintf(form, sizeof form,
@@ -31,21 +31,10 @@ static void setup(void)
              "{\"name\":\"email\",\"type\":\"email\",\"required\":true}]}", name);
     form_path = tk_write_temp(form);
     tk_topic_create(topic, 3);
-    port = tk_free_port();
-    snprintf(portstr, sizeof portstr, "%d", port);
-    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                          "--bind", "127.0.0.1", "--port", portstr, "--max-body-bytes", "2048",
-                          "--allowed-origin", "https://example.com", "--delivery-timeout", "2s",
-                          "--rate-limit", "5", "--rate-burst", "10", "--trusted-proxy", "127.0.0.1", NULL};
-    tk_start(&ingest, "formpipe-ingest", argv);
-    char *body = NULL;
-    double deadline = tk_now() + 30;
-    while (tk_now() < deadline && tk_http_get(port, "/readyz", &body) != 200) {
-        free(body);
-        body = NULL;
-        usleep(100 * 1000);
-    }
-    free(body);
+    port = tk_start_ingest(&ingest, form_path, "/readyz",
+                           (const char *const[]){"--max-body-bytes", "2048", "--allowed-origin", "https://example.com",
+                                                 "--delivery-timeout", "2s", "--rate-limit", "5", "--rate-burst", "10",
+                                                 "--trusted-proxy", "127.0.0.1", NULL});
 }
 
 static int broker_killed;   /* a failed assertion must not leave Kafka down for later tests */

@@ -22,25 +22,14 @@ static char *form_path;
 
 static void setup(void)
 {
-    char name[64], form[512], portstr[16];
+    char name[64], form[512];
     tk_unique(name, sizeof name, "lim");
     snprintf(form, sizeof form, "{\"name\":\"%s\",\"namespace\":\"tests\",\"generation\":1,"
                                 "\"fields\":[{\"name\":\"name\",\"type\":\"string\"}]}", name);
     form_path = tk_write_temp(form);
-    port = tk_free_port();
-    snprintf(portstr, sizeof portstr, "%d", port);
-    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                          "--bind", "127.0.0.1", "--port", portstr, "--threads", "2", "--max-connections", "3",
-                          "--max-header-bytes", "1024", "--idle-timeout", "2", NULL};
-    tk_start(&ingest, "formpipe-ingest", argv);
-    char *body = NULL;
-    double deadline = tk_now() + 30;
-    while (tk_now() < deadline && tk_http_get(port, "/healthz", &body) != 200) {
-        free(body);
-        body = NULL;
-        usleep(100 * 1000);
-    }
-    free(body);
+    port = tk_start_ingest(&ingest, form_path, "/healthz",
+                           (const char *const[]){"--threads", "2", "--max-connections", "3", "--max-header-bytes",
+                                                 "1024", "--idle-timeout", "2", NULL});
 }
 
 static void teardown(void)

@@ -255,7 +255,10 @@ long tk_http(const char *url, const char *json, char **body)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
-    *body = fp_buf_take(&b);
+    if (body)
+        *body = fp_buf_take(&b);
+    else
+        fp_buf_free(&b);
     return status;
 }
 
@@ -275,6 +278,30 @@ int tk_free_port(void)
     getsockname(fd, (struct sockaddr *)&a, &len);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+int tk_start_ingest(tk_proc *p, const char *form_path, const char *ready_path, const char *const *extra)
+{
+    char portstr[16];
+    int port = tk_free_port();
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *argv[64] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
+                            "--bind", "127.0.0.1", "--port", portstr};
+    size_t n = 8;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        cr_assert_lt(n, sizeof argv / sizeof argv[0] - 1, "too many options");
+        argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+    tk_start(p, "formpipe-ingest", argv);
+    long status = 0;
+    double deadline = tk_now() + 30;
+    while (tk_now() < deadline && (status = tk_http_get(port, ready_path, NULL)) != 200)
+        usleep(100 * 1000);
+    if (status != 200)
+        tk_show_log(p);
+    cr_assert_eq(status, 200, "formpipe-ingest answers %s within 30 s", ready_path);
+    return port;
 }
 
 void tk_redis_settled(fp_redis *r)

@@ -60,7 +60,7 @@ int tk_wait(tk_proc *p, double timeout_s);
  * (caller frees). */
 long tk_http(const char *url, const char *json, char **body);
 
-/* GETs http://127.0.0.1:port/path; returns the status and the body (caller frees). */
+/* GETs http://127.0.0.1:port/path; returns the status and the body (caller frees; body may be NULL). */
 long tk_http_get(int port, const char *path, char **body);
 
 /* A Redis connection through the environment's sentinels, with its password (the
@@ -92,5 +92,10 @@ double tk_sh_until(double timeout_s, const char *want, const char *fmt, ...) __a
 
 /* A free TCP port on 127.0.0.1. */
 int tk_free_port(void);
+
+/* Starts formpipe-ingest for the form file on a free port of 127.0.0.1 with the extra
+ * options (NULL-terminated, may be NULL), waits up to 30 s until ready_path answers 200
+ * (fails the test otherwise) and returns the port. */
+int tk_start_ingest(tk_proc *p, const char *form_path, const char *ready_path, const char *const *extra);
 
 #endif
