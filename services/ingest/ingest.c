@@ -1,225 +1,34 @@
 /* ingest.c — see ingest.h. Several service threads (--threads), each with its own
  * libwebsockets context on a libev (epoll) loop and its own SO_REUSEPORT listener on the
  * same port; the kernel spreads connections over them. A request lives on the thread
- * that accepted its connection. One producer is shared: a delivery-report thread polls
- * it and posts each report to the owning thread's mailbox, which that thread empties
- * from a 2 ms timer, so request state is only ever touched by its own thread: a
+ * that accepted its connection (http.c handles it). One producer is shared: a
+ * delivery-report thread polls it and posts each report to the owning thread's mailbox
+ * and wakes that thread, so request state is only ever touched by its own thread: a
  * connection that closes while its event is in flight leaves the request to the
- * delivery report, which frees it. */
-#include "ingest.h"
-#include "page.h"
-#include "body.h"
-#include "buf.h"
-#include "event.h"
-#include "form.h"
-#include "formset.h"
-#include "ids.h"
+ * delivery report, which frees it. This file: the threads, accepting, the producer. */
+#include "ingest_impl.h"
 #include "kafka.h"
 #include "log.h"
-#include "ratelimit.h"
-#include "schema.h"
 #include "shutdown.h"
 
-#include <ev.h>
-#include <libwebsockets.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-typedef struct worker worker;
-
-typedef struct request {
-    worker *w;                   /* the service thread that owns it */
-    struct lws *wsi;             /* NULL once the connection has closed */
-    fp_form_entry *form;         /* a reference, released with the request */
-    fp_buf in;
-    int rejected;                /* body over the limit: answer 413 at completion */
-    int is_post, body_done;      /* an answer before the whole body was read closes */
-    int delivering;              /* waiting for Kafka's delivery report */
-    int answered_early;          /* 503 sent at the delivery bound; the report frees it */
-    struct request *prev, *next; /* the worker's in-flight list, oldest first */
-    int listed;
-    struct request *mail_next;   /* in the worker's mailbox: Kafka reported on it */
-    rd_kafka_resp_err_t dr_err;
-    int status;                  /* 0 until the answer is ready */
-    char *out;
-    size_t outlen;
-    const char *ctype;
-    int retry_after;
-    const char *allow;
-    int html;                    /* the client prefers text/html */
-    char origin[256];            /* an allowed Origin to echo in Access-Control-Allow-Origin */
-    int preflight;               /* answering an OPTIONS preflight */
-    char idem[256];
-    int has_idem;
-    char id[FP_ID_LEN + 1];
-    double started;
-} request;
-
-struct session {
-    request *req;
-};
-
-typedef struct server {
-    const fp_ingest_config *cfg;
-    fp_formset *forms;
-    rd_kafka_t *rk;
-    worker *workers;
-    int nworkers;
-    pthread_t reporter, housekeeper;
-    atomic_int stop_threads;
-    atomic_int kafka_ok;
-    atomic_int inflight;         /* submissions waiting for Kafka, all threads */
-    atomic_int connections;      /* open client connections, all threads */
-    fp_ratelimit *limiter;
-    fp_metrics *metrics;         /* the registry /metrics renders */
-    fp_metric *m_requests, *m_invalid;
-    fp_series *m_delivery, *m_inflight, *m_queue, *m_conns, *m_refused;
-} server;
-
-struct worker {
-    lws_sorted_usec_list_t timer;    /* first member: the timer callback finds the worker */
-    server *s;
-    struct ev_loop *loop;
-    struct lws_context *ctx;
-    struct lws_vhost *vhost;
-    int listen_fd;               /* this thread's own listener (SO_REUSEPORT) */
-    ev_io accept_io;
-    pthread_t thread;
-    int inflight;                /* this thread's requests waiting for Kafka's report */
-    request *oldest, *newest;    /* of those, the ones not yet answered, in produce order */
-    int released;                /* a connection's slot came back (set while adopting one) */
-    pthread_mutex_t mail_lock;
-    request *mail;               /* reported requests, posted by the delivery-report thread */
-};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static worker *worker_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
-
-static void request_free(request *r)
-{
-    if (!r)
-        return;
-    fp_formset_put(r->form);
-    fp_buf_free(&r->in);
-    free(r->out);
-    free(r);
-}
-
-static void list_add(worker *s, request *r)
-{
-    r->prev = s->newest;
-    r->next = NULL;
-    if (s->newest)
-        s->newest->next = r;
-    else
-        s->oldest = r;
-    s->newest = r;
-    r->listed = 1;
-}
-
-static void list_remove(worker *s, request *r)
-{
-    if (!r->listed)
-        return;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        s->oldest = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        s->newest = r->prev;
-    r->listed = 0;
-}
-
-/* Sets the answer. Inside the connection's own callback it is written before the
- * callback returns (send_ready); from elsewhere (a delivery report, the delivery bound)
- * wake() asks for a writable callback. */
-static void respond(request *r, int status, const char *ctype, char *body)
-{
-    r->status = status;
-    r->ctype = ctype;
-    free(r->out);
-    r->out = body;
-    r->outlen = body ? strlen(body) : 0;
-}
-
-static void wake(request *r)
-{
-    if (r->wsi)
-        lws_callback_on_writable(r->wsi);
-}
-
-static void count(server *s, const request *r, int status)
-{
-    char st[8];
-    snprintf(st, sizeof st, "%d", status);
-    fp_series_inc(fp_metric_series(s->m_requests, (const char *[]){r->form ? r->form->form->name : "", st}));
-}
-
-/* {"error": msg, "fields": [...]}; a browser (Accept: text/html) gets the same as a page. */
-static void respond_error(server *s, request *r, int status, const char *msg, const fp_violations *v)
-{
-    count(s, r, status);
-    if (r->html) {
-        respond(r, status, "text/html; charset=utf-8",
-                fp_page_answer("Your submission was not accepted", msg, NULL, v, r->form ? r->form->form->name : NULL));
-        return;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
-    cJSON *fields = cJSON_AddArrayToObject(o, "fields");
-    for (size_t i = 0; v && i < v->n; i++) {
-        cJSON *f = cJSON_CreateObject();
-        cJSON_AddStringToObject(f, "field", v->items[i].field);
-        cJSON_AddStringToObject(f, "rule", v->items[i].rule);
-        cJSON_AddStringToObject(f, "message", v->items[i].message);
-        cJSON_AddItemToArray(fields, f);
-    }
-    respond(r, status, "application/json", cJSON_PrintUnformatted(o));
-    cJSON_Delete(o);
-}
-
-static void respond_accepted(server *s, request *r)
-{
-    count(s, r, 202);
-    if (r->html) {
-        respond(r, 202, "text/html; charset=utf-8",
-                fp_page_answer("Thank you", "Your submission was received.", r->id, NULL, NULL));
-        return;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", r->id);
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    respond(r, 202, "application/json", body);
-}
-
+/* Runs on the delivery-report thread: posts the report to the request's own thread. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     server *s = opaque;
     request *r = m->_private;
     (void)rk;
-    fp_series_observe(s->m_delivery, now_s() - r->started);
+    fp_series_observe(s->m_delivery, fp_ingest_now() - r->started);
     if (!m->err)
         atomic_store(&s->kafka_ok, 1);
     r->dr_err = m->err;
@@ -233,402 +42,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         lws_cancel_service(w->ctx);
 }
 
-/* On the owning thread: Kafka has reported on r. Answers it, or frees it when the
- * client is gone or was answered at the delivery bound. */
-static void delivered(worker *w, request *r)
-{
-    server *s = w->s;
-    r->delivering = 0;
-    list_remove(w, r);
-    w->inflight--;
-    fp_series_set(s->m_inflight, atomic_fetch_sub(&s->inflight, 1) - 1);
-    if (!r->wsi) {            /* the client went away or was already answered: we are done */
-        request_free(r);
-        return;
-    }
-    if (r->answered_early)    /* its 503 is still being written; write_answer frees it */
-        return;
-    if (r->dr_err) {
-        fp_log_warn("delivery failed", FP_LSTR("form", r->form->form->name), FP_LSTR("error", rd_kafka_err2str(r->dr_err)));
-        r->retry_after = 5;
-        respond_error(s, r, 503, "the submission could not be stored right now; retry later", NULL);
-    } else {
-        respond_accepted(s, r);
-    }
-    wake(r);
-}
-
-/* Validates the completed body and hands the event to Kafka. */
-static void submit(server *s, request *r, const char *ctype)
-{
-    fp_error err = {0};
-    fp_violations v;
-    int form_post = strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
-    cJSON *in = form_post ? fp_body_form(r->in.data ? r->in.data : "", r->in.len, &err)
-                          : fp_body_json(r->in.data ? r->in.data : "", r->in.len, &err);
-    if (!in) {
-        respond_error(s, r, 400, err.msg, NULL);
-        return;
-    }
-    cJSON *clean = NULL;
-    int rc = fp_schema_validate(r->form->schema, in, form_post, &clean, &v);
-    cJSON_Delete(in);
-    if (rc) {
-        for (size_t i = 0; i < v.n; i++)
-            fp_series_inc(fp_metric_series(s->m_invalid, (const char *[]){r->form->form->name, v.items[i].rule}));
-        respond_error(s, r, 422, "the submission does not match the form", &v);
-        return;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ms = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-    const fp_form *f = r->form->form;
-    if (r->has_idem)
-        fp_id_derived(f->ns, f->name, r->idem, strlen(r->idem), r->id);
-    else if (fp_id_ulid(ms, r->id)) {
-        cJSON_Delete(clean);
-        respond_error(s, r, 503, "no randomness available", NULL);
-        return;
-    }
-    /* The Kafka key: the partitionKey field's value (per-key order), else the id. Copied:
-     * clean is gone before the produce. */
-    char key[512];
-    const cJSON *kv = r->form->partition_key ? cJSON_GetObjectItemCaseSensitive(clean, r->form->partition_key) : NULL;
-    if (cJSON_IsString(kv))
-        snprintf(key, sizeof key, "%s", kv->valuestring);
-    else if (cJSON_IsNumber(kv))
-        snprintf(key, sizeof key, "%.17g", kv->valuedouble);
-    else
-        snprintf(key, sizeof key, "%s", r->id);
-    char *event = fp_event_encode(r->id, f->ns, f->name, ms, f->generation, clean);
-    cJSON_Delete(clean);
-    if (!event) {
-        respond_error(s, r, 503, "out of memory", NULL);
-        return;
-    }
-    r->started = now_s();
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        s->rk, RD_KAFKA_V_TOPIC(r->form->topic), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(event, strlen(event)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
-    if (e) {
-        free(event);
-        r->retry_after = 1;
-        respond_error(s, r, 503, e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? "too many submissions in flight; retry shortly"
-                                                                     : rd_kafka_err2str(e), NULL);
-        return;
-    }
-    r->delivering = 1;
-    list_add(r->w, r);
-    r->w->inflight++;
-    fp_series_set(s->m_inflight, atomic_fetch_add(&s->inflight, 1) + 1);
-    fp_series_set(s->m_queue, rd_kafka_outq_len(s->rk));
-}
-
-/* Routes GET /healthz, /readyz, /metrics. Returns 1 when it answered. */
-static int ops_route(server *s, request *r, const char *path, fp_metrics *metrics)
-{
-    fp_buf b;
-    fp_buf_init(&b, 16 << 20);
-    if (!strcmp(path, "/healthz")) {
-        fp_buf_adds(&b, "ok\n");
-        respond(r, 200, "text/plain; charset=utf-8", fp_buf_take(&b));
-    } else if (!strcmp(path, "/readyz")) {
-        int ok = atomic_load(&s->kafka_ok) && fp_formset_count(s->forms) > 0;
-        fp_buf_adds(&b, ok ? "ok\n" : "not ready: kafka unreachable\n");
-        respond(r, ok ? 200 : 503, "text/plain; charset=utf-8", fp_buf_take(&b));
-    } else if (!strcmp(path, "/metrics")) {
-        fp_series_set(s->m_queue, rd_kafka_outq_len(s->rk));
-        fp_metrics_render(metrics, &b);
-        respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", fp_buf_take(&b));
-    } else {
-        fp_buf_free(&b);
-        return 0;
-    }
-    return 1;
-}
-
-
-static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outsz);
-
-/* Keeps the request's Origin when the configuration allows it. */
-static void note_origin(server *s, struct lws *wsi, request *r)
-{
-    char origin[256];
-    const fp_strlist *allowed = s->cfg->allowed_origins;
-    if (!allowed || !header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin))
-        return;
-    for (size_t i = 0; i < allowed->n; i++) {
-        if (!strcmp(allowed->items[i], "*") || !strcmp(allowed->items[i], origin)) {
-            snprintf(r->origin, sizeof r->origin, "%s", origin);
-            return;
-        }
-    }
-}
-
-static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outsz)
-{
-    out[0] = '\0';
-    return lws_hdr_total_length(wsi, t) > 0 && lws_hdr_copy(wsi, out, outsz, t) > 0;
-}
-
-/* The client's address: the peer, or for a trusted proxy the last X-Forwarded-For entry. */
-static void client_of(server *s, struct lws *wsi, char *out, size_t outsz)
-{
-    char peer[64] = "", xff[512];
-    lws_get_peer_simple(wsi, peer, sizeof peer);
-    snprintf(out, outsz, "%s", peer);
-    const fp_strlist *trusted = s->cfg->trusted_proxies;
-    for (size_t i = 0; trusted && i < trusted->n; i++) {
-        if (!strcmp(trusted->items[i], peer) && header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof xff)) {
-            char *last = strrchr(xff, ',');
-            last = last ? last + 1 : xff;
-            while (*last == ' ')
-                last++;
-            snprintf(out, outsz, "%.63s", last);
-            return;
-        }
-    }
-}
-
-static int on_http(worker *w, struct lws *wsi, struct session *ss, const char *uri)
-{
-    server *s = w->s;
-    request *r = calloc(1, sizeof *r);
-    if (!r)
-        return -1;
-    ss->req = r;
-    r->w = w;
-    r->wsi = wsi;
-    fp_buf_init(&r->in, (size_t)s->cfg->max_body_bytes);
-    int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-    r->is_post = is_post;
-    char accept[256], clen[32], ctype[128];
-    header(wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof accept);
-    r->html = strstr(accept, "text/html") != NULL && !strstr(accept, "application/json");
-    if (is_get && ops_route(s, r, uri, s->metrics))
-        return 0;
-    note_origin(s, wsi, r);
-    if (is_get && strncmp(uri, "/forms/", 7) == 0 && strlen(uri) > 14 && !strcmp(uri + strlen(uri) - 7, "/schema")) {
-        char fname[128];
-        snprintf(fname, sizeof fname, "%.*s", (int)(strlen(uri) - 14), uri + 7);
-        if ((r->form = fp_formset_get(s->forms, fname))) {
-            const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->form->form->json, "title"));
-            cJSON *js = fp_schema_json_schema(r->form->schema, title);
-            count(s, r, 200);
-            respond(r, 200, "application/schema+json", js ? cJSON_PrintUnformatted(js) : NULL);
-            cJSON_Delete(js);
-            return 0;
-        }
-    }
-    if (strncmp(uri, "/forms/", 7) != 0 || !(r->form = fp_formset_get(s->forms, uri + 7))) {
-        respond_error(s, r, 404, "no such form", NULL);
-        return 0;
-    }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) {
-        /* CORS preflight: the allowed origin may POST with these headers. */
-        r->preflight = 1;
-        r->allow = "POST, OPTIONS";
-        count(s, r, 204);
-        respond(r, 204, "text/plain", NULL);
-        return 0;
-    }
-    if (is_get) {   /* the form itself, as an HTML page that posts back here */
-        fp_error perr = {0};
-        char *page = fp_page_render(r->form->form->json, &perr);
-        if (!page) {
-            respond_error(s, r, 500, perr.msg, NULL);
-            return 0;
-        }
-        count(s, r, 200);
-        respond(r, 200, "text/html; charset=utf-8", page);
-        return 0;
-    }
-    if (!is_post) {
-        r->allow = "GET, POST, OPTIONS";
-        respond_error(s, r, 405, "use GET for the form page and POST to submit it", NULL);
-        return 0;
-    }
-    char client[64];
-    client_of(s, wsi, client, sizeof client);
-    if (!fp_ratelimit_take(s->limiter, client, now_s(), &r->retry_after)) {
-        respond_error(s, r, 429, "too many submissions from this address; retry later", NULL);
-        return 0;
-    }
-    if (!header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof clen)) {
-        respond_error(s, r, 411, "a Content-Length header is required", NULL);
-        return 0;
-    }
-    long long len = atoll(clen);
-    if (len > s->cfg->max_body_bytes) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "the body is larger than %ld bytes", s->cfg->max_body_bytes);
-        respond_error(s, r, 413, msg, NULL);
-        return 0;
-    }
-    header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype);
-    if (strncasecmp(ctype, "application/json", 16) != 0 &&
-        strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0) {
-        respond_error(s, r, 415, "send application/json or application/x-www-form-urlencoded", NULL);
-        return 0;
-    }
-    int n = lws_hdr_custom_length(wsi, "idempotency-key:", 16);
-    if (n > 0 && n < (int)sizeof r->idem && lws_hdr_custom_copy(wsi, r->idem, sizeof r->idem, "idempotency-key:", 16) > 0)
-        r->has_idem = 1;
-    else if (n >= (int)sizeof r->idem) {
-        respond_error(s, r, 400, "Idempotency-Key is longer than 255 characters", NULL);
-        return 0;
-    }
-    if (len == 0) {
-        respond_error(s, r, 400, "the body is empty", NULL);
-        return 0;
-    }
-    return 0;   /* the body follows */
-}
-
-#define HEAD_MAX 1024   /* room for the status line and our headers */
-
-/* Appends the answer's headers at *p (before end). Nonzero when they do not fit. */
-static int add_headers(struct lws *wsi, const request *r, uint8_t **p, uint8_t *end)
-{
-    char ra[16];
-    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, (lws_filepos_t)r->outlen, p, end))
-        return -1;
-    if (r->allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const unsigned char *)r->allow,
-                                                 (int)strlen(r->allow), p, end))
-        return -1;
-    if (r->origin[0]) {
-        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ACCESS_CONTROL_ALLOW_ORIGIN,
-                                         (const unsigned char *)r->origin, (int)strlen(r->origin), p, end) ||
-            lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, p, end))
-            return -1;
-        if (r->preflight &&
-            (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
-                                         (const unsigned char *)"POST", 4, p, end) ||
-             lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
-                                         (const unsigned char *)"Content-Type, Idempotency-Key", 29, p, end) ||
-             lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
-                                         (const unsigned char *)"600", 3, p, end)))
-            return -1;
-    }
-    if (r->retry_after) {
-        snprintf(ra, sizeof ra, "%d", r->retry_after);
-        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER, (const unsigned char *)ra,
-                                         (int)strlen(ra), p, end))
-            return -1;
-    }
-    return lws_finalize_http_header(wsi, p, end);
-}
-
-/* Sends the prepared answer, head and body in one write (one TCP segment for a small
- * answer; HTTP/1.1 only, which is all this server speaks). Returns -1 to close. */
-static int write_answer(struct lws *wsi, struct session *ss)
-{
-    request *r = ss->req;
-    uint8_t small[LWS_PRE + HEAD_MAX + 1024];
-    size_t need = LWS_PRE + HEAD_MAX + r->outlen;
-    uint8_t *buf = need <= sizeof small ? small : malloc(need);
-    if (!buf)
-        return -1;
-    uint8_t *start = buf + LWS_PRE, *p = start;
-    int failed = add_headers(wsi, r, &p, start + HEAD_MAX);
-    if (!failed) {
-        if (r->outlen)
-            memcpy(p, r->out, r->outlen);
-        size_t len = (size_t)(p - start) + r->outlen;
-        failed = lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL) != (int)len;
-    }
-    if (buf != small)
-        free(buf);
-    if (failed)
-        return -1;
-    /* Unread body bytes would be taken for the next request: close instead. */
-    int close = r->rejected || (r->is_post && !r->body_done);
-    if (r->delivering)
-        r->wsi = NULL;        /* answered at the bound; the delivery report frees it */
-    else
-        request_free(r);
-    ss->req = NULL;
-    return close || lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-static void release_connection(server *s);
-static void read_mail(worker *w);
-
-/* Writes the request's answer if it has one that may go out now. */
-static int send_ready(struct lws *wsi, struct session *ss)
-{
-    if (ss->req && ss->req->status && (!ss->req->delivering || ss->req->answered_early))
-        return write_answer(wsi, ss);
-    return 0;
-}
-
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-    struct session *ss = user;
-    worker *w = lws_get_context(wsi) ? worker_of(wsi) : NULL;
-    server *s = w ? w->s : NULL;
-    switch (reason) {   /* connection accounting: every connection, before any request */
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:   /* woken by on_delivery: Kafka reported */
-        if (w)
-            read_mail(w);
-        return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        if (s && lws_get_opaque_user_data(wsi) == &s->connections) {   /* a counted connection */
-            lws_set_opaque_user_data(wsi, NULL);
-            release_connection(s);
-            w->released = 1;
-        }
-        break;
-    default:
-        break;
-    }
-    if (!ss)   /* lws closes connections that never got as far as a request without one */
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
-    switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        if (on_http(w, wsi, ss, in))
-            return -1;
-        return send_ready(wsi, ss);
-    case LWS_CALLBACK_HTTP_BODY:
-        if (ss->req && !ss->req->status && !ss->req->rejected && fp_buf_add(&ss->req->in, in, len) == FP_ELIMIT)
-            ss->req->rejected = 1;
-        return 0;
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (ss->req)
-            ss->req->body_done = 1;
-        if (ss->req && !ss->req->status) {
-            char ctype[128];
-            if (ss->req->rejected) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "the body is larger than %ld bytes", s->cfg->max_body_bytes);
-                respond_error(s, ss->req, 413, msg, NULL);
-            } else {
-                header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype);
-                submit(s, ss->req, ctype);
-            }
-        }
-        return send_ready(wsi, ss);
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return send_ready(wsi, ss);
-    case LWS_CALLBACK_CLOSED_HTTP:
-        if (ss->req) {
-            if (ss->req->delivering)
-                ss->req->wsi = NULL;   /* the delivery report frees it */
-            else
-                request_free(ss->req);
-            ss->req = NULL;
-        }
-        return 0;
-    default:
-        break;
-    }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-
 /* Answers what Kafka reported on since the last look (on w's own thread). */
-static void read_mail(worker *w)
+void fp_ingest_read_mail(worker *w)
 {
     pthread_mutex_lock(&w->mail_lock);
     request *mail = w->mail;
@@ -637,7 +52,7 @@ static void read_mail(worker *w)
     while (mail) {
         request *r = mail;
         mail = r->mail_next;
-        delivered(w, r);
+        fp_http_delivered(w, r);
     }
 }
 
@@ -654,7 +69,7 @@ static int reserve_connection(server *s)
     return 1;
 }
 
-static void release_connection(server *s)
+void fp_ingest_release_connection(server *s)
 {
     fp_series_set(s->m_conns, atomic_fetch_sub(&s->connections, 1) - 1);
 }
@@ -687,7 +102,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         /* On failure lws closes fd, and may already have destroyed the wsi (slot back). */
         struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&desc);
         if (!wsi && !w->released)
-            release_connection(w->s);
+            fp_ingest_release_connection(w->s);
         /* lws sets no timeout on an adopted socket: bound the wait for the first request
          * (lws clears it once the headers are in, and keeps its own idle timeout after). */
         if (wsi)
@@ -739,28 +154,16 @@ static int port_of(int fd)
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
     worker *w = (worker *)sul;
-    read_mail(w);
-    /* The delivery bound is ours to keep: answer 503 for what Kafka has not confirmed in
-     * time (a later confirmation is harmless: a retry with the same Idempotency-Key is
-     * stored once). */
-    double limit = now_s() - w->s->cfg->delivery_timeout_ms / 1000.0;
-    while (w->oldest && w->oldest->started < limit) {
-        request *r = w->oldest;
-        list_remove(w, r);
-        if (r->wsi) {
-            r->answered_early = 1;
-            r->retry_after = 1;
-            respond_error(w->s, r, 503, "Kafka did not confirm the submission in time; retry later", NULL);
-            wake(r);
-        }
-    }
+    fp_ingest_read_mail(w);
+    /* The delivery bound is ours to keep, not left to librdkafka. */
+    fp_http_expire(w, fp_ingest_now() - w->s->cfg->delivery_timeout_ms / 1000.0);
     if (fp_shutdown_requested())
         ev_break(w->loop, EVBREAK_ONE);
     lws_sul_schedule(w->ctx, 0, &w->timer, on_timer, TIMER_US);
 }
 
 static const struct lws_protocols protocols[] = {
-    {"http", callback, sizeof(struct session), 0, 0, NULL, 0},
+    {"http", fp_http_callback, sizeof(struct session), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -780,21 +183,21 @@ static void *housekeeper(void *arg)
 {
     server *s = arg;
     pthread_setname_np(pthread_self(), "housekeeping");
-    double next_check = 0, next_reload = now_s() + FORM_RELOAD_S;
+    double next_check = 0, next_reload = fp_ingest_now() + FORM_RELOAD_S;
     while (!atomic_load(&s->stop_threads)) {
         struct pollfd p = {.fd = fp_shutdown_fd(), .events = POLLIN};
         poll(&p, 1, 200);
-        if (now_s() >= next_reload) {
+        if (fp_ingest_now() >= next_reload) {
             fp_formset_reload(s->forms);
-            next_reload = now_s() + FORM_RELOAD_S;
+            next_reload = fp_ingest_now() + FORM_RELOAD_S;
         }
-        if (now_s() >= next_check) {
+        if (fp_ingest_now() >= next_check) {
             const struct rd_kafka_metadata *md = NULL;
             int ok = rd_kafka_metadata(s->rk, 0, NULL, &md, 1500) == RD_KAFKA_RESP_ERR_NO_ERROR;
             if (md)
                 rd_kafka_metadata_destroy(md);
             atomic_store(&s->kafka_ok, ok);
-            next_check = now_s() + 2;
+            next_check = fp_ingest_now() + 2;
         }
     }
     return NULL;
@@ -814,8 +217,8 @@ static void *serve(void *arg)
     ev_io_stop(w->loop, &w->accept_io);   /* stop accepting; finish what is in flight */
     close(w->listen_fd);
     w->listen_fd = -1;
-    double deadline = now_s() + w->s->cfg->shutdown_grace_ms / 1000.0;
-    while (w->inflight > 0 && now_s() < deadline)
+    double deadline = fp_ingest_now() + w->s->cfg->shutdown_grace_ms / 1000.0;
+    while (w->inflight > 0 && fp_ingest_now() < deadline)
         ev_run(w->loop, EVRUN_ONCE);
     return NULL;
 }
@@ -856,14 +259,10 @@ static void worker_free(worker *w)
         lws_context_destroy(w->ctx);   /* closes connections: their requests drop their wsi */
     for (request *r = w->mail, *next; r; r = next) {
         next = r->mail_next;
-        list_remove(w, r);
-        request_free(r);
+        fp_http_drop(w, r);
     }
-    while (w->oldest) {                /* never reported on (the producer is gone) */
-        request *r = w->oldest;
-        list_remove(w, r);
-        request_free(r);
-    }
+    while (w->oldest)                  /* never reported on (the producer is gone) */
+        fp_http_drop(w, w->oldest);
     if (w->listen_fd >= 0)
         close(w->listen_fd);
     if (w->loop)
@@ -921,7 +320,7 @@ static rd_kafka_t *producer_new(server *s, fp_error *err)
  * in a mailbox. */
 static void stop_producer(server *s, double deadline)
 {
-    rd_kafka_flush(s->rk, (int)(deadline > now_s() ? (deadline - now_s()) * 1000 : 0));
+    rd_kafka_flush(s->rk, (int)(deadline > fp_ingest_now() ? (deadline - fp_ingest_now()) * 1000 : 0));
     atomic_store(&s->stop_threads, 1);
     pthread_join(s->reporter, NULL);
     pthread_join(s->housekeeper, NULL);
@@ -972,7 +371,7 @@ int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *er
     for (int i = 0; i < threads; i++) {
         pthread_join(s.workers[i].thread, NULL);
         if (!deadline)
-            deadline = now_s() + cfg->shutdown_grace_ms / 1000.0;
+            deadline = fp_ingest_now() + cfg->shutdown_grace_ms / 1000.0;
     }
     stop_producer(&s, deadline);
     fp_log_info("ingest stopped", FP_LINT("unanswered", atomic_load(&s.inflight)));

@@ -1,0 +1,118 @@
+/* ingest_impl.h — what ingest.c (threads, sockets, Kafka) and http.c (requests and
+ * answers) share inside formpipe-ingest. Not an API: nothing outside services/ingest
+ * includes it. Ownership: a request belongs to the service thread (worker) that accepted
+ * its connection; only the delivery-report thread touches it otherwise, to post it to
+ * that worker's mailbox. */
+#ifndef FP_INGEST_IMPL_H
+#define FP_INGEST_IMPL_H
+
+#include "formset.h"
+#include "ids.h"
+#include "ingest.h"
+#include "ratelimit.h"
+
+#include <ev.h>
+#include <libwebsockets.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "buf.h"
+
+typedef struct worker worker;
+
+typedef struct request {
+    worker *w;                   /* the service thread that owns it */
+    struct lws *wsi;             /* NULL once the connection has closed */
+    fp_form_entry *form;         /* a reference, released with the request */
+    fp_buf in;
+    int rejected;                /* body over the limit: answer 413 at completion */
+    int is_post, body_done;      /* an answer before the whole body was read closes */
+    int delivering;              /* waiting for Kafka's delivery report */
+    int answered_early;          /* 503 sent at the delivery bound; the report frees it */
+    struct request *prev, *next; /* the worker's in-flight list, oldest first */
+    int listed;
+    struct request *mail_next;   /* in the worker's mailbox: Kafka reported on it */
+    rd_kafka_resp_err_t dr_err;
+    int status;                  /* 0 until the answer is ready */
+    char *out;
+    size_t outlen;
+    const char *ctype;
+    int retry_after;
+    const char *allow;
+    int html;                    /* the client prefers text/html */
+    char origin[256];            /* an allowed Origin to echo in Access-Control-Allow-Origin */
+    int preflight;               /* answering an OPTIONS preflight */
+    char idem[256];
+    int has_idem;
+    char id[FP_ID_LEN + 1];
+    double started;
+} request;
+
+struct session {
+    request *req;
+};
+
+typedef struct server {
+    const fp_ingest_config *cfg;
+    fp_formset *forms;
+    rd_kafka_t *rk;
+    worker *workers;
+    int nworkers;
+    pthread_t reporter, housekeeper;
+    atomic_int stop_threads;
+    atomic_int kafka_ok;
+    atomic_int inflight;         /* submissions waiting for Kafka, all threads */
+    atomic_int connections;      /* open client connections, all threads */
+    fp_ratelimit *limiter;
+    fp_metrics *metrics;         /* the registry /metrics renders */
+    fp_metric *m_requests, *m_invalid;
+    fp_series *m_delivery, *m_inflight, *m_queue, *m_conns, *m_refused;
+} server;
+
+struct worker {
+    lws_sorted_usec_list_t timer;    /* first member: the timer callback finds the worker */
+    server *s;
+    struct ev_loop *loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    int listen_fd;               /* this thread's own listener (SO_REUSEPORT) */
+    ev_io accept_io;
+    pthread_t thread;
+    int inflight;                /* this thread's requests waiting for Kafka's report */
+    request *oldest, *newest;    /* of those, the ones not yet answered, in produce order */
+    int released;                /* a connection's slot came back (set while adopting one) */
+    pthread_mutex_t mail_lock;
+    request *mail;               /* reported requests, posted by the delivery-report thread */
+};
+
+
+static inline double fp_ingest_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* http.c: the lws protocol callback (every connection and request of a worker). */
+int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
+/* http.c: Kafka has reported on r (on w's thread): answers it, or frees it when the
+ * client is gone or was answered at the delivery bound. */
+void fp_http_delivered(worker *w, request *r);
+
+/* http.c: answers 503 for w's submissions produced before `before` (fp_ingest_now()
+ * seconds) that Kafka has not confirmed; their reports free them later. */
+void fp_http_expire(worker *w, double before);
+
+/* http.c: frees a request of a stopped worker (out of its lists first). */
+void fp_http_drop(worker *w, request *r);
+
+/* ingest.c: a connection's slot of --max-connections comes back. */
+void fp_ingest_release_connection(server *s);
+
+/* ingest.c: answers what Kafka reported on since the last look (on w's thread). */
+void fp_ingest_read_mail(worker *w);
+
+#endif
