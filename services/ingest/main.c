@@ -25,7 +25,7 @@ static const fp_option options[] = {
     {"delivery-timeout", FP_OPT_DURATION, "5s", "answer 503 when Kafka has not acknowledged within this", 0, 100, 300000, &delivery_ms},
     {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections; more are closed at accept", 0, 1, 1000000, &max_conns},
     {"max-header-bytes", FP_OPT_INT, "4096", "largest request line + headers; a larger request is dropped (connection closed)", 0, 512, 65535, &max_header},
-    {"threads", FP_OPT_INT, "0", "service threads, each with its own listener on the port (0: four per CPU)", 0, 0, 256, &threads},
+    {"threads", FP_OPT_INT, "0", "service threads, each with its own listener on the port (0: four per usable CPU, at most 16)", 0, 0, 256, &threads},
     {"idle-timeout", FP_OPT_INT, "30", "seconds an idle connection is kept", 0, 1, 3600, &idle_s},
     {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on answering in-flight submissions after SIGTERM", 0, 0, 300000, &grace_ms},
     {"allowed-origin", FP_OPT_LIST, NULL, "origin browsers may post from (CORS), e.g. https://example.com; * for any", 0, 0, 0, &allowed_origins},
@@ -36,14 +36,28 @@ static const fp_option options[] = {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
-/* CPUs this process may run on (a container's cpuset), at least 1. */
+/* CPUs this process may use: its CPU affinity, lowered to the cgroup's CPU quota
+ * (cgroup v2 cpu.max, a container's CPU limit) when there is one; at least 1. */
 static int cpus_available(void)
 {
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return 1;
-    int n = CPU_COUNT(&set);
+    int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    long long quota, period;
+    if (f) {
+        if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0 && (quota + period - 1) / period < n)
+            n = (int)((quota + period - 1) / period);
+        fclose(f);   /* "max 100000": no quota */
+    }
     return n > 0 ? n : 1;
+}
+
+/* Default --threads: four per usable CPU (lws's per-thread timer list is scanned on
+ * every re-arm, so threads with fewer connections each are cheaper), at most 16. */
+static int default_threads(void)
+{
+    int n = 4 * cpus_available();
+    return n < 16 ? n : 16;
 }
 
 int main(int argc, char **argv)
@@ -63,7 +77,7 @@ int main(int argc, char **argv)
         .forms = &forms, .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
         .kafka_properties = &kafka_properties, .bind = bind_addr, .port = (int)port,
         .max_body_bytes = max_body, .delivery_timeout_ms = delivery_ms, .max_connections = (int)max_conns,
-        .max_header_bytes = (int)max_header, .threads = threads ? (int)threads : 4 * cpus_available(),
+        .max_header_bytes = (int)max_header, .threads = threads ? (int)threads : default_threads(),
         .idle_timeout_s = (int)idle_s, .shutdown_grace_ms = grace_ms, .allowed_origins = &allowed_origins,
         .rate_limit = (double)rate, .rate_burst = (double)burst, .trusted_proxies = &trusted_proxies,
     };
