@@ -110,9 +110,29 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+/* A socket on ai, with SO_REUSEPORT when shared; bound, and listening when listen_too.
+ * -1 with errno. */
+static int socket_on(const struct addrinfo *ai, int shared, int listen_too)
+{
+    int one = 1, fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one)) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) || (listen_too && listen(fd, 4096))) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
 /* A listening socket on addr:port with SO_REUSEPORT, so each service thread has its own
- * and the kernel spreads connections over them. -1 with *err. */
-static int listen_on(const char *addr, int port, fp_error *err)
+ * and the kernel spreads connections over them. The first one (first) checks that
+ * nobody listens there yet: SO_REUSEPORT would otherwise let a second ingest on the
+ * same port silently share its traffic. -1 with *err. */
+static int listen_on(const char *addr, int port, int first, fp_error *err)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
@@ -123,14 +143,14 @@ static int listen_on(const char *addr, int port, fp_error *err)
         fp_error_set(err, FP_EINVAL, "bind address %s: %s", addr, gai_strerror(rc));
         return -1;
     }
-    int one = 1, fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) || bind(fd, ai->ai_addr, ai->ai_addrlen) ||
-        listen(fd, 4096)) {
+    int fd = -1, probe = 0;
+    if (first && port > 0 && (probe = socket_on(ai, 0, 0)) < 0)
         fp_error_set(err, FP_EIO, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
+    else {
+        if (first && port > 0)
+            close(probe);
+        if ((fd = socket_on(ai, 1, 1)) < 0)
+            fp_error_set(err, FP_EIO, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
     }
     freeaddrinfo(ai);
     return fd;
@@ -229,7 +249,7 @@ static int worker_init(server *s, worker *w, int port, fp_error *err)
     const fp_ingest_config *cfg = s->cfg;
     w->s = s;
     pthread_mutex_init(&w->mail_lock, NULL);
-    if ((w->listen_fd = listen_on(cfg->bind, port, err)) < 0)
+    if ((w->listen_fd = listen_on(cfg->bind, port, w == s->workers, err)) < 0)
         return err->code;
     if (!(w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV)))
         return fp_error_set(err, FP_ENOMEM, "cannot create an event loop");

@@ -184,3 +184,22 @@ Test(limits, idle_silent_and_half_sent_connections_are_closed_after_the_idle_tim
                   cases[i].what, t, IDLE_S);
     }
 }
+
+Test(limits, a_second_ingest_on_the_same_port_refuses_to_start)
+{
+    /* SO_REUSEPORT would let it bind and quietly take half the connections. */
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    tk_proc second;
+    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
+                          "--bind", "127.0.0.1", "--port", portstr, NULL};
+    tk_start(&second, "formpipe-ingest", argv);
+    int status = tk_wait(&second, 10);
+    char *log = tk_read_file(second.log);
+    cr_assert_eq(status, 1, "exit 1, not serving: %s", log);
+    cr_assert(strstr(log, "cannot listen on 127.0.0.1:") && strstr(log, "Address already in use"), "one clear line: %s", log);
+    free(log);
+    int fd = connect_local();
+    cr_assert(healthz(fd), "the first one still serves");
+    close(fd);
+}
