@@ -88,24 +88,57 @@ CONF
   fp_progress "Redis Sentinel ready at $(redis_sentinels) (master name $REDIS_MASTER_NAME)"
 }
 
-# The address the sentinels name as master, "host port".
-redis_master_addr() {
-  redis-cli -h 127.0.0.1 -p "${SENTINEL_PORTS[0]}" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" 2>/dev/null | tr '\n' ' '
+# The master all three sentinels name, "host port"; fails when one does not answer,
+# they disagree, or one still has a failover in progress (during a failover a sentinel
+# already names the promoted replica, and an old master that comes back before the
+# failover ends can leave that sentinel on the old master for good).
+redis_agreed_master() {
+  local p m first=""
+  for p in "${SENTINEL_PORTS[@]}"; do
+    redis-cli -h 127.0.0.1 -p "$p" sentinel master "$REDIS_MASTER_NAME" 2>/dev/null | paste -d' ' - - |
+      grep -qx 'flags master' || return 1
+    m=$(redis-cli -h 127.0.0.1 -p "$p" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" 2>/dev/null | tr '\n' ' ')
+    [ -n "$m" ] || return 1
+    [ -n "$first" ] || first=$m
+    [ "$m" = "$first" ] || return 1
+  done
+  echo "$first"
+}
+
+# redis_live_master_besides I: the sentinels agree on a master that is not node I and
+# that answers ROLE as master.
+redis_live_master_besides() {
+  local m host port
+  m=$(redis_agreed_master) || return 1
+  read -r host port <<<"$m"
+  [ "$port" != "${REDIS_PORTS[$1]}" ] || return 1
+  REDISCLI_AUTH=$(cat "$STATE/redis/password") redis-cli -h "$host" -p "$port" role 2>/dev/null | head -1 | grep -qx master
 }
 
 # redis_restart I: starts a stopped data node the way a Sentinel-aware deployment must.
 # The nodes keep no data on disk, so a node must never come back as master: a master
 # restarted empty before the sentinels fail over would wipe the replicas. So wait until
-# the sentinels name another master, then start this node as its replica.
+# all sentinels name another master and that master is live, start this node as its
+# replica, and wait until the node has synced (so the next failover has it as a
+# candidate).
 redis_restart() {
-  local i=$1 me="127.0.0.1 ${REDIS_PORTS[$1]} " conf=$STATE/redis/redis-$1/redis.conf master
-  wait_until 60 "the sentinels to fail over away from redis-$i" \
-    bash -c "m=\$(redis-cli -h 127.0.0.1 -p ${SENTINEL_PORTS[0]} SENTINEL get-master-addr-by-name $REDIS_MASTER_NAME | tr '\n' ' '); [ -n \"\$m\" ] && [ \"\$m\" != '$me' ]" ||
-    return 1
-  master=$(redis_master_addr)
+  local i=$1 conf=$STATE/redis/redis-$1/redis.conf master
+  wait_until 60 "the sentinels to agree on a live master other than redis-$i" redis_live_master_besides "$i" ||
+    { redis_sentinel_views >&2; return 1; }
+  master=$(redis_agreed_master)
   sed -i '/^replicaof /d' "$conf"
   echo "replicaof $master" >>"$conf"
-  restart_proc "redis-$i"
+  restart_proc "redis-$i" || return 1
+  wait_until 60 "redis-$i to sync with its master" bash -c \
+    "REDISCLI_AUTH=\$(cat '$STATE/redis/password') redis-cli -h 127.0.0.1 -p ${REDIS_PORTS[$i]} info replication | grep -q '^master_link_status:up'"
+}
+
+# What each sentinel names as master (for a failure message).
+redis_sentinel_views() {
+  local p
+  for p in "${SENTINEL_PORTS[@]}"; do
+    echo "sentinel :$p names master $(redis-cli -h 127.0.0.1 -p "$p" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" 2>/dev/null | tr '\n' ' ')"
+  done
 }
 
 redis_down() {

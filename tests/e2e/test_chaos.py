@@ -45,10 +45,22 @@ def kill_one(kind, pattern):
 
 
 def redis_master_component():
-    out = subprocess.run(["redis-cli", "-p", "29479", "SENTINEL", "get-master-addr-by-name", "formpipe"],
-                         capture_output=True, text=True).stdout.split()
-    port = int(out[1]) if len(out) == 2 else 0
+    """The data node all three sentinels name as master; None while they disagree (a
+    failover still spreading: killing then would hit whatever a stale sentinel names)."""
+    views = set()
+    for port in (29479, 29480, 29481):
+        out = subprocess.run(["redis-cli", "-p", str(port), "SENTINEL", "get-master-addr-by-name", "formpipe"],
+                             capture_output=True, text=True).stdout.split()
+        views.add(int(out[1]) if len(out) == 2 else 0)
+    port = views.pop() if len(views) == 1 else 0
     return {29379: "redis-0", 29380: "redis-1", 29381: "redis-2"}.get(port)
+
+
+def restart(component):
+    """Starts a stopped component of the environment again; says so when it cannot."""
+    r = subprocess.run([TESTENV, "start", component], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("  chaos: could not start %s again: %s" % (component, (r.stderr or r.stdout).strip()[-600:]), flush=True)
 
 
 def sheets_fault(body):
@@ -83,12 +95,12 @@ def disrupt(ns, restore):
         master = redis_master_component()
         if master and testenv("kill", master):
             count("kill the Redis master")
-            restore.append(lambda m=master: testenv("start", m))
+            restore.append(lambda m=master: restart(m))
     elif action == "kafka":
         broker = random.choice(["kafka-1", "kafka-2", "kafka-3"])
         if testenv("kill", broker):
             count("restart a Kafka broker")
-            restore.append(lambda b=broker: testenv("start", b))
+            restore.append(lambda b=broker: restart(b))
     elif action == "operator":
         leader = stack("leader")
         if leader and pids("formpipe-operator .*--identity %s" % leader):   # the Lease may still name a dead one
