@@ -166,11 +166,11 @@ static int port_of(int fd)
     return ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port : ((struct sockaddr_in *)&sa)->sin_port);
 }
 
-#define TIMER_US 2000           /* how often a service thread empties its mailbox */
+#define TIMER_US 50000          /* the delivery bound and shutdown checks; reports wake the thread */
 #define FORM_RELOAD_S 1.0        /* how often the form files are looked at */
 
-/* Every 2 ms on each service thread: keeps the delivery bound, and answers reports
- * (also read at once when on_delivery wakes the thread). */
+/* Every 50 ms on each service thread: keeps the delivery bound, notices shutdown, and
+ * reads the mailbox as a backstop (a report wakes the thread at once). */
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
     worker *w = (worker *)sul;
