@@ -28,30 +28,30 @@ static void request_free(request *r)
     free(r);
 }
 
-static void list_add(worker *s, request *r)
+static void list_add(worker *w, request *r)
 {
-    r->prev = s->newest;
+    r->prev = w->newest;
     r->next = NULL;
-    if (s->newest)
-        s->newest->next = r;
+    if (w->newest)
+        w->newest->next = r;
     else
-        s->oldest = r;
-    s->newest = r;
+        w->oldest = r;
+    w->newest = r;
     r->listed = 1;
 }
 
-static void list_remove(worker *s, request *r)
+static void list_remove(worker *w, request *r)
 {
     if (!r->listed)
         return;
     if (r->prev)
         r->prev->next = r->next;
     else
-        s->oldest = r->next;
+        w->oldest = r->next;
     if (r->next)
         r->next->prev = r->prev;
     else
-        s->newest = r->prev;
+        w->newest = r->prev;
     r->listed = 0;
 }
 
@@ -101,6 +101,14 @@ static void respond_error(server *s, request *r, int status, const char *msg, co
     }
     respond(r, status, "application/json", cJSON_PrintUnformatted(o));
     cJSON_Delete(o);
+}
+
+/* 413: the body is over --max-body-bytes (said by Content-Length, or counted). */
+static void respond_too_large(server *s, request *r)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "the body is larger than %ld bytes", s->cfg->max_body_bytes);
+    respond_error(s, r, 413, msg, NULL);
 }
 
 static void respond_accepted(server *s, request *r)
@@ -205,11 +213,10 @@ static void submit(server *s, request *r, const char *ctype)
     list_add(r->w, r);
     r->w->inflight++;
     fp_series_set(s->m_inflight, atomic_fetch_add(&s->inflight, 1) + 1);
-    fp_series_set(s->m_queue, rd_kafka_outq_len(s->rk));
 }
 
 /* Routes GET /healthz, /readyz, /metrics. Returns 1 when it answered. */
-static int ops_route(server *s, request *r, const char *path, fp_metrics *metrics)
+static int ops_route(server *s, request *r, const char *path)
 {
     fp_buf b;
     fp_buf_init(&b, 16 << 20);
@@ -221,8 +228,8 @@ static int ops_route(server *s, request *r, const char *path, fp_metrics *metric
         fp_buf_adds(&b, ok ? "ok\n" : "not ready: kafka unreachable\n");
         respond(r, ok ? 200 : 503, "text/plain; charset=utf-8", fp_buf_take(&b));
     } else if (!strcmp(path, "/metrics")) {
-        fp_series_set(s->m_queue, rd_kafka_outq_len(s->rk));
-        fp_metrics_render(metrics, &b);
+        fp_series_set(s->m_queue, rd_kafka_outq_len(s->rk));   /* read when rendered */
+        fp_metrics_render(s->metrics, &b);
         respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", fp_buf_take(&b));
     } else {
         fp_buf_free(&b);
@@ -231,8 +238,12 @@ static int ops_route(server *s, request *r, const char *path, fp_metrics *metric
     return 1;
 }
 
-
-static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outsz);
+/* Copies header t into out; 0 when the request has none (out is then ""). */
+static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outsz)
+{
+    out[0] = '\0';
+    return lws_hdr_total_length(wsi, t) > 0 && lws_hdr_copy(wsi, out, outsz, t) > 0;
+}
 
 /* Keeps the request's Origin when the configuration allows it. */
 static void note_origin(server *s, struct lws *wsi, request *r)
@@ -247,12 +258,6 @@ static void note_origin(server *s, struct lws *wsi, request *r)
             return;
         }
     }
-}
-
-static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outsz)
-{
-    out[0] = '\0';
-    return lws_hdr_total_length(wsi, t) > 0 && lws_hdr_copy(wsi, out, outsz, t) > 0;
 }
 
 /* The client's address: the peer, or for a trusted proxy the last X-Forwarded-For entry. */
@@ -290,7 +295,7 @@ static int on_http(worker *w, struct lws *wsi, struct session *ss, const char *u
     char accept[256], clen[32], ctype[128];
     header(wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof accept);
     r->html = strstr(accept, "text/html") != NULL && !strstr(accept, "application/json");
-    if (is_get && ops_route(s, r, uri, s->metrics))
+    if (is_get && ops_route(s, r, uri))
         return 0;
     note_origin(s, wsi, r);
     if (is_get && strncmp(uri, "/forms/", 7) == 0 && strlen(uri) > 14 && !strcmp(uri + strlen(uri) - 7, "/schema")) {
@@ -345,9 +350,7 @@ static int on_http(worker *w, struct lws *wsi, struct session *ss, const char *u
     }
     long long len = atoll(clen);
     if (len > s->cfg->max_body_bytes) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "the body is larger than %ld bytes", s->cfg->max_body_bytes);
-        respond_error(s, r, 413, msg, NULL);
+        respond_too_large(s, r);
         return 0;
     }
     header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype);
@@ -449,7 +452,7 @@ int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     struct session *ss = user;
     worker *w = lws_get_context(wsi) ? worker_of(wsi) : NULL;
     server *s = w ? w->s : NULL;
-    switch (reason) {   /* connection accounting: every connection, before any request */
+    switch (reason) {   /* events of the thread and of every connection, before any request */
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:   /* woken by on_delivery: Kafka reported */
         if (w)
             fp_ingest_read_mail(w);
@@ -481,9 +484,7 @@ int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         if (ss->req && !ss->req->status) {
             char ctype[128];
             if (ss->req->rejected) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "the body is larger than %ld bytes", s->cfg->max_body_bytes);
-                respond_error(s, ss->req, 413, msg, NULL);
+                respond_too_large(s, ss->req);
             } else {
                 header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype);
                 submit(s, ss->req, ctype);
@@ -506,7 +507,6 @@ int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
-
 
 void fp_http_expire(worker *w, double before)
 {

@@ -93,7 +93,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             close(fd);
             continue;
         }
-        int one = 1;   /* an answer goes out in two writes (headers, body): no Nagle wait */
+        int one = 1;   /* a write that follows an unacknowledged one must not wait for its ACK */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         lws_adopt_desc_t desc = {.vh = w->vhost, .type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP,
                                  .opaque = &w->s->connections};   /* marks the wsi as holding a slot */
@@ -143,15 +143,12 @@ static int listen_on(const char *addr, int port, int first, fp_error *err)
         fp_error_set(err, FP_EINVAL, "bind address %s: %s", addr, gai_strerror(rc));
         return -1;
     }
-    int fd = -1, probe = 0;
-    if (first && port > 0 && (probe = socket_on(ai, 0, 0)) < 0)
+    int probe = first && port > 0 ? socket_on(ai, 0, 0) : -2;   /* -2: no probe */
+    if (probe >= 0)
+        close(probe);
+    int fd = probe == -1 ? -1 : socket_on(ai, 1, 1);
+    if (fd < 0)
         fp_error_set(err, FP_EIO, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
-    else {
-        if (first && port > 0)
-            close(probe);
-        if ((fd = socket_on(ai, 1, 1)) < 0)
-            fp_error_set(err, FP_EIO, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
-    }
     freeaddrinfo(ai);
     return fd;
 }

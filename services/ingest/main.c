@@ -44,10 +44,13 @@ static int cpus_available(void)
     int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
     FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
     long long quota, period;
-    if (f) {
-        if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0 && (quota + period - 1) / period < n)
-            n = (int)((quota + period - 1) / period);
-        fclose(f);   /* "max 100000": no quota */
+    if (f) {   /* "max 100000": no quota */
+        if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
+            long long limit = (quota + period - 1) / period;
+            if (limit < n)
+                n = (int)limit;
+        }
+        fclose(f);
     }
     return n > 0 ? n : 1;
 }
