@@ -108,11 +108,17 @@ redis_agreed_master() {
 # redis_live_master_besides I: the sentinels agree on a master that is not node I and
 # that answers ROLE as master.
 redis_live_master_besides() {
-  local m host port
+  local m port
   m=$(redis_agreed_master) || return 1
-  read -r host port <<<"$m"
+  port=${m#* }
+  port=${port% }
   [ "$port" != "${REDIS_PORTS[$1]}" ] || return 1
-  REDISCLI_AUTH=$(cat "$STATE/redis/password") redis-cli -h "$host" -p "$port" role 2>/dev/null | head -1 | grep -qx master
+  redis_cli -p "$port" role 2>/dev/null | head -1 | grep -qx master
+}
+
+# redis_synced I: node I replicates its master with the link up.
+redis_synced() {
+  redis_cli -p "${REDIS_PORTS[$1]}" info replication 2>/dev/null | grep -q '^master_link_status:up'
 }
 
 # redis_restart I: starts a stopped data node the way a Sentinel-aware deployment must.
@@ -129,8 +135,7 @@ redis_restart() {
   sed -i '/^replicaof /d' "$conf"
   echo "replicaof $master" >>"$conf"
   restart_proc "redis-$i" || return 1
-  wait_until 60 "redis-$i to sync with its master" bash -c \
-    "REDISCLI_AUTH=\$(cat '$STATE/redis/password') redis-cli -h 127.0.0.1 -p ${REDIS_PORTS[$i]} info replication | grep -q '^master_link_status:up'"
+  wait_until 60 "redis-$i to sync with its master" redis_synced "$i"
 }
 
 # What each sentinel names as master (for a failure message).
