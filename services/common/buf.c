@@ -118,12 +118,24 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* A byte that may be copied into a JSON string as it is: printable ASCII other than
+ * the quote and the backslash. */
+static int json_plain(unsigned char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
+
 int fp_buf_add_json_str(fp_buf *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     int rc = 0;
     while (i < n && rc == 0) {
+        size_t run = i;
+        while (run < n && json_plain(p[run]))
+            run++;
+        if (run > i) {   /* the common case: a stretch of plain ASCII in one append */
+            rc = fp_buf_add(b, p + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
