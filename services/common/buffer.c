@@ -51,9 +51,19 @@ struct fp_buffer {
     char rows[FP_BUFFER_KEY_MAX];
     char flushed[FP_BUFFER_KEY_MAX];
     fp_script insert;
-    long pipelined_wait;       /* WAIT timeout of the insert in flight; -1: no WAIT */
-    int pipelined_replicas;
+    /* The insert sent by fp_buffer_insert_start whose answers are still to be read. */
+    int in_flight;
+    long flight_wait_ms;             /* its WAIT timeout; -1: no WAIT was sent */
+    int flight_replicas;
+    unsigned long flight_connection; /* fp_redis_discoveries when it was sent */
 };
+
+/* Refuses a command while a pipelined insert's answers are due: they would be read as
+ * the command's. */
+static int check_idle(const fp_buffer *b, const char *what, fp_error *err)
+{
+    return b->in_flight ? fp_error_set(err, FP_EINVAL, "buffer %s: a pipelined insert is in flight", what) : 0;
+}
 
 int fp_buffer_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix)
 {
@@ -109,48 +119,72 @@ static int add_string(fp_buf *b, const char *s)
     return rc ? rc : fp_buf_adds(b, "\"");
 }
 
+/* The value of column col in data. Events list their fields in column order, so the
+ * member after the previous match (*next) is tried first; a lookup is the fallback. */
+static const cJSON *column_value(const cJSON *data, const char *col, const cJSON **next)
+{
+    const cJSON *v = *next;
+    if (!v || !v->string || strcmp(v->string, col) != 0)
+        v = cJSON_GetObjectItemCaseSensitive(data, col);
+    if (v)
+        *next = v->next;
+    return v;
+}
+
+int fp_buffer_row_append(fp_buf *out, const char *id, const char *received_at, const cJSON *data,
+                         const char *const *columns, size_t ncolumns, size_t *matched, fp_error *err)
+{
+    size_t start = out->len, found = 0;
+    const cJSON *next = data ? data->child : NULL;
+    int rc = fp_buf_adds(out, "[");
+    if (!rc)
+        rc = add_string(out, id);
+    if (!rc)
+        rc = fp_buf_adds(out, ",");
+    if (!rc)
+        rc = add_string(out, received_at);
+    for (size_t i = 0; i < ncolumns && !rc; i++) {
+        const cJSON *v = column_value(data, columns[i], &next);
+        rc = fp_buf_adds(out, ",");
+        if (rc)
+            break;
+        found += v != NULL;
+        if (!v || cJSON_IsNull(v))
+            rc = fp_buf_adds(out, "\"\"");
+        else if (cJSON_IsString(v))
+            rc = add_string(out, v->valuestring);
+        else if (cJSON_IsNumber(v))
+            rc = add_number(out, v->valuedouble);
+        else if (cJSON_IsBool(v))
+            rc = fp_buf_adds(out, cJSON_IsTrue(v) ? "true" : "false");
+        else
+            rc = fp_error_set(err, FP_EINVAL, "field '%s' is not a string, number or boolean", columns[i]);
+    }
+    if (!rc)
+        rc = fp_buf_adds(out, "]");
+    if (!rc && out->len - start > FP_BUFFER_MAX_ROW)
+        rc = FP_ELIMIT;
+    if (matched)
+        *matched = found;
+    if (rc) {
+        out->len = start;   /* the buffer is as it was */
+        if (out->data)
+            out->data[start] = '\0';
+        if (rc != FP_EINVAL)   /* a bad value already set its message */
+            fp_error_set(err, rc, rc == FP_ELIMIT ? "row is larger than %d bytes" : "out of memory building a row",
+                         FP_BUFFER_MAX_ROW);
+    }
+    return rc;
+}
+
 char *fp_buffer_row_json(const char *id, const char *received_at, const cJSON *data,
                          const char *const *columns, size_t ncolumns, size_t *matched,
                          fp_error *err)
 {
     fp_buf b;
-    size_t found = 0;
     fp_buf_init(&b, FP_BUFFER_MAX_ROW);
-    int rc = fp_buf_adds(&b, "[");
-    if (!rc)
-        rc = add_string(&b, id);
-    if (!rc)
-        rc = fp_buf_adds(&b, ",");
-    if (!rc)
-        rc = add_string(&b, received_at);
-    for (size_t i = 0; i < ncolumns && !rc; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, columns[i]);
-        rc = fp_buf_adds(&b, ",");
-        if (rc)
-            break;
-        found += v != NULL;
-        if (!v || cJSON_IsNull(v))
-            rc = fp_buf_adds(&b, "\"\"");
-        else if (cJSON_IsString(v))
-            rc = add_string(&b, v->valuestring);
-        else if (cJSON_IsNumber(v))
-            rc = add_number(&b, v->valuedouble);
-        else if (cJSON_IsBool(v))
-            rc = fp_buf_adds(&b, cJSON_IsTrue(v) ? "true" : "false");
-        else {
-            fp_buf_free(&b);
-            fp_error_set(err, FP_EINVAL, "field '%s' is not a string, number or boolean", columns[i]);
-            return NULL;
-        }
-    }
-    if (!rc)
-        rc = fp_buf_adds(&b, "]");
-    if (matched)
-        *matched = found;
-    if (rc) {
+    if (fp_buffer_row_append(&b, id, received_at, data, columns, ncolumns, matched, err)) {
         fp_buf_free(&b);
-        fp_error_set(err, rc, rc == FP_ELIMIT ? "row is larger than %d bytes" : "out of memory building a row",
-                     FP_BUFFER_MAX_ROW);
         return NULL;
     }
     return fp_buf_take(&b);
@@ -211,10 +245,10 @@ int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long lon
     insert_args a;
     redisReply *rep = NULL;
     *inserted = 0;
-    if (n == 0)
-        return 0;
-    int rc = insert_args_build(b, rows, n, &a, err);
-    if (rc)
+    int rc = check_idle(b, "insert", err);
+    if (rc || n == 0)
+        return rc;
+    if ((rc = insert_args_build(b, rows, n, &a, err)))
         return rc;
     rc = fp_script_run(b->redis, &b->insert, 3, a.argc, a.argv, a.lens, &rep, err);
     if (!rc)
@@ -229,13 +263,11 @@ int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, in
 {
     insert_args a;
     char nrep[16], tmo[24];
-    int rc = insert_args_build(b, rows, n, &a, err);
-    if (rc)
+    int rc = check_idle(b, "insert", err);
+    if (rc || (rc = insert_args_build(b, rows, n, &a, err)))
         return rc;
     rc = fp_script_append(b->redis, &b->insert, 3, a.argc, a.argv, a.lens, err);
     insert_args_free(&a);
-    b->pipelined_wait = replicas > 0 ? wait_ms : -1;
-    b->pipelined_replicas = replicas;
     if (!rc && replicas > 0) {
         snprintf(nrep, sizeof nrep, "%d", replicas);
         snprintf(tmo, sizeof tmo, "%ld", wait_ms);
@@ -243,7 +275,15 @@ int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, in
         const size_t wlens[] = {4, strlen(nrep), strlen(tmo)};
         rc = fp_redis_append(b->redis, 3, wargv, wlens, err);
     }
-    return rc ? rc : fp_redis_send(b->redis, err);
+    if (!rc)
+        rc = fp_redis_send(b->redis, err);
+    if (rc)
+        return rc;   /* a failure after anything was queued dropped the connection */
+    b->in_flight = 1;
+    b->flight_wait_ms = replicas > 0 ? wait_ms : -1;
+    b->flight_replicas = replicas;
+    b->flight_connection = fp_redis_discoveries(b->redis);
+    return 0;
 }
 
 int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked, fp_error *err)
@@ -251,22 +291,27 @@ int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked,
     redisReply *rep = NULL;
     *inserted = 0;
     *acked = 0;
+    if (!b->in_flight)
+        return fp_error_set(err, FP_EINVAL, "buffer insert: nothing in flight");
+    b->in_flight = 0;
+    if (b->flight_connection != fp_redis_discoveries(b->redis))
+        return fp_error_set(err, FP_EIO, "buffer insert: the connection was replaced before the answer came");
     int rc = fp_redis_receive(b->redis, 0, &rep, err);
     if (rc)
         return rc;
     rc = insert_reply(rep, inserted, err);   /* -NOSCRIPT too: the caller retries with fp_buffer_insert */
     freeReplyObject(rep);
-    if (b->pipelined_wait < 0)
+    if (b->flight_wait_ms < 0)
         return rc;
-    int wrc = fp_redis_receive(b->redis, b->pipelined_wait, &rep, err);
+    int wrc = fp_redis_receive(b->redis, b->flight_wait_ms, &rep, err);
     if (wrc)
         return wrc;
     if (rep->type == REDIS_REPLY_INTEGER)
         *acked = rep->integer;
     freeReplyObject(rep);
-    if (!rc && *acked < b->pipelined_replicas)
+    if (!rc && *acked < b->flight_replicas)
         rc = fp_error_set(err, FP_ETIMEOUT, "WAIT: %lld of %d replicas acknowledged within %ld ms",
-                          *acked, b->pipelined_replicas, b->pipelined_wait);
+                          *acked, b->flight_replicas, b->flight_wait_ms);
     return rc;
 }
 
@@ -282,7 +327,9 @@ static int command_int_blocking(fp_buffer *b, long block_ms, long long *out, fp_
         argc++;
     }
     redisReply *rep;
-    int rc = fp_redis_command_blocking(b->redis, block_ms, &rep, err, argc, argv, lens);
+    int rc = check_idle(b, argv[0], err);
+    if (!rc)
+        rc = fp_redis_command_blocking(b->redis, block_ms, &rep, err, argc, argv, lens);
     if (rc)
         return rc;
     if (rep->type != REDIS_REPLY_INTEGER) {
@@ -334,6 +381,8 @@ int fp_buffer_oldest(fp_buffer *b, size_t n, cJSON **out, fp_error *err)
     size_t *lens = NULL;
     int rc;
     *out = NULL;
+    if ((rc = check_idle(b, "oldest", err)))
+        return rc;
     if (n == 0) {
         *out = cJSON_CreateArray();
         return *out ? 0 : fp_error_set(err, FP_ENOMEM, "out of memory");
@@ -409,6 +458,8 @@ int fp_buffer_rows(fp_buffer *b, const cJSON *ids, cJSON **rows, fp_error *err)
     size_t *lens = calloc((size_t)n + 2, sizeof *lens);
     redisReply *rep = NULL;
     *rows = NULL;
+    if ((rc = check_idle(b, "rows", err)))
+        goto out;
     if (!argv || !lens) {
         rc = fp_error_set(err, FP_ENOMEM, "out of memory");
         goto out;

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "error.h"
 #include "redis.h"
 
@@ -33,6 +34,11 @@ char *fp_buffer_row_json(const char *id, const char *received_at, const cJSON *d
                          const char *const *columns, size_t ncolumns, size_t *matched,
                          fp_error *err);
 
+/* Same row, appended to out (which keeps its contents on failure). The row alone may
+ * not exceed FP_BUFFER_MAX_ROW; out's own cap bounds the total. Returns 0 or the error. */
+int fp_buffer_row_append(fp_buf *out, const char *id, const char *received_at, const cJSON *data,
+                         const char *const *columns, size_t ncolumns, size_t *matched, fp_error *err);
+
 /* Writes the key "fp:{<namespace>/<name>}:<suffix>" into out. FP_ELIMIT if too long. */
 int fp_buffer_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix);
 
@@ -50,13 +56,15 @@ int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long lon
 
 /* The same insert, followed by WAIT replicas (when replicas > 0), sent without
  * waiting for the answers so the caller can prepare the next batch meanwhile. Exactly
- * one fp_buffer_insert_finish must follow before any other command on the connection. */
+ * one fp_buffer_insert_finish must follow; until then every other call on this buffer
+ * is refused (FP_EINVAL). A failure after anything was queued drops the connection. */
 int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, int replicas,
                            long wait_ms, fp_error *err);
 
 /* Reads the answers of fp_buffer_insert_start. 0 when inserted and enough replicas
- * acknowledged; FP_ETIMEOUT when WAIT fell short; FP_EIO on connection trouble;
- * FP_EINVAL for a script error (including -NOSCRIPT): retry with fp_buffer_insert. */
+ * acknowledged; FP_ETIMEOUT when WAIT fell short; FP_EIO on connection trouble (also
+ * when the connection was replaced since the start); FP_EINVAL for a script error
+ * (including -NOSCRIPT) or when nothing is in flight: retry with fp_buffer_insert. */
 int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked, fp_error *err);
 
 /* WAIT for `replicas` replicas to acknowledge every write so far, at most timeout_ms.

@@ -19,14 +19,17 @@
 
 #define DLQ_REASON_HEADER "formpipe-dlq-reason"
 
-/* One batch: the Kafka messages and the rows built from them. */
+/* One batch: the Kafka messages and the rows built from them. Row texts live one
+ * after another (each NUL-terminated) in text, the batch's single allocation for them. */
 typedef struct batch {
     rd_kafka_message_t **msgs;
     size_t n;
     fp_event *events;
-    char **jsons;
+    fp_buf text;
+    size_t *row_at;      /* offset of each row in text */
     fp_buffer_row *rows;
     size_t nrows;
+    int lane;            /* the Redis connection it uses */
     int in_flight;       /* its insert was sent and not yet finished */
     double sent_at;
 } batch;
@@ -39,15 +42,21 @@ struct fp_consumer {
     char dlq_topic[300];
     rd_kafka_t *rk;          /* the group consumer */
     rd_kafka_t *dlq;         /* producer for dead letters */
-    fp_redis *redis;
-    fp_buffer *buffer;
+    /* One lane (a Redis connection and the buffer on it) per batch in flight: WAIT
+     * blocks its connection until a replica confirmed, so a second batch on the same
+     * connection would only run after that. */
+    fp_redis *redis[FP_CONSUMER_MAX_IN_FLIGHT];
+    fp_buffer *buffer[FP_CONSUMER_MAX_IN_FLIGHT];
+    int lanes;
+    unsigned long queued_total;   /* batches ever queued: picks each one's lane */
     atomic_int redis_ok;
     atomic_int running;
     int paused;
     long long next_lag_ms;
     long long next_trim_ms;
-    batch b[2];              /* one being collected, one whose insert is in flight */
-    int cur;                 /* index of the one being collected */
+    batch *b;                /* a ring: the queued batches (oldest at head), then the one being collected */
+    int nb;                  /* batches_in_flight + 1 */
+    int head, queued;        /* queued: sent (or waiting for their turn), not yet complete */
     /* metrics */
     fp_series *m_consumed, *m_inserted, *m_duplicates, *m_redis_errors, *m_batches;
     fp_series *m_redis_seconds;
@@ -73,12 +82,13 @@ static long long wall_ms(void)
 #define TRIM_INTERVAL_MS 60000
 
 /* Forgets flushed ids older than the dedup window (a redelivery older than that is
- * impossible: Kafka offsets were committed long before). Failures are retried later. */
-static void trim_dedup_window(fp_consumer *c)
+ * impossible: Kafka offsets were committed long before), on a lane with nothing in
+ * flight. Failures are retried later. */
+static void trim_dedup_window(fp_consumer *c, int lane)
 {
     fp_error err = {0};
     long long removed = 0;
-    if (fp_buffer_trim_flushed(c->buffer, wall_ms() - c->cfg.dedup_window_ms, &removed, &err))
+    if (fp_buffer_trim_flushed(c->buffer[lane], wall_ms() - c->cfg.dedup_window_ms, &removed, &err))
         fp_log_warn("trimming the dedup window failed", FP_LSTR("error", err.msg));
     else if (removed)
         fp_log_info("dedup window trimmed", FP_LINT("removed", removed));
@@ -161,20 +171,20 @@ static int batch_init(batch *b, size_t cap)
 {
     b->msgs = calloc(cap, sizeof *b->msgs);
     b->events = calloc(cap, sizeof *b->events);
-    b->jsons = calloc(cap, sizeof *b->jsons);
+    b->row_at = calloc(cap, sizeof *b->row_at);
     b->rows = calloc(cap, sizeof *b->rows);
-    return b->msgs && b->events && b->jsons && b->rows ? 0 : FP_ENOMEM;
+    fp_buf_init(&b->text, cap * (FP_BUFFER_MAX_ROW + 1));
+    return b->msgs && b->events && b->row_at && b->rows ? 0 : FP_ENOMEM;
 }
 
-/* Drops the batch's contents (messages, events, rows), keeping its arrays. */
+/* Drops the batch's contents (messages, events, rows), keeping its memory. */
 static void batch_release(batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         fp_event_clear(&b->events[i]);
         rd_kafka_message_destroy(b->msgs[i]);
     }
-    for (size_t i = 0; i < b->nrows; i++)
-        free(b->jsons[i]);
+    fp_buf_reset(&b->text);
     b->n = b->nrows = 0;
     b->in_flight = 0;
 }
@@ -185,8 +195,9 @@ static void batch_free(batch *b)
         batch_release(b);
     free(b->msgs);
     free(b->events);
-    free(b->jsons);
+    free(b->row_at);
     free(b->rows);
+    fp_buf_free(&b->text);
 }
 
 fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics, fp_error *err)
@@ -213,9 +224,21 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
         snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s", cfg->dlq_topic);
     else
         snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s.dlq", c->topic);
-    if (batch_init(&c->b[0], (size_t)cfg->batch_max) || batch_init(&c->b[1], (size_t)cfg->batch_max)) {
+    if (cfg->batches_in_flight < 1 || cfg->batches_in_flight > FP_CONSUMER_MAX_IN_FLIGHT) {
+        fp_error_set(err, FP_EINVAL, "batches in flight must be 1 to %d", FP_CONSUMER_MAX_IN_FLIGHT);
+        goto fail;
+    }
+    c->lanes = cfg->batches_in_flight;
+    c->nb = c->lanes + 1;
+    if (!(c->b = calloc((size_t)c->nb, sizeof *c->b))) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto fail;
+    }
+    for (int i = 0; i < c->nb; i++) {
+        if (batch_init(&c->b[i], (size_t)cfg->batch_max)) {
+            fp_error_set(err, FP_ENOMEM, "out of memory");
+            goto fail;
+        }
     }
     if (register_metrics(c, metrics, err))
         goto fail;
@@ -255,9 +278,11 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
                           .password = cfg->redis_password,
                           .connect_timeout_ms = cfg->redis_connect_timeout_ms,
                           .command_timeout_ms = cfg->redis_command_timeout_ms};
-    if (!(c->redis = fp_redis_new(&rc, err)) ||
-        !(c->buffer = fp_buffer_new(c->redis, c->form->ns, c->form->name, err)))
-        goto fail;
+    for (int i = 0; i < c->lanes; i++) {
+        if (!(c->redis[i] = fp_redis_new(&rc, err)) ||
+            !(c->buffer[i] = fp_buffer_new(c->redis[i], c->form->ns, c->form->name, err)))
+            goto fail;
+    }
     return c;
 fail:
     if (kc)
@@ -320,19 +345,21 @@ static int dead_letter(fp_consumer *c, const rd_kafka_message_t *m, const char *
     return FP_ETIMEOUT;
 }
 
-/* Turns one event into a row. Returns NULL with *why set for a dead letter. */
-static char *event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, char *why, size_t whysz)
+/* Turns one event into a row appended to text (NUL-terminated). Returns 0, or -1
+ * with *why set for a dead letter (text unchanged). */
+static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, fp_buf *text,
+                        char *why, size_t whysz)
 {
     fp_error err = {0};
     char source[300];
     if (fp_event_parse(m->payload, m->len, ev, &err)) {
         snprintf(why, whysz, "%s", err.msg);
-        return NULL;
+        return -1;
     }
     snprintf(source, sizeof source, "/forms/%s/%s", c->form->ns, c->form->name);
     if (strcmp(ev->source, source) != 0) {
         snprintf(why, whysz, "source %.200s is not this pipeline (%.200s)", ev->source, source);
-        return NULL;
+        return -1;
     }
     if (ev->generation > c->form->generation) {
         /* The form changed under us (the mounted ConfigMap is updated in place). */
@@ -345,10 +372,17 @@ static char *event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event 
             fp_form_free(newer);
         }
     }
-    size_t matched = 0;
-    char *row = fp_buffer_row_json(ev->id, ev->time, ev->data, (const char *const *)c->form->columns,
-                                   c->form->ncolumns, &matched, &err);
-    if (row && matched < (size_t)cJSON_GetArraySize(ev->data)) {
+    size_t matched = 0, start = text->len;
+    if (fp_buffer_row_append(text, ev->id, ev->time, ev->data, (const char *const *)c->form->columns,
+                             c->form->ncolumns, &matched, &err) ||
+        fp_buf_add(text, "", 1)) {   /* the row's terminating NUL */
+        snprintf(why, whysz, "%s", err.code ? err.msg : "out of memory building a row");
+        text->len = start;
+        if (text->data)
+            text->data[start] = '\0';
+        return -1;
+    }
+    if (matched < (size_t)cJSON_GetArraySize(ev->data)) {
         /* Some member of data is no column: name it (the slow path, for dead letters). */
         const cJSON *field;
         cJSON_ArrayForEach(field, ev->data) {
@@ -357,40 +391,40 @@ static char *event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event 
         }
         snprintf(why, whysz, "unknown field '%.200s' for form generation %lld",
                  field ? field->string : "?", c->form->generation);
-        free(row);
-        return NULL;
+        text->len = start;
+        text->data[start] = '\0';
+        return -1;
     }
-    if (!row)
-        snprintf(why, whysz, "%s", err.msg);
-    return row;
+    return 0;
 }
 
 /* Records a batch that Redis stored and the replicas confirmed. */
-static void note_stored(fp_consumer *c, size_t n, long long inserted, double seconds)
+static void note_stored(fp_consumer *c, int lane, size_t n, long long inserted, double seconds)
 {
     fp_series_observe(c->m_redis_seconds, seconds);
     fp_series_add(c->m_inserted, (double)inserted);
     fp_series_add(c->m_duplicates, (double)((long long)n - inserted));
     if (!atomic_exchange(&c->redis_ok, 1))
-        fp_log_info("redis available", FP_LSTR("master", fp_redis_master_addr(c->redis)));
+        fp_log_info("redis available", FP_LSTR("master", fp_redis_master_addr(c->redis[lane])));
     set_paused(c, 0);
 }
 
 /* Inserts rows and WAITs until both succeed, pausing the partitions while Redis is
  * unavailable. Returns 0, or FP_ETIMEOUT when shutdown cut the retries short. */
-static int store_rows(fp_consumer *c, const fp_buffer_row *rows, size_t n)
+static int store_rows(fp_consumer *c, int lane, const fp_buffer_row *rows, size_t n)
 {
+    fp_buffer *buffer = c->buffer[lane];
     long backoff = c->cfg.backoff_initial_ms;
     long long deadline = 0;
     for (;;) {
         fp_error err = {0};
         long long inserted = 0, acked = 0;
         double t0 = now_s();
-        int rc = fp_buffer_insert(c->buffer, rows, n, &inserted, &err);
+        int rc = fp_buffer_insert(buffer, rows, n, &inserted, &err);
         if (!rc && c->cfg.min_replicas_ack > 0)
-            rc = fp_buffer_wait(c->buffer, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &acked, &err);
+            rc = fp_buffer_wait(buffer, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &acked, &err);
         if (!rc) {
-            note_stored(c, n, inserted, now_s() - t0);
+            note_stored(c, lane, n, inserted, now_s() - t0);
             return 0;
         }
         fp_series_inc(c->m_redis_errors);
@@ -439,56 +473,60 @@ static void store_offsets(fp_consumer *c, const batch *b)
 }
 
 /* Turns the batch's events into rows; the ones that can't be rows are dead-lettered
- * now (their offsets are stored with the batch). */
+ * now (their offsets are stored with the batch). Each parsed event is freed as soon as
+ * its row is built: the allocator then reuses the same few blocks for every event. */
 static int prepare_batch(fp_consumer *c, batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         char why[512];
         const rd_kafka_message_t *m = b->msgs[i];
-        char *row = event_to_row(c, m, &b->events[i], why, sizeof why);
-        if (!row) {
+        size_t at = b->text.len;
+        int bad = event_to_row(c, m, &b->events[i], &b->text, why, sizeof why);
+        fp_event_clear(&b->events[i]);   /* id and time_ms stay in the struct */
+        if (bad) {
             int rc = dead_letter(c, m, why);
             if (rc)
                 return rc;
             continue;
         }
-        b->jsons[b->nrows] = row;
-        b->rows[b->nrows] = (fp_buffer_row){b->events[i].id, b->events[i].time_ms, row};
+        b->row_at[b->nrows] = at;
+        b->rows[b->nrows] = (fp_buffer_row){b->events[i].id, b->events[i].time_ms, NULL};
         b->nrows++;
     }
+    for (size_t i = 0; i < b->nrows; i++)   /* text has stopped moving */
+        b->rows[i].row = b->text.data + b->row_at[i];
     return 0;
 }
 
-/* Sends the batch's insert (and WAIT) without waiting for the answer. */
-static int start_batch(fp_consumer *c, batch *b)
+/* Sends the batch's insert (and WAIT) on its lane without waiting for the answer. If
+ * that fails the batch stays not in flight and complete_batch stores it synchronously. */
+static void start_batch(fp_consumer *c, batch *b)
 {
     fp_error err = {0};
     b->sent_at = now_s();
-    if (fp_buffer_insert_start(c->buffer, b->rows, b->nrows, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &err)) {
-        fp_log_warn("redis send failed; retrying", FP_LSTR("error", err.msg));
-        return FP_EIO;
-    }
-    b->in_flight = 1;
-    return 0;
+    if (fp_buffer_insert_start(c->buffer[b->lane], b->rows, b->nrows, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &err))
+        fp_log_warn("redis send failed; the batch will be retried", FP_LSTR("error", err.msg));
+    else
+        b->in_flight = 1;
 }
 
 /* Makes sure the batch is in Redis and confirmed (finishing the pipelined insert, or
- * retrying synchronously), then stores its offsets and empties it. */
+ * retrying synchronously on its lane), then stores its offsets and empties it. */
 static int complete_batch(fp_consumer *c, batch *b)
 {
     int rc = 0;
     if (b->in_flight) {
         fp_error err = {0};
         long long inserted, acked;
-        if (fp_buffer_insert_finish(c->buffer, &inserted, &acked, &err) == 0) {
-            note_stored(c, b->nrows, inserted, now_s() - b->sent_at);
+        if (fp_buffer_insert_finish(c->buffer[b->lane], &inserted, &acked, &err) == 0) {
+            note_stored(c, b->lane, b->nrows, inserted, now_s() - b->sent_at);
         } else {
             fp_series_inc(c->m_redis_errors);
             fp_log_warn("redis batch failed; retrying", FP_LSTR("error", err.msg));
-            rc = store_rows(c, b->rows, b->nrows);
+            rc = store_rows(c, b->lane, b->rows, b->nrows);
         }
     } else if (b->nrows) {
-        rc = store_rows(c, b->rows, b->nrows);
+        rc = store_rows(c, b->lane, b->rows, b->nrows);
     }
     if (rc == 0) {
         store_offsets(c, b);
@@ -496,6 +534,20 @@ static int complete_batch(fp_consumer *c, batch *b)
     }
     batch_release(b);
     return rc;
+}
+
+/* Completes queued batches, oldest first (so offsets are stored in order), until at
+ * most keep remain. */
+static int complete_queued(fp_consumer *c, int keep)
+{
+    while (c->queued > keep) {
+        int rc = complete_batch(c, &c->b[c->head]);
+        c->head = (c->head + 1) % c->nb;
+        c->queued--;
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 /* Polls up to batch_max messages, for at most batch_wait after the first one. */
@@ -559,37 +611,39 @@ int fp_consumer_run(fp_consumer *c)
                 FP_LSTR("dead_letter_topic", c->dlq_topic), FP_LINT("form_generation", c->form->generation));
     /* Find the master before declaring ready. */
     fp_error err = {0};
-    if (fp_redis_connect(c->redis, &err) == 0)
+    if (fp_redis_connect(c->redis[0], &err) == 0)
         atomic_store(&c->redis_ok, 1);
     else
         fp_log_warn("redis not reachable yet", FP_LSTR("error", err.msg));
     atomic_store(&c->running, 1);
 
-    /* While Redis stores one batch, the next is polled and parsed. Offsets are stored
-     * in batch order: the batch in flight completes before the next one's offsets. */
+    /* While Redis stores up to batches_in_flight batches (one per lane), the next is
+     * polled and parsed. A batch's offsets are stored only after every earlier one's:
+     * batches complete in order. A lane is reused only once its previous batch is
+     * complete (at most `lanes` are queued, lanes go round). */
     int rc = 0;
     while (!fp_shutdown_requested() && rc == 0) {
-        batch *cur = &c->b[c->cur], *flight = &c->b[1 - c->cur];
+        batch *cur = &c->b[(c->head + c->queued) % c->nb];
         collect(c, cur);
-        if (cur->n && (rc = prepare_batch(c, cur)))
-            break;
-        if (flight->in_flight && (rc = complete_batch(c, flight)))
-            break;
-        if (cur->nrows && start_batch(c, cur) == 0)
-            c->cur = 1 - c->cur;
-        else if (cur->n && (rc = complete_batch(c, cur)))
-            break;
+        if (!cur->n) {   /* nothing new: finish what was sent */
+            rc = complete_queued(c, 0);
+        } else if (!(rc = prepare_batch(c, cur)) && !(rc = complete_queued(c, c->lanes - 1))) {
+            cur->lane = (int)(c->queued_total++ % (unsigned long)c->lanes);
+            if (now_ms() >= c->next_trim_ms && atomic_load(&c->redis_ok)) {
+                trim_dedup_window(c, cur->lane);   /* the lane is free until cur starts */
+                c->next_trim_ms = now_ms() + TRIM_INTERVAL_MS;
+            }
+            c->queued++;
+            if (cur->nrows)
+                start_batch(c, cur);   /* when sending fails, cur is stored synchronously in its turn */
+        }
         if (now_ms() >= c->next_lag_ms) {
             update_lag(c);
             c->next_lag_ms = now_ms() + c->cfg.lag_interval_ms;
         }
-        if (now_ms() >= c->next_trim_ms && atomic_load(&c->redis_ok)) {
-            trim_dedup_window(c);
-            c->next_trim_ms = now_ms() + TRIM_INTERVAL_MS;
-        }
     }
-    if (rc == 0 && c->b[1 - c->cur].in_flight)
-        complete_batch(c, &c->b[1 - c->cur]);
+    if (rc == 0)
+        complete_queued(c, 0);
     atomic_store(&c->running, 0);
     e = rd_kafka_commit(c->rk, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -617,16 +671,19 @@ void fp_consumer_free(fp_consumer *c)
 {
     if (!c)
         return;
-    batch_free(&c->b[0]);
-    batch_free(&c->b[1]);
+    for (int i = 0; c->b && i < c->nb; i++)
+        batch_free(&c->b[i]);
+    free(c->b);
     if (c->rk)
         rd_kafka_destroy(c->rk);
     if (c->dlq) {
         rd_kafka_flush(c->dlq, 5000);
         rd_kafka_destroy(c->dlq);
     }
-    fp_buffer_free(c->buffer);
-    fp_redis_free(c->redis);
+    for (int i = 0; i < c->lanes; i++) {
+        fp_buffer_free(c->buffer[i]);
+        fp_redis_free(c->redis[i]);
+    }
     fp_form_free(c->form);
     free(c);
 }

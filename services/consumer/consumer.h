@@ -9,6 +9,9 @@
 #include "error.h"
 #include "metrics.h"
 
+/* Most batches (and so Redis connections) in flight at once. */
+#define FP_CONSUMER_MAX_IN_FLIGHT 8
+
 typedef struct fp_consumer_config {
     const char *form_path;
     const char *topic;              /* "" = forms.<ns>.<name> */
@@ -26,6 +29,7 @@ typedef struct fp_consumer_config {
     long wait_timeout_ms;
     int batch_max;                  /* events per Redis script run */
     long batch_wait_ms;             /* longest wait to fill a batch */
+    int batches_in_flight;          /* batches sent to Redis before the oldest is confirmed, each on its own connection (1..FP_CONSUMER_MAX_IN_FLIGHT) */
     long backoff_initial_ms;
     long backoff_max_ms;
     long lag_interval_ms;

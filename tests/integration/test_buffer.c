@@ -1,6 +1,6 @@
 /* services/common/buffer against the real Redis master (found through the sentinels):
  * idempotent batch inserts, submission-time order, the flushed dedup window, the
- * NOSCRIPT fallback and WAIT. */
+ * NOSCRIPT fallback, WAIT and the pipelined insert. */
 #include <criterion/criterion.h>
 
 #include "buffer.h"
@@ -130,4 +130,38 @@ Test(buffer, wait_confirms_both_replicas)
     cr_assert_eq(acked, 2);
     cr_assert_eq(fp_buffer_wait(buf, 5, 200, &acked, &err), FP_ETIMEOUT, "only two replicas exist");
     cr_assert_not_null(strstr(err.msg, "2 of 5 replicas"), "%s", err.msg);
+}
+
+Test(buffer, pipelined_insert_guards_the_connection_until_finished)
+{
+    fp_error err = {0};
+    fp_buffer_row rows[] = {{"p1", 1, "[\"p1\"]"}, {"p2", 2, "[\"p2\"]"}};
+    long long inserted = -1, acked = -1, pending = 0;
+    tk_redis_settled(redis);
+    cr_assert_eq(fp_buffer_insert_start(buf, rows, 2, 1, 5000, &err), 0, "%s", err.msg);
+    /* Its answers are due: any other command would read them as its own. */
+    cr_assert_eq(fp_buffer_pending(buf, &pending, &err), FP_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "in flight"), "%s", err.msg);
+    cr_assert_eq(fp_buffer_insert_start(buf, rows, 2, 1, 5000, &err), FP_EINVAL);
+    cr_assert_eq(fp_buffer_insert_finish(buf, &inserted, &acked, &err), 0, "%s", err.msg);
+    cr_assert_eq(inserted, 2);
+    cr_assert_eq(acked >= 1, 1, "WAIT 1 answered %lld", acked);
+    cr_assert_eq(fp_buffer_insert_finish(buf, &inserted, &acked, &err), FP_EINVAL, "nothing is in flight");
+    cr_assert_eq(fp_buffer_pending(buf, &pending, &err), 0, "%s", err.msg);
+    cr_assert_eq(pending, 2);
+}
+
+Test(buffer, pipelined_insert_on_a_replaced_connection_reports_it_and_a_retry_is_exact)
+{
+    fp_error err = {0};
+    fp_buffer_row rows[] = {{"r1", 1, "[\"r1\"]"}};
+    long long inserted = -1, acked = -1, pending = 0;
+    cr_assert_eq(fp_buffer_insert_start(buf, rows, 1, 0, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_redis_connect(redis, &err), 0, "%s", err.msg);   /* a rediscovery meanwhile */
+    cr_assert_eq(fp_buffer_insert_finish(buf, &inserted, &acked, &err), FP_EIO);
+    cr_assert_not_null(strstr(err.msg, "replaced"), "%s", err.msg);
+    /* Whether the first send was applied is unknown; the retry makes it exact. */
+    cr_assert_eq(fp_buffer_insert(buf, rows, 1, &inserted, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_buffer_pending(buf, &pending, &err), 0, "%s", err.msg);
+    cr_assert_eq(pending, 1);
 }

@@ -48,7 +48,9 @@ static void teardown(void)
 
 TestSuite(consumer, .init = setup, .fini = teardown, .timeout = 300);
 
-static void start_consumer(tk_proc *p, int port, const char *min_ack)
+/* Starts a consumer; in_flight is --batches-in-flight (each batch on its own Redis
+ * connection), varied between tests so one and several lanes are both exercised. */
+static void start_consumer_lanes(tk_proc *p, int port, const char *min_ack, const char *in_flight)
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
@@ -56,11 +58,17 @@ static void start_consumer(tk_proc *p, int port, const char *min_ack)
                           "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
                           "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
                           "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
-                          "--min-replicas-ack", min_ack, "--admin-bind", "127.0.0.1",
+                          "--min-replicas-ack", min_ack, "--batches-in-flight", in_flight,
+                          "--admin-bind", "127.0.0.1",
                           "--admin-port", portstr, "--lag-interval", "500ms",
                           /* a killed member is noticed in 6 s instead of 45 */
                           "--kafka-property", "session.timeout.ms=6000", NULL};
     tk_start(p, "formpipe-consumer", argv);
+}
+
+static void start_consumer(tk_proc *p, int port, const char *min_ack)
+{
+    start_consumer_lanes(p, port, min_ack, "2");
 }
 
 /* The event for submission i (time BASE_MS + i, key = roll). */
@@ -207,7 +215,7 @@ Test(consumer, kill_9_mid_stream_loses_nothing)
     rd_kafka_t *p = backlog(3, n);
 
     tk_proc c;
-    start_consumer(&c, tk_free_port(), "1");
+    start_consumer_lanes(&c, tk_free_port(), "1", "1");   /* one lane: the plain pipeline */
     double deadline = tk_now() + 60;
     while (tk_now() < deadline && pending() < n / 4)
         usleep(20 * 1000);
@@ -235,8 +243,9 @@ Test(consumer, follows_a_redis_master_kill_and_the_buffer_is_exact)
     tk_redis_component(atoi(strrchr(master, ':') + 1), component, sizeof component);
 
     tk_proc c;
-    /* Both replicas confirm every batch, so whichever is promoted has every stored row. */
-    start_consumer(&c, tk_free_port(), "2");
+    /* Both replicas confirm every batch, so whichever is promoted has every stored row.
+     * Four batches in flight: the kill fails several at once, each retried in order. */
+    start_consumer_lanes(&c, tk_free_port(), "2", "4");
     double deadline = tk_now() + 60;
     while (tk_now() < deadline && pending() < n / 5)
         usleep(20 * 1000);

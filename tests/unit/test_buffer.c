@@ -22,6 +22,12 @@ static struct row_case row_cases[] = {
     /* order of the data object does not matter; the column order does */
     {"{\"consent\":false,\"cgpa\":7,\"roll\":\"1\",\"name\":\"B\"}", 4,
      "[\"01J\",\"2026-11-23T14:05:27.123Z\",\"B\",\"1\",7,false]", NULL},
+    /* partly in column order, partly not */
+    {"{\"name\":\"D\",\"consent\":true,\"roll\":\"2\",\"cgpa\":8}", 4,
+     "[\"01J\",\"2026-11-23T14:05:27.123Z\",\"D\",\"2\",8,true]", NULL},
+    /* escaping: quotes, backslashes, controls, non-ASCII kept as UTF-8 */
+    {"{\"name\":\"a\\\"b\\\\c\\td\\u0001é\"}", 1,
+     "[\"01J\",\"2026-11-23T14:05:27.123Z\",\"a\\\"b\\\\c\\td\\u0001é\",\"\",\"\",\"\"]", NULL},
     /* missing and null become empty cells; extra fields are not columns */
     {"{\"name\":\"C\",\"cgpa\":null,\"extra\":\"x\"}", 2,
      "[\"01J\",\"2026-11-23T14:05:27.123Z\",\"C\",\"\",\"\",\"\"]", NULL},
@@ -54,6 +60,31 @@ ParameterizedTest(struct row_case *c, buffer, row_json)
     }
     free(row);
     cJSON_Delete(data);
+}
+
+Test(buffer, row_append_adds_after_the_contents_and_restores_them_on_failure)
+{
+    fp_buf out;
+    fp_error err = {0};
+    fp_buf_init(&out, 1 << 20);
+    cr_assert_eq(fp_buf_adds(&out, "before|"), 0);
+    cJSON *good = cJSON_Parse("{\"name\":\"A\"}"), *bad = cJSON_Parse("{\"roll\":{}}");
+    cr_assert_eq(fp_buffer_row_append(&out, "1", "t", good, columns, 4, NULL, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(out.data, "before|[\"1\",\"t\",\"A\",\"\",\"\",\"\"]");
+    size_t len = out.len;
+    cr_assert_eq(fp_buffer_row_append(&out, "2", "t", bad, columns, 4, NULL, &err), FP_EINVAL);
+    cr_assert_str_eq(err.msg, "field 'roll' is not a string, number or boolean");
+    cr_assert_eq(out.len, len, "a refused row leaves nothing behind");
+    cr_assert_str_eq(out.data, "before|[\"1\",\"t\",\"A\",\"\",\"\",\"\"]");
+
+    fp_buf small;
+    fp_buf_init(&small, 12);
+    cr_assert_eq(fp_buffer_row_append(&small, "1", "t", good, columns, 4, NULL, &err), FP_ELIMIT);
+    cr_assert_eq(small.len, 0);
+    fp_buf_free(&small);
+    fp_buf_free(&out);
+    cJSON_Delete(good);
+    cJSON_Delete(bad);
 }
 
 Test(buffer, keys_share_one_hash_tag_per_pipeline)
