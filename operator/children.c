@@ -254,6 +254,9 @@ static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
     arg_int(args, "--max-body-bytes=%lld", p->max_body_bytes);
     arg_int(args, "--rate-limit=%lld", p->rate_limit);
     arg_int(args, "--rate-burst=%lld", p->rate_burst);
+    arg_int(args, "--max-connections=%lld", p->max_connections);
+    arg_int(args, "--max-header-bytes=%lld", p->max_header_bytes);
+    arg_int(args, "--idle-timeout=%lld", p->idle_timeout_s);
     cJSON_ArrayForEach(item, p->allowed_origins)
         if (cJSON_IsString(item))
             arg(args, "--allowed-origin=%s", item->valuestring);

@@ -148,6 +148,15 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     if ((rc = int_in(ingest, "rateBurst", 40, 1, 1000000, "spec.ingest", &v, err)) < 0)
         return rc;
     p->rate_burst = (int)v;
+    if ((rc = int_in(ingest, "maxConnections", 4096, 1, 1000000, "spec.ingest", &v, err)) < 0)
+        return rc;
+    p->max_connections = (int)v;
+    if ((rc = int_in(ingest, "maxHeaderBytes", 4096, 512, 65535, "spec.ingest", &v, err)) < 0)
+        return rc;
+    p->max_header_bytes = (int)v;
+    if ((rc = int_in(ingest, "idleTimeoutSeconds", 30, 1, 3600, "spec.ingest", &v, err)) < 0)
+        return rc;
+    p->idle_timeout_s = (int)v;
 
     if ((rc = int_in(consumer, "minReplicas", 1, 0, OP_MAX_PARTITIONS, "spec.consumer", &v, err)) < 0)
         return rc;

@@ -59,6 +59,7 @@ typedef struct op_pipeline {
     const cJSON *allowed_origins;    /* array of strings or NULL */
     const cJSON *trusted_proxies;    /* array of strings or NULL: the ingress controller's addresses */
     int rate_limit, rate_burst;
+    int max_connections, max_header_bytes, idle_timeout_s;   /* the ingest's connection limits */
 
     int consumer_min;
     long long lag_per_replica;       /* 0: replicas follow the partition count */

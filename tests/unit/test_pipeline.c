@@ -88,6 +88,9 @@ static struct bad_case bad[] = {
     {",\"kafka\":{\"partitions\":2.5}", "spec.kafka.partitions: must be an integer"},
     {",\"kafka\":{\"topic\":\"bad topic\"}", "spec.kafka.topic"},
     {",\"ingest\":{\"maxBodyBytes\":0}", "spec.ingest.maxBodyBytes"},
+    {",\"ingest\":{\"maxConnections\":0}", "spec.ingest.maxConnections: must be an integer from 1 to 1000000"},
+    {",\"ingest\":{\"maxHeaderBytes\":100}", "spec.ingest.maxHeaderBytes: must be an integer from 512 to 65535"},
+    {",\"ingest\":{\"idleTimeoutSeconds\":0}", "spec.ingest.idleTimeoutSeconds: must be an integer from 1 to 3600"},
     {",\"sheets\":{\"spreadsheetId\":\"\"}", "spec.sheets.spreadsheetId: required"},
     {",\"redis\":{\"sentinels\":\"\"},\"kafka\":{\"bootstrapServers\":\"\"}", NULL},   /* empty = default */
 };
@@ -241,10 +244,35 @@ Test(children, pods_are_locked_down_and_secrets_are_mounted_not_copied)
     cr_assert_not_null(strstr(text, "--spreadsheet-id=S1"));
     free(text);
     cJSON_Delete(cron);
+    cJSON *ingest = op_child_build(p, &defaults, OP_CHILD_INGEST_DEPLOYMENT, 0);
+    text = cJSON_PrintUnformatted(at(ingest, "spec.template.spec.containers.0.args"));
+    const char *want[] = {"--max-body-bytes=65536", "--rate-limit=20", "--rate-burst=40", "--max-connections=4096",
+                          "--max-header-bytes=4096", "--idle-timeout=30"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_not_null(strstr(text, want[i]), "%s not in %s", want[i], text);
+    free(text);
+    cJSON_Delete(ingest);
     cJSON *ing = op_child_build(p, &defaults, OP_CHILD_INGEST_INGRESS, 0);
     cr_assert_str_eq(sat(ing, "spec.rules.0.http.paths.0.path"), "/forms/student-data");
     cr_assert_str_eq(sat(ing, "spec.rules.0.http.paths.0.backend.service.name"), "student-data-ingest");
     cJSON_Delete(ing);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+Test(children, ingest_limits_from_the_spec_reach_the_ingest_arguments)
+{
+    cJSON *j = resource(",\"ingest\":{\"maxConnections\":100,\"maxHeaderBytes\":8192,\"idleTimeoutSeconds\":7}");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cJSON *ingest = op_child_build(p, &defaults, OP_CHILD_INGEST_DEPLOYMENT, 0);
+    char *text = cJSON_PrintUnformatted(at(ingest, "spec.template.spec.containers.0.args"));
+    const char *want[] = {"--max-connections=100", "--max-header-bytes=8192", "--idle-timeout=7"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_not_null(strstr(text, want[i]), "%s not in %s", want[i], text);
+    free(text);
+    cJSON_Delete(ingest);
     op_pipeline_free(p);
     cJSON_Delete(j);
 }
