@@ -217,6 +217,7 @@ static void redis_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_
 {
     arg(args, "--redis-sentinels=%s", p->redis_sentinels);
     arg(args, "--redis-master=%s", p->redis_master);
+    arg_int(args, "--min-replicas-ack=%lld", p->redis_min_replicas_ack);
     if (p->redis_password.name) {
         secret_volume(volumes, mounts, "redis-password", &p->redis_password, "password", REDIS_DIR);
         arg(args, "--redis-password-file=%s", REDIS_DIR "/password");

@@ -16,6 +16,7 @@
 #include "topic.h"
 
 static char *kubeconfig, *context, *kafka_bootstrap, *kafka_config, *kafka_config_secret;
+static long long redis_min_acks;
 static char *redis_sentinels, *redis_master, *redis_password_secret, *google_secret, *sheets_api_url;
 static char *image_ingest, *image_consumer, *image_flush, *pull_policy, *lease_name, *lease_ns, *identity;
 static char *admin_bind, *log_level, *workload_log_level;
@@ -35,6 +36,7 @@ static const fp_option options[] = {
     {"replication-factor", FP_OPT_INT, "3", "default replication factor of new topics", 0, 1, 32, &replication},
     {"redis-sentinels", FP_OPT_STRING, "", "default Redis sentinels host:port,... for pipelines", 0, 0, 0, &redis_sentinels},
     {"redis-master", FP_OPT_STRING, "", "default Redis master name", 0, 0, 0, &redis_master},
+    {"redis-min-replicas-ack", FP_OPT_INT, "1", "default replicas that must confirm each buffer write (WAIT); the number of replicas means a failover cannot lose a confirmed row", 0, 0, 16, &redis_min_acks},
     {"redis-password-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Redis password", 0, 0, 0, &redis_password_secret},
     {"google-credentials-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Google service-account key", 0, 0, 0, &google_secret},
     {"sheets-api-url", FP_OPT_STRING, "", "Sheets API base URL given to flush jobs (default: the real API)", 0, 0, 0, &sheets_api_url},
@@ -123,6 +125,7 @@ int main(int argc, char **argv)
         .defaults = {
             .kafka_bootstrap = kafka_bootstrap, .replication_factor = (int)replication,
             .redis_sentinels = redis_sentinels, .redis_master = redis_master,
+            .redis_min_replicas_ack = (int)redis_min_acks,
             .sheets_api_url = sheets_api_url, .image_ingest = image_ingest, .image_consumer = image_consumer,
             .image_flush = image_flush, .image_pull_policy = pull_policy, .log_level = workload_log_level,
         },

@@ -183,6 +183,9 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
 
     p->redis_sentinels = str_or(redis, "sentinels", d->redis_sentinels);
     p->redis_master = str_or(redis, "masterName", d->redis_master);
+    if ((rc = int_in(redis, "minReplicasAck", d->redis_min_replicas_ack, 0, 16, "spec.redis", &v, err)) < 0)
+        return rc;
+    p->redis_min_replicas_ack = (int)v;
     secret_ref(redis, "passwordSecret", "password", d->redis_password, &p->redis_password);
     if (!p->kafka_bootstrap || !*p->kafka_bootstrap)
         return fp_error_set(err, FP_EINVAL, "spec.kafka.bootstrapServers: required (no operator default)");

@@ -30,6 +30,7 @@ typedef struct op_defaults {
     op_secret_ref kafka_config;      /* librdkafka properties file in a Secret */
     int replication_factor;
     const char *redis_sentinels, *redis_master;
+    int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */
     op_secret_ref redis_password;
     op_secret_ref google_credentials;
     const char *sheets_api_url;
@@ -71,6 +72,7 @@ typedef struct op_pipeline {
     long long flush_deadline_s;
 
     const char *redis_sentinels, *redis_master;
+    int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */
     op_secret_ref redis_password;
 
     char topic_buf[256];

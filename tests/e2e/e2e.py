@@ -152,6 +152,8 @@ def verify_sheet(sheet, accepted, columns, what):
     extra = len(set(ids) - want)
     print("  %s: accepted %d, rows %d, duplicates %d, missing %d, unexpected %d" %
           (what, len(want), len(ids), dup, missing, extra), flush=True)
+    if missing:
+        print("  %s: missing ids (first 10): %s" % (what, " ".join(sorted(want - set(ids))[:10])), flush=True)
     check("%s: every accepted submission is in the sheet exactly once" % what, dup == 0 and missing == 0 and extra == 0)
     return values
 

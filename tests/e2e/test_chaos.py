@@ -13,8 +13,8 @@ Run after every other test (it replaces the single Kafka broker)."""
 import json, os, random, subprocess, sys, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (ROOT, SHEETS, check, finish, kubectl, pipeline_yaml, post_all, ready, sanitizer_reports,
-                 sheet_values, stack, submission, until, verify_sheet)
+from e2e import (ROOT, SHEETS, STACK_LOGS, check, finish, kubectl, pipeline_yaml, post_all, ready,
+                 sanitizer_reports, sheet_values, stack, submission, until, verify_sheet)
 
 SUBMISSIONS = int(os.environ.get("FORMPIPE_CHAOS_SUBMISSIONS", "100000"))
 KEYS = 1000
@@ -114,6 +114,34 @@ def disrupt(ns, restore):
         count("Sheets " + ("applied, answer lost" if "drop_after_apply" in fault else str(fault["status"])))
 
 
+def redis_cli(*args):
+    """Runs a command on the current Redis master (as the sentinels name it)."""
+    out = subprocess.run(["redis-cli", "-p", "29479", "SENTINEL", "get-master-addr-by-name", "formpipe"],
+                         capture_output=True, text=True).stdout.split()
+    env = dict(os.environ, REDISCLI_AUTH=open(os.environ["FORMPIPE_REDIS_PASSWORD_FILE"]).read().strip())
+    return subprocess.run(["redis-cli", "-p", out[1], *args], capture_output=True, text=True, env=env).stdout.strip()
+
+
+def diagnose(ns, name, sheet, accepted):
+    """Where are the accepted ids the sheet lacks? Printed, and the stack's logs kept."""
+    have = {row[0] for row in sheet_values(sheet)[1:]}
+    lost = sorted(set(accepted) - have)
+    if not lost:
+        return
+    key = "fp:{%s/%s}" % (ns, name)
+    for i in lost[:10]:
+        print("  missing %s: pending=%s rows=%s flushed=%s" % (
+            i, redis_cli("ZSCORE", key + ":pending", i) or "-", redis_cli("HEXISTS", key + ":rows", i),
+            redis_cli("ZSCORE", key + ":flushed", i) or "-"), flush=True)
+    print("  buffer: pending %s, batch %s, nextrow %s" % (redis_cli("ZCARD", key + ":pending"),
+          redis_cli("HGETALL", key + ":batch")[:200].replace("\n", " "), redis_cli("GET", key + ":nextrow")), flush=True)
+    keep = "/tmp/formpipe-chaos-failure-%d" % os.getpid()
+    subprocess.run(["cp", "-r", os.path.dirname(STACK_LOGS), keep])
+    subprocess.run(["cp", "-r", os.path.join(os.environ.get("FORMPIPE_TESTENV_DIR", "/tmp/formpipe-testenv"), "logs"),
+                    keep + "/testenv-logs"])
+    print("  logs kept in %s" % keep, flush=True)
+
+
 def flusher(ns, name):
     """Starts a flush Job every 10 s (the CronJob fires every minute as well)."""
     n = 0
@@ -167,6 +195,7 @@ def main():
     with urllib.request.urlopen(SHEETS + "/_control/stats") as r:
         print("  Sheets emulator faults: %s" % json.dumps(json.load(r)["faults"], sort_keys=True), flush=True)
     verify_sheet(sheet, ids, COLUMNS, "chaos")
+    diagnose(ns, name, sheet, ids)
     check("submissions that got 202: %d of %d" % (len(ids), SUBMISSIONS), len(ids) == SUBMISSIONS)
     kubectl("delete", "namespace", ns)
     until("pod processes stopped", lambda: not kubectl("get", "pods", "-n", ns, "-o", "name", check=False), 120)

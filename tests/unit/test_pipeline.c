@@ -12,7 +12,7 @@
 
 static const op_defaults defaults = {
     .kafka_bootstrap = "kafka:9092", .replication_factor = 3,
-    .redis_sentinels = "s1:26379,s2:26379", .redis_master = "formpipe",
+    .redis_sentinels = "s1:26379,s2:26379", .redis_master = "formpipe", .redis_min_replicas_ack = 1,
     .redis_password = {"redis-auth", "password"}, .google_credentials = {"google-sa", "key.json"},
     .sheets_api_url = "", .image_ingest = "img/ingest:1", .image_consumer = "img/consumer:1",
     .image_flush = "img/flush:1", .image_pull_policy = "IfNotPresent", .log_level = "info",
@@ -91,6 +91,7 @@ static struct bad_case bad[] = {
     {",\"ingest\":{\"maxConnections\":0}", "spec.ingest.maxConnections: must be an integer from 1 to 1000000"},
     {",\"ingest\":{\"maxHeaderBytes\":100}", "spec.ingest.maxHeaderBytes: must be an integer from 512 to 65535"},
     {",\"ingest\":{\"idleTimeoutSeconds\":0}", "spec.ingest.idleTimeoutSeconds: must be an integer from 1 to 3600"},
+    {",\"redis\":{\"minReplicasAck\":17}", "spec.redis.minReplicasAck: must be an integer from 0 to 16"},
     {",\"sheets\":{\"spreadsheetId\":\"\"}", "spec.sheets.spreadsheetId: required"},
     {",\"redis\":{\"sentinels\":\"\"},\"kafka\":{\"bootstrapServers\":\"\"}", NULL},   /* empty = default */
 };
@@ -275,4 +276,26 @@ Test(children, ingest_limits_from_the_spec_reach_the_ingest_arguments)
     cJSON_Delete(ingest);
     op_pipeline_free(p);
     cJSON_Delete(j);
+}
+
+Test(children, wait_for_replicas_comes_from_the_spec_or_the_operator_default)
+{
+    const char *tails[] = {"", ",\"redis\":{\"minReplicasAck\":2}"};
+    const char *want[] = {"--min-replicas-ack=1", "--min-replicas-ack=2"};
+    op_child_kind kinds[] = {OP_CHILD_CONSUMER_DEPLOYMENT, OP_CHILD_FLUSH_CRONJOB};
+    for (int t = 0; t < 2; t++) {
+        cJSON *j = resource(tails[t]);
+        fp_error err = {0};
+        op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+        cr_assert_not_null(p, "%s", err.msg);
+        for (int k = 0; k < 2; k++) {
+            cJSON *c = op_child_build(p, &defaults, kinds[k], 1);
+            char *text = cJSON_PrintUnformatted(c);
+            cr_assert_not_null(strstr(text, want[t]), "%s not in %s", want[t], text);
+            free(text);
+            cJSON_Delete(c);
+        }
+        op_pipeline_free(p);
+        cJSON_Delete(j);
+    }
 }
