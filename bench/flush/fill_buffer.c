@@ -34,30 +34,46 @@ int main(int argc, char **argv)
     static const char *const columns[] = {"name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"};
     long n = atol(argv[6]);
     static fp_buffer_row rows[CHUNK];
-    static char ids[CHUNK][32], *jsons[CHUNK];
+    static char ids[CHUNK][32];
+    static size_t at[CHUNK];
+    fp_buf text;
+    fp_buf_init(&text, (size_t)CHUNK * 1024);
     for (long base = 0; base < n; base += CHUNK) {
         int k = n - base < CHUNK ? (int)(n - base) : CHUNK;
+        fp_buf_reset(&text);
         for (int j = 0; j < k; j++) {
             char data[320];
+            fp_event ev = {0};
             snprintf(ids[j], sizeof ids[j], "bench-%09ld", base + j);
             snprintf(data, sizeof data,
                      "{\"name\":\"Asha Verma\",\"roll\":\"%ld\",\"university\":\"Example University\",\"cgpa\":8.7,"
                      "\"gender\":\"F\",\"age\":21,\"email\":\"asha.verma@example.com\",\"mobile\":\"+919876543210\"}",
                      base + j);
             cJSON *d = cJSON_Parse(data);
-            jsons[j] = fp_buffer_row_json(ids[j], "2026-11-23T14:05:27.123Z", d, columns, 8, NULL, &err);
+            char *json = fp_event_encode(ids[j], argv[4], argv[5], 1795442727123LL, 1, d);
+            int rc = json ? fp_event_parse(json, strlen(json), &ev, &err) : fp_error_set(&err, FP_ENOMEM, "out of memory");
+            at[j] = text.len;
+            if (!rc)
+                rc = fp_buffer_row_append(&text, &ev, columns, 8, NULL, &err);
+            if (!rc)
+                rc = fp_buf_add(&text, "", 1);
+            fp_event_clear(&ev);
+            free(json);
             cJSON_Delete(d);
-            rows[j] = (fp_buffer_row){ids[j], 1795442727123LL + base + j, jsons[j]};
+            if (rc) {
+                fprintf(stderr, "fp-bench-fill: %s\n", err.msg[0] ? err.msg : "out of memory");
+                return 1;
+            }
         }
-        long long added;
-        int rc = fp_buffer_insert(buf, rows, (size_t)k, &added, &err);
         for (int j = 0; j < k; j++)
-            free(jsons[j]);
-        if (rc) {
+            rows[j] = (fp_buffer_row){ids[j], 1795442727123LL + base + j, text.data + at[j]};
+        long long added;
+        if (fp_buffer_insert(buf, rows, (size_t)k, &added, &err)) {
             fprintf(stderr, "fp-bench-fill: %s\n", err.msg);
             return 1;
         }
     }
+    fp_buf_free(&text);
     fp_buffer_free(buf);
     fp_redis_free(redis);
     return 0;

@@ -96,21 +96,6 @@ fp_buffer *fp_buffer_new(fp_redis *redis, const char *ns, const char *name, fp_e
 
 void fp_buffer_free(fp_buffer *b) { free(b); }
 
-/* Appends a JSON number the way cJSON prints it (integers plainly, else the shortest
- * of 15 or 17 significant digits that reads back the same). */
-static int add_number(fp_buf *b, double d)
-{
-    char tmp[32];
-    if (d != d || d - d != 0)   /* NaN or infinity: not JSON */
-        return fp_buf_adds(b, "null");
-    if (d == (double)(long long)d && d > -1e15 && d < 1e15)
-        return fp_buf_printf(b, "%lld", (long long)d);
-    snprintf(tmp, sizeof tmp, "%1.15g", d);
-    if (strtod(tmp, NULL) != d)
-        snprintf(tmp, sizeof tmp, "%1.17g", d);
-    return fp_buf_adds(b, tmp);
-}
-
 static int add_string(fp_buf *b, const char *s)
 {
     int rc = fp_buf_adds(b, "\"");
@@ -119,46 +104,53 @@ static int add_string(fp_buf *b, const char *s)
     return rc ? rc : fp_buf_adds(b, "\"");
 }
 
-/* The value of column col in data. Events list their fields in column order, so the
- * member after the previous match (*next) is tried first; a lookup is the fallback. */
-static const cJSON *column_value(const cJSON *data, const char *col, const cJSON **next)
+/* Appends a value token as written: the scanner checked it is valid JSON (and valid
+ * UTF-8), so a string's escapes and a number's digits are kept exactly. */
+static int add_token(fp_buf *b, const fp_jscan_token *t)
 {
-    const cJSON *v = *next;
-    if (!v || !v->string || strcmp(v->string, col) != 0)
-        v = cJSON_GetObjectItemCaseSensitive(data, col);
-    if (v)
-        *next = v->next;
-    return v;
+    if (t->kind != FP_JSCAN_STRING)
+        return fp_buf_add(b, t->text, t->len);
+    return fp_buf_add(b, t->text - 1, t->len + 2);   /* with its quotes */
 }
 
-int fp_buffer_row_append(fp_buf *out, const char *id, const char *received_at, const cJSON *data,
-                         const char *const *columns, size_t ncolumns, size_t *matched, fp_error *err)
+/* The field named col. Events list their fields in column order, so the field after
+ * the previous match (*next) is tried first; a search is the fallback. */
+static const fp_event_field *column_value(const fp_event *ev, const char *col, size_t *next)
 {
-    size_t start = out->len, found = 0;
-    const cJSON *next = data ? data->child : NULL;
+    if (*next < ev->nfields && strcmp(ev->fields[*next].name, col) == 0)
+        return &ev->fields[(*next)++];
+    for (size_t i = 0; i < ev->nfields; i++) {
+        if (strcmp(ev->fields[i].name, col) == 0) {
+            *next = i + 1;
+            return &ev->fields[i];
+        }
+    }
+    return NULL;
+}
+
+int fp_buffer_row_append(fp_buf *out, const fp_event *ev, const char *const *columns, size_t ncolumns,
+                         size_t *matched, fp_error *err)
+{
+    size_t start = out->len, found = 0, next = 0;
     int rc = fp_buf_adds(out, "[");
     if (!rc)
-        rc = add_string(out, id);
+        rc = add_string(out, ev->id);
     if (!rc)
         rc = fp_buf_adds(out, ",");
     if (!rc)
-        rc = add_string(out, received_at);
+        rc = add_string(out, ev->time);
     for (size_t i = 0; i < ncolumns && !rc; i++) {
-        const cJSON *v = column_value(data, columns[i], &next);
+        const fp_event_field *f = column_value(ev, columns[i], &next);
         rc = fp_buf_adds(out, ",");
         if (rc)
             break;
-        found += v != NULL;
-        if (!v || cJSON_IsNull(v))
+        found += f != NULL;
+        if (!f || f->value.kind == FP_JSCAN_NULL)
             rc = fp_buf_adds(out, "\"\"");
-        else if (cJSON_IsString(v))
-            rc = add_string(out, v->valuestring);
-        else if (cJSON_IsNumber(v))
-            rc = add_number(out, v->valuedouble);
-        else if (cJSON_IsBool(v))
-            rc = fp_buf_adds(out, cJSON_IsTrue(v) ? "true" : "false");
-        else
+        else if (f->value.kind == FP_JSCAN_OBJECT || f->value.kind == FP_JSCAN_ARRAY)
             rc = fp_error_set(err, FP_EINVAL, "field '%s' is not a string, number or boolean", columns[i]);
+        else
+            rc = add_token(out, &f->value);
     }
     if (!rc)
         rc = fp_buf_adds(out, "]");
@@ -175,19 +167,6 @@ int fp_buffer_row_append(fp_buf *out, const char *id, const char *received_at, c
                          FP_BUFFER_MAX_ROW);
     }
     return rc;
-}
-
-char *fp_buffer_row_json(const char *id, const char *received_at, const cJSON *data,
-                         const char *const *columns, size_t ncolumns, size_t *matched,
-                         fp_error *err)
-{
-    fp_buf b;
-    fp_buf_init(&b, FP_BUFFER_MAX_ROW);
-    if (fp_buffer_row_append(&b, id, received_at, data, columns, ncolumns, matched, err)) {
-        fp_buf_free(&b);
-        return NULL;
-    }
-    return fp_buf_take(&b);
 }
 
 /* The insert script's keys and arguments for rows; free the three arrays after use. */

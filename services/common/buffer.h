@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "error.h"
+#include "event.h"
 #include "redis.h"
 
 /* Largest row JSON accepted (Sheets allows 50,000 characters per cell). */
@@ -22,22 +23,17 @@ typedef struct fp_buffer fp_buffer;
 typedef struct fp_buffer_row {
     const char *id;          /* submission id */
     long long received_ms;   /* score: submission time in ms since the epoch */
-    const char *row;         /* row JSON from fp_buffer_row_json */
+    const char *row;         /* row JSON from fp_buffer_row_append */
 } fp_buffer_row;
 
-/* Builds the row JSON for one submission: [id, received_at, data[columns[0]], ...].
- * A missing or null value becomes "". Returns a string the caller frees, or NULL with
- * *err when a value is not a string, number or boolean, or the row exceeds
- * FP_BUFFER_MAX_ROW (FP_ELIMIT). *matched (if not NULL) is how many columns had a
- * value in data: fewer than data's members means data holds a field that is no column. */
-char *fp_buffer_row_json(const char *id, const char *received_at, const cJSON *data,
-                         const char *const *columns, size_t ncolumns, size_t *matched,
-                         fp_error *err);
-
-/* Same row, appended to out (which keeps its contents on failure). The row alone may
- * not exceed FP_BUFFER_MAX_ROW; out's own cap bounds the total. Returns 0 or the error. */
-int fp_buffer_row_append(fp_buf *out, const char *id, const char *received_at, const cJSON *data,
-                         const char *const *columns, size_t ncolumns, size_t *matched, fp_error *err);
+/* Appends the row of one event to out: [id, time, value of columns[0], ...], values
+ * as the event wrote them. A missing or null value becomes "". Returns 0, or (out
+ * unchanged) FP_EINVAL with *err when a value is an object or array, FP_ELIMIT when
+ * the row alone exceeds FP_BUFFER_MAX_ROW or out's cap, FP_ENOMEM. *matched (if not
+ * NULL) is how many columns had a value: fewer than ev->nfields means data holds a
+ * field that is no column (or one twice). */
+int fp_buffer_row_append(fp_buf *out, const fp_event *ev, const char *const *columns, size_t ncolumns,
+                         size_t *matched, fp_error *err);
 
 /* Writes the key "fp:{<namespace>/<name>}:<suffix>" into out. FP_ELIMIT if too long. */
 int fp_buffer_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix);

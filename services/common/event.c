@@ -84,48 +84,157 @@ int fp_event_parse_time(const char *s, long long *ms)
     return 0;
 }
 
-static const char *str_member(const cJSON *o, const char *k)
+/* Decodes string member t into out (outsz bytes). */
+static int copy_string(const fp_jscan_token *t, char *out, size_t outsz)
 {
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+    return t->kind == FP_JSCAN_STRING && fp_jscan_unescape(t, out, outsz) >= 0 ? 0 : -1;
+}
+
+/* Reads the data object's members into ev->fields (names decoded into ev->names,
+ * which has room for all of them: a decoded name is shorter than its token). */
+static int read_data(fp_jscan *s, fp_event *ev, size_t names_size, fp_error *err)
+{
+    size_t used = 0;
+    if (fp_jscan_expect(s, '{'))
+        return fp_error_set(err, FP_EINVAL, "data is not an object");
+    if (fp_jscan_accept(s, '}'))
+        return 0;
+    do {
+        fp_jscan_token name;
+        if (fp_jscan_name(s, &name))
+            return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
+        if (ev->nfields == ev->fields_cap) {
+            if (ev->nfields == FP_EVENT_MAX_FIELDS)
+                return fp_error_set(err, FP_EINVAL, "data has more than %d members", FP_EVENT_MAX_FIELDS);
+            size_t cap = ev->fields_cap ? ev->fields_cap * 2 : 16;
+            cap = cap > FP_EVENT_MAX_FIELDS ? FP_EVENT_MAX_FIELDS : cap;
+            fp_event_field *f = realloc(ev->fields, cap * sizeof *f);
+            if (!f)
+                return fp_error_set(err, FP_ENOMEM, "out of memory");
+            ev->fields = f;
+            ev->fields_cap = cap;
+        }
+        fp_event_field *f = &ev->fields[ev->nfields++];
+        long n = fp_jscan_unescape(&name, ev->names + used, names_size - used);
+        if (n < 0)   /* cannot happen: names_size covers the payload */
+            return fp_error_set(err, FP_EINVAL, "member names longer than the event");
+        f->name = ev->names + used;
+        used += (size_t)n + 1;
+        if (fp_jscan_value(s, &f->value))
+            return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
+    } while (fp_jscan_accept(s, ','));
+    if (fp_jscan_expect(s, '}'))
+        return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
+    return 0;
+}
+
+/* Bits for the envelope members seen so far. */
+enum { SEEN_SPEC = 1, SEEN_TYPE = 2, SEEN_ID = 4, SEEN_SOURCE = 8, SEEN_TIME = 16, SEEN_GEN = 32, SEEN_DATA = 64 };
+
+/* Handles one envelope member whose name is name; the value is next in s. */
+static int read_member(fp_jscan *s, const fp_jscan_token *name, fp_event *ev, unsigned *seen,
+                       size_t names_size, fp_error *err)
+{
+    static const char *const known[] = {"specversion", "type", "id", "source", "time", "formgeneration", "data"};
+    unsigned bit = 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0] && !bit; i++)
+        if (fp_jscan_equals(name, known[i]))
+            bit = 1u << i;
+    if (bit & *seen)
+        return fp_error_set(err, FP_EINVAL, "member %.*s appears twice", (int)name->len, name->text);
+    *seen |= bit;
+    if (bit == SEEN_DATA)
+        return read_data(s, ev, names_size, err);
+    fp_jscan_token v;
+    char small[8];
+    if (fp_jscan_value(s, &v))
+        return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
+    switch (bit) {
+    case SEEN_SPEC:
+        if (copy_string(&v, small, sizeof small) || strcmp(small, "1.0") != 0)
+            return fp_error_set(err, FP_EINVAL, "specversion is not \"1.0\"");
+        break;
+    case SEEN_TYPE:
+        if (v.kind != FP_JSCAN_STRING || !fp_jscan_equals(&v, FP_EVENT_TYPE))
+            return fp_error_set(err, FP_EINVAL, "type is not \"" FP_EVENT_TYPE "\"");
+        break;
+    case SEEN_ID:
+        if (copy_string(&v, ev->id, sizeof ev->id) || !ev->id[0])
+            return fp_error_set(err, FP_EINVAL, "id is missing or longer than %d characters", FP_EVENT_MAX_ID);
+        break;
+    case SEEN_SOURCE:
+        if (copy_string(&v, ev->source, sizeof ev->source))
+            return fp_error_set(err, FP_EINVAL, "source is missing or too long");
+        break;
+    case SEEN_TIME:
+        if (copy_string(&v, ev->time, sizeof ev->time) || fp_event_parse_time(ev->time, &ev->time_ms))
+            return fp_error_set(err, FP_EINVAL, "time is missing or not RFC 3339");
+        break;
+    case SEEN_GEN: {
+        char digits[24];
+        char *end;
+        if (v.kind != FP_JSCAN_NUMBER || v.len >= sizeof digits)
+            return fp_error_set(err, FP_EINVAL, "formgeneration is not an integer");
+        memcpy(digits, v.text, v.len);
+        digits[v.len] = '\0';
+        ev->generation = strtoll(digits, &end, 10);
+        if (*end || ev->generation < 0)
+            return fp_error_set(err, FP_EINVAL, "formgeneration is not an integer");
+        break;
+    }
+    default:   /* another CloudEvents attribute or extension */
+        break;
+    }
+    return 0;
 }
 
 int fp_event_parse(const char *payload, size_t len, fp_event *ev, fp_error *err)
 {
+    fp_jscan s;
+    unsigned seen = 0;
     memset(ev, 0, sizeof *ev);
-    cJSON *doc = cJSON_ParseWithLength(payload, len);
-    if (!doc || !cJSON_IsObject(doc)) {
-        cJSON_Delete(doc);
+    ev->names = malloc(len + 1);
+    if (!ev->names)
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    fp_jscan_init(&s, payload, len);
+    if (fp_jscan_expect(&s, '{'))
         return fp_error_set(err, FP_EINVAL, "event is not a JSON object");
+    if (!fp_jscan_accept(&s, '}')) {
+        do {
+            fp_jscan_token name;
+            if (fp_jscan_name(&s, &name))
+                return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s.why);
+            int rc = read_member(&s, &name, ev, &seen, len + 1, err);
+            if (rc)
+                return rc;
+        } while (fp_jscan_accept(&s, ','));
+        if (fp_jscan_expect(&s, '}'))
+            return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s.why);
     }
-    ev->doc = doc;
-    const char *v;
-    if (!(v = str_member(doc, "specversion")) || strcmp(v, "1.0") != 0)
+    if (fp_jscan_finish(&s))
+        return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s.why);
+    if (!(seen & SEEN_SPEC))
         return fp_error_set(err, FP_EINVAL, "specversion is not \"1.0\"");
-    if (!(v = str_member(doc, "type")) || strcmp(v, FP_EVENT_TYPE) != 0)
+    if (!(seen & SEEN_TYPE))
         return fp_error_set(err, FP_EINVAL, "type is not \"" FP_EVENT_TYPE "\"");
-    if (!(v = str_member(doc, "id")) || !*v || strlen(v) > FP_EVENT_MAX_ID)
+    if (!(seen & SEEN_ID))
         return fp_error_set(err, FP_EINVAL, "id is missing or longer than %d characters", FP_EVENT_MAX_ID);
-    memcpy(ev->id, v, strlen(v) + 1);
-    if (!(v = str_member(doc, "source")) || strlen(v) >= sizeof ev->source)
+    if (!(seen & SEEN_SOURCE))
         return fp_error_set(err, FP_EINVAL, "source is missing or too long");
-    memcpy(ev->source, v, strlen(v) + 1);
-    if (!(v = str_member(doc, "time")) || strlen(v) >= sizeof ev->time ||
-        fp_event_parse_time(v, &ev->time_ms))
+    if (!(seen & SEEN_TIME))
         return fp_error_set(err, FP_EINVAL, "time is missing or not RFC 3339");
-    memcpy(ev->time, v, strlen(v) + 1);
-    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(doc, "formgeneration");
-    ev->generation = cJSON_IsNumber(gen) ? (long long)gen->valuedouble : 0;
-    ev->data = cJSON_GetObjectItemCaseSensitive(doc, "data");
-    if (!cJSON_IsObject(ev->data))
+    if (!(seen & SEEN_DATA))
         return fp_error_set(err, FP_EINVAL, "data is not an object");
     return 0;
 }
 
 void fp_event_clear(fp_event *ev)
 {
-    cJSON_Delete(ev->doc);
-    ev->doc = NULL;
-    ev->data = NULL;
+    free(ev->fields);
+    free(ev->names);
+    ev->fields = NULL;
+    ev->names = NULL;
+    ev->nfields = ev->fields_cap = 0;
 }
 
 char *fp_event_encode(const char *id, const char *ns, const char *name, long long time_ms,

@@ -9,9 +9,17 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "jscan.h"
 
 #define FP_EVENT_TYPE "io.formpipe.submission.v1"
 #define FP_EVENT_MAX_ID 128
+#define FP_EVENT_MAX_FIELDS 1000   /* members of data */
+
+/* One member of the event's data object. */
+typedef struct fp_event_field {
+    const char *name;        /* decoded, NUL-terminated; owned by the event */
+    fp_jscan_token value;    /* as written: points into the payload */
+} fp_event_field;
 
 typedef struct fp_event {
     char id[FP_EVENT_MAX_ID + 1];
@@ -19,15 +27,19 @@ typedef struct fp_event {
     char time[40];          /* as sent, RFC 3339 */
     long long time_ms;      /* milliseconds since the epoch */
     long long generation;   /* formgeneration; 0 when absent */
-    cJSON *doc;             /* the parsed event; owns data */
-    const cJSON *data;      /* the submission's fields, an object inside doc */
+    fp_event_field *fields; /* data's members in the order written */
+    size_t nfields, fields_cap;
+    char *names;            /* the decoded member names */
 } fp_event;
 
-/* Parses and checks one event (specversion, type, id, time, data object). On failure
- * returns FP_EINVAL with *err naming what is wrong: the reason a dead-letter carries. */
+/* Parses and checks one event (strict JSON; specversion, type, id, source, time, data
+ * object) without building a tree: field values point into payload, which must outlive
+ * their use. On failure returns FP_EINVAL (FP_ENOMEM) with *err naming what is wrong:
+ * the reason a dead-letter carries. Call fp_event_clear afterwards either way. */
 int fp_event_parse(const char *payload, size_t len, fp_event *ev, fp_error *err);
 
-void fp_event_clear(fp_event *ev);   /* frees what parse allocated */
+/* Frees what parse allocated; id, source, time, time_ms and generation stay. */
+void fp_event_clear(fp_event *ev);
 
 /* Encodes an event; takes no ownership of data. Returns a string the caller frees,
  * or NULL on ENOMEM. */

@@ -296,9 +296,9 @@ fail:
 /* Classifies a dead letter for the metric label (the header carries the full text). */
 static const char *reason_class(const char *why)
 {
-    if (strstr(why, "not a JSON object"))
+    if (strstr(why, "not a JSON object") || strstr(why, "not valid JSON"))
         return "not_json";
-    if (strstr(why, "unknown field"))
+    if (strstr(why, "unknown field") || (strncmp(why, "field '", 7) == 0 && strstr(why, "appears twice")))
         return "unknown_field";
     if (strstr(why, "is not a string, number or boolean"))
         return "bad_value";
@@ -345,20 +345,46 @@ static int dead_letter(fp_consumer *c, const rd_kafka_message_t *m, const char *
     return FP_ETIMEOUT;
 }
 
+/* 1 when source is "/forms/<ns>/<name>" of this consumer's form. */
+static int is_our_source(const fp_consumer *c, const char *source)
+{
+    size_t nl = strlen(c->form->ns);
+    return strncmp(source, "/forms/", 7) == 0 && strncmp(source + 7, c->form->ns, nl) == 0 &&
+           source[7 + nl] == '/' && strcmp(source + 8 + nl, c->form->name) == 0;
+}
+
+/* Why the event's fields do not all match a column: one is no column, or is there twice. */
+static void name_stray_field(const fp_consumer *c, const fp_event *ev, char *why, size_t whysz)
+{
+    for (size_t i = 0; i < ev->nfields; i++) {
+        const char *f = ev->fields[i].name;
+        if (fp_form_column(c->form, f) < 0) {
+            snprintf(why, whysz, "unknown field '%.200s' for form generation %lld", f, c->form->generation);
+            return;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ev->fields[j].name, f) == 0) {
+                snprintf(why, whysz, "field '%.200s' appears twice", f);
+                return;
+            }
+        }
+    }
+    snprintf(why, whysz, "data does not match form generation %lld", c->form->generation);
+}
+
 /* Turns one event into a row appended to text (NUL-terminated). Returns 0, or -1
  * with *why set for a dead letter (text unchanged). */
 static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, fp_buf *text,
                         char *why, size_t whysz)
 {
     fp_error err = {0};
-    char source[300];
     if (fp_event_parse(m->payload, m->len, ev, &err)) {
         snprintf(why, whysz, "%s", err.msg);
         return -1;
     }
-    snprintf(source, sizeof source, "/forms/%s/%s", c->form->ns, c->form->name);
-    if (strcmp(ev->source, source) != 0) {
-        snprintf(why, whysz, "source %.200s is not this pipeline (%.200s)", ev->source, source);
+    if (!is_our_source(c, ev->source)) {
+        snprintf(why, whysz, "source %.200s is not this pipeline (/forms/%.100s/%.100s)", ev->source,
+                 c->form->ns, c->form->name);
         return -1;
     }
     if (ev->generation > c->form->generation) {
@@ -373,8 +399,7 @@ static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *e
         }
     }
     size_t matched = 0, start = text->len;
-    if (fp_buffer_row_append(text, ev->id, ev->time, ev->data, (const char *const *)c->form->columns,
-                             c->form->ncolumns, &matched, &err) ||
+    if (fp_buffer_row_append(text, ev, (const char *const *)c->form->columns, c->form->ncolumns, &matched, &err) ||
         fp_buf_add(text, "", 1)) {   /* the row's terminating NUL */
         snprintf(why, whysz, "%s", err.code ? err.msg : "out of memory building a row");
         text->len = start;
@@ -382,15 +407,8 @@ static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *e
             text->data[start] = '\0';
         return -1;
     }
-    if (matched < (size_t)cJSON_GetArraySize(ev->data)) {
-        /* Some member of data is no column: name it (the slow path, for dead letters). */
-        const cJSON *field;
-        cJSON_ArrayForEach(field, ev->data) {
-            if (fp_form_column(c->form, field->string) < 0)
-                break;
-        }
-        snprintf(why, whysz, "unknown field '%.200s' for form generation %lld",
-                 field ? field->string : "?", c->form->generation);
+    if (matched < ev->nfields) {
+        name_stray_field(c, ev, why, whysz);   /* the slow path, for dead letters */
         text->len = start;
         text->data[start] = '\0';
         return -1;

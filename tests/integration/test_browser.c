@@ -78,7 +78,9 @@ Test(browser, a_person_fills_in_the_form_page_and_the_event_is_in_kafka)
                 found = 1;
                 cr_expect_eq(m->key_len, 4, "keyed by the roll number");
                 cr_expect(m->key && !memcmp(m->key, "1815", 4), "keyed by the roll number");
-                char *data = cJSON_PrintUnformatted(ev.data);
+                cJSON *doc = cJSON_ParseWithLength(m->payload, m->len);
+                char *data = cJSON_PrintUnformatted(cJSON_GetObjectItem(doc, "data"));
+                cJSON_Delete(doc);
                 cr_expect_str_eq(data, "{\"name\":\"Ada Lovelace\",\"roll\":\"1815\",\"university\":\"University of London\","
                                        "\"cgpa\":9.5,\"gender\":\"F\",\"age\":27,\"email\":\"ada@example.com\"}",
                                  "typed, in field order");

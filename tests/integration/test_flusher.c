@@ -109,30 +109,43 @@ static void teardown(void)
 
 TestSuite(flusher, .init = setup, .fini = teardown, .timeout = 300);
 
-/* Buffers rows 0..n-1 (submission time = i), the way the consumer would. */
+/* Buffers rows 0..n-1 (submission time = i), the way the consumer would: each row
+ * built from its encoded event. */
 static void buffer_rows(int n)
 {
     fp_buffer_row rows[500];
-    char *jsons[500], ids[500][24], when[40];
+    size_t at[500];
+    char ids[500][24];
+    fp_buf text;
+    fp_buf_init(&text, 1 << 24);
     for (int base = 0; base < n; base += 500) {
         int k = n - base < 500 ? n - base : 500;
+        fp_buf_reset(&text);
         for (int j = 0; j < k; j++) {
             int i = base + j;
-            snprintf(ids[j], sizeof ids[j], "id-%07d", i);
-            snprintf(when, sizeof when, "2026-11-23T00:00:%02d.%03dZ", (i / 1000) % 60, i % 1000);
             char data[160];
+            fp_event ev;
+            fp_error err = {0};
+            snprintf(ids[j], sizeof ids[j], "id-%07d", i);
             snprintf(data, sizeof data, "{\"name\":\"student %d\",\"roll\":\"%d\",\"note\":\"=SUM(A1:A%d)\"}", i, i, i);
             cJSON *d = cJSON_Parse(data);
-            jsons[j] = fp_buffer_row_json(ids[j], when, d, (const char *[]){"name", "roll", "note"}, 3, NULL, NULL);
+            char *json = fp_event_encode(ids[j], "tests", "flush", 1795392000000LL + i, 1, d);
+            cr_assert_eq(fp_event_parse(json, strlen(json), &ev, &err), 0, "%s", err.msg);
+            at[j] = text.len;
+            cr_assert_eq(fp_buffer_row_append(&text, &ev, (const char *[]){"name", "roll", "note"}, 3, NULL, &err), 0,
+                         "%s", err.msg);
+            cr_assert_eq(fp_buf_add(&text, "", 1), 0);
+            fp_event_clear(&ev);
+            free(json);
             cJSON_Delete(d);
-            rows[j] = (fp_buffer_row){ids[j], 1000000 + i, jsons[j]};
         }
+        for (int j = 0; j < k; j++)
+            rows[j] = (fp_buffer_row){ids[j], 1000000 + base + j, text.data + at[j]};
         long long added;
         fp_error err = {0};
         cr_assert_eq(fp_buffer_insert(buffer, rows, (size_t)k, &added, &err), 0, "%s", err.msg);
-        for (int j = 0; j < k; j++)
-            free(jsons[j]);
     }
+    fp_buf_free(&text);
 }
 
 /* Starts one run with extra flags (NULL-terminated, may be NULL). */

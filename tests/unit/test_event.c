@@ -53,7 +53,18 @@ Test(event, encode_then_parse_round_trips)
     cr_assert_str_eq(ev.time, "2026-11-23T14:05:27.123Z");
     cr_assert_eq(ev.time_ms, 1795442727123LL);
     cr_assert_eq(ev.generation, 3);
-    cr_assert_str_eq(cJSON_GetObjectItem(ev.data, "name")->valuestring, "Asha \"A\"");
+    cr_assert_eq(ev.nfields, 3, "data's members, in order");
+    cr_assert_str_eq(ev.fields[0].name, "name");
+    cr_assert_eq(ev.fields[0].value.kind, FP_JSCAN_STRING);
+    char name[32];
+    cr_assert_eq(fp_jscan_unescape(&ev.fields[0].value, name, sizeof name), 8);
+    cr_assert_str_eq(name, "Asha \"A\"");
+    cr_assert_str_eq(ev.fields[1].name, "cgpa");
+    cr_assert_eq(ev.fields[1].value.kind, FP_JSCAN_NUMBER);
+    cr_assert_eq(ev.fields[1].value.len, 3);
+    cr_assert(!strncmp(ev.fields[1].value.text, "9.5", 3));
+    cr_assert_str_eq(ev.fields[2].name, "ok");
+    cr_assert_eq(ev.fields[2].value.kind, FP_JSCAN_TRUE);
     cJSON *doc = cJSON_Parse(json);
     cr_assert_str_eq(cJSON_GetObjectItem(doc, "specversion")->valuestring, "1.0");
     cr_assert_str_eq(cJSON_GetObjectItem(doc, "type")->valuestring, FP_EVENT_TYPE);
@@ -79,6 +90,13 @@ static struct bad_case bad[] = {
     {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\"}", "data is not an object"},
     {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":[1]}", "data is not an object"},
     {"{\"specversion\":\"1.0\",\"type\":\"io.formpipe.submission.v1\",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{}}", "source"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{}} x", "not valid JSON: text after the value"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{\"a\":\"\xff\"}}", "invalid UTF-8"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{\"a\":1,}}", "expected a member name"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"id\":\"y\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{}}", "member id appears twice"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"formgeneration\":1.5,\"data\":{}}", "formgeneration is not an integer"},
+    {"{" OK_HEAD ",\"id\":7,\"time\":\"2026-11-23T14:05:27Z\",\"data\":{}}", "id is missing"},
+    {"{" OK_HEAD ",\"id\":\"x\",\"time\":\"2026-11-23T14:05:27Z\",\"data\":{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}", "nesting too deep"},
 };
 
 ParameterizedTestParameters(event, bad_events_name_the_problem)
@@ -100,4 +118,20 @@ Test(event, format_time)
     char out[40];
     fp_event_format_time(1795442727005LL, out, sizeof out);
     cr_assert_str_eq(out, "2026-11-23T14:05:27.005Z");
+}
+
+Test(event, extension_attributes_whitespace_and_escaped_names)
+{
+    const char *json = " { \"specversion\" : \"1.0\" , \"x-trace\" : {\"a\":[1,2]}, \"type\":\"io.formpipe.submission.v1\","
+                       "\"id\":\"01J\",\"source\":\"/forms/a/b\",\"time\":\"2026-11-23T14:05:27Z\",\"formgeneration\":12,"
+                       "\"data\":{\"n\\u0061me\":\"A\",\"age\":null} } ";
+    fp_event ev;
+    fp_error err = {0};
+    cr_assert_eq(fp_event_parse(json, strlen(json), &ev, &err), 0, "%s", err.msg);
+    cr_assert_eq(ev.generation, 12);
+    cr_assert_eq(ev.nfields, 2);
+    cr_assert_str_eq(ev.fields[0].name, "name");
+    cr_assert_str_eq(ev.fields[1].name, "age");
+    cr_assert_eq(ev.fields[1].value.kind, FP_JSCAN_NULL);
+    fp_event_clear(&ev);
 }
