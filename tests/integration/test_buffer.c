@@ -81,6 +81,43 @@ Test(buffer, inserts_each_id_once_and_keeps_submission_order)
     cJSON_Delete(oldest);
 }
 
+/* A batch spans the script's chunks of 1,000: clean chunks go to HSET/ZADD as they
+ * are, a chunk with a repeat takes the filtered path; each id keeps its own row. */
+Test(buffer, a_batch_of_several_chunks_keeps_each_row_with_its_id)
+{
+    enum { N = 2500 };
+    static fp_buffer_row rows[N];
+    static char ids[N][16], jsons[N][48];
+    for (int i = 0; i < N; i++) {
+        int id = i == 2100 ? 5 : i;   /* row 2100 repeats id 5, from the first chunk */
+        snprintf(ids[i], sizeof ids[i], "id-%04d", id);
+        snprintf(jsons[i], sizeof jsons[i], "[\"%s\",\"t\",\"v-%d\"]", ids[i], i);
+        rows[i] = (fp_buffer_row){ids[i], 10000 + i, jsons[i]};
+    }
+    long long added = -1, pending = 0;
+    fp_error err = {0};
+    cr_assert_eq(fp_buffer_insert(buf, rows, N, &added, &err), 0, "%s", err.msg);
+    cr_assert_eq(added, N - 1, "the repeat is not added");
+    cr_assert_eq(fp_buffer_pending(buf, &pending, &err), 0, "%s", err.msg);
+    cr_assert_eq(pending, N - 1);
+
+    char key[256];
+    fp_buffer_key(key, sizeof key, "tests", name, "rows");
+    const int probe[] = {0, 5, 999, 1000, 1999, 2000, 2099, 2101, 2499};
+    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++) {
+        char id[16], want[48];
+        snprintf(id, sizeof id, "id-%04d", probe[k]);
+        snprintf(want, sizeof want, "[\"%s\",\"t\",\"v-%d\"]", id, probe[k]);
+        const char *argv[] = {"HGET", key, id};
+        size_t lens[] = {4, strlen(key), strlen(id)};
+        redisReply *rep;
+        cr_assert_eq(fp_redis_command(redis, &rep, &err, 3, argv, lens), 0, "%s", err.msg);
+        cr_assert_eq(rep->type, REDIS_REPLY_STRING, "%s is buffered", id);
+        cr_assert_str_eq(rep->str, want, "%s keeps its own row (the first one sent)", id);
+        freeReplyObject(rep);
+    }
+}
+
 Test(buffer, ids_in_the_flushed_window_are_not_inserted_again)
 {
     char key[256];
