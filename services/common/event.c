@@ -1,5 +1,6 @@
 /* event.c — see event.h. */
 #include "event.h"
+#include "buf.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -9,12 +10,17 @@
 
 void fp_event_format_time(long long ms, char *out, size_t outsz)
 {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    char date[32];
-    gmtime_r(&secs, &tm);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, outsz, "%s.%03lldZ", date, ms % 1000);
+    /* Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil, inverted). */
+    long long secs = ms / 1000 - (ms % 1000 < 0), frac = ms - secs * 1000;
+    long long days = secs / 86400 - (secs % 86400 < 0), sod = secs - days * 86400;
+    long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    long long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    long long y = yoe + era * 400 + (m <= 2);
+    snprintf(out, outsz, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ", y, m, d, sod / 3600, sod / 60 % 60,
+             sod % 60, frac);
 }
 
 /* Reads exactly n digits into *v. */
@@ -237,25 +243,83 @@ void fp_event_clear(fp_event *ev)
     ev->nfields = ev->fields_cap = 0;
 }
 
+/* Appends a JSON number the way cJSON prints one: integers plainly, else the shorter
+ * of 15 or 17 significant digits that reads back the same; NaN and infinities (not
+ * JSON) as null. */
+static int add_number(fp_buf *b, double d)
+{
+    char tmp[32];
+    if (d != d || d - d != 0)
+        return fp_buf_adds(b, "null");
+    if (d == (double)(long long)d && d > -1e15 && d < 1e15)
+        return fp_buf_printf(b, "%lld", (long long)d);
+    snprintf(tmp, sizeof tmp, "%1.15g", d);
+    if (strtod(tmp, NULL) != d)
+        snprintf(tmp, sizeof tmp, "%1.17g", d);
+    return fp_buf_adds(b, tmp);
+}
+
+static int add_string(fp_buf *b, const char *s)
+{
+    int rc = fp_buf_add(b, "\"", 1);
+    if (!rc)
+        rc = fp_buf_add_json_str(b, s, strlen(s));
+    return rc ? rc : fp_buf_add(b, "\"", 1);
+}
+
+/* Appends v as JSON (objects and arrays recursively; the schema's clean values are
+ * one flat object, so the depth stays 1). */
+static int add_value(fp_buf *b, const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return add_string(b, v->valuestring);
+    if (cJSON_IsNumber(v))
+        return add_number(b, v->valuedouble);
+    if (cJSON_IsBool(v))
+        return fp_buf_adds(b, cJSON_IsTrue(v) ? "true" : "false");
+    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+        int object = cJSON_IsObject(v), rc = fp_buf_add(b, object ? "{" : "[", 1);
+        for (const cJSON *c = v->child; c && !rc; c = c->next) {
+            if (c != v->child)
+                rc = fp_buf_add(b, ",", 1);
+            if (!rc && object && !(rc = add_string(b, c->string)))
+                rc = fp_buf_add(b, ":", 1);
+            if (!rc)
+                rc = add_value(b, c);
+        }
+        return rc ? rc : fp_buf_add(b, object ? "}" : "]", 1);
+    }
+    return fp_buf_adds(b, "null");
+}
+
 char *fp_event_encode(const char *id, const char *ns, const char *name, long long time_ms,
                       long long generation, const cJSON *data)
 {
-    char source[300], when[40];
-    snprintf(source, sizeof source, "/forms/%s/%s", ns, name);
+    char when[40];
+    fp_buf b;
+    fp_buf_init(&b, FP_EVENT_MAX_BYTES);
     fp_event_format_time(time_ms, when, sizeof when);
-    cJSON *o = cJSON_CreateObject();
-    cJSON *copy = cJSON_Duplicate(data, 1);
-    char *out = NULL;
-    if (o && copy && cJSON_AddStringToObject(o, "specversion", "1.0") &&
-        cJSON_AddStringToObject(o, "id", id) && cJSON_AddStringToObject(o, "source", source) &&
-        cJSON_AddStringToObject(o, "type", FP_EVENT_TYPE) && cJSON_AddStringToObject(o, "time", when) &&
-        cJSON_AddStringToObject(o, "datacontenttype", "application/json") &&
-        cJSON_AddNumberToObject(o, "formgeneration", (double)generation)) {
-        cJSON_AddItemToObject(o, "data", copy);
-        copy = NULL;
-        out = cJSON_PrintUnformatted(o);
+    int rc = fp_buf_adds(&b, "{\"specversion\":\"1.0\",\"id\":");
+    if (!rc)
+        rc = add_string(&b, id);
+    if (!rc)
+        rc = fp_buf_adds(&b, ",\"source\":\"/forms/");
+    if (!rc)
+        rc = fp_buf_add_json_str(&b, ns, strlen(ns));
+    if (!rc)
+        rc = fp_buf_add(&b, "/", 1);
+    if (!rc)
+        rc = fp_buf_add_json_str(&b, name, strlen(name));
+    if (!rc)
+        rc = fp_buf_printf(&b, "\",\"type\":\"" FP_EVENT_TYPE "\",\"time\":\"%s\",\"datacontenttype\":\"application/json\","
+                               "\"formgeneration\":%lld,\"data\":", when, generation);
+    if (!rc)
+        rc = add_value(&b, data);
+    if (!rc)
+        rc = fp_buf_add(&b, "}", 1);
+    if (rc) {
+        fp_buf_free(&b);
+        return NULL;
     }
-    cJSON_Delete(copy);
-    cJSON_Delete(o);
-    return out;
+    return fp_buf_take(&b);
 }

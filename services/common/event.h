@@ -14,6 +14,7 @@
 #define FP_EVENT_TYPE "io.formpipe.submission.v1"
 #define FP_EVENT_MAX_ID 128
 #define FP_EVENT_MAX_FIELDS 1000   /* members of data */
+#define FP_EVENT_MAX_BYTES (64 * 1024 * 1024)   /* an encoded event (bodies: at most 16 MiB) */
 
 /* One member of the event's data object. */
 typedef struct fp_event_field {
@@ -42,7 +43,7 @@ int fp_event_parse(const char *payload, size_t len, fp_event *ev, fp_error *err)
 void fp_event_clear(fp_event *ev);
 
 /* Encodes an event; takes no ownership of data. Returns a string the caller frees,
- * or NULL on ENOMEM. */
+ * or NULL on ENOMEM or when it would exceed FP_EVENT_MAX_BYTES. */
 char *fp_event_encode(const char *id, const char *ns, const char *name, long long time_ms,
                       long long generation, const cJSON *data);
 

@@ -261,10 +261,12 @@ static void note_origin(server *s, struct lws *wsi, request *r)
 }
 
 /* The client's address: the peer, or for a trusted proxy the last X-Forwarded-For entry. */
-static void client_of(server *s, struct lws *wsi, char *out, size_t outsz)
+static void client_of(server *s, struct lws *wsi, struct session *ss, char *out, size_t outsz)
 {
-    char peer[64] = "", xff[512];
-    lws_get_peer_simple(wsi, peer, sizeof peer);
+    char xff[512];
+    const char *peer = ss->peer;
+    if (!ss->peer[0])
+        lws_get_peer_simple(wsi, ss->peer, sizeof ss->peer);
     snprintf(out, outsz, "%s", peer);
     const fp_strlist *trusted = s->cfg->trusted_proxies;
     for (size_t i = 0; trusted && i < trusted->n; i++) {
@@ -339,7 +341,7 @@ static int on_http(worker *w, struct lws *wsi, struct session *ss, const char *u
         return 0;
     }
     char client[64];
-    client_of(s, wsi, client, sizeof client);
+    client_of(s, wsi, ss, client, sizeof client);
     if (!fp_ratelimit_take(s->limiter, client, fp_ingest_now(), &r->retry_after)) {
         respond_error(s, r, 429, "too many submissions from this address; retry later", NULL);
         return 0;

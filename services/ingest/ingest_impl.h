@@ -52,6 +52,7 @@ typedef struct request {
 
 struct session {
     request *req;
+    char peer[64];   /* the connection's peer address, looked up on its first request */
 };
 
 typedef struct server {

@@ -1,8 +1,10 @@
 /* Unit tests for services/common/event: CloudEvents encoding, parsing, times. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "event.h"
 
@@ -113,11 +115,46 @@ ParameterizedTest(struct bad_case *c, event, bad_events_name_the_problem)
     fp_event_clear(&ev);
 }
 
-Test(event, format_time)
+struct format_case { long long ms; const char *want; };
+
+static struct format_case formats[] = {
+    {1795442727005LL, "2026-11-23T14:05:27.005Z"},
+    {0, "1970-01-01T00:00:00.000Z"},
+    {-1, "1969-12-31T23:59:59.999Z"},
+    {951782400000LL, "2000-02-29T00:00:00.000Z"},
+    {1709164800123LL, "2024-02-29T00:00:00.123Z"},
+    {1798761599999LL, "2026-12-31T23:59:59.999Z"},
+    {4102444800000LL, "2100-01-01T00:00:00.000Z"},
+};
+
+ParameterizedTestParameters(event, format_time)
+{
+    return cr_make_param_array(struct format_case, formats, sizeof formats / sizeof formats[0]);
+}
+
+ParameterizedTest(struct format_case *c, event, format_time)
 {
     char out[40];
-    fp_event_format_time(1795442727005LL, out, sizeof out);
-    cr_assert_str_eq(out, "2026-11-23T14:05:27.005Z");
+    fp_event_format_time(c->ms, out, sizeof out);
+    cr_assert_str_eq(out, c->want);
+}
+
+Test(event, format_time_agrees_with_gmtime_and_parses_back)
+{
+    /* every 7 h 13 min 17.123 s from 1901 to 2199 */
+    for (long long ms = -2177452800000LL; ms < 7258118400000LL; ms += 26000000 + 397123) {
+        char out[40], want[40];
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof want - n, ".%03lldZ", ms - (long long)secs * 1000);
+        fp_event_format_time(ms, out, sizeof out);
+        cr_assert_str_eq(out, want, "%lld", ms);
+        long long back = 0;
+        cr_assert_eq(fp_event_parse_time(out, &back), 0, "%s", out);
+        cr_assert_eq(back, ms, "%s", out);
+    }
 }
 
 Test(event, extension_attributes_whitespace_and_escaped_names)

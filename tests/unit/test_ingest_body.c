@@ -91,6 +91,13 @@ Test(ids, ulids_carry_the_time_in_their_first_ten_characters)
     cr_assert_gt(strcmp(other, id), 0, "later ids sort later");
     for (int i = 0; i < 26; i++)
         cr_assert_not_null(strchr("0123456789ABCDEFGHJKMNPQRSTVWXYZ", id[i]), "Crockford base32: %c", id[i]);
+    /* ids come from a per-thread pool of random bytes: many in a row stay distinct */
+    static char many[500][FP_ID_LEN + 1];
+    for (int i = 0; i < 500; i++) {
+        cr_assert_eq(fp_id_ulid(1469918176385LL, many[i]), 0);
+        for (int j = 0; j < i; j++)
+            cr_assert_str_neq(many[i], many[j], "ids %d and %d", i, j);
+    }
 }
 
 Test(ids, derived_ids_are_stable_per_form_and_key)
@@ -101,6 +108,7 @@ Test(ids, derived_ids_are_stable_per_form_and_key)
     fp_id_derived("forms", "other-form", "retry-123", 9, c);
     fp_id_derived("forms", "student-dat", "aretry-123", 10, d);   /* no ambiguity across the parts */
     cr_assert_str_eq(a, b, "a retry gets the same id");
+    cr_assert_str_eq(a, "1M641QNJB10JES7PS957MGTAF8", "SHA-256's first 128 bits in Crockford base32, same in every version");
     cr_assert_str_neq(a, c, "the key is scoped to the form");
     cr_assert_str_neq(a, d);
     cr_assert_eq(strlen(a), 26);
