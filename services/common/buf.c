@@ -1,5 +1,6 @@
 /* buf.c — see buf.h. */
 #include "buf.h"
+#include "utf8.h"
 #include "error.h"
 
 #include <stdio.h>
@@ -94,30 +95,6 @@ int fp_buf_printf(fp_buf *b, const char *fmt, ...)
     return rc;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xE0) == 0xC0) { len = 2; cp = s[0] & 0x1F; min = 0x80; }
-    else if ((s[0] & 0xF0) == 0xE0) { len = 3; cp = s[0] & 0x0F; min = 0x800; }
-    else if ((s[0] & 0xF8) == 0xF0) { len = 4; cp = s[0] & 0x07; min = 0x10000; }
-    else return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* A byte that may be copied into a JSON string as it is: printable ASCII other than
  * the quote and the backslash. */
 static int json_plain(unsigned char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
@@ -150,7 +127,8 @@ int fp_buf_add_json_str(fp_buf *b, const char *s, size_t n)
             }
             i++;
         } else {
-            size_t len = utf8_seq_len(p + i, n - i);
+            unsigned cp;
+            size_t len = fp_utf8_next(p + i, n - i, &cp);
             if (len == 0) {
                 rc = fp_buf_adds(b, "\\ufffd");
                 i++;

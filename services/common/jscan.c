@@ -1,5 +1,6 @@
 /* jscan.c — see jscan.h. */
 #include "jscan.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -68,37 +69,6 @@ static int hex4(const char *p, const char *end, unsigned *out)
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (Unicode table 3-7), or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;   /* no UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;   /* nothing past U+10FFFF */
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 /* Reads a string whose opening quote is at s->p. */
 static int read_string(fp_jscan *s, fp_jscan_token *t)
 {
@@ -116,7 +86,8 @@ static int read_string(fp_jscan *s, fp_jscan_token *t)
         if (*p < 0x20)
             return fail(s, "control character in a string");
         if (*p >= 0x80) {
-            size_t n = utf8_len(p, end);
+            unsigned cp;
+            size_t n = fp_utf8_next(p, (size_t)(end - p), &cp);
             if (!n)
                 return fail(s, "invalid UTF-8 in a string");
             p += n;

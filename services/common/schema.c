@@ -2,6 +2,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "schema.h"
 #include "buf.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -201,28 +202,6 @@ static void violate(fp_violations *v, const char *name, const char *rule, const 
     va_end(ap);
 }
 
-/* Length of the UTF-8 sequence at p (n bytes left) and its code point; 0 if invalid. */
-static size_t utf8_next(const unsigned char *p, size_t n, unsigned *cp)
-{
-    size_t len;
-    unsigned min;
-    if (p[0] < 0x80) { *cp = p[0]; return 1; }
-    if ((p[0] & 0xE0) == 0xC0) { len = 2; *cp = p[0] & 0x1F; min = 0x80; }
-    else if ((p[0] & 0xF0) == 0xE0) { len = 3; *cp = p[0] & 0x0F; min = 0x800; }
-    else if ((p[0] & 0xF8) == 0xF0) { len = 4; *cp = p[0] & 0x07; min = 0x10000; }
-    else return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        *cp = (*cp << 6) | (p[i] & 0x3F);
-    }
-    if (*cp < min || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* Sanitizes s: rejects invalid UTF-8, drops control characters (C0, DEL, C1), trims
  * white space. Returns a new string (caller frees) and its length in characters, or
  * NULL with *why set. */
@@ -237,7 +216,7 @@ static char *sanitize(const char *s, long *chars, const char **why)
     *chars = 0;
     for (size_t i = 0; i < n;) {
         unsigned cp;
-        size_t len = utf8_next((const unsigned char *)s + i, n - i, &cp);
+        size_t len = fp_utf8_next((const unsigned char *)s + i, n - i, &cp);
         if (len == 0) {
             free(out);
             *why = "is not valid UTF-8";

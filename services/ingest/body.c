@@ -1,34 +1,9 @@
 /* body.c — see body.h. */
 #include "body.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-int fp_body_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned cp, min;
-        size_t len;
-        if (p[i] < 0x80) { i++; continue; }
-        if ((p[i] & 0xE0) == 0xC0) { len = 2; cp = p[i] & 0x1F; min = 0x80; }
-        else if ((p[i] & 0xF0) == 0xE0) { len = 3; cp = p[i] & 0x0F; min = 0x800; }
-        else if ((p[i] & 0xF8) == 0xF0) { len = 4; cp = p[i] & 0x07; min = 0x10000; }
-        else return 0;
-        if (i + len > n)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
 
 /* Scans JSON text outside strings: the deepest nesting, and whether a string holds a
  * \u0000 escape (cJSON would silently cut the string there). */
@@ -61,7 +36,7 @@ static void scan(const char *s, size_t n, int *depth, int *nul)
 cJSON *fp_body_json(const char *body, size_t len, fp_error *err)
 {
     int depth, nul;
-    if (!fp_body_utf8_valid(body, len)) {
+    if (!fp_utf8_valid(body, len)) {
         fp_error_set(err, FP_EINVAL, "body is not valid UTF-8");
         return NULL;
     }
@@ -147,7 +122,7 @@ cJSON *fp_body_form(const char *body, size_t len, fp_error *err)
             if (val && eq >= end)
                 vlen = 0;
             int ok = key && val && klen > 0 && strlen(key) == klen && strlen(val) == vlen &&
-                     fp_body_utf8_valid(key, klen) && fp_body_utf8_valid(val, vlen);
+                     fp_utf8_valid(key, klen) && fp_utf8_valid(val, vlen);
             if (ok) {
                 cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
                 cJSON_AddStringToObject(doc, key, val);

@@ -19,7 +19,4 @@ cJSON *fp_body_json(const char *body, size_t len, fp_error *err);
  * NULL with *err on bad %-escapes or values that are not UTF-8. */
 cJSON *fp_body_form(const char *body, size_t len, fp_error *err);
 
-/* True when the len bytes at s are valid UTF-8. */
-int fp_body_utf8_valid(const char *s, size_t len);
-
 #endif

@@ -9,6 +9,7 @@
 #include "body.h"
 #include "event.h"
 #include "schema.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +45,7 @@ static void check_clean_strings(const cJSON *clean)
         if (!cJSON_IsString(v))
             continue;
         size_t len = strlen(v->valuestring);
-        check(fp_body_utf8_valid(v->valuestring, len), "a clean value is valid UTF-8");
+        check(fp_utf8_valid(v->valuestring, len), "a clean value is valid UTF-8");
         for (size_t i = 0; i < len; i++)
             check((unsigned char)v->valuestring[i] >= 0x20 && v->valuestring[i] != 0x7f,
                   "a clean value has no control characters");
