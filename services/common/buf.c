@@ -141,6 +141,14 @@ int fp_buf_add_json_str(fp_buf *b, const char *s, size_t n)
     return rc;
 }
 
+int fp_buf_add_json_string(fp_buf *b, const char *s, size_t n)
+{
+    int rc = fp_buf_add(b, "\"", 1);
+    if (!rc)
+        rc = fp_buf_add_json_str(b, s, n);
+    return rc ? rc : fp_buf_add(b, "\"", 1);
+}
+
 char *fp_buf_take(fp_buf *b)
 {
     char *p = b->data;

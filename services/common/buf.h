@@ -36,6 +36,10 @@ int fp_buf_vprintf(fp_buf *b, const char *fmt, va_list ap);
  * and control characters; invalid UTF-8 bytes become U+FFFD. */
 int fp_buf_add_json_str(fp_buf *b, const char *s, size_t n);
 
+/* Appends s as a whole JSON string: quotes around fp_buf_add_json_str's escaping.
+ * On failure the buffer may hold part of it; same returns as fp_buf_add. */
+int fp_buf_add_json_string(fp_buf *b, const char *s, size_t n);
+
 /* Hands the contents to the caller (free() it) and leaves the buffer empty. Returns
  * an empty allocated string for an empty buffer, NULL only on allocation failure. */
 char *fp_buf_take(fp_buf *b);

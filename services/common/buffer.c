@@ -96,14 +96,6 @@ fp_buffer *fp_buffer_new(fp_redis *redis, const char *ns, const char *name, fp_e
 
 void fp_buffer_free(fp_buffer *b) { free(b); }
 
-static int add_string(fp_buf *b, const char *s)
-{
-    int rc = fp_buf_adds(b, "\"");
-    if (!rc)
-        rc = fp_buf_add_json_str(b, s, strlen(s));
-    return rc ? rc : fp_buf_adds(b, "\"");
-}
-
 /* Appends a value token as written: the scanner checked it is valid JSON (and valid
  * UTF-8), so a string's escapes and a number's digits are kept exactly. */
 static int add_token(fp_buf *b, const fp_jscan_token *t)
@@ -134,11 +126,11 @@ int fp_buffer_row_append(fp_buf *out, const fp_event *ev, const char *const *col
     size_t start = out->len, found = 0, next = 0;
     int rc = fp_buf_adds(out, "[");
     if (!rc)
-        rc = add_string(out, ev->id);
+        rc = fp_buf_add_json_string(out, ev->id, strlen(ev->id));
     if (!rc)
         rc = fp_buf_adds(out, ",");
     if (!rc)
-        rc = add_string(out, ev->time);
+        rc = fp_buf_add_json_string(out, ev->time, strlen(ev->time));
     for (size_t i = 0; i < ncolumns && !rc; i++) {
         const fp_event_field *f = column_value(ev, columns[i], &next);
         rc = fp_buf_adds(out, ",");

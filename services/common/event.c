@@ -259,20 +259,12 @@ static int add_number(fp_buf *b, double d)
     return fp_buf_adds(b, tmp);
 }
 
-static int add_string(fp_buf *b, const char *s)
-{
-    int rc = fp_buf_add(b, "\"", 1);
-    if (!rc)
-        rc = fp_buf_add_json_str(b, s, strlen(s));
-    return rc ? rc : fp_buf_add(b, "\"", 1);
-}
-
 /* Appends v as JSON (objects and arrays recursively; the schema's clean values are
  * one flat object, so the depth stays 1). */
 static int add_value(fp_buf *b, const cJSON *v)
 {
     if (cJSON_IsString(v))
-        return add_string(b, v->valuestring);
+        return fp_buf_add_json_string(b, v->valuestring, strlen(v->valuestring));
     if (cJSON_IsNumber(v))
         return add_number(b, v->valuedouble);
     if (cJSON_IsBool(v))
@@ -282,7 +274,7 @@ static int add_value(fp_buf *b, const cJSON *v)
         for (const cJSON *c = v->child; c && !rc; c = c->next) {
             if (c != v->child)
                 rc = fp_buf_add(b, ",", 1);
-            if (!rc && object && !(rc = add_string(b, c->string)))
+            if (!rc && object && !(rc = fp_buf_add_json_string(b, c->string, strlen(c->string))))
                 rc = fp_buf_add(b, ":", 1);
             if (!rc)
                 rc = add_value(b, c);
@@ -301,7 +293,7 @@ char *fp_event_encode(const char *id, const char *ns, const char *name, long lon
     fp_event_format_time(time_ms, when, sizeof when);
     int rc = fp_buf_adds(&b, "{\"specversion\":\"1.0\",\"id\":");
     if (!rc)
-        rc = add_string(&b, id);
+        rc = fp_buf_add_json_string(&b, id, strlen(id));
     if (!rc)
         rc = fp_buf_adds(&b, ",\"source\":\"/forms/");
     if (!rc)

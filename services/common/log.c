@@ -97,12 +97,7 @@ static int add_str_value(fp_buf *b, const char *s, int *truncated)
         n = FP_LOG_MAX_VALUE;
         *truncated = 1;
     }
-    int rc = fp_buf_adds(b, "\"");
-    if (!rc)
-        rc = fp_buf_add_json_str(b, s, n);
-    if (!rc)
-        rc = fp_buf_adds(b, "\"");
-    return rc;
+    return fp_buf_add_json_string(b, s, n);
 }
 
 static int add_field(fp_buf *b, const fp_log_field *f, int *truncated)

@@ -1,6 +1,7 @@
 /* Unit tests for services/common/buf: capped growth and JSON string escaping. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
@@ -77,5 +78,29 @@ ParameterizedTest(struct esc_case *c, buf, json_escape)
     fp_buf_init(&b, 1024);
     cr_assert_eq(fp_buf_add_json_str(&b, c->in, c->len), 0);
     cr_assert_str_eq(b.data ? b.data : "", c->out, "escaping %zu bytes", c->len);
+    fp_buf_free(&b);
+}
+
+ParameterizedTestParameters(buf, json_string_is_the_escaping_in_quotes)
+{
+    return cr_make_param_array(struct esc_case, esc_cases, sizeof esc_cases / sizeof esc_cases[0]);
+}
+
+ParameterizedTest(struct esc_case *c, buf, json_string_is_the_escaping_in_quotes)
+{
+    fp_buf b;
+    char want[256];
+    fp_buf_init(&b, 1024);
+    cr_assert_eq(fp_buf_add_json_string(&b, c->in, c->len), 0);
+    snprintf(want, sizeof want, "\"%s\"", c->out);
+    cr_assert_str_eq(b.data, want, "quoting %zu bytes", c->len);
+    fp_buf_free(&b);
+}
+
+Test(buf, json_string_past_the_cap_is_refused)
+{
+    fp_buf b;
+    fp_buf_init(&b, 4);
+    cr_assert_eq(fp_buf_add_json_string(&b, "abcd", 4), FP_ELIMIT);
     fp_buf_free(&b);
 }
