@@ -90,6 +90,30 @@ int fp_event_parse_time(const char *s, long long *ms)
     return 0;
 }
 
+/* The envelope members this reader knows, and what an event is refused with when a
+ * required one is missing or unusable (formgeneration is optional). */
+enum { M_SPEC, M_TYPE, M_ID, M_SOURCE, M_TIME, M_GEN, M_DATA, M_COUNT };
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const struct member {
+    const char *name;
+    const char *refusal;
+} members[M_COUNT] = {
+    [M_SPEC] = {"specversion", "specversion is not \"1.0\""},
+    [M_TYPE] = {"type", "type is not \"" FP_EVENT_TYPE "\""},
+    [M_ID] = {"id", "id is missing or longer than " STR(FP_EVENT_MAX_ID) " characters"},
+    [M_SOURCE] = {"source", "source is missing or too long"},
+    [M_TIME] = {"time", "time is missing or not RFC 3339"},
+    [M_GEN] = {"formgeneration", "formgeneration is not an integer"},
+    [M_DATA] = {"data", "data is not an object"},
+};
+
+/* The refusal of text that is not JSON, with the reader's reason. */
+static int invalid_json(const fp_jscan *s, fp_error *err)
+{
+    return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
+}
+
 /* Decodes string member t into out (outsz bytes). */
 static int copy_string(const fp_jscan_token *t, char *out, size_t outsz)
 {
@@ -102,13 +126,13 @@ static int read_data(fp_jscan *s, fp_event *ev, size_t names_size, fp_error *err
 {
     size_t used = 0;
     if (fp_jscan_expect(s, '{'))
-        return fp_error_set(err, FP_EINVAL, "data is not an object");
+        return fp_error_set(err, FP_EINVAL, "%s", members[M_DATA].refusal);
     if (fp_jscan_accept(s, '}'))
         return 0;
     do {
         fp_jscan_token name;
         if (fp_jscan_name(s, &name))
-            return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
+            return invalid_json(s, err);
         if (ev->nfields == ev->fields_cap) {
             if (ev->nfields == FP_EVENT_MAX_FIELDS)
                 return fp_error_set(err, FP_EINVAL, "data has more than %d members", FP_EVENT_MAX_FIELDS);
@@ -127,70 +151,60 @@ static int read_data(fp_jscan *s, fp_event *ev, size_t names_size, fp_error *err
         f->name = ev->names + used;
         used += (size_t)n + 1;
         if (fp_jscan_value(s, &f->value))
-            return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
+            return invalid_json(s, err);
     } while (fp_jscan_accept(s, ','));
     if (fp_jscan_expect(s, '}'))
-        return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
+        return invalid_json(s, err);
     return 0;
 }
 
-/* Bits for the envelope members seen so far. */
-enum { SEEN_SPEC = 1, SEEN_TYPE = 2, SEEN_ID = 4, SEEN_SOURCE = 8, SEEN_TIME = 16, SEEN_GEN = 32, SEEN_DATA = 64 };
+/* Reads the value of envelope member m (M_COUNT: one this reader does not use, another
+ * CloudEvents attribute or an extension). 0, or -1 when the value is unusable. */
+static int read_value(const fp_jscan_token *v, int m, fp_event *ev)
+{
+    char small[24], *end;
+    switch (m) {
+    case M_SPEC:
+        return copy_string(v, small, sizeof small) || strcmp(small, "1.0") != 0 ? -1 : 0;
+    case M_TYPE:
+        return v->kind == FP_JSCAN_STRING && fp_jscan_equals(v, FP_EVENT_TYPE) ? 0 : -1;
+    case M_ID:
+        return copy_string(v, ev->id, sizeof ev->id) || !ev->id[0] ? -1 : 0;
+    case M_SOURCE:
+        return copy_string(v, ev->source, sizeof ev->source);
+    case M_TIME:
+        return copy_string(v, ev->time, sizeof ev->time) || fp_event_parse_time(ev->time, &ev->time_ms) ? -1 : 0;
+    case M_GEN:
+        if (v->kind != FP_JSCAN_NUMBER || v->len >= sizeof small)
+            return -1;
+        memcpy(small, v->text, v->len);
+        small[v->len] = '\0';
+        ev->generation = strtoll(small, &end, 10);
+        return *end || ev->generation < 0 ? -1 : 0;
+    default:
+        return 0;
+    }
+}
 
 /* Handles one envelope member whose name is name; the value is next in s. */
 static int read_member(fp_jscan *s, const fp_jscan_token *name, fp_event *ev, unsigned *seen,
                        size_t names_size, fp_error *err)
 {
-    static const char *const known[] = {"specversion", "type", "id", "source", "time", "formgeneration", "data"};
-    unsigned bit = 0;
-    for (size_t i = 0; i < sizeof known / sizeof known[0] && !bit; i++)
-        if (fp_jscan_equals(name, known[i]))
-            bit = 1u << i;
-    if (bit & *seen)
-        return fp_error_set(err, FP_EINVAL, "member %.*s appears twice", (int)name->len, name->text);
-    *seen |= bit;
-    if (bit == SEEN_DATA)
+    int m = 0;
+    while (m < M_COUNT && !fp_jscan_equals(name, members[m].name))
+        m++;
+    if (m < M_COUNT) {
+        if (*seen & 1u << m)
+            return fp_error_set(err, FP_EINVAL, "member %s appears twice", members[m].name);
+        *seen |= 1u << m;
+    }
+    if (m == M_DATA)
         return read_data(s, ev, names_size, err);
     fp_jscan_token v;
-    char small[8];
     if (fp_jscan_value(s, &v))
-        return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s->why);
-    switch (bit) {
-    case SEEN_SPEC:
-        if (copy_string(&v, small, sizeof small) || strcmp(small, "1.0") != 0)
-            return fp_error_set(err, FP_EINVAL, "specversion is not \"1.0\"");
-        break;
-    case SEEN_TYPE:
-        if (v.kind != FP_JSCAN_STRING || !fp_jscan_equals(&v, FP_EVENT_TYPE))
-            return fp_error_set(err, FP_EINVAL, "type is not \"" FP_EVENT_TYPE "\"");
-        break;
-    case SEEN_ID:
-        if (copy_string(&v, ev->id, sizeof ev->id) || !ev->id[0])
-            return fp_error_set(err, FP_EINVAL, "id is missing or longer than %d characters", FP_EVENT_MAX_ID);
-        break;
-    case SEEN_SOURCE:
-        if (copy_string(&v, ev->source, sizeof ev->source))
-            return fp_error_set(err, FP_EINVAL, "source is missing or too long");
-        break;
-    case SEEN_TIME:
-        if (copy_string(&v, ev->time, sizeof ev->time) || fp_event_parse_time(ev->time, &ev->time_ms))
-            return fp_error_set(err, FP_EINVAL, "time is missing or not RFC 3339");
-        break;
-    case SEEN_GEN: {
-        char digits[24];
-        char *end;
-        if (v.kind != FP_JSCAN_NUMBER || v.len >= sizeof digits)
-            return fp_error_set(err, FP_EINVAL, "formgeneration is not an integer");
-        memcpy(digits, v.text, v.len);
-        digits[v.len] = '\0';
-        ev->generation = strtoll(digits, &end, 10);
-        if (*end || ev->generation < 0)
-            return fp_error_set(err, FP_EINVAL, "formgeneration is not an integer");
-        break;
-    }
-    default:   /* another CloudEvents attribute or extension */
-        break;
-    }
+        return invalid_json(s, err);
+    if (read_value(&v, m, ev))
+        return fp_error_set(err, FP_EINVAL, "%s", members[m].refusal);
     return 0;
 }
 
@@ -209,28 +223,19 @@ int fp_event_parse(const char *payload, size_t len, fp_event *ev, fp_error *err)
         do {
             fp_jscan_token name;
             if (fp_jscan_name(&s, &name))
-                return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s.why);
+                return invalid_json(&s, err);
             int rc = read_member(&s, &name, ev, &seen, len + 1, err);
             if (rc)
                 return rc;
         } while (fp_jscan_accept(&s, ','));
         if (fp_jscan_expect(&s, '}'))
-            return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s.why);
+            return invalid_json(&s, err);
     }
     if (fp_jscan_finish(&s))
-        return fp_error_set(err, FP_EINVAL, "event is not valid JSON: %s", s.why);
-    if (!(seen & SEEN_SPEC))
-        return fp_error_set(err, FP_EINVAL, "specversion is not \"1.0\"");
-    if (!(seen & SEEN_TYPE))
-        return fp_error_set(err, FP_EINVAL, "type is not \"" FP_EVENT_TYPE "\"");
-    if (!(seen & SEEN_ID))
-        return fp_error_set(err, FP_EINVAL, "id is missing or longer than %d characters", FP_EVENT_MAX_ID);
-    if (!(seen & SEEN_SOURCE))
-        return fp_error_set(err, FP_EINVAL, "source is missing or too long");
-    if (!(seen & SEEN_TIME))
-        return fp_error_set(err, FP_EINVAL, "time is missing or not RFC 3339");
-    if (!(seen & SEEN_DATA))
-        return fp_error_set(err, FP_EINVAL, "data is not an object");
+        return invalid_json(&s, err);
+    for (int m = 0; m < M_COUNT; m++)
+        if (m != M_GEN && !(seen & 1u << m))
+            return fp_error_set(err, FP_EINVAL, "%s", members[m].refusal);
     return 0;
 }
 
