@@ -239,6 +239,13 @@ int fp_event_parse(const char *payload, size_t len, fp_event *ev, fp_error *err)
     return 0;
 }
 
+int fp_event_source_is(const fp_event *ev, const char *ns, const char *name)
+{
+    size_t nl = strlen(ns);
+    return strncmp(ev->source, "/forms/", 7) == 0 && strncmp(ev->source + 7, ns, nl) == 0 &&
+           ev->source[7 + nl] == '/' && strcmp(ev->source + 8 + nl, name) == 0;
+}
+
 void fp_event_clear(fp_event *ev)
 {
     free(ev->fields);

@@ -39,6 +39,10 @@ typedef struct fp_event {
  * the reason a dead-letter carries. Call fp_event_clear afterwards either way. */
 int fp_event_parse(const char *payload, size_t len, fp_event *ev, fp_error *err);
 
+/* 1 when the event's source is the pipeline ns/name ("/forms/<ns>/<name>", the source
+ * fp_event_encode writes), else 0. */
+int fp_event_source_is(const fp_event *ev, const char *ns, const char *name);
+
 /* Frees what parse allocated; id, source, time, time_ms and generation stay. */
 void fp_event_clear(fp_event *ev);
 

@@ -345,14 +345,6 @@ static int dead_letter(fp_consumer *c, const rd_kafka_message_t *m, const char *
     return FP_ETIMEOUT;
 }
 
-/* 1 when source is "/forms/<ns>/<name>" of this consumer's form. */
-static int is_our_source(const fp_consumer *c, const char *source)
-{
-    size_t nl = strlen(c->form->ns);
-    return strncmp(source, "/forms/", 7) == 0 && strncmp(source + 7, c->form->ns, nl) == 0 &&
-           source[7 + nl] == '/' && strcmp(source + 8 + nl, c->form->name) == 0;
-}
-
 /* Why the event's fields do not all match a column: one is no column, or is there twice. */
 static void name_stray_field(const fp_consumer *c, const fp_event *ev, char *why, size_t whysz)
 {
@@ -382,7 +374,7 @@ static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *e
         snprintf(why, whysz, "%s", err.msg);
         return -1;
     }
-    if (!is_our_source(c, ev->source)) {
+    if (!fp_event_source_is(ev, c->form->ns, c->form->name)) {
         snprintf(why, whysz, "source %.200s is not this pipeline (/forms/%.100s/%.100s)", ev->source,
                  c->form->ns, c->form->name);
         return -1;

@@ -172,3 +172,20 @@ Test(event, extension_attributes_whitespace_and_escaped_names)
     cr_assert_eq(ev.fields[1].value.kind, FP_JSCAN_NULL);
     fp_event_clear(&ev);
 }
+
+Test(event, source_names_the_pipeline_it_was_encoded_for)
+{
+    cJSON *data = cJSON_Parse("{}");
+    char *json = fp_event_encode("01J", "forms", "student-data", 0, 1, data);
+    fp_event ev;
+    fp_error err = {0};
+    cr_assert_eq(fp_event_parse(json, strlen(json), &ev, &err), 0, "%s", err.msg);
+    cr_assert(fp_event_source_is(&ev, "forms", "student-data"));
+    cr_assert(!fp_event_source_is(&ev, "forms", "student"));
+    cr_assert(!fp_event_source_is(&ev, "forms", "student-data2"));
+    cr_assert(!fp_event_source_is(&ev, "form", "s/student-data"), "the namespace ends at the slash");
+    cr_assert(!fp_event_source_is(&ev, "other", "student-data"));
+    fp_event_clear(&ev);
+    free(json);
+    cJSON_Delete(data);
+}
