@@ -122,6 +122,25 @@ def redis_cli(*args):
     return subprocess.run(["redis-cli", "-p", out[1], *args], capture_output=True, text=True, env=env).stdout.strip()
 
 
+def kafka_whereabouts(ns, name, lost):
+    """Where the lost ids are in the topic (partition, offset) and how far the consumer
+    group has committed: tells a producer-side loss from a consumer-side skip."""
+    topic, group = "forms.%s.%s" % (ns, name), "formpipe.%s.%s" % (ns, name)
+    bootstrap = os.environ["FORMPIPE_KAFKA_BOOTSTRAP"]
+    dump = subprocess.run([TESTENV, "kafka-tool", "tools.consumer.ConsoleConsumer", "--bootstrap-server", bootstrap,
+                           "--topic", topic, "--from-beginning", "--timeout-ms", "20000",
+                           "--property", "print.partition=true", "--property", "print.offset=true"],
+                          capture_output=True, text=True).stdout.splitlines()
+    print("  topic %s: %d events read back" % (topic, sum(1 for line in dump if "specversion" in line)), flush=True)
+    for i in lost[:10]:
+        where = ["%s (event time %s)" % (line.rsplit("\t", 1)[0].replace("\t", " "), json.loads(line.rsplit("\t", 1)[1]).get("time"))
+                 for line in dump if '"id":"%s"' % i in line]
+        print("  %s in Kafka: %s" % (i, ", ".join(where) or "nowhere"), flush=True)
+    groups = subprocess.run([TESTENV, "kafka-tool", "tools.consumer.group.ConsumerGroupCommand", "--bootstrap-server",
+                             bootstrap, "--describe", "--group", group], capture_output=True, text=True).stdout
+    print("  committed offsets of %s:\n    %s" % (group, groups.strip().replace("\n", "\n    ")), flush=True)
+
+
 def diagnose(ns, name, sheet, accepted):
     """Where are the accepted ids the sheet lacks? Printed, and the stack's logs kept."""
     have = {row[0] for row in sheet_values(sheet)[1:]}
@@ -135,6 +154,7 @@ def diagnose(ns, name, sheet, accepted):
             redis_cli("ZSCORE", key + ":flushed", i) or "-"), flush=True)
     print("  buffer: pending %s, batch %s, nextrow %s" % (redis_cli("ZCARD", key + ":pending"),
           redis_cli("HGETALL", key + ":batch")[:200].replace("\n", " "), redis_cli("GET", key + ":nextrow")), flush=True)
+    kafka_whereabouts(ns, name, lost)
     keep = "/tmp/formpipe-chaos-failure-%d" % os.getpid()
     subprocess.run(["cp", "-r", os.path.dirname(STACK_LOGS), keep])
     subprocess.run(["cp", "-r", os.path.join(os.environ.get("FORMPIPE_TESTENV_DIR", "/tmp/formpipe-testenv"), "logs"),
