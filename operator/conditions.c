@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static const char *status_text(int s)
 {
@@ -51,12 +50,4 @@ cJSON *op_conditions_build(const cJSON *prev, const op_condition *want, size_t n
         cJSON_AddItemToArray(out, c);
     }
     return out;
-}
-
-void op_time_now(char *out, size_t outsz)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

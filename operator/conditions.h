@@ -22,7 +22,4 @@ cJSON *op_conditions_build(const cJSON *prev, const op_condition *want, size_t n
 /* The status string of type in a conditions array, or NULL. */
 const char *op_condition_status(const cJSON *conditions, const char *type);
 
-/* RFC 3339 UTC time, seconds precision, into out (at least 21 bytes). */
-void op_time_now(char *out, size_t outsz);
-
 #endif

@@ -8,6 +8,7 @@
 
 #include "conditions.h"
 #include "log.h"
+#include "rfc3339.h"
 
 void op_event_post(kube_conn *k, const cJSON *obj, const char *type, const char *reason,
                    const char *component, const char *instance, const char *fmt, ...)
@@ -17,12 +18,12 @@ void op_event_post(kube_conn *k, const cJSON *obj, const char *type, const char 
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
     if (!ns || !name)
         return;
-    char message[1024], now[32], evname[128], path[512];
+    char message[1024], now[FP_RFC3339_MAX], evname[128], path[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    op_time_now(now, sizeof now);
+    fp_rfc3339_now(0, now, sizeof now);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(evname, sizeof evname, "%.60s.%llx%05lx", name, (long long)ts.tv_sec, ts.tv_nsec / 10000);

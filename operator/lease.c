@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "rfc3339.h"
 
 struct op_lease {
     op_lease_config cfg;
@@ -25,23 +26,11 @@ struct op_lease {
     long long expires_at;        /* our clock when another holder's lease runs out; 0: unknown */
 };
 
-/* metav1.MicroTime now: 2026-11-23T17:00:00.123456Z */
-static void micro_now(char *out, size_t outsz)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, outsz, "%.19s.%06dZ", base, (int)(ts.tv_nsec / 1000) % 1000000);
-}
-
 /* The Lease body we write: holder = us, renewed now. */
 static char *lease_body(const op_lease *l, const cJSON *current, int transitions, const char *acquire)
 {
-    char now[40];
-    micro_now(now, sizeof now);
+    char now[FP_RFC3339_MAX];
+    fp_rfc3339_now(6, now, sizeof now);   /* metav1.MicroTime */
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "apiVersion", "coordination.k8s.io/v1");
     cJSON_AddStringToObject(o, "kind", "Lease");

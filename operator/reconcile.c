@@ -17,6 +17,7 @@
 #include "controller_impl.h"
 #include "events.h"
 #include "log.h"
+#include "rfc3339.h"
 
 #define COMPONENT "formpipe-operator"
 
@@ -125,8 +126,8 @@ static int report_invalid(op_controller *c, kube_conn *conn, const cJSON *obj, c
     if (!old_msg || strcmp(old_msg, why) != 0)
         op_event_post(conn, obj, "Warning", "InvalidSpec", COMPONENT, c->cfg.identity, "%s", why);
     set_cond(&r, C_READY, 0, "InvalidSpec", "%s", why);
-    char now[32];
-    op_time_now(now, sizeof now);
+    char now[FP_RFC3339_MAX];
+    fp_rfc3339_now(0, now, sizeof now);
     /* keep what the status said about the running pipeline; replace Ready only */
     cJSON *status = status_of(obj) ? cJSON_Duplicate(status_of(obj), 1) : cJSON_CreateObject();
     cJSON *conds = cJSON_CreateArray();
@@ -465,8 +466,8 @@ static cJSON *build_status(run *r)
             cJSON_AddStringToObject(flush, times[i], t);
     }
     cJSON_Delete(cj);
-    char now[32];
-    op_time_now(now, sizeof now);
+    char now[FP_RFC3339_MAX];
+    fp_rfc3339_now(0, now, sizeof now);
     cJSON *conds = op_conditions_build(cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "conditions"),
                                        r->cond, C_COUNT, p->generation, now);
     if (conds)

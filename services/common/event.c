@@ -1,94 +1,11 @@
 /* event.c — see event.h. */
 #include "event.h"
 #include "buf.h"
+#include "rfc3339.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-void fp_event_format_time(long long ms, char *out, size_t outsz)
-{
-    /* Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil, inverted). */
-    long long secs = ms / 1000 - (ms % 1000 < 0), frac = ms - secs * 1000;
-    long long days = secs / 86400 - (secs % 86400 < 0), sod = secs - days * 86400;
-    long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    long long doe = z - era * 146097;
-    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    long long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    long long y = yoe + era * 400 + (m <= 2);
-    snprintf(out, outsz, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ", y, m, d, sod / 3600, sod / 60 % 60,
-             sod % 60, frac);
-}
-
-/* Reads exactly n digits into *v. */
-static int digits(const char **p, int n, int *v)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)**p))
-            return -1;
-        *v = *v * 10 + (**p - '0');
-        (*p)++;
-    }
-    return 0;
-}
-
-int fp_event_parse_time(const char *s, long long *ms)
-{
-    struct tm tm;
-    int year, mon, day, hh, mm, ss, frac_ms = 0;
-    const char *p = s;
-    memset(&tm, 0, sizeof tm);
-    if (digits(&p, 4, &year) || *p++ != '-' || digits(&p, 2, &mon) || *p++ != '-' ||
-        digits(&p, 2, &day) || (*p != 'T' && *p != 't') || !*p++ || digits(&p, 2, &hh) ||
-        *p++ != ':' || digits(&p, 2, &mm) || *p++ != ':' || digits(&p, 2, &ss))
-        return FP_EINVAL;
-    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
-        return FP_EINVAL;
-    if (*p == '.') {
-        p++;
-        int scale = 100, any = 0;
-        while (isdigit((unsigned char)*p)) {
-            frac_ms += (*p - '0') * scale;
-            scale /= 10;
-            p++;
-            any = 1;
-        }
-        if (!any)
-            return FP_EINVAL;
-    }
-    long offset_s = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, oh, om;
-        p++;
-        if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om) || oh > 23 || om > 59)
-            return FP_EINVAL;
-        offset_s = sign * (oh * 3600L + om * 60L);
-    } else {
-        return FP_EINVAL;
-    }
-    if (*p)
-        return FP_EINVAL;
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-    time_t t = timegm(&tm);
-    /* timegm normalizes 31 Feb into March: reject dates that did not survive. */
-    struct tm check;
-    gmtime_r(&t, &check);
-    if (check.tm_mday != day && ss != 60)
-        return FP_EINVAL;
-    *ms = ((long long)t - offset_s) * 1000 + frac_ms;
-    return 0;
-}
 
 /* The envelope members this reader knows, and what an event is refused with when a
  * required one is missing or unusable (formgeneration is optional). */
@@ -173,7 +90,7 @@ static int read_value(const fp_jscan_token *v, int m, fp_event *ev)
     case M_SOURCE:
         return copy_string(v, ev->source, sizeof ev->source);
     case M_TIME:
-        return copy_string(v, ev->time, sizeof ev->time) || fp_event_parse_time(ev->time, &ev->time_ms) ? -1 : 0;
+        return copy_string(v, ev->time, sizeof ev->time) || fp_rfc3339_parse_ms(ev->time, &ev->time_ms) ? -1 : 0;
     case M_GEN:
         if (v->kind != FP_JSCAN_NUMBER || v->len >= sizeof small)
             return -1;
@@ -299,10 +216,10 @@ static int add_value(fp_buf *b, const cJSON *v)
 char *fp_event_encode(const char *id, const char *ns, const char *name, long long time_ms,
                       long long generation, const cJSON *data)
 {
-    char when[40];
+    char when[FP_RFC3339_MAX];
     fp_buf b;
     fp_buf_init(&b, FP_EVENT_MAX_BYTES);
-    fp_event_format_time(time_ms, when, sizeof when);
+    fp_rfc3339_format_ms(time_ms, when, sizeof when);
     int rc = fp_buf_adds(&b, "{\"specversion\":\"1.0\",\"id\":");
     if (!rc)
         rc = fp_buf_add_json_string(&b, id, strlen(id));

@@ -51,10 +51,4 @@ void fp_event_clear(fp_event *ev);
 char *fp_event_encode(const char *id, const char *ns, const char *name, long long time_ms,
                       long long generation, const cJSON *data);
 
-/* Parses RFC 3339 ("2026-11-23T14:05:27.123Z", "...+05:30") into ms since the epoch. */
-int fp_event_parse_time(const char *s, long long *ms);
-
-/* Formats ms since the epoch as "2026-11-23T14:05:27.123Z" (out: at least 25 bytes). */
-void fp_event_format_time(long long ms, char *out, size_t outsz);
-
 #endif

@@ -2,6 +2,7 @@
 #include "log.h"
 #include "buf.h"
 #include "error.h"
+#include "rfc3339.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #define FP_LOG_MAX_LINE (64 * 1024)
@@ -125,17 +125,12 @@ static int add_field(fp_buf *b, const fp_log_field *f, int *truncated)
 
 int fp_log_format(fp_buf *out, fp_log_level level, const char *msg, const fp_log_field *fields)
 {
-    struct timespec ts;
-    struct tm tm;
-    char when[40];
+    char when[FP_RFC3339_MAX];
     int truncated = 0;
     int rc;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    rc = fp_buf_printf(out, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"",
-                       when, ts.tv_nsec / 1000000L,
+    fp_rfc3339_now(3, when, sizeof when);
+    rc = fp_buf_printf(out, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"", when,
                        level <= FP_LOG_ERROR ? level_names[level] : "error");
     if (!rc)
         rc = fp_buf_add_json_str(out, log_component, strlen(log_component));

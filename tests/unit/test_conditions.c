@@ -40,12 +40,3 @@ Test(conditions, transition_time_kept_while_status_holds_and_reset_on_flip)
     cJSON_Delete(third);
     cJSON_Delete(fourth);
 }
-
-Test(conditions, time_is_rfc3339_utc)
-{
-    char now[32];
-    op_time_now(now, sizeof now);
-    cr_assert_eq(strlen(now), 20);
-    cr_assert_eq(now[10], 'T');
-    cr_assert_eq(now[19], 'Z');
-}

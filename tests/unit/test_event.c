@@ -1,46 +1,12 @@
-/* Unit tests for services/common/event: CloudEvents encoding, parsing, times. */
+/* Unit tests for services/common/event: CloudEvents encoding and parsing. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "event.h"
 
-struct time_case { const char *text; int ok; long long ms; };
-
-static struct time_case times[] = {
-    {"2026-11-23T14:05:27.123Z", 1, 1795442727123LL},
-    {"2026-11-23T14:05:27Z", 1, 1795442727000LL},
-    {"2026-11-23t14:05:27.1z", 1, 1795442727100LL},
-    {"2026-11-23T19:35:27.123+05:30", 1, 1795442727123LL},
-    {"2026-11-23T09:05:27.123-05:00", 1, 1795442727123LL},
-    {"1970-01-01T00:00:00Z", 1, 0},
-    {"2024-02-29T00:00:00Z", 1, 1709164800000LL},
-    {"2026-02-29T00:00:00Z", 0, 0},   /* not a leap year */
-    {"2026-13-01T00:00:00Z", 0, 0},
-    {"2026-11-23 14:05:27Z", 0, 0},
-    {"2026-11-23T14:05:27", 0, 0},     /* no zone */
-    {"2026-11-23T14:05:27.Z", 0, 0},
-    {"2026-11-23T24:00:00Z", 0, 0},
-    {"2026-11-23T14:05:27Zjunk", 0, 0},
-    {"", 0, 0},
-};
-
-ParameterizedTestParameters(event, parse_time)
-{
-    return cr_make_param_array(struct time_case, times, sizeof times / sizeof times[0]);
-}
-
-ParameterizedTest(struct time_case *c, event, parse_time)
-{
-    long long ms = -1;
-    int rc = fp_event_parse_time(c->text, &ms);
-    cr_assert_eq(rc == 0, c->ok, "'%s'", c->text);
-    if (c->ok)
-        cr_assert_eq(ms, c->ms, "'%s' -> %lld", c->text, ms);
-}
 
 Test(event, encode_then_parse_round_trips)
 {
@@ -115,47 +81,6 @@ ParameterizedTest(struct bad_case *c, event, bad_events_name_the_problem)
     fp_event_clear(&ev);
 }
 
-struct format_case { long long ms; const char *want; };
-
-static struct format_case formats[] = {
-    {1795442727005LL, "2026-11-23T14:05:27.005Z"},
-    {0, "1970-01-01T00:00:00.000Z"},
-    {-1, "1969-12-31T23:59:59.999Z"},
-    {951782400000LL, "2000-02-29T00:00:00.000Z"},
-    {1709164800123LL, "2024-02-29T00:00:00.123Z"},
-    {1798761599999LL, "2026-12-31T23:59:59.999Z"},
-    {4102444800000LL, "2100-01-01T00:00:00.000Z"},
-};
-
-ParameterizedTestParameters(event, format_time)
-{
-    return cr_make_param_array(struct format_case, formats, sizeof formats / sizeof formats[0]);
-}
-
-ParameterizedTest(struct format_case *c, event, format_time)
-{
-    char out[40];
-    fp_event_format_time(c->ms, out, sizeof out);
-    cr_assert_str_eq(out, c->want);
-}
-
-Test(event, format_time_agrees_with_gmtime_and_parses_back)
-{
-    /* every 7 h 13 min 17.123 s from 1901 to 2199 */
-    for (long long ms = -2177452800000LL; ms < 7258118400000LL; ms += 26000000 + 397123) {
-        char out[40], want[40];
-        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(want + n, sizeof want - n, ".%03lldZ", ms - (long long)secs * 1000);
-        fp_event_format_time(ms, out, sizeof out);
-        cr_assert_str_eq(out, want, "%lld", ms);
-        long long back = 0;
-        cr_assert_eq(fp_event_parse_time(out, &back), 0, "%s", out);
-        cr_assert_eq(back, ms, "%s", out);
-    }
-}
 
 Test(event, extension_attributes_whitespace_and_escaped_names)
 {
