@@ -22,10 +22,12 @@ COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobi
 TESTENV = os.path.join(ROOT, "scripts", "testenv")
 STOP = threading.Event()
 faults = {}
+timeline = []   # (wall time, fault) for a failure's diagnosis
 
 
-def count(kind):
+def count(kind, what=""):
     faults[kind] = faults.get(kind, 0) + 1
+    timeline.append((time.time(), kind + what))
 
 
 def testenv(*args):
@@ -40,8 +42,9 @@ def pids(pattern):
 def kill_one(kind, pattern):
     found = pids(pattern)
     if found:
-        os.kill(random.choice(found), 9)
-        count("kill -9 " + kind)
+        pid = random.choice(found)
+        os.kill(pid, 9)
+        count("kill -9 " + kind, " (pid %d)" % pid)
 
 
 def redis_master_component():
@@ -94,12 +97,12 @@ def disrupt(ns, restore):
     elif action == "redis":
         master = redis_master_component()
         if master and testenv("kill", master):
-            count("kill the Redis master")
+            count("kill the Redis master", " (%s)" % master)
             restore.append(lambda m=master: restart(m))
     elif action == "kafka":
         broker = random.choice(["kafka-1", "kafka-2", "kafka-3"])
         if testenv("kill", broker):
-            count("restart a Kafka broker")
+            count("restart a Kafka broker", " (%s)" % broker)
             restore.append(lambda b=broker: restart(b))
     elif action == "operator":
         leader = stack("leader")
@@ -155,6 +158,8 @@ def diagnose(ns, name, sheet, accepted):
     print("  buffer: pending %s, batch %s, nextrow %s" % (redis_cli("ZCARD", key + ":pending"),
           redis_cli("HGETALL", key + ":batch")[:200].replace("\n", " "), redis_cli("GET", key + ":nextrow")), flush=True)
     kafka_whereabouts(ns, name, lost)
+    print("  faults (UTC): " + "; ".join("%s %s" % (time.strftime("%H:%M:%S", time.gmtime(t)) + ".%03d" % (t % 1 * 1000), f)
+                                         for t, f in timeline), flush=True)
     keep = "/tmp/formpipe-chaos-failure-%d" % os.getpid()
     subprocess.run(["cp", "-r", os.path.dirname(STACK_LOGS), keep])
     subprocess.run(["cp", "-r", os.path.join(os.environ.get("FORMPIPE_TESTENV_DIR", "/tmp/formpipe-testenv"), "logs"),
