@@ -87,7 +87,13 @@ logger.apache.name = org.apache.kafka
 logger.apache.level = warn
 L4J
   local cluster_id
-  cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+  # A random 16-byte id, base64url as Kafka writes it. One that begins with '-' (1 in 64)
+  # is taken for an option by the storage tool ("--cluster-id: expected one argument"):
+  # draw again.
+  cluster_id=-
+  while [[ $cluster_id == -* ]]; do
+    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+  done
   fp_progress "starting Kafka $KAFKA_VERSION ($n node(s), KRaft)"
   for ((i = 1; i <= n; i++)); do
     kafka_write_config "$i" "$n"
