@@ -23,9 +23,9 @@ void op_event_post(kube_conn *k, const cJSON *obj, const char *type, const char 
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    fp_rfc3339_now(0, now, sizeof now);
-    struct timespec ts;
+    struct timespec ts;   /* one clock reading names the Event and stamps it */
     clock_gettime(CLOCK_REALTIME, &ts);
+    fp_rfc3339_format(ts.tv_sec, ts.tv_nsec, 0, now, sizeof now);
     snprintf(evname, sizeof evname, "%.60s.%llx%05lx", name, (long long)ts.tv_sec, ts.tv_nsec / 10000);
 
     cJSON *ev = cJSON_CreateObject();

@@ -67,7 +67,7 @@ ParameterizedTestParameters(rfc3339, format_ms)
 
 ParameterizedTest(struct format_case *c, rfc3339, format_ms)
 {
-    char out[40];
+    char out[FP_RFC3339_MAX];
     fp_rfc3339_format_ms(c->ms, out, sizeof out);
     cr_assert_str_eq(out, c->want);
 }
