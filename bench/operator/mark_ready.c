@@ -18,9 +18,9 @@ static long marked;
 static int is_ready(const cJSON *pod)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "status"), "conditions")) {
-        const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(c, "type"));
-        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(c, "status"));
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "status"), "conditions")) {
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "type"));
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
         if (type && st && !strcmp(type, "Ready") && !strcmp(st, "True"))
             return 1;
     }
@@ -30,7 +30,7 @@ static int is_ready(const cJSON *pod)
 static void on_pod(void *ctx, op_event_type type, const cJSON *pod)
 {
     (void)ctx;
-    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "metadata"), "name"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "name"));
     if (type == OP_EV_DELETED || !name || is_ready(pod))
         return;
     char path[512];

@@ -178,12 +178,26 @@ static int next_batch(run *r, long long start, cJSON **ids, cJSON **rows, fp_err
     }
     *ids = cJSON_CreateArray();
     *rows = cJSON_CreateArray();
-    cJSON_ArrayForEach(item, oldest) {
-        cJSON_AddItemToArray(*ids, cJSON_CreateString(cJSON_GetObjectItem(item, "id")->valuestring));
-        cJSON_AddItemToArray(*rows, cJSON_DetachItemFromObject(item, "row"));
+    int built = *ids && *rows;
+    cJSON_ArrayForEach(item, oldest) {   /* fp_buffer_oldest gives each item a string id and a row */
+        cJSON *id = built ? cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring) : NULL;
+        cJSON *row = id ? cJSON_DetachItemFromObjectCaseSensitive(item, "row") : NULL;
+        if (!cJSON_AddItemToArray(*ids, id)) {
+            cJSON_Delete(id);
+            cJSON_Delete(row);
+            built = 0;
+            break;
+        }
+        if (!cJSON_AddItemToArray(*rows, row)) {
+            cJSON_Delete(row);
+            built = 0;
+            break;
+        }
     }
     cJSON_Delete(oldest);
-    if ((rc = fp_flushstate_record(r->state, r->token, start, *ids, err)) || (rc = replicate(r, err))) {
+    if (!built)
+        rc = fp_error_set(err, FP_ENOMEM, "out of memory building a batch");
+    if (rc || (rc = fp_flushstate_record(r->state, r->token, start, *ids, err)) || (rc = replicate(r, err))) {
         cJSON_Delete(*ids);
         cJSON_Delete(*rows);
         *ids = *rows = NULL;

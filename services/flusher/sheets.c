@@ -147,7 +147,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 void fp_sheets_error_message(const char *body, char *out, size_t outsz)
 {
     cJSON *doc = body ? cJSON_Parse(body) : NULL;
-    const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "error"), "message"));
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "error"), "message"));
     snprintf(out, outsz, "%.300s", m ? m : body ? body : "");
     cJSON_Delete(doc);
 }
@@ -274,14 +274,14 @@ static char *spreadsheet_path(const fp_sheets *s, const char *suffix)
 static int grid_of(const cJSON *doc, const char *sheet, int *sheet_id, long long *rows, long long *cols)
 {
     const cJSON *tab;
-    cJSON_ArrayForEach(tab, cJSON_GetObjectItem(doc, "sheets")) {
-        const cJSON *p = cJSON_GetObjectItem(tab, "properties");
-        const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(p, "title"));
-        const cJSON *g = cJSON_GetObjectItem(p, "gridProperties");
-        if (title && strcmp(title, sheet) == 0 && cJSON_IsNumber(cJSON_GetObjectItem(g, "rowCount"))) {
-            *sheet_id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(p, "sheetId"));
-            *rows = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "rowCount"));
-            *cols = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "columnCount"));
+    cJSON_ArrayForEach(tab, cJSON_GetObjectItemCaseSensitive(doc, "sheets")) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(tab, "properties");
+        const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "title"));
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(p, "gridProperties");
+        if (title && strcmp(title, sheet) == 0 && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "rowCount"))) {
+            *sheet_id = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "sheetId"));
+            *rows = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(g, "rowCount"));
+            *cols = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(g, "columnCount"));
             return 0;
         }
     }
@@ -293,7 +293,7 @@ int fp_sheets_parse_grid(const char *json, const char *sheet, int *sheet_id, lon
 {
     cJSON *doc = cJSON_Parse(json);
     int rc;
-    if (!cJSON_IsArray(cJSON_GetObjectItem(doc, "sheets")))
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "sheets")))
         rc = fp_error_set(err, FP_EINVAL, "spreadsheets.get answered without a sheets list");
     else if ((rc = grid_of(doc, sheet, sheet_id, rows, cols)))
         fp_error_set(err, rc, "the spreadsheet has no tab named '%s'", sheet);
@@ -382,7 +382,7 @@ int fp_sheets_last_row(fp_sheets *s, long long *row, fp_error *err)
     fp_buf_free(&b);
     if (rc)
         return rc;
-    *row = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "values"));
+    *row = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "values"));
     cJSON_Delete(doc);
     return 0;
 }

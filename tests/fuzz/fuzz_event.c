@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
     check(doc != NULL, "cJSON accepts what the strict reader accepts");
-    check(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "data")) == (int)ev.nfields, "every member of data is a field");
+    check(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "data")) == (int)ev.nfields, "every member of data is a field");
     cJSON_Delete(doc);
 
     const char **columns = malloc((ev.nfields + 1) * sizeof *columns);

@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(fp_event_parse(event, strlen(event), &ev, &err) == 0, "the event parses back");
     check(ev.nfields == (size_t)cJSON_GetArraySize(clean), "the event parses back with every field");
     cJSON *doc = cJSON_Parse(event);
-    check(cJSON_Compare(cJSON_GetObjectItem(doc, "data"), clean, 1), "the event carries the clean values");
+    check(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(doc, "data"), clean, 1), "the event carries the clean values");
     cJSON_Delete(doc);
     fp_event_clear(&ev);
     free(event);

@@ -59,11 +59,11 @@ Test(browser, a_person_fills_in_the_form_page_and_the_event_is_in_kafka)
     cr_assert_eq(rc, 0, "the browser run succeeds: %s", out);
     cJSON *r = cJSON_Parse(strrchr(out, '{') ? strrchr(out, '{') : out);
     cr_assert(r, "the browser run reports JSON: %s", out);
-    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(r, "status")), 200, "GET /forms/%s is a page", name);
-    cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "blocked")), "the browser refuses a roll number off the pattern");
-    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(r, "answer")), 202, "the post is accepted");
-    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(r, "heading")), "Thank you");
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(r, "id"));
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "status")), 200, "GET /forms/%s is a page", name);
+    cr_expect(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "blocked")), "the browser refuses a roll number off the pattern");
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "answer")), 202, "the post is accepted");
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "heading")), "Thank you");
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
     cr_assert(id && strlen(id) == 26, "the confirmation shows the submission id: %s", out);
 
     rd_kafka_t *reader = tk_kafka_reader(topic);
@@ -79,7 +79,7 @@ Test(browser, a_person_fills_in_the_form_page_and_the_event_is_in_kafka)
                 cr_expect_eq(m->key_len, 4, "keyed by the roll number");
                 cr_expect(m->key && !memcmp(m->key, "1815", 4), "keyed by the roll number");
                 cJSON *doc = cJSON_ParseWithLength(m->payload, m->len);
-                char *data = cJSON_PrintUnformatted(cJSON_GetObjectItem(doc, "data"));
+                char *data = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(doc, "data"));
                 cJSON_Delete(doc);
                 cr_expect_str_eq(data, "{\"name\":\"Ada Lovelace\",\"roll\":\"1815\",\"university\":\"University of London\","
                                        "\"cgpa\":9.5,\"gender\":\"F\",\"age\":27,\"email\":\"ada@example.com\"}",

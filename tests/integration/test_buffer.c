@@ -68,8 +68,8 @@ Test(buffer, inserts_each_id_once_and_keeps_submission_order)
     cr_assert_eq(cJSON_GetArraySize(oldest), 4);
     for (int i = 0; i < 4; i++) {
         cJSON *item = cJSON_GetArrayItem(oldest, i);
-        cr_assert_str_eq(cJSON_GetObjectItem(item, "id")->valuestring, want[i], "position %d", i);
-        cJSON *row = cJSON_GetObjectItem(item, "row");
+        cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring, want[i], "position %d", i);
+        cJSON *row = cJSON_GetObjectItemCaseSensitive(item, "row");
         char v[16];
         snprintf(v, sizeof v, "v-%s", want[i]);
         cr_assert_str_eq(cJSON_GetArrayItem(row, 2)->valuestring, v);

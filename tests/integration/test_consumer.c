@@ -144,8 +144,8 @@ static void assert_exact(int n)
     cJSON_ArrayForEach(item, rows) {
         char want[32];
         snprintf(want, sizeof want, "id-%07d", i);
-        cr_assert_str_eq(cJSON_GetObjectItem(item, "id")->valuestring, want, "row %d", i);
-        cJSON *row = cJSON_GetObjectItem(item, "row");
+        cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring, want, "row %d", i);
+        cJSON *row = cJSON_GetObjectItemCaseSensitive(item, "row");
         cr_assert_eq(cJSON_GetArraySize(row), 5, "id, received_at and three fields");
         i++;
     }

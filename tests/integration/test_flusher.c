@@ -190,7 +190,7 @@ static void assert_sheet_exact(int n)
     cr_assert_eq(tk_http(url, NULL, &body), 200);
     cJSON *doc = cJSON_Parse(body);
     free(body);
-    cJSON *values = cJSON_GetObjectItem(doc, "values");
+    cJSON *values = cJSON_GetObjectItemCaseSensitive(doc, "values");
     cr_assert_eq(cJSON_GetArraySize(values), n + 1, "header + %d rows, got %d rows", n, cJSON_GetArraySize(values));
     cJSON *header = cJSON_GetArrayItem(values, 0);
     const char *want_header[] = {"id", "received_at", "name", "roll", "note"};
@@ -225,8 +225,8 @@ static cJSON *stats(void)
 /* Calls of one kind the emulator saw for this test's spreadsheet. */
 static double stat_calls(cJSON *s, const char *kind)
 {
-    cJSON *mine = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "by_spreadsheet"), sheet_id);
-    cJSON *n = cJSON_GetObjectItem(mine, kind);
+    cJSON *mine = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "by_spreadsheet"), sheet_id);
+    cJSON *n = cJSON_GetObjectItemCaseSensitive(mine, kind);
     return n ? cJSON_GetNumberValue(n) : 0;
 }
 
@@ -295,12 +295,12 @@ Test(flusher, storms_of_429_500_and_lost_responses_stay_exact_within_the_quota)
     cr_assert_eq(tk_wait(&p, 240), 0);
     assert_sheet_exact(2000);
     cJSON *s = stats();
-    cJSON *faults = cJSON_GetObjectItem(s, "faults");
+    cJSON *faults = cJSON_GetObjectItemCaseSensitive(s, "faults");
     char *text = cJSON_PrintUnformatted(faults);
     cr_log_info("faults: %s", text);
     free(text);
-    cr_assert_gt(cJSON_GetNumberValue(cJSON_GetObjectItem(faults, "drop_after_apply")), 0);
-    double peak = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "max_writes_per_minute"), email));
+    cr_assert_gt(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(faults, "drop_after_apply")), 0);
+    double peak = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "max_writes_per_minute"), email));
     cr_assert(peak > 0 && peak <= 60, "the write rate never exceeds the quota (peak %.0f per minute)", peak);
     cJSON_Delete(s);
 }
@@ -451,7 +451,7 @@ Test(flusher, an_existing_sheet_keeps_its_rows_and_new_rows_follow_them)
     cr_assert_eq(tk_http(url, NULL, &body), 200);
     cJSON *doc = cJSON_Parse(body);
     free(body);
-    cJSON *values = cJSON_GetObjectItem(doc, "values");
+    cJSON *values = cJSON_GetObjectItemCaseSensitive(doc, "values");
     cr_assert_eq(cJSON_GetArraySize(values), 3 + 10, "3 existing rows + 10 new, no second header");
     cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 0), 0)->valuestring, "Submitted");
     cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 2), 1)->valuestring, "kept");

@@ -93,7 +93,7 @@ Test(flushstate, record_then_finish_moves_rows_from_pending_to_flushed)
     cr_assert_eq(fp_buffer_oldest(buf, 4, &oldest, &err), 0);
     cJSON *ids = cJSON_CreateArray(), *item;
     cJSON_ArrayForEach(item, oldest)
-        cJSON_AddItemToArray(ids, cJSON_CreateString(cJSON_GetObjectItem(item, "id")->valuestring));
+        cJSON_AddItemToArray(ids, cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring));
     cJSON_Delete(oldest);
     cr_assert_eq(fp_flushstate_record(st, "T", next, ids, &err), 0, "%s", err.msg);
 

@@ -145,7 +145,7 @@ Test(ingest, a_valid_submission_is_in_kafka_with_its_key_when_202_answers)
              "{\"name\":\"  Asha Verma \",\"roll\":\"42\",\"cgpa\":9.5,\"email\":\"asha@example.com\"}", NULL);
     cr_assert_eq(a.status, 202, "%s", a.body);
     cJSON *j = cJSON_Parse(a.body);
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id"));
     cr_assert(id && strlen(id) == 26, "a ULID: %s", a.body);
     found_event *m = find_event(id);
     cr_assert_not_null(m, "event %s is on %s", id, topic);
@@ -159,9 +159,9 @@ Test(ingest, a_valid_submission_is_in_kafka_with_its_key_when_202_answers)
     cr_assert_eq(ev.generation, 2);
     cr_assert_eq(ev.nfields, 4, "the fields sent, nothing else");
     cJSON *doc = cJSON_ParseWithLength(m->payload, m->len);
-    const cJSON *data = cJSON_GetObjectItem(doc, "data");
-    cr_assert_str_eq(cJSON_GetObjectItem(data, "name")->valuestring, "Asha Verma", "sanitized: trimmed");
-    cr_assert_float_eq(cJSON_GetObjectItem(data, "cgpa")->valuedouble, 9.5, 1e-9);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(doc, "data");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(data, "name")->valuestring, "Asha Verma", "sanitized: trimmed");
+    cr_assert_float_eq(cJSON_GetObjectItemCaseSensitive(data, "cgpa")->valuedouble, 9.5, 1e-9);
     cJSON_Delete(doc);
     fp_event_clear(&ev);
     free(m->payload);
@@ -197,7 +197,7 @@ ParameterizedTest(struct bad_case *c, ingest, bad_input_gets_a_precise_answer)
     cr_assert_eq(a.status, c->status, "%s: %ld %s", c->body, a.status, a.body);
     cr_assert_not_null(strstr(a.body, c->in_body), "'%s' not in %s", c->in_body, a.body);
     cJSON *j = cJSON_Parse(a.body);
-    cr_assert_not_null(cJSON_GetObjectItem(j, "error"), "JSON error body: %s", a.body);
+    cr_assert_not_null(cJSON_GetObjectItemCaseSensitive(j, "error"), "JSON error body: %s", a.body);
     cJSON_Delete(j);
     answer_free(&a);
 }
@@ -230,9 +230,9 @@ Test(ingest, routes_methods_and_size_limits)
     snprintf(schema_path, sizeof schema_path, "/forms/%s/schema", name);
     cr_assert_eq(tk_http_get(port, schema_path, &body), 200);
     cJSON *js = cJSON_Parse(body);
-    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(js, "$schema")),
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(js, "$schema")),
                      "https://json-schema.org/draft/2020-12/schema", "%s", body);
-    cr_assert_not_null(cJSON_GetObjectItem(cJSON_GetObjectItem(js, "properties"), "roll"), "%s", body);
+    cr_assert_not_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(js, "properties"), "roll"), "%s", body);
     cJSON_Delete(js);
     free(body);
     cr_assert_eq(tk_http_get(port, "/metrics", &body), 200);
@@ -253,12 +253,12 @@ Test(ingest, idempotency_key_retries_get_the_same_id_and_form_posts_are_typed)
     cr_assert_str_eq(a.body, b.body, "a retry keeps its id");
     cr_assert_str_neq(a.body, c.body, "another key, another id");
     cJSON *j = cJSON_Parse(a.body);
-    found_event *m = find_event(cJSON_GetStringValue(cJSON_GetObjectItem(j, "id")));
+    found_event *m = find_event(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id")));
     cr_assert_not_null(m);
     fp_event ev;
     cr_assert_eq(fp_event_parse(m->payload, m->len, &ev, NULL), 0);
     cJSON *doc = cJSON_ParseWithLength(m->payload, m->len);
-    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "data"), "cgpa")),
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "data"), "cgpa")),
               "the form post's text became a number");
     cJSON_Delete(doc);
     fp_event_clear(&ev);
@@ -448,7 +448,7 @@ static void *load_client_run(void *arg)
         curl_slist_free_all(hs);
         if (rc == CURLE_OK && status == 202 && b.data) {
             cJSON *j = cJSON_Parse(b.data);
-            const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+            const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id"));
             if (id)
                 snprintf(lc->ids[lc->accepted++], 27, "%s", id);
             cJSON_Delete(j);

@@ -51,7 +51,7 @@ Test(kube_client, client_certificate_from_memory_authenticates, .timeout = 60)
     kube_conn *k = kube_conn_new(c, 10000, &err);
     cJSON *ns = NULL;
     cr_assert_eq(kube_request(k, "GET", "/api/v1/namespaces/default", NULL, NULL, &ns, NULL, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ns, "metadata"), "name")), "default");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ns, "metadata"), "name")), "default");
     cJSON_Delete(ns);
     kube_conn_free(k);
     kube_client_free(c);
@@ -92,10 +92,10 @@ typedef struct seen {
 static int on_event(void *ctx, const cJSON *ev)
 {
     seen *s = ctx;
-    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(ev, "type"));
-    const cJSON *obj = cJSON_GetObjectItem(ev, "object");
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, "type"));
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
     if (type && !strcmp(type, "ADDED") &&
-        !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "metadata"), "name")), s->name))
+        !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name")), s->name))
         s->added++;
     return 0;
 }

@@ -71,11 +71,11 @@ static int crd_established(void)
     int ok = 0;
     if (kube("GET", CRD_PATH "/" CRD_NAME, NULL, &out) == 200) {
         cJSON *j = cJSON_Parse(out);
-        cJSON *conds = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "status"), "conditions");
+        cJSON *conds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "status"), "conditions");
         cJSON *c;
         cJSON_ArrayForEach(c, conds) {
-            const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(c, "type"));
-            const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(c, "status"));
+            const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "type"));
+            const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
             if (type && st && !strcmp(type, "Established") && !strcmp(st, "True"))
                 ok = 1;
         }
@@ -144,10 +144,10 @@ Test(kube, crd_and_custom_object_round_trip, .timeout = 180)
 
     cJSON *got;
     expect("GET", OBJ_PATH "/hello", NULL, 200, &got);
-    cJSON *spec = cJSON_GetObjectItem(got, "spec");
-    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(spec, "message")), "hi from C");
-    cr_assert_eq(cJSON_GetObjectItem(spec, "count")->valueint, 3);
-    const char *uid = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(got, "metadata"), "uid"));
+    cJSON *spec = cJSON_GetObjectItemCaseSensitive(got, "spec");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "message")), "hi from C");
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(spec, "count")->valueint, 3);
+    const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(got, "metadata"), "uid"));
     cr_assert(uid && *uid, "the server assigned a uid");
     cJSON_Delete(got);
 
@@ -156,7 +156,7 @@ Test(kube, crd_and_custom_object_round_trip, .timeout = 180)
     expect("POST", OBJ_PATH,
            "{\"apiVersion\":\"smoke.formpipe.io/v1\",\"kind\":\"SmokeTest\","
            "\"metadata\":{\"name\":\"bad\"},\"spec\":{\"count\":-1}}", 422, &status);
-    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(status, "reason")), "Invalid");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(status, "reason")), "Invalid");
     cJSON_Delete(status);
 
     expect("DELETE", OBJ_PATH "/hello", NULL, 200, NULL);

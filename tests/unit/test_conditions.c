@@ -22,7 +22,7 @@ Test(conditions, transition_time_kept_while_status_holds_and_reset_on_flip)
     cJSON *second = op_conditions_build(first, want, 2, 2, "2026-01-01T00:05:00Z");
     cr_assert_str_eq(field(second, 0, "lastTransitionTime"), "2026-01-01T00:00:00Z");
     cr_assert_str_eq(field(second, 0, "message"), "1/2 ready");
-    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(second, 0), "observedGeneration")->valuedouble, 2);
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(second, 0), "observedGeneration")->valuedouble, 2);
 
     want[0].status = 1;
     want[0].reason = "AllReady";

@@ -34,9 +34,9 @@ Test(event, encode_then_parse_round_trips)
     cr_assert_str_eq(ev.fields[2].name, "ok");
     cr_assert_eq(ev.fields[2].value.kind, FP_JSCAN_TRUE);
     cJSON *doc = cJSON_Parse(json);
-    cr_assert_str_eq(cJSON_GetObjectItem(doc, "specversion")->valuestring, "1.0");
-    cr_assert_str_eq(cJSON_GetObjectItem(doc, "type")->valuestring, FP_EVENT_TYPE);
-    cr_assert_str_eq(cJSON_GetObjectItem(doc, "datacontenttype")->valuestring, "application/json");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(doc, "specversion")->valuestring, "1.0");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(doc, "type")->valuestring, FP_EVENT_TYPE);
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(doc, "datacontenttype")->valuestring, "application/json");
     cJSON_Delete(doc);
     fp_event_clear(&ev);
     free(json);
@@ -95,6 +95,21 @@ Test(event, extension_attributes_whitespace_and_escaped_names)
     cr_assert_str_eq(ev.fields[0].name, "name");
     cr_assert_str_eq(ev.fields[1].name, "age");
     cr_assert_eq(ev.fields[1].value.kind, FP_JSCAN_NULL);
+    fp_event_clear(&ev);
+}
+
+Test(event, member_names_are_case_sensitive)
+{
+    /* "Data" and "ID" are extension attributes, not data and id (found by fuzz.event: its
+     * check looked data up with cJSON's case-insensitive cJSON_GetObjectItem) */
+    const char *json = "{\"Data\":{\"x\":1,\"y\":2},\"ID\":5," OK_HEAD ",\"id\":\"k\",\"time\":\"2026-11-23T14:05:27Z\","
+                       "\"data\":{\"a\":\"b\"}}";
+    fp_event ev;
+    fp_error err = {0};
+    cr_assert_eq(fp_event_parse(json, strlen(json), &ev, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(ev.id, "k");
+    cr_assert_eq(ev.nfields, 1);
+    cr_assert_str_eq(ev.fields[0].name, "a");
     fp_event_clear(&ev);
 }
 

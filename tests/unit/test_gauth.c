@@ -49,13 +49,13 @@ static const char *make_key_file(const char *extra_json)
     size_t n;
     char *pem = slurp(pem_path, &n);
     cJSON *k = extra_json ? cJSON_Parse(extra_json) : cJSON_CreateObject();
-    if (!cJSON_GetObjectItem(k, "client_email"))
+    if (!cJSON_GetObjectItemCaseSensitive(k, "client_email"))
         cJSON_AddStringToObject(k, "client_email", "flush@project.iam.gserviceaccount.com");
-    if (!cJSON_GetObjectItem(k, "private_key"))
+    if (!cJSON_GetObjectItemCaseSensitive(k, "private_key"))
         cJSON_AddStringToObject(k, "private_key", pem);
-    if (!cJSON_GetObjectItem(k, "private_key_id"))
+    if (!cJSON_GetObjectItemCaseSensitive(k, "private_key_id"))
         cJSON_AddStringToObject(k, "private_key_id", "abc123");
-    if (!cJSON_GetObjectItem(k, "token_uri"))
+    if (!cJSON_GetObjectItemCaseSensitive(k, "token_uri"))
         cJSON_AddStringToObject(k, "token_uri", "https://oauth2.googleapis.com/token");
     char *text = cJSON_Print(k);
     snprintf(path, sizeof path, "%s/key.json", dir);
@@ -101,14 +101,14 @@ Test(gauth, jwt_is_rs256_signed_and_verifies_with_openssl)
     unsigned char *claims = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &cl);
     unsigned char *sig = b64url_decode(dot2 + 1, strlen(dot2 + 1), &sl);
     cJSON *h = cJSON_ParseWithLength((char *)head, hl), *c = cJSON_ParseWithLength((char *)claims, cl);
-    cr_assert_str_eq(cJSON_GetObjectItem(h, "alg")->valuestring, "RS256");
-    cr_assert_str_eq(cJSON_GetObjectItem(h, "typ")->valuestring, "JWT");
-    cr_assert_str_eq(cJSON_GetObjectItem(h, "kid")->valuestring, "abc123");
-    cr_assert_str_eq(cJSON_GetObjectItem(c, "iss")->valuestring, "flush@project.iam.gserviceaccount.com");
-    cr_assert_str_eq(cJSON_GetObjectItem(c, "scope")->valuestring, FP_GAUTH_SCOPE);
-    cr_assert_str_eq(cJSON_GetObjectItem(c, "aud")->valuestring, "https://oauth2.googleapis.com/token");
-    cr_assert_eq((long long)cJSON_GetObjectItem(c, "iat")->valuedouble, 1795442727LL);
-    cr_assert_eq((long long)cJSON_GetObjectItem(c, "exp")->valuedouble, 1795442727LL + 3600, "exp <= 1 h");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(h, "alg")->valuestring, "RS256");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(h, "typ")->valuestring, "JWT");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(h, "kid")->valuestring, "abc123");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(c, "iss")->valuestring, "flush@project.iam.gserviceaccount.com");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(c, "scope")->valuestring, FP_GAUTH_SCOPE);
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(c, "aud")->valuestring, "https://oauth2.googleapis.com/token");
+    cr_assert_eq((long long)cJSON_GetObjectItemCaseSensitive(c, "iat")->valuedouble, 1795442727LL);
+    cr_assert_eq((long long)cJSON_GetObjectItemCaseSensitive(c, "exp")->valuedouble, 1795442727LL + 3600, "exp <= 1 h");
 
     char signed_path[128], sig_path[128], cmd[600];
     snprintf(signed_path, sizeof signed_path, "%s/signed", dir);
@@ -181,7 +181,7 @@ Test(gauth, token_uri_override_replaces_the_audience)
     size_t cl;
     unsigned char *claims = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &cl);
     cJSON *c = cJSON_ParseWithLength((char *)claims, cl);
-    cr_assert_str_eq(cJSON_GetObjectItem(c, "aud")->valuestring, "http://127.0.0.1:29500/token");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(c, "aud")->valuestring, "http://127.0.0.1:29500/token");
     cJSON_Delete(c);
     free(claims);
     free(jwt);

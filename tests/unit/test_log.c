@@ -41,20 +41,20 @@ Test(log, writes_one_json_object_per_line_with_the_standard_keys)
     *nl = '\0';
     cJSON *j = cJSON_Parse(out);
     cr_assert_not_null(j, "line is valid JSON: %s", out);
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "level")->valuestring, "info");
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "component")->valuestring, "ingest");
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "msg")->valuestring, "listening");
-    cr_assert_eq(cJSON_GetObjectItem(j, "port")->valueint, 8080);
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "form")->valuestring, "student \"data\"");
-    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "tls")));
-    cr_assert_float_eq(cJSON_GetObjectItem(j, "ratio")->valuedouble, 0.5, 1e-12);
-    const char *t = cJSON_GetObjectItem(j, "time")->valuestring;
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "level")->valuestring, "info");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "component")->valuestring, "ingest");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "msg")->valuestring, "listening");
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(j, "port")->valueint, 8080);
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "form")->valuestring, "student \"data\"");
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "tls")));
+    cr_assert_float_eq(cJSON_GetObjectItemCaseSensitive(j, "ratio")->valuedouble, 0.5, 1e-12);
+    const char *t = cJSON_GetObjectItemCaseSensitive(j, "time")->valuestring;
     cr_assert_eq(strlen(t), 24, "RFC 3339 UTC with milliseconds: %s", t);
     cr_assert_eq(t[23], 'Z');
     cJSON_Delete(j);
     cJSON *second = cJSON_Parse(nl + 1);
     cr_assert_not_null(second, "second line is valid JSON too: %s", nl + 1);
-    cr_assert_str_eq(cJSON_GetObjectItem(second, "level")->valuestring, "warn");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(second, "level")->valuestring, "warn");
     cJSON_Delete(second);
 }
 
@@ -109,8 +109,8 @@ Test(log, long_values_are_cut_and_marked)
                                (const fp_log_field[]){FP_LSTR("v", big), FP_LEND}), 0);
     cJSON *j = cJSON_Parse(line.data);
     cr_assert_not_null(j);
-    cr_assert_eq(strlen(cJSON_GetObjectItem(j, "v")->valuestring), FP_LOG_MAX_VALUE);
-    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "truncated")));
+    cr_assert_eq(strlen(cJSON_GetObjectItemCaseSensitive(j, "v")->valuestring), FP_LOG_MAX_VALUE);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "truncated")));
     cJSON_Delete(j);
     fp_buf_free(&line);
 }

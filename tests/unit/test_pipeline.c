@@ -54,9 +54,9 @@ Test(pipeline, defaults_from_design_and_operator)
     cr_assert_null(p->kafka_config.name);
     cr_assert_eq(p->delete_topic, 0);
     cJSON *compiled = cJSON_Parse(p->compiled_form);
-    cr_assert_str_eq(cJSON_GetObjectItem(compiled, "name")->valuestring, "student-data");
-    cr_assert_str_eq(cJSON_GetObjectItem(compiled, "namespace")->valuestring, "forms");
-    cr_assert_eq(cJSON_GetObjectItem(compiled, "generation")->valuedouble, 4);
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(compiled, "name")->valuestring, "student-data");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(compiled, "namespace")->valuestring, "forms");
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(compiled, "generation")->valuedouble, 4);
     cr_assert_eq(strlen(p->form_hash), 16);
     cJSON_Delete(compiled);
     op_pipeline_free(p);
@@ -68,7 +68,7 @@ Test(pipeline, form_hash_follows_the_form_only)
     fp_error err = {0};
     cJSON *a = resource(""), *b = resource(",\"ingest\":{\"replicas\":5}");
     cJSON *c = resource("");
-    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "spec"), "form"), "unknownFields", "drop");
+    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "spec"), "form"), "unknownFields", "drop");
     op_pipeline *pa = op_pipeline_parse(a, &defaults, &err), *pb = op_pipeline_parse(b, &defaults, &err);
     op_pipeline *pc = op_pipeline_parse(c, &defaults, &err);
     cr_assert(pa && pb && pc, "%s", err.msg);
@@ -104,9 +104,9 @@ ParameterizedTestParameters(pipeline, refused_specs_name_field_and_rule)
 ParameterizedTest(struct bad_case *c, pipeline, refused_specs_name_field_and_rule)
 {
     cJSON *j = resource(c->tail);
-    cJSON *spec = cJSON_GetObjectItem(j, "spec");
+    cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "spec");
     /* a later duplicate key wins in the tail: move it over the first */
-    cJSON *first = cJSON_GetObjectItem(spec, "sheets"), *it;
+    cJSON *first = cJSON_GetObjectItemCaseSensitive(spec, "sheets"), *it;
     cJSON_ArrayForEach(it, spec)
         if (it != first && it->string && strcmp(it->string, "sheets") == 0)
             cJSON_ReplaceItemViaPointer(spec, first, cJSON_Duplicate(it, 1));
@@ -139,7 +139,7 @@ ParameterizedTestParameters(pipeline, bad_forms_are_refused_before_anything_chan
 ParameterizedTest(struct form_case *c, pipeline, bad_forms_are_refused_before_anything_changes)
 {
     cJSON *j = resource("");
-    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(j, "spec"), "form", cJSON_Parse(c->form));
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "spec"), "form", cJSON_Parse(c->form));
     fp_error err = {0};
     op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
     cr_assert_null(p);
@@ -177,9 +177,9 @@ Test(children, every_child_is_labelled_and_owned)
         cr_assert_str_eq(sat(c, "metadata.name"), names[k]);
         cr_assert_str_eq(sat(c, "metadata.namespace"), "forms");
         const cJSON *labels = at(c, "metadata.labels");
-        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(labels, "app.kubernetes.io/managed-by")), "formpipe-operator");
-        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(labels, "app.kubernetes.io/instance")), "student-data");
-        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(labels, "app.kubernetes.io/part-of")), "formpipe");
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(labels, "app.kubernetes.io/managed-by")), "formpipe-operator");
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(labels, "app.kubernetes.io/instance")), "student-data");
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(labels, "app.kubernetes.io/part-of")), "formpipe");
         cr_assert_str_eq(sat(c, "metadata.ownerReferences.0.uid"), "u-1");
         cr_assert(cJSON_IsTrue(at(c, "metadata.ownerReferences.0.controller")));
         cr_assert(op_child_owned_by(c, "u-1"));
@@ -234,7 +234,7 @@ Test(children, pods_are_locked_down_and_secrets_are_mounted_not_copied)
     }
     cJSON *consumer = op_child_build(p, &defaults, OP_CHILD_CONSUMER_DEPLOYMENT, 4);
     cr_assert_eq(at(consumer, "spec.replicas")->valuedouble, 4);
-    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(at(consumer, "spec.template.metadata.annotations"),
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at(consumer, "spec.template.metadata.annotations"),
                                                                OP_FORM_HASH_ANNOTATION)), p->form_hash);
     cJSON_Delete(consumer);
     cJSON *cron = op_child_build(p, &defaults, OP_CHILD_FLUSH_CRONJOB, 0);
