@@ -261,12 +261,13 @@ static void note_origin(server *s, struct lws *wsi, request *r)
 }
 
 /* The client's address: the peer, or for a trusted proxy the last X-Forwarded-For entry. */
-static void client_of(server *s, struct lws *wsi, struct session *ss, char *out, size_t outsz)
+static void client_of(server *s, struct lws *wsi, char *out, size_t outsz)
 {
     char xff[512];
-    const char *peer = ss->peer;
-    if (!ss->peer[0])
-        lws_get_peer_simple(wsi, ss->peer, sizeof ss->peer);
+    conn *c = lws_get_opaque_user_data(wsi);
+    const char *peer = c->peer;
+    if (!c->peer[0])
+        lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
     snprintf(out, outsz, "%s", peer);
     const fp_strlist *trusted = s->cfg->trusted_proxies;
     for (size_t i = 0; trusted && i < trusted->n; i++) {
@@ -341,7 +342,7 @@ static int on_http(worker *w, struct lws *wsi, struct session *ss, const char *u
         return 0;
     }
     char client[64];
-    client_of(s, wsi, ss, client, sizeof client);
+    client_of(s, wsi, client, sizeof client);
     if (!fp_ratelimit_take(s->limiter, client, fp_ingest_now(), &r->retry_after)) {
         respond_error(s, r, 429, "too many submissions from this address; retry later", NULL);
         return 0;
@@ -409,6 +410,49 @@ static int add_headers(struct lws *wsi, const request *r, uint8_t **p, uint8_t *
     return lws_finalize_http_header(wsi, p, end);
 }
 
+/* Puts c (a connection that has just been answered) at the end of w's idle list. */
+static void idle_add(worker *w, conn *c)
+{
+    if (!c)
+        return;
+    c->idle = 1;
+    c->idle_since = fp_ingest_now();
+    c->idle_next = NULL;
+    c->idle_prev = w->idle_newest;
+    if (w->idle_newest)
+        w->idle_newest->idle_next = c;
+    else
+        w->idle_oldest = c;
+    w->idle_newest = c;
+}
+
+/* Takes c off w's idle list, if it is on it. */
+static void idle_remove(worker *w, conn *c)
+{
+    if (!c || !c->idle)
+        return;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        w->idle_oldest = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    else
+        w->idle_newest = c->idle_prev;
+    c->idle = 0;
+    c->idle_prev = c->idle_next = NULL;
+}
+
+void fp_http_close_idle(worker *w, double before)
+{
+    while (w->idle_oldest && w->idle_oldest->idle_since < before) {
+        conn *c = w->idle_oldest;
+        idle_remove(w, c);
+        /* closed by lws at its next service, as its own keep-alive timeout would */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
+    }
+}
+
 /* Sends the prepared answer, head and body in one write (one TCP segment for a small
  * answer; HTTP/1.1 only, which is all this server speaks). Returns -1 to close. */
 static int write_answer(struct lws *wsi, struct session *ss)
@@ -438,7 +482,12 @@ static int write_answer(struct lws *wsi, struct session *ss)
     else
         request_free(r);
     ss->req = NULL;
-    return close || lws_http_transaction_completed(wsi) ? -1 : 0;
+    if (close || lws_http_transaction_completed(wsi))
+        return -1;
+    /* lws has just put its keep-alive timeout into its sorted list: ours instead */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    idle_add(worker_of(wsi), lws_get_opaque_user_data(wsi));
+    return 0;
 }
 
 /* Writes the request's answer if it has one that may go out now. */
@@ -460,10 +509,11 @@ int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             fp_ingest_read_mail(w);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
-        if (s && lws_get_opaque_user_data(wsi) == &s->connections) {   /* a counted connection */
+        if (w && lws_get_opaque_user_data(wsi)) {   /* a client connection (conn) */
+            conn *c = lws_get_opaque_user_data(wsi);
             lws_set_opaque_user_data(wsi, NULL);
-            fp_ingest_release_connection(s);
-            w->released = 1;
+            idle_remove(w, c);
+            fp_ingest_conn_gone(w, c);
         }
         break;
     default:
@@ -473,6 +523,7 @@ int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
+        idle_remove(w, lws_get_opaque_user_data(wsi));
         if (on_http(w, wsi, ss, in))
             return -1;
         return send_ready(wsi, ss);

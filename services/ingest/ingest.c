@@ -69,14 +69,21 @@ static int reserve_connection(server *s)
     return 1;
 }
 
-void fp_ingest_release_connection(server *s)
+static void release_connection(server *s)
 {
     fp_series_set(s->m_conns, atomic_fetch_sub(&s->connections, 1) - 1);
 }
 
+void fp_ingest_conn_gone(worker *w, conn *c)
+{
+    free(c);
+    release_connection(w->s);
+    w->released = 1;
+}
+
 /* The listener is readable: accepts what is waiting and gives each connection to this
  * thread's lws context, or closes it at once when --max-connections are open. The slot
- * goes with the wsi (marked by its opaque pointer) and comes back at WSI_DESTROY. */
+ * goes with the wsi's conn (its opaque user data) and comes back at WSI_DESTROY. */
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
     worker *w = io->data;
@@ -93,18 +100,27 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             close(fd);
             continue;
         }
+        conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            release_connection(w->s);
+            continue;
+        }
         int one = 1;   /* a write that follows an unacknowledged one must not wait for its ACK */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        lws_adopt_desc_t desc = {.vh = w->vhost, .type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP,
-                                 .opaque = &w->s->connections};   /* marks the wsi as holding a slot */
+        lws_adopt_desc_t desc = {.vh = w->vhost, .type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP, .opaque = c};
         desc.fd.sockfd = fd;
         w->released = 0;
-        /* On failure lws closes fd, and may already have destroyed the wsi (slot back). */
+        /* On failure lws closes fd, and may already have destroyed the wsi (c freed). */
         struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&desc);
-        if (!wsi && !w->released)
-            fp_ingest_release_connection(w->s);
+        if (!wsi && !w->released) {
+            free(c);
+            release_connection(w->s);
+        }
+        if (wsi)
+            c->wsi = wsi;
         /* lws sets no timeout on an adopted socket: bound the wait for the first request
-         * (lws clears it once the headers are in, and keeps its own idle timeout after). */
+         * (lws replaces it once a request starts; after an answer fp_http_close_idle keeps it). */
         if (wsi)
             lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, w->s->cfg->idle_timeout_s);
     }
@@ -166,14 +182,17 @@ static int port_of(int fd)
 #define TIMER_US 50000          /* the delivery bound and shutdown checks; reports wake the thread */
 #define FORM_RELOAD_S 1.0        /* how often the form files are looked at */
 
-/* Every 50 ms on each service thread: keeps the delivery bound, notices shutdown, and
- * reads the mailbox as a backstop (a report wakes the thread at once). */
+/* Every 50 ms on each service thread: keeps the delivery bound and the idle timeout,
+ * notices shutdown, and reads the mailbox as a backstop (a report wakes the thread at
+ * once). */
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
     worker *w = (worker *)sul;
     fp_ingest_read_mail(w);
     /* The delivery bound is ours to keep, not left to librdkafka. */
-    fp_http_expire(w, fp_ingest_now() - w->s->cfg->delivery_timeout_ms / 1000.0);
+    double now = fp_ingest_now();
+    fp_http_expire(w, now - w->s->cfg->delivery_timeout_ms / 1000.0);
+    fp_http_close_idle(w, now - w->s->cfg->idle_timeout_s);
     if (fp_shutdown_requested())
         ev_break(w->loop, EVBREAK_ONE);
     lws_sul_schedule(w->ctx, 0, &w->timer, on_timer, TIMER_US);
