@@ -264,10 +264,11 @@ static void note_origin(server *s, struct lws *wsi, request *r)
 static void client_of(server *s, struct lws *wsi, char *out, size_t outsz)
 {
     char xff[512];
-    conn *c = lws_get_opaque_user_data(wsi);
-    const char *peer = c->peer;
-    if (!c->peer[0])
-        lws_get_peer_simple(wsi, c->peer, sizeof c->peer);
+    conn *c = lws_get_opaque_user_data(wsi);   /* every client connection has one */
+    char uncached[sizeof c->peer] = "";
+    char *peer = c ? c->peer : uncached;
+    if (!peer[0])
+        lws_get_peer_simple(wsi, peer, sizeof uncached);
     snprintf(out, outsz, "%s", peer);
     const fp_strlist *trusted = s->cfg->trusted_proxies;
     for (size_t i = 0; trusted && i < trusted->n; i++) {
