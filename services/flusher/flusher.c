@@ -178,24 +178,24 @@ static int next_batch(run *r, long long start, cJSON **ids, cJSON **rows, fp_err
     }
     *ids = cJSON_CreateArray();
     *rows = cJSON_CreateArray();
-    int built = *ids && *rows;
-    cJSON_ArrayForEach(item, oldest) {   /* fp_buffer_oldest gives each item a string id and a row */
-        cJSON *id = built ? cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring) : NULL;
-        cJSON *row = id ? cJSON_DetachItemFromObjectCaseSensitive(item, "row") : NULL;
+    /* fp_buffer_oldest gives each item a string id and a row; there is at least one, so
+     * a NULL array above fails an add below */
+    cJSON_ArrayForEach(item, oldest) {
+        cJSON *id = cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring);
         if (!cJSON_AddItemToArray(*ids, id)) {
             cJSON_Delete(id);
-            cJSON_Delete(row);
-            built = 0;
+            rc = FP_ENOMEM;
             break;
         }
+        cJSON *row = cJSON_DetachItemFromObjectCaseSensitive(item, "row");
         if (!cJSON_AddItemToArray(*rows, row)) {
             cJSON_Delete(row);
-            built = 0;
+            rc = FP_ENOMEM;
             break;
         }
     }
     cJSON_Delete(oldest);
-    if (!built)
+    if (rc)
         rc = fp_error_set(err, FP_ENOMEM, "out of memory building a batch");
     if (rc || (rc = fp_flushstate_record(r->state, r->token, start, *ids, err)) || (rc = replicate(r, err))) {
         cJSON_Delete(*ids);

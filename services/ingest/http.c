@@ -28,31 +28,10 @@ static void request_free(request *r)
     free(r);
 }
 
-static void list_add(worker *w, request *r)
+/* The oldest of w's unanswered submissions, or NULL. */
+static request *oldest_unanswered(worker *w)
 {
-    r->prev = w->newest;
-    r->next = NULL;
-    if (w->newest)
-        w->newest->next = r;
-    else
-        w->oldest = r;
-    w->newest = r;
-    r->listed = 1;
-}
-
-static void list_remove(worker *w, request *r)
-{
-    if (!r->listed)
-        return;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        w->oldest = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        w->newest = r->prev;
-    r->listed = 0;
+    return w->unanswered.oldest ? FP_FIFO_ENTRY(w->unanswered.oldest, request, unanswered) : NULL;
 }
 
 /* Sets the answer. Inside the connection's own callback it is written before the
@@ -130,7 +109,7 @@ void fp_http_delivered(worker *w, request *r)
 {
     server *s = w->s;
     r->delivering = 0;
-    list_remove(w, r);
+    fp_fifo_remove(&w->unanswered, &r->unanswered);
     w->inflight--;
     fp_series_set(s->m_inflight, atomic_fetch_sub(&s->inflight, 1) - 1);
     if (!r->wsi) {            /* the client went away or was already answered: we are done */
@@ -210,7 +189,7 @@ static void submit(server *s, request *r, const char *ctype)
         return;
     }
     r->delivering = 1;
-    list_add(r->w, r);
+    fp_fifo_push(&r->w->unanswered, &r->unanswered);
     r->w->inflight++;
     fp_series_set(s->m_inflight, atomic_fetch_add(&s->inflight, 1) + 1);
 }
@@ -411,44 +390,21 @@ static int add_headers(struct lws *wsi, const request *r, uint8_t **p, uint8_t *
     return lws_finalize_http_header(wsi, p, end);
 }
 
-/* Puts c (a connection that has just been answered) at the end of w's idle list. */
-static void idle_add(worker *w, conn *c)
+/* Takes wsi's connection off w's idle list: a request has started, or it is gone. */
+static void not_idle(worker *w, struct lws *wsi)
 {
-    if (!c)
-        return;
-    c->idle = 1;
-    c->idle_since = fp_ingest_now();
-    c->idle_next = NULL;
-    c->idle_prev = w->idle_newest;
-    if (w->idle_newest)
-        w->idle_newest->idle_next = c;
-    else
-        w->idle_oldest = c;
-    w->idle_newest = c;
-}
-
-/* Takes c off w's idle list, if it is on it. */
-static void idle_remove(worker *w, conn *c)
-{
-    if (!c || !c->idle)
-        return;
-    if (c->idle_prev)
-        c->idle_prev->idle_next = c->idle_next;
-    else
-        w->idle_oldest = c->idle_next;
-    if (c->idle_next)
-        c->idle_next->idle_prev = c->idle_prev;
-    else
-        w->idle_newest = c->idle_prev;
-    c->idle = 0;
-    c->idle_prev = c->idle_next = NULL;
+    conn *c = lws_get_opaque_user_data(wsi);   /* every client connection has one */
+    if (c)
+        fp_fifo_remove(&w->idle, &c->idle);
 }
 
 void fp_http_close_idle(worker *w, double before)
 {
-    while (w->idle_oldest && w->idle_oldest->idle_since < before) {
-        conn *c = w->idle_oldest;
-        idle_remove(w, c);
+    while (w->idle.oldest) {
+        conn *c = FP_FIFO_ENTRY(w->idle.oldest, conn, idle);
+        if (c->idle_since >= before)
+            break;
+        fp_fifo_remove(&w->idle, &c->idle);
         /* closed by lws at its next service, as its own keep-alive timeout would */
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, LWS_TO_KILL_ASYNC);
     }
@@ -487,7 +443,11 @@ static int write_answer(struct lws *wsi, struct session *ss)
         return -1;
     /* lws has just put its keep-alive timeout into its sorted list: ours instead */
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-    idle_add(worker_of(wsi), lws_get_opaque_user_data(wsi));
+    conn *c = lws_get_opaque_user_data(wsi);
+    if (c) {
+        c->idle_since = fp_ingest_now();
+        fp_fifo_push(&worker_of(wsi)->idle, &c->idle);
+    }
     return 0;
 }
 
@@ -512,8 +472,8 @@ int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_WSI_DESTROY:
         if (w && lws_get_opaque_user_data(wsi)) {   /* a client connection (conn) */
             conn *c = lws_get_opaque_user_data(wsi);
+            not_idle(w, wsi);
             lws_set_opaque_user_data(wsi, NULL);
-            idle_remove(w, c);
             fp_ingest_conn_gone(w, c);
         }
         break;
@@ -524,7 +484,7 @@ int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        idle_remove(w, lws_get_opaque_user_data(wsi));
+        not_idle(w, wsi);
         if (on_http(w, wsi, ss, in))
             return -1;
         return send_ready(wsi, ss);
@@ -565,9 +525,8 @@ int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 void fp_http_expire(worker *w, double before)
 {
     /* A later confirmation is harmless: a retry with the same Idempotency-Key is stored once. */
-    while (w->oldest && w->oldest->started < before) {
-        request *r = w->oldest;
-        list_remove(w, r);
+    for (request *r; (r = oldest_unanswered(w)) && r->started < before;) {
+        fp_fifo_remove(&w->unanswered, &r->unanswered);
         if (r->wsi) {
             r->answered_early = 1;
             r->retry_after = 1;
@@ -579,6 +538,6 @@ void fp_http_expire(worker *w, double before)
 
 void fp_http_drop(worker *w, request *r)
 {
-    list_remove(w, r);
+    fp_fifo_remove(&w->unanswered, &r->unanswered);
     request_free(r);
 }

@@ -117,12 +117,12 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             free(c);
             release_connection(w->s);
         }
-        if (wsi)
-            c->wsi = wsi;
         /* lws sets no timeout on an adopted socket: bound the wait for the first request
          * (lws replaces it once a request starts; after an answer fp_http_close_idle keeps it). */
-        if (wsi)
+        if (wsi) {
+            c->wsi = wsi;
             lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, w->s->cfg->idle_timeout_s);
+        }
     }
 }
 
@@ -297,8 +297,8 @@ static void worker_free(worker *w)
         next = r->mail_next;
         fp_http_drop(w, r);
     }
-    while (w->oldest)                  /* never reported on (the producer is gone) */
-        fp_http_drop(w, w->oldest);
+    while (w->unanswered.oldest)         /* never reported on (the producer is gone) */
+        fp_http_drop(w, FP_FIFO_ENTRY(w->unanswered.oldest, request, unanswered));
     if (w->listen_fd >= 0)
         close(w->listen_fd);
     if (w->loop)

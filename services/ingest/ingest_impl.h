@@ -6,6 +6,7 @@
 #ifndef FP_INGEST_IMPL_H
 #define FP_INGEST_IMPL_H
 
+#include "fifo.h"
 #include "formset.h"
 #include "ids.h"
 #include "ingest.h"
@@ -31,8 +32,7 @@ typedef struct request {
     int is_post, body_done;      /* an answer before the whole body was read closes */
     int delivering;              /* waiting for Kafka's delivery report */
     int answered_early;          /* 503 sent at the delivery bound; the report frees it */
-    struct request *prev, *next; /* the worker's in-flight list, oldest first */
-    int listed;
+    fp_fifo_link unanswered;     /* on the worker's list of unanswered submissions */
     struct request *mail_next;   /* in the worker's mailbox: Kafka reported on it */
     rd_kafka_resp_err_t dr_err;
     int status;                  /* 0 until the answer is ready */
@@ -63,9 +63,8 @@ struct session {
 typedef struct conn {
     struct lws *wsi;
     char peer[64];               /* the peer address, looked up on the first request */
-    struct conn *idle_prev, *idle_next;
+    fp_fifo_link idle;           /* on the worker's idle list */
     double idle_since;
-    int idle;
 } conn;
 
 typedef struct server {
@@ -95,8 +94,8 @@ struct worker {
     ev_io accept_io;
     pthread_t thread;
     int inflight;                /* this thread's requests waiting for Kafka's report */
-    request *oldest, *newest;    /* of those, the ones not yet answered, in produce order */
-    conn *idle_oldest, *idle_newest;   /* connections between requests */
+    fp_fifo unanswered;          /* of those, the ones not yet answered (request.unanswered) */
+    fp_fifo idle;                /* connections between requests (conn.idle) */
     int released;                /* a connection's slot came back (set while adopting one) */
     pthread_mutex_t mail_lock;
     request *mail;               /* reported requests, posted by the delivery-report thread */
