@@ -32,6 +32,8 @@ typedef struct op_child_type {
 extern const op_child_type op_child_types[OP_CHILD_COUNT];
 
 #define OP_LABEL_MANAGED_BY "app.kubernetes.io/managed-by=formpipe-operator"
+/* the pods of flush Jobs (their template carries the children's labels) */
+#define OP_LABEL_FLUSH_PODS OP_LABEL_MANAGED_BY ",app.kubernetes.io/component=flush"
 #define OP_FORM_HASH_ANNOTATION "formpipe.io/form-hash"
 
 /* The apply body of one child. consumer_replicas is used for the consumer Deployment.

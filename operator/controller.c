@@ -1,22 +1,62 @@
-/* controller.c — informers feed the queue; workers take keys and reconcile. */
+/* controller.c — informers feed the queue; workers take keys, find the object and its
+ * remembered state, and call op_reconcile (reconcile.h) with what it needs. Flush pods
+ * are read here into a per-pipeline record of runs (flushruns.h) that reconcile gets as
+ * facts. */
+#include "controller.h"
+
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
-#include "controller_impl.h"
+#include "informer.h"
 #include "log.h"
+#include "reconcile.h"
+#include "strmap.h"
+#include "workqueue.h"
 
-op_informer *op_child_informer(op_controller *c, op_child_kind kind)
+enum { INF_CONFIGMAPS, INF_DEPLOYMENTS, INF_SERVICES, INF_INGRESSES, INF_CRONJOBS, INF_PODS, INF_COUNT };
+
+struct op_controller {
+    kube_client *kube;
+    op_kafka *kafka;
+    op_controller_config cfg;
+    op_queue *queue;
+    op_informer *pipelines;
+    op_informer *informers[INF_COUNT];
+    op_informer *by_child[OP_CHILD_COUNT];   /* the informer caching each child kind */
+    pthread_t *workers;
+    int nworkers;
+    int started;
+    pthread_mutex_t lock;          /* guards states (the map, not its entries), flush_runs, started */
+    op_map *states;                /* key -> op_pipe_state */
+    op_map *flush_runs;            /* key -> op_flushruns */
+    long long last_resync_ms;
+    fp_series *reconciles_ok, *reconciles_failed, *duration, *depth, *pipelines_gauge;
+    fp_metric *restarts;
+};
+
+/* The state of key, created when missing. NULL on ENOMEM. */
+static op_pipe_state *state_for(op_controller *c, const char *key)
 {
-    switch (kind) {
-    case OP_CHILD_CONFIGMAP: return c->children[INF_CONFIGMAPS];
-    case OP_CHILD_INGEST_SERVICE: return c->children[INF_SERVICES];
-    case OP_CHILD_INGEST_INGRESS: return c->children[INF_INGRESSES];
-    case OP_CHILD_FLUSH_CRONJOB: return c->children[INF_CRONJOBS];
-    default: return c->children[INF_DEPLOYMENTS];
+    pthread_mutex_lock(&c->lock);
+    op_pipe_state *s = op_map_get(c->states, key);
+    if (!s && (s = op_pipe_state_new()) && op_map_put(c->states, key, s) < 0) {
+        op_pipe_state_free(s);
+        s = NULL;
     }
+    pthread_mutex_unlock(&c->lock);
+    return s;
+}
+
+/* Forgets everything remembered about a pipeline that is gone. */
+static void forget(op_controller *c, const char *key)
+{
+    pthread_mutex_lock(&c->lock);
+    op_map_del(c->states, key);
+    op_map_del(c->flush_runs, key);
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* FormPipeline changed. Our own status writes come back as changes too: they are
@@ -32,7 +72,7 @@ static void on_pipeline(void *ctx, op_event_type type, const cJSON *obj)
     int deleting = cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp") != NULL;
     if (type == OP_EV_MODIFIED && !deleting && cJSON_IsNumber(gen)) {
         pthread_mutex_lock(&c->lock);
-        pipe_state *st = op_map_get(c->states, key);
+        op_pipe_state *st = op_map_get(c->states, key);
         int current = st && st->synced_generation == (long long)gen->valuedouble;
         pthread_mutex_unlock(&c->lock);
         if (current)
@@ -51,26 +91,80 @@ static void on_child(void *ctx, op_event_type type, const cJSON *obj)
         op_queue_add(c->queue, key);
 }
 
+/* A flush pod changed: record its run when it has finished, and refresh the owner's
+ * status. The pod's pipeline is its formpipe.io/pipeline label. */
+static void on_flush_pod(void *ctx, op_event_type type, const cJSON *pod)
+{
+    op_controller *c = ctx;
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+    const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+    const char *name = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(md, "labels"), "formpipe.io/pipeline"));
+    char key[512];
+    if (type == OP_EV_DELETED || !ns || !name || snprintf(key, sizeof key, "%s/%s", ns, name) >= (int)sizeof key)
+        return;   /* a deleted pod's run stays recorded: history limits must not erase failures */
+    pthread_mutex_lock(&c->lock);
+    op_flushruns *runs = op_map_get(c->flush_runs, key);
+    if (!runs && (runs = calloc(1, sizeof *runs)) && op_map_put(c->flush_runs, key, runs) < 0) {
+        free(runs);
+        runs = NULL;
+    }
+    int changed = runs && op_flushruns_record(runs, pod);
+    pthread_mutex_unlock(&c->lock);
+    if (changed)
+        op_queue_add(c->queue, key);
+}
+
+/* What the pipeline's recorded flush runs say. */
+static void flush_facts(op_controller *c, const char *key, op_flush_facts *out)
+{
+    static const op_flushruns none;
+    pthread_mutex_lock(&c->lock);
+    const op_flushruns *runs = op_map_get(c->flush_runs, key);
+    op_flushruns_facts(runs ? runs : &none, out);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* One key: find the object and its state, reconcile, and decide when to come back. */
+static int reconcile_key(op_controller *c, kube_conn *conn, const char *key, long long *requeue)
+{
+    *requeue = 0;
+    cJSON *obj = op_informer_get(c->pipelines, key);
+    if (!obj) {
+        forget(c, key);
+        return 0;
+    }
+    op_pipe_state *st = state_for(c, key);
+    op_flush_facts flush;
+    flush_facts(c, key, &flush);
+    op_reconcile_env env = {
+        .conn = conn, .kafka = c->kafka, .defaults = &c->cfg.defaults, .identity = c->cfg.identity,
+        .measure_interval_ms = c->cfg.lag_interval_ms, .children = c->by_child, .flush = &flush,
+    };
+    int rc = st ? op_reconcile(&env, obj, st, requeue) : FP_ENOMEM;
+    cJSON_Delete(obj);
+    return rc;
+}
+
 static void *worker(void *arg)
 {
     op_controller *c = arg;
     fp_error err = {0};
     kube_conn *conn = kube_conn_new(c->kube, 10000, &err);   /* a stuck request must not hold a worker long */
     if (!conn) {
-        fp_log_write(FP_LOG_ERROR, "worker cannot start", (const fp_log_field[]){FP_LSTR("error", err.msg), FP_LEND});
+        fp_log_error("worker cannot start", FP_LSTR("error", err.msg));
         return NULL;
     }
     char *key;
     while ((key = op_queue_get(c->queue))) {
-        long long t0 = op_mono_ms(), requeue = 0;
-        int rc = op_reconcile(c, conn, key, &requeue);
-        fp_series_observe(c->duration, (double)(op_mono_ms() - t0) / 1000.0);
+        long long t0 = fp_clock_mono_ms(), requeue = 0;
+        int rc = reconcile_key(c, conn, key, &requeue);
+        fp_series_observe(c->duration, (double)(fp_clock_mono_ms() - t0) / 1000.0);
         if (rc < 0) {
             fp_series_inc(c->reconciles_failed);
             long long delay = op_queue_add_backoff(c->queue, key);
-            fp_log_write(FP_LOG_INFO, "reconcile will be retried",
-                         (const fp_log_field[]){FP_LSTR("pipeline", key), FP_LSTR("error", fp_error_name(rc)),
-                                                FP_LINT("retry_ms", delay), FP_LEND});
+            fp_log_info("reconcile will be retried", FP_LSTR("pipeline", key), FP_LSTR("error", fp_error_name(rc)),
+                        FP_LINT("retry_ms", delay));
         } else {
             fp_series_inc(c->reconciles_ok);
             op_queue_forget(c->queue, key);
@@ -82,6 +176,28 @@ static void *worker(void *arg)
     }
     kube_conn_free(conn);
     return NULL;
+}
+
+static int register_metrics(op_controller *c, fp_metrics *metrics, fp_error *err)
+{
+    static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    static const char *const result_label[] = {"result", NULL}, *const kind_label[] = {"kind", NULL};
+    fp_metric *rec = fp_metrics_counter(metrics, "formpipe_operator_reconciles_total", "reconciles by result",
+                                        result_label, err);
+    fp_metric *dur = fp_metrics_histogram(metrics, "formpipe_operator_reconcile_duration_seconds",
+                                          "time one reconcile took", NULL, buckets, sizeof buckets / sizeof buckets[0], err);
+    fp_metric *depth = fp_metrics_gauge(metrics, "formpipe_operator_queue_depth", "keys waiting in the work queue", NULL, err);
+    fp_metric *pipes = fp_metrics_gauge(metrics, "formpipe_operator_pipelines", "FormPipelines this operator knows", NULL, err);
+    c->restarts = fp_metrics_counter(metrics, "formpipe_operator_watch_restarts_total",
+                                     "watches restarted or relisted, by kind", kind_label, err);
+    if (!rec || !dur || !depth || !pipes || !c->restarts)
+        return err && err->code ? err->code : FP_ENOMEM;
+    c->reconciles_ok = fp_metric_series(rec, (const char *const[]){"ok"});
+    c->reconciles_failed = fp_metric_series(rec, (const char *const[]){"error"});
+    c->duration = fp_metric_series(dur, NULL);
+    c->depth = fp_metric_series(depth, NULL);
+    c->pipelines_gauge = fp_metric_series(pipes, NULL);
+    return 0;
 }
 
 op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics *metrics,
@@ -97,29 +213,18 @@ op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics 
     c->cfg = *cfg;
     pthread_mutex_init(&c->lock, NULL);
     c->queue = op_queue_new(cfg->backoff_base_ms, cfg->backoff_max_ms);
-    c->states = op_map_new(free);
-    static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
-    static const char *const result_label[] = {"result", NULL}, *const kind_label[] = {"kind", NULL};
-    fp_metric *rec = fp_metrics_counter(metrics, "formpipe_operator_reconciles_total",
-                                        "reconciles by result", result_label, err);
-    fp_metric *dur = fp_metrics_histogram(metrics, "formpipe_operator_reconcile_duration_seconds",
-                                          "time one reconcile took", NULL, buckets, sizeof buckets / sizeof buckets[0], err);
-    fp_metric *depth = fp_metrics_gauge(metrics, "formpipe_operator_queue_depth", "keys waiting in the work queue", NULL, err);
-    fp_metric *pipes = fp_metrics_gauge(metrics, "formpipe_operator_pipelines", "FormPipelines this operator knows", NULL, err);
-    c->restarts = fp_metrics_counter(metrics, "formpipe_operator_watch_restarts_total",
-                                     "watches restarted or relisted, by kind", kind_label, err);
-    if (!c->queue || !c->states || !rec || !dur || !depth || !pipes || !c->restarts) {
-        if (!c->queue || !c->states)
-            fp_error_set(err, FP_ENOMEM, "out of memory");
+    c->states = op_map_new(op_pipe_state_free);
+    c->flush_runs = op_map_new(free);
+    if (!c->queue || !c->states || !c->flush_runs) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
         op_controller_free(c);
         return NULL;
     }
-    c->reconciles_ok = fp_metric_series(rec, (const char *const[]){"ok"});
-    c->reconciles_failed = fp_metric_series(rec, (const char *const[]){"error"});
-    c->duration = fp_metric_series(dur, NULL);
-    c->depth = fp_metric_series(depth, NULL);
-    c->pipelines_gauge = fp_metric_series(pipes, NULL);
-    c->last_resync_ms = op_mono_ms();
+    if (register_metrics(c, metrics, err) < 0) {
+        op_controller_free(c);
+        return NULL;
+    }
+    c->last_resync_ms = fp_clock_mono_ms();
     return c;
 }
 
@@ -134,6 +239,37 @@ static op_informer *start_informer(op_controller *c, const char *name, const cha
     return op_informer_start(c->kube, &ic, err);
 }
 
+/* Starts the informers of the children and of flush pods, and maps child kinds to them. */
+static int start_child_informers(op_controller *c, fp_error *err)
+{
+    /* What reconcile never reads is not cached: specs of children (we apply ours
+     * regardless of theirs), ConfigMap data. */
+    static const char *const strip_spec[] = {"spec", NULL}, *const strip_data[] = {"data", "binaryData", NULL};
+    static const struct {
+        const char *name, *path, *selector;
+        const char *const *strip;
+        op_informer_fn fn;
+    } kinds[INF_COUNT] = {
+        [INF_CONFIGMAPS] = {"configmaps", "/api/v1/configmaps", OP_LABEL_MANAGED_BY, strip_data, on_child},
+        [INF_DEPLOYMENTS] = {"deployments", "/apis/apps/v1/deployments", OP_LABEL_MANAGED_BY, strip_spec, on_child},
+        [INF_SERVICES] = {"services", "/api/v1/services", OP_LABEL_MANAGED_BY, strip_spec, on_child},
+        [INF_INGRESSES] = {"ingresses", "/apis/networking.k8s.io/v1/ingresses", OP_LABEL_MANAGED_BY, strip_spec, on_child},
+        [INF_CRONJOBS] = {"cronjobs", "/apis/batch/v1/cronjobs", OP_LABEL_MANAGED_BY, strip_spec, on_child},
+        [INF_PODS] = {"flush-pods", "/api/v1/pods", OP_LABEL_FLUSH_PODS, strip_spec, on_flush_pod},
+    };
+    for (int i = 0; i < INF_COUNT; i++)
+        if (!(c->informers[i] = start_informer(c, kinds[i].name, kinds[i].path, kinds[i].selector, kinds[i].strip,
+                                               kinds[i].fn, err)))
+            return err ? err->code : FP_EIO;
+    c->by_child[OP_CHILD_CONFIGMAP] = c->informers[INF_CONFIGMAPS];
+    c->by_child[OP_CHILD_INGEST_DEPLOYMENT] = c->informers[INF_DEPLOYMENTS];
+    c->by_child[OP_CHILD_CONSUMER_DEPLOYMENT] = c->informers[INF_DEPLOYMENTS];
+    c->by_child[OP_CHILD_INGEST_SERVICE] = c->informers[INF_SERVICES];
+    c->by_child[OP_CHILD_INGEST_INGRESS] = c->informers[INF_INGRESSES];
+    c->by_child[OP_CHILD_FLUSH_CRONJOB] = c->informers[INF_CRONJOBS];
+    return 0;
+}
+
 int op_controller_start(op_controller *c, fp_error *err)
 {
     pthread_mutex_lock(&c->lock);
@@ -142,20 +278,9 @@ int op_controller_start(op_controller *c, fp_error *err)
     pthread_mutex_unlock(&c->lock);
     if (started)
         return 0;
-    /* What reconcile never reads is not cached: specs of children (we apply ours
-     * regardless of theirs), ConfigMap data. */
-    static const char *const strip_spec[] = {"spec", NULL}, *const strip_data[] = {"data", "binaryData", NULL};
-    static const struct { const char *name, *path; const char *const *strip; } kinds[INF_CHILD_COUNT] = {
-        [INF_CONFIGMAPS] = {"configmaps", "/api/v1/configmaps", strip_data},
-        [INF_DEPLOYMENTS] = {"deployments", "/apis/apps/v1/deployments", strip_spec},
-        [INF_SERVICES] = {"services", "/api/v1/services", strip_spec},
-        [INF_INGRESSES] = {"ingresses", "/apis/networking.k8s.io/v1/ingresses", strip_spec},
-        [INF_CRONJOBS] = {"cronjobs", "/apis/batch/v1/cronjobs", strip_spec},
-    };
-    for (int i = 0; i < INF_CHILD_COUNT; i++)
-        if (!(c->children[i] = start_informer(c, kinds[i].name, kinds[i].path, OP_LABEL_MANAGED_BY,
-                                              kinds[i].strip, on_child, err)))
-            return err ? err->code : FP_EIO;
+    int rc = start_child_informers(c, err);
+    if (rc < 0)
+        return rc;
     if (!(c->pipelines = start_informer(c, OP_PLURAL, "/apis/" OP_API_VERSION "/" OP_PLURAL, NULL, NULL,
                                         on_pipeline, err)))
         return err ? err->code : FP_EIO;
@@ -178,10 +303,11 @@ void op_controller_free(op_controller *c)
         pthread_join(c->workers[i], NULL);
     free(c->workers);
     op_informer_stop(c->pipelines);
-    for (int i = 0; i < INF_CHILD_COUNT; i++)
-        op_informer_stop(c->children[i]);
+    for (int i = 0; i < INF_COUNT; i++)
+        op_informer_stop(c->informers[i]);
     op_queue_free(c->queue);
     op_map_free(c->states);
+    op_map_free(c->flush_runs);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -199,8 +325,8 @@ int op_controller_ready(op_controller *c, char *why, size_t whysz)
         snprintf(why, whysz, "FormPipelines not listed yet");
         return 0;
     }
-    for (int i = 0; i < INF_CHILD_COUNT; i++)
-        if (!c->children[i] || !op_informer_synced(c->children[i])) {
+    for (int i = 0; i < INF_COUNT; i++)
+        if (!c->informers[i] || !op_informer_synced(c->informers[i])) {
             snprintf(why, whysz, "owned objects not listed yet");
             return 0;
         }
@@ -226,7 +352,7 @@ void op_controller_tick(op_controller *c)
     size_t n = 0;
     op_informer_each_key(c->pipelines, count_key, &n);
     fp_series_set(c->pipelines_gauge, (double)n);
-    long long now = op_mono_ms();
+    long long now = fp_clock_mono_ms();
     if (now - c->last_resync_ms >= c->cfg.resync_ms) {
         c->last_resync_ms = now;
         op_informer_each_key(c->pipelines, enqueue_key, c->queue);

@@ -9,13 +9,13 @@
 #include "kube_client.h"
 #include "metrics.h"
 #include "pipeline.h"
-#include "topic.h"
+#include "kafka_admin.h"
 
 typedef struct op_controller_config {
     op_defaults defaults;
     int workers;
     long long resync_ms;        /* every pipeline is reconciled at least this often */
-    long long lag_interval_ms;  /* lag-scaled pipelines are re-checked this often */
+    long long lag_interval_ms;  /* lag and progress of every pipeline are measured this often */
     long long backoff_base_ms, backoff_max_ms;
     const char *identity;       /* reportingInstance of Events */
 } op_controller_config;

@@ -1,6 +1,7 @@
 /* informer.c — list + watch loop in its own thread, cache in an op_map. */
 #include "informer.h"
 #include "clock.h"
+#include "condwait.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

@@ -88,7 +88,7 @@ static int auth_header(kube_client *c, char *out, size_t outsz, fp_error *err)
         return 0;
     pthread_mutex_lock(&c->lock);
     int rc = 0;
-    long long now = op_mono_ms();
+    long long now = fp_clock_mono_ms();
     if (!c->token || now - c->token_read_ms >= KUBE_TOKEN_REREAD_MS) {
         fp_error ferr = {0};
         char *t = kube_read_file(c->cfg->token_file, 64 * 1024, NULL, &ferr);

@@ -1,5 +1,6 @@
 /* lease.c — acquire / renew / observe loop. */
 #include "clock.h"
+#include "condwait.h"
 #include "lease.h"
 
 #include <pthread.h>
@@ -60,7 +61,7 @@ static int try_acquire(op_lease *l)
     fp_error err = {0};
     cJSON *cur = NULL;
     int rc = kube_request(l->conn, "GET", path, NULL, NULL, &cur, NULL, &err);
-    long long now = op_mono_ms();
+    long long now = fp_clock_mono_ms();
     if (rc == FP_ENOTFOUND) {
         char *body = lease_body(l, NULL, 0, NULL);
         snprintf(path, sizeof path, "/apis/coordination.k8s.io/v1/namespaces/%s/leases", l->cfg.ns);
@@ -132,7 +133,7 @@ static void *run(void *arg)
         int was = l->leader;
         if (held)
             l->leader = 1;
-        int expired = was && !held && op_mono_ms() - l->renewed_at > l->cfg.renew_deadline_ms;
+        int expired = was && !held && fp_clock_mono_ms() - l->renewed_at > l->cfg.renew_deadline_ms;
         if (expired) {
             l->leader = 0;
             l->lost = 1;
@@ -149,7 +150,7 @@ static void *run(void *arg)
             break;
         }
         /* a candidate wakes right when the holder's lease runs out, not up to a retry later */
-        long long wait = l->cfg.retry_ms, left = l->expires_at ? l->expires_at - op_mono_ms() + 10 : wait;
+        long long wait = l->cfg.retry_ms, left = l->expires_at ? l->expires_at - fp_clock_mono_ms() + 10 : wait;
         pthread_mutex_lock(&l->lock);
         op_cond_wait_ms(&l->wake, &l->lock, !held && left > 0 && left < wait ? left : wait, &l->stop);
         pthread_mutex_unlock(&l->lock);

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "shutdown.h"
-#include "topic.h"
+#include "kafka_admin.h"
 
 static char *kubeconfig, *context, *kafka_bootstrap, *kafka_config, *kafka_config_secret;
 static long long redis_min_acks;

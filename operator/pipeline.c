@@ -2,11 +2,13 @@
 #include "pipeline.h"
 
 #include <openssl/sha.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "form.h"
+#include "names.h"
 #include "schema.h"
 
 static const cJSON *member(const cJSON *o, const char *k)
@@ -70,13 +72,81 @@ static int topic_name(const char *s)
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+/* The type a field is stored with ("string" when the definition names none). */
+static const char *field_type(const cJSON *field)
+{
+    return str_or(field, "type", "string");
+}
+
+/* The sheet's columns, append-only: status.columns (every field the form ever had, with
+ * its type), then the spec's new fields in order. A field whose type differs from its
+ * column's is refused: rows under it hold the old type. Sets p->columns (owned) and
+ * p->columns_changed. */
+static int merge_columns(op_pipeline *p, const cJSON *fields, fp_error *err)
+{
+    const cJSON *old = member(member(p->obj, "status"), "columns"), *col, *f;
+    if (!(p->columns = cJSON_CreateArray()))
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(col, old) {
+        const char *name = str_or(col, "name", NULL);
+        if (name && !cJSON_AddItemToArray(p->columns, cJSON_Duplicate(col, 1)))
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+    }
+    int i = 0;
+    cJSON_ArrayForEach(f, fields) {
+        const char *name = str_or(f, "name", NULL), *type = field_type(f);
+        const cJSON *known = NULL;
+        cJSON_ArrayForEach(col, p->columns)
+            if (name && strcmp(str_or(col, "name", ""), name) == 0)
+                known = col;
+        if (known && strcmp(str_or(known, "type", "string"), type) != 0)
+            return fp_error_set(err, FP_EINVAL,
+                                "spec.form.fields[%d].type: field '%s' was %s and cannot become %s (rows in the sheet "
+                                "hold the old type); add a field with a new name instead", i, name,
+                                str_or(known, "type", "string"), type);
+        i++;
+        if (known || !name)
+            continue;
+        cJSON *c = cJSON_CreateObject();
+        if (!c || !cJSON_AddStringToObject(c, "name", name) || !cJSON_AddStringToObject(c, "type", type) ||
+            !cJSON_AddItemToArray(p->columns, c)) {
+            cJSON_Delete(c);
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+        }
+        p->columns_changed = 1;
+    }
+    if (cJSON_GetArraySize(p->columns) > FP_FORM_MAX_COLUMNS)
+        return fp_error_set(err, FP_EINVAL, "spec.form.fields: the sheet would have more than %d columns "
+                            "(removed fields keep theirs); start a new pipeline", FP_FORM_MAX_COLUMNS);
+    return 0;
+}
+
+/* The compiled form's "columns": the names of p->columns. */
+static cJSON *column_names(const op_pipeline *p)
+{
+    cJSON *names = cJSON_CreateArray(), *col;
+    cJSON_ArrayForEach(col, p->columns)
+        if (!names || !cJSON_AddItemToArray(names, cJSON_CreateString(str_or(col, "name", "")))) {
+            cJSON_Delete(names);
+            return NULL;
+        }
+    return names;
+}
+
 static int compile_form(op_pipeline *p, const cJSON *form, fp_error *err)
 {
     if (!cJSON_IsObject(form))
         return fp_error_set(err, FP_EINVAL, "spec.form: required");
+    int rc = merge_columns(p, member(form, "fields"), err);
+    if (rc < 0)
+        return rc;
     cJSON *c = cJSON_Duplicate(form, 1);
-    if (!c)
+    cJSON *names = column_names(p);
+    if (!c || !names) {
+        cJSON_Delete(c);
+        cJSON_Delete(names);
         return fp_error_set(err, FP_ENOMEM, "out of memory");
+    }
     char *formtext = cJSON_PrintUnformatted(form);
     unsigned char md[SHA256_DIGEST_LENGTH];
     if (formtext)
@@ -87,9 +157,13 @@ static int compile_form(op_pipeline *p, const cJSON *form, fp_error *err)
     cJSON_DeleteItemFromObjectCaseSensitive(c, "name");
     cJSON_DeleteItemFromObjectCaseSensitive(c, "namespace");
     cJSON_DeleteItemFromObjectCaseSensitive(c, "generation");
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "topic");
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "columns");
     cJSON_AddStringToObject(c, "name", p->name);
     cJSON_AddStringToObject(c, "namespace", p->ns);
     cJSON_AddNumberToObject(c, "generation", (double)p->generation);
+    cJSON_AddStringToObject(c, "topic", p->topic);
+    cJSON_AddItemToObject(c, "columns", names);
     p->compiled_form = cJSON_PrintUnformatted(c);
     cJSON_Delete(c);
     if (!p->compiled_form)
@@ -108,64 +182,87 @@ static int compile_form(op_pipeline *p, const cJSON *form, fp_error *err)
     return ok ? 0 : fp_error_set(err, FP_EINVAL, "spec.form: %s", ferr.msg);
 }
 
+/* The integer settings of a spec: where each lives, its default, range and field. A
+ * default of -1 takes the operator's default (d->replication_factor and so on). */
+typedef struct int_setting {
+    const char *section, *key;
+    long long def, lo, hi;
+    size_t int_at, ll_at;   /* offsetof an int or a long long member of op_pipeline (0: the other) */
+} int_setting;
+
+#define INT_AT(m) offsetof(op_pipeline, m), 0
+#define LL_AT(m) 0, offsetof(op_pipeline, m)
+#define OP_DEFAULT -1
+
+static const int_setting int_settings[] = {
+    {"kafka", "partitions", 3, 1, OP_MAX_PARTITIONS, INT_AT(partitions)},
+    {"kafka", "replicationFactor", OP_DEFAULT, 1, 32, INT_AT(replication_factor)},
+    {"ingest", "replicas", 2, 0, 1000, INT_AT(ingest_replicas)},
+    {"ingest", "maxBodyBytes", 65536, 1, 16 * 1024 * 1024, LL_AT(max_body_bytes)},
+    {"ingest", "rateLimit", 20, 0, 1000000, INT_AT(rate_limit)},
+    {"ingest", "rateBurst", 40, 1, 1000000, INT_AT(rate_burst)},
+    {"ingest", "maxConnections", 4096, 1, 1000000, INT_AT(max_connections)},
+    {"ingest", "maxHeaderBytes", 4096, 512, 65535, INT_AT(max_header_bytes)},
+    {"ingest", "idleTimeoutSeconds", 30, 1, 3600, INT_AT(idle_timeout_s)},
+    {"consumer", "minReplicas", 1, 0, OP_MAX_PARTITIONS, INT_AT(consumer_min)},
+    {"consumer", "lagPerReplica", 0, 0, 1000000000, LL_AT(lag_per_replica)},
+    {"consumer", "scaleDownStabilizationSeconds", 300, 0, 86400, INT_AT(stabilization_s)},
+    {"sheets", "batchRows", 5000, 1, 50000, INT_AT(batch_rows)},
+    {"sheets", "activeDeadlineSeconds", 300, 30, 3600, LL_AT(flush_deadline_s)},
+    {"sheets", "maxFailedRuns", 3, 1, 10, INT_AT(max_failed_runs)},
+    {"redis", "minReplicasAck", OP_DEFAULT, 0, 16, INT_AT(redis_min_replicas_ack)},
+    {NULL, "progressDeadlineSeconds", 300, 10, 86400, INT_AT(progress_deadline_s)},
+};
+
+/* The operator's default for a setting marked OP_DEFAULT. */
+static long long operator_default(const int_setting *s, const op_defaults *d)
+{
+    return strcmp(s->key, "replicationFactor") == 0 ? d->replication_factor : d->redis_min_replicas_ack;
+}
+
+static int read_int_settings(op_pipeline *p, const cJSON *spec, const op_defaults *d, fp_error *err)
+{
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++) {
+        const int_setting *s = &int_settings[i];
+        char path[64];
+        snprintf(path, sizeof path, "spec%s%s", s->section ? "." : "", s->section ? s->section : "");
+        long long v = 0, def = s->def == OP_DEFAULT ? operator_default(s, d) : s->def;
+        int rc = int_in(s->section ? member(spec, s->section) : spec, s->key, def, s->lo, s->hi, path, &v, err);
+        if (rc < 0)
+            return rc;
+        if (s->int_at)
+            *(int *)((char *)p + s->int_at) = (int)v;
+        else
+            *(long long *)((char *)p + s->ll_at) = v;
+    }
+    return 0;
+}
+
 static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, fp_error *err)
 {
-    long long v;
-    int rc;
     const cJSON *kafka = member(spec, "kafka"), *ingest = member(spec, "ingest");
-    const cJSON *consumer = member(spec, "consumer"), *sheets = member(spec, "sheets");
-    const cJSON *redis = member(spec, "redis");
+    const cJSON *sheets = member(spec, "sheets"), *redis = member(spec, "redis");
+    int rc = read_int_settings(p, spec, d, err);
+    if (rc < 0)
+        return rc;
 
     p->topic = str_or(kafka, "topic", NULL);
     if (!p->topic) {
-        snprintf(p->topic_buf, sizeof p->topic_buf, "forms.%s.%s", p->ns, p->name);
+        fp_names_topic(p->ns, p->name, p->topic_buf, sizeof p->topic_buf);
         p->topic = p->topic_buf;
     }
-    if (!topic_name(p->topic))
-        return fp_error_set(err, FP_EINVAL, "spec.kafka.topic: must be 1-249 of [a-zA-Z0-9._-]");
-    if ((rc = int_in(kafka, "partitions", 3, 1, OP_MAX_PARTITIONS, "spec.kafka", &v, err)) < 0)
-        return rc;
-    p->partitions = (int)v;
-    if ((rc = int_in(kafka, "replicationFactor", d->replication_factor, 1, 32, "spec.kafka", &v, err)) < 0)
-        return rc;
-    p->replication_factor = (int)v;
+    if (!topic_name(p->topic) || strlen(p->topic) > OP_MAX_TOPIC)
+        return fp_error_set(err, FP_EINVAL, "spec.kafka.topic: must be 1-%d of [a-zA-Z0-9._-]", OP_MAX_TOPIC);
+    fp_names_dlq_topic(p->topic, p->dlq_topic, sizeof p->dlq_topic);
+    fp_names_group(p->ns, p->name, p->group, sizeof p->group);
     p->kafka_bootstrap = str_or(kafka, "bootstrapServers", d->kafka_bootstrap);
     secret_ref(kafka, "configSecret", "client.properties", d->kafka_config, &p->kafka_config);
     p->delete_topic = cJSON_IsTrue(member(kafka, "deleteTopicOnDelete"));
 
-    if ((rc = int_in(ingest, "replicas", 2, 0, 1000, "spec.ingest", &v, err)) < 0)
-        return rc;
-    p->ingest_replicas = (int)v;
     p->host = str_or(ingest, "host", NULL);
     p->ingress_class = str_or(ingest, "ingressClassName", NULL);
-    if ((rc = int_in(ingest, "maxBodyBytes", 65536, 1, 16 * 1024 * 1024, "spec.ingest", &p->max_body_bytes, err)) < 0)
-        return rc;
     p->allowed_origins = member(ingest, "allowedOrigins");
     p->trusted_proxies = member(ingest, "trustedProxies");
-    if ((rc = int_in(ingest, "rateLimit", 20, 0, 1000000, "spec.ingest", &v, err)) < 0)
-        return rc;
-    p->rate_limit = (int)v;
-    if ((rc = int_in(ingest, "rateBurst", 40, 1, 1000000, "spec.ingest", &v, err)) < 0)
-        return rc;
-    p->rate_burst = (int)v;
-    if ((rc = int_in(ingest, "maxConnections", 4096, 1, 1000000, "spec.ingest", &v, err)) < 0)
-        return rc;
-    p->max_connections = (int)v;
-    if ((rc = int_in(ingest, "maxHeaderBytes", 4096, 512, 65535, "spec.ingest", &v, err)) < 0)
-        return rc;
-    p->max_header_bytes = (int)v;
-    if ((rc = int_in(ingest, "idleTimeoutSeconds", 30, 1, 3600, "spec.ingest", &v, err)) < 0)
-        return rc;
-    p->idle_timeout_s = (int)v;
-
-    if ((rc = int_in(consumer, "minReplicas", 1, 0, OP_MAX_PARTITIONS, "spec.consumer", &v, err)) < 0)
-        return rc;
-    p->consumer_min = (int)v;
-    if ((rc = int_in(consumer, "lagPerReplica", 0, 0, 1000000000, "spec.consumer", &p->lag_per_replica, err)) < 0)
-        return rc;
-    if ((rc = int_in(consumer, "scaleDownStabilizationSeconds", 300, 0, 86400, "spec.consumer", &v, err)) < 0)
-        return rc;
-    p->stabilization_s = (int)v;
 
     p->spreadsheet_id = str_or(sheets, "spreadsheetId", NULL);
     if (!p->spreadsheet_id)
@@ -175,17 +272,9 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     secret_ref(sheets, "credentialsSecret", "key.json", d->google_credentials, &p->google_credentials);
     if (!p->google_credentials.name)
         return fp_error_set(err, FP_EINVAL, "spec.sheets.credentialsSecret: required (no operator default)");
-    if ((rc = int_in(sheets, "batchRows", 5000, 1, 50000, "spec.sheets", &v, err)) < 0)
-        return rc;
-    p->batch_rows = (int)v;
-    if ((rc = int_in(sheets, "activeDeadlineSeconds", 300, 30, 3600, "spec.sheets", &p->flush_deadline_s, err)) < 0)
-        return rc;
 
     p->redis_sentinels = str_or(redis, "sentinels", d->redis_sentinels);
     p->redis_master = str_or(redis, "masterName", d->redis_master);
-    if ((rc = int_in(redis, "minReplicasAck", d->redis_min_replicas_ack, 0, 16, "spec.redis", &v, err)) < 0)
-        return rc;
-    p->redis_min_replicas_ack = (int)v;
     secret_ref(redis, "passwordSecret", "password", d->redis_password, &p->redis_password);
     if (!p->kafka_bootstrap || !*p->kafka_bootstrap)
         return fp_error_set(err, FP_EINVAL, "spec.kafka.bootstrapServers: required (no operator default)");
@@ -232,6 +321,7 @@ void op_pipeline_free(op_pipeline *p)
     if (!p)
         return;
     cJSON_Delete(p->obj);
+    cJSON_Delete(p->columns);
     free(p->compiled_form);
     free(p);
 }

@@ -18,6 +18,7 @@
 #define OP_FIELD_MANAGER "formpipe-operator"
 #define OP_MAX_NAME 40      /* children add up to 12 characters; CronJob names end at 52 */
 #define OP_MAX_PARTITIONS 1000
+#define OP_MAX_TOPIC 244    /* Kafka allows 249; the dead-letter topic adds ".dlq" */
 
 typedef struct op_secret_ref {
     const char *name;   /* NULL: not configured */
@@ -47,8 +48,12 @@ typedef struct op_pipeline {
 
     char *compiled_form;             /* ConfigMap content: spec.form + name/namespace/generation */
     char form_hash[17];              /* of spec.form only: a change rolls the pods */
+    cJSON *columns;                  /* [{name, type}]: status.columns plus new fields (append-only) */
+    int columns_changed;             /* columns gained a field: status.columns must be written first */
 
     const char *topic;
+    char dlq_topic[256];             /* <topic>.dlq */
+    char group[256];                 /* the consumers' group: formpipe.<ns>.<name> */
     int partitions, replication_factor;
     const char *kafka_bootstrap;
     op_secret_ref kafka_config;
@@ -70,6 +75,8 @@ typedef struct op_pipeline {
     op_secret_ref google_credentials;
     int batch_rows;
     long long flush_deadline_s;
+    int max_failed_runs;             /* flush runs failed in a row before Progressing turns False */
+    int progress_deadline_s;         /* a lagging partition without a commit this long is stalled */
 
     const char *redis_sentinels, *redis_master;
     int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */

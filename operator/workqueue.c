@@ -2,6 +2,7 @@
  * processing set, a map of delayed keys with their due time and a failure count per
  * key; one mutex and one condition variable. */
 #include "clock.h"
+#include "condwait.h"
 #include "workqueue.h"
 
 #include <pthread.h>
@@ -125,7 +126,7 @@ static int add_after_locked(op_queue *q, const char *key, long long delay_ms)
         return add_locked(q, key);
     if (q->shutdown || op_map_has(q->dirty, key))
         return 0;   /* it runs sooner anyway */
-    long long due = op_mono_ms() + delay_ms;
+    long long due = fp_clock_mono_ms() + delay_ms;
     long long *cur = op_map_get(q->delayed, key);
     if (cur) {
         if (due < *cur)
@@ -203,7 +204,7 @@ static void scan_due(void *ctx, const char *key, void *value)
 /* Moves due delayed keys to the FIFO; returns the next due time (0: none). */
 static long long promote_due(op_queue *q)
 {
-    due_scan s = {.now = op_mono_ms()};
+    due_scan s = {.now = fp_clock_mono_ms()};
     op_map_each(q->delayed, scan_due, &s);
     for (size_t i = 0; i < s.n; i++) {
         char *key = strdup(s.ready[i]);   /* add_locked removes the map entry */
@@ -229,7 +230,7 @@ char *op_queue_get(op_queue *q)
         if (q->len && op_map_put(q->processing, q->fifo[q->head], NULL) == 0)
             break;
         if (q->len)   /* out of memory for the processing set: try again shortly */
-            next = op_mono_ms() + 10;
+            next = fp_clock_mono_ms() + 10;
         if (next) {
             struct timespec ts = op_timespec(next);
             pthread_cond_timedwait(&q->cond, &q->lock, &ts);

@@ -8,6 +8,7 @@
 #include "form.h"
 #include "kafka.h"
 #include "log.h"
+#include "names.h"
 #include "redis.h"
 #include "shutdown.h"
 
@@ -215,15 +216,15 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
     if (cfg->topic && *cfg->topic)
         snprintf(c->topic, sizeof c->topic, "%s", cfg->topic);
     else
-        fp_form_default_topic(c->form, c->topic, sizeof c->topic);
+        fp_form_topic(c->form, c->topic, sizeof c->topic);
     if (cfg->group && *cfg->group)
         snprintf(c->group, sizeof c->group, "%s", cfg->group);
     else
-        snprintf(c->group, sizeof c->group, "formpipe.%s.%s", c->form->ns, c->form->name);
+        fp_names_group(c->form->ns, c->form->name, c->group, sizeof c->group);
     if (cfg->dlq_topic && *cfg->dlq_topic)
         snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s", cfg->dlq_topic);
     else
-        snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s.dlq", c->topic);
+        fp_names_dlq_topic(c->topic, c->dlq_topic, sizeof c->dlq_topic);
     if (cfg->batches_in_flight < 1 || cfg->batches_in_flight > FP_CONSUMER_MAX_IN_FLIGHT) {
         fp_error_set(err, FP_EINVAL, "batches in flight must be 1 to %d", FP_CONSUMER_MAX_IN_FLIGHT);
         goto fail;

@@ -40,7 +40,7 @@ static fp_form_entry *entry_load(const char *path, struct stat *seen, fp_error *
         fp_error_set(err, FP_EINVAL, "%s: %s", path, msg);
         return NULL;
     }
-    fp_form_default_topic(e->form, e->topic, sizeof e->topic);
+    fp_form_topic(e->form, e->topic, sizeof e->topic);
     e->partition_key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e->form->json, "partitionKey"));
     atomic_init(&e->refs, 1);
     return e;

@@ -21,6 +21,23 @@ static struct form_case cases[] = {
     {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"x\"},{\"name\":\"x\"}]}", 0, "field 'x' appears twice", NULL},
     {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"type\":\"string\"}]}", 0, "field 1 has no valid 'name'", NULL},
     {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"has space\"}]}", 0, "field 1 has no valid 'name'", NULL},
+    /* columns: append-only, a removed field keeps its place */
+    {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"x\"},{\"name\":\"z\"}],"
+     "\"columns\":[\"x\",\"y\",\"z\"]}", 1, NULL, "x,y,z"},
+    {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"z\"},{\"name\":\"x\"}],"
+     "\"columns\":[\"x\",\"z\"]}", 1, NULL, "x,z"},
+    {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"x\"},{\"name\":\"w\"}],"
+     "\"columns\":[\"x\"]}", 0, "field 'w' has no column in 'columns'", NULL},
+    {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"x\"}],\"columns\":[\"x\",\"x\"]}", 0,
+     "column 'x' appears twice", NULL},
+    {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"x\"}],\"columns\":[\"x\",3]}", 0,
+     "column 2 is not a valid field name", NULL},
+    {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"x\"}],\"columns\":\"x\"}", 0,
+     "'columns' must be an array", NULL},
+    {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"x\"}],\"topic\":\"no spaces\"}", 0,
+     "'topic' must be 1-249 of [a-zA-Z0-9._-]", NULL},
+    {"{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"x\"}],\"topic\":\"\"}", 0,
+     "'topic' must be 1-249", NULL},
 };
 
 ParameterizedTestParameters(form, parse)
@@ -59,10 +76,34 @@ Test(form, identity_topic_and_lookup)
     cr_assert_eq(fp_form_column(f, "roll"), 1);
     cr_assert_eq(fp_form_column(f, "nope"), -1);
     char topic[64];
-    cr_assert_eq(fp_form_default_topic(f, topic, sizeof topic), 0);
+    cr_assert_eq(fp_form_topic(f, topic, sizeof topic), 0);
     cr_assert_str_eq(topic, "forms.forms.student-data");
-    cr_assert_eq(fp_form_default_topic(f, topic, 8), FP_ELIMIT);
+    cr_assert_eq(fp_form_topic(f, topic, 8), FP_ELIMIT);
     fp_form_free(f);
+}
+
+Test(form, topic_from_the_definition)
+{
+    const char *json = "{\"name\":\"a\",\"namespace\":\"b\",\"topic\":\"forms.b.custom_1\","
+                       "\"fields\":[{\"name\":\"x\"}]}";
+    fp_form *f = fp_form_parse(json, strlen(json), NULL);
+    cr_assert_not_null(f);
+    char topic[64];
+    cr_assert_eq(fp_form_topic(f, topic, sizeof topic), 0);
+    cr_assert_str_eq(topic, "forms.b.custom_1");
+    fp_form_free(f);
+}
+
+Test(form, too_many_columns_is_a_limit_error)
+{
+    static char json[FP_FORM_MAX_COLUMNS * 12 + 200];
+    strcpy(json, "{\"name\":\"a\",\"namespace\":\"b\",\"fields\":[{\"name\":\"c0\"}],\"columns\":[");
+    for (int i = 0; i <= FP_FORM_MAX_COLUMNS; i++)
+        sprintf(json + strlen(json), "%s\"c%d\"", i ? "," : "", i);
+    strcat(json, "]}");
+    fp_error err = {0};
+    cr_assert_null(fp_form_parse(json, strlen(json), &err));
+    cr_assert_eq(err.code, FP_ELIMIT);
 }
 
 Test(form, too_many_fields_is_a_limit_error)

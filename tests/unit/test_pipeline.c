@@ -93,6 +93,8 @@ static struct bad_case bad[] = {
     {",\"ingest\":{\"idleTimeoutSeconds\":0}", "spec.ingest.idleTimeoutSeconds: must be an integer from 1 to 3600"},
     {",\"redis\":{\"minReplicasAck\":17}", "spec.redis.minReplicasAck: must be an integer from 0 to 16"},
     {",\"sheets\":{\"spreadsheetId\":\"\"}", "spec.sheets.spreadsheetId: required"},
+    {",\"sheets\":{\"spreadsheetId\":\"S\",\"maxFailedRuns\":0}", "spec.sheets.maxFailedRuns: must be an integer from 1 to 10"},
+    {",\"progressDeadlineSeconds\":5", "spec.progressDeadlineSeconds: must be an integer from 10 to 86400"},
     {",\"redis\":{\"sentinels\":\"\"},\"kafka\":{\"bootstrapServers\":\"\"}", NULL},   /* empty = default */
 };
 
@@ -298,4 +300,94 @@ Test(children, wait_for_replicas_comes_from_the_spec_or_the_operator_default)
         op_pipeline_free(p);
         cJSON_Delete(j);
     }
+}
+
+/* The resource with status.columns set to columns (a JSON array). */
+static cJSON *resource_with_columns(const char *fields, const char *columns)
+{
+    char text[4096];
+    snprintf(text, sizeof text, "{\"apiVersion\":\"formpipe.io/v1alpha1\",\"kind\":\"FormPipeline\"," META
+             ",\"spec\":{\"form\":{\"fields\":%s},\"sheets\":{\"spreadsheetId\":\"S1\"}},"
+             "\"status\":{\"columns\":%s}}", fields, columns);
+    cJSON *j = cJSON_Parse(text);
+    cr_assert_not_null(j, "bad test JSON: %s", text);
+    return j;
+}
+
+struct columns_case {
+    const char *fields, *status_columns;
+    const char *want;          /* compiled "columns", joined with ','; NULL: refused */
+    int changed;
+    const char *refusal;
+};
+
+static struct columns_case columns_cases[] = {
+    /* first reconcile: the fields in order */
+    {"[{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"b\",\"type\":\"integer\"}]", "[]", "a,b", 1, NULL},
+    /* nothing new */
+    {"[{\"name\":\"a\",\"type\":\"string\"}]", "[{\"name\":\"a\",\"type\":\"string\"}]", "a", 0, NULL},
+    /* a removed field keeps its column; a new one goes to the end */
+    {"[{\"name\":\"c\",\"type\":\"email\"},{\"name\":\"a\",\"type\":\"string\"}]",
+     "[{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"b\",\"type\":\"integer\"}]", "a,b,c", 1, NULL},
+    /* reordering fields never reorders columns */
+    {"[{\"name\":\"b\",\"type\":\"integer\"},{\"name\":\"a\",\"type\":\"string\"}]",
+     "[{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"b\",\"type\":\"integer\"}]", "a,b", 0, NULL},
+    /* a type change is refused, also for a field that comes back after removal */
+    {"[{\"name\":\"a\",\"type\":\"integer\"}]", "[{\"name\":\"a\",\"type\":\"string\"}]", NULL, 0,
+     "spec.form.fields[0].type: field 'a' was string and cannot become integer"},
+    {"[{\"name\":\"x\",\"type\":\"string\"},{\"name\":\"b\",\"type\":\"date\"}]",
+     "[{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"b\",\"type\":\"integer\"}]", NULL, 0,
+     "spec.form.fields[1].type: field 'b' was integer and cannot become date"},
+};
+
+ParameterizedTestParameters(pipeline, columns_are_append_only)
+{
+    return cr_make_param_array(struct columns_case, columns_cases, sizeof columns_cases / sizeof columns_cases[0]);
+}
+
+ParameterizedTest(struct columns_case *c, pipeline, columns_are_append_only)
+{
+    cJSON *j = resource_with_columns(c->fields, c->status_columns);
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    if (!c->want) {
+        cr_assert_null(p);
+        cr_assert_eq(err.code, FP_EINVAL);
+        cr_assert_not_null(strstr(err.msg, c->refusal), "'%s' not in '%s'", c->refusal, err.msg);
+        cJSON_Delete(j);
+        return;
+    }
+    cr_assert_not_null(p, "%s", err.msg);
+    cr_assert_eq(p->columns_changed, c->changed);
+    cJSON *compiled = cJSON_Parse(p->compiled_form);
+    char joined[256] = "";
+    const cJSON *col;
+    cJSON_ArrayForEach(col, cJSON_GetObjectItemCaseSensitive(compiled, "columns")) {
+        strcat(joined, joined[0] ? "," : "");
+        strcat(joined, col->valuestring);
+    }
+    cr_assert_str_eq(joined, c->want);
+    cr_assert_eq(cJSON_GetArraySize(p->columns), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(compiled, "columns")));
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(compiled, "topic")), "forms.forms.student-data");
+    cJSON_Delete(compiled);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+Test(pipeline, names_and_progress_settings)
+{
+    cJSON *j = resource(",\"kafka\":{\"topic\":\"forms.forms.custom\"},\"progressDeadlineSeconds\":45");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cr_assert_str_eq(p->dlq_topic, "forms.forms.custom.dlq");
+    cr_assert_str_eq(p->group, "formpipe.forms.student-data");
+    cr_assert_eq(p->progress_deadline_s, 45);
+    cr_assert_eq(p->max_failed_runs, 3);
+    cJSON *compiled = cJSON_Parse(p->compiled_form);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(compiled, "topic")), "forms.forms.custom",
+                     "the ingest produces to the custom topic");
+    cJSON_Delete(compiled);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
 }

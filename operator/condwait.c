@@ -1,15 +1,10 @@
-/* clock.c — see clock.h. */
+/* condwait.c — see condwait.h. */
+#include "condwait.h"
+
 #include "clock.h"
 
 #include <errno.h>
 #include <time.h>
-
-long long op_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void op_cond_init(pthread_cond_t *cond)
 {
@@ -28,7 +23,7 @@ struct timespec op_timespec(long long at_ms)
 
 void op_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, long long ms, const int *stop)
 {
-    struct timespec until = op_timespec(op_mono_ms() + ms);
+    struct timespec until = op_timespec(fp_clock_mono_ms() + ms);
     while (!*stop && pthread_cond_timedwait(cond, lock, &until) != ETIMEDOUT)
         ;
 }

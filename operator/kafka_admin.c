@@ -1,5 +1,5 @@
-/* topic.c — synchronous wrappers around the asynchronous Admin API. */
-#include "topic.h"
+/* kafka_admin.c — synchronous wrappers around the asynchronous Admin API. */
+#include "kafka_admin.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -237,8 +237,8 @@ static int log_offsets(op_kafka *k, const char *topic, int partitions, int64_t w
     return 0;
 }
 
-int op_kafka_lag(op_kafka *k, const char *group, const char *topic, int partitions, long long *lag,
-                 fp_error *err)
+int op_kafka_offsets(op_kafka *k, const char *group, const char *topic, int partitions, op_partition_offsets *out,
+                     fp_error *err)
 {
     int rc;
     rd_kafka_topic_partition_list_t *offsets = NULL, *end = NULL, *start = NULL;
@@ -251,18 +251,36 @@ int op_kafka_lag(op_kafka *k, const char *group, const char *topic, int partitio
             rd_kafka_topic_partition_list_destroy(end);
         return rc;
     }
-    long long total = 0;
     for (int i = 0; i < partitions; i++) {
         const rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(offsets, topic, i);
         const rd_kafka_topic_partition_t *hi = rd_kafka_topic_partition_list_find(end, topic, i);
         const rd_kafka_topic_partition_t *lo = rd_kafka_topic_partition_list_find(start, topic, i);
-        int64_t at = tp && tp->offset >= 0 ? tp->offset : lo ? lo->offset : 0;
-        if (hi && hi->offset > at)
-            total += hi->offset - at;
+        out[i].committed = tp && tp->offset >= 0 ? tp->offset : -1;
+        out[i].start = lo ? lo->offset : 0;
+        out[i].end = hi ? hi->offset : 0;
     }
     rd_kafka_topic_partition_list_destroy(offsets);
     rd_kafka_topic_partition_list_destroy(end);
     rd_kafka_topic_partition_list_destroy(start);
-    *lag = total;
+    return 0;
+}
+
+long long op_partition_lag(const op_partition_offsets *o)
+{
+    long long at = o->committed >= 0 ? o->committed : o->start;
+    return o->end > at ? o->end - at : 0;
+}
+
+int op_kafka_log_end_total(op_kafka *k, const char *topic, int partitions, long long *total, fp_error *err)
+{
+    rd_kafka_topic_partition_list_t *end = NULL;
+    int rc = log_offsets(k, topic, partitions, RD_KAFKA_OFFSET_END, &end, err);
+    if (rc < 0)
+        return rc;
+    long long sum = 0;
+    for (int i = 0; i < end->cnt; i++)
+        sum += end->elems[i].offset > 0 ? end->elems[i].offset : 0;
+    rd_kafka_topic_partition_list_destroy(end);
+    *total = sum;
     return 0;
 }

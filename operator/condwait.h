@@ -1,14 +1,10 @@
-/* clock.h — monotonic time and interruptible waits shared by the operator's threads
- * (queue, informers, lease, reconcile): milliseconds on CLOCK_MONOTONIC, and condition
- * variables that wait on that clock, so wall-clock jumps never shorten or stretch a
- * backoff or a lease. */
-#ifndef OP_CLOCK_H
-#define OP_CLOCK_H
+/* condwait.h — interruptible waits shared by the operator's threads (queue,
+ * informers, lease): condition variables that wait on CLOCK_MONOTONIC (the clock of
+ * fp_clock_mono_ms), so wall-clock jumps never shorten or stretch a backoff or a lease. */
+#ifndef OP_CONDWAIT_H
+#define OP_CONDWAIT_H
 
 #include <pthread.h>
-
-/* Milliseconds since an arbitrary point (CLOCK_MONOTONIC). */
-long long op_mono_ms(void);
 
 /* Initialises cond to time its waits on CLOCK_MONOTONIC. */
 void op_cond_init(pthread_cond_t *cond);

@@ -1,0 +1,98 @@
+/* flushruns.c — see flushruns.h. */
+#include "flushruns.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cJSON *get(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static long long num_or(const cJSON *o, const char *k, long long def)
+{
+    const cJSON *v = get(o, k);
+    return cJSON_IsNumber(v) ? (long long)v->valuedouble : def;
+}
+
+/* The terminated state of the pod's first container, or NULL while it runs. */
+static const cJSON *terminated(const cJSON *pod)
+{
+    const cJSON *cs = cJSON_GetArrayItem(get(get(pod, "status"), "containerStatuses"), 0);
+    return get(get(cs, "state"), "terminated");
+}
+
+/* Reads the run out of a terminated pod. -1 when it has no name or no finish time. */
+static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
+{
+    const char *name = cJSON_GetStringValue(get(get(pod, "metadata"), "name"));
+    const char *finished = cJSON_GetStringValue(get(t, "finishedAt"));
+    memset(run, 0, sizeof *run);
+    if (!name || !finished || fp_rfc3339_parse_ms(finished, &run->finished_ms) < 0)
+        return -1;
+    snprintf(run->pod, sizeof run->pod, "%s", name);
+    snprintf(run->finished, sizeof run->finished, "%s", finished);
+    run->exit_code = (int)num_or(t, "exitCode", 1);
+    run->rows = run->rows_left = -1;
+    const char *message = cJSON_GetStringValue(get(t, "message"));
+    cJSON *summary = message ? cJSON_Parse(message) : NULL;
+    if (cJSON_IsObject(summary)) {
+        run->rows = num_or(summary, "rows", -1);
+        run->rows_left = num_or(summary, "rows_left", -1);
+        const char *e = cJSON_GetStringValue(get(summary, "error"));
+        snprintf(run->error, sizeof run->error, "%s", e ? e : "");
+    } else if (message && run->exit_code != 0) {   /* not our summary: the log's tail */
+        snprintf(run->error, sizeof run->error, "%s", message);
+    }
+    cJSON_Delete(summary);
+    if (run->exit_code != 0 && !run->error[0])
+        snprintf(run->error, sizeof run->error, "exit status %d", run->exit_code);
+    return 0;
+}
+
+int op_flushruns_record(op_flushruns *r, const cJSON *pod)
+{
+    const cJSON *t = terminated(pod);
+    op_flush_run run;
+    if (!t || read_run(pod, t, &run) < 0)
+        return 0;
+    for (int i = 0; i < r->n; i++) {   /* seen before: drop the old entry, insert again */
+        if (strcmp(r->run[i].pod, run.pod) == 0) {
+            if (memcmp(&r->run[i], &run, sizeof run) == 0)
+                return 0;
+            memmove(&r->run[i], &r->run[i + 1], (size_t)(r->n - i - 1) * sizeof run);
+            r->n--;
+            break;
+        }
+    }
+    int at = 0;
+    while (at < r->n && r->run[at].finished_ms >= run.finished_ms)
+        at++;
+    if (at == OP_FLUSHRUNS_KEPT)
+        return 0;
+    int keep = r->n < OP_FLUSHRUNS_KEPT ? r->n : OP_FLUSHRUNS_KEPT - 1;
+    memmove(&r->run[at + 1], &r->run[at], (size_t)(keep - at) * sizeof run);
+    r->run[at] = run;
+    r->n = keep + 1;
+    return 1;
+}
+
+void op_flushruns_facts(const op_flushruns *r, op_flush_facts *out)
+{
+    memset(out, 0, sizeof *out);
+    out->runs = r->n;
+    out->last_rows = out->rows_waiting = -1;
+    if (r->n == 0)
+        return;
+    out->last_rows = r->run[0].rows;
+    out->rows_waiting = r->run[0].rows_left;
+    out->last_exit = r->run[0].exit_code;
+    int i = 0;
+    while (i < r->n && r->run[i].exit_code != 0)
+        i++;
+    out->failures_in_a_row = i;
+    if (i < r->n)
+        snprintf(out->last_success, sizeof out->last_success, "%s", r->run[i].finished);
+    if (i > 0)
+        snprintf(out->last_error, sizeof out->last_error, "%s", r->run[0].error);
+}

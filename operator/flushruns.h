@@ -1,0 +1,49 @@
+/* flushruns.h — what the last flush runs of one pipeline did, read from their pods. A
+ * flush pod ends with its summary as the container's termination message (JSON:
+ * rows, rows_left, error, ...; formpipe-flush --termination-log) and an exit status
+ * (0 done, 75 retryable, 1 needs a person). The record keeps the newest runs by finish
+ * time, so it outlives the pods the CronJob's history limits delete, and it does not
+ * depend on the order in which pods are seen. */
+#ifndef OP_FLUSHRUNS_H
+#define OP_FLUSHRUNS_H
+
+#include <cjson/cJSON.h>
+
+#include "rfc3339.h"
+
+#define OP_FLUSHRUNS_KEPT 10
+
+typedef struct op_flush_run {
+    char pod[254];
+    long long finished_ms;
+    char finished[FP_RFC3339_MAX];
+    int exit_code;
+    long long rows, rows_left;   /* -1: the pod left no summary */
+    char error[256];
+} op_flush_run;
+
+typedef struct op_flushruns {
+    op_flush_run run[OP_FLUSHRUNS_KEPT];   /* newest first */
+    int n;
+} op_flushruns;
+
+/* What the newest runs say, for status and conditions. */
+typedef struct op_flush_facts {
+    int runs;                              /* runs recorded */
+    int failures_in_a_row;                 /* newest runs that failed, up to the first success */
+    char last_success[FP_RFC3339_MAX];     /* "" when none recorded */
+    long long last_rows;                   /* rows the newest run wrote; -1: unknown */
+    long long rows_waiting;                /* rows the newest run left buffered; -1: unknown */
+    int last_exit;                         /* exit status of the newest run */
+    char last_error[256];                  /* the newest failed run's error line */
+} op_flush_facts;
+
+/* Records a flush pod if it has terminated (a pod seen again is updated, not added).
+ * Returns 1 when the record changed, 0 when not (running pod, nothing new, or older than
+ * every kept run). */
+int op_flushruns_record(op_flushruns *r, const cJSON *pod);
+
+/* Summarises the record into *out. */
+void op_flushruns_facts(const op_flushruns *r, op_flush_facts *out);
+
+#endif

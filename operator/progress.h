@@ -1,0 +1,33 @@
+/* progress.h — is a consumer group moving? Per partition it remembers the committed
+ * offset seen last and since when that offset has not moved while the partition had lag.
+ * A partition is stalled when it has had lag and the same commit for at least the
+ * window: its consumer is down, paused (e.g. its dead-letter topic cannot be written)
+ * or stuck. Pure bookkeeping: the caller measures (op_kafka_offsets) and passes the time. */
+#ifndef OP_PROGRESS_H
+#define OP_PROGRESS_H
+
+#include "kafka_admin.h"
+
+typedef struct op_progress {
+    int n;                  /* partitions tracked */
+    long long *committed;   /* the commit seen last, per partition */
+    long long *since_ms;    /* since when it has not moved while lagging; -1: not lagging */
+} op_progress;
+
+/* What one measurement showed. */
+typedef struct op_stall {
+    int stalled;            /* partitions lagging without a new commit for the window */
+    int first;              /* the lowest such partition; -1: none */
+    long long lag;          /* the whole group's lag over all partitions */
+    long long stalled_ms;   /* how long the first stalled partition has not moved */
+} op_stall;
+
+/* Records offsets of partitions 0..n-1 measured at now_ms (a grown topic adds fresh
+ * partitions) and fills *out. 0, or FP_ENOMEM (the tracker is unchanged). */
+int op_progress_update(op_progress *pr, const op_partition_offsets *offsets, int n, long long now_ms,
+                       long long window_ms, op_stall *out);
+
+/* Frees what the tracker holds and empties it (it can be used again). */
+void op_progress_clear(op_progress *pr);
+
+#endif

@@ -1,0 +1,142 @@
+/* status.c — see status.h. */
+#include "status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void set(op_condition *c, const char *type, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void set(op_condition *c, const char *type, int status, const char *reason, const char *fmt, ...)
+{
+    c->type = type;
+    c->status = status;
+    c->reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->message, sizeof c->message, fmt, ap);
+    va_end(ap);
+}
+
+static void flushing(const op_pipeline *p, const op_observed *o, op_condition *c)
+{
+    const op_flush_facts *f = o->flush;
+    if (f->runs == 0)
+        set(c, "Flushing", -1, "NoRunYet", "no flush run has finished yet (schedule \"%s\")", p->schedule);
+    else if (f->failures_in_a_row == 0)
+        set(c, "Flushing", 1, "LastRunSucceeded", "the last run wrote %lld rows; %lld rows waiting", f->last_rows,
+            f->rows_waiting);
+    else
+        set(c, "Flushing", 0, "LastRunFailed", "%d run%s in a row failed (exit %d): %.160s", f->failures_in_a_row,
+            f->failures_in_a_row == 1 ? "" : "s", f->last_exit, f->last_error);
+}
+
+static void progressing(const op_pipeline *p, const op_observed *o, op_condition *c)
+{
+    const op_stall *s = o->stall;
+    if (o->dlq_recreated)
+        set(c, "Progressing", 0, "DeadLetterTopicMissing",
+            "dead-letter topic %s was missing, so events that cannot be stored could not be set aside; "
+            "it was created again", o->dlq_topic);
+    else if (s && s->stalled > 0)
+        set(c, "Progressing", 0, "NoProgress",
+            "consumer group %s committed nothing on partition %d for %llds while %lld events wait "
+            "(%d partition%s stalled): see the consumers' logs", o->group, s->first, s->stalled_ms / 1000, s->lag,
+            s->stalled, s->stalled == 1 ? "" : "s");
+    else if (o->flush->failures_in_a_row >= p->max_failed_runs)
+        set(c, "Progressing", 0, "FlushFailing", "the last %d flush runs failed: %.160s", o->flush->failures_in_a_row,
+            o->flush->last_error);
+    else if (!s)
+        set(c, "Progressing", -1, "NotMeasured", "consumer progress not measured yet");
+    else
+        set(c, "Progressing", 1, "Progressing", "%lld events wait in Kafka; every partition with lag is moving", s->lag);
+}
+
+void op_status_conditions(const op_pipeline *p, const op_observed *o, op_condition cond[OP_C_COUNT])
+{
+    cond[OP_C_TOPIC] = o->topic;
+    set(&cond[OP_C_INGEST], "IngestAvailable", o->ingest_ok, o->ingest_ok ? "ReplicasReady" : "ReplicasNotReady",
+        "%d/%d ingest replicas ready", o->ingest_ready, p->ingest_replicas);
+    set(&cond[OP_C_CONSUMERS], "ConsumersAvailable", o->consumers_ok,
+        o->consumers_ok ? "ReplicasReady" : "ReplicasNotReady", "%d/%d consumer replicas ready", o->consumer_ready,
+        o->consumers);
+    if (o->cronjob_ok)
+        set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 1, "Scheduled", "flush runs on schedule \"%s\"", p->schedule);
+    else
+        set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 0, "NotScheduled", "flush CronJob %s-flush not created yet",
+            p->name);
+    flushing(p, o, &cond[OP_C_FLUSHING]);
+    progressing(p, o, &cond[OP_C_PROGRESSING]);
+
+    op_condition *ready = &cond[OP_C_READY];
+    static const int needed[] = {OP_C_TOPIC, OP_C_INGEST, OP_C_CONSUMERS, OP_C_FLUSH_SCHEDULED, OP_C_PROGRESSING};
+    if (o->conflict && o->conflict[0]) {
+        set(ready, "Ready", 0, "OwnershipConflict", "%s", o->conflict);
+        return;
+    }
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
+        const op_condition *c = &cond[needed[i]];
+        if (c->status == 1)
+            continue;
+        if (needed[i] == OP_C_PROGRESSING && c->status == -1)
+            continue;   /* not measured yet is no reason to hold Ready back */
+        set(ready, "Ready", 0, needed[i] == OP_C_PROGRESSING ? c->reason : "NotReady", "%s is not True: %.200s",
+            c->type, c->message);
+        return;
+    }
+    set(ready, "Ready", 1, "AllReady", "the pipeline is running");
+}
+
+static void add_flush(cJSON *status, const op_pipeline *p, const op_observed *o)
+{
+    cJSON *flush = cJSON_AddObjectToObject(status, "flush");
+    const op_flush_facts *f = o->flush;
+    cJSON_AddStringToObject(flush, "schedule", p->schedule);
+    if (o->last_schedule_time)
+        cJSON_AddStringToObject(flush, "lastScheduleTime", o->last_schedule_time);
+    if (f->last_success[0])
+        cJSON_AddStringToObject(flush, "lastSuccessfulTime", f->last_success);
+    if (f->last_rows >= 0)
+        cJSON_AddNumberToObject(flush, "lastRunRows", (double)f->last_rows);
+    if (f->rows_waiting >= 0)
+        cJSON_AddNumberToObject(flush, "rowsWaiting", (double)f->rows_waiting);
+    cJSON_AddNumberToObject(flush, "failedRunsInARow", f->failures_in_a_row);
+    if (o->dead_letters >= 0)
+        cJSON_AddNumberToObject(flush, "deadLetters", (double)o->dead_letters);
+}
+
+cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *old_status, const char *now)
+{
+    op_condition cond[OP_C_COUNT];
+    op_status_conditions(p, o, cond);
+    cJSON *status = cJSON_CreateObject();
+    cJSON_AddNumberToObject(status, "observedGeneration", (double)p->generation);
+    cJSON_AddStringToObject(status, "topic", p->topic);
+    cJSON_AddNumberToObject(status, "partitions", o->partitions);
+    cJSON_AddItemToObject(status, "columns", cJSON_Duplicate(p->columns, 1));
+    cJSON *ing = cJSON_AddObjectToObject(status, "ingest");
+    cJSON_AddNumberToObject(ing, "replicas", p->ingest_replicas);
+    cJSON_AddNumberToObject(ing, "readyReplicas", o->ingest_ready);
+    char url[512];
+    snprintf(url, sizeof url, "%s%s/forms/%s", p->host ? "http://" : "", p->host ? p->host : "", p->name);
+    cJSON_AddStringToObject(ing, "url", url);
+    cJSON *con = cJSON_AddObjectToObject(status, "consumer");
+    cJSON_AddNumberToObject(con, "replicas", o->consumers);
+    cJSON_AddNumberToObject(con, "readyReplicas", o->consumer_ready);
+    if (o->lag >= 0)
+        cJSON_AddNumberToObject(con, "lag", (double)o->lag);
+    add_flush(status, p, o);
+    cJSON *conds = op_conditions_build(cJSON_GetObjectItemCaseSensitive(old_status, "conditions"), cond, OP_C_COUNT,
+                                       p->generation, now);
+    if (!conds) {
+        cJSON_Delete(status);
+        return NULL;
+    }
+    cJSON_AddItemToObject(status, "conditions", conds);
+    if (cJSON_GetArraySize(status) != 8) {   /* an add failed: out of memory */
+        cJSON_Delete(status);
+        return NULL;
+    }
+    return status;
+}

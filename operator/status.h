@@ -1,0 +1,50 @@
+/* status.h — a FormPipeline's status from what reconcile observed: the conditions
+ * (Ready, TopicReady, IngestAvailable, ConsumersAvailable, FlushScheduled, Flushing,
+ * Progressing) and the numbers beside them. Pure: no I/O, so every rule is unit-tested.
+ *
+ * Ready is True when the topics exist, the ingest and consumers are available, the flush
+ * CronJob exists and the pipeline is Progressing. Progressing turns False when a
+ * partition with lag has had no new commit for the pipeline's progress deadline, when
+ * the dead-letter topic had to be recreated, or when the last maxFailedRuns flush runs
+ * failed. Flushing tells the newest flush run's outcome (one failed run makes it False
+ * without touching Ready: a retry usually follows within a minute). */
+#ifndef OP_STATUS_H
+#define OP_STATUS_H
+
+#include <cjson/cJSON.h>
+
+#include "conditions.h"
+#include "flushruns.h"
+#include "pipeline.h"
+#include "progress.h"
+
+enum { OP_C_READY, OP_C_TOPIC, OP_C_INGEST, OP_C_CONSUMERS, OP_C_FLUSH_SCHEDULED, OP_C_FLUSHING,
+       OP_C_PROGRESSING, OP_C_COUNT };
+
+/* What one reconcile saw. */
+typedef struct op_observed {
+    int partitions;                    /* the topic's; 0 when unknown */
+    op_condition topic;                /* TopicReady as the topic step found it */
+    int dlq_recreated;                 /* the dead-letter topic was missing and was created again */
+    int ingest_ready, ingest_ok;       /* ready replicas; all wanted ones available */
+    int consumers, consumer_ready, consumers_ok;
+    int cronjob_ok;                    /* the flush CronJob exists and is ours */
+    const char *last_schedule_time;    /* the CronJob's status; NULL when none */
+    long long lag;                     /* -1: unknown */
+    const op_stall *stall;             /* NULL: not measured yet */
+    long long dead_letters;            /* -1: unknown */
+    const op_flush_facts *flush;       /* never NULL (runs = 0: none seen) */
+    const char *conflict;              /* "" or the first ownership conflict */
+    const char *group;                 /* the consumer group, for messages */
+    const char *dlq_topic;             /* the dead-letter topic, for messages */
+} op_observed;
+
+/* The conditions for what was observed into cond[OP_C_COUNT]. */
+void op_status_conditions(const op_pipeline *p, const op_observed *o, op_condition cond[OP_C_COUNT]);
+
+/* The whole status object: observedGeneration, topic, partitions, columns, ingest,
+ * consumer, flush and conditions (lastTransitionTime kept from old_status where a
+ * condition's status holds). NULL on ENOMEM. */
+cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *old_status, const char *now);
+
+#endif

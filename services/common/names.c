@@ -1,0 +1,33 @@
+/* names.c — see names.h. */
+#include "names.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "error.h"
+
+static int name_into(char *out, size_t outsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int name_into(char *out, size_t outsz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, outsz, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= outsz ? FP_ELIMIT : 0;
+}
+
+int fp_names_topic(const char *ns, const char *name, char *out, size_t outsz)
+{
+    return name_into(out, outsz, "forms.%s.%s", ns, name);
+}
+
+int fp_names_group(const char *ns, const char *name, char *out, size_t outsz)
+{
+    return name_into(out, outsz, "formpipe.%s.%s", ns, name);
+}
+
+int fp_names_dlq_topic(const char *topic, char *out, size_t outsz)
+{
+    return name_into(out, outsz, "%s.dlq", topic);
+}

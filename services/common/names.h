@@ -1,0 +1,19 @@
+/* names.h — the naming conventions several binaries must agree on, written once:
+ * a pipeline's default topic, its consumer group and its dead-letter topic. Each
+ * writes into out and returns 0, or FP_ELIMIT when out is too small (out then holds a
+ * truncated, NUL-terminated name that must not be used). */
+#ifndef FP_NAMES_H
+#define FP_NAMES_H
+
+#include <stddef.h>
+
+/* "forms.<ns>.<name>": the topic of a pipeline whose spec names none. */
+int fp_names_topic(const char *ns, const char *name, char *out, size_t outsz);
+
+/* "formpipe.<ns>.<name>": the consumer group that moves a pipeline's events to Redis. */
+int fp_names_group(const char *ns, const char *name, char *out, size_t outsz);
+
+/* "<topic>.dlq": where events the pipeline's consumers cannot store go. */
+int fp_names_dlq_topic(const char *topic, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,38 @@
+/* Unit tests for services/common/names: the naming conventions of topics and groups. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <string.h>
+
+#include "error.h"
+#include "names.h"
+
+struct name_case { int which; const char *a, *b; size_t outsz; int rc; const char *want; };
+
+static struct name_case cases[] = {
+    {0, "forms", "student-data", 64, 0, "forms.forms.student-data"},
+    {1, "forms", "student-data", 64, 0, "formpipe.forms.student-data"},
+    {2, "forms.forms.student-data", NULL, 64, 0, "forms.forms.student-data.dlq"},
+    {0, "forms", "student-data", 10, FP_ELIMIT, NULL},
+    {1, "ns", "n", 14, 0, "formpipe.ns.n"},
+    {1, "ns", "n", 13, FP_ELIMIT, NULL},
+    {2, "t", NULL, 6, 0, "t.dlq"},
+    {2, "t", NULL, 5, FP_ELIMIT, NULL},
+};
+
+ParameterizedTestParameters(names, format)
+{
+    return cr_make_param_array(struct name_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct name_case *c, names, format)
+{
+    char out[64];
+    int rc = c->which == 0   ? fp_names_topic(c->a, c->b, out, c->outsz)
+             : c->which == 1 ? fp_names_group(c->a, c->b, out, c->outsz)
+                             : fp_names_dlq_topic(c->a, out, c->outsz);
+    cr_assert_eq(rc, c->rc, "%s/%s: rc %d", c->a, c->b ? c->b : "", rc);
+    if (c->want)
+        cr_assert_str_eq(out, c->want);
+    else
+        cr_assert_lt(strlen(out), c->outsz, "truncated names stay NUL-terminated");
+}
