@@ -328,7 +328,8 @@ static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
     str(spec, "concurrencyPolicy", "Forbid");
     num(spec, "startingDeadlineSeconds", 60);
     num(spec, "successfulJobsHistoryLimit", 3);
-    num(spec, "failedJobsHistoryLimit", 3);
+    /* the runs of failed Jobs stay readable for maxFailedRuns (flushruns.h) */
+    num(spec, "failedJobsHistoryLimit", p->max_failed_runs > 3 ? p->max_failed_runs : 3);
     cJSON *jobspec = obj(obj(spec, "jobTemplate"), "spec");
     num(jobspec, "backoffLimit", 1);
     num(jobspec, "activeDeadlineSeconds", (double)p->flush_deadline_s);

@@ -58,10 +58,8 @@ void op_event_post(kube_conn *k, const cJSON *obj, const char *type, const char 
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", ns);
     fp_error err = {0};
     if (!body || kube_request(k, "POST", path, "application/json", body, NULL, NULL, &err) < 0)
-        fp_log_write(FP_LOG_WARN, "cannot record event",
-                     (const fp_log_field[]){FP_LSTR("reason", reason), FP_LSTR("error", body ? err.msg : "out of memory"), FP_LEND});
+        fp_log_warn("cannot record event", FP_LSTR("reason", reason), FP_LSTR("error", body ? err.msg : "out of memory"));
     else
-        fp_log_write(FP_LOG_INFO, message,
-                     (const fp_log_field[]){FP_LSTR("event", reason), FP_LSTR("namespace", ns), FP_LSTR("name", name), FP_LEND});
+        fp_log_info(message, FP_LSTR("event", reason), FP_LSTR("namespace", ns), FP_LSTR("name", name));
     free(body);
 }

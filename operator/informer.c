@@ -76,8 +76,7 @@ static void apply_event(op_informer *inf, op_event_type type, cJSON *obj)
         if (!text || op_map_put(inf->cache, key, text) < 0) {
             free(text);
             op_map_del(inf->cache, key);   /* a stale copy is worse than none: readers fall back to GET */
-            fp_log_write(FP_LOG_ERROR, "informer cache: out of memory",
-                         (const fp_log_field[]){FP_LSTR("kind", inf->cfg.name), FP_LSTR("key", key), FP_LEND});
+            fp_log_error("informer cache: out of memory", FP_LSTR("kind", inf->cfg.name), FP_LSTR("key", key));
         }
     }
     pthread_mutex_unlock(&inf->lock);
@@ -232,9 +231,8 @@ static void *run(void *arg)
         if (rc == 0 || inf->stop)
             continue;
         count_restart(inf);
-        fp_log_write(FP_LOG_WARN, need_list ? "list failed" : "watch failed",
-                     (const fp_log_field[]){FP_LSTR("kind", inf->cfg.name), FP_LSTR("error", err.msg),
-                                            FP_LINT("retry_ms", backoff), FP_LEND});
+        fp_log_warn(need_list ? "list failed" : "watch failed", FP_LSTR("kind", inf->cfg.name), FP_LSTR("error", err.msg),
+                    FP_LINT("retry_ms", backoff));
         pthread_mutex_lock(&inf->lock);
         op_cond_wait_ms(&inf->wake, &inf->lock, backoff, (const int *)&inf->stop);
         pthread_mutex_unlock(&inf->lock);

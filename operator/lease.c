@@ -72,7 +72,7 @@ static int try_acquire(op_lease *l)
         return rc == 0;
     }
     if (rc < 0) {
-        fp_log_write(FP_LOG_WARN, "lease: cannot read", (const fp_log_field[]){FP_LSTR("error", err.msg), FP_LEND});
+        fp_log_warn("lease: cannot read", FP_LSTR("error", err.msg));
         return 0;
     }
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cur, "spec");
@@ -107,12 +107,11 @@ static int try_acquire(op_lease *l)
     if (rc == 0) {
         l->renewed_at = now;
         if (!ours)
-            fp_log_write(FP_LOG_INFO, "lease: taken over",
-                         (const fp_log_field[]){FP_LSTR("previous", previous), FP_LEND});
+            fp_log_info("lease: taken over", FP_LSTR("previous", previous));
         return 1;
     }
     if (rc != KUBE_ECONFLICT)
-        fp_log_write(FP_LOG_WARN, "lease: cannot write", (const fp_log_field[]){FP_LSTR("error", err.msg), FP_LEND});
+        fp_log_warn("lease: cannot write", FP_LSTR("error", err.msg));
     return 0;
 }
 
@@ -140,12 +139,11 @@ static void *run(void *arg)
         }
         pthread_mutex_unlock(&l->lock);
         if (held && !was) {
-            fp_log_write(FP_LOG_INFO, "lease: leading", (const fp_log_field[]){FP_LSTR("identity", l->cfg.identity), FP_LEND});
+            fp_log_info("lease: leading", FP_LSTR("identity", l->cfg.identity));
             l->on_elected(l->ctx);
         }
         if (expired) {
-            fp_log_write(FP_LOG_ERROR, "lease: lost leadership (renew deadline passed)",
-                         (const fp_log_field[]){FP_LSTR("identity", l->cfg.identity), FP_LEND});
+            fp_log_error("lease: lost leadership (renew deadline passed)", FP_LSTR("identity", l->cfg.identity));
             l->on_lost(l->ctx);
             break;
         }
@@ -166,7 +164,7 @@ static void release(op_lease *l)
     const char *body = "{\"spec\":{\"holderIdentity\":null,\"leaseDurationSeconds\":1}}";
     fp_error err = {0};
     if (kube_request(l->conn, "PATCH", path, "application/merge-patch+json", body, NULL, NULL, &err) < 0)
-        fp_log_write(FP_LOG_WARN, "lease: cannot release", (const fp_log_field[]){FP_LSTR("error", err.msg), FP_LEND});
+        fp_log_warn("lease: cannot release", FP_LSTR("error", err.msg));
 }
 
 op_lease *op_lease_start(kube_client *c, const op_lease_config *cfg, void (*on_elected)(void *),

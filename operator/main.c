@@ -86,7 +86,7 @@ static void on_elected(void *ctx)
     fp_series_set(a->leader, 1);
     fp_error err = {0};
     if (op_controller_start(a->controller, &err) < 0) {
-        fp_log_write(FP_LOG_ERROR, "controller failed to start", (const fp_log_field[]){FP_LSTR("error", err.msg), FP_LEND});
+        fp_log_error("controller failed to start", FP_LSTR("error", err.msg));
         a->lost = 1;
         fp_shutdown_request();
     }
@@ -169,9 +169,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "formpipe-operator: --admin-port: %s\n", err.msg);
         goto out;
     }
-    fp_log_write(FP_LOG_INFO, "started",
-                 (const fp_log_field[]){FP_LSTR("identity", cc.identity), FP_LINT("admin_port", fp_admin_port(admin)),
-                                        FP_LBOOL("leader_elect", leader_elect), FP_LEND});
+    fp_log_info("started", FP_LSTR("identity", cc.identity), FP_LINT("admin_port", fp_admin_port(admin)),
+                                        FP_LBOOL("leader_elect", leader_elect));
     if (leader_elect) {
         op_lease_config lc = {
             .ns = *lease_ns ? lease_ns : kube_client_namespace(kube), .name = lease_name,
@@ -190,7 +189,7 @@ int main(int argc, char **argv)
         fp_shutdown_sleep(1000);
     }
     rc = a.lost ? 1 : 0;
-    fp_log_write(FP_LOG_INFO, a.lost ? "stopping: leadership lost" : "stopping", (const fp_log_field[]){FP_LEND});
+    fp_log_info(a.lost ? "stopping: leadership lost" : "stopping");
 out:
     op_lease_stop(a.lease);
     op_controller_free(a.controller);

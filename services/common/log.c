@@ -43,7 +43,6 @@ int fp_log_setup(const char *prog, const char *component, const char *level_text
     return 0;
 }
 
-void fp_log_set_level(fp_log_level level) { atomic_store(&log_level, level); }
 
 void fp_log_set_fd(int fd) { atomic_store(&log_fd, fd); }
 

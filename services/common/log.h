@@ -35,9 +35,6 @@ void fp_log_init(const char *component, fp_log_level level);
  * status for a bad command line). */
 int fp_log_setup(const char *prog, const char *component, const char *level_text);
 
-/* Changes the lowest level written. */
-void fp_log_set_level(fp_log_level level);
-
 /* Sends lines to fd instead of stderr (tests). */
 void fp_log_set_fd(int fd);
 

@@ -57,9 +57,6 @@ void fp_schema_free(fp_schema *s)
     free(s);
 }
 
-size_t fp_schema_nfields(const fp_schema *s) { return s->n; }
-const char *fp_schema_field_name(const fp_schema *s, size_t i) { return s->fields[i].name; }
-
 /* Reads a non-negative integer member into *out; 0 absent, 1 present, -1 invalid. */
 static int int_member(const cJSON *o, const char *k, long *out)
 {

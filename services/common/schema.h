@@ -45,8 +45,4 @@ int fp_schema_validate(const fp_schema *s, const cJSON *in, int from_text, cJSON
  * posting; title is the form's title (may be NULL). Caller deletes; NULL on ENOMEM. */
 cJSON *fp_schema_json_schema(const fp_schema *s, const char *title);
 
-/* Number of fields and the name of field i (column order). */
-size_t fp_schema_nfields(const fp_schema *s);
-const char *fp_schema_field_name(const fp_schema *s, size_t i);
-
 #endif

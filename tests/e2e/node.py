@@ -159,7 +159,25 @@ class Pod:
         mounts = {}
         for m in self.container().get("volumeMounts", []):
             mounts[m["mountPath"]] = paths[m["name"]]
+        # the kubelet gives each container a writable termination-message file
+        mounts[self.container().get("terminationMessagePath", "/dev/termination-log")] = self.termination_log()
         return mounts
+
+    def termination_log(self):
+        return os.path.join(self.dir, "termination-log")
+
+    def termination_message(self, exit_code):
+        """What the kubelet reports: the file (at most 4096 bytes), or with
+        FallbackToLogsOnError and an empty file after a failure, the log's tail."""
+        try:
+            with open(self.termination_log(), "rb") as f:
+                msg = f.read(4096)
+        except OSError:
+            msg = b""
+        if not msg and exit_code != 0 and self.container().get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            with open(self.log, "rb") as f:
+                msg = b"\n".join(f.read()[-2048:].splitlines()[-80:])
+        return msg.decode("utf-8", "replace")
 
     def env(self):
         env = {"PATH": "/usr/bin:/bin"}
@@ -211,7 +229,7 @@ class Pod:
         return None
 
     # ---- running --------------------------------------------------------------
-    def status(self, phase, ready, state, exit_code=None):
+    def status(self, phase, ready, state, exit_code=None, message=None):
         c = self.container()
         cond = lambda t, s: {"type": t, "status": "True" if s else "False", "lastTransitionTime": now()}
         cs = {"name": c["name"], "image": c["image"], "imageID": c["image"], "ready": ready,
@@ -219,6 +237,8 @@ class Pod:
               "state": {state: {"startedAt": now()} if state == "running" else
                         {"exitCode": exit_code or 0, "reason": "Completed" if exit_code == 0 else "Error",
                          "finishedAt": now()} if state == "terminated" else {"reason": "CrashLoopBackOff"}}}
+        if state == "terminated" and message:
+            cs["state"]["terminated"]["message"] = message
         body = {"status": {"phase": phase, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
                            "podIPs": [{"ip": "127.0.0.1"}], "startTime": now(),
                            "conditions": [cond("PodScheduled", True), cond("Initialized", True),
@@ -266,7 +286,8 @@ class Pod:
             self.ready = False
             self.node.changed.set()
             if policy == "Never" or (policy == "OnFailure" and code == 0):
-                self.status("Succeeded" if code == 0 else "Failed", False, "terminated", code)
+                self.status("Succeeded" if code == 0 else "Failed", False, "terminated", code,
+                            self.termination_message(code))
                 return
             self.restarts += 1
             backoff = 1.0 if time.time() - started > 10 else min(backoff * 2, 10.0)

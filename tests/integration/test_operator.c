@@ -287,6 +287,197 @@ Test(operator, delete_collects_children_and_keeps_the_topic_unless_asked, .init 
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 
+/* Commits offset for every partition 0..n-1 of topic as group (what a consumer does
+ * once it has stored events), without joining the group. */
+static void commit_group(const char *group, const char *topic, int n, long long offset)
+{
+    char why[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), why, sizeof why);
+    rd_kafka_conf_set(conf, "group.id", group, why, sizeof why);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    cr_assert_not_null(rk, "%s", why);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset = offset;
+    rd_kafka_resp_err_t e = rd_kafka_commit(rk, l, 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    cr_assert_eq(e, 0, "commit: %s", rd_kafka_err2str(e));
+}
+
+static const char *const fast_measure[] = {"--lag-interval", "1s", NULL};
+
+Test(operator, dead_letter_topic_lives_with_the_pipeline_topic, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    start_operator(&op, NULL, fast_measure);
+    apply_pipeline("dl", 2, "  kafka: {partitions: 2, deleteTopicOnDelete: true}");
+    char topic[160], dlq[170];
+    snprintf(topic, sizeof topic, "forms.%s.dl", ns);
+    snprintf(dlq, sizeof dlq, "%s.dlq", topic);
+    tk_sh_until(10, "True", "kubectl get -n %s fp dl -o jsonpath='%s'", ns, condition("TopicReady"));
+    cr_assert_eq(topic_partitions(dlq), 2, "the dead-letter topic exists before any consumer runs");
+    apply_pipeline("dl", 4, "  kafka: {partitions: 4, deleteTopicOnDelete: true}");
+    tk_sh_until(10, "4", "kubectl get -n %s fp dl -o jsonpath='{.status.partitions}'", ns);
+    cr_assert_eq(topic_partitions(dlq), 4, "the dead-letter topic grows with the topic");
+
+    /* deleted by hand: reported (Progressing False, an Event) and created again */
+    tk_topic_delete(dlq);
+    tk_sh_until(20, "DeadLetterTopicMissing", "kubectl get -n %s fp dl -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
+    cr_assert_eq(topic_partitions(dlq), 4, "recreated with the topic's partitions");
+    tk_sh_until(20, "True", "kubectl get -n %s fp dl -o jsonpath='%s'", ns, condition("Progressing"));
+    tk_sh_until(5, "DeadLetterTopicRecreated", "kubectl get events -n %s --field-selector involvedObject.name=dl,reason=DeadLetterTopicRecreated -o jsonpath='{.items[0].reason}'", ns);
+
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp dl --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    for (int i = 0; i < 50 && (topic_partitions(topic) != 0 || topic_partitions(dlq) != 0); i++)
+        usleep(200000);
+    cr_assert_eq(topic_partitions(dlq), 0, "deleteTopicOnDelete removes the dead-letter topic too");
+    cr_assert_eq(topic_partitions(topic), 0);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+Test(operator, progressing_turns_false_when_lagging_partitions_commit_nothing, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    start_operator(&op, NULL, fast_measure);
+    apply_pipeline("slow", 2, "  progressDeadlineSeconds: 10");
+    tk_sh_until(30, "4", "kubectl get pods -n %s -l 'app.kubernetes.io/instance=slow,%s' --no-headers | wc -l", ns, LONG_RUNNING);
+    mark_pods_ready("app.kubernetes.io/instance=slow," LONG_RUNNING);
+    tk_sh_until(30, "True", "kubectl get -n %s fp slow -o jsonpath='%s'", ns, condition("Ready"));
+
+    char topic[160], group[160];
+    snprintf(topic, sizeof topic, "forms.%s.slow", ns);
+    snprintf(group, sizeof group, "formpipe.%s.slow", ns);
+    rd_kafka_t *p = tk_producer();
+    for (int i = 0; i < 6; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%d", i);
+        tk_produce(p, topic, key, "{}", 2);
+    }
+    tk_flush(p);
+    rd_kafka_destroy(p);
+    /* nobody consumes: after the deadline the pipeline says so, and why */
+    double took = tk_sh_until(40, "NoProgress", "kubectl get -n %s fp slow -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
+    cr_log_info("Progressing False %.1f s after the events (deadline 10 s)", took);
+    cr_assert_geq(took, 8.0, "not before the deadline: %.1f s", took);
+    char *ready = get("fp slow", "{.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].reason}");
+    cr_assert_str_eq(ready, "False NoProgress", "Ready follows Progressing");
+    free(ready);
+    char *msg = get("fp slow", "{.status.conditions[?(@.type==\"Progressing\")].message}");
+    cr_assert_not_null(strstr(msg, "events wait"), "%s", msg);
+    free(msg);
+    char *wide = NULL;
+    tk_sh(&wide, "kubectl get -n %s fp slow --no-headers", ns);
+    cr_assert_not_null(strstr(wide, "NoProgress"), "kubectl get shows why: %s", wide);
+    free(wide);
+
+    /* the consumers catch up: True again */
+    commit_group(group, topic, 2, 1000);   /* past the end: no lag */
+    tk_sh_until(20, "True", "kubectl get -n %s fp slow -o jsonpath='%s'", ns, condition("Progressing"));
+    tk_sh_until(10, "True", "kubectl get -n %s fp slow -o jsonpath='%s'", ns, condition("Ready"));
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* Creates a finished flush pod of pipeline (restricted Pod Security) with exit code and
+ * termination message, as a kubelet would report it. */
+static void finished_flush_pod(const char *pipeline, const char *name, const char *finished, int exit_code,
+                               const char *message)
+{
+    cJSON *st = cJSON_CreateObject(), *cs = cJSON_CreateObject();
+    cJSON *status = cJSON_AddObjectToObject(st, "status");
+    cJSON_AddStringToObject(status, "phase", exit_code ? "Failed" : "Succeeded");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(status, "containerStatuses"), cs);
+    cJSON_AddStringToObject(cs, "name", "flush");
+    cJSON_AddStringToObject(cs, "image", "formpipe/formpipe-flush:0.1.0");
+    cJSON_AddStringToObject(cs, "imageID", "formpipe/formpipe-flush:0.1.0");
+    cJSON_AddFalseToObject(cs, "ready");
+    cJSON_AddNumberToObject(cs, "restartCount", 0);
+    cJSON *t = cJSON_AddObjectToObject(cJSON_AddObjectToObject(cs, "state"), "terminated");
+    cJSON_AddNumberToObject(t, "exitCode", exit_code);
+    cJSON_AddStringToObject(t, "finishedAt", finished);
+    cJSON_AddStringToObject(t, "message", message);
+    char *patch = cJSON_PrintUnformatted(st);
+    cJSON_Delete(st);
+    cr_assert_null(strchr(patch, '\''), "the patch is passed in single quotes");
+    char *out;
+    int rc = tk_sh(&out, "kubectl apply -n %s -f - <<'YAML' >/dev/null && "
+                   "kubectl patch -n %s pod %s --subresource=status --type=merge -p '%s' >/dev/null\n"
+                   "apiVersion: v1\nkind: Pod\n"
+                   "metadata:\n  name: %s\n  labels: {app.kubernetes.io/managed-by: formpipe-operator, "
+                   "app.kubernetes.io/component: flush, formpipe.io/pipeline: %s}\n"
+                   "spec:\n  restartPolicy: Never\n"
+                   "  securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}\n"
+                   "  containers:\n  - name: flush\n    image: formpipe/formpipe-flush:0.1.0\n"
+                   "    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n"
+                   "YAML",
+                   ns, ns, name, patch, name, pipeline);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    free(patch);
+}
+
+Test(operator, flush_runs_reach_status_and_failures_stop_progress, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, fast_measure);
+    apply_pipeline("fl", 1, NULL);
+    tk_sh_until(10, "True", "kubectl get -n %s fp fl -o jsonpath='%s'", ns, condition("FlushScheduled"));
+    finished_flush_pod("fl", "fl-flush-1", "2026-12-01T10:00:00Z", 0, "{\"rows\":120,\"rows_left\":3,\"error\":\"\"}");
+    tk_sh_until(10, "2026-12-01T10:00:00Z 120 3 0", "kubectl get -n %s fp fl -o jsonpath='{.status.flush.lastSuccessfulTime} "
+                "{.status.flush.lastRunRows} {.status.flush.rowsWaiting} {.status.flush.failedRunsInARow}'", ns);
+    tk_sh_until(5, "LastRunSucceeded", "kubectl get -n %s fp fl -o jsonpath='{.status.conditions[?(@.type==\"Flushing\")].reason}'", ns);
+    const char *why = "{\"rows\":0,\"rows_left\":9,\"error\":\"spreadsheet sheet1 is not shared with flush@example.iam.gserviceaccount.com\"}";
+    finished_flush_pod("fl", "fl-flush-2", "2026-12-01T10:01:00Z", 1, why);
+    tk_sh_until(10, "LastRunFailed", "kubectl get -n %s fp fl -o jsonpath='{.status.conditions[?(@.type==\"Flushing\")].reason}'", ns);
+    char *prog = get("fp fl", "{.status.conditions[?(@.type==\"Progressing\")].reason}");
+    cr_assert_str_neq(prog, "FlushFailing", "one failed run is not yet a stalled pipeline");
+    free(prog);
+    finished_flush_pod("fl", "fl-flush-3", "2026-12-01T10:02:00Z", 1, why);
+    finished_flush_pod("fl", "fl-flush-4", "2026-12-01T10:03:00Z", 75, why);
+    tk_sh_until(10, "FlushFailing", "kubectl get -n %s fp fl -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
+    char *msg = get("fp fl", "{.status.flush.failedRunsInARow} {.status.conditions[?(@.type==\"Progressing\")].message}");
+    cr_assert_not_null(strstr(msg, "3 the last 3 flush runs failed: spreadsheet sheet1 is not shared"), "%s", msg);
+    free(msg);
+    finished_flush_pod("fl", "fl-flush-5", "2026-12-01T10:04:00Z", 0, "{\"rows\":9,\"rows_left\":0,\"error\":\"\"}");
+    tk_sh_until(10, "LastRunSucceeded 0", "kubectl get -n %s fp fl -o jsonpath='{.status.conditions[?(@.type==\"Flushing\")].reason} {.status.flush.failedRunsInARow}'", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+Test(operator, columns_are_append_only_and_types_never_change, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, NULL);
+    apply_pipeline("cols", 1, NULL);
+    tk_sh_until(10, "name roll cgpa", "kubectl get -n %s fp cols -o jsonpath='{.status.columns[*].name}'", ns);
+    char *out;
+    int rc = tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\n"
+                   "apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: cols}\n"
+                   "spec:\n  form:\n    fields:\n    - {name: email, type: email}\n    - {name: name, type: string}\n"
+                   "    - {name: roll, type: string}\n  kafka: {partitions: 1}\n  sheets: {spreadsheetId: sheet1}\nYAML", ns);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    tk_sh_until(10, "name roll cgpa email", "kubectl get -n %s fp cols -o jsonpath='{.status.columns[*].name}'", ns);
+    tk_sh_until(10, "\"columns\":[\"name\",\"roll\",\"cgpa\",\"email\"]",
+                "kubectl get -n %s configmap cols-form -o jsonpath='{.data.form\\.json}' | grep -o '\"columns\":\\[[^]]*\\]'", ns);
+    /* a type change is refused at admission, with the reason */
+    rc = tk_sh(&out, "kubectl patch -n %s fp cols --type=json -p '[{\"op\":\"replace\",\"path\":\"/spec/form/fields/2/type\",\"value\":\"integer\"}]'", ns);
+    cr_assert_neq(rc, 0);
+    cr_assert_not_null(strstr(out, "a field's type cannot change"), "%s", out);
+    free(out);
+    /* and a removed field that comes back with another type is refused by the operator */
+    rc = tk_sh(&out, "kubectl patch -n %s fp cols --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/form/fields/-\",\"value\":{\"name\":\"cgpa\",\"type\":\"string\"}}]'", ns);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    tk_sh_until(10, "InvalidSpec", "kubectl get -n %s fp cols -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    char *msg = get("fp cols", "{.status.conditions[?(@.type==\"Ready\")].message}");
+    cr_assert_not_null(strstr(msg, "field 'cgpa' was number and cannot become string"), "%s", msg);
+    free(msg);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
 static double metric_value(int port, const char *series)
 {
     char *body = NULL;
