@@ -4,6 +4,7 @@ a test prints what it measured and exits non-zero when a check fails."""
 import concurrent.futures, http.client, json, os, subprocess, sys, time, urllib.request, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TESTENV = os.path.join(ROOT, "scripts", "testenv")
 INGRESS = ("127.0.0.1", 29880)
 SHEETS = os.environ.get("FORMPIPE_SHEETS_URL", "")
 FAILURES = []
@@ -41,7 +42,23 @@ def until(what, fn, timeout):
     raise RuntimeError("%s: not reached in %d s (last: %r)" % (what, timeout, last))
 
 
-def pipeline_yaml(ns, name, sheet, partitions, extra_fields=""):
+FIELDS = [
+    ("name", "{name: name, type: string, required: true, minLength: 5, maxLength: 100}"),
+    ("roll", '{name: roll, type: string, required: true, pattern: "^[0-9]{1,10}$"}'),
+    ("university", "{name: university, type: string, required: true}"),
+    ("cgpa", "{name: cgpa, type: number, minimum: 0, maximum: 10}"),
+    ("gender", "{name: gender, type: enum, values: [F, M, X]}"),
+    ("age", "{name: age, type: integer, minimum: 15, maximum: 100}"),
+    ("email", "{name: email, type: email, required: true}"),
+    ("mobile", "{name: mobile, type: phone}"),
+]
+
+
+def pipeline_yaml(ns, name, sheet, partitions, extra_fields="", drop=(), topic=None, spec=""):
+    """The student-data FormPipeline; drop: field names left out; topic: a custom topic;
+    spec: more spec lines (two-space indented)."""
+    fields = "".join("    - %s\n" % f for n, f in FIELDS if n not in drop)
+    kafka = "{partitions: %d%s}" % (partitions, ", topic: %s" % topic if topic else "")
     return """apiVersion: formpipe.io/v1alpha1
 kind: FormPipeline
 metadata: {name: %s, namespace: %s}
@@ -49,20 +66,43 @@ spec:
   form:
     title: Student data
     fields:
-    - {name: name, type: string, required: true, minLength: 5, maxLength: 100}
-    - {name: roll, type: string, required: true, pattern: "^[0-9]{1,10}$"}
-    - {name: university, type: string, required: true}
-    - {name: cgpa, type: number, minimum: 0, maximum: 10}
-    - {name: gender, type: enum, values: [F, M, X]}
-    - {name: age, type: integer, minimum: 15, maximum: 100}
-    - {name: email, type: email, required: true}
-    - {name: mobile, type: phone}
-%s    partitionKey: roll
-  kafka: {partitions: %d}
+%s%s    partitionKey: roll
+  kafka: %s
   ingest: {replicas: 2, rateLimit: 0, trustedProxies: ["127.0.0.1"]}
   consumer: {minReplicas: 1}
   sheets: {spreadsheetId: %s, schedule: "*/1 * * * *", batchRows: 5000}
-""" % (name, ns, extra_fields, partitions, sheet)
+%s""" % (name, ns, fields, extra_fields, kafka, sheet, spec)
+
+
+def status(ns, name, jsonpath):
+    return kubectl("get", "fp", name, "-n", ns, "-o", "jsonpath=" + jsonpath, check=False)
+
+
+def condition(ns, name, ctype):
+    """(status, reason) of a condition of the FormPipeline."""
+    out = status(ns, name, '{.status.conditions[?(@.type=="%s")].status} {.status.conditions[?(@.type=="%s")].reason}'
+                 % (ctype, ctype)).split()
+    return tuple(out) if len(out) == 2 else (None, None)
+
+
+def kafka_produce(topic, lines):
+    """Puts raw messages (one per line, no key) on topic with Kafka's console producer."""
+    subprocess.run([TESTENV, "kafka-tool", "tools.ConsoleProducer", "--bootstrap-server",
+                    os.environ["FORMPIPE_KAFKA_BOOTSTRAP"], "--topic", topic], input="\n".join(lines) + "\n",
+                   text=True, check=True, capture_output=True)
+
+
+def kafka_count(topic):
+    """Messages ever written to topic (the sum of its partitions' end offsets)."""
+    out = subprocess.run([TESTENV, "kafka-tool", "tools.GetOffsetShell", "--bootstrap-server",
+                          os.environ["FORMPIPE_KAFKA_BOOTSTRAP"], "--topic", topic], text=True,
+                         capture_output=True).stdout
+    return sum(int(l.rsplit(":", 1)[1]) for l in out.splitlines() if l.count(":") == 2)
+
+
+def kafka_topic(*args):
+    return subprocess.run([TESTENV, "kafka-tool", "tools.TopicCommand", "--bootstrap-server",
+                           os.environ["FORMPIPE_KAFKA_BOOTSTRAP"]] + list(args), text=True, capture_output=True)
 
 
 def ready(ns, name):

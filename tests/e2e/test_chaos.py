@@ -13,13 +13,12 @@ Run after every other test (it replaces the single Kafka broker)."""
 import json, os, random, subprocess, sys, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (ROOT, SHEETS, STACK_LOGS, check, finish, kubectl, pipeline_yaml, post_all, ready,
+from e2e import (ROOT, SHEETS, STACK_LOGS, TESTENV, check, finish, kubectl, pipeline_yaml, post_all, ready,
                  sanitizer_reports, sheet_values, stack, submission, until, verify_sheet)
 
 SUBMISSIONS = int(os.environ.get("FORMPIPE_CHAOS_SUBMISSIONS", "100000"))
 KEYS = 1000
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
-TESTENV = os.path.join(ROOT, "scripts", "testenv")
 STOP = threading.Event()
 faults = {}
 timeline = []   # (wall time, fault) for a failure's diagnosis

@@ -7,13 +7,19 @@ Ingress), rows in the emulated sheet.
      per-key order kept, header right;
   2. partitions 3 -> 6 -> six consumer processes share the group, totals still exact;
   3. form change (a field added): ingest pods roll, new submissions carry the new
-     column, old rows untouched.
+     column, old rows untouched;
+  4. a field removed while submissions flow: nothing is dead-lettered, the column stays
+     (empty in new rows), the header only grows;
+  5. the dead-letter topic deleted by hand and a poison message: Progressing False with
+     the reason, then True again once it is back; the poison is a dead letter;
+  6. a pipeline with a custom topic: the ingest produces to it, rows reach the sheet.
 Run under scripts/testenv exec with the stack up (ctest fixture `stack`)."""
 import json, os, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (check, finish, flush_until, kubectl, pipeline_yaml, post_all, ready, sanitizer_reports,
-                 sheet_values, stack, submission, until, verify_sheet)
+from e2e import (check, condition, finish, flush_until, kafka_count, kafka_produce, kafka_topic, kubectl,
+                 pipeline_yaml, post_all, ready, sanitizer_reports, sheet_values, stack, status, submission, until,
+                 verify_sheet)
 
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 N, KEYS = 10000, 200
@@ -83,11 +89,74 @@ def main():
     check("new rows carry the new column", all(r[-1] == "Dhaka" and len(r) == len(COLUMNS) + 3
                                                 for r in values[1:] if r[0] in new_ids))
     check("old rows are untouched", values[1:len(old_rows)] == old_rows[1:])
+    accepted = ids + ids2 + ids3
+    accepted += remove_a_field(ns, name, sheet, len(accepted), accepted)
+    dead_letter_topic_deleted(ns, name)
+    custom_topic(ns, sheet)
     kubectl("delete", "namespace", ns)   # the pods stop: their exit is checked too
     until("pod processes stopped", lambda: not kubectl("get", "pods", "-n", ns, "-o", "name", check=False), 60)
     bad = sanitizer_reports(ns)
     check("no sanitizer report in any pod or operator log", not bad, ", ".join(bad))
     finish()
+
+
+def remove_a_field(ns, name, sheet, have, accepted):
+    """Removes mobile while submissions are in flight: events accepted with it are still
+    stored (their column stays), none is dead-lettered. Returns the new accepted ids."""
+    city = "    - {name: city, type: string, maxLength: 50}\n"
+    bodies = [submission(30000 + i, 1000 + i % KEYS, 30000 + i, {"city": "Pune"}) for i in range(1500)]
+    first = post_all("/forms/%s" % name, bodies[:1000], threads=8)   # with mobile, many still in Kafka
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, city, drop=("mobile",)))
+    until("generation with mobile removed is served", lambda: ready(ns, name), 120)
+    rest = []
+    for b in bodies[1000:]:
+        b.pop("mobile")
+        rest.append(b)
+    second = post_all("/forms/%s" % name, rest, threads=8)
+    flush_until(ns, name, sheet, have + 1500)
+    values = verify_sheet(sheet, accepted + first + second, COLUMNS + ["city"], "after removing a field in flight")
+    check("the removed field keeps its column", values[0] == ["id", "received_at"] + COLUMNS + ["city"], str(values[0]))
+    new = set(second)
+    check("rows accepted without the field leave its cell empty",
+          all(r[2 + COLUMNS.index("mobile")] == "" for r in values[1:] if r[0] in new))
+    check("columns in status are append-only", status(ns, name, "{.status.columns[*].name}").split() == COLUMNS + ["city"])
+    check("nothing was dead-lettered by the form change", status(ns, name, "{.status.flush.deadLetters}") in ("", "0"),
+          status(ns, name, "{.status.flush.deadLetters}"))
+    return first + second
+
+
+def dead_letter_topic_deleted(ns, name):
+    """Deletes the dead-letter topic by hand and puts a poison message on the topic: the
+    pipeline says it is not progressing, the operator brings the topic back, the poison
+    becomes a dead letter and the pipeline is Progressing again."""
+    topic = status(ns, name, "{.status.topic}")
+    dlq = topic + ".dlq"
+    before = kafka_count(dlq)
+    r = kafka_topic("--delete", "--topic", dlq)
+    check("dead-letter topic deleted by hand", r.returncode == 0, r.stderr)
+    kafka_produce(topic, ["this is not a CloudEvent"])
+    t0 = time.time()
+    until("Progressing False", lambda: condition(ns, name, "Progressing")[0] == "False", 120)
+    reason = condition(ns, name, "Progressing")[1]
+    print("  dead-letter topic deleted: Progressing False (%s) after %.1f s" % (reason, time.time() - t0), flush=True)
+    check("the reason names the cause", reason in ("DeadLetterTopicMissing", "NoProgress"), reason)
+    until("Progressing True again", lambda: condition(ns, name, "Progressing")[0] == "True", 180)
+    print("  Progressing True again after %.1f s" % (time.time() - t0), flush=True)
+    until("the poison is a dead letter", lambda: kafka_count(dlq) >= 1, 60)
+    check("exactly the poison was dead-lettered", kafka_count(dlq) == 1, "before %d, now %d" % (before, kafka_count(dlq)))
+
+
+def custom_topic(ns, sheet_prefix):
+    """A pipeline whose spec names its topic: the ingest produces there."""
+    name, sheet = "custom-%d" % os.getpid(), sheet_prefix + "-custom"
+    topic = "forms.%s.my-custom-topic" % ns
+    stack("sheet", sheet)
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 2, topic=topic))
+    until("custom-topic pipeline Ready", lambda: ready(ns, name), 120)
+    ids = post_all("/forms/%s" % name, [submission(i, 5000 + i, i) for i in range(200)], threads=4)
+    flush_until(ns, name, sheet, 200)
+    verify_sheet(sheet, ids, COLUMNS, "custom topic")
+    check("the events went to the custom topic", kafka_count(topic) == 200, str(kafka_count(topic)))
 
 
 if __name__ == "__main__":
