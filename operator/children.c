@@ -326,6 +326,7 @@ static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
     cJSON *spec = obj(o, "spec");
     str(spec, "schedule", p->schedule);
     str(spec, "concurrencyPolicy", "Forbid");
+    flag(spec, "suspend", p->flush_suspended);
     num(spec, "startingDeadlineSeconds", 60);
     num(spec, "successfulJobsHistoryLimit", 3);
     /* the runs of failed Jobs stay readable for maxFailedRuns (flushruns.h) */

@@ -13,7 +13,9 @@
 #include "informer.h"
 #include "log.h"
 #include "reconcile.h"
+#include "rfc3339.h"
 #include "strmap.h"
+#include "targets.h"
 #include "workqueue.h"
 
 enum { INF_CONFIGMAPS, INF_DEPLOYMENTS, INF_SERVICES, INF_INGRESSES, INF_CRONJOBS, INF_PODS, INF_COUNT };
@@ -29,9 +31,10 @@ struct op_controller {
     pthread_t *workers;
     int nworkers;
     int started;
-    pthread_mutex_t lock;          /* guards states (the map, not its entries), flush_runs, started */
+    pthread_mutex_t lock;          /* guards states (the map, not its entries), flush_runs, targets, started */
     op_map *states;                /* key -> op_pipe_state */
     op_map *flush_runs;            /* key -> op_flushruns */
+    op_targets *targets;           /* which pipeline writes which sheet tab */
     long long last_resync_ms;
     fp_series *reconciles_ok, *reconciles_failed, *duration, *depth, *pipelines_gauge;
     fp_metric *restarts;
@@ -59,6 +62,28 @@ static void forget(op_controller *c, const char *key)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Records which sheet tab the pipeline writes (a deleted one writes none); a pipeline
+ * whose tab changed hands is queued so its status says so. */
+static void note_target(op_controller *c, op_event_type type, const cJSON *obj, const char *key)
+{
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *sheets = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "sheets");
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sheets, "spreadsheetId"));
+    const char *tab = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sheets, "sheet"));
+    const char *created = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "creationTimestamp"));
+    long long created_ms = 0;
+    if (created)
+        fp_rfc3339_parse_ms(created, &created_ms);
+    char changed[512] = "";
+    pthread_mutex_lock(&c->lock);
+    if (op_targets_set(c->targets, key, type == OP_EV_DELETED ? NULL : id, tab ? tab : "Responses", created_ms,
+                       changed, sizeof changed) < 0)
+        fp_log_error("out of memory recording sheet tabs", FP_LSTR("pipeline", key));
+    pthread_mutex_unlock(&c->lock);
+    if (changed[0])
+        op_queue_add(c->queue, changed);
+}
+
 /* FormPipeline changed. Our own status writes come back as changes too: they are
  * skipped when the generation was already reconciled and nothing is being deleted. */
 static void on_pipeline(void *ctx, op_event_type type, const cJSON *obj)
@@ -67,6 +92,7 @@ static void on_pipeline(void *ctx, op_event_type type, const cJSON *obj)
     char key[512];
     if (op_object_key(obj, key, sizeof key) < 0)
         return;
+    note_target(c, type, obj, key);
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(md, "generation");
     int deleting = cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp") != NULL;
@@ -136,10 +162,16 @@ static int reconcile_key(op_controller *c, kube_conn *conn, const char *key, lon
     }
     op_pipe_state *st = state_for(c, key);
     op_flush_facts flush;
+    char tab_owner[512] = "";
     flush_facts(c, key, &flush);
+    pthread_mutex_lock(&c->lock);
+    if (!op_targets_owner(c->targets, key, tab_owner, sizeof tab_owner))
+        tab_owner[0] = '\0';
+    pthread_mutex_unlock(&c->lock);
     op_reconcile_env env = {
         .conn = conn, .kafka = c->kafka, .defaults = &c->cfg.defaults, .identity = c->cfg.identity,
         .measure_interval_ms = c->cfg.lag_interval_ms, .children = c->by_child, .flush = &flush,
+        .tab_owner = tab_owner,
     };
     int rc = st ? op_reconcile(&env, obj, st, requeue) : FP_ENOMEM;
     cJSON_Delete(obj);
@@ -215,7 +247,8 @@ op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics 
     c->queue = op_queue_new(cfg->backoff_base_ms, cfg->backoff_max_ms);
     c->states = op_map_new(op_pipe_state_free);
     c->flush_runs = op_map_new(free);
-    if (!c->queue || !c->states || !c->flush_runs) {
+    c->targets = op_targets_new();
+    if (!c->queue || !c->states || !c->flush_runs || !c->targets) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         op_controller_free(c);
         return NULL;
@@ -308,6 +341,7 @@ void op_controller_free(op_controller *c)
     op_queue_free(c->queue);
     op_map_free(c->states);
     op_map_free(c->flush_runs);
+    op_targets_free(c->targets);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }

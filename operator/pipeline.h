@@ -77,6 +77,7 @@ typedef struct op_pipeline {
     long long flush_deadline_s;
     int max_failed_runs;             /* flush runs failed in a row before Progressing turns False */
     int progress_deadline_s;         /* a lagging partition without a commit this long is stalled */
+    int flush_suspended;             /* set by reconcile: another pipeline writes this sheet tab */
 
     const char *redis_sentinels, *redis_master;
     int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */

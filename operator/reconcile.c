@@ -564,7 +564,9 @@ int op_reconcile(const op_reconcile_env *env, const cJSON *obj, op_pipe_state *s
     if (!p)
         return err.code == FP_EINVAL ? report_invalid(env, obj, err.msg) : err.code;
     run r = {.env = env, .p = p, .obj = p->obj, .st = st,
-             .seen = {.lag = -1, .dead_letters = -1, .flush = env->flush, .group = p->group, .dlq_topic = p->dlq_topic}};
+             .seen = {.lag = -1, .dead_letters = -1, .flush = env->flush, .group = p->group, .dlq_topic = p->dlq_topic,
+                      .tab_owner = env->tab_owner}};
+    p->flush_suspended = env->tab_owner && env->tab_owner[0];
     int rc = 0;
     if (p->deleting) {
         rc = finish_deletion(&r);

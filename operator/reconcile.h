@@ -53,6 +53,7 @@ typedef struct op_reconcile_env {
     long long measure_interval_ms;              /* offsets are measured at most this often */
     op_informer *const *children;               /* the child caches, by op_child_kind */
     const op_flush_facts *flush;                /* the pipeline's recorded flush runs */
+    const char *tab_owner;                      /* "" or the pipeline that owns this one's sheet tab */
 } op_reconcile_env;
 
 /* Reconciles obj (a cached FormPipeline) with its state st. 0 on success with

@@ -61,7 +61,12 @@ void op_status_conditions(const op_pipeline *p, const op_observed *o, op_conditi
     set(&cond[OP_C_CONSUMERS], "ConsumersAvailable", o->consumers_ok,
         o->consumers_ok ? "ReplicasReady" : "ReplicasNotReady", "%d/%d consumer replicas ready", o->consumer_ready,
         o->consumers);
-    if (o->cronjob_ok)
+    if (o->tab_owner && o->tab_owner[0])
+        set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 0, "SheetInUse",
+            "spreadsheet %.100s tab '%.100s' is written by FormPipeline %.100s, and two pipelines must not write one "
+            "tab (their rows would overwrite each other): choose another sheet; the flush is suspended",
+            p->spreadsheet_id, p->sheet, o->tab_owner);
+    else if (o->cronjob_ok)
         set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 1, "Scheduled", "flush runs on schedule \"%s\"", p->schedule);
     else
         set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 0, "NotScheduled", "flush CronJob %s-flush not created yet",
@@ -81,8 +86,7 @@ void op_status_conditions(const op_pipeline *p, const op_observed *o, op_conditi
             continue;
         if (needed[i] == OP_C_PROGRESSING && c->status == -1)
             continue;   /* not measured yet is no reason to hold Ready back */
-        set(ready, "Ready", 0, needed[i] == OP_C_PROGRESSING ? c->reason : "NotReady", "%s is not True: %.200s",
-            c->type, c->message);
+        set(ready, "Ready", 0, c->reason, "%s is not True: %.200s", c->type, c->message);
         return;
     }
     set(ready, "Ready", 1, "AllReady", "the pipeline is running");

@@ -3,7 +3,8 @@
  * Progressing) and the numbers beside them. Pure: no I/O, so every rule is unit-tested.
  *
  * Ready is True when the topics exist, the ingest and consumers are available, the flush
- * CronJob exists and the pipeline is Progressing. Progressing turns False when a
+ * CronJob exists (and its tab is not another pipeline's) and the pipeline is Progressing;
+ * else it carries the reason of the first condition that is not True. Progressing turns False when a
  * partition with lag has had no new commit for the pipeline's progress deadline, when
  * the dead-letter topic had to be recreated, or when the last maxFailedRuns flush runs
  * failed. Flushing tells the newest flush run's outcome (one failed run makes it False
@@ -35,6 +36,7 @@ typedef struct op_observed {
     long long dead_letters;            /* -1: unknown */
     const op_flush_facts *flush;       /* never NULL (runs = 0: none seen) */
     const char *conflict;              /* "" or the first ownership conflict */
+    const char *tab_owner;             /* "" or the pipeline that writes this pipeline's sheet tab */
     const char *group;                 /* the consumer group, for messages */
     const char *dlq_topic;             /* the dead-letter topic, for messages */
 } op_observed;

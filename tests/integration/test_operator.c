@@ -478,6 +478,30 @@ Test(operator, columns_are_append_only_and_types_never_change, .init = setup, .f
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 
+Test(operator, two_pipelines_never_write_one_tab, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, NULL);
+    apply_pipeline("first", 1, NULL);   /* spreadsheet sheet1, tab Responses */
+    tk_sh_until(10, "True", "kubectl get -n %s fp first -o jsonpath='%s'", ns, condition("FlushScheduled"));
+    apply_pipeline("second", 1, "  sheets: {spreadsheetId: sheet1, sheet: responses}");
+    tk_sh_until(10, "SheetInUse", "kubectl get -n %s fp second -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    char *msg = get("fp second", "{.status.conditions[?(@.type==\"FlushScheduled\")].message}");
+    char want[128];
+    snprintf(want, sizeof want, "is written by FormPipeline %s/first", ns);
+    cr_assert_not_null(strstr(msg, want), "%s", msg);
+    free(msg);
+    tk_sh_until(10, "true", "kubectl get -n %s cronjob second-flush -o jsonpath='{.spec.suspend}'", ns);
+    char *first = get("cronjob first-flush", "{.spec.suspend}");
+    cr_assert_str_eq(first, "false", "the first writer keeps flushing");
+    free(first);
+    /* the first moves to its own tab: the second may write now */
+    apply_pipeline("first", 1, "  sheets: {spreadsheetId: sheet1, sheet: First}");
+    tk_sh_until(10, "false", "kubectl get -n %s cronjob second-flush -o jsonpath='{.spec.suspend}'", ns);
+    tk_sh_until(10, "True", "kubectl get -n %s fp second -o jsonpath='%s'", ns, condition("FlushScheduled"));
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
 static double metric_value(int port, const char *series)
 {
     char *body = NULL;

@@ -29,7 +29,7 @@ enum { STALL_UNMEASURED, STALL_NONE, STALL_ONE };
 struct status_case {
     const char *what;
     int topic_ok, ingest_ok, consumers_ok, cronjob_ok, dlq_recreated, flush, stall;
-    const char *conflict;
+    const char *conflict, *tab_owner;
     int ready;
     const char *ready_reason;
     int progressing;
@@ -39,23 +39,25 @@ struct status_case {
 };
 
 static struct status_case cases[] = {
-    {"all well", 1, 1, 1, 1, 0, FLUSH_OK, STALL_NONE, "", 1, "AllReady", 1, "Progressing", 1, "LastRunSucceeded"},
-    {"not measured yet holds nothing back", 1, 1, 1, 1, 0, FLUSH_NONE, STALL_UNMEASURED, "", 1, "AllReady", -1,
+    {"all well", 1, 1, 1, 1, 0, FLUSH_OK, STALL_NONE, "", "", 1, "AllReady", 1, "Progressing", 1, "LastRunSucceeded"},
+    {"not measured yet holds nothing back", 1, 1, 1, 1, 0, FLUSH_NONE, STALL_UNMEASURED, "", "", 1, "AllReady", -1,
      "NotMeasured", -1, "NoRunYet"},
-    {"a stalled partition: not Ready, and why", 1, 1, 1, 1, 0, FLUSH_OK, STALL_ONE, "", 0, "NoProgress", 0,
+    {"a stalled partition: not Ready, and why", 1, 1, 1, 1, 0, FLUSH_OK, STALL_ONE, "", "", 0, "NoProgress", 0,
      "NoProgress", 1, "LastRunSucceeded"},
-    {"a recreated dead-letter topic", 1, 1, 1, 1, 1, FLUSH_OK, STALL_NONE, "", 0, "DeadLetterTopicMissing", 0,
+    {"a recreated dead-letter topic", 1, 1, 1, 1, 1, FLUSH_OK, STALL_NONE, "", "", 0, "DeadLetterTopicMissing", 0,
      "DeadLetterTopicMissing", 1, "LastRunSucceeded"},
-    {"one failed flush: Flushing False, Ready holds", 1, 1, 1, 1, 0, FLUSH_FAILED_ONCE, STALL_NONE, "", 1, "AllReady",
+    {"one failed flush: Flushing False, Ready holds", 1, 1, 1, 1, 0, FLUSH_FAILED_ONCE, STALL_NONE, "", "", 1, "AllReady",
      1, "Progressing", 0, "LastRunFailed"},
-    {"maxFailedRuns failed flushes: not progressing", 1, 1, 1, 1, 0, FLUSH_FAILED_3, STALL_NONE, "", 0, "FlushFailing",
+    {"maxFailedRuns failed flushes: not progressing", 1, 1, 1, 1, 0, FLUSH_FAILED_3, STALL_NONE, "", "", 0, "FlushFailing",
      0, "FlushFailing", 0, "LastRunFailed"},
-    {"consumers unavailable", 1, 1, 0, 1, 0, FLUSH_OK, STALL_NONE, "", 0, "NotReady", 1, "Progressing", 1,
+    {"consumers unavailable", 1, 1, 0, 1, 0, FLUSH_OK, STALL_NONE, "", "", 0, "ReplicasNotReady", 1, "Progressing", 1,
      "LastRunSucceeded"},
-    {"no CronJob", 1, 1, 1, 0, 0, FLUSH_NONE, STALL_NONE, "", 0, "NotReady", 1, "Progressing", -1, "NoRunYet"},
-    {"an ownership conflict wins", 1, 1, 1, 1, 0, FLUSH_OK, STALL_ONE, "Deployment p-ingest exists", 0,
+    {"no CronJob", 1, 1, 1, 0, 0, FLUSH_NONE, STALL_NONE, "", "", 0, "NotScheduled", 1, "Progressing", -1, "NoRunYet"},
+    {"an ownership conflict wins", 1, 1, 1, 1, 0, FLUSH_OK, STALL_ONE, "Deployment p-ingest exists", "", 0,
      "OwnershipConflict", 0, "NoProgress", 1, "LastRunSucceeded"},
-    {"topic missing", 0, 1, 1, 1, 0, FLUSH_OK, STALL_NONE, "", 0, "NotReady", 1, "Progressing", 1, "LastRunSucceeded"},
+    {"topic missing", 0, 1, 1, 1, 0, FLUSH_OK, STALL_NONE, "", "", 0, "KafkaUnavailable", 1, "Progressing", 1, "LastRunSucceeded"},
+    {"another pipeline writes the tab", 1, 1, 1, 1, 0, FLUSH_NONE, STALL_NONE, "", "ns/first", 0, "SheetInUse", 1,
+     "Progressing", -1, "NoRunYet"},
 };
 
 ParameterizedTestParameters(status, conditions)
@@ -82,7 +84,7 @@ ParameterizedTest(struct status_case *c, status, conditions)
         .dlq_recreated = c->dlq_recreated, .ingest_ok = c->ingest_ok, .ingest_ready = 2, .consumers = 3,
         .consumer_ready = 3, .consumers_ok = c->consumers_ok, .cronjob_ok = c->cronjob_ok, .lag = 40,
         .stall = c->stall == STALL_UNMEASURED ? NULL : &stall, .dead_letters = 2, .flush = &flush,
-        .conflict = c->conflict, .group = "formpipe.ns.p", .dlq_topic = "forms.ns.p.dlq",
+        .conflict = c->conflict, .tab_owner = c->tab_owner, .group = "formpipe.ns.p", .dlq_topic = "forms.ns.p.dlq",
     };
     op_condition cond[OP_C_COUNT];
     op_status_conditions(p, &o, cond);
