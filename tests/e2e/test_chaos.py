@@ -8,19 +8,23 @@ chaos loop, every few seconds, does one of: kill -9 an ingest, consumer or flush
 process; kill the Redis master (Sentinel fails over) and bring it back; restart a Kafka
 broker; kill -9 the operator leader and restart it; make the Sheets emulator answer
 429, 500, or apply a write and lose the answer. Flush Jobs run all along. At the end:
-every id that got 202 is in the sheet exactly once and no other row exists.
+every id that got 202 is in the sheet exactly once and no other row exists. Poison
+messages (not CloudEvents, another pipeline's source, a repeated field) go to the topic
+among the faults and a field is added and removed mid-run: every poison message is a
+dead letter, nothing else is, and the pipeline is Progressing at the end.
 Run after every other test (it replaces the single Kafka broker)."""
 import json, os, random, subprocess, sys, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (ROOT, SHEETS, STACK_LOGS, TESTENV, check, finish, kubectl, pipeline_yaml, post_all, ready,
-                 sanitizer_reports, sheet_values, stack, submission, until, verify_sheet)
+from e2e import (ROOT, SHEETS, STACK_LOGS, TESTENV, check, condition, finish, kafka_produce, kubectl, pipeline_yaml,
+                 post_all, ready, sanitizer_reports, sheet_values, stack, status, submission, until, verify_sheet)
 
 SUBMISSIONS = int(os.environ.get("FORMPIPE_CHAOS_SUBMISSIONS", "100000"))
 KEYS = 1000
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 STOP = threading.Event()
 faults = {}
+poison = []     # every poison message put on the topic (each unique)
 timeline = []   # (wall time, fault) for a failure's diagnosis
 
 
@@ -86,7 +90,7 @@ def chaos(ns):
 
 
 def disrupt(ns, restore):
-    action = random.choice(["ingest", "consumer", "flush", "redis", "kafka", "operator", "sheets"])
+    action = random.choice(["ingest", "consumer", "flush", "redis", "kafka", "operator", "sheets", "poison"])
     if action == "ingest":
         kill_one(action, "formpipe-ingest .*%s_" % ns)
     elif action == "consumer":
@@ -109,11 +113,48 @@ def disrupt(ns, restore):
             stack("kill", leader)
             count("kill -9 the operator leader")
             restore.append(lambda l=leader: stack("start", l))
+    elif action == "poison":
+        put_poison(ns)
     else:
         fault = random.choice([{"status": 429, "count": 3}, {"status": 500, "count": 3},
                                {"drop_after_apply": 1}])
         sheets_fault(fault)
         count("Sheets " + ("applied, answer lost" if "drop_after_apply" in fault else str(fault["status"])))
+
+
+def put_poison(ns):
+    """Three messages no consumer can store: not JSON, a CloudEvent of another pipeline,
+    a CloudEvent with a repeated field. Each is unique, so dead letters can be matched."""
+    n = len(poison)
+    topic = "forms.%s.%s" % (ns, ns)   # the chaos pipeline is named like its namespace
+    event = '{"specversion":"1.0","id":"poison-%d-%s","source":"/forms/%s","type":"io.formpipe.submission.v1",' \
+            '"time":"2026-12-01T00:00:00Z","datacontenttype":"application/json","formgeneration":1,"data":%s}'
+    batch = ["poison-%d not a CloudEvent" % n,
+             event % (n, "src", "elsewhere/other", '{"name":"x"}'),
+             event % (n, "dup", "%s/%s" % (ns, ns), '{"name":"student a","name":"student b"}')]
+    kafka_produce(topic, batch)
+    poison.extend(batch)
+    count("poison messages", " (%d)" % len(batch))
+
+
+def change_form(ns, name, sheet):
+    """Mid-run form changes while submissions flow: a field is added, later removed."""
+    city = "    - {name: city, type: string, maxLength: 50}\n"
+    if not STOP.wait(SUBMISSIONS / 3000):
+        kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, city))
+        count("form change: field added")
+    if not STOP.wait(SUBMISSIONS / 3000):
+        kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6))
+        count("form change: field removed")
+
+
+def dead_letters(ns, name):
+    """The distinct payloads on the dead-letter topic (a consumer killed between writing a
+    dead letter and storing its offset writes it again: at least once)."""
+    out = subprocess.run([TESTENV, "kafka-tool", "tools.consumer.ConsoleConsumer", "--bootstrap-server",
+                          os.environ["FORMPIPE_KAFKA_BOOTSTRAP"], "--topic", "forms.%s.%s.dlq" % (ns, name),
+                          "--from-beginning", "--timeout-ms", "15000"], capture_output=True, text=True).stdout
+    return set(out.splitlines())
 
 
 def redis_cli(*args):
@@ -190,7 +231,8 @@ def main():
     print("  pipeline Ready on 3 brokers after %.0f s" % (time.time() - t_start), flush=True)
 
     bodies = [submission(i, 1000 + i % KEYS, i) for i in range(SUBMISSIONS)]
-    threads = [threading.Thread(target=chaos, args=(ns,)), threading.Thread(target=flusher, args=(ns, name))]
+    threads = [threading.Thread(target=chaos, args=(ns,)), threading.Thread(target=flusher, args=(ns, name)),
+               threading.Thread(target=change_form, args=(ns, name, sheet))]
     for t in threads:
         t.start()
     t0 = time.time()
@@ -221,6 +263,12 @@ def main():
     verify_sheet(sheet, ids, COLUMNS, "chaos")
     diagnose(ns, name, sheet, ids)
     check("submissions that got 202: %d of %d" % (len(ids), SUBMISSIONS), len(ids) == SUBMISSIONS)
+    dead = dead_letters(ns, name)
+    print("  poison messages %d, distinct dead letters %d" % (len(poison), len(dead)), flush=True)
+    check("every poison message is a dead letter, and nothing else is", dead == set(poison),
+          "missing %s, unexpected %s" % (sorted(set(poison) - dead)[:3], sorted(dead - set(poison))[:3]))
+    check("the sheet kept the column of the removed field", "city" in status(ns, name, "{.status.columns[*].name}").split())
+    until("Progressing True at the end", lambda: condition(ns, name, "Progressing")[0] == "True", 120)
     kubectl("delete", "namespace", ns)
     until("pod processes stopped", lambda: not kubectl("get", "pods", "-n", ns, "-o", "name", check=False), 120)
     bad = sanitizer_reports(ns)
