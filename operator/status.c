@@ -75,7 +75,8 @@ void op_status_conditions(const op_pipeline *p, const op_observed *o, op_conditi
     progressing(p, o, &cond[OP_C_PROGRESSING]);
 
     op_condition *ready = &cond[OP_C_READY];
-    static const int needed[] = {OP_C_TOPIC, OP_C_INGEST, OP_C_CONSUMERS, OP_C_FLUSH_SCHEDULED, OP_C_PROGRESSING};
+    /* causes before effects: a misconfiguration before replicas, replicas before progress */
+    static const int needed[] = {OP_C_TOPIC, OP_C_FLUSH_SCHEDULED, OP_C_INGEST, OP_C_CONSUMERS, OP_C_PROGRESSING};
     if (o->conflict && o->conflict[0]) {
         set(ready, "Ready", 0, "OwnershipConflict", "%s", o->conflict);
         return;

@@ -96,10 +96,10 @@ static void apply_pipeline(const char *name, int partitions, const char *extra_s
                    "    partitionKey: roll\n"
                    "  kafka: {partitions: %d}\n"
                    "  ingest: {replicas: 2, host: forms.example.com}\n"
-                   "  sheets: {spreadsheetId: sheet1}\n"
+                   "  sheets: {spreadsheetId: s-%s-%s}\n"   /* a tab has one writer, cluster-wide */
                    "%s\n"
                    "YAML",
-                   ns, name, partitions, extra_spec ? extra_spec : "");
+                   ns, name, partitions, ns, name, extra_spec ? extra_spec : "");
     cr_assert_eq(rc, 0, "kubectl apply: %s", out);
     free(out);
 }
@@ -456,7 +456,7 @@ Test(operator, columns_are_append_only_and_types_never_change, .init = setup, .f
     int rc = tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\n"
                    "apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: cols}\n"
                    "spec:\n  form:\n    fields:\n    - {name: email, type: email}\n    - {name: name, type: string}\n"
-                   "    - {name: roll, type: string}\n  kafka: {partitions: 1}\n  sheets: {spreadsheetId: sheet1}\nYAML", ns);
+                   "    - {name: roll, type: string}\n  kafka: {partitions: 1}\n  sheets: {spreadsheetId: s-%s-cols}\nYAML", ns, ns);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     tk_sh_until(10, "name roll cgpa email", "kubectl get -n %s fp cols -o jsonpath='{.status.columns[*].name}'", ns);
@@ -482,9 +482,12 @@ Test(operator, two_pipelines_never_write_one_tab, .init = setup, .fini = teardow
 {
     tk_proc op;
     start_operator(&op, NULL, NULL);
-    apply_pipeline("first", 1, NULL);   /* spreadsheet sheet1, tab Responses */
+    char sheets[160];
+    snprintf(sheets, sizeof sheets, "  sheets: {spreadsheetId: shared-%s, sheet: Responses}", ns);
+    apply_pipeline("first", 1, sheets);
     tk_sh_until(10, "True", "kubectl get -n %s fp first -o jsonpath='%s'", ns, condition("FlushScheduled"));
-    apply_pipeline("second", 1, "  sheets: {spreadsheetId: sheet1, sheet: responses}");
+    snprintf(sheets, sizeof sheets, "  sheets: {spreadsheetId: shared-%s, sheet: responses}", ns);
+    apply_pipeline("second", 1, sheets);
     tk_sh_until(10, "SheetInUse", "kubectl get -n %s fp second -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
     char *msg = get("fp second", "{.status.conditions[?(@.type==\"FlushScheduled\")].message}");
     char want[128];
@@ -496,7 +499,8 @@ Test(operator, two_pipelines_never_write_one_tab, .init = setup, .fini = teardow
     cr_assert_str_eq(first, "false", "the first writer keeps flushing");
     free(first);
     /* the first moves to its own tab: the second may write now */
-    apply_pipeline("first", 1, "  sheets: {spreadsheetId: sheet1, sheet: First}");
+    snprintf(sheets, sizeof sheets, "  sheets: {spreadsheetId: shared-%s, sheet: First}", ns);
+    apply_pipeline("first", 1, sheets);
     tk_sh_until(10, "false", "kubectl get -n %s cronjob second-flush -o jsonpath='{.spec.suspend}'", ns);
     tk_sh_until(10, "True", "kubectl get -n %s fp second -o jsonpath='%s'", ns, condition("FlushScheduled"));
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);

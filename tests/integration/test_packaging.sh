@@ -47,7 +47,7 @@ explained() {   # the apiserver publishes a new CRD's OpenAPI a few seconds afte
   kubectl explain formpipeline.spec.form.fields; return 1
 }
 check "kubectl explain teaches the fields" explained
-check "printer columns" bash -c 'kubectl get crd formpipelines.formpipe.io -o jsonpath="{.spec.versions[0].additionalPrinterColumns[*].name}" | grep -qx "Partitions Ingest Consumers Lag Ready Age"'
+check "printer columns" bash -c 'kubectl get crd formpipelines.formpipe.io -o jsonpath="{.spec.versions[0].additionalPrinterColumns[*].name}" | grep -qx "Partitions Ingest Consumers Lag Dead Ready Reason Message Age"'
 check "short name fp and category formpipe" equals \
   "$(kubectl get crd formpipelines.formpipe.io -o jsonpath='{.spec.names.shortNames[0]} {.spec.names.categories[0]}')" "fp formpipe"
 
