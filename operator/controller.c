@@ -35,6 +35,7 @@ struct op_controller {
     op_map *states;                /* key -> op_pipe_state */
     op_map *flush_runs;            /* key -> op_flushruns */
     op_targets *targets;           /* which pipeline writes which sheet tab */
+    op_pipemetrics *pipe_metrics;  /* per-pipeline gauges */
     long long last_resync_ms;
     fp_series *reconciles_ok, *reconciles_failed, *duration, *depth, *pipelines_gauge;
     fp_metric *restarts;
@@ -60,6 +61,12 @@ static void forget(op_controller *c, const char *key)
     op_map_del(c->states, key);
     op_map_del(c->flush_runs, key);
     pthread_mutex_unlock(&c->lock);
+    char ns[256];
+    const char *slash = strchr(key, '/');
+    if (slash && (size_t)(slash - key) < sizeof ns) {
+        snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
+        op_pipemetrics_forget(c->pipe_metrics, ns, slash + 1);
+    }
 }
 
 /* Records which sheet tab the pipeline writes (a deleted one writes none); a pipeline
@@ -171,7 +178,7 @@ static int reconcile_key(op_controller *c, kube_conn *conn, const char *key, lon
     op_reconcile_env env = {
         .conn = conn, .kafka = c->kafka, .defaults = &c->cfg.defaults, .identity = c->cfg.identity,
         .measure_interval_ms = c->cfg.lag_interval_ms, .children = c->by_child, .flush = &flush,
-        .tab_owner = tab_owner,
+        .tab_owner = tab_owner, .metrics = c->pipe_metrics,
     };
     int rc = st ? op_reconcile(&env, obj, st, requeue) : FP_ENOMEM;
     cJSON_Delete(obj);
@@ -253,7 +260,7 @@ op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics 
         op_controller_free(c);
         return NULL;
     }
-    if (register_metrics(c, metrics, err) < 0) {
+    if (register_metrics(c, metrics, err) < 0 || !(c->pipe_metrics = op_pipemetrics_new(metrics, err))) {
         op_controller_free(c);
         return NULL;
     }
@@ -342,6 +349,7 @@ void op_controller_free(op_controller *c)
     op_map_free(c->states);
     op_map_free(c->flush_runs);
     op_targets_free(c->targets);
+    op_pipemetrics_free(c->pipe_metrics);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }

@@ -502,7 +502,10 @@ static cJSON *build_status(run *r)
     o->conflict = r->conflict;
     char now[FP_RFC3339_MAX];
     fp_rfc3339_now(0, now, sizeof now);
-    cJSON *status = op_status_build(r->p, o, status_of(r->obj), now);
+    op_condition cond[OP_C_COUNT];
+    cJSON *status = op_status_build(r->p, o, status_of(r->obj), now, cond);
+    if (status)
+        op_pipemetrics_set(r->env->metrics, r->p->ns, r->p->name, o, cond);
     cJSON_Delete(cj);
     return status;
 }

@@ -14,6 +14,7 @@
 #include "kafka_admin.h"
 #include "kube_client.h"
 #include "pipeline.h"
+#include "pipemetrics.h"
 #include "progress.h"
 #include "scale.h"
 
@@ -54,6 +55,7 @@ typedef struct op_reconcile_env {
     op_informer *const *children;               /* the child caches, by op_child_kind */
     const op_flush_facts *flush;                /* the pipeline's recorded flush runs */
     const char *tab_owner;                      /* "" or the pipeline that owns this one's sheet tab */
+    op_pipemetrics *metrics;                    /* per-pipeline gauges */
 } op_reconcile_env;
 
 /* Reconciles obj (a cached FormPipeline) with its state st. 0 on success with

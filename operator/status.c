@@ -111,9 +111,9 @@ static void add_flush(cJSON *status, const op_pipeline *p, const op_observed *o)
         cJSON_AddNumberToObject(flush, "deadLetters", (double)o->dead_letters);
 }
 
-cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *old_status, const char *now)
+cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *old_status, const char *now,
+                       op_condition cond[OP_C_COUNT])
 {
-    op_condition cond[OP_C_COUNT];
     op_status_conditions(p, o, cond);
     cJSON *status = cJSON_CreateObject();
     cJSON_AddNumberToObject(status, "observedGeneration", (double)p->generation);

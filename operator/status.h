@@ -46,7 +46,8 @@ void op_status_conditions(const op_pipeline *p, const op_observed *o, op_conditi
 
 /* The whole status object: observedGeneration, topic, partitions, columns, ingest,
  * consumer, flush and conditions (lastTransitionTime kept from old_status where a
- * condition's status holds). NULL on ENOMEM. */
-cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *old_status, const char *now);
+ * condition's status holds); the conditions also into cond. NULL on ENOMEM. */
+cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *old_status, const char *now,
+                       op_condition cond[OP_C_COUNT]);
 
 #endif

@@ -281,6 +281,23 @@ fp_series *fp_metric_series(fp_metric *m, const char *const *values)
     return found;
 }
 
+int fp_metric_forget(fp_metric *m, const char *const *values)
+{
+    fp_series *gone = NULL;
+    if (!m || (m->nlabels && !values))
+        return 0;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->nseries && !gone; i++) {
+        if (same_values(m->series[i], values, m->nlabels)) {
+            gone = m->series[i];
+            m->series[i] = m->series[--m->nseries];
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    series_free(gone, m->nlabels);
+    return gone != NULL;
+}
+
 void fp_series_inc(fp_series *s) { fp_series_add(s, 1); }
 
 void fp_series_add(fp_series *s, double v)

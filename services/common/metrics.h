@@ -35,6 +35,10 @@ fp_metric *fp_metrics_histogram(fp_metrics *r, const char *name, const char *hel
  * formpipe_metrics_series_dropped_total. Cache the result on hot paths. */
 fp_series *fp_metric_series(fp_metric *m, const char *const *values);
 
+/* Removes the series with these label values (a pipeline that is gone) so it is no
+ * longer rendered. Pointers to it must not be used afterwards. 1 if it was there. */
+int fp_metric_forget(fp_metric *m, const char *const *values);
+
 void fp_series_inc(fp_series *s);                 /* counter or gauge: +1 */
 void fp_series_add(fp_series *s, double v);       /* counter: v >= 0; gauge: any */
 void fp_series_set(fp_series *s, double v);       /* gauge only */

@@ -307,6 +307,7 @@ static void commit_group(const char *group, const char *topic, int n, long long 
 }
 
 static const char *const fast_measure[] = {"--lag-interval", "1s", NULL};
+static double metric_value(int port, const char *series);
 
 Test(operator, dead_letter_topic_lives_with_the_pipeline_topic, .init = setup, .fini = teardown, .timeout = 150)
 {
@@ -342,7 +343,7 @@ Test(operator, dead_letter_topic_lives_with_the_pipeline_topic, .init = setup, .
 Test(operator, progressing_turns_false_when_lagging_partitions_commit_nothing, .init = setup, .fini = teardown, .timeout = 150)
 {
     tk_proc op;
-    start_operator(&op, NULL, fast_measure);
+    int port = start_operator(&op, NULL, fast_measure);
     apply_pipeline("slow", 2, "  progressDeadlineSeconds: 10");
     tk_sh_until(30, "4", "kubectl get pods -n %s -l 'app.kubernetes.io/instance=slow,%s' --no-headers | wc -l", ns, LONG_RUNNING);
     mark_pods_ready("app.kubernetes.io/instance=slow," LONG_RUNNING);
@@ -373,11 +374,24 @@ Test(operator, progressing_turns_false_when_lagging_partitions_commit_nothing, .
     tk_sh(&wide, "kubectl get -n %s fp slow --no-headers", ns);
     cr_assert_not_null(strstr(wide, "NoProgress"), "kubectl get shows why: %s", wide);
     free(wide);
+    char series[256];
+    snprintf(series, sizeof series, "formpipe_pipeline_progressing{namespace=\"%s\",pipeline=\"slow\"}", ns);
+    cr_assert_eq(metric_value(port, series), 0, "the operator's /metrics says so too");
+    snprintf(series, sizeof series, "formpipe_pipeline_lag{namespace=\"%s\",pipeline=\"slow\"}", ns);
+    cr_assert_eq(metric_value(port, series), 6);
 
     /* the consumers catch up: True again */
     commit_group(group, topic, 2, 1000);   /* past the end: no lag */
     tk_sh_until(20, "True", "kubectl get -n %s fp slow -o jsonpath='%s'", ns, condition("Progressing"));
     tk_sh_until(10, "True", "kubectl get -n %s fp slow -o jsonpath='%s'", ns, condition("Ready"));
+    snprintf(series, sizeof series, "formpipe_pipeline_progressing{namespace=\"%s\",pipeline=\"slow\"}", ns);
+    cr_assert_eq(metric_value(port, series), 1);
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp slow --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    for (int i = 0; i < 50 && metric_value(port, series) != -1; i++)
+        usleep(100000);
+    cr_assert_eq(metric_value(port, series), -1, "a deleted pipeline's series are gone");
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 

@@ -161,6 +161,22 @@ Test(metrics, series_limit_is_enforced_and_counted)
     fp_metrics_free(r);
 }
 
+Test(metrics, a_forgotten_series_is_gone_and_frees_its_slot)
+{
+    fp_metrics *r = fp_metrics_new(2);
+    fp_metric *g = fp_metrics_gauge(r, "pipeline_lag", "h", (const char *[]){"pipeline", NULL}, NULL);
+    fp_series_set(fp_metric_series(g, (const char *[]){"a"}), 5);
+    fp_series_set(fp_metric_series(g, (const char *[]){"b"}), 7);
+    cr_assert_eq(fp_metric_forget(g, (const char *[]){"a"}), 1);
+    cr_assert_eq(fp_metric_forget(g, (const char *[]){"a"}), 0, "already gone");
+    char *text = render(r);
+    cr_assert_null(strstr(text, "pipeline=\"a\""), "%s", text);
+    cr_assert_not_null(strstr(text, "pipeline_lag{pipeline=\"b\"} 7\n"), "%s", text);
+    free(text);
+    cr_assert_not_null(fp_metric_series(g, (const char *[]){"c"}), "the slot is free again (max_series=2)");
+    fp_metrics_free(r);
+}
+
 Test(metrics, counters_only_go_up_and_kinds_ignore_foreign_updates)
 {
     fp_metrics *r = fp_metrics_new(10);

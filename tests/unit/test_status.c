@@ -109,7 +109,9 @@ Test(status, the_status_object_carries_the_numbers)
     op_observed o = {.partitions = 3, .topic = {"TopicReady", 1, "TopicExists", "t"}, .ingest_ok = 1, .consumers = 3,
                      .consumers_ok = 1, .cronjob_ok = 1, .last_schedule_time = "2026-12-01T10:00:00Z", .lag = 7,
                      .stall = &stall, .dead_letters = 4, .flush = &flush, .conflict = "", .group = "g", .dlq_topic = "d"};
-    cJSON *s = op_status_build(p, &o, NULL, "2026-12-01T10:01:00Z");
+    op_condition cond[OP_C_COUNT];
+    cJSON *s = op_status_build(p, &o, NULL, "2026-12-01T10:01:00Z", cond);
+    cr_assert_eq(cond[OP_C_READY].status, 1);
     cr_assert_not_null(s);
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(s, "flush");
     cr_assert_eq(cJSON_GetObjectItemCaseSensitive(f, "lastRunRows")->valuedouble, 12);
