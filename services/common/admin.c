@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FP_ADMIN_MAX_BODY (16 * 1024 * 1024)
 #define FP_ADMIN_CHUNK 16384
 
 struct fp_admin {
@@ -22,9 +21,7 @@ struct fp_admin {
     pthread_t thread;
     atomic_int stop;
     int port;
-    fp_metrics *metrics;
-    fp_admin_ready_fn ready;
-    void *ready_ctx;
+    fp_admin_routes routes;
 };
 
 /* Per-connection state: the response body being written. */
@@ -41,37 +38,67 @@ static void set_body(struct session *s, char *body, size_t len)
     s->sent = 0;
 }
 
-/* Builds the answer for one GET; returns the HTTP status and sets the body. */
-static int route(fp_admin *a, const char *path, struct session *s, const char **ctype)
+#define FP_ADMIN_SHORT_BYTES 512   /* every answer but a rendered /metrics */
+
+/* Renders r's metrics into b (capped); when they do not render, b holds {"error": ...}
+ * instead (its own small cap). Returns the status. */
+static int render_metrics(const fp_admin_routes *r, fp_buf *b)
+{
+    fp_buf_init(b, r->max_metrics_bytes ? r->max_metrics_bytes : FP_ADMIN_MAX_METRICS_BYTES);
+    if (r->refresh)
+        r->refresh(r->ctx);
+    int rc = fp_metrics_render(r->metrics, b);
+    if (!rc)
+        return 200;
+    fp_buf_free(b);
+    fp_buf_init(b, FP_ADMIN_SHORT_BYTES);
+    fp_buf_printf(b, "{\"error\":\"%s\"}", rc == FP_ELIMIT ? "metrics too large to render" : "out of memory");
+    return 500;
+}
+
+int fp_admin_route(const fp_admin_routes *r, const char *path, fp_admin_answer *a)
 {
     fp_buf b;
-    fp_buf_init(&b, FP_ADMIN_MAX_BODY);
     int status = 200;
-    *ctype = "text/plain; charset=utf-8";
+    const char *ctype = "text/plain; charset=utf-8";
     if (strcmp(path, "/healthz") == 0) {
+        fp_buf_init(&b, FP_ADMIN_SHORT_BYTES);
         fp_buf_adds(&b, "ok\n");
     } else if (strcmp(path, "/readyz") == 0) {
         char why[256] = "";
-        if (!a->ready || a->ready(a->ready_ctx, why, sizeof why)) {
+        fp_buf_init(&b, FP_ADMIN_SHORT_BYTES);
+        if (!r->ready || r->ready(r->ctx, why, sizeof why)) {
             fp_buf_adds(&b, "ok\n");
         } else {
             status = 503;
             fp_buf_printf(&b, "not ready: %s\n", why);
         }
-    } else if (strcmp(path, "/metrics") == 0 && a->metrics) {
-        *ctype = "text/plain; version=0.0.4; charset=utf-8";
-        if (fp_metrics_render(a->metrics, &b)) {
-            fp_buf_reset(&b);
-            status = 500;
-            fp_buf_adds(&b, "metrics too large to render\n");
-        }
+    } else if (strcmp(path, "/metrics") == 0 && r->metrics) {
+        status = render_metrics(r, &b);
+        ctype = status == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "application/json";
     } else {
-        status = 404;
-        fp_buf_adds(&b, "not found\n");
+        return 0;
     }
-    size_t len = b.len;
-    set_body(s, fp_buf_take(&b), len);
-    return status;
+    a->status = status;
+    a->ctype = ctype;
+    a->len = b.len;
+    a->body = fp_buf_take(&b);
+    return 1;
+}
+
+/* Builds the answer for one GET to the admin port: the routes, else 404. Returns the
+ * HTTP status and sets the body. */
+static int route(fp_admin *a, const char *path, struct session *s, const char **ctype)
+{
+    fp_admin_answer ans;
+    if (!fp_admin_route(&a->routes, path, &ans)) {
+        *ctype = "text/plain; charset=utf-8";
+        set_body(s, strdup("not found\n"), 10);
+        return 404;
+    }
+    *ctype = ans.ctype;
+    set_body(s, ans.body, ans.len);
+    return ans.status;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -191,9 +218,7 @@ fp_admin *fp_admin_start(const char *bind, int port, fp_metrics *metrics,
         fp_error_set(err, FP_ENOMEM, "out of memory");
         return NULL;
     }
-    a->metrics = metrics;
-    a->ready = ready;
-    a->ready_ctx = ctx;
+    a->routes = (fp_admin_routes){.metrics = metrics, .ready = ready, .ctx = ctx};
     memset(&info, 0, sizeof info);
     info.port = port;
     info.iface = bind;

@@ -3,10 +3,11 @@
  * same port; the kernel spreads connections over them. A request lives on the thread
  * that accepted its connection (http.c handles it). One producer is shared: a
  * delivery-report thread polls it and posts each report to the owning thread's mailbox
- * and wakes that thread, so request state is only ever touched by its own thread: a
- * connection that closes while its event is in flight leaves the request to the
- * delivery report, which frees it. This file: the threads, accepting, the producer. */
+ * and wakes that thread, so request state is only ever touched by its own thread
+ * (who holds a request, the connection or Kafka's delivery: struct request in http.h).
+ * This file: the threads, accepting, the producer, what /readyz and /metrics read. */
 #include "ingest_impl.h"
+#include "http.h"
 #include "kafka.h"
 #include "log.h"
 #include "shutdown.h"
@@ -22,7 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Runs on the delivery-report thread: posts the report to the request's own thread. */
+/* Runs on the delivery-report thread: posts the report to the request's own thread.
+ * The delivery holds r (HOLDER_DELIVERY) until that thread has handled the report. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     server *s = opaque;
@@ -198,6 +200,28 @@ static void on_timer(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(w->ctx, 0, &w->timer, on_timer, TIMER_US);
 }
 
+/* /readyz on the service port: Kafka answers and forms are loaded. */
+static int ready(void *ctx, char *why, size_t whysz)
+{
+    server *s = ctx;
+    if (!atomic_load(&s->kafka_ok)) {
+        snprintf(why, whysz, "kafka unreachable");
+        return 0;
+    }
+    if (fp_formset_count(s->forms) == 0) {
+        snprintf(why, whysz, "no forms loaded");
+        return 0;
+    }
+    return 1;
+}
+
+/* Before /metrics renders: the gauges read at that moment. */
+static void refresh_metrics(void *ctx)
+{
+    server *s = ctx;
+    fp_series_set(s->m_queue, rd_kafka_outq_len(s->rk));
+}
+
 static const struct lws_protocols protocols[] = {
     {"http", fp_http_callback, sizeof(struct session), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
@@ -292,7 +316,7 @@ static int worker_init(server *s, worker *w, int port, fp_error *err)
 static void worker_free(worker *w)
 {
     if (w->ctx)
-        lws_context_destroy(w->ctx);   /* closes connections: their requests drop their wsi */
+        lws_context_destroy(w->ctx);   /* closes connections: they let go of their requests */
     for (request *r = w->mail, *next; r; r = next) {
         next = r->mail_next;
         fp_http_drop(w, r);
@@ -367,7 +391,8 @@ static void stop_producer(server *s, double deadline)
 
 int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *err)
 {
-    server s = {.cfg = cfg, .metrics = metrics};
+    server s = {.cfg = cfg};
+    s.admin = (fp_admin_routes){.metrics = metrics, .ready = ready, .ctx = &s, .refresh = refresh_metrics};
     int rc, threads = cfg->threads > 0 ? cfg->threads : 1;
     if (!(s.forms = fp_formset_load(cfg->forms, err))) {
         rc = err->code;

@@ -1,14 +1,14 @@
 /* ingest_impl.h — what ingest.c (threads, sockets, Kafka) and http.c (requests and
- * answers) share inside formpipe-ingest. Not an API: nothing outside services/ingest
- * includes it. Ownership: a request belongs to the service thread (worker) that accepted
- * its connection; only the delivery-report thread touches it otherwise, to post it to
- * that worker's mailbox. */
+ * answers, http.h) share inside formpipe-ingest: the server, its workers and their
+ * connections. Not an API: nothing outside services/ingest includes it. A request
+ * belongs to the service thread (worker) that accepted its connection (see request in
+ * http.h for who holds it). */
 #ifndef FP_INGEST_IMPL_H
 #define FP_INGEST_IMPL_H
 
+#include "admin.h"
 #include "fifo.h"
 #include "formset.h"
-#include "ids.h"
 #include "ingest.h"
 #include "ratelimit.h"
 
@@ -19,47 +19,13 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "buf.h"
-
 typedef struct worker worker;
-
-typedef struct request {
-    worker *w;                   /* the service thread that owns it */
-    struct lws *wsi;             /* NULL once the connection has closed */
-    fp_form_entry *form;         /* a reference, released with the request */
-    fp_buf in;
-    int rejected;                /* body over the limit: answer 413 at completion */
-    int is_post, body_done;      /* an answer before the whole body was read closes */
-    int delivering;              /* waiting for Kafka's delivery report */
-    int answered_early;          /* 503 sent at the delivery bound; the report frees it */
-    fp_fifo_link unanswered;     /* on the worker's list of unanswered submissions */
-    struct request *mail_next;   /* in the worker's mailbox: Kafka reported on it */
-    rd_kafka_resp_err_t dr_err;
-    int status;                  /* 0 until the answer is ready */
-    char *out;
-    size_t outlen;
-    const char *ctype;
-    int retry_after;
-    const char *allow;
-    int html;                    /* the client prefers text/html */
-    char origin[256];            /* an allowed Origin to echo in Access-Control-Allow-Origin */
-    int preflight;               /* answering an OPTIONS preflight */
-    char idem[256];
-    int has_idem;
-    char id[FP_ID_LEN + 1];
-    double started;
-} request;
-
-/* lws's per-wsi user space: one transaction only (lws frees it when a keep-alive
- * transaction completes and allocates it again for the next). */
-struct session {
-    request *req;
-};
+typedef struct request request;   /* http.h */
 
 /* One client connection of a worker, from accept to LWS_CALLBACK_WSI_DESTROY: the
  * wsi's opaque user data, which also marks it as holding a --max-connections slot.
  * Between requests it waits on its worker's idle list (oldest first) instead of in
- * lws's timeout list: see fp_http_close_idle. */
+ * lws's timeout list: see fp_http_close_idle (http.h). */
 typedef struct conn {
     struct lws *wsi;
     char peer[64];               /* the peer address, looked up on the first request */
@@ -79,7 +45,7 @@ typedef struct server {
     atomic_int inflight;         /* submissions waiting for Kafka, all threads */
     atomic_int connections;      /* open client connections, all threads */
     fp_ratelimit *limiter;
-    fp_metrics *metrics;         /* the registry /metrics renders */
+    fp_admin_routes admin;       /* /healthz, /readyz, /metrics (its registry) on the service port */
     fp_metric *m_requests, *m_invalid;
     fp_series *m_delivery, *m_inflight, *m_queue, *m_conns, *m_refused;
 } server;
@@ -101,35 +67,13 @@ struct worker {
     request *mail;               /* reported requests, posted by the delivery-report thread */
 };
 
-
+/* Seconds on the monotonic clock (timeouts, the delivery bound, delivery latency). */
 static inline double fp_ingest_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
-
-/* http.c: the lws protocol callback (every connection and request of a worker). */
-int fp_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
-
-/* http.c: Kafka has reported on r (on w's thread): answers it, or frees it when the
- * client is gone or was answered at the delivery bound. */
-void fp_http_delivered(worker *w, request *r);
-
-/* http.c: answers 503 for w's submissions produced before `before` (fp_ingest_now()
- * seconds) that Kafka has not confirmed; their reports free them later. */
-void fp_http_expire(worker *w, double before);
-
-/* http.c: closes w's keep-alive connections that have waited for a request since
- * before `before` (fp_ingest_now() seconds). lws keeps its timeouts in one list per
- * thread sorted by expiry and inserts by walking it from the head, so a timeout set
- * after every answer walks past every other waiting connection (15% of the CPU per
- * request at 1,000 connections). Equal idle timeouts expire in the order they were
- * set: a FIFO does the same job in O(1). */
-void fp_http_close_idle(worker *w, double before);
-
-/* http.c: frees a request of a stopped worker (out of its lists first). */
-void fp_http_drop(worker *w, request *r);
 
 /* ingest.c: a connection is gone (LWS_CALLBACK_WSI_DESTROY, after http.c took it off
  * the idle list): c is freed and its slot of --max-connections comes back. */

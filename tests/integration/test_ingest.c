@@ -408,6 +408,56 @@ Test(ingest, a_changed_form_file_is_picked_up_and_a_broken_one_refused)
     free(log);
 }
 
+/* Sends a whole JSON POST to path on a connection of its own and closes it at once,
+ * without reading the answer. */
+static void post_and_leave(const char *path, const char *body)
+{
+    char url[64], req[1024];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    size_t len = (size_t)snprintf(req, sizeof req,
+                                  "POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: %zu\r\n\r\n%s", path, strlen(body), body);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK, "connect to %s", url);
+    for (size_t sent = 0, n; sent < len; sent += n) {
+        CURLcode rc = curl_easy_send(c, req + sent, len - sent, &n);
+        if (rc == CURLE_AGAIN) {
+            n = 0;
+            usleep(1000);
+            continue;
+        }
+        cr_assert_eq(rc, CURLE_OK, "send: %s", curl_easy_strerror(rc));
+    }
+    curl_easy_cleanup(c);
+}
+
+/* The connection lets go of a request before Kafka's report does: the report still
+ * finishes it (the event is stored; no crash, and no leak at the SIGTERM of teardown). */
+Test(ingest, a_client_that_leaves_before_its_answer_still_has_its_submission_stored)
+{
+    char path[128], body[256], roll[24], want[64];
+    snprintf(path, sizeof path, "/forms/%s", name);
+    long long base = (long long)(tk_now() * 1000) % 100000000 * 10;   /* ten fresh roll numbers */
+    for (int i = 0; i < 10; i++) {
+        snprintf(body, sizeof body, "{\"name\":\"Asha Verma\",\"roll\":\"%lld\",\"email\":\"a@b.co\"}", base + i);
+        post_and_leave(path, body);
+    }
+    for (int i = 0; i < 10; i++) {
+        snprintf(roll, sizeof roll, "%lld", base + i);
+        snprintf(want, sizeof want, "\"roll\":\"%lld\"", base + i);
+        found_event *m = find_event(want);
+        cr_assert_not_null(m, "submission %d of 10 (roll %s) is on %s although its client left", i + 1, roll, topic);
+        cr_assert_str_eq(m->key, roll, "partitionKey roll is the Kafka key");
+        free(m->payload);
+        free(m);
+    }
+    char *health = NULL;
+    cr_assert_eq(tk_http_get(port, "/healthz", &health), 200, "the service goes on");
+    free(health);
+}
+
 /* One client thread of the SIGTERM test: posts until the service is gone, keeping the
  * ids that were answered 202. */
 typedef struct load_client {

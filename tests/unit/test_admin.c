@@ -140,3 +140,52 @@ Test(admin, a_taken_port_is_a_clear_error)
     fp_admin_stop(a);
     fp_metrics_free(m);
 }
+
+/* fp_admin_route, the router every binary uses (the admin port, the ingest's own port). */
+struct router_case {
+    const char *path;
+    int ready, with_metrics;
+    size_t max_metrics_bytes;
+    int routed;
+    long status;
+    const char *ctype, *body;   /* body: a part of the answer */
+};
+
+static struct router_case router_cases[] = {
+    {"/healthz", 1, 1, 0, 1, 200, "text/plain; charset=utf-8", "ok\n"},
+    {"/readyz", 1, 1, 0, 1, 200, "text/plain; charset=utf-8", "ok\n"},
+    {"/readyz", 0, 1, 0, 1, 503, "text/plain; charset=utf-8", "not ready: kafka unreachable\n"},
+    {"/metrics", 1, 1, 0, 1, 200, "text/plain; version=0.0.4; charset=utf-8", "\nformpipe_refreshed 7\n"},
+    {"/metrics", 1, 1, 16, 1, 500, "application/json", "{\"error\":\"metrics too large to render\"}"},
+    {"/metrics", 1, 0, 0, 0, 0, NULL, NULL},
+    {"/nope", 1, 1, 0, 0, 0, NULL, NULL},
+    {"/healthz/", 1, 1, 0, 0, 0, NULL, NULL},
+};
+
+ParameterizedTestParameters(admin, router)
+{
+    return cr_make_param_array(struct router_case, router_cases, sizeof router_cases / sizeof router_cases[0]);
+}
+
+/* The refresh callback: sets the gauge it is given, as the ingest sets its queue length. */
+static void refresh(void *ctx) { fp_series_set(ctx, 7); }
+
+ParameterizedTest(struct router_case *c, admin, router)
+{
+    fp_metrics *m = fp_metrics_new(10);
+    fp_series *g = fp_metric_series(fp_metrics_gauge(m, "formpipe_refreshed", "Set at render.", NULL, NULL), NULL);
+    atomic_store(&ready_flag, c->ready);
+    fp_admin_routes routes = {.metrics = c->with_metrics ? m : NULL, .ready = ready, .ctx = g,
+                              .refresh = refresh, .max_metrics_bytes = c->max_metrics_bytes};
+    fp_admin_answer a = {0};
+    cr_assert_eq(fp_admin_route(&routes, c->path, &a), c->routed, "%s routed", c->path);
+    if (c->routed) {
+        cr_assert_eq(a.status, c->status, "%s: status %d", c->path, a.status);
+        cr_assert_str_eq(a.ctype, c->ctype, "%s", c->path);
+        cr_assert_not_null(a.body, "%s", c->path);
+        cr_assert_eq(a.len, strlen(a.body), "%s: len", c->path);
+        cr_assert_not_null(strstr(a.body, c->body), "%s: expected %s in %s", c->path, c->body, a.body);
+    }
+    free(a.body);
+    fp_metrics_free(m);
+}
