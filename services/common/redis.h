@@ -56,6 +56,16 @@ int fp_redis_append(fp_redis *r, int argc, const char **argv, const size_t *argv
 int fp_redis_send(fp_redis *r, fp_error *err);
 int fp_redis_receive(fp_redis *r, long block_ms, redisReply **reply, fp_error *err);
 
+/* WAIT for `replicas` replicas to acknowledge every write so far on this connection,
+ * at most timeout_ms. Returns 0 when enough acknowledged, FP_ETIMEOUT (with *acked
+ * set) when fewer did, FP_EIO on connection trouble. */
+int fp_redis_wait(fp_redis *r, int replicas, long timeout_ms, long long *acked, fp_error *err);
+
+/* The same WAIT split for pipelining: fp_redis_append_wait queues it, and
+ * fp_redis_receive_wait reads its answer (same returns as fp_redis_wait). */
+int fp_redis_append_wait(fp_redis *r, int replicas, long timeout_ms, fp_error *err);
+int fp_redis_receive_wait(fp_redis *r, int replicas, long timeout_ms, long long *acked, fp_error *err);
+
 /* The "host:port" of the connected master, or "" when not connected. */
 const char *fp_redis_master_addr(const fp_redis *r);
 
