@@ -103,6 +103,16 @@ static const char dead_src[] =
     "redis.call('DEL', KEYS[2])\n"
     "return #ids\n";
 
+/* KEYS: lock, batch. ARGV: token. */
+static const char abandon_src[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+    "  return redis.error_reply('LOCKLOST flush lock is not held by this run')\n"
+    "end\n"
+    "local ids = redis.call('HGET', KEYS[2], 'ids')\n"
+    "if not ids then return 0 end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "return #cjson.decode(ids)\n";
+
 /* KEYS: nextrow, header (earlier versions), positions, headers, batch.
  * ARGV: target key, spreadsheet, sheet. */
 static const char migrate_src[] =
@@ -124,7 +134,7 @@ static const char migrate_src[] =
 struct fp_flushstate {
     fp_redis *redis;
     char keys[K_COUNT][KEYMAX];
-    fp_script renew, unlock, record, finish, fail, dead, migrate;
+    fp_script renew, unlock, record, finish, fail, dead, abandon, migrate;
 };
 
 fp_flushstate *fp_flushstate_new(fp_redis *redis, const char *ns, const char *name, fp_error *err)
@@ -150,6 +160,7 @@ fp_flushstate *fp_flushstate_new(fp_redis *redis, const char *ns, const char *na
     fp_script_init(&s->finish, finish_src);
     fp_script_init(&s->fail, fail_src);
     fp_script_init(&s->dead, dead_src);
+    fp_script_init(&s->abandon, abandon_src);
     fp_script_init(&s->migrate, migrate_src);
     return s;
 }
@@ -326,6 +337,17 @@ int fp_flushstate_dead_letter(fp_flushstate *s, const char *token, long long now
                     (const char *[]){s->keys[K_LOCK], s->keys[K_BATCH], s->keys[K_PENDING], s->keys[K_ROWS],
                                      s->keys[K_FLUSHED], s->keys[K_DEAD], token, now},
                     &rep, err);
+    if (rc)
+        return rc;
+    *count = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+    freeReplyObject(rep);
+    return 0;
+}
+
+int fp_flushstate_abandon(fp_flushstate *s, const char *token, long long *count, fp_error *err)
+{
+    redisReply *rep;
+    int rc = script(s, &s->abandon, 2, 3, (const char *[]){s->keys[K_LOCK], s->keys[K_BATCH], token}, &rep, err);
     if (rc)
         return rc;
     *count = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;

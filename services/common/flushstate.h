@@ -84,6 +84,10 @@ int fp_flushstate_fail(fp_flushstate *s, const char *token, const char *reason, 
 int fp_flushstate_dead_letter(fp_flushstate *s, const char *token, long long now_ms, long long *count,
                               fp_error *err);
 
+/* Drops the in-flight batch record under the lock, leaving its rows pending (the
+ * caller has cleared whatever of its range was written). *count is its number of ids. */
+int fp_flushstate_abandon(fp_flushstate *s, const char *token, long long *count, fp_error *err);
+
 /* A target's position; *exists is 0 when it was never set (first run there). */
 int fp_flushstate_nextrow(fp_flushstate *s, const char *target, long long *row, int *exists, fp_error *err);
 

@@ -31,6 +31,7 @@ typedef struct run {
     char key[FP_FLUSH_TARGET_MAX];    /* its target key */
     int ncols;
     int full;                         /* the open spreadsheet has no room for the batch */
+    int batch_limit;                  /* rows per new batch: halved while Sheets refuses batches */
 } run;
 
 static long long wall_ms(void)
@@ -219,30 +220,59 @@ static int next_spreadsheet(run *r, fp_flush_summary *sum, fp_error *err)
     return rc ? rc : replicate(r, err);
 }
 
-/* Sheets refused the batch (a 4xx that retrying does not change): count it; after
- * dead_letter_after refusals clear its range (earlier parts of it may be written) and
- * move its rows to the dead letters, so the rows behind it go on. */
+/* Sheets refused the batch (a 4xx that retrying does not change). A batch of several
+ * rows is given up (its range cleared: earlier requests of it may have been applied;
+ * its rows stay pending) and the next batches are half as big, until the refused row
+ * is alone. A batch of one row is tried dead_letter_after times, counted in Redis
+ * across runs, then its range is cleared and the row moves to the dead letters, so
+ * the rows behind it go on. */
 static int refused(run *r, long long start, long long n, fp_flush_summary *sum, fp_error *err)
 {
     char reason[sizeof err->msg];
     long long failures, count;
     snprintf(reason, sizeof reason, "%s", err->msg);
+    if (n > 1) {
+        int rc = fp_sheets_clear(r->sheets, start, start + n - 1, r->ncols, err);
+        if (rc || (rc = fp_flushstate_abandon(r->state, r->token, &count, err)) || (rc = replicate(r, err)))
+            return rc;
+        r->batch_limit = (int)(n / 2);
+        fp_log_warn("Sheets refused a batch: trying smaller ones to find the refused rows", FP_LSTR("reason", reason),
+                    FP_LINT("first_row", start), FP_LINT("rows", n), FP_LINT("next_batch_rows", r->batch_limit));
+        return fp_sheets_grid(r->sheets, &r->tab, err);   /* the grid may have changed under us */
+    }
     int rc = fp_flushstate_fail(r->state, r->token, reason, &failures, err);
     if (rc)
         return rc;
     if (failures < r->cfg->dead_letter_after) {
-        fp_log_warn("Sheets refused the batch; trying it again", FP_LSTR("reason", reason),
-                    FP_LINT("first_row", start), FP_LINT("attempt", failures),
-                    FP_LINT("dead_letter_after", r->cfg->dead_letter_after));
-        return fp_sheets_grid(r->sheets, &r->tab, err);   /* the grid may have changed under us */
+        fp_log_warn("Sheets refused a row; trying it again", FP_LSTR("reason", reason), FP_LINT("row", start),
+                    FP_LINT("attempt", failures), FP_LINT("dead_letter_after", r->cfg->dead_letter_after));
+        return fp_sheets_grid(r->sheets, &r->tab, err);
     }
     if ((rc = fp_sheets_clear(r->sheets, start, start + n - 1, r->ncols, err)) ||
         (rc = fp_flushstate_dead_letter(r->state, r->token, wall_ms(), &count, err)) || (rc = replicate(r, err)))
         return rc;
     sum->dead_lettered += count;
-    fp_log_warn("Sheets refused a batch every time: its rows moved to the dead letters", FP_LSTR("reason", reason),
+    fp_log_warn("Sheets refused a row every time: it moved to the dead letters", FP_LSTR("reason", reason),
                 FP_LINT("rows", count), FP_LINT("attempts", failures), FP_LSTR("target", r->key));
     return 0;
+}
+
+/* The grid could not grow for a recorded batch (the spreadsheet is full): every
+ * attempt stopped there, before writing, so the batch is dropped (what lies inside the
+ * grid cleared anyway, should the grid have shrunk under us) and its rows stay
+ * pending for the next spreadsheet. Returns FP_ELIMIT with r->full still set. */
+static int give_back(run *r, long long start, long long n, fp_error *err)
+{
+    fp_error why = *err;
+    long long count;
+    int rc = start <= r->tab.rows
+                 ? fp_sheets_clear(r->sheets, start, start + n - 1 < r->tab.rows ? start + n - 1 : r->tab.rows,
+                                   r->ncols, err)
+                 : 0;
+    if (rc || (rc = fp_flushstate_abandon(r->state, r->token, &count, err)) || (rc = replicate(r, err)))
+        return rc;
+    *err = why;
+    return FP_ELIMIT;
 }
 
 /* Writes one recorded batch (rows read from the buffer) to the open tab and finishes
@@ -251,6 +281,8 @@ static int write_batch(run *r, long long start, const fp_buffer_rowset *rs, fp_f
 {
     long long n = (long long)rs->n, count = 0;
     int rc = ensure_grid(r, start + n - 1, err);
+    if (rc == FP_ELIMIT && r->full)
+        return give_back(r, start, n, err);
     if (!rc)
         rc = fp_sheets_write(r->sheets, start, r->ncols, rs->rows, rs->lens, rs->n, err);
     if (rc == FP_EINVAL)
@@ -262,6 +294,8 @@ static int write_batch(run *r, long long start, const fp_buffer_rowset *rs, fp_f
     if (!rc) {
         sum->rows += count;
         sum->batches++;
+        if (r->batch_limit < r->cfg->batch_rows)   /* past a refused row: grow back */
+            r->batch_limit = r->batch_limit * 2 < r->cfg->batch_rows ? r->batch_limit * 2 : r->cfg->batch_rows;
         fp_log_info("batch written", FP_LINT("first_row", start), FP_LINT("rows", count));
     }
     return rc;
@@ -301,7 +335,7 @@ static int next_batch(run *r, fp_flush_summary *sum, int *done, fp_error *err)
     long long next;
     int exists;
     int rc = fp_flushstate_nextrow(r->state, r->key, &next, &exists, err);
-    if (rc || (rc = fp_buffer_oldest(r->buffer, (size_t)r->cfg->batch_rows, &rs, err)))
+    if (rc || (rc = fp_buffer_oldest(r->buffer, (size_t)r->batch_limit, &rs, err)))
         return rc;
     *done = rs.n == 0;
     long long end = next + (long long)rs.n - 1;
@@ -332,10 +366,13 @@ static int step(run *r, fp_flush_summary *sum, int *done, fp_error *err)
         return rc;
     if (exists) {
         rc = redo(r, &inflight, sum, err);
+        int foreign = strcmp(inflight.spreadsheet, r->cfg->spreadsheet_ids[r->current]) != 0;
         fp_flush_batch_clear(&inflight);
-        return rc;
-    }
-    if (!r->ready)
+        if (rc == FP_ELIMIT && r->full && foreign) {   /* its rows go to the current target */
+            r->full = 0;
+            rc = 0;
+        }
+    } else if (!r->ready)
         rc = open_current(r, err);
     else
         rc = next_batch(r, sum, done, err);
@@ -393,7 +430,7 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
 
 int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err)
 {
-    run r = {.cfg = cfg};
+    run r = {.cfg = cfg, .batch_limit = cfg->batch_rows};
     unsigned char rnd[16];
     int rc, locked = 0;
     long long t0 = mono_ms();
