@@ -27,6 +27,7 @@ typedef struct run {
     char token[33];
     size_t current;                   /* index of the spreadsheet being filled */
     int ready;                        /* the current target is open and has its header */
+    char spreadsheet[256];            /* the open tab's spreadsheet (a copy: a batch's is freed) */
     fp_sheets_tab tab;                /* the open tab (current target or a batch's) */
     char key[FP_FLUSH_TARGET_MAX];    /* its target key */
     int ncols;
@@ -63,6 +64,10 @@ static int replicate(run *r, fp_error *err)
 static int open_tab(run *r, const char *spreadsheet, const char *sheet, fp_error *err)
 {
     r->ready = 0;
+    if (strlen(spreadsheet) >= sizeof r->spreadsheet)
+        return fp_error_set(err, FP_ELIMIT, "spreadsheet id '%.40s...' is too long", spreadsheet);
+    memcpy(r->spreadsheet, spreadsheet, strlen(spreadsheet) + 1);
+    spreadsheet = r->spreadsheet;
     fp_sheets_set_target(r->sheets, spreadsheet, sheet);
     int rc = fp_sheets_grid(r->sheets, &r->tab, err);
     if (rc == FP_ENOTFOUND) {
@@ -97,7 +102,7 @@ static int spreadsheet_full(run *r, long long end, fp_error *err)
 {
     r->full = 1;
     return fp_error_set(err, FP_ELIMIT, "spreadsheet %s: rows up to %lld would take it past %lld cells",
-                        r->cfg->spreadsheet_ids[r->current], end, r->cfg->cell_limit);
+                        r->spreadsheet, end, r->cfg->cell_limit);
 }
 
 /* An appendDimension refused for the workbook's cell limit (Google counts cells we
