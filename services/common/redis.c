@@ -235,18 +235,12 @@ static int means_rediscover(const redisReply *rep)
     return 0;
 }
 
-int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp_error *err,
-                              int argc, const char **argv, const size_t *argvlen)
-{
-    *reply = NULL;
-    int rc = fp_redis_append(r, argc, argv, argvlen, err);
-    return rc ? rc : fp_redis_receive(r, block_ms, reply, err);   /* receiving sends first */
-}
-
 int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
                      int argc, const char **argv, const size_t *argvlen)
 {
-    return fp_redis_command_blocking(r, 0, reply, err, argc, argv, argvlen);
+    *reply = NULL;
+    int rc = fp_redis_append(r, argc, argv, argvlen, err);
+    return rc ? rc : fp_redis_receive(r, 0, reply, err);   /* receiving sends first */
 }
 
 int fp_redis_append(fp_redis *r, int argc, const char **argv, const size_t *argvlen, fp_error *err)

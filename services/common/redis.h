@@ -43,11 +43,6 @@ int fp_redis_connect(fp_redis *r, fp_error *err);
 int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
                      int argc, const char **argv, const size_t *argvlen);
 
-/* Like fp_redis_command for a command that blocks on the server for up to block_ms
- * (WAIT, BLPOP ...): the read timeout is the command timeout plus block_ms. */
-int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp_error *err,
-                              int argc, const char **argv, const size_t *argvlen);
-
 /* Pipelining: fp_redis_append queues a command (connecting first if needed),
  * fp_redis_send writes everything queued, fp_redis_receive reads the next reply in
  * order (waiting up to the command timeout plus block_ms). Failures and replies that

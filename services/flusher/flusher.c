@@ -148,33 +148,41 @@ static int ensure_grid(run *r, long long end, fp_error *err)
     return 0;
 }
 
-/* Writes the header row (id, received_at, then the form's fields) when it differs
- * from the one last written to this target (a field was added): row 1 is an explicit
- * range, so rewriting it is harmless. Every allocation is checked: an out-of-memory
- * fails, it never writes a short header. */
-static int refresh_header(run *r, fp_error *err)
+/* The header row (id, received_at, then the form's fields) as JSON, and its
+ * signature (the cells joined by 0x1f). Every allocation is checked: an out-of-memory
+ * fails, it never yields a short header. */
+static int header_texts(const run *r, fp_buf *row, fp_buf *sig, fp_error *err)
+{
+    int bad = fp_buf_adds(row, "[\"id\",\"received_at\"") || fp_buf_adds(sig, "id\x1freceived_at");
+    for (size_t i = 0; i < r->form->ncolumns && !bad; i++) {
+        const char *col = r->form->columns[i];
+        bad = fp_buf_adds(row, ",") || fp_buf_add_json_string(row, col, strlen(col)) ||
+              fp_buf_printf(sig, "\x1f%s", col);
+    }
+    if (bad || fp_buf_adds(row, "]"))
+        return fp_error_set(err, FP_ENOMEM, "out of memory building the header row");
+    return 0;
+}
+
+/* Writes the header row when it differs from the one last written to this target (a
+ * field was added): row 1 is an explicit range, so rewriting it is harmless. With
+ * write unset, only records it: a tab that already had rows keeps its row 1. */
+static int refresh_header(run *r, int write, fp_error *err)
 {
     fp_buf row, sig;
     char *stored = NULL;
     fp_buf_init(&row, 256 * 1024);
     fp_buf_init(&sig, 64 * 1024);
-    int rc = fp_buf_adds(&row, "[\"id\",\"received_at\"") || fp_buf_adds(&sig, "id\x1freceived_at");
-    for (size_t i = 0; i < r->form->ncolumns && !rc; i++) {
-        const char *col = r->form->columns[i];
-        rc = fp_buf_adds(&row, ",") || fp_buf_add_json_string(&row, col, strlen(col)) ||
-             fp_buf_printf(&sig, "\x1f%s", col);
-    }
-    if (rc || fp_buf_adds(&row, "]")) {
-        rc = fp_error_set(err, FP_ENOMEM, "out of memory building the header row");
-        goto out;
-    }
-    if ((rc = fp_flushstate_header(r->state, r->key, &stored, err)) || (stored && strcmp(stored, sig.data) == 0))
+    int rc = header_texts(r, &row, &sig, err);
+    if (rc || (rc = fp_flushstate_header(r->state, r->key, &stored, err)) ||
+        (stored && strcmp(stored, sig.data) == 0))
         goto out;
     if (stored)
         fp_log_info("the form's fields changed: rewriting the header row", FP_LSTR("sheet", r->tab.title));
     const char *rows[] = {row.data};
-    if (!(rc = ensure_grid(r, 1, err)) && !(rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, &row.len, 1, err)))
-        rc = fp_flushstate_set_header(r->state, r->key, sig.data, err);
+    if (write && ((rc = ensure_grid(r, 1, err)) || (rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, &row.len, 1, err))))
+        goto out;
+    rc = fp_flushstate_set_header(r->state, r->key, sig.data, err);
 out:
     free(stored);
     fp_buf_free(&row);
@@ -192,11 +200,9 @@ static int open_current(run *r, fp_error *err)
     if (rc || (rc = fp_flushstate_nextrow(r->state, r->key, &next, &exists, err)))
         return rc;
     if (exists) {
-        rc = refresh_header(r, err);
-    } else if (!(rc = fp_sheets_last_row(r->sheets, &last, err))) {
-        if (last == 0 && !(rc = refresh_header(r, err)))
-            last = 1;
-        if (!rc && !(rc = fp_flushstate_init_nextrow(r->state, r->key, last + 1, err)))
+        rc = refresh_header(r, 1, err);
+    } else if (!(rc = fp_sheets_last_row(r->sheets, &last, err)) && !(rc = refresh_header(r, last == 0, err))) {
+        if (!(rc = fp_flushstate_init_nextrow(r->state, r->key, (last ? last : 1) + 1, err)))
             rc = replicate(r, err);
     }
     r->ready = rc == 0;

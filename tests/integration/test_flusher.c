@@ -227,6 +227,9 @@ static void assert_sheet_exact(int n)
     cr_assert_eq(pending, 0, "the buffer is empty once the rows are in the sheet (%s)", err.msg);
 }
 
+static cJSON *tab(const char *book, const char *title);
+static const char *cell(const cJSON *doc, int row, int col);
+
 static cJSON *stats(void)
 {
     char url[256], *body;
@@ -473,6 +476,14 @@ Test(flusher, an_existing_sheet_keeps_its_rows_and_new_rows_follow_them)
     cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 3), 0)->valuestring, "id-0000000",
                      "new rows start at the first empty row");
     cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 12), 0)->valuestring, "id-0000009");
+    cJSON_Delete(doc);
+
+    /* Later runs keep the tab's own first row too: no header is written over it. */
+    buffer_rows_from(10, 2, -1);
+    cr_assert_eq(run_flush("100"), 0);
+    doc = tab(sheet_id, "Sheet1");
+    cr_assert_str_eq(cell(doc, 1, 1), "Submitted", "row 1 is still the tab's own");
+    cr_assert_str_eq(cell(doc, 15, 1), "id-0000011");
     cJSON_Delete(doc);
 }
 
