@@ -1,6 +1,7 @@
 /* buffer.c — see buffer.h. */
 #include "buffer.h"
 #include "buf.h"
+#include "jscan.h"
 #include "script.h"
 
 #include <stdio.h>
@@ -233,19 +234,13 @@ int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, in
                            long wait_ms, fp_error *err)
 {
     insert_args a;
-    char nrep[16], tmo[24];
     int rc = check_idle(b, "insert", err);
     if (rc || (rc = insert_args_build(b, rows, n, &a, err)))
         return rc;
     rc = fp_script_append(b->redis, &b->insert, 3, a.argc, a.argv, a.lens, err);
     insert_args_free(&a);
-    if (!rc && replicas > 0) {
-        snprintf(nrep, sizeof nrep, "%d", replicas);
-        snprintf(tmo, sizeof tmo, "%ld", wait_ms);
-        const char *wargv[] = {"WAIT", nrep, tmo};
-        const size_t wlens[] = {4, strlen(nrep), strlen(tmo)};
-        rc = fp_redis_append(b->redis, 3, wargv, wlens, err);
-    }
+    if (!rc && replicas > 0)
+        rc = fp_redis_append_wait(b->redis, replicas, wait_ms, err);
     if (!rc)
         rc = fp_redis_send(b->redis, err);
     if (rc)
@@ -274,22 +269,18 @@ int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked,
     freeReplyObject(rep);
     if (b->flight_wait_ms < 0)
         return rc;
-    int wrc = fp_redis_receive(b->redis, b->flight_wait_ms, &rep, err);
-    if (wrc)
+    fp_error werr = {0};
+    int wrc = fp_redis_receive_wait(b->redis, b->flight_replicas, b->flight_wait_ms, acked, &werr);
+    if (wrc == FP_EIO || (!rc && wrc)) {   /* the insert's own failure comes first */
+        if (err)
+            *err = werr;
         return wrc;
-    if (rep->type == REDIS_REPLY_INTEGER)
-        *acked = rep->integer;
-    freeReplyObject(rep);
-    if (!rc && *acked < b->flight_replicas)
-        rc = fp_error_set(err, FP_ETIMEOUT, "WAIT: %lld of %d replicas acknowledged within %ld ms",
-                          *acked, b->flight_replicas, b->flight_wait_ms);
+    }
     return rc;
 }
 
-/* Runs a command built from NULL-terminated string arguments, which may block on the
- * server for block_ms; expects an integer. */
-static int command_int_blocking(fp_buffer *b, long block_ms, long long *out, fp_error *err,
-                                const char **argv)
+/* Runs a command built from NULL-terminated string arguments; expects an integer. */
+static int command_int(fp_buffer *b, long long *out, fp_error *err, const char **argv)
 {
     size_t lens[8];
     int argc = 0;
@@ -300,7 +291,7 @@ static int command_int_blocking(fp_buffer *b, long block_ms, long long *out, fp_
     redisReply *rep;
     int rc = check_idle(b, argv[0], err);
     if (!rc)
-        rc = fp_redis_command_blocking(b->redis, block_ms, &rep, err, argc, argv, lens);
+        rc = fp_redis_command(b->redis, &rep, err, argc, argv, lens);
     if (rc)
         return rc;
     if (rep->type != REDIS_REPLY_INTEGER) {
@@ -313,23 +304,11 @@ static int command_int_blocking(fp_buffer *b, long block_ms, long long *out, fp_
     return rc;
 }
 
-static int command_int(fp_buffer *b, long long *out, fp_error *err, const char **argv)
-{
-    return command_int_blocking(b, 0, out, err, argv);
-}
-
 int fp_buffer_wait(fp_buffer *b, int replicas, long timeout_ms, long long *acked, fp_error *err)
 {
-    char nrep[16], tmo[24];
-    snprintf(nrep, sizeof nrep, "%d", replicas);
-    snprintf(tmo, sizeof tmo, "%ld", timeout_ms);
-    int rc = command_int_blocking(b, timeout_ms, acked, err, (const char *[]){"WAIT", nrep, tmo, NULL});
-    if (rc)
-        return rc;
-    if (*acked < replicas)
-        return fp_error_set(err, FP_ETIMEOUT, "WAIT: %lld of %d replicas acknowledged within %ld ms",
-                            *acked, replicas, timeout_ms);
-    return 0;
+    *acked = 0;
+    int rc = check_idle(b, "WAIT", err);
+    return rc ? rc : fp_redis_wait(b->redis, replicas, timeout_ms, acked, err);
 }
 
 int fp_buffer_pending(fp_buffer *b, long long *count, fp_error *err)
@@ -344,129 +323,121 @@ int fp_buffer_trim_flushed(fp_buffer *b, long long cutoff_ms, long long *removed
     return command_int(b, removed, err, (const char *[]){"ZREMRANGEBYSCORE", b->flushed, "-inf", max, NULL});
 }
 
-int fp_buffer_oldest(fp_buffer *b, size_t n, cJSON **out, fp_error *err)
+void fp_buffer_rowset_clear(fp_buffer_rowset *rs)
 {
-    char stop[24];
-    redisReply *ids = NULL, *rows = NULL;
-    const char **argv = NULL;
-    size_t *lens = NULL;
-    int rc;
-    *out = NULL;
-    if ((rc = check_idle(b, "oldest", err)))
-        return rc;
-    if (n == 0) {
-        *out = cJSON_CreateArray();
-        return *out ? 0 : fp_error_set(err, FP_ENOMEM, "out of memory");
-    }
-    snprintf(stop, sizeof stop, "%zu", n - 1);
-    const char *zargv[] = {"ZRANGE", b->pending, "0", stop, "WITHSCORES"};
-    size_t zlens[5];
-    for (int i = 0; i < 5; i++)
-        zlens[i] = strlen(zargv[i]);
-    if ((rc = fp_redis_command(b->redis, &ids, err, 5, zargv, zlens)))
-        return rc;
-    if (ids->type != REDIS_REPLY_ARRAY || ids->elements % 2) {
-        rc = fp_error_set(err, FP_EINVAL, "ZRANGE: unexpected reply");
-        goto out;
-    }
-    size_t k = ids->elements / 2;
-    *out = cJSON_CreateArray();
-    if (k == 0) {
-        rc = *out ? 0 : fp_error_set(err, FP_ENOMEM, "out of memory");
-        goto out;
-    }
-    argv = calloc(k + 2, sizeof *argv);
-    lens = calloc(k + 2, sizeof *lens);
-    if (!*out || !argv || !lens) {
-        rc = fp_error_set(err, FP_ENOMEM, "out of memory");
-        goto out;
-    }
-    argv[0] = "HMGET";
-    argv[1] = b->rows;
-    for (size_t i = 0; i < k; i++)
-        argv[i + 2] = ids->element[2 * i]->str;
-    for (size_t i = 0; i < k + 2; i++)
-        lens[i] = strlen(argv[i]);
-    if ((rc = fp_redis_command(b->redis, &rows, err, (int)(k + 2), argv, lens)))
-        goto out;
-    if (rows->type != REDIS_REPLY_ARRAY || rows->elements != k) {
-        rc = fp_error_set(err, FP_EINVAL, "HMGET: unexpected reply");
-        goto out;
-    }
-    for (size_t i = 0; i < k; i++) {
-        cJSON *item = cJSON_CreateObject();
-        cJSON *row = rows->element[i]->type == REDIS_REPLY_STRING ? cJSON_Parse(rows->element[i]->str) : NULL;
-        if (!item || !cJSON_AddItemToArray(*out, item) ||
-            !cJSON_AddStringToObject(item, "id", ids->element[2 * i]->str) ||
-            !cJSON_AddNumberToObject(item, "received_ms", atof(ids->element[2 * i + 1]->str))) {
-            cJSON_Delete(row);
-            rc = fp_error_set(err, FP_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (!row) {
-            rc = fp_error_set(err, FP_EINVAL, "row of %s is missing or not JSON", ids->element[2 * i]->str);
-            goto out;
-        }
-        cJSON_AddItemToObject(item, "row", row);
-    }
-    rc = 0;
-out:
-    if (rc) {
-        cJSON_Delete(*out);
-        *out = NULL;
-    }
-    freeReplyObject(ids);
-    freeReplyObject(rows);
-    free(argv);
-    free(lens);
-    return rc;
+    free(rs->ids);
+    free(rs->received_ms);
+    free(rs->rows);
+    free(rs->lens);
+    freeReplyObject(rs->id_reply);
+    freeReplyObject(rs->row_reply);
+    memset(rs, 0, sizeof *rs);
 }
 
-int fp_buffer_rows(fp_buffer *b, const cJSON *ids, cJSON **rows, fp_error *err)
+/* Room for n rows in *rs (ids still to be filled by the caller). */
+static int rowset_alloc(fp_buffer_rowset *rs, size_t n, fp_error *err)
 {
-    int n = cJSON_GetArraySize(ids), rc = 0;
-    const char **argv = calloc((size_t)n + 2, sizeof *argv);
-    size_t *lens = calloc((size_t)n + 2, sizeof *lens);
-    redisReply *rep = NULL;
-    *rows = NULL;
-    if ((rc = check_idle(b, "rows", err)))
-        goto out;
+    rs->n = n;
+    rs->ids = calloc(n ? n : 1, sizeof *rs->ids);
+    rs->received_ms = calloc(n ? n : 1, sizeof *rs->received_ms);
+    rs->rows = calloc(n ? n : 1, sizeof *rs->rows);
+    rs->lens = calloc(n ? n : 1, sizeof *rs->lens);
+    if (!rs->ids || !rs->received_ms || !rs->rows || !rs->lens)
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* 1 when text is exactly one JSON array (checked, nothing allocated). */
+static int is_json_array(const char *text, size_t len)
+{
+    fp_jscan sc;
+    fp_jscan_token t;
+    fp_jscan_init(&sc, text, len);
+    return fp_jscan_value(&sc, &t) == 0 && t.kind == FP_JSCAN_ARRAY && fp_jscan_finish(&sc) == 0;
+}
+
+/* The one way rows are read: HMGET the rows of rs->ids into rs (the texts stay in
+ * the reply, which rs keeps). */
+static int read_rows(fp_buffer *b, fp_buffer_rowset *rs, fp_error *err)
+{
+    const char **argv = calloc(rs->n + 2, sizeof *argv);
+    size_t *lens = calloc(rs->n + 2, sizeof *lens);
+    int rc = 0;
     if (!argv || !lens) {
         rc = fp_error_set(err, FP_ENOMEM, "out of memory");
         goto out;
     }
     argv[0] = "HMGET";
     argv[1] = b->rows;
-    for (int i = 0; i < n; i++)
-        argv[i + 2] = cJSON_GetStringValue(cJSON_GetArrayItem(ids, i));
-    for (int i = 0; i < n + 2; i++) {
-        if (!argv[i]) {
-            rc = fp_error_set(err, FP_EINVAL, "ids must be strings");
-            goto out;
-        }
+    memcpy(argv + 2, rs->ids, rs->n * sizeof *argv);
+    for (size_t i = 0; i < rs->n + 2; i++)
         lens[i] = strlen(argv[i]);
-    }
-    if ((rc = fp_redis_command(b->redis, &rep, err, n + 2, argv, lens)))
+    if ((rc = fp_redis_command(b->redis, &rs->row_reply, err, (int)rs->n + 2, argv, lens)))
         goto out;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)n) {
+    redisReply *rep = rs->row_reply;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != rs->n) {
         rc = fp_error_set(err, FP_EINVAL, "HMGET: unexpected reply");
         goto out;
     }
-    *rows = cJSON_CreateArray();
-    for (int i = 0; i < n && !rc; i++) {
-        cJSON *row = rep->element[i]->type == REDIS_REPLY_STRING ? cJSON_Parse(rep->element[i]->str) : NULL;
-        if (!row)
-            rc = fp_error_set(err, FP_ENOTFOUND, "row of %s is missing from the buffer", argv[i + 2]);
-        else
-            cJSON_AddItemToArray(*rows, row);
+    for (size_t i = 0; i < rs->n && !rc; i++) {
+        const redisReply *row = rep->element[i];
+        if (row->type != REDIS_REPLY_STRING)
+            rc = fp_error_set(err, FP_ENOTFOUND, "row of %s is missing from the buffer", rs->ids[i]);
+        else if (!is_json_array(row->str, row->len))
+            rc = fp_error_set(err, FP_EINVAL, "row of %s is not a JSON array", rs->ids[i]);
+        rs->rows[i] = row->str;
+        rs->lens[i] = row->len;
     }
 out:
-    if (rc) {
-        cJSON_Delete(*rows);
-        *rows = NULL;
-    }
-    freeReplyObject(rep);
     free(argv);
     free(lens);
+    return rc;
+}
+
+int fp_buffer_oldest(fp_buffer *b, size_t n, fp_buffer_rowset *out, fp_error *err)
+{
+    char stop[24];
+    memset(out, 0, sizeof *out);
+    int rc = check_idle(b, "oldest", err);
+    if (rc || n == 0)
+        return rc;
+    snprintf(stop, sizeof stop, "%zu", n - 1);
+    const char *zargv[] = {"ZRANGE", b->pending, "0", stop, "WITHSCORES"};
+    const size_t zlens[] = {6, strlen(b->pending), 1, strlen(stop), 10};
+    if ((rc = fp_redis_command(b->redis, &out->id_reply, err, 5, zargv, zlens)))
+        return rc;
+    const redisReply *ids = out->id_reply;
+    if (ids->type != REDIS_REPLY_ARRAY || ids->elements % 2)
+        rc = fp_error_set(err, FP_EINVAL, "ZRANGE: unexpected reply");
+    else if (ids->elements > 0 && !(rc = rowset_alloc(out, ids->elements / 2, err))) {
+        for (size_t i = 0; i < out->n; i++) {
+            out->ids[i] = ids->element[2 * i]->str;
+            out->received_ms[i] = atoll(ids->element[2 * i + 1]->str);
+        }
+        rc = read_rows(b, out, err);
+    }
+    if (rc)
+        fp_buffer_rowset_clear(out);
+    return rc;
+}
+
+int fp_buffer_rows(fp_buffer *b, const cJSON *ids, fp_buffer_rowset *out, fp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_idle(b, "rows", err);
+    if (!rc)
+        rc = rowset_alloc(out, (size_t)cJSON_GetArraySize(ids), err);
+    size_t i = 0;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, ids) {
+        if (rc || !(out->ids[i++] = cJSON_GetStringValue(id))) {
+            rc = rc ? rc : fp_error_set(err, FP_EINVAL, "ids must be strings");
+            break;
+        }
+    }
+    if (!rc && out->n)
+        rc = read_rows(b, out, err);
+    if (rc)
+        fp_buffer_rowset_clear(out);
     return rc;
 }

@@ -63,21 +63,35 @@ int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, in
  * (including -NOSCRIPT) or when nothing is in flight: retry with fp_buffer_insert. */
 int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked, fp_error *err);
 
-/* WAIT for `replicas` replicas to acknowledge every write so far, at most timeout_ms.
- * Returns 0 when enough acknowledged, FP_ETIMEOUT (with *acked set) when not, FP_EIO
- * when the connection failed. */
+/* fp_redis_wait on the buffer's connection, refused (FP_EINVAL) while a pipelined
+ * insert is in flight. */
 int fp_buffer_wait(fp_buffer *b, int replicas, long timeout_ms, long long *acked, fp_error *err);
 
 /* Number of pending rows. */
 int fp_buffer_pending(fp_buffer *b, long long *count, fp_error *err);
 
-/* The oldest n pending rows, in submission-time order, as a JSON array of
- * {"id":..., "received_ms":..., "row":[...]} (caller deletes). */
-int fp_buffer_oldest(fp_buffer *b, size_t n, cJSON **out, fp_error *err);
+/* Rows read from the buffer. The texts are borrowed from the Redis replies this holds
+ * (and, for fp_buffer_rows, from the caller's ids); fp_buffer_rowset_clear frees them. */
+typedef struct fp_buffer_rowset {
+    size_t n;
+    const char **ids;          /* submission ids, in order */
+    long long *received_ms;    /* their scores (fp_buffer_oldest only; else 0) */
+    const char **rows;         /* each row's JSON text (a JSON array), NUL-terminated */
+    size_t *lens;              /* their lengths */
+    redisReply *id_reply;      /* owned: ZRANGE answer (fp_buffer_oldest) */
+    redisReply *row_reply;     /* owned: HMGET answer */
+} fp_buffer_rowset;
 
-/* The rows of the given ids (a JSON array of strings), as a JSON array of row arrays in
- * the same order (caller deletes). FP_ENOTFOUND when an id has no row. */
-int fp_buffer_rows(fp_buffer *b, const cJSON *ids, cJSON **rows, fp_error *err);
+/* The oldest n pending rows, in submission-time order, into *out (empty when nothing
+ * is pending). FP_ENOTFOUND when a pending id has no row, FP_EINVAL when a row is not
+ * a JSON array. */
+int fp_buffer_oldest(fp_buffer *b, size_t n, fp_buffer_rowset *out, fp_error *err);
+
+/* The rows of the given ids (a JSON array of strings, which must outlive *out), in
+ * the same order. Same failures as fp_buffer_oldest. */
+int fp_buffer_rows(fp_buffer *b, const cJSON *ids, fp_buffer_rowset *out, fp_error *err);
+
+void fp_buffer_rowset_clear(fp_buffer_rowset *rs);   /* leaves an empty set */
 
 /* Removes ids flushed before cutoff_ms from the dedup window; *removed is the count. */
 int fp_buffer_trim_flushed(fp_buffer *b, long long cutoff_ms, long long *removed, fp_error *err);

@@ -235,18 +235,12 @@ static int means_rediscover(const redisReply *rep)
     return 0;
 }
 
-int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp_error *err,
-                              int argc, const char **argv, const size_t *argvlen)
-{
-    *reply = NULL;
-    int rc = fp_redis_append(r, argc, argv, argvlen, err);
-    return rc ? rc : fp_redis_receive(r, block_ms, reply, err);   /* receiving sends first */
-}
-
 int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
                      int argc, const char **argv, const size_t *argvlen)
 {
-    return fp_redis_command_blocking(r, 0, reply, err, argc, argv, argvlen);
+    *reply = NULL;
+    int rc = fp_redis_append(r, argc, argv, argvlen, err);
+    return rc ? rc : fp_redis_receive(r, 0, reply, err);   /* receiving sends first */
 }
 
 int fp_redis_append(fp_redis *r, int argc, const char **argv, const size_t *argvlen, fp_error *err)
@@ -303,6 +297,40 @@ int fp_redis_receive(fp_redis *r, long block_ms, redisReply **reply, fp_error *e
     }
     *reply = rep;
     return 0;
+}
+
+int fp_redis_append_wait(fp_redis *r, int replicas, long timeout_ms, fp_error *err)
+{
+    char nrep[16], tmo[24];
+    snprintf(nrep, sizeof nrep, "%d", replicas);
+    snprintf(tmo, sizeof tmo, "%ld", timeout_ms);
+    const char *argv[] = {"WAIT", nrep, tmo};
+    const size_t lens[] = {4, strlen(nrep), strlen(tmo)};
+    return fp_redis_append(r, 3, argv, lens, err);
+}
+
+int fp_redis_receive_wait(fp_redis *r, int replicas, long timeout_ms, long long *acked, fp_error *err)
+{
+    redisReply *rep;
+    *acked = 0;
+    int rc = fp_redis_receive(r, timeout_ms, &rep, err);
+    if (rc)
+        return rc;
+    if (rep->type != REDIS_REPLY_INTEGER)
+        rc = fp_error_set(err, FP_EINVAL, "WAIT: unexpected reply: %s",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "not an integer");
+    else if ((*acked = rep->integer) < replicas)
+        rc = fp_error_set(err, FP_ETIMEOUT, "WAIT: %lld of %d replicas acknowledged within %ld ms", *acked,
+                          replicas, timeout_ms);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int fp_redis_wait(fp_redis *r, int replicas, long timeout_ms, long long *acked, fp_error *err)
+{
+    *acked = 0;
+    int rc = fp_redis_append_wait(r, replicas, timeout_ms, err);
+    return rc ? rc : fp_redis_receive_wait(r, replicas, timeout_ms, acked, err);
 }
 
 const char *fp_redis_master_addr(const fp_redis *r) { return r->master_addr; }

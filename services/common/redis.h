@@ -43,11 +43,6 @@ int fp_redis_connect(fp_redis *r, fp_error *err);
 int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
                      int argc, const char **argv, const size_t *argvlen);
 
-/* Like fp_redis_command for a command that blocks on the server for up to block_ms
- * (WAIT, BLPOP ...): the read timeout is the command timeout plus block_ms. */
-int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp_error *err,
-                              int argc, const char **argv, const size_t *argvlen);
-
 /* Pipelining: fp_redis_append queues a command (connecting first if needed),
  * fp_redis_send writes everything queued, fp_redis_receive reads the next reply in
  * order (waiting up to the command timeout plus block_ms). Failures and replies that
@@ -55,6 +50,16 @@ int fp_redis_command_blocking(fp_redis *r, long block_ms, redisReply **reply, fp
 int fp_redis_append(fp_redis *r, int argc, const char **argv, const size_t *argvlen, fp_error *err);
 int fp_redis_send(fp_redis *r, fp_error *err);
 int fp_redis_receive(fp_redis *r, long block_ms, redisReply **reply, fp_error *err);
+
+/* WAIT for `replicas` replicas to acknowledge every write so far on this connection,
+ * at most timeout_ms. Returns 0 when enough acknowledged, FP_ETIMEOUT (with *acked
+ * set) when fewer did, FP_EIO on connection trouble. */
+int fp_redis_wait(fp_redis *r, int replicas, long timeout_ms, long long *acked, fp_error *err);
+
+/* The same WAIT split for pipelining: fp_redis_append_wait queues it, and
+ * fp_redis_receive_wait reads its answer (same returns as fp_redis_wait). */
+int fp_redis_append_wait(fp_redis *r, int replicas, long timeout_ms, fp_error *err);
+int fp_redis_receive_wait(fp_redis *r, int replicas, long timeout_ms, long long *acked, fp_error *err);
 
 /* The "host:port" of the connected master, or "" when not connected. */
 const char *fp_redis_master_addr(const fp_redis *r);

@@ -10,6 +10,7 @@ void fp_script_init(fp_script *s, const char *src)
 {
     unsigned char md[SHA_DIGEST_LENGTH];
     s->src = src;
+    s->loaded_on = 0;
     SHA1((const unsigned char *)src, strlen(src), md);
     for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
         snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
@@ -43,13 +44,35 @@ static int append_call(fp_redis *r, const fp_script *s, int by_sha, int nkeys, i
     return rc;
 }
 
-int fp_script_append(fp_redis *r, const fp_script *s, int nkeys, int argc, const char **argv,
-                     const size_t *lens, fp_error *err)
+/* SCRIPT LOAD on the current master connection (connecting first) unless this
+ * connection already has the script: EVALSHA on a fresh connection finds it. */
+static int ensure_loaded(fp_redis *r, fp_script *s, fp_error *err)
 {
-    return append_call(r, s, 1, nkeys, argc, argv, lens, err);
+    if (s->loaded_on != 0 && s->loaded_on == fp_redis_discoveries(r) && *fp_redis_master_addr(r))
+        return 0;
+    const char *argv[] = {"SCRIPT", "LOAD", s->src};
+    const size_t lens[] = {6, 4, strlen(s->src)};
+    redisReply *rep;
+    int rc = fp_redis_command(r, &rep, err, 3, argv, lens);
+    if (rc)
+        return rc;
+    if (rep->type != REDIS_REPLY_STRING || strcmp(rep->str, s->sha) != 0)
+        rc = fp_error_set(err, FP_EINVAL, "SCRIPT LOAD: unexpected reply: %s",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "not the script's SHA1");
+    else
+        s->loaded_on = fp_redis_discoveries(r);
+    freeReplyObject(rep);
+    return rc;
 }
 
-int fp_script_run(fp_redis *r, const fp_script *s, int nkeys, int argc, const char **argv,
+int fp_script_append(fp_redis *r, fp_script *s, int nkeys, int argc, const char **argv,
+                     const size_t *lens, fp_error *err)
+{
+    int rc = ensure_loaded(r, s, err);
+    return rc ? rc : append_call(r, s, 1, nkeys, argc, argv, lens, err);
+}
+
+int fp_script_run(fp_redis *r, fp_script *s, int nkeys, int argc, const char **argv,
                   const size_t *lens, redisReply **reply, fp_error *err)
 {
     int rc = fp_script_append(r, s, nkeys, argc, argv, lens, err);
@@ -61,6 +84,8 @@ int fp_script_run(fp_redis *r, const fp_script *s, int nkeys, int argc, const ch
         rc = append_call(r, s, 0, nkeys, argc, argv, lens, err);
         if (!rc)
             rc = fp_redis_receive(r, 0, reply, err);
+        if (!rc)
+            s->loaded_on = fp_redis_discoveries(r);   /* EVAL cached it again */
     }
     return rc;
 }

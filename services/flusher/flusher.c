@@ -2,6 +2,7 @@
 #include "flusher.h"
 #include "buf.h"
 #include "buffer.h"
+#include "redis.h"
 #include "flushstate.h"
 #include "form.h"
 #include "gauth.h"
@@ -24,9 +25,14 @@ typedef struct run {
     fp_buffer *buffer;
     fp_flushstate *state;
     char token[33];
-    int sheet_id;
-    long long grid_rows;
+    size_t current;                   /* index of the spreadsheet being filled */
+    int ready;                        /* the current target is open and has its header */
+    char spreadsheet[256];            /* the open tab's spreadsheet (a copy: a batch's is freed) */
+    fp_sheets_tab tab;                /* the open tab (current target or a batch's) */
+    char key[FP_FLUSH_TARGET_MAX];    /* its target key */
     int ncols;
+    int full;                         /* the open spreadsheet has no room for the batch */
+    int batch_limit;                  /* rows per new batch: halved while Sheets refuses batches */
 } run;
 
 static long long wall_ms(void)
@@ -49,110 +55,249 @@ static int replicate(run *r, fp_error *err)
     long long acked;
     if (r->cfg->min_replicas_ack <= 0)
         return 0;
-    return fp_buffer_wait(r->buffer, r->cfg->min_replicas_ack, r->cfg->wait_timeout_ms, &acked, err);
+    return fp_redis_wait(r->redis, r->cfg->min_replicas_ack, r->cfg->wait_timeout_ms, &acked, err);
 }
 
-/* Finds the tab (adding it when missing) and its grid size. */
-static int open_sheet(run *r, fp_error *err)
+/* Opens one tab of one spreadsheet (adding the tab when missing): its grid, the
+ * spreadsheet's cells, and the target key. The client then addresses the tab by the
+ * title the spreadsheet spells it with. */
+static int open_tab(run *r, const char *spreadsheet, const char *sheet, fp_error *err)
 {
-    long long cols;
-    int rc = fp_sheets_grid(r->sheets, &r->sheet_id, &r->grid_rows, &cols, err);
+    r->ready = 0;
+    if (strlen(spreadsheet) >= sizeof r->spreadsheet)
+        return fp_error_set(err, FP_ELIMIT, "spreadsheet id '%.40s...' is too long", spreadsheet);
+    memcpy(r->spreadsheet, spreadsheet, strlen(spreadsheet) + 1);
+    spreadsheet = r->spreadsheet;
+    fp_sheets_set_target(r->sheets, spreadsheet, sheet);
+    int rc = fp_sheets_grid(r->sheets, &r->tab, err);
     if (rc == FP_ENOTFOUND) {
-        fp_log_info("adding the sheet tab", FP_LSTR("sheet", r->cfg->sheet));
+        fp_log_info("adding the sheet tab", FP_LSTR("spreadsheet", spreadsheet), FP_LSTR("sheet", sheet));
         if ((rc = fp_sheets_add_sheet(r->sheets, err)) == 0)
-            rc = fp_sheets_grid(r->sheets, &r->sheet_id, &r->grid_rows, &cols, err);
+            rc = fp_sheets_grid(r->sheets, &r->tab, err);
     }
+    if (rc)
+        return rc;
+    fp_sheets_set_target(r->sheets, spreadsheet, r->tab.title);
+    if (fp_flushstate_target_key(r->key, sizeof r->key, spreadsheet, r->tab.title))
+        return fp_error_set(err, FP_ELIMIT, "spreadsheet id and sheet name are too long");
+    return 0;
+}
+
+/* The cells the spreadsheet would have with the open tab grown to rows x cols. */
+static long long cells_with(const run *r, long long rows, long long cols)
+{
+    return r->tab.cells - r->tab.rows * r->tab.cols + rows * cols;
+}
+
+/* 1 when the tab can hold rows up to `end` and the form's columns within the cell limit. */
+static int fits(const run *r, long long end)
+{
+    long long rows = end > r->tab.rows ? end : r->tab.rows;
+    long long cols = r->ncols > r->tab.cols ? r->ncols : r->tab.cols;
+    return cells_with(r, rows, cols) <= r->cfg->cell_limit;
+}
+
+/* Marks the open spreadsheet full: the caller moves on to the next one. */
+static int spreadsheet_full(run *r, long long end, fp_error *err)
+{
+    r->full = 1;
+    return fp_error_set(err, FP_ELIMIT, "spreadsheet %s: rows up to %lld would take it past %lld cells",
+                        r->spreadsheet, end, r->cfg->cell_limit);
+}
+
+/* An appendDimension refused for the workbook's cell limit (Google counts cells we
+ * may not see, e.g. tabs added meanwhile) is the spreadsheet being full too. */
+static int grow(run *r, int columns, long long n, long long end, fp_error *err)
+{
+    int rc = fp_sheets_append_dimension(r->sheets, r->tab.sheet_id, columns, n, err);
+    if (rc == FP_EINVAL && strstr(err->msg, "number of cells in the workbook"))
+        return spreadsheet_full(r, end, err);
     return rc;
 }
 
-/* The header row: id, received_at, then the form's fields. */
-static cJSON *header_rows(const run *r, fp_buf *signature)
+/* Grows the grid (appendDimension) so the form's columns and rows up to `end` exist:
+ * values.batchUpdate never grows it. Rows get a batch of slack, as far as the cell
+ * limit allows, so the next batch usually needs no growth. */
+static int ensure_grid(run *r, long long end, fp_error *err)
 {
-    cJSON *rows = cJSON_CreateArray(), *header = cJSON_CreateArray();
-    cJSON_AddItemToArray(rows, header);
-    cJSON_AddItemToArray(header, cJSON_CreateString("id"));
-    cJSON_AddItemToArray(header, cJSON_CreateString("received_at"));
-    fp_buf_adds(signature, "id\x1freceived_at");
-    for (size_t i = 0; i < r->form->ncolumns; i++) {
-        cJSON_AddItemToArray(header, cJSON_CreateString(r->form->columns[i]));
-        fp_buf_printf(signature, "\x1f%s", r->form->columns[i]);
+    if (end <= r->tab.rows && r->ncols <= r->tab.cols)
+        return 0;
+    int rc = fp_sheets_grid(r->sheets, &r->tab, err);   /* fresh numbers */
+    if (rc || (end <= r->tab.rows && r->ncols <= r->tab.cols))
+        return rc;
+    if (!fits(r, end))
+        return spreadsheet_full(r, end, err);
+    if (r->ncols > r->tab.cols) {
+        fp_log_info("adding columns for the form's fields", FP_LINT("columns", r->ncols - r->tab.cols),
+                    FP_LSTR("sheet", r->tab.title));
+        if ((rc = grow(r, 1, r->ncols - r->tab.cols, end, err)))
+            return rc;
+        r->tab.cells = cells_with(r, r->tab.rows, r->ncols);
+        r->tab.cols = r->ncols;
     }
-    return rows;
+    if (end <= r->tab.rows)
+        return 0;
+    long long add = end - r->tab.rows + r->cfg->batch_rows;
+    long long room = (r->cfg->cell_limit - r->tab.cells) / r->tab.cols;
+    if (add > room)
+        add = room;   /* fits() said at least end - rows */
+    if ((rc = grow(r, 0, add, end, err)))
+        return rc;
+    r->tab.cells += add * r->tab.cols;
+    r->tab.rows += add;
+    return 0;
 }
 
-/* Writes the header row when the form's fields differ from the header written last
- * (a field was added): row 1 is an explicit range, so rewriting it is harmless. */
-static int refresh_header(run *r, fp_error *err)
+/* The header row (id, received_at, then the form's fields) as JSON, and its
+ * signature (the cells joined by 0x1f). Every allocation is checked: an out-of-memory
+ * fails, it never yields a short header. */
+static int header_texts(const run *r, fp_buf *row, fp_buf *sig, fp_error *err)
 {
-    fp_buf sig;
-    fp_buf_init(&sig, 64 * 1024);
-    cJSON *rows = header_rows(r, &sig);
-    char *stored = NULL;
-    int rc = fp_flushstate_header(r->state, &stored, err);
-    if (rc == 0 && (!stored || strcmp(stored, sig.data ? sig.data : "") != 0)) {
-        if (stored)
-            fp_log_info("the form's fields changed: rewriting the header row", FP_LSTR("sheet", r->cfg->sheet));
-        rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, err);
-        if (rc == 0)
-            rc = fp_flushstate_set_header(r->state, sig.data ? sig.data : "", err);
+    int bad = fp_buf_adds(row, "[\"id\",\"received_at\"") || fp_buf_adds(sig, "id\x1freceived_at");
+    for (size_t i = 0; i < r->form->ncolumns && !bad; i++) {
+        const char *col = r->form->columns[i];
+        bad = fp_buf_adds(row, ",") || fp_buf_add_json_string(row, col, strlen(col)) ||
+              fp_buf_printf(sig, "\x1f%s", col);
     }
+    if (bad || fp_buf_adds(row, "]"))
+        return fp_error_set(err, FP_ENOMEM, "out of memory building the header row");
+    return 0;
+}
+
+/* Writes the header row when it differs from the one last written to this target (a
+ * field was added): row 1 is an explicit range, so rewriting it is harmless. With
+ * write unset, only records it: a tab that already had rows keeps its row 1. */
+static int refresh_header(run *r, int write, fp_error *err)
+{
+    fp_buf row, sig;
+    char *stored = NULL;
+    fp_buf_init(&row, 256 * 1024);
+    fp_buf_init(&sig, 64 * 1024);
+    int rc = header_texts(r, &row, &sig, err);
+    if (rc || (rc = fp_flushstate_header(r->state, r->key, &stored, err)) ||
+        (stored && strcmp(stored, sig.data) == 0))
+        goto out;
+    if (stored)
+        fp_log_info("the form's fields changed: rewriting the header row", FP_LSTR("sheet", r->tab.title));
+    const char *rows[] = {row.data};
+    if (write && ((rc = ensure_grid(r, 1, err)) || (rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, &row.len, 1, err))))
+        goto out;
+    rc = fp_flushstate_set_header(r->state, r->key, sig.data, err);
+out:
     free(stored);
-    cJSON_Delete(rows);
+    fp_buf_free(&row);
     fp_buf_free(&sig);
     return rc;
 }
 
-/* First run: find the first empty row and never overwrite what is there; an empty tab
- * gets the header row. Every run: the header follows the form's fields. */
-static int first_row(run *r, long long *next, fp_error *err)
+/* Opens the current target. First time there: find the first empty row and never
+ * overwrite what is there; an empty tab gets the header row. Every time: the header
+ * follows the form's fields. */
+static int open_current(run *r, fp_error *err)
 {
-    int exists, rc = fp_flushstate_nextrow(r->state, next, &exists, err);
-    if (rc)
+    long long next, last;
+    int exists, rc = open_tab(r, r->cfg->spreadsheet_ids[r->current], r->cfg->sheet, err);
+    if (rc || (rc = fp_flushstate_nextrow(r->state, r->key, &next, &exists, err)))
         return rc;
-    if (exists)
-        return refresh_header(r, err);
-    long long last;
-    if ((rc = fp_sheets_last_row(r->sheets, &last, err)))
-        return rc;
-    if (last == 0) {
-        if ((rc = refresh_header(r, err)))
-            return rc;
-        last = 1;
+    if (exists) {
+        rc = refresh_header(r, 1, err);
+    } else if (!(rc = fp_sheets_last_row(r->sheets, &last, err)) && !(rc = refresh_header(r, last == 0, err))) {
+        if (!(rc = fp_flushstate_init_nextrow(r->state, r->key, (last ? last : 1) + 1, err)))
+            rc = replicate(r, err);
     }
-    if ((rc = fp_flushstate_init_nextrow(r->state, last + 1, err)) || (rc = replicate(r, err)))
-        return rc;
-    return fp_flushstate_nextrow(r->state, next, &exists, err);
+    r->ready = rc == 0;
+    return rc;
 }
 
-/* Grows the grid (appendDimension) so rows up to `end` exist, with a batch of slack so
- * the next batch usually needs no growth: values.batchUpdate never grows it. */
-static int ensure_rows(run *r, long long end, fp_error *err)
+/* Moves on to the next spreadsheet of the list (remembered in Redis, so later runs
+ * start there); FP_ELIMIT with the error saying what to do when none is left. */
+static int next_spreadsheet(run *r, fp_flush_summary *sum, fp_error *err)
 {
-    if (end <= r->grid_rows)
-        return 0;
-    long long cols;
-    int rc = fp_sheets_grid(r->sheets, &r->sheet_id, &r->grid_rows, &cols, err);   /* fresh numbers */
-    if (rc || end <= r->grid_rows)
+    const fp_flusher_config *cfg = r->cfg;
+    r->full = 0;
+    r->ready = 0;
+    if (r->current + 1 >= cfg->nspreadsheets) {
+        sum->spreadsheets_full = 1;
+        return fp_error_set(err, FP_ELIMIT,
+                            "every spreadsheet is full (%lld cells per spreadsheet): create a new spreadsheet, "
+                            "share it with %s and add its id to the pipeline's spreadsheets (--spreadsheet-id)",
+                            cfg->cell_limit, fp_gauth_email(r->auth));
+    }
+    fp_log_warn("spreadsheet is near its cell limit: moving on to the next one",
+                FP_LSTR("full", cfg->spreadsheet_ids[r->current]),
+                FP_LSTR("next", cfg->spreadsheet_ids[r->current + 1]), FP_LINT("cell_limit", cfg->cell_limit));
+    r->current++;
+    int rc = fp_flushstate_set_spreadsheet(r->state, cfg->spreadsheet_ids[r->current], err);
+    return rc ? rc : replicate(r, err);
+}
+
+/* Sheets refused the batch (a 4xx that retrying does not change). A batch of several
+ * rows is given up (its range cleared: earlier requests of it may have been applied;
+ * its rows stay pending) and the next batches are half as big, until the refused row
+ * is alone. A batch of one row is tried dead_letter_after times, counted in Redis
+ * across runs, then its range is cleared and the row moves to the dead letters, so
+ * the rows behind it go on. */
+static int refused(run *r, long long start, long long n, fp_flush_summary *sum, fp_error *err)
+{
+    char reason[sizeof err->msg];
+    long long failures, count;
+    snprintf(reason, sizeof reason, "%s", err->msg);
+    if (n > 1) {
+        int rc = fp_sheets_clear(r->sheets, start, start + n - 1, r->ncols, err);
+        if (rc || (rc = fp_flushstate_abandon(r->state, r->token, &count, err)) || (rc = replicate(r, err)))
+            return rc;
+        r->batch_limit = (int)(n / 2);
+        fp_log_warn("Sheets refused a batch: trying smaller ones to find the refused rows", FP_LSTR("reason", reason),
+                    FP_LINT("first_row", start), FP_LINT("rows", n), FP_LINT("next_batch_rows", r->batch_limit));
+        return fp_sheets_grid(r->sheets, &r->tab, err);   /* the grid may have changed under us */
+    }
+    int rc = fp_flushstate_fail(r->state, r->token, reason, &failures, err);
+    if (rc)
         return rc;
-    long long grow = end - r->grid_rows + r->cfg->batch_rows;
-    if ((rc = fp_sheets_append_rows(r->sheets, r->sheet_id, grow, err)))
+    if (failures < r->cfg->dead_letter_after) {
+        fp_log_warn("Sheets refused a row; trying it again", FP_LSTR("reason", reason), FP_LINT("row", start),
+                    FP_LINT("attempt", failures), FP_LINT("dead_letter_after", r->cfg->dead_letter_after));
+        return fp_sheets_grid(r->sheets, &r->tab, err);
+    }
+    if ((rc = fp_sheets_clear(r->sheets, start, start + n - 1, r->ncols, err)) ||
+        (rc = fp_flushstate_dead_letter(r->state, r->token, wall_ms(), &count, err)) || (rc = replicate(r, err)))
         return rc;
-    r->grid_rows += grow;
+    sum->dead_lettered += count;
+    fp_log_warn("Sheets refused a row every time: it moved to the dead letters", FP_LSTR("reason", reason),
+                FP_LINT("rows", count), FP_LINT("attempts", failures), FP_LSTR("target", r->key));
     return 0;
 }
 
-/* Writes one recorded batch (rows: its rows, or NULL to read them from the buffer)
- * and finishes it in Redis. Takes ownership of rows. */
-static int write_batch(run *r, long long start, const cJSON *ids, cJSON *rows, fp_flush_summary *sum,
-                       fp_error *err)
+/* The grid could not grow for a recorded batch (the spreadsheet is full): every
+ * attempt stopped there, before writing, so the batch is dropped (what lies inside the
+ * grid cleared anyway, should the grid have shrunk under us) and its rows stay
+ * pending for the next spreadsheet. Returns FP_ELIMIT with r->full still set. */
+static int give_back(run *r, long long start, long long n, fp_error *err)
 {
-    long long n = cJSON_GetArraySize(ids), count = 0;
-    int rc = rows ? 0 : fp_buffer_rows(r->buffer, ids, &rows, err);
+    fp_error why = *err;
+    long long count;
+    int rc = start <= r->tab.rows
+                 ? fp_sheets_clear(r->sheets, start, start + n - 1 < r->tab.rows ? start + n - 1 : r->tab.rows,
+                                   r->ncols, err)
+                 : 0;
+    if (rc || (rc = fp_flushstate_abandon(r->state, r->token, &count, err)) || (rc = replicate(r, err)))
+        return rc;
+    *err = why;
+    return FP_ELIMIT;
+}
+
+/* Writes one recorded batch (rows read from the buffer) to the open tab and finishes
+ * it in Redis. */
+static int write_batch(run *r, long long start, const fp_buffer_rowset *rs, fp_flush_summary *sum, fp_error *err)
+{
+    long long n = (long long)rs->n, count = 0;
+    int rc = ensure_grid(r, start + n - 1, err);
+    if (rc == FP_ELIMIT && r->full)
+        return give_back(r, start, n, err);
     if (!rc)
-        rc = ensure_rows(r, start + n - 1, err);
-    if (!rc)
-        rc = fp_sheets_write(r->sheets, start, r->ncols, rows, err);
-    cJSON_Delete(rows);
+        rc = fp_sheets_write(r->sheets, start, r->ncols, rs->rows, rs->lens, rs->n, err);
+    if (rc == FP_EINVAL)
+        return refused(r, start, n, sum, err);
     if (!rc)
         rc = fp_flushstate_finish(r->state, r->token, wall_ms(), &count, err);
     if (!rc)
@@ -160,80 +305,106 @@ static int write_batch(run *r, long long start, const cJSON *ids, cJSON *rows, f
     if (!rc) {
         sum->rows += count;
         sum->batches++;
+        if (r->batch_limit < r->cfg->batch_rows)   /* past a refused row: grow back */
+            r->batch_limit = r->batch_limit * 2 < r->cfg->batch_rows ? r->batch_limit * 2 : r->cfg->batch_rows;
         fp_log_info("batch written", FP_LINT("first_row", start), FP_LINT("rows", count));
     }
     return rc;
 }
 
-/* Takes the oldest rows into a new recorded batch; *ids is NULL when the buffer is
- * empty. *rows receives the batch's rows (caller owns both). */
-static int next_batch(run *r, long long start, cJSON **ids, cJSON **rows, fp_error *err)
+/* A run died between recording and finishing: redo the batch, same rows, same range,
+ * in the spreadsheet and tab it was recorded for. */
+static int redo(run *r, fp_flush_batch *b, fp_flush_summary *sum, fp_error *err)
 {
-    cJSON *oldest = NULL, *item;
-    *ids = *rows = NULL;
-    int rc = fp_buffer_oldest(r->buffer, (size_t)r->cfg->batch_rows, &oldest, err);
-    if (rc || cJSON_GetArraySize(oldest) == 0) {
-        cJSON_Delete(oldest);
-        return rc;
+    char key[FP_FLUSH_TARGET_MAX];
+    fp_buffer_rowset rs;
+    int rc = fp_flushstate_target_key(key, sizeof key, b->spreadsheet, b->sheet) ? FP_ELIMIT : 0;
+    if (!rc && (!r->ready || strcmp(key, r->key) != 0)) {
+        fp_log_info("the interrupted batch belongs to another target", FP_LSTR("spreadsheet", b->spreadsheet),
+                    FP_LSTR("sheet", b->sheet));
+        rc = open_tab(r, b->spreadsheet, b->sheet, err);   /* the current target is opened again after */
     }
-    *ids = cJSON_CreateArray();
-    *rows = cJSON_CreateArray();
-    /* fp_buffer_oldest gives each item a string id and a row; there is at least one, so
-     * a NULL array above fails an add below */
-    cJSON_ArrayForEach(item, oldest) {
-        cJSON *id = cJSON_CreateString(cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring);
-        if (!cJSON_AddItemToArray(*ids, id)) {
-            cJSON_Delete(id);
-            rc = FP_ENOMEM;
-            break;
-        }
-        cJSON *row = cJSON_DetachItemFromObjectCaseSensitive(item, "row");
-        if (!cJSON_AddItemToArray(*rows, row)) {
-            cJSON_Delete(row);
-            rc = FP_ENOMEM;
-            break;
-        }
-    }
-    cJSON_Delete(oldest);
     if (rc)
-        rc = fp_error_set(err, FP_ENOMEM, "out of memory building a batch");
-    if (rc || (rc = fp_flushstate_record(r->state, r->token, start, *ids, err)) || (rc = replicate(r, err))) {
-        cJSON_Delete(*ids);
-        cJSON_Delete(*rows);
-        *ids = *rows = NULL;
-    }
+        return rc;
+    fp_log_info("finishing an interrupted batch", FP_LINT("first_row", b->start_row),
+                FP_LINT("rows", cJSON_GetArraySize(b->ids)));
+    if ((rc = fp_buffer_rows(r->buffer, b->ids, &rs, err)))
+        return rc;
+    long long before = sum->batches;
+    rc = write_batch(r, b->start_row, &rs, sum, err);
+    sum->redone += sum->batches - before;
+    fp_buffer_rowset_clear(&rs);
     return rc;
 }
 
-/* One step: finish the interrupted batch, or record and write the next one.
- * *done is set when the buffer is empty. */
+/* Takes the oldest rows into a new batch recorded for the current target and writes
+ * it; *done is set when the buffer is empty. A batch that would take the spreadsheet
+ * past the cell limit is not recorded: the run moves on to the next spreadsheet. */
+static int next_batch(run *r, fp_flush_summary *sum, int *done, fp_error *err)
+{
+    fp_buffer_rowset rs;
+    long long next;
+    int exists;
+    int rc = fp_flushstate_nextrow(r->state, r->key, &next, &exists, err);
+    if (rc || (rc = fp_buffer_oldest(r->buffer, (size_t)r->batch_limit, &rs, err)))
+        return rc;
+    *done = rs.n == 0;
+    long long end = next + (long long)rs.n - 1;
+    if (*done)
+        goto out;
+    if (!fits(r, end) && ((rc = fp_sheets_grid(r->sheets, &r->tab, err)) || !fits(r, end))) {
+        rc = rc ? rc : next_spreadsheet(r, sum, err);
+        goto out;
+    }
+    if ((rc = fp_flushstate_record(r->state, r->token, r->cfg->spreadsheet_ids[r->current], r->tab.title, next,
+                                   rs.ids, rs.n, err)) ||
+        (rc = replicate(r, err)))
+        goto out;
+    rc = write_batch(r, next, &rs, sum, err);
+out:
+    fp_buffer_rowset_clear(&rs);
+    return rc;
+}
+
+/* One step: open the current target, finish the interrupted batch, or record and
+ * write the next one. *done is set when the buffer is empty. */
 static int step(run *r, fp_flush_summary *sum, int *done, fp_error *err)
 {
     fp_flush_batch inflight;
     int exists, rc;
-    long long next;
     if ((rc = fp_flushstate_renew(r->state, r->token, r->cfg->lock_ttl_ms, err)) ||
         (rc = fp_flushstate_batch(r->state, &inflight, &exists, err)))
         return rc;
     if (exists) {
-        /* A run died between recording and finishing: redo it, same rows, same range. */
-        fp_log_info("finishing an interrupted batch", FP_LINT("first_row", inflight.start_row),
-                    FP_LINT("rows", cJSON_GetArraySize(inflight.ids)));
-        rc = write_batch(r, inflight.start_row, inflight.ids, NULL, sum, err);
-        sum->redone += rc == 0;
+        rc = redo(r, &inflight, sum, err);
+        int foreign = strcmp(inflight.spreadsheet, r->cfg->spreadsheet_ids[r->current]) != 0;
         fp_flush_batch_clear(&inflight);
-        return rc;
+        if (rc == FP_ELIMIT && r->full && foreign) {   /* its rows go to the current target */
+            r->full = 0;
+            rc = 0;
+        }
+    } else if (!r->ready)
+        rc = open_current(r, err);
+    else
+        rc = next_batch(r, sum, done, err);
+    if (rc == FP_ELIMIT && r->full)
+        rc = next_spreadsheet(r, sum, err);
+    return rc;
+}
+
+/* The spreadsheet to fill: the one a run moved on to, if it is still in the list,
+ * else the first; earlier versions' per-pipeline position belongs to it. */
+static int choose_spreadsheet(run *r, fp_error *err)
+{
+    char *stored = NULL;
+    int rc = fp_flushstate_spreadsheet(r->state, &stored, err);
+    for (size_t i = 0; !rc && stored && i < r->cfg->nspreadsheets; i++) {
+        if (strcmp(stored, r->cfg->spreadsheet_ids[i]) == 0)
+            r->current = i;
     }
-    cJSON *ids, *rows;
-    if ((rc = fp_flushstate_nextrow(r->state, &next, &exists, err)) ||
-        (rc = next_batch(r, next, &ids, &rows, err)))
-        return rc;
-    if (!ids) {
-        *done = 1;
-        return 0;
-    }
-    rc = write_batch(r, next, ids, rows, sum, err);
-    cJSON_Delete(ids);
+    free(stored);
+    if (!rc)
+        rc = fp_flushstate_migrate(r->state, r->cfg->spreadsheet_ids[r->current], r->cfg->sheet, err);
     return rc;
 }
 
@@ -244,18 +415,15 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
 {
     long long deadline = mono_ms() + r->cfg->max_run_ms;
     long backoff = 500;
-    int rc, done = 0, ready = 0;
-    long long next;
+    int rc, done = 0;
     do {
-        if (ready && fp_sheets_writes_available(r->sheets) < 2) {
-            /* A batch needs up to two writes: leave the rest to the next run. */
+        if (r->ready && fp_sheets_writes_available(r->sheets) < 2) {
+            /* A batch needs at least two writes: leave the rest to the next run. */
             fp_log_info("stopping: this minute's Sheets write quota is spent");
             sum->quota_spent = 1;
             break;
         }
-        rc = ready ? step(r, sum, &done, err) : open_sheet(r, err);
-        if (!rc && !ready && (rc = first_row(r, &next, err)) == 0)
-            ready = 1;
+        rc = step(r, sum, &done, err);
         if ((rc == FP_EIO || rc == FP_ETIMEOUT) && mono_ms() + backoff < deadline) {
             fp_log_warn("flush step failed; retrying", FP_LSTR("error", err->msg), FP_LINT("backoff_ms", backoff));
             fp_shutdown_sleep(backoff);
@@ -273,7 +441,7 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
 
 int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err)
 {
-    run r = {.cfg = cfg};
+    run r = {.cfg = cfg, .batch_limit = cfg->batch_rows};
     unsigned char rnd[16];
     int rc, locked = 0;
     long long t0 = mono_ms();
@@ -283,10 +451,13 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     for (int i = 0; i < 16; i++)
         snprintf(r.token + 2 * i, 3, "%02x", rnd[i]);
 
-    fp_sheets_config sc = {.api_base = cfg->api_base, .spreadsheet_id = cfg->spreadsheet_id,
+    if (cfg->nspreadsheets == 0)
+        return fp_error_set(err, FP_EINVAL, "no spreadsheet to write to (--spreadsheet-id)");
+    fp_sheets_config sc = {.api_base = cfg->api_base, .spreadsheet_id = cfg->spreadsheet_ids[0],
                            .sheet = cfg->sheet, .max_attempts = cfg->max_attempts,
                            .backoff_initial_ms = cfg->backoff_initial_ms, .backoff_max_ms = cfg->backoff_max_ms,
-                           .writes_per_minute = cfg->writes_per_minute, .timeout_ms = cfg->http_timeout_ms};
+                           .writes_per_minute = cfg->writes_per_minute, .timeout_ms = cfg->http_timeout_ms,
+                           .max_request_bytes = cfg->max_request_bytes};
     fp_redis_config rcfg = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
                             .password = cfg->redis_password, .connect_timeout_ms = cfg->redis_connect_timeout_ms,
                             .command_timeout_ms = cfg->redis_command_timeout_ms};
@@ -306,7 +477,9 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
         fp_log_info("another flush run holds the lock; nothing to do");
         goto out;
     }
-    rc = flush_loop(&r, sum, err);
+    if (!(rc = choose_spreadsheet(&r, err)))
+        rc = flush_loop(&r, sum, err);
+    snprintf(sum->spreadsheet, sizeof sum->spreadsheet, "%s", cfg->spreadsheet_ids[r.current]);
     fp_error ignore;
     fp_flushstate_unlock(r.state, r.token, &ignore);
 out:

@@ -1,10 +1,15 @@
 /* flusher.h — one run of formpipe-flush: take the pipeline's lock, finish an
- * interrupted batch if there is one, then move the oldest buffered rows to the sheet
- * in batches written to explicit ranges, until the buffer is empty or time is up.
- * Every crash point is repaired by the next run: a batch is recorded in Redis before
- * it is written, and removed from the buffer only after the write succeeded. */
+ * interrupted batch if there is one (in the spreadsheet and tab it was recorded for),
+ * then move the oldest buffered rows to the sheet in batches written to explicit
+ * ranges, until the buffer is empty or time is up. Every crash point is repaired by the
+ * next run: a batch is recorded in Redis before it is written, and removed from the
+ * buffer only after the write succeeded. The write position is kept per target
+ * (spreadsheet + tab); near a spreadsheet's cell limit the run moves on to the next
+ * spreadsheet of the list; a batch Sheets keeps refusing goes to the dead letters. */
 #ifndef FP_FLUSHER_H
 #define FP_FLUSHER_H
+
+#include <stddef.h>
 
 #include "error.h"
 
@@ -13,7 +18,8 @@ typedef struct fp_flusher_config {
     const char *credentials_file;
     const char *token_url;          /* "" = the key file's token_uri */
     const char *api_base;
-    const char *spreadsheet_id;
+    const char *const *spreadsheet_ids;   /* filled in this order */
+    size_t nspreadsheets;
     const char *sheet;
     const char *redis_sentinels;
     const char *redis_master;
@@ -30,6 +36,9 @@ typedef struct fp_flusher_config {
     long backoff_max_ms;
     int writes_per_minute;
     long http_timeout_ms;
+    size_t max_request_bytes;       /* largest values.batchUpdate body */
+    int dead_letter_after;          /* refusals of one batch before its rows are dead-lettered */
+    long long cell_limit;           /* cells per spreadsheet (Google: 10,000,000) */
 } fp_flusher_config;
 
 typedef struct fp_flush_summary {
@@ -43,11 +52,15 @@ typedef struct fp_flush_summary {
     int quota_spent;         /* stopped early: the minute's write quota was used up */
     long long pending_left;  /* rows still buffered at the end */
     int lock_busy;           /* another run held the lock: nothing done */
+    long long dead_lettered; /* rows moved to fp:{P}:dead after Sheets refused them */
+    int spreadsheets_full;   /* every spreadsheet of the list is at the cell limit */
+    char spreadsheet[256];   /* the spreadsheet being filled at the end */
 } fp_flush_summary;
 
 /* Runs once. Returns 0 (also when another run holds the lock) or a negative FP_E*
  * with *err holding one line a person can act on: FP_EIO / FP_ETIMEOUT are worth
- * retrying later (the rows stay buffered), the others need a person. */
+ * retrying later (the rows stay buffered); FP_ELIMIT with sum->spreadsheets_full set
+ * means every spreadsheet is full (a new one must be added); the others need a person. */
 int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err);
 
 #endif

@@ -1,7 +1,8 @@
 /* formpipe-flush: run by a CronJob; moves buffered rows of one pipeline to Google
  * Sheets once and exits: 0 when done (or another run holds the lock), 75 on a
  * retryable failure (the rows stay buffered for the next run), 1 on a configuration or
- * permission error (one line on stderr says what to fix), 2 on a bad command line. */
+ * permission error (one line on stderr says what to fix), 2 on a bad command line, 3
+ * when every spreadsheet of the list is full (add one). */
 #include "config.h"
 #include "flusher.h"
 #include "log.h"
@@ -12,18 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *form_path, *credentials, *token_url, *api_base, *spreadsheet_id, *sheet;
+static char *form_path, *credentials, *token_url, *api_base, *sheet;
+static fp_strlist spreadsheet_ids;
 static char *redis_sentinels, *redis_master, *redis_password_file, *log_level;
 static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_rows, max_run_ms;
 static long long lock_ttl_ms, max_attempts, backoff_initial_ms, backoff_max_ms, writes_per_minute, http_timeout_ms;
+static long long max_request_bytes, dead_letter_after, cell_limit;
 
 static const fp_option options[] = {
     {"form", FP_OPT_STRING, NULL, "compiled form definition (JSON) from the pipeline's ConfigMap", FP_OPT_REQUIRED, 0, 0, &form_path},
     {"google-credentials", FP_OPT_STRING, "", "service-account key file (default $GOOGLE_APPLICATION_CREDENTIALS)", 0, 0, 0, &credentials},
     {"google-token-url", FP_OPT_STRING, "", "OAuth2 token endpoint (default: the key file's token_uri)", 0, 0, 0, &token_url},
     {"sheets-api-url", FP_OPT_STRING, "https://sheets.googleapis.com", "Sheets API base URL", 0, 0, 0, &api_base},
-    {"spreadsheet-id", FP_OPT_STRING, NULL, "the spreadsheet to write to", FP_OPT_REQUIRED, 0, 0, &spreadsheet_id},
-    {"sheet", FP_OPT_STRING, "Responses", "tab title inside the spreadsheet (added when missing)", 0, 0, 0, &sheet},
+    {"spreadsheet-id", FP_OPT_LIST, NULL, "spreadsheet to write to; further ones are filled in order when one nears the cell limit", FP_OPT_REQUIRED, 0, 0, &spreadsheet_ids},
+    {"spreadsheet-cell-limit", FP_OPT_INT, "10000000", "cells per spreadsheet (Google's limit); the next spreadsheet is used before a batch would pass it", 0, 1, 10000000, &cell_limit},
+    {"sheet", FP_OPT_STRING, "Responses", "tab title inside the spreadsheet (any case; added when missing)", 0, 0, 0, &sheet},
     {"redis-sentinels", FP_OPT_STRING, NULL, "Redis sentinels host:port,...", FP_OPT_REQUIRED, 0, 0, &redis_sentinels},
     {"redis-master", FP_OPT_STRING, NULL, "Redis master name the sentinels monitor", FP_OPT_REQUIRED, 0, 0, &redis_master},
     {"redis-password-file", FP_OPT_STRING, "", "file holding the Redis password (mounted Secret)", 0, 0, 0, &redis_password_file},
@@ -38,6 +42,8 @@ static const fp_option options[] = {
     {"sheets-backoff-initial", FP_OPT_DURATION, "1s", "first retry delay", 0, 1, 600000, &backoff_initial_ms},
     {"sheets-backoff-max", FP_OPT_DURATION, "32s", "longest retry delay", 0, 1, 600000, &backoff_max_ms},
     {"sheets-writes-per-minute", FP_OPT_INT, "60", "write requests per minute (the per-user quota)", 0, 1, 100000, &writes_per_minute},
+    {"sheets-max-request-bytes", FP_OPT_INT, "8388608", "largest values.batchUpdate body; a bigger batch is written in several requests", 0, 1024, 1073741824, &max_request_bytes},
+    {"dead-letter-after", FP_OPT_INT, "3", "times Sheets may refuse a row (HTTP 4xx) before it moves to fp:{P}:dead", 0, 1, 100, &dead_letter_after},
     {"http-timeout", FP_OPT_DURATION, "60s", "timeout per HTTP request", 0, 100, 600000, &http_timeout_ms},
     {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
 };
@@ -66,13 +72,16 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     fp_flusher_config cfg = {
         .form_path = form_path, .credentials_file = key, .token_url = token_url, .api_base = api_base,
-        .spreadsheet_id = spreadsheet_id, .sheet = sheet, .redis_sentinels = redis_sentinels,
+        .spreadsheet_ids = (const char *const *)spreadsheet_ids.items, .nspreadsheets = spreadsheet_ids.n,
+        .sheet = sheet, .redis_sentinels = redis_sentinels,
         .redis_master = redis_master, .redis_password = password,
         .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
         .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_rows = (int)batch_rows,
         .max_run_ms = max_run_ms, .lock_ttl_ms = lock_ttl_ms, .max_attempts = (int)max_attempts,
         .backoff_initial_ms = backoff_initial_ms, .backoff_max_ms = backoff_max_ms,
         .writes_per_minute = (int)writes_per_minute, .http_timeout_ms = http_timeout_ms,
+        .max_request_bytes = (size_t)max_request_bytes, .dead_letter_after = (int)dead_letter_after,
+        .cell_limit = cell_limit,
     };
     fp_flush_summary sum;
     fp_error err = {0};
@@ -87,10 +96,13 @@ int main(int argc, char **argv)
                                         FP_LBOOL("quota_spent", sum.quota_spent),
                                         FP_LINT("rows_left", sum.pending_left),
                                         FP_LBOOL("lock_busy", sum.lock_busy),
+                                        FP_LINT("rows_dead_lettered", sum.dead_lettered),
+                                        FP_LSTR("spreadsheet", sum.spreadsheet),
+                                        FP_LBOOL("spreadsheets_full", sum.spreadsheets_full),
                                         FP_LSTR("error", frc ? err.msg : ""), FP_LEND});
     if (frc)
         fprintf(stderr, "formpipe-flush: %s\n", err.msg);
-    rc = frc == 0 ? 0 : (frc == FP_EIO || frc == FP_ETIMEOUT) ? 75 : 1;   /* 75: EX_TEMPFAIL */
+    rc = frc == 0 ? 0 : (frc == FP_EIO || frc == FP_ETIMEOUT) ? 75 : sum.spreadsheets_full ? 3 : 1;   /* 75: EX_TEMPFAIL */
     curl_global_cleanup();
 out:
     free(password);

@@ -5,6 +5,7 @@
 #include "shutdown.h"
 
 #include <curl/curl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,12 @@ void fp_sheets_free(fp_sheets *s)
         curl_easy_cleanup(s->curl);
     free(s->write_times);
     free(s);
+}
+
+void fp_sheets_set_target(fp_sheets *s, const char *spreadsheet_id, const char *sheet)
+{
+    s->cfg.spreadsheet_id = spreadsheet_id;
+    s->cfg.sheet = sheet;
 }
 
 long fp_sheets_write_calls(const fp_sheets *s) { return s->write_calls; }
@@ -154,7 +161,7 @@ void fp_sheets_error_message(const char *body, char *out, size_t outsz)
 
 static int retryable(long status)
 {
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+    return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
 /* One API call with retries. path is appended to api_base; body NULL for GET.
@@ -270,38 +277,46 @@ static char *spreadsheet_path(const fp_sheets *s, const char *suffix)
     return fp_buf_take(&b);
 }
 
-/* Finds the tab titled sheet in a parsed spreadsheets.get answer. */
-static int grid_of(const cJSON *doc, const char *sheet, int *sheet_id, long long *rows, long long *cols)
+/* Finds the tab titled sheet (any case, as Google matches titles) in a parsed
+ * spreadsheets.get answer, and adds up the cells of every tab. */
+static int grid_of(const cJSON *doc, const char *sheet, fp_sheets_tab *out)
 {
     const cJSON *tab;
+    int rc = FP_ENOTFOUND;
+    out->cells = 0;
     cJSON_ArrayForEach(tab, cJSON_GetObjectItemCaseSensitive(doc, "sheets")) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(tab, "properties");
         const char *title = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "title"));
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(p, "gridProperties");
-        if (title && strcmp(title, sheet) == 0 && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "rowCount"))) {
-            *sheet_id = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "sheetId"));
-            *rows = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(g, "rowCount"));
-            *cols = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(g, "columnCount"));
-            return 0;
-        }
+        long long rows = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(g, "rowCount"));
+        long long cols = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(g, "columnCount"));
+        if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "rowCount")))
+            continue;
+        out->cells += rows * (cols > 0 ? cols : 0);
+        if (rc == 0 || !title || strcasecmp(title, sheet) != 0 || strlen(title) >= sizeof out->title)
+            continue;
+        out->sheet_id = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "sheetId"));
+        out->rows = rows;
+        out->cols = cols;
+        memcpy(out->title, title, strlen(title) + 1);
+        rc = 0;
     }
-    return FP_ENOTFOUND;
+    return rc;
 }
 
-int fp_sheets_parse_grid(const char *json, const char *sheet, int *sheet_id, long long *rows,
-                         long long *cols, fp_error *err)
+int fp_sheets_parse_grid(const char *json, const char *sheet, fp_sheets_tab *tab, fp_error *err)
 {
     cJSON *doc = cJSON_Parse(json);
     int rc;
     if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "sheets")))
         rc = fp_error_set(err, FP_EINVAL, "spreadsheets.get answered without a sheets list");
-    else if ((rc = grid_of(doc, sheet, sheet_id, rows, cols)))
+    else if ((rc = grid_of(doc, sheet, tab)))
         fp_error_set(err, rc, "the spreadsheet has no tab named '%s'", sheet);
     cJSON_Delete(doc);
     return rc;
 }
 
-int fp_sheets_grid(fp_sheets *s, int *sheet_id, long long *rows, long long *cols, fp_error *err)
+int fp_sheets_grid(fp_sheets *s, fp_sheets_tab *tab, fp_error *err)
 {
     cJSON *doc = NULL;
     char *path = spreadsheet_path(s, "?fields=sheets.properties");
@@ -311,48 +326,60 @@ int fp_sheets_grid(fp_sheets *s, int *sheet_id, long long *rows, long long *cols
     free(path);
     if (rc)
         return rc;
-    if ((rc = grid_of(doc, s->cfg.sheet, sheet_id, rows, cols)))
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "sheets")))
+        rc = fp_error_set(err, FP_EINVAL, "spreadsheets.get of %s answered without a sheets list", s->cfg.spreadsheet_id);
+    else if ((rc = grid_of(doc, s->cfg.sheet, tab)))
         fp_error_set(err, rc, "spreadsheet %s has no tab named '%s'", s->cfg.spreadsheet_id, s->cfg.sheet);
     cJSON_Delete(doc);
     return rc;
 }
 
-/* POSTs body (deleted here) as a write call to /v4/spreadsheets/<id><suffix>. */
-static int post_write(fp_sheets *s, const char *suffix, cJSON *body, fp_error *err)
+/* POSTs body (JSON text) as a write call to /v4/spreadsheets/<id><suffix>. */
+static int post_write(fp_sheets *s, const char *suffix, const char *body, fp_error *err)
 {
-    char *json = cJSON_PrintUnformatted(body);
     char *path = spreadsheet_path(s, suffix);
-    int rc = json && path ? call(s, path, json, 1, NULL, err) : fp_error_set(err, FP_ENOMEM, "out of memory");
+    int rc = path ? call(s, path, body, 1, NULL, err) : fp_error_set(err, FP_ENOMEM, "out of memory");
     free(path);
-    free(json);
-    cJSON_Delete(body);
     return rc;
 }
 
-/* POSTs a spreadsheets.batchUpdate with one request object. */
-static int batch_update(fp_sheets *s, cJSON *request, fp_error *err)
+/* POSTs a spreadsheets.batchUpdate whose one request is built by the printf-style
+ * format (every allocation checked: a short request is never sent). */
+static int batch_update(fp_sheets *s, fp_error *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int batch_update(fp_sheets *s, fp_error *err, const char *fmt, ...)
 {
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "requests"), request);
-    return post_write(s, ":batchUpdate", body, err);
+    char request[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(request, sizeof request, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof request)
+        return fp_error_set(err, FP_ELIMIT, "batchUpdate request too long");
+    fp_buf body;
+    fp_buf_init(&body, sizeof request + 32);
+    int rc = fp_buf_printf(&body, "{\"requests\":[%s]}", request);
+    rc = rc ? fp_error_set(err, FP_ENOMEM, "out of memory") : post_write(s, ":batchUpdate", body.data, err);
+    fp_buf_free(&body);
+    return rc;
 }
 
 int fp_sheets_add_sheet(fp_sheets *s, fp_error *err)
 {
-    cJSON *req = cJSON_CreateObject();
-    cJSON *props = cJSON_AddObjectToObject(cJSON_AddObjectToObject(req, "addSheet"), "properties");
-    cJSON_AddStringToObject(props, "title", s->cfg.sheet);
-    return batch_update(s, req, err);
+    fp_buf title;
+    fp_buf_init(&title, 800);
+    int rc = fp_buf_add_json_string(&title, s->cfg.sheet, strlen(s->cfg.sheet));
+    if (rc)
+        rc = fp_error_set(err, FP_ELIMIT, "sheet name '%.100s' is too long", s->cfg.sheet);
+    else
+        rc = batch_update(s, err, "{\"addSheet\":{\"properties\":{\"title\":%s}}}", title.data);
+    fp_buf_free(&title);
+    return rc;
 }
 
-int fp_sheets_append_rows(fp_sheets *s, int sheet_id, long long n, fp_error *err)
+int fp_sheets_append_dimension(fp_sheets *s, int sheet_id, int columns, long long n, fp_error *err)
 {
-    cJSON *req = cJSON_CreateObject();
-    cJSON *a = cJSON_AddObjectToObject(req, "appendDimension");
-    cJSON_AddNumberToObject(a, "sheetId", sheet_id);
-    cJSON_AddStringToObject(a, "dimension", "ROWS");
-    cJSON_AddNumberToObject(a, "length", (double)n);
-    return batch_update(s, req, err);
+    return batch_update(s, err, "{\"appendDimension\":{\"sheetId\":%d,\"dimension\":\"%s\",\"length\":%lld}}",
+                        sheet_id, columns ? "COLUMNS" : "ROWS", n);
 }
 
 int fp_sheets_last_row(fp_sheets *s, long long *row, fp_error *err)
@@ -387,18 +414,82 @@ int fp_sheets_last_row(fp_sheets *s, long long *row, fp_error *err)
     return 0;
 }
 
-int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const cJSON *rows, fp_error *err)
+size_t fp_sheets_part_rows(const size_t *lens, size_t n, size_t overhead, size_t max_bytes)
+{
+    size_t k = 0, total = overhead;
+    while (k < n && (k == 0 || total + lens[k] + 1 <= max_bytes))
+        total += lens[k++] + 1;   /* the row and its separator */
+    return k;
+}
+
+/* The body of one values.batchUpdate up to (not including) its rows, for rows r1..r2:
+ * RAW, so a "=SUM()" stays text. */
+static int write_prefix(fp_sheets *s, fp_buf *b, long long r1, long long r2, int ncols, fp_error *err)
 {
     char range[1024];
-    long long n = cJSON_GetArraySize(rows);
-    if (fp_sheets_a1(range, sizeof range, s->cfg.sheet, start_row, 1, start_row + n - 1, ncols))
+    if (fp_sheets_a1(range, sizeof range, s->cfg.sheet, r1, 1, r2, ncols))
         return fp_error_set(err, FP_ELIMIT, "sheet name too long for a range");
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "valueInputOption", "RAW");   /* never evaluate formulas */
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "data"), d);
-    cJSON_AddStringToObject(d, "range", range);
-    cJSON_AddStringToObject(d, "majorDimension", "ROWS");
-    cJSON_AddItemReferenceToObject(d, "values", (cJSON *)rows);
-    return post_write(s, "/values:batchUpdate", body, err);
+    int rc = fp_buf_adds(b, "{\"valueInputOption\":\"RAW\",\"data\":[{\"range\":");
+    if (!rc)
+        rc = fp_buf_add_json_string(b, range, strlen(range));
+    if (!rc)
+        rc = fp_buf_adds(b, ",\"majorDimension\":\"ROWS\",\"values\":[");
+    return rc ? fp_error_set(err, FP_ENOMEM, "out of memory building a write request") : 0;
+}
+
+static const char write_suffix[] = "]}]}";
+
+/* One values.batchUpdate with rows[0..n) at start_row. */
+static int write_part(fp_sheets *s, long long start_row, int ncols, const char *const *rows, const size_t *lens,
+                      size_t n, size_t bytes, fp_error *err)
+{
+    fp_buf body;
+    fp_buf_init(&body, bytes + sizeof write_suffix + 2048);
+    int rc = write_prefix(s, &body, start_row, start_row + (long long)n - 1, ncols, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if ((i && fp_buf_adds(&body, ",")) || fp_buf_add(&body, rows[i], lens[i]))
+            rc = fp_error_set(err, FP_ENOMEM, "out of memory building a write request");
+    }
+    if (!rc && fp_buf_adds(&body, write_suffix))
+        rc = fp_error_set(err, FP_ENOMEM, "out of memory building a write request");
+    if (!rc)
+        rc = post_write(s, "/values:batchUpdate", body.data, err);
+    fp_buf_free(&body);
+    return rc;
+}
+
+int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const char *const *rows, const size_t *lens,
+                    size_t n, fp_error *err)
+{
+    /* Every part's range is no longer than the whole batch's: its overhead bounds theirs. */
+    fp_buf prefix;
+    fp_buf_init(&prefix, 4096);
+    int rc = write_prefix(s, &prefix, start_row, start_row + (long long)n - 1, ncols, err);
+    size_t overhead = prefix.len + sizeof write_suffix;
+    fp_buf_free(&prefix);
+    for (size_t done = 0; done < n && !rc;) {
+        size_t k = fp_sheets_part_rows(lens + done, n - done, overhead, s->cfg.max_request_bytes), bytes = overhead;
+        for (size_t i = done; i < done + k; i++)
+            bytes += lens[i] + 1;
+        rc = write_part(s, start_row + (long long)done, ncols, rows + done, lens + done, k, bytes, err);
+        done += k;
+    }
+    return rc;
+}
+
+int fp_sheets_clear(fp_sheets *s, long long r1, long long r2, int ncols, fp_error *err)
+{
+    char range[1024];
+    fp_buf body;
+    if (fp_sheets_a1(range, sizeof range, s->cfg.sheet, r1, 1, r2, ncols))
+        return fp_error_set(err, FP_ELIMIT, "sheet name too long for a range");
+    fp_buf_init(&body, sizeof range * 2 + 64);
+    int rc = fp_buf_adds(&body, "{\"ranges\":[");
+    if (!rc)
+        rc = fp_buf_add_json_string(&body, range, strlen(range));
+    if (!rc)
+        rc = fp_buf_adds(&body, "]}");
+    rc = rc ? fp_error_set(err, FP_ENOMEM, "out of memory") : post_write(s, "/values:batchClear", body.data, err);
+    fp_buf_free(&body);
+    return rc;
 }

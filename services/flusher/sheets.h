@@ -1,7 +1,10 @@
 /* sheets.h — the few Google Sheets API calls the flusher needs, with retries:
  * truncated exponential backoff with jitter (1 s doubling to 32 s, bounded count) on
- * 429/500/502/503/504 and network errors, honouring Retry-After; 400/403/404 fail at
- * once with a message a person can act on. Writes are paced to a per-minute quota. */
+ * 408/429/500/502/503/504 and network errors, honouring Retry-After; other answers
+ * fail at once with a message a person can act on: 403 FP_EPERM, 404 FP_ENOTFOUND,
+ * any other refusal (400 ...) FP_EINVAL. Writes are paced to a per-minute quota and
+ * each request body stays under a byte bound. Tab titles match case-insensitively
+ * (ASCII), as Google's do. */
 #ifndef FP_SHEETS_H
 #define FP_SHEETS_H
 
@@ -20,7 +23,16 @@ typedef struct fp_sheets_config {
     long backoff_max_ms;         /* 32000 */
     int writes_per_minute;       /* quota: 60 per user */
     long timeout_ms;             /* per HTTP request */
+    size_t max_request_bytes;    /* largest values.batchUpdate body (one row may exceed it) */
 } fp_sheets_config;
+
+/* One tab of a spreadsheet, from spreadsheets.get. */
+typedef struct fp_sheets_tab {
+    int sheet_id;
+    long long rows, cols;   /* its grid */
+    long long cells;        /* rows x columns summed over every tab of the spreadsheet */
+    char title[256];        /* as the spreadsheet spells it */
+} fp_sheets_tab;
 
 typedef struct fp_sheets fp_sheets;
 
@@ -28,21 +40,33 @@ typedef struct fp_sheets fp_sheets;
 fp_sheets *fp_sheets_new(const fp_sheets_config *cfg, fp_gauth *auth, fp_error *err);
 void fp_sheets_free(fp_sheets *s);
 
-/* The tab's grid: sheetId, rowCount, columnCount. FP_ENOTFOUND when the tab is missing. */
-int fp_sheets_grid(fp_sheets *s, int *sheet_id, long long *rows, long long *cols, fp_error *err);
+/* Points the client at another spreadsheet and tab (borrowed strings); counters and
+ * write pacing carry on. */
+void fp_sheets_set_target(fp_sheets *s, const char *spreadsheet_id, const char *sheet);
+
+/* The tab's grid and the spreadsheet's cell count. FP_ENOTFOUND when the tab is missing. */
+int fp_sheets_grid(fp_sheets *s, fp_sheets_tab *tab, fp_error *err);
 
 /* Adds the tab (addSheet). */
 int fp_sheets_add_sheet(fp_sheets *s, fp_error *err);
 
-/* Grows the tab by n rows (appendDimension): values.update never grows the grid. */
-int fp_sheets_append_rows(fp_sheets *s, int sheet_id, long long n, fp_error *err);
+/* Grows the tab by n rows or, with columns set, n columns (appendDimension):
+ * values.batchUpdate never grows the grid. */
+int fp_sheets_append_dimension(fp_sheets *s, int sheet_id, int columns, long long n, fp_error *err);
 
 /* The last row with anything in column A (0 for an empty tab). */
 int fp_sheets_last_row(fp_sheets *s, long long *row, fp_error *err);
 
-/* Writes rows (a JSON array of arrays) with valueInputOption=RAW to the explicit range
- * starting at start_row, column A, ncols wide (values.batchUpdate). Idempotent. */
-int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const cJSON *rows, fp_error *err);
+/* Writes n rows (rows[i]: one row's JSON array text, lens[i] long) with
+ * valueInputOption=RAW to the explicit range starting at start_row, column A, ncols
+ * wide, in as many values.batchUpdate requests as max_request_bytes needs (in row
+ * order; each its own explicit range). Idempotent; after a failure any prefix of the
+ * requests may have been applied. */
+int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const char *const *rows, const size_t *lens,
+                    size_t n, fp_error *err);
+
+/* Clears the values of rows r1..r2, columns A..ncols (values.batchClear). */
+int fp_sheets_clear(fp_sheets *s, long long r1, long long r2, int ncols, fp_error *err);
 
 /* Write calls made so far (values.batchUpdate, batchUpdate); all HTTP calls to the
  * API; of those, retries. */
@@ -53,10 +77,14 @@ long fp_sheets_retries(const fp_sheets *s);
 /* How many write calls the per-minute quota allows right now without waiting. */
 int fp_sheets_writes_available(const fp_sheets *s);
 
-/* Parses a spreadsheets.get answer: the sheetId and grid of the tab titled sheet.
- * FP_ENOTFOUND when there is no such tab, FP_EINVAL when the answer is not one. */
-int fp_sheets_parse_grid(const char *json, const char *sheet, int *sheet_id, long long *rows,
-                         long long *cols, fp_error *err);
+/* Parses a spreadsheets.get answer: the tab titled sheet (any case) and the cells of
+ * every tab. FP_ENOTFOUND when there is no such tab, FP_EINVAL when the answer is not one. */
+int fp_sheets_parse_grid(const char *json, const char *sheet, fp_sheets_tab *tab, fp_error *err);
+
+/* How rows (lens[i] bytes each) split into requests of at most max_bytes, each
+ * carrying `overhead` bytes besides its rows and one separator per row: returns how
+ * many of the first rows go into the first request (at least 1 when n > 0). */
+size_t fp_sheets_part_rows(const size_t *lens, size_t n, size_t overhead, size_t max_bytes);
 
 /* The message of a Google error answer ({"error":{"message":...}}), else the start of
  * the body, into out. */

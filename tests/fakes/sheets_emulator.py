@@ -9,21 +9,27 @@ Faithful to the real API for the calls formpipe uses:
   GET  /v4/spreadsheets/{id}/values/{range}    trailing empty rows/cells omitted
   POST /v4/spreadsheets/{id}/values:batchUpdate  RAW or USER_ENTERED; never grows the grid:
                                                writing past it is 400 "exceeds grid limits"
+  POST /v4/spreadsheets/{id}/values:batchClear    clears ranges (the grid stays)
   POST /v4/spreadsheets/{id}/values/{range}:append  grows the grid, not idempotent
+Tab titles match case-insensitively, as Google's do ('responses'!A1 is tab "Responses").
 Errors look like {"error":{"code":429,"message":...,"status":"RESOURCE_EXHAUSTED"}}.
 Limits: 60 write requests per minute per user (configurable), 10,000,000 cells per
-spreadsheet, 50,000 characters per cell, a spreadsheet must be shared with the caller.
+spreadsheet (configurable: --max-cells, or "maxCells" per spreadsheet), 50,000
+characters per cell, a request body of at most 10 MiB (--max-request-bytes), a
+spreadsheet must be shared with the caller. A write whose range or values reach past
+the grid (rows or columns) is 400 "exceeds grid limits".
 
 Control endpoints (tests only):
   POST /_control/keys          {"client_email":..., "public_key_pem":...}  trust a service account
   POST /_control/spreadsheets  {"id":..., "sheets":[{"title","rowCount","columnCount","values"}],
-                                "shared_with":[emails]}
-  POST /_control/faults        {"status":503,"count":N} | {"drop_after_apply":N}
+                                "shared_with":[emails], "maxCells": N (default --max-cells)}
+  POST /_control/faults        {"status":503,"count":N} (any status: 408, 500 ...) | {"drop_after_apply":N}
                                | {"latency_ms":M,"count":N} | {"write_quota_per_minute":Q}
                                | {"revoke_tokens":true} (every issued token becomes invalid: 401)
   GET  /_control/spreadsheets/{id}/values/{title}   the whole sheet, for assertions
-  GET  /_control/stats         calls (in all and by spreadsheet), faults injected, the
-                               highest writes/minute seen, by user
+  GET  /_control/stats         calls (in all and by spreadsheet; per spreadsheet also the
+                               largest request body, "max_request_bytes"), faults injected,
+                               the highest writes/minute seen, by user
 """
 import argparse
 import base64
@@ -43,8 +49,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 MAX_CELLS = 10_000_000
 MAX_CELL_CHARS = 50_000
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-                404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "BAD_GATEWAY",
+                404: "NOT_FOUND", 408: "DEADLINE_EXCEEDED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "BAD_GATEWAY",
                 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
 
@@ -126,8 +133,8 @@ class Sheet:
 
 
 class Spreadsheet:
-    def __init__(self, sid, sheets, shared_with):
-        self.id = sid
+    def __init__(self, sid, sheets, shared_with, max_cells):
+        self.id, self.max_cells = sid, max_cells
         self.sheets = [Sheet(i, s["title"], s.get("rowCount", 1000), s.get("columnCount", 26))
                        for i, s in enumerate(sheets)]
         for sheet, spec in zip(self.sheets, sheets):
@@ -135,14 +142,23 @@ class Spreadsheet:
                 sheet.put(r, 1, row)
         self.shared_with = set(shared_with)
 
+    def find(self, title):
+        """The tab titled title in any case (Google matches titles case-insensitively)."""
+        return next((s for s in self.sheets if s.title.casefold() == title.casefold()), None)
+
     def sheet(self, title):
-        for s in self.sheets:
-            if s.title == title:
-                return s
-        raise ApiError(400, "Unable to parse range: %s" % title)
+        found = self.find(title)
+        if found is None:
+            raise ApiError(400, "Unable to parse range: %s" % title)
+        return found
 
     def cells(self):
         return sum(s.rows * s.cols for s in self.sheets)
+
+    def check_cells(self, extra, what):
+        if self.cells() + extra > self.max_cells:
+            raise ApiError(400, "Invalid requests[0].%s: This action would increase the number of cells in the "
+                                "workbook above the limit of %d cells." % (what, self.max_cells))
 
 
 class State:
@@ -157,6 +173,8 @@ class State:
         self.stats = {"calls": {}, "by_spreadsheet": {}, "faults": {"status": 0, "drop_after_apply": 0, "latency": 0,
                                               "quota_429": 0}, "max_writes_per_minute": {}}
         self.token_ttl = 3600
+        self.max_cells = MAX_CELLS
+        self.max_request_bytes = MAX_REQUEST_BYTES
 
 
 STATE = State()
@@ -293,6 +311,11 @@ class Handler(BaseHTTPRequestHandler):
     def api(self, method, sid, rest, raw):
         write = method == "POST"
         with STATE.lock:
+            if len(raw) > STATE.max_request_bytes:
+                raise ApiError(400, "Request payload size exceeds the limit: %d bytes." % STATE.max_request_bytes)
+            if write:
+                mine = STATE.stats["by_spreadsheet"].setdefault(sid, {})
+                mine["max_request_bytes"] = max(mine.get("max_request_bytes", 0), len(raw))
             email = self.authenticate()
             drop = self.inject_faults(write)
             book = STATE.books.get(sid)
@@ -313,13 +336,16 @@ class Handler(BaseHTTPRequestHandler):
                 self.count("values.get", sid)
                 title, r1, c1, r2, c2 = parse_range(urllib.parse.unquote(rest[len("/values/"):]))
                 sheet = book.sheet(title)
-                body = {"range": "'%s'!A1:%s%d" % (title, col_letters(sheet.cols), sheet.rows),
+                body = {"range": "'%s'!A1:%s%d" % (sheet.title, col_letters(sheet.cols), sheet.rows),
                         "majorDimension": "ROWS", "values": sheet.values(r1, c1, r2, c2)}
                 if not body["values"]:
                     del body["values"]
             elif method == "POST" and rest == "/values:batchUpdate":
                 self.count("values.batchUpdate", sid)
                 body = self.values_batch_update(book, json.loads(raw or b"{}"))
+            elif method == "POST" and rest == "/values:batchClear":
+                self.count("values.batchClear", sid)
+                body = self.values_batch_clear(book, json.loads(raw or b"{}"))
             elif method == "POST" and rest.startswith("/values/") and rest.endswith(":append"):
                 self.count("values.append", sid)
                 body = self.append(book, urllib.parse.unquote(rest[len("/values/"):-len(":append")]),
@@ -347,10 +373,8 @@ class Handler(BaseHTTPRequestHandler):
                 grow = int(a.get("length", 0))
                 if grow <= 0:
                     raise ApiError(400, "Invalid requests[0].appendDimension: length must be positive")
-                extra = grow * (sheet.cols if a.get("dimension") == "ROWS" else sheet.rows)
-                if book.cells() + extra > MAX_CELLS:
-                    raise ApiError(400, "Invalid requests[0].appendDimension: This action would increase "
-                                        "the number of cells in the workbook above the limit of 10000000 cells.")
+                book.check_cells(grow * (sheet.cols if a.get("dimension") == "ROWS" else sheet.rows),
+                                 "appendDimension")
                 if a.get("dimension") == "ROWS":
                     sheet.rows += grow
                 else:
@@ -358,10 +382,11 @@ class Handler(BaseHTTPRequestHandler):
                 replies.append({})
             elif "addSheet" in r:
                 p = r["addSheet"].get("properties", {})
-                if any(s.title == p.get("title") for s in book.sheets):
+                if book.find(p.get("title", "")) is not None:
                     raise ApiError(400, "Invalid requests[0].addSheet: A sheet with the name \"%s\" already exists. "
                                         "Please enter another name." % p.get("title"))
                 grid = p.get("gridProperties", {})
+                book.check_cells(grid.get("rowCount", 1000) * grid.get("columnCount", 26), "addSheet")
                 sheet = Sheet(max(s.id for s in book.sheets) + 1 if book.sheets else 0, p["title"],
                               grid.get("rowCount", 1000), grid.get("columnCount", 26))
                 book.sheets.append(sheet)
@@ -378,6 +403,11 @@ class Handler(BaseHTTPRequestHandler):
         if r2 is not None and rows > r2 - r1 + 1 or c2 is not None and cols > c2 - c1 + 1:
             raise ApiError(400, "Requested writing within range [%s], but tried writing to row [%d]" % (rng, r1 + rows - 1))
         end_row, end_col = r1 + rows - 1, c1 + cols - 1
+        # Like Google, the range itself must lie inside the grid, not only the values.
+        if (max(end_row, r2 or 0) > sheet.rows or max(end_col, c2 or 0) > sheet.cols) and not grow:
+            raise ApiError(400, "Range (%s!%s%d:%s%d) exceeds grid limits. Max rows: %d, max column: %d"
+                           % (sheet.title, col_letters(c1), r1, col_letters(max(end_col, c2 or 0)),
+                              max(end_row, r2 or 0), sheet.rows, sheet.cols))
         if end_row > sheet.rows or end_col > sheet.cols:
             if not grow:
                 raise ApiError(400, "Range (%s!%s%d:%s%d) exceeds grid limits. Max rows: %d, max column: %d"
@@ -402,6 +432,20 @@ class Handler(BaseHTTPRequestHandler):
                 "totalUpdatedSheets": len({r["updatedRange"].split("!")[0] for r in responses}),
                 "responses": responses}
 
+    def values_batch_clear(self, book, req):
+        cleared = []
+        for rng in req.get("ranges", []):
+            title, r1, c1, r2, c2 = parse_range(rng)
+            sheet = book.sheet(title)
+            for r in range(r1, (r2 or sheet.rows) + 1):
+                row = sheet.data.get(r)
+                if row is None:
+                    continue
+                for c in range(c1, min(c2 or len(row), len(row)) + 1):
+                    row[c - 1] = ""
+            cleared.append(rng)
+        return {"spreadsheetId": book.id, "clearedRanges": cleared}
+
     def append(self, book, rng, req):
         title = parse_range(rng)[0]
         sheet = book.sheet(title)
@@ -421,7 +465,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, {})
             if path == "/_control/spreadsheets" and method == "POST":
                 STATE.books[req["id"]] = Spreadsheet(req["id"], req.get("sheets", [{"title": "Sheet1"}]),
-                                                     req.get("shared_with", []))
+                                                     req.get("shared_with", []), req.get("maxCells", STATE.max_cells))
                 return self.send_json(200, {})
             if path == "/_control/faults" and method == "POST":
                 if "status" in req:
@@ -452,7 +496,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=29500)
     ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--max-cells", type=int, default=MAX_CELLS, help="cells per spreadsheet (Google: 10,000,000)")
+    ap.add_argument("--max-request-bytes", type=int, default=MAX_REQUEST_BYTES, help="largest request body")
     args = ap.parse_args()
+    STATE.max_cells, STATE.max_request_bytes = args.max_cells, args.max_request_bytes
     server = ThreadingHTTPServer((args.bind, args.port), Handler)
     server.daemon_threads = True
     print("sheets emulator listening on %s:%d" % (args.bind, args.port), flush=True)

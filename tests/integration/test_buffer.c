@@ -2,6 +2,8 @@
  * idempotent batch inserts, submission-time order, the flushed dedup window, the
  * NOSCRIPT fallback, WAIT and the pipelined insert. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <string.h>
 
 #include "buffer.h"
 #include "testkit.h"
@@ -62,23 +64,26 @@ Test(buffer, inserts_each_id_once_and_keeps_submission_order)
     cr_assert_eq(fp_buffer_pending(buf, &pending, &err), 0, "%s", err.msg);
     cr_assert_eq(pending, 4);
 
-    cJSON *oldest = NULL;
+    fp_buffer_rowset oldest;
     cr_assert_eq(fp_buffer_oldest(buf, 10, &oldest, &err), 0, "%s", err.msg);
     const char *want[] = {"d", "a", "b", "c"};
-    cr_assert_eq(cJSON_GetArraySize(oldest), 4);
-    for (int i = 0; i < 4; i++) {
-        cJSON *item = cJSON_GetArrayItem(oldest, i);
-        cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(item, "id")->valuestring, want[i], "position %d", i);
-        cJSON *row = cJSON_GetObjectItemCaseSensitive(item, "row");
+    const long long want_ms[] = {500, 1000, 2000, 3000};
+    cr_assert_eq(oldest.n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_str_eq(oldest.ids[i], want[i], "position %zu", i);
+        cr_assert_eq(oldest.received_ms[i], want_ms[i], "position %zu", i);
+        cJSON *row = cJSON_Parse(oldest.rows[i]);
+        cr_assert_eq(strlen(oldest.rows[i]), oldest.lens[i]);
         char v[16];
         snprintf(v, sizeof v, "v-%s", want[i]);
         cr_assert_str_eq(cJSON_GetArrayItem(row, 2)->valuestring, v);
+        cJSON_Delete(row);
     }
-    cJSON_Delete(oldest);
+    fp_buffer_rowset_clear(&oldest);
 
     cr_assert_eq(fp_buffer_oldest(buf, 2, &oldest, &err), 0);
-    cr_assert_eq(cJSON_GetArraySize(oldest), 2, "n bounds the answer");
-    cJSON_Delete(oldest);
+    cr_assert_eq(oldest.n, 2, "n bounds the answer");
+    fp_buffer_rowset_clear(&oldest);
 }
 
 /* A batch spans the script's chunks of 1,000: clean chunks go to HSET/ZADD as they
@@ -201,4 +206,74 @@ Test(buffer, pipelined_insert_on_a_replaced_connection_reports_it_and_a_retry_is
     cr_assert_eq(fp_buffer_insert(buf, rows, 1, &inserted, &err), 0, "%s", err.msg);
     cr_assert_eq(fp_buffer_pending(buf, &pending, &err), 0, "%s", err.msg);
     cr_assert_eq(pending, 1);
+}
+
+/* A fresh connection loads the script before its first EVALSHA: the pipelined insert
+ * (which cannot fall back to EVAL by itself) succeeds even after a SCRIPT FLUSH, and
+ * the consumer never logs a NOSCRIPT retry. */
+Test(buffer, a_fresh_connection_loads_the_script_before_a_pipelined_insert)
+{
+    redisReply *rep;
+    fp_error err = {0};
+    const char *argv[] = {"SCRIPT", "FLUSH"};
+    size_t lens[] = {6, 5};
+    cr_assert_eq(fp_redis_command(redis, &rep, &err, 2, argv, lens), 0, "%s", err.msg);
+    freeReplyObject(rep);
+    fp_redis *fresh = tk_redis();
+    fp_buffer *b = fp_buffer_new(fresh, "tests", name, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    fp_buffer_row rows[] = {{"f1", 1, "[\"f1\"]"}};
+    long long inserted = -1, acked = -1;
+    cr_assert_eq(fp_buffer_insert_start(b, rows, 1, 0, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_buffer_insert_finish(b, &inserted, &acked, &err), 0, "no NOSCRIPT on a fresh connection: %s", err.msg);
+    cr_assert_eq(inserted, 1);
+    fp_buffer_free(b);
+    fp_redis_free(fresh);
+}
+
+/* Reading rows by id: each in the order asked; a missing row and a row that is not a
+ * JSON array are errors that name the id. */
+struct read_case { const char *stored; int rc; const char *msg; };
+
+static struct read_case reads[] = {
+    {"[\"q1\",\"t\",\"v\"]", 0, NULL},
+    {NULL, FP_ENOTFOUND, "row of q1 is missing"},
+    {"{\"q1\":1}", FP_EINVAL, "row of q1 is not a JSON array"},
+    {"[\"q1\"] trailing", FP_EINVAL, "row of q1 is not a JSON array"},
+};
+
+ParameterizedTestParameters(buffer, rows_by_id)
+{
+    return cr_make_param_array(struct read_case, reads, sizeof reads / sizeof reads[0]);
+}
+
+ParameterizedTest(struct read_case *c, buffer, rows_by_id)
+{
+    char key[600];
+    redisReply *rep;
+    fp_error err = {0};
+    fp_buffer_key(key, sizeof key, "tests", name, "rows");
+    if (c->stored) {
+        const char *argv[] = {"HSET", key, "q1", c->stored, "q0", "[\"q0\"]"};
+        size_t lens[6];
+        for (int i = 0; i < 6; i++)
+            lens[i] = strlen(argv[i]);
+        cr_assert_eq(fp_redis_command(redis, &rep, &err, 6, argv, lens), 0, "%s", err.msg);
+        freeReplyObject(rep);
+    }
+    cJSON *ids = cJSON_CreateStringArray((const char *[]){"q1", "q0"}, 2);
+    fp_buffer_rowset rs;
+    int rc = fp_buffer_rows(buf, ids, &rs, &err);
+    cr_assert_eq(rc, c->rc, "%s: %s", c->stored ? c->stored : "(none)", err.msg);
+    if (rc == 0) {
+        cr_assert_eq(rs.n, 2);
+        cr_assert_str_eq(rs.ids[0], "q1");
+        cr_assert_str_eq(rs.rows[0], c->stored);
+        cr_assert_str_eq(rs.rows[1], "[\"q0\"]");
+    } else {
+        cr_assert_not_null(strstr(err.msg, c->msg), "%s", err.msg);
+        cr_assert_eq(rs.n, 0, "a failed read leaves an empty set");
+    }
+    fp_buffer_rowset_clear(&rs);
+    cJSON_Delete(ids);
 }

@@ -109,26 +109,35 @@ static void teardown(void)
 
 TestSuite(flusher, .init = setup, .fini = teardown, .timeout = 300);
 
-/* Buffers rows 0..n-1 (submission time = i), the way the consumer would: each row
- * built from its encoded event. */
-static void buffer_rows(int n)
+/* Buffers rows first..first+n-1 (submission time = i), the way the consumer would:
+ * each row built from its encoded event; row `big` (or none: -1) gets a note of
+ * 60,000 characters, more than a Sheets cell holds. */
+static void buffer_rows_from(int first, int n, int big)
 {
     fp_buffer_row rows[500];
     size_t at[500];
     char ids[500][24];
-    fp_buf text;
+    fp_buf text, data;
     fp_buf_init(&text, 1 << 24);
+    fp_buf_init(&data, 1 << 20);
     for (int base = 0; base < n; base += 500) {
         int k = n - base < 500 ? n - base : 500;
         fp_buf_reset(&text);
         for (int j = 0; j < k; j++) {
-            int i = base + j;
-            char data[160];
+            int i = first + base + j;
             fp_event ev;
             fp_error err = {0};
             snprintf(ids[j], sizeof ids[j], "id-%07d", i);
-            snprintf(data, sizeof data, "{\"name\":\"student %d\",\"roll\":\"%d\",\"note\":\"=SUM(A1:A%d)\"}", i, i, i);
-            cJSON *d = cJSON_Parse(data);
+            fp_buf_reset(&data);
+            cr_assert_eq(fp_buf_printf(&data, "{\"name\":\"student %d\",\"roll\":\"%d\",\"note\":\"", i, i), 0);
+            if (i == big) {
+                for (int c = 0; c < 60000; c++)
+                    cr_assert_eq(fp_buf_adds(&data, "x"), 0);
+            } else {
+                cr_assert_eq(fp_buf_printf(&data, "=SUM(A1:A%d)", i), 0);
+            }
+            cr_assert_eq(fp_buf_adds(&data, "\"}"), 0);
+            cJSON *d = cJSON_Parse(data.data);
             char *json = fp_event_encode(ids[j], "tests", "flush", 1795392000000LL + i, 1, d);
             cr_assert_eq(fp_event_parse(json, strlen(json), &ev, &err), 0, "%s", err.msg);
             at[j] = text.len;
@@ -140,12 +149,18 @@ static void buffer_rows(int n)
             cJSON_Delete(d);
         }
         for (int j = 0; j < k; j++)
-            rows[j] = (fp_buffer_row){ids[j], 1000000 + base + j, text.data + at[j]};
+            rows[j] = (fp_buffer_row){ids[j], 1000000 + first + base + j, text.data + at[j]};
         long long added;
         fp_error err = {0};
         cr_assert_eq(fp_buffer_insert(buffer, rows, (size_t)k, &added, &err), 0, "%s", err.msg);
     }
     fp_buf_free(&text);
+    fp_buf_free(&data);
+}
+
+static void buffer_rows(int n)
+{
+    buffer_rows_from(0, n, -1);
 }
 
 /* Starts one run with extra flags (NULL-terminated, may be NULL). */
@@ -211,6 +226,9 @@ static void assert_sheet_exact(int n)
         usleep(200 * 1000);   /* our own connection may still point at a killed master */
     cr_assert_eq(pending, 0, "the buffer is empty once the rows are in the sheet (%s)", err.msg);
 }
+
+static cJSON *tab(const char *book, const char *title);
+static const char *cell(const cJSON *doc, int row, int col);
 
 static cJSON *stats(void)
 {
@@ -459,4 +477,339 @@ Test(flusher, an_existing_sheet_keeps_its_rows_and_new_rows_follow_them)
                      "new rows start at the first empty row");
     cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetArrayItem(values, 12), 0)->valuestring, "id-0000009");
     cJSON_Delete(doc);
+
+    /* Later runs keep the tab's own first row too: no header is written over it. */
+    buffer_rows_from(10, 2, -1);
+    cr_assert_eq(run_flush("100"), 0);
+    doc = tab(sheet_id, "Sheet1");
+    cr_assert_str_eq(cell(doc, 1, 1), "Submitted", "row 1 is still the tab's own");
+    cr_assert_str_eq(cell(doc, 15, 1), "id-0000011");
+    cJSON_Delete(doc);
+}
+
+/* A spreadsheet with one tab; max_cells 0: the emulator's default (Google's 10M). */
+static void create_book(const char *id, const char *title, int rows, int cols, long long max_cells)
+{
+    char json[768];
+    snprintf(json, sizeof json, "{\"id\":\"%s\",\"sheets\":[{\"title\":\"%s\",\"rowCount\":%d,\"columnCount\":%d}],"
+             "\"shared_with\":[\"%s\"]%s%lld}", id, title, rows, cols, email, max_cells ? ",\"maxCells\":" : ",\"x\":",
+             max_cells);
+    control("/_control/spreadsheets", json);
+}
+
+/* One tab as the emulator holds it: {rowCount, columnCount, values} (caller deletes). */
+static cJSON *tab(const char *book, const char *title)
+{
+    char url[400], *body;
+    snprintf(url, sizeof url, "%s/_control/spreadsheets/%s/values/%s", sheets_url, book, title);
+    long st = tk_http(url, NULL, &body);
+    cr_assert_eq(st, 200, "%s/%s: HTTP %ld %s", book, title, st, body);
+    cJSON *doc = cJSON_Parse(body);
+    free(body);
+    return doc;
+}
+
+static const char *cell(const cJSON *doc, int row, int col)   /* 1-based, as in the sheet */
+{
+    const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "values"), row - 1);
+    return cJSON_GetStringValue(cJSON_GetArrayItem(r, col - 1));
+}
+
+/* The tab holds the header in row 1, then ids first..first+count-1 from row 2 on, and
+ * nothing after them. */
+static void assert_tab(const char *book, const char *title, int first, int count)
+{
+    cJSON *doc = tab(book, title);
+    int rows = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "values"));
+    cr_assert_eq(rows, count + 1, "%s/%s: header + %d rows, got %d rows", book, title, count, rows);
+    cr_assert_str_eq(cell(doc, 1, 1), "id", "%s/%s has its header", book, title);
+    cr_assert_str_eq(cell(doc, 1, 5), "note");
+    for (int i = 0; i < count; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "id-%07d", first + i);
+        cr_assert_str_eq(cell(doc, i + 2, 1), id, "%s/%s row %d", book, title, i + 2);
+    }
+    cJSON_Delete(doc);
+}
+
+static char *run_log(tk_proc *p)
+{
+    return tk_read_file(p->log);
+}
+
+Test(flusher, a_form_of_40_fields_grows_the_columns_of_a_new_tab)
+{
+    enum { FIELDS = 40, ROWS = 30 };
+    make_key(1);
+    create_book(sheet_id, "Sheet1", 100, 26, 0);   /* a new tab: 26 columns, like Google's */
+    fp_buf form, row;
+    fp_buf_init(&form, 1 << 16);
+    fp_buf_init(&row, 1 << 16);
+    cr_assert_eq(fp_buf_printf(&form, "{\"name\":\"%s\",\"namespace\":\"tests\",\"generation\":1,\"fields\":[", name), 0);
+    for (int f = 0; f < FIELDS; f++)
+        cr_assert_eq(fp_buf_printf(&form, "%s{\"name\":\"field%02d\"}", f ? "," : "", f), 0);
+    cr_assert_eq(fp_buf_adds(&form, "]}"), 0);
+    unlink(form_path);
+    free(form_path);
+    form_path = tk_write_temp(form.data);
+    for (int i = 0; i < ROWS; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "id-%07d", i);
+        fp_buf_reset(&row);
+        cr_assert_eq(fp_buf_printf(&row, "[\"%s\",\"t\"", id), 0);
+        for (int f = 0; f < FIELDS; f++)
+            cr_assert_eq(fp_buf_printf(&row, ",\"r%d-f%d\"", i, f), 0);
+        cr_assert_eq(fp_buf_adds(&row, "]"), 0);
+        fp_buffer_row r = {id, 1000 + i, row.data};
+        long long added;
+        fp_error err = {0};
+        cr_assert_eq(fp_buffer_insert(buffer, &r, 1, &added, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(run_flush("100"), 0);
+    cJSON *doc = tab(sheet_id, "Sheet1");
+    long long cols = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "columnCount"));
+    cr_assert_geq(cols, 2 + FIELDS, "the tab grew to %d columns (has %lld)", 2 + FIELDS, cols);
+    cr_assert_str_eq(cell(doc, 1, 2 + FIELDS), "field39", "the header reaches the last field");
+    cr_assert_str_eq(cell(doc, ROWS + 1, 1), "id-0000029");
+    cr_assert_str_eq(cell(doc, ROWS + 1, 2 + FIELDS), "r29-f39", "the last cell of the last row");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "values")), ROWS + 1);
+    cJSON_Delete(doc);
+    fp_buf_free(&form);
+    fp_buf_free(&row);
+    cr_assert_eq(buffered(), 0);
+}
+
+Test(flusher, a_408_is_retried)
+{
+    make_key(1);
+    create_spreadsheet(1, 100);
+    buffer_rows(300);
+    control("/_control/faults", "{\"status\":408,\"count\":3}");
+    tk_proc p;
+    start_flush(&p, "100", NULL);
+    cr_assert_eq(tk_wait(&p, 120), 0, "a 408 is worth retrying");
+    char *log = run_log(&p);
+    cr_assert_not_null(strstr(log, "\"status\":408"), "the retries are logged: %s", log);
+    free(log);
+    assert_sheet_exact(300);
+}
+
+Test(flusher, a_lower_case_tab_name_addresses_the_existing_tab)
+{
+    make_key(1);
+    create_book(sheet_id, "Responses", 100, 26, 0);
+    buffer_rows(20);
+    tk_proc p;
+    start_flush_with(&p, "100", (const char *[]){"--sheet", "responses", NULL});
+    cr_assert_eq(tk_wait(&p, 60), 0);
+    assert_tab(sheet_id, "Responses", 0, 20);
+    cJSON *s = stats();
+    cr_assert_eq(stat_calls(s, "batchUpdate"), 0, "no tab was added (no spreadsheets.batchUpdate)");
+    cJSON_Delete(s);
+    char url[400], *body;
+    snprintf(url, sizeof url, "%s/_control/spreadsheets/%s/values/responses", sheets_url, sheet_id);
+    cr_assert_eq(tk_http(url, NULL, &body), 200, "the emulator matches tab titles in any case too");
+    free(body);
+}
+
+Test(flusher, a_batch_is_split_into_requests_under_the_byte_bound)
+{
+    make_key(1);
+    create_spreadsheet(1, 1000);
+    buffer_rows(500);   /* about 90 bytes a row: ~45 kB */
+    cJSON *before = stats();
+    tk_proc p;
+    start_flush_with(&p, "500", (const char *[]){"--sheets-max-request-bytes", "4096", NULL});
+    cr_assert_eq(tk_wait(&p, 120), 0);
+    cJSON *after = stats();
+    double writes = stat_calls(after, "values.batchUpdate") - stat_calls(before, "values.batchUpdate");
+    double biggest = stat_calls(after, "max_request_bytes");
+    cr_assert_geq(writes, 11, "one batch of 500 rows in several requests (%.0f)", writes);
+    cr_assert_leq(biggest, 4096, "every request within the bound (largest %.0f bytes)", biggest);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+    assert_sheet_exact(500);
+}
+
+Test(flusher, a_row_sheets_refuses_goes_to_the_dead_letters_and_the_rest_goes_on)
+{
+    make_key(1);
+    create_spreadsheet(1, 1000);
+    buffer_rows_from(0, 100, 37);   /* row 37: a cell of 60,000 characters (Sheets: 400) */
+    tk_proc p;
+    start_flush_with(&p, "50", (const char *[]){"--dead-letter-after", "2", NULL});
+    cr_assert_eq(tk_wait(&p, 120), 0, "a refused row does not fail the run");
+    char *log = run_log(&p);
+    cr_assert_not_null(strstr(log, "\"rows_dead_lettered\":1"), "the summary counts it: %s", log);
+    cr_assert_not_null(strstr(log, "50000 characters"), "the reason is logged: %s", log);
+    free(log);
+    cJSON *doc = tab(sheet_id, "Sheet1");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "values")), 1 + 99, "header + 99 rows");
+    for (int i = 0, row = 2; i < 100; i++) {
+        char id[24];
+        if (i == 37)
+            continue;
+        snprintf(id, sizeof id, "id-%07d", i);
+        cr_assert_str_eq(cell(doc, row, 1), id, "sheet row %d", row);
+        row++;
+    }
+    cJSON_Delete(doc);
+    cr_assert_eq(buffered(), 0);
+
+    char key[600];
+    redisReply *rep;
+    fp_error err = {0};
+    fp_buffer_key(key, sizeof key, "tests", name, "dead");
+    const char *argv[] = {"HGET", key, "id-0000037"};
+    size_t lens[] = {4, strlen(key), 10};
+    cr_assert_eq(fp_redis_command(redis, &rep, &err, 3, argv, lens), 0, "%s", err.msg);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "the refused row is in fp:{P}:dead");
+    cr_assert_not_null(strstr(rep->str, "50000 characters"), "with its reason: %.200s", rep->str);
+    freeReplyObject(rep);
+
+    /* The next run is not blocked: new rows follow the last written one. */
+    buffer_rows_from(100, 10, -1);
+    cr_assert_eq(run_flush("50"), 0);
+    doc = tab(sheet_id, "Sheet1");
+    cr_assert_str_eq(cell(doc, 101, 1), "id-0000100", "the next run continues right after");
+    cr_assert_str_eq(cell(doc, 110, 1), "id-0000109");
+    cJSON_Delete(doc);
+}
+
+Test(flusher, near_the_cell_limit_the_next_spreadsheet_gets_a_header_and_the_rows)
+{
+    char second[80];
+    make_key(1);
+    snprintf(second, sizeof second, "%.70s-2", sheet_id);
+    create_book(sheet_id, "Sheet1", 50, 26, 2600);   /* the emulator enforces the same limit */
+    create_book(second, "Sheet1", 50, 26, 2600);
+    buffer_rows(150);
+    tk_proc p;
+    start_flush_with(&p, "40", (const char *[]){"--spreadsheet-id", second, "--spreadsheet-cell-limit", "2600", NULL});
+    cr_assert_eq(tk_wait(&p, 120), 0);
+    char *log = run_log(&p);
+    cr_assert_not_null(strstr(log, "moving on to the next one"), "%s", log);
+    free(log);
+    /* 100 rows x 26 columns fit: header + two batches of 40; the third goes on. */
+    assert_tab(sheet_id, "Sheet1", 0, 80);
+    assert_tab(second, "Sheet1", 80, 70);
+    cr_assert_eq(buffered(), 0);
+
+    /* Later runs start at the spreadsheet the list moved on to. */
+    buffer_rows_from(150, 5, -1);
+    start_flush_with(&p, "40", (const char *[]){"--spreadsheet-id", second, "--spreadsheet-cell-limit", "2600", NULL});
+    cr_assert_eq(tk_wait(&p, 120), 0);
+    assert_tab(second, "Sheet1", 80, 75);
+}
+
+Test(flusher, with_every_spreadsheet_full_the_run_stops_with_exit_3_and_says_what_to_do)
+{
+    make_key(1);
+    /* The flusher's own limit is Google's; the emulator's spreadsheet is smaller: its
+     * 400 on appendDimension is how the run learns (a recorded batch is given back). */
+    create_book(sheet_id, "Sheet1", 50, 26, 2600);
+    buffer_rows(150);
+    tk_proc p;
+    start_flush(&p, "40", NULL);
+    cr_assert_eq(tk_wait(&p, 120), 3, "3: every spreadsheet is full");
+    char *log = run_log(&p);
+    cr_assert_not_null(strstr(log, "\"spreadsheets_full\":true"), "%s", log);
+    cr_assert_not_null(strstr(log, "add its id"), "%s", log);
+    free(log);
+    long long left = buffered();
+    cr_assert(left > 0 && left < 150, "what fitted was written, the rest stays buffered (%lld left)", left);
+    assert_tab(sheet_id, "Sheet1", 0, (int)(150 - left));
+
+    /* Adding a spreadsheet is all it takes. */
+    char second[80];
+    snprintf(second, sizeof second, "%.70s-2", sheet_id);
+    create_book(second, "Sheet1", 50, 26, 0);
+    start_flush_with(&p, "40", (const char *[]){"--spreadsheet-id", second, NULL});
+    cr_assert_eq(tk_wait(&p, 120), 0);
+    assert_tab(second, "Sheet1", (int)(150 - left), (int)left);
+    cr_assert_eq(buffered(), 0);
+}
+
+Test(flusher, a_new_target_starts_at_row_2_with_a_header_and_the_old_keeps_its_place)
+{
+    char other[80];
+    make_key(1);
+    snprintf(other, sizeof other, "%.70s-other", sheet_id);
+    create_book(sheet_id, "Sheet1", 100, 26, 0);
+    create_book(other, "Sheet1", 100, 26, 0);
+    buffer_rows_from(0, 10, -1);
+    cr_assert_eq(run_flush("100"), 0);
+    assert_tab(sheet_id, "Sheet1", 0, 10);
+
+    /* Another spreadsheet: its own position, from row 2 under a header. */
+    buffer_rows_from(10, 10, -1);
+    tk_proc p;
+    char *saved = strdup(sheet_id);
+    snprintf(sheet_id, sizeof sheet_id, "%s", other);
+    start_flush(&p, "100", NULL);
+    cr_assert_eq(tk_wait(&p, 60), 0);
+    assert_tab(other, "Sheet1", 10, 10);
+
+    /* Another tab of it: added, header, row 2. */
+    buffer_rows_from(20, 5, -1);
+    start_flush_with(&p, "100", (const char *[]){"--sheet", "Second", NULL});
+    cr_assert_eq(tk_wait(&p, 60), 0);
+    assert_tab(other, "Second", 20, 5);
+
+    /* Back to the first: it continues where it stopped (row 12), no second header. */
+    snprintf(sheet_id, sizeof sheet_id, "%s", saved);
+    free(saved);
+    buffer_rows_from(25, 5, -1);
+    cr_assert_eq(run_flush("100"), 0);
+    cJSON *doc = tab(sheet_id, "Sheet1");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "values")), 1 + 10 + 5);
+    cr_assert_str_eq(cell(doc, 11, 1), "id-0000009");
+    cr_assert_str_eq(cell(doc, 12, 1), "id-0000025", "continues at row 12");
+    cr_assert_str_eq(cell(doc, 16, 1), "id-0000029");
+    cJSON_Delete(doc);
+}
+
+Test(flusher, an_earlier_versions_position_is_kept_by_the_current_target)
+{
+    make_key(1);
+    create_book(sheet_id, "Sheet1", 100, 26, 0);
+    buffer_rows_from(0, 5, -1);
+    cr_assert_eq(run_flush("100"), 0);
+    /* As an earlier version left it: one position per pipeline, none per target. */
+    char key[600], positions[600];
+    redisReply *rep;
+    fp_error err = {0};
+    fp_buffer_key(key, sizeof key, "tests", name, "nextrow");
+    fp_buffer_key(positions, sizeof positions, "tests", name, "positions");
+    const char *del[] = {"DEL", positions};
+    size_t dlens[] = {3, strlen(positions)};
+    cr_assert_eq(fp_redis_command(redis, &rep, &err, 2, del, dlens), 0, "%s", err.msg);
+    freeReplyObject(rep);
+    const char *set[] = {"SET", key, "7"};
+    size_t slens[] = {3, strlen(key), 1};
+    cr_assert_eq(fp_redis_command(redis, &rep, &err, 3, set, slens), 0, "%s", err.msg);
+    freeReplyObject(rep);
+    buffer_rows_from(5, 5, -1);
+    cr_assert_eq(run_flush("100"), 0);
+    assert_tab(sheet_id, "Sheet1", 0, 10);   /* row 7 onwards: right after the first 5 */
+}
+
+Test(flusher, a_fresh_connection_logs_no_noscript)
+{
+    make_key(1);
+    create_spreadsheet(1, 100);
+    buffer_rows(10);
+    redisReply *rep;
+    fp_error err = {0};
+    const char *argv[] = {"SCRIPT", "FLUSH"};
+    size_t lens[] = {6, 5};
+    cr_assert_eq(fp_redis_command(redis, &rep, &err, 2, argv, lens), 0, "%s", err.msg);
+    freeReplyObject(rep);
+    tk_proc p;
+    start_flush_with(&p, "100", (const char *[]){"--log-level", "debug", NULL});
+    cr_assert_eq(tk_wait(&p, 60), 0);
+    char *log = run_log(&p);
+    cr_assert_null(strstr(log, "NOSCRIPT"), "%s", log);
+    free(log);
+    assert_sheet_exact(10);
 }

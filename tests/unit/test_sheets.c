@@ -65,17 +65,21 @@ Test(sheets, backoff_doubles_from_1s_to_a_32s_cap_with_at_most_1s_jitter)
     }
 }
 
-struct grid_case { const char *json, *sheet; int rc, id; long long rows, cols; };
+struct grid_case { const char *json, *sheet; int rc, id; long long rows, cols, cells; const char *title; };
 
 static struct grid_case grids[] = {
     {"{\"sheets\":[{\"properties\":{\"sheetId\":0,\"title\":\"Sheet1\",\"gridProperties\":{\"rowCount\":1000,\"columnCount\":26}}},"
      "{\"properties\":{\"sheetId\":7,\"title\":\"Responses\",\"gridProperties\":{\"rowCount\":5001,\"columnCount\":10}}}]}",
-     "Responses", 0, 7, 5001, 10},
+     "Responses", 0, 7, 5001, 10, 26000 + 50010, "Responses"},
+    /* titles match in any case, as Google's do; the title comes back as spelled there */
+    {"{\"sheets\":[{\"properties\":{\"sheetId\":0,\"title\":\"Sheet1\",\"gridProperties\":{\"rowCount\":1000,\"columnCount\":26}}},"
+     "{\"properties\":{\"sheetId\":7,\"title\":\"Responses\",\"gridProperties\":{\"rowCount\":5001,\"columnCount\":10}}}]}",
+     "rESPONSES", 0, 7, 5001, 10, 26000 + 50010, "Responses"},
     {"{\"sheets\":[{\"properties\":{\"sheetId\":0,\"title\":\"Sheet1\",\"gridProperties\":{\"rowCount\":1,\"columnCount\":1}}}]}",
-     "Responses", FP_ENOTFOUND, 0, 0, 0},
-    {"{\"spreadsheetId\":\"x\"}", "Responses", FP_EINVAL, 0, 0, 0},
-    {"not json", "Responses", FP_EINVAL, 0, 0, 0},
-    {"{\"sheets\":[{\"properties\":{\"sheetId\":3,\"title\":\"Responses\"}}]}", "Responses", FP_ENOTFOUND, 0, 0, 0},
+     "Responses", FP_ENOTFOUND, 0, 0, 0, 0, NULL},
+    {"{\"spreadsheetId\":\"x\"}", "Responses", FP_EINVAL, 0, 0, 0, 0, NULL},
+    {"not json", "Responses", FP_EINVAL, 0, 0, 0, 0, NULL},
+    {"{\"sheets\":[{\"properties\":{\"sheetId\":3,\"title\":\"Responses\"}}]}", "Responses", FP_ENOTFOUND, 0, 0, 0, 0, NULL},
 };
 
 ParameterizedTestParameters(sheets, parse_grid)
@@ -85,14 +89,15 @@ ParameterizedTestParameters(sheets, parse_grid)
 
 ParameterizedTest(struct grid_case *c, sheets, parse_grid)
 {
-    int id = -1;
-    long long rows = -1, cols = -1;
+    fp_sheets_tab tab = {.sheet_id = -1, .rows = -1, .cols = -1};
     fp_error err = {0};
-    cr_assert_eq(fp_sheets_parse_grid(c->json, c->sheet, &id, &rows, &cols, &err), c->rc, "%s: %s", c->json, err.msg);
+    cr_assert_eq(fp_sheets_parse_grid(c->json, c->sheet, &tab, &err), c->rc, "%s: %s", c->json, err.msg);
     if (c->rc == 0) {
-        cr_assert_eq(id, c->id);
-        cr_assert_eq(rows, c->rows);
-        cr_assert_eq(cols, c->cols);
+        cr_assert_eq(tab.sheet_id, c->id);
+        cr_assert_eq(tab.rows, c->rows);
+        cr_assert_eq(tab.cols, c->cols);
+        cr_assert_eq(tab.cells, c->cells, "cells of every tab: %lld", tab.cells);
+        cr_assert_str_eq(tab.title, c->title);
     }
 }
 
@@ -117,4 +122,27 @@ ParameterizedTest(struct msg_case *c, sheets, error_message)
     char out[400];
     fp_sheets_error_message(c->body, out, sizeof out);
     cr_assert_str_eq(out, c->want);
+}
+
+/* How a batch splits into requests under the byte bound: rows in order, as many as
+ * fit with the overhead and one separator each, never fewer than one. */
+struct part_case { size_t lens[6]; size_t n, overhead, max, want; };
+
+static struct part_case parts[] = {
+    {{10, 10, 10}, 3, 100, 1000, 3},       /* all fit */
+    {{10, 10, 10}, 3, 100, 122, 2},        /* 100 + 11 + 11 = 122: two fit exactly */
+    {{10, 10, 10}, 3, 100, 121, 1},
+    {{500, 10}, 2, 100, 200, 1},           /* a row bigger than the bound goes alone */
+    {{10}, 1, 100, 50, 1},                 /* even when the overhead alone is too much */
+    {{0}, 0, 100, 1000, 0},
+};
+
+ParameterizedTestParameters(sheets, part_rows)
+{
+    return cr_make_param_array(struct part_case, parts, sizeof parts / sizeof parts[0]);
+}
+
+ParameterizedTest(struct part_case *c, sheets, part_rows)
+{
+    cr_assert_eq(fp_sheets_part_rows(c->lens, c->n, c->overhead, c->max), c->want, "max %zu", c->max);
 }
