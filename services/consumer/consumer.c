@@ -131,7 +131,6 @@ static void trim_dedup_window(fp_consumer *c, int lane)
         fp_log_info("dedup window trimmed", FP_LINT("removed", removed));
 }
 
-
 static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
 {
     fp_metric *consumed = fp_metrics_counter(m, "formpipe_consumer_events_total", "Events read from Kafka.", NULL, err);
@@ -715,7 +714,6 @@ static int store_rows(fp_consumer *c, int lane, const fp_buffer_row *rows, size_
     }
 }
 
-
 /* Stores offset+1 of every message of the batch (done only once it is in Redis and
  * its dead letters are written), except the dropped ones (NULL: read again later). */
 static void store_offsets(fp_consumer *c, const batch *b)
@@ -780,7 +778,6 @@ static void start_batch(fp_consumer *c, batch *b)
         b->in_flight = 1;
 }
 
-
 /* Makes sure the batch is in Redis and confirmed (finishing the pipelined insert, or
  * retrying synchronously on its lane) and its dead letters answered, then stores its
  * offsets and empties it. */
@@ -823,7 +820,6 @@ static int complete_queued(fp_consumer *c, int keep)
     }
     return 0;
 }
-
 
 /* Polls up to batch_max messages, for at most batch_wait after the first one. A
  * message of a partition waiting at a dead letter (fetched before the pause) is
@@ -936,7 +932,6 @@ int fp_consumer_run(fp_consumer *c)
     return 0;
 }
 
-
 int fp_consumer_ready(void *consumer, char *why, size_t whysz)
 {
     fp_consumer *c = consumer;
@@ -950,7 +945,6 @@ int fp_consumer_ready(void *consumer, char *why, size_t whysz)
     }
     return 1;
 }
-
 
 void fp_consumer_free(fp_consumer *c)
 {
