@@ -237,6 +237,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
         if (c->paused)   /* while Redis is away nothing new may be fetched either */
             rd_kafka_pause_partitions(rk, parts);
+        else   /* a partition we paused at a dead letter, lost and got back, starts afresh */
+            rd_kafka_resume_partitions(rk, parts);
         return;
     }
     /* Revoked (or lost): commit what has been stored; the batch in hand was not, so
