@@ -1,6 +1,9 @@
 # Container images of the four formpipe binaries, one multi-stage file:
 #   docker build --target formpipe-operator -t formpipe/formpipe-operator:0.1.0 .
-# (likewise formpipe-ingest, formpipe-consumer, formpipe-flush). The runtime images hold
+# (likewise formpipe-ingest, formpipe-consumer, formpipe-flush). formpipe-dlq (list, show
+# and re-drive dead letters) ships in the consumer's image: `kubectl exec` into a consumer
+# pod runs it with the pipeline's Kafka address and client config at hand, and it links
+# a subset of the consumer's libraries (libcjson1, librdkafka1). The runtime images hold
 # the binary and exactly the shared libraries it links (tests/integration/
 # test_packaging.sh compares each list with `objdump -p` of the built binary), run as
 # user 65532 and need no shell. Base: Debian 12, the distribution the code is built
@@ -18,7 +21,7 @@ COPY operator operator
 COPY tests tests
 COPY bench bench
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    && cmake --build /build -j"$(nproc)" --target formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush \
+    && cmake --build /build -j"$(nproc)" --target formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush formpipe-dlq \
     && strip /build/bin/formpipe-*
 
 FROM debian:12-slim AS runtime
@@ -56,6 +59,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       libcjson1 libhiredis0.14 librdkafka1 libssl3 libwebsockets17 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/formpipe-consumer /usr/local/bin/formpipe-consumer
+COPY --from=build /build/bin/formpipe-dlq /usr/local/bin/formpipe-dlq
 USER 65532:65532
 EXPOSE 9090
 ENTRYPOINT ["/usr/local/bin/formpipe-consumer"]

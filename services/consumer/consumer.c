@@ -1,9 +1,12 @@
 /* consumer.c — see consumer.h. One thread: poll a batch, turn events into rows (or
  * dead letters), insert the rows with one Lua script, WAIT for the replicas, and only
  * then store the batch's offsets. Every failure before the offsets are stored leads to
- * redelivery, which the idempotent insert makes harmless. */
+ * redelivery, which the idempotent insert makes harmless. A dead letter that cannot be
+ * written pauses its partition at that message (offsets stay before it) and is retried
+ * in the background; the other partitions keep flowing. */
 #include "consumer.h"
 #include "buffer.h"
+#include "deadletter.h"
 #include "event.h"
 #include "form.h"
 #include "kafka.h"
@@ -11,6 +14,7 @@
 #include "names.h"
 #include "redis.h"
 #include "shutdown.h"
+#include "triage.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,10 +22,24 @@
 #include <string.h>
 #include <time.h>
 
-#define DLQ_REASON_HEADER "formpipe-dlq-reason"
+/* A dead letter's delivery as librdkafka reports it (the produce's opaque). */
+typedef struct delivery {
+    int done;
+    rd_kafka_resp_err_t err;
+} delivery;
+
+/* A message of a batch that goes to the dead-letter topic, and why. */
+typedef struct letter {
+    size_t msg;               /* index in the batch */
+    fp_triage why;
+    long long generation;     /* the form generation it was judged with */
+    delivery d;
+} letter;
 
 /* One batch: the Kafka messages and the rows built from them. Row texts live one
- * after another (each NUL-terminated) in text, the batch's single allocation for them. */
+ * after another (each NUL-terminated) in text, the batch's single allocation for them.
+ * A message is NULL once its partition was blocked at an earlier offset: it will be
+ * read again, so its offset is not stored. */
 typedef struct batch {
     rd_kafka_message_t **msgs;
     size_t n;
@@ -30,10 +48,28 @@ typedef struct batch {
     size_t *row_at;      /* offset of each row in text */
     fp_buffer_row *rows;
     size_t nrows;
+    letter *letters;     /* its dead letters, produced while it was prepared */
+    size_t nletters;
     int lane;            /* the Redis connection it uses */
     int in_flight;       /* its insert was sent and not yet finished */
     double sent_at;
 } batch;
+
+/* A partition paused at a message whose dead letter could not be written. The letter
+ * is retried in the background with backoff; once written, the partition's offset
+ * moves past it and the partition resumes from the next message. */
+typedef struct blocked {
+    int32_t partition;
+    rd_kafka_message_t *msg;   /* the message it waits at; owned */
+    fp_triage why;
+    long long generation;
+    delivery d;                /* the latest attempt */
+    int in_flight;             /* an attempt was produced and not yet reported */
+    int revoked;               /* no longer ours: dropped once no attempt is in flight */
+    long backoff;
+    long long next_try_ms;
+    struct blocked *next;
+} blocked;
 
 struct fp_consumer {
     fp_consumer_config cfg;
@@ -42,7 +78,7 @@ struct fp_consumer {
     char group[256];
     char dlq_topic[300];
     rd_kafka_t *rk;          /* the group consumer */
-    rd_kafka_t *dlq;         /* producer for dead letters */
+    rd_kafka_t *dlq;         /* producer for dead letters; NULL only while being renewed */
     /* One lane (a Redis connection and the buffer on it) per batch in flight: WAIT
      * blocks its connection until a replica confirmed, so a second batch on the same
      * connection would only run after that. */
@@ -52,7 +88,8 @@ struct fp_consumer {
     unsigned long queued_total;   /* batches ever queued: picks each one's lane */
     atomic_int redis_ok;
     atomic_int running;
-    int paused;
+    int paused;              /* every partition paused while Redis is away */
+    blocked *blocked;        /* partitions paused at a dead letter not yet written */
     long long next_lag_ms;
     long long next_trim_ms;
     batch *b;                /* a ring: the queued batches (oldest at head), then the one being collected */
@@ -60,8 +97,8 @@ struct fp_consumer {
     int head, queued;        /* queued: sent (or waiting for their turn), not yet complete */
     /* metrics */
     fp_series *m_consumed, *m_inserted, *m_duplicates, *m_redis_errors, *m_batches;
-    fp_series *m_redis_seconds;
-    fp_metric *m_dead, *m_lag;
+    fp_series *m_redis_seconds, *m_dl_failures;
+    fp_metric *m_dead, *m_lag, *m_blocked;
 };
 
 static long long now_ms(void)
@@ -104,11 +141,16 @@ static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
     fp_metric *batches = fp_metrics_counter(m, "formpipe_consumer_batches_total", "Batches stored in Redis and confirmed by WAIT.", NULL, err);
     fp_metric *rsec = fp_metrics_histogram(m, "formpipe_consumer_redis_seconds", "Time to insert a batch and WAIT for replicas.",
                                            NULL, fp_metrics_latency_buckets, fp_metrics_latency_nbuckets, err);
-    c->m_dead = fp_metrics_counter(m, "formpipe_consumer_dead_lettered_total", "Events sent to the dead-letter topic, by reason.",
+    fp_metric *dlfail = fp_metrics_counter(m, "formpipe_consumer_dead_letter_failures_total",
+                                           "Dead letters the broker did not accept (each retried; the partition waits).", NULL, err);
+    c->m_dead = fp_metrics_counter(m, "formpipe_consumer_dead_lettered_total", "Events sent to the dead-letter topic, by reason code.",
                                    (const char *[]){"reason", NULL}, err);
     c->m_lag = fp_metrics_gauge(m, "formpipe_consumer_lag", "Messages behind the high watermark, by partition.",
                                 (const char *[]){"partition", NULL}, err);
-    if (!consumed || !inserted || !dups || !rerr || !batches || !rsec || !c->m_dead || !c->m_lag)
+    c->m_blocked = fp_metrics_gauge(m, "formpipe_consumer_dead_letter_blocked",
+                                    "1 while the partition waits at a dead letter that cannot be written, else 0.",
+                                    (const char *[]){"partition", NULL}, err);
+    if (!consumed || !inserted || !dups || !rerr || !batches || !rsec || !dlfail || !c->m_dead || !c->m_lag || !c->m_blocked)
         return err ? err->code : FP_EINVAL;
     c->m_consumed = fp_metric_series(consumed, NULL);
     c->m_inserted = fp_metric_series(inserted, NULL);
@@ -116,10 +158,41 @@ static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
     c->m_redis_errors = fp_metric_series(rerr, NULL);
     c->m_batches = fp_metric_series(batches, NULL);
     c->m_redis_seconds = fp_metric_series(rsec, NULL);
+    c->m_dl_failures = fp_metric_series(dlfail, NULL);
     return 0;
 }
 
-/* Pauses (or resumes) every partition assigned to us. */
+/* The blocked entry of a partition we own, or NULL. */
+static blocked *find_blocked(const fp_consumer *c, int32_t partition)
+{
+    for (blocked *e = c->blocked; e; e = e->next)
+        if (e->partition == partition && !e->revoked)
+            return e;
+    return NULL;
+}
+
+/* Pauses or resumes one partition of our topic. */
+static void pause_partition(fp_consumer *c, int32_t partition, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, partition);
+    if (pause)
+        rd_kafka_pause_partitions(c->rk, l);
+    else
+        rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Sets the blocked gauge of a partition. */
+static void set_blocked_gauge(fp_consumer *c, int32_t partition, int value)
+{
+    char label[16];
+    snprintf(label, sizeof label, "%d", (int)partition);
+    fp_series_set(fp_metric_series(c->m_blocked, (const char *[]){label}), value);
+}
+
+/* Pauses (or resumes) every partition assigned to us; a resume leaves the partitions
+ * that wait at a dead letter paused. */
 static void set_paused(fp_consumer *c, int paused)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
@@ -131,7 +204,25 @@ static void set_paused(fp_consumer *c, int paused)
         rd_kafka_resume_partitions(c->rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     c->paused = paused;
+    for (blocked *e = c->blocked; !paused && e; e = e->next)
+        if (!e->revoked)
+            pause_partition(c, e->partition, 1);
     fp_log_info(paused ? "partitions paused until Redis answers" : "partitions resumed");
+}
+
+/* Forgets the dead-letter waits of revoked partitions: the next owner starts from the
+ * committed offset, which is not past the waiting message, and meets it again. */
+static void forget_blocked(fp_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        blocked *e = find_blocked(c, parts->elems[i].partition);
+        if (e) {
+            e->revoked = 1;
+            set_blocked_gauge(c, e->partition, 0);
+            fp_log_info("partition revoked while waiting at a dead letter", FP_LINT("partition", e->partition),
+                        FP_LINT("offset", e->msg->offset));
+        }
+    }
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -147,11 +238,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, parts);
         if (c->paused)   /* while Redis is away nothing new may be fetched either */
             rd_kafka_pause_partitions(rk, parts);
+        else   /* a partition we paused at a dead letter, lost and got back, starts afresh */
+            rd_kafka_resume_partitions(rk, parts);
         return;
     }
     /* Revoked (or lost): commit what has been stored; the batch in hand was not, so
      * the next owner reads it again and the idempotent insert drops the repeats. */
     fp_log_info("partitions revoked", FP_LINT("count", parts->cnt));
+    forget_blocked(c, parts);
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
         rd_kafka_commit(rk, NULL, 0);
     if (cooperative)
@@ -164,8 +258,9 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
 {
     (void)rk;
     (void)opaque;
-    int *status = m->_private;
-    *status = m->err ? -1 : 1;
+    delivery *d = m->_private;
+    d->err = m->err;
+    d->done = 1;
 }
 
 static int batch_init(batch *b, size_t cap)
@@ -174,19 +269,22 @@ static int batch_init(batch *b, size_t cap)
     b->events = calloc(cap, sizeof *b->events);
     b->row_at = calloc(cap, sizeof *b->row_at);
     b->rows = calloc(cap, sizeof *b->rows);
+    b->letters = calloc(cap, sizeof *b->letters);
     fp_buf_init(&b->text, cap * (FP_BUFFER_MAX_ROW + 1));
-    return b->msgs && b->events && b->row_at && b->rows ? 0 : FP_ENOMEM;
+    return b->msgs && b->events && b->row_at && b->rows && b->letters ? 0 : FP_ENOMEM;
 }
 
-/* Drops the batch's contents (messages, events, rows), keeping its memory. */
+/* Drops the batch's contents (messages, events, rows, letters), keeping its memory.
+ * Its letters' deliveries must have been reported (wait_letters). */
 static void batch_release(batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         fp_event_clear(&b->events[i]);
-        rd_kafka_message_destroy(b->msgs[i]);
+        if (b->msgs[i])
+            rd_kafka_message_destroy(b->msgs[i]);
     }
     fp_buf_reset(&b->text);
-    b->n = b->nrows = 0;
+    b->n = b->nrows = b->nletters = 0;
     b->in_flight = 0;
 }
 
@@ -198,21 +296,15 @@ static void batch_free(batch *b)
     free(b->events);
     free(b->row_at);
     free(b->rows);
+    free(b->letters);
     fp_buf_free(&b->text);
 }
 
-fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics, fp_error *err)
+/* fp_consumer_new, step 1: the topic, group and dead-letter topic (given, or derived
+ * from the form's namespace and name). */
+static void resolve_names(fp_consumer *c)
 {
-    char why[512];
-    fp_consumer *c = calloc(1, sizeof *c);
-    rd_kafka_conf_t *kc = NULL, *pc = NULL;
-    if (!c) {
-        fp_error_set(err, FP_ENOMEM, "out of memory");
-        return NULL;
-    }
-    c->cfg = *cfg;
-    if (!(c->form = fp_form_load(cfg->form_path, err)))
-        goto fail;
+    const fp_consumer_config *cfg = &c->cfg;
     if (cfg->topic && *cfg->topic)
         snprintf(c->topic, sizeof c->topic, "%s", cfg->topic);
     else
@@ -225,25 +317,30 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
         snprintf(c->dlq_topic, sizeof c->dlq_topic, "%s", cfg->dlq_topic);
     else
         fp_names_dlq_topic(c->topic, c->dlq_topic, sizeof c->dlq_topic);
-    if (cfg->batches_in_flight < 1 || cfg->batches_in_flight > FP_CONSUMER_MAX_IN_FLIGHT) {
-        fp_error_set(err, FP_EINVAL, "batches in flight must be 1 to %d", FP_CONSUMER_MAX_IN_FLIGHT);
-        goto fail;
-    }
-    c->lanes = cfg->batches_in_flight;
-    c->nb = c->lanes + 1;
-    if (!(c->b = calloc((size_t)c->nb, sizeof *c->b))) {
-        fp_error_set(err, FP_ENOMEM, "out of memory");
-        goto fail;
-    }
-    for (int i = 0; i < c->nb; i++) {
-        if (batch_init(&c->b[i], (size_t)cfg->batch_max)) {
-            fp_error_set(err, FP_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    if (register_metrics(c, metrics, err))
-        goto fail;
+}
 
+/* Step 2: the ring of batches, one per lane plus the one being collected. */
+static int alloc_batches(fp_consumer *c, fp_error *err)
+{
+    if (c->cfg.batches_in_flight < 1 || c->cfg.batches_in_flight > FP_CONSUMER_MAX_IN_FLIGHT)
+        return fp_error_set(err, FP_EINVAL, "batches in flight must be 1 to %d", FP_CONSUMER_MAX_IN_FLIGHT);
+    if (c->cfg.batch_max < 1)
+        return fp_error_set(err, FP_EINVAL, "batch max must be at least 1");
+    c->lanes = c->cfg.batches_in_flight;
+    c->nb = c->lanes + 1;
+    if (!(c->b = calloc((size_t)c->nb, sizeof *c->b)))
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    for (int i = 0; i < c->nb; i++)
+        if (batch_init(&c->b[i], (size_t)c->cfg.batch_max))
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Step 3: the group consumer (offsets stored by us, committed by librdkafka). */
+static int create_group_consumer(fp_consumer *c, fp_error *err)
+{
+    char why[512];
+    const fp_consumer_config *cfg = &c->cfg;
     /* Prefetch at most 8 MiB / 20,000 messages per partition: memory stays bounded.
      * Fetch up to 4 MiB per partition per request: with librdkafka's 1 MiB a backlog
      * drained at ~100k events/s whatever the Redis side did, 4 MiB drains ~145k
@@ -251,34 +348,55 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
     static const char *const consumer_defaults[] = {"queued.max.messages.kbytes", "8192",
                                                     "queued.min.messages", "20000",
                                                     "max.partition.fetch.bytes", "4194304", NULL};
-    if (!(kc = fp_kafka_conf_new(cfg->kafka_bootstrap, consumer_defaults, cfg->kafka_config_file,
-                                 cfg->kafka_properties, err)) ||
-        fp_kafka_conf_set(kc, "group.id", c->group, err) ||
+    rd_kafka_conf_t *kc = fp_kafka_conf_new(cfg->kafka_bootstrap, consumer_defaults, cfg->kafka_config_file,
+                                            cfg->kafka_properties, err);
+    if (!kc || fp_kafka_conf_set(kc, "group.id", c->group, err) ||
         fp_kafka_conf_set(kc, "partition.assignment.strategy", "cooperative-sticky", err) ||
         fp_kafka_conf_set(kc, "enable.auto.offset.store", "false", err) ||
         fp_kafka_conf_set(kc, "enable.auto.commit", "true", err) ||
-        fp_kafka_conf_set(kc, "auto.offset.reset", "earliest", err))
-        goto fail;
+        fp_kafka_conf_set(kc, "auto.offset.reset", "earliest", err)) {
+        if (kc)
+            rd_kafka_conf_destroy(kc);
+        return err ? err->code : FP_EINVAL;
+    }
     rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
     rd_kafka_conf_set_opaque(kc, c);
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, why, sizeof why))) {
-        fp_error_set(err, FP_EINVAL, "kafka consumer: %s", why);
-        goto fail;
+        rd_kafka_conf_destroy(kc);
+        return fp_error_set(err, FP_EINVAL, "kafka consumer: %s", why);
     }
-    kc = NULL;   /* owned by rk now */
     rd_kafka_poll_set_consumer(c->rk);
+    return 0;
+}
 
-    if (!(pc = fp_kafka_conf_new(cfg->kafka_bootstrap, NULL, cfg->kafka_config_file, cfg->kafka_properties, err)) ||
-        fp_kafka_conf_set(pc, "enable.idempotence", "true", err) ||
-        fp_kafka_conf_set(pc, "acks", "all", err))
-        goto fail;
+/* Step 4 (and after a fatal producer error): the dead-letter producer, idempotent,
+ * acks=all; a letter not acknowledged within the dead-letter timeout is reported
+ * failed, so a missing topic is noticed in bounded time. */
+static int create_dlq_producer(fp_consumer *c, fp_error *err)
+{
+    char why[512], timeout[24];
+    const fp_consumer_config *cfg = &c->cfg;
+    snprintf(timeout, sizeof timeout, "%ld", cfg->dead_letter_timeout_ms);
+    const char *const producer_defaults[] = {"message.timeout.ms", timeout, NULL};
+    rd_kafka_conf_t *pc = fp_kafka_conf_new(cfg->kafka_bootstrap, producer_defaults, cfg->kafka_config_file,
+                                            cfg->kafka_properties, err);
+    if (!pc || fp_kafka_conf_set(pc, "enable.idempotence", "true", err) || fp_kafka_conf_set(pc, "acks", "all", err)) {
+        if (pc)
+            rd_kafka_conf_destroy(pc);
+        return err ? err->code : FP_EINVAL;
+    }
     rd_kafka_conf_set_dr_msg_cb(pc, on_dlq_delivery);
     if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why, sizeof why))) {
-        fp_error_set(err, FP_EINVAL, "kafka dead-letter producer: %s", why);
-        goto fail;
+        rd_kafka_conf_destroy(pc);
+        return fp_error_set(err, FP_EINVAL, "kafka dead-letter producer: %s", why);
     }
-    pc = NULL;
+    return 0;
+}
 
+/* Step 5: one Redis connection and buffer per lane. */
+static int create_lanes(fp_consumer *c, fp_error *err)
+{
+    const fp_consumer_config *cfg = &c->cfg;
     fp_redis_config rc = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
                           .password = cfg->redis_password,
                           .connect_timeout_ms = cfg->redis_connect_timeout_ms,
@@ -286,106 +404,233 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
     for (int i = 0; i < c->lanes; i++) {
         if (!(c->redis[i] = fp_redis_new(&rc, err)) ||
             !(c->buffer[i] = fp_buffer_new(c->redis[i], c->form->ns, c->form->name, err)))
-            goto fail;
+            return err ? err->code : FP_EINVAL;
     }
+    return 0;
+}
+
+fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics, fp_error *err)
+{
+    fp_consumer *c = calloc(1, sizeof *c);
+    if (!c) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    if (cfg->dead_letter_timeout_ms < 1) {
+        fp_error_set(err, FP_EINVAL, "dead-letter timeout must be at least 1 ms");
+        goto fail;
+    }
+    if (!(c->form = fp_form_load(cfg->form_path, err)))
+        goto fail;
+    resolve_names(c);
+    if (alloc_batches(c, err) || register_metrics(c, metrics, err) || create_group_consumer(c, err) ||
+        create_dlq_producer(c, err) || create_lanes(c, err))
+        goto fail;
     return c;
 fail:
-    if (kc)
-        rd_kafka_conf_destroy(kc);
-    if (pc)
-        rd_kafka_conf_destroy(pc);
     fp_consumer_free(c);
     return NULL;
 }
 
-/* Classifies a dead letter for the metric label (the header carries the full text). */
-static const char *reason_class(const char *why)
+/* Produces m's dead letter (its key and payload, with the dead-letter headers) without
+ * waiting; *d is filled when the broker answers (or at once if the produce fails). */
+static void produce_letter(fp_consumer *c, const rd_kafka_message_t *m, const fp_triage *why,
+                           long long generation, delivery *d)
 {
-    if (strstr(why, "not a JSON object") || strstr(why, "not valid JSON"))
-        return "not_json";
-    if (strstr(why, "unknown field") || (strncmp(why, "field '", 7) == 0 && strstr(why, "appears twice")))
-        return "unknown_field";
-    if (strstr(why, "is not a string, number or boolean"))
-        return "bad_value";
-    if (strstr(why, "source"))
-        return "wrong_source";
-    return "not_cloudevent";
-}
-
-/* Sends one message to the dead-letter topic and waits for the broker's ack, retrying
- * with backoff: an event is never dropped, only moved. */
-static int dead_letter(fp_consumer *c, const rd_kafka_message_t *m, const char *why)
-{
-    long backoff = c->cfg.backoff_initial_ms;
-    char partition[16], offset[24];
-    snprintf(partition, sizeof partition, "%d", (int)m->partition);
-    snprintf(offset, sizeof offset, "%lld", (long long)m->offset);
-    while (!fp_shutdown_requested()) {
-        int status = 0;
-        rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-        rd_kafka_header_add(h, DLQ_REASON_HEADER, -1, why, -1);
-        rd_kafka_header_add(h, "formpipe-source-topic", -1, rd_kafka_topic_name(m->rkt), -1);
-        rd_kafka_header_add(h, "formpipe-source-partition", -1, partition, -1);
-        rd_kafka_header_add(h, "formpipe-source-offset", -1, offset, -1);
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-            RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(&status), RD_KAFKA_V_END);
-        if (e) {
+    fp_deadletter info = {.reason = why->reason, .time_ms = wall_ms(), .generation = generation,
+                          .source_partition = m->partition, .source_offset = m->offset};
+    snprintf(info.message, sizeof info.message, "%s", why->message);
+    snprintf(info.source_topic, sizeof info.source_topic, "%s", rd_kafka_topic_name(m->rkt));
+    *d = (delivery){0};
+    rd_kafka_headers_t *h = fp_deadletter_headers(&info);
+    rd_kafka_resp_err_t e = !h ? RD_KAFKA_RESP_ERR__FAIL
+                          : !c->dlq ? RD_KAFKA_RESP_ERR__FATAL
+                          : rd_kafka_producev(c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+                                              RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                              RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+    if (e) {   /* not queued: no delivery report will come */
+        if (h)
             rd_kafka_headers_destroy(h);
-        } else {
-            rd_kafka_flush(c->dlq, 30000);
-            if (status == 1) {
-                fp_series_inc(fp_metric_series(c->m_dead, (const char *[]){reason_class(why)}));
-                fp_log_warn("event dead-lettered", FP_LSTR("topic", c->dlq_topic), FP_LSTR("reason", why),
-                            FP_LINT("partition", m->partition), FP_LINT("offset", m->offset));
-                return 0;
-            }
-        }
-        fp_log_error("dead-letter produce failed; retrying", FP_LSTR("topic", c->dlq_topic),
-                     FP_LSTR("error", rd_kafka_err2str(e)));
-        fp_shutdown_sleep(backoff);
-        backoff = backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
+        *d = (delivery){.done = 1, .err = e};
     }
-    return FP_ETIMEOUT;
 }
 
-/* Why the event's fields do not all match a column: one is no column, or is there twice. */
-static void name_stray_field(const fp_consumer *c, const fp_event *ev, char *why, size_t whysz)
+/* Counts and logs a dead letter the broker acknowledged. */
+static void note_dead_lettered(fp_consumer *c, const rd_kafka_message_t *m, const fp_triage *why)
 {
-    for (size_t i = 0; i < ev->nfields; i++) {
-        const char *f = ev->fields[i].name;
-        if (fp_form_column(c->form, f) < 0) {
-            snprintf(why, whysz, "unknown field '%.200s' for form generation %lld", f, c->form->generation);
-            return;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(ev->fields[j].name, f) == 0) {
-                snprintf(why, whysz, "field '%.200s' appears twice", f);
-                return;
+    const char *code = fp_deadletter_reason_name(why->reason);
+    fp_series_inc(fp_metric_series(c->m_dead, (const char *[]){code}));
+    fp_log_warn("event dead-lettered", FP_LSTR("topic", c->dlq_topic), FP_LSTR("reason", code),
+                FP_LSTR("message", why->message), FP_LINT("partition", m->partition), FP_LINT("offset", m->offset));
+}
+
+/* Drops, from every batch, the messages of partition after offset: they will be read
+ * again once the partition resumes, so none of their offsets may be stored. */
+static void drop_later_messages(fp_consumer *c, int32_t partition, int64_t offset)
+{
+    for (int k = 0; k < c->nb; k++) {
+        batch *b = &c->b[k];
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->msgs[i] && b->msgs[i]->partition == partition && b->msgs[i]->offset > offset) {
+                rd_kafka_message_destroy(b->msgs[i]);
+                b->msgs[i] = NULL;
             }
         }
     }
-    snprintf(why, whysz, "data does not match form generation %lld", c->form->generation);
 }
 
-/* Turns one event into a row appended to text (NUL-terminated). Returns 0, or -1
- * with *why set for a dead letter (text unchanged). */
-static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, fp_buf *text,
-                        char *why, size_t whysz)
+/* Pauses the partition of letter l of batch b at its message, whose dead letter failed
+ * with e: the message moves from the batch to a new blocked entry, retried later. */
+static void block_partition(fp_consumer *c, batch *b, const letter *l, rd_kafka_resp_err_t e)
 {
+    blocked *w = calloc(1, sizeof *w);
+    rd_kafka_message_t *m = b->msgs[l->msg];
+    if (!w) {   /* no entry to wait in: read the partition again from m */
+        rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(at, c->topic, m->partition)->offset = m->offset;
+        rd_kafka_error_destroy(rd_kafka_seek_partitions(c->rk, at, 5000));
+        rd_kafka_topic_partition_list_destroy(at);
+        fp_log_error("out of memory recording a failed dead letter; the partition is read again from it",
+                     FP_LINT("partition", m->partition), FP_LINT("offset", m->offset));
+        drop_later_messages(c, m->partition, m->offset - 1);
+        return;
+    }
+    b->msgs[l->msg] = NULL;
+    *w = (blocked){.partition = m->partition, .msg = m, .why = l->why, .generation = l->generation,
+                   .backoff = c->cfg.backoff_initial_ms, .next_try_ms = now_ms() + c->cfg.backoff_initial_ms,
+                   .next = c->blocked};
+    c->blocked = w;
+    drop_later_messages(c, m->partition, m->offset);
+    pause_partition(c, m->partition, 1);
+    set_blocked_gauge(c, m->partition, 1);
+    fp_log_warn("dead letter not written; the partition waits at it and retries in the background",
+                FP_LSTR("topic", c->dlq_topic), FP_LSTR("error", rd_kafka_err2str(e)),
+                FP_LINT("partition", m->partition), FP_LINT("offset", m->offset),
+                FP_LSTR("reason", fp_deadletter_reason_name(l->why.reason)));
+}
+
+/* Waits until the broker answered for each of the batch's dead letters (bounded by
+ * the producer's message timeout). */
+static void wait_letters(fp_consumer *c, const batch *b)
+{
+    for (size_t i = 0; i < b->nletters; i++)
+        while (!b->letters[i].d.done && c->dlq)
+            rd_kafka_poll(c->dlq, 100);
+}
+
+/* Settles the batch's dead letters before its offsets are stored: each acknowledged
+ * one is counted; a failed one pauses its partition at it (and keeps the offsets of
+ * that partition before it). */
+static void settle_letters(fp_consumer *c, batch *b)
+{
+    for (size_t i = 0; i < b->nletters; i++) {
+        const letter *l = &b->letters[i];
+        const rd_kafka_message_t *m = b->msgs[l->msg];
+        if (!m)   /* its partition waits at an earlier message: read again later */
+            continue;
+        if (!l->d.err) {
+            note_dead_lettered(c, m, &l->why);
+            continue;
+        }
+        fp_series_inc(c->m_dl_failures);
+        block_partition(c, b, l, l->d.err);
+    }
+}
+
+/* Moves a partition past its dead letter, written at last: stores the next offset,
+ * seeks there and resumes (unless Redis is away). */
+static void unblock(fp_consumer *c, blocked *w)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, w->partition)->offset = w->msg->offset + 1;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, l);
+    if (e)
+        fp_log_warn("storing the offset after a dead letter failed", FP_LSTR("error", rd_kafka_err2str(e)));
+    rd_kafka_error_t *se = rd_kafka_seek_partitions(c->rk, l, 5000);
+    if (se) {
+        fp_log_warn("seeking past a dead letter failed", FP_LSTR("error", rd_kafka_error_string(se)));
+        rd_kafka_error_destroy(se);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (!c->paused)
+        pause_partition(c, w->partition, 0);
+    set_blocked_gauge(c, w->partition, 0);
+    note_dead_lettered(c, w->msg, &w->why);
+    fp_log_warn("dead letter written; partition resumed", FP_LINT("partition", w->partition),
+                FP_LINT("offset", w->msg->offset));
+}
+
+/* Replaces a producer that hit a fatal error (an idempotent producer can, e.g. when
+ * the topic was deleted and re-created): pending letters are reported failed first. */
+static void renew_dlq_producer(fp_consumer *c)
+{
+    char why[256];
     fp_error err = {0};
-    if (fp_event_parse(m->payload, m->len, ev, &err)) {
-        snprintf(why, whysz, "%s", err.msg);
-        return -1;
+    if (c->dlq) {
+        rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(c->dlq, why, sizeof why);
+        if (!fatal)
+            return;
+        fp_log_warn("dead-letter producer failed for good; replacing it", FP_LSTR("error", why));
+        rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(c->dlq, 5000);
+        rd_kafka_destroy(c->dlq);
+        c->dlq = NULL;
     }
-    if (!fp_event_source_is(ev, c->form->ns, c->form->name)) {
-        snprintf(why, whysz, "source %.200s is not this pipeline (/forms/%.100s/%.100s)", ev->source,
-                 c->form->ns, c->form->name);
-        return -1;
+    if (create_dlq_producer(c, &err))
+        fp_log_error("cannot create the dead-letter producer; retrying", FP_LSTR("error", err.msg));
+}
+
+/* One step of the background work for partitions waiting at a dead letter: read the
+ * answers, retry the due ones (with backoff), resume the written ones, drop revoked
+ * ones. Never waits. */
+static void tick_blocked(fp_consumer *c)
+{
+    if (c->dlq)
+        rd_kafka_poll(c->dlq, 0);
+    for (blocked **p = &c->blocked; *p;) {
+        blocked *w = *p;
+        if (w->in_flight && !w->d.done) {
+            p = &w->next;
+            continue;
+        }
+        if (w->in_flight) {
+            w->in_flight = 0;
+            if (!w->d.err && !w->revoked)
+                unblock(c, w);
+            if (w->d.err) {
+                fp_series_inc(c->m_dl_failures);
+                fp_log_debug("dead letter still not written", FP_LINT("partition", w->partition),
+                             FP_LSTR("error", rd_kafka_err2str(w->d.err)), FP_LINT("backoff_ms", w->backoff));
+                w->next_try_ms = now_ms() + w->backoff;
+                w->backoff = w->backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : w->backoff * 2;
+            }
+        }
+        if (w->revoked || (!w->d.err && w->d.done)) {
+            *p = w->next;
+            rd_kafka_message_destroy(w->msg);
+            free(w);
+            continue;
+        }
+        if (now_ms() >= w->next_try_ms) {
+            renew_dlq_producer(c);
+            produce_letter(c, w->msg, &w->why, w->generation, &w->d);
+            w->in_flight = 1;
+        }
+        p = &w->next;
     }
+}
+
+/* Turns one event into a row appended to text (NUL-terminated). Returns 0; FP_EINVAL
+ * with *why for a dead letter (text unchanged); FP_ENOMEM (retry). */
+static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, fp_buf *text, fp_triage *why)
+{
+    int rc = fp_triage_event(c->form, m->payload, m->len, ev, why);
+    if (rc)
+        return rc;
     if (ev->generation > c->form->generation) {
         /* The form changed under us (the mounted ConfigMap is updated in place). */
+        fp_error err = {0};
         fp_form *newer = fp_form_load(c->cfg.form_path, &err);
         if (newer && newer->generation >= ev->generation) {
             fp_log_info("form definition reloaded", FP_LINT("generation", newer->generation));
@@ -395,22 +640,25 @@ static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *e
             fp_form_free(newer);
         }
     }
-    size_t matched = 0, start = text->len;
-    if (fp_buffer_row_append(text, ev, (const char *const *)c->form->columns, c->form->ncolumns, &matched, &err) ||
-        fp_buf_add(text, "", 1)) {   /* the row's terminating NUL */
-        snprintf(why, whysz, "%s", err.code ? err.msg : "out of memory building a row");
-        text->len = start;
-        if (text->data)
-            text->data[start] = '\0';
-        return -1;
+    return fp_triage_row(c->form, ev, text, why);
+}
+
+/* event_to_row, retried with backoff while memory is short: a valid event is never
+ * dead-lettered for our own trouble. FP_ETIMEOUT when shutdown cut the retries. */
+static int event_to_row_retrying(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, fp_buf *text,
+                                 fp_triage *why)
+{
+    long backoff = c->cfg.backoff_initial_ms;
+    int rc;
+    while ((rc = event_to_row(c, m, ev, text, why)) == FP_ENOMEM) {
+        fp_event_clear(ev);
+        fp_log_warn("out of memory reading an event; retrying", FP_LINT("partition", m->partition),
+                    FP_LINT("offset", m->offset), FP_LINT("backoff_ms", backoff));
+        if (fp_shutdown_sleep(backoff))
+            return FP_ETIMEOUT;
+        backoff = backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
     }
-    if (matched < ev->nfields) {
-        name_stray_field(c, ev, why, whysz);   /* the slow path, for dead letters */
-        text->len = start;
-        text->data[start] = '\0';
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* Records a batch that Redis stored and the replicas confirmed. */
@@ -469,41 +717,49 @@ static int store_rows(fp_consumer *c, int lane, const fp_buffer_row *rows, size_
     }
 }
 
-/* Stores offset+1 of every message of the batch (done only once it is in Redis). */
+/* Stores offset+1 of every message of the batch (done only once it is in Redis and
+ * its dead letters are written), except the dropped ones (NULL: read again later). */
 static void store_offsets(fp_consumer *c, const batch *b)
 {
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)b->n);
     for (size_t i = 0; i < b->n; i++) {
         const rd_kafka_message_t *m = b->msgs[i];
+        if (!m)
+            continue;
         rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
         if (!p)
             p = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition);
         if (m->offset + 1 > p->offset)
             p->offset = m->offset + 1;
     }
-    rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, offs);
+    rd_kafka_resp_err_t e = offs->cnt ? rd_kafka_offsets_store(c->rk, offs) : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (e && e != RD_KAFKA_RESP_ERR__STATE)   /* __STATE: partition revoked meanwhile */
         fp_log_warn("storing offsets failed", FP_LSTR("error", rd_kafka_err2str(e)));
     rd_kafka_topic_partition_list_destroy(offs);
 }
 
-/* Turns the batch's events into rows; the ones that can't be rows are dead-lettered
- * now (their offsets are stored with the batch). Each parsed event is freed as soon as
- * its row is built: the allocator then reuses the same few blocks for every event. */
+/* Turns the batch's events into rows; the ones that can't be rows are produced to the
+ * dead-letter topic now, without waiting (complete_batch settles them before the
+ * offsets move). Each parsed event is freed as soon as its row is built: the allocator
+ * then reuses the same few blocks for every event. FP_ETIMEOUT when shutdown cut an
+ * out-of-memory retry short. */
 static int prepare_batch(fp_consumer *c, batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
-        char why[512];
         const rd_kafka_message_t *m = b->msgs[i];
+        letter *l = &b->letters[b->nletters];
         size_t at = b->text.len;
-        int bad = event_to_row(c, m, &b->events[i], &b->text, why, sizeof why);
+        int rc = event_to_row_retrying(c, m, &b->events[i], &b->text, &l->why);
         fp_event_clear(&b->events[i]);   /* id and time_ms stay in the struct */
-        if (bad) {
-            int rc = dead_letter(c, m, why);
-            if (rc)
-                return rc;
+        if (rc == FP_EINVAL) {
+            l->msg = i;
+            l->generation = c->form->generation;
+            produce_letter(c, m, &l->why, l->generation, &l->d);
+            b->nletters++;
             continue;
         }
+        if (rc)
+            return rc;
         b->row_at[b->nrows] = at;
         b->rows[b->nrows] = (fp_buffer_row){b->events[i].id, b->events[i].time_ms, NULL};
         b->nrows++;
@@ -526,7 +782,8 @@ static void start_batch(fp_consumer *c, batch *b)
 }
 
 /* Makes sure the batch is in Redis and confirmed (finishing the pipelined insert, or
- * retrying synchronously on its lane), then stores its offsets and empties it. */
+ * retrying synchronously on its lane) and its dead letters answered, then stores its
+ * offsets and empties it. */
 static int complete_batch(fp_consumer *c, batch *b)
 {
     int rc = 0;
@@ -543,7 +800,9 @@ static int complete_batch(fp_consumer *c, batch *b)
     } else if (b->nrows) {
         rc = store_rows(c, b->lane, b->rows, b->nrows);
     }
+    wait_letters(c, b);   /* their opaques live in the batch */
     if (rc == 0) {
+        settle_letters(c, b);
         store_offsets(c, b);
         fp_series_inc(c->m_batches);
     }
@@ -565,7 +824,9 @@ static int complete_queued(fp_consumer *c, int keep)
     return 0;
 }
 
-/* Polls up to batch_max messages, for at most batch_wait after the first one. */
+/* Polls up to batch_max messages, for at most batch_wait after the first one. A
+ * message of a partition waiting at a dead letter (fetched before the pause) is
+ * dropped: the partition is read again from there when it resumes. */
 static void collect(fp_consumer *c, batch *b)
 {
     long long first = 0;
@@ -582,6 +843,10 @@ static void collect(fp_consumer *c, batch *b)
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 fp_log_warn("consumer error", FP_LSTR("error", rd_kafka_message_errstr(m)));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (c->blocked && find_blocked(c, m->partition)) {
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -652,6 +917,8 @@ int fp_consumer_run(fp_consumer *c)
             if (cur->nrows)
                 start_batch(c, cur);   /* when sending fails, cur is stored synchronously in its turn */
         }
+        if (c->blocked)
+            tick_blocked(c);
         if (now_ms() >= c->next_lag_ms) {
             update_lag(c);
             c->next_lag_ms = now_ms() + c->cfg.lag_interval_ms;
@@ -686,15 +953,24 @@ void fp_consumer_free(fp_consumer *c)
 {
     if (!c)
         return;
+    /* The producer first: its last delivery reports write into batches and entries. */
+    if (c->dlq) {
+        rd_kafka_flush(c->dlq, 5000);
+        rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(c->dlq, 1000);
+        rd_kafka_destroy(c->dlq);
+    }
+    while (c->blocked) {
+        blocked *w = c->blocked;
+        c->blocked = w->next;
+        rd_kafka_message_destroy(w->msg);
+        free(w);
+    }
     for (int i = 0; c->b && i < c->nb; i++)
         batch_free(&c->b[i]);
     free(c->b);
     if (c->rk)
         rd_kafka_destroy(c->rk);
-    if (c->dlq) {
-        rd_kafka_flush(c->dlq, 5000);
-        rd_kafka_destroy(c->dlq);
-    }
     for (int i = 0; i < c->lanes; i++) {
         fp_buffer_free(c->buffer[i]);
         fp_redis_free(c->redis[i]);

@@ -1,7 +1,10 @@
 /* consumer.h — formpipe-consumer's work: move submission events from the form's
  * Kafka topic into the pipeline's Redis buffer, nothing lost and nothing twice.
  * Offsets are stored only after a batch is in Redis and WAIT confirmed it; events that
- * can't become rows go to the dead-letter topic with their reason. */
+ * can't become rows go to the dead-letter topic with a reason code (deadletter.h), and
+ * offsets move past one only once the broker acknowledged it. A dead letter that
+ * cannot be written pauses its partition at it, retried in the background; the
+ * other partitions keep flowing. */
 #ifndef FP_CONSUMER_H
 #define FP_CONSUMER_H
 
@@ -30,6 +33,7 @@ typedef struct fp_consumer_config {
     int batch_max;                  /* events per Redis script run */
     long batch_wait_ms;             /* longest wait to fill a batch */
     int batches_in_flight;          /* batches sent to Redis before the oldest is confirmed, each on its own connection (1..FP_CONSUMER_MAX_IN_FLIGHT) */
+    long dead_letter_timeout_ms;    /* a dead letter not acknowledged by then failed: its partition waits */
     long backoff_initial_ms;
     long backoff_max_ms;
     long lag_interval_ms;
@@ -40,7 +44,7 @@ typedef struct fp_consumer_config {
 typedef struct fp_consumer fp_consumer;
 
 /* Loads the form, creates the Kafka consumer, the dead-letter producer and the Redis
- * connection, and registers metrics. NULL with *err on a bad form or configuration. */
+ * connections, and registers metrics. NULL with *err on a bad form or configuration. */
 fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics, fp_error *err);
 
 /* Runs until fp_shutdown_requested(); then finishes the batch in hand (bounded by

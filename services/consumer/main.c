@@ -15,7 +15,7 @@ static char *form_path, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_con
 static char *redis_sentinels, *redis_master, *redis_password_file, *admin_bind, *log_level;
 static fp_strlist kafka_properties;
 static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_max, batch_wait_ms, in_flight;
-static long long backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port, dedup_ms;
+static long long dead_letter_timeout_ms, backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port, dedup_ms;
 
 static const fp_option options[] = {
     {"form", FP_OPT_STRING, NULL, "compiled form definition (JSON) from the pipeline's ConfigMap", FP_OPT_REQUIRED, 0, 0, &form_path},
@@ -35,7 +35,8 @@ static const fp_option options[] = {
     {"batch-max", FP_OPT_INT, "1000", "most events per Redis batch", 0, 1, 10000, &batch_max},
     {"batch-wait", FP_OPT_DURATION, "20ms", "longest time spent filling a batch", 0, 1, 10000, &batch_wait_ms},
     {"batches-in-flight", FP_OPT_INT, "2", "batches sent to Redis before the oldest is confirmed, each on its own connection", 0, 1, FP_CONSUMER_MAX_IN_FLIGHT, &in_flight},
-    {"backoff-initial", FP_OPT_DURATION, "100ms", "first retry delay when Redis or Kafka fails", 0, 1, 60000, &backoff_initial_ms},
+    {"dead-letter-timeout", FP_OPT_DURATION, "5s", "a dead letter not acknowledged by then pauses its partition (retried in the background)", 0, 100, 300000, &dead_letter_timeout_ms},
+    {"backoff-initial", FP_OPT_DURATION, "100ms", "first retry delay when Redis, Kafka or memory fails", 0, 1, 60000, &backoff_initial_ms},
     {"backoff-max", FP_OPT_DURATION, "5s", "longest retry delay", 0, 1, 300000, &backoff_max_ms},
     {"lag-interval", FP_OPT_DURATION, "5s", "how often lag per partition is published", 0, 100, 300000, &lag_interval_ms},
     {"dedup-window", FP_OPT_DURATION, "168h", "how long flushed ids are remembered to drop redeliveries", 0, 60000, 8760LL * 3600000, &dedup_ms},
@@ -77,7 +78,8 @@ int main(int argc, char **argv)
         .redis_master = redis_master, .redis_password = password,
         .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
         .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_max = (int)batch_max,
-        .batch_wait_ms = batch_wait_ms, .batches_in_flight = (int)in_flight, .backoff_initial_ms = backoff_initial_ms,
+        .batch_wait_ms = batch_wait_ms, .batches_in_flight = (int)in_flight,
+        .dead_letter_timeout_ms = dead_letter_timeout_ms, .backoff_initial_ms = backoff_initial_ms,
         .backoff_max_ms = backoff_max_ms, .lag_interval_ms = lag_interval_ms, .shutdown_grace_ms = grace_ms,
         .dedup_window_ms = dedup_ms,
     };

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buffer.h"
+#include "deadletter.h"
 #include "event.h"
 #include "testkit.h"
 
@@ -54,6 +56,8 @@ static void start_consumer_lanes(tk_proc *p, int port, const char *min_ack, cons
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
+    /* The dead-letter timeout and backoff are shortened so a missing dead-letter topic
+     * is noticed, and its return acted on, within seconds. */
     const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
                           "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
                           "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
@@ -61,6 +65,7 @@ static void start_consumer_lanes(tk_proc *p, int port, const char *min_ack, cons
                           "--min-replicas-ack", min_ack, "--batches-in-flight", in_flight,
                           "--admin-bind", "127.0.0.1",
                           "--admin-port", portstr, "--lag-interval", "500ms",
+                          "--dead-letter-timeout", "2s", "--backoff-max", "1s",
                           /* a killed member is noticed in 6 s instead of 45 */
                           "--kafka-property", "session.timeout.ms=6000", NULL};
     tk_start(p, "formpipe-consumer", argv);
@@ -162,6 +167,29 @@ static double metric(int port, const char *series)
     double v = atof(line + strlen(needle));
     free(body);
     return v;
+}
+
+/* A series' value, or dflt when /metrics has no such series (yet). */
+static double metric_or(int port, const char *series, double dflt)
+{
+    char *body, needle[256];
+    cr_assert_eq(tk_http_get(port, "/metrics", &body), 200);
+    snprintf(needle, sizeof needle, "\n%s ", series);
+    char *line = strstr(body, needle);
+    double v = line ? atof(line + strlen(needle)) : dflt;
+    free(body);
+    return v;
+}
+
+/* Waits up to timeout_s until the series has value want. */
+static void wait_metric(int port, const char *series, double want, double timeout_s, tk_proc *show)
+{
+    double deadline = tk_now() + timeout_s, v = -1;
+    while (tk_now() < deadline && (v = metric_or(port, series, -1)) != want)
+        usleep(200 * 1000);
+    if (v != want && show)
+        tk_show_log(show);
+    cr_assert_eq(v, want, "%s is %g, want %g (after %.0f s)", series, v, want, timeout_s);
 }
 
 static void wait_ready(int port, tk_proc *p)
@@ -321,9 +349,11 @@ Test(consumer, malformed_events_go_to_the_dead_letter_topic_with_a_reason)
     wait_pending(2, 60, &c);
     assert_exact(2);   /* the good events on both sides of the bad ones */
 
-    /* Read the dead letters back, with their reason headers. */
+    /* Read the dead letters back, with their reason code and message headers. */
     rd_kafka_t *r = tk_kafka_reader(dlq);
     const char *want[] = {"event is not a JSON object", "unknown field 'cgpx'", "source /forms/elsewhere/"};
+    const char *codes[] = {"not_json", "unknown_field", "wrong_source"};
+    const long long offsets[] = {1, 2, 3};
     int got = 0;
     double deadline = tk_now() + 60;
     while (got < 3 && tk_now() < deadline) {
@@ -338,7 +368,16 @@ Test(consumer, malformed_events_go_to_the_dead_letter_topic_with_a_reason)
             cr_assert_eq(rd_kafka_header_get_last(h, "formpipe-dlq-reason", &val, &len), 0);
             char reason[512];
             snprintf(reason, sizeof reason, "%.*s", (int)len, (const char *)val);
-            cr_assert_not_null(strstr(reason, want[got]), "dead letter %d: '%s' lacks '%s'", got, reason, want[got]);
+            cr_assert_str_eq(reason, codes[got], "dead letter %d: reason code", got);
+            fp_deadletter d;
+            fp_error err = {0};
+            cr_assert_eq(fp_deadletter_read(h, &d, &err), 0, "dead letter %d: %s", got, err.msg);
+            cr_assert_not_null(strstr(d.message, want[got]), "dead letter %d: '%s' lacks '%s'", got, d.message, want[got]);
+            cr_assert_str_eq(d.source_topic, topic);
+            cr_assert_eq(d.source_partition, 0);
+            cr_assert_eq(d.source_offset, offsets[got], "dead letter %d: source offset", got);
+            cr_assert_eq(d.generation, 1, "the consumer's form generation");
+            cr_assert_lt(llabs(d.time_ms - (long long)time(NULL) * 1000), 600000, "dead-lettered just now");
             got++;
         }
         rd_kafka_message_destroy(m);
@@ -378,6 +417,129 @@ Test(consumer, sigterm_commits_so_a_restart_reads_nothing_again)
         usleep(100 * 1000);
     cr_assert_eq(metric(port, "formpipe_consumer_events_total"), 1,
                  "after a clean stop the committed offsets mean only the new event is read");
+    cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);
+    rd_kafka_destroy(p);
+}
+
+/* Produces value to one partition (key "k"). */
+static void produce_to(rd_kafka_t *p, int partition, const char *value)
+{
+    cr_assert_eq(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY("k", 1),
+                                   RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END), 0);
+}
+
+/* Produces the good events [from, to) round-robin to partitions 0..nparts-1. */
+static void produce_spread(rd_kafka_t *p, int from, int to, int nparts)
+{
+    for (int i = from; i < to; i++) {
+        char *ev = event_json(i, "tests");
+        produce_to(p, i % nparts, ev);
+        free(ev);
+    }
+}
+
+/* The consumer group's committed offset of each of the topic's partitions (-1: none). */
+static void committed(int nparts, long long *out)
+{
+    char err[512], group[200];
+    snprintf(group, sizeof group, "formpipe.tests.%s", name);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), err, sizeof err), 0);
+    cr_assert_eq(rd_kafka_conf_set(conf, "group.id", group, err, sizeof err), 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    cr_assert_not_null(rk, "%s", err);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i);
+    cr_assert_eq(rd_kafka_committed(rk, l, 10000), 0, "reading committed offsets");
+    for (int i = 0; i < nparts; i++)
+        out[i] = l->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+}
+
+/* Waits up to timeout_s until partition's committed offset is want. */
+static void wait_committed(int nparts, int partition, long long want, double timeout_s)
+{
+    long long offs[16];
+    double deadline = tk_now() + timeout_s;
+    do {
+        committed(nparts, offs);
+        if (offs[partition] == want)
+            return;
+        usleep(500 * 1000);
+    } while (tk_now() < deadline);
+    cr_assert_fail("partition %d: committed offset %lld, want %lld", partition, offs[partition], want);
+}
+
+/* Counts the dead letters on the dead-letter topic whose reason is code. */
+static int dead_letters(const char *code, double wait_s, int want)
+{
+    int got = 0;
+    rd_kafka_t *r = tk_kafka_reader(dlq);
+    double deadline = tk_now() + wait_s;
+    while (tk_now() < deadline && got < want + 1) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r, 500);
+        if (!m)
+            continue;
+        rd_kafka_headers_t *h = NULL;
+        fp_deadletter d;
+        if (!m->err && rd_kafka_message_headers(m, &h) == 0 && fp_deadletter_read(h, &d, NULL) == 0 &&
+            strcmp(fp_deadletter_reason_name(d.reason), code) == 0)
+            got++;
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(r);
+    rd_kafka_destroy(r);
+    return got;
+}
+
+Test(consumer, a_missing_dead_letter_topic_holds_only_the_poisons_partition_until_it_is_back)
+{
+    tk_topic_create(topic, 3);
+    tk_topic_create(dlq, 1);
+    rd_kafka_t *p = tk_producer();
+    tk_proc c;
+    int port = tk_free_port();
+    start_consumer(&c, port, "1");
+    wait_ready(port, &c);
+    /* 30 events, 10 per partition, and one poison on partition 0 that is dead-lettered
+     * while the topic is there (the producer has talked to it before it goes). */
+    produce_spread(p, 0, 30, 3);
+    produce_to(p, 0, "not json at all");
+    tk_flush(p);
+    wait_pending(30, 60, &c);
+    wait_metric(port, "formpipe_consumer_dead_lettered_total{reason=\"not_json\"}", 1, 60, &c);
+
+    tk_topic_delete(dlq);
+    sleep(2);
+    produce_to(p, 1, "{\"poison\":true}");   /* partition 1, offset 10 */
+    produce_spread(p, 100, 130, 3);           /* 10 more on each partition, after the poison on 1 */
+    tk_flush(p);
+    wait_metric(port, "formpipe_consumer_dead_letter_blocked{partition=\"1\"}", 1, 60, &c);
+    /* The other partitions move on and commit past everything; partition 1 stays at (or
+     * before) the poison, so a restart anywhere would meet it again. */
+    wait_committed(3, 0, 21, 30);
+    wait_committed(3, 2, 20, 30);
+    long long offs[3];
+    committed(3, offs);
+    cr_assert_leq(offs[1], 10, "partition 1 committed %lld, past the poison at 10", offs[1]);
+    cr_assert_gt(metric(port, "formpipe_consumer_dead_letter_failures_total"), 0);
+    cr_assert_eq(metric_or(port, "formpipe_consumer_dead_letter_blocked{partition=\"0\"}", 0), 0);
+    cr_assert_eq(metric_or(port, "formpipe_consumer_dead_letter_blocked{partition=\"2\"}", 0), 0);
+    char *body = NULL;
+    cr_assert_eq(tk_http_get(port, "/readyz", &body), 200, "still ready: %s", body ? body : "");
+    free(body);
+    cr_assert_eq(tk_http_get(port, "/healthz", &body), 200, "still alive");
+    free(body);
+
+    tk_topic_create(dlq, 1);   /* as the operator would re-create it */
+    wait_metric(port, "formpipe_consumer_dead_letter_blocked{partition=\"1\"}", 0, 60, &c);
+    wait_pending(60, 60, &c);   /* every good event, each once */
+    wait_committed(3, 1, 21, 30);
+    cr_assert_eq(dead_letters("not_cloudevent", 10, 1), 1, "the poison is on the re-created topic once");
+    cr_assert_eq(metric(port, "formpipe_consumer_dead_lettered_total{reason=\"not_cloudevent\"}"), 1);
     cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);
     rd_kafka_destroy(p);
 }
