@@ -341,7 +341,15 @@ static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
     cJSON *args, *env, *mounts, *volumes;
     cJSON *c = pod(podspec, p, "flush", d->image_flush, d, &args, &env, &mounts, &volumes);
     arg(args, "--spreadsheet-id=%s", p->spreadsheet_id);
+    cJSON *more;
+    cJSON_ArrayForEach(more, p->more_spreadsheets)
+        if (cJSON_IsString(more))
+            arg(args, "--spreadsheet-id=%s", more->valuestring);
     arg(args, "--sheet=%s", p->sheet);
+    /* the run's summary is its termination message: the operator reads each run's outcome */
+    arg(args, "--termination-log=%s", "/dev/termination-log");
+    str(c, "terminationMessagePath", "/dev/termination-log");
+    str(c, "terminationMessagePolicy", "FallbackToLogsOnError");
     arg_int(args, "--batch-rows=%lld", p->batch_rows);
     /* stop starting batches well before the Job's deadline kills the pod */
     arg_int(args, "--max-run-time=%llds", p->flush_deadline_s > 60 ? p->flush_deadline_s - 30 : p->flush_deadline_s / 2);

@@ -267,6 +267,12 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     p->spreadsheet_id = str_or(sheets, "spreadsheetId", NULL);
     if (!p->spreadsheet_id)
         return fp_error_set(err, FP_EINVAL, "spec.sheets.spreadsheetId: required");
+    p->more_spreadsheets = member(sheets, "spreadsheetIds");
+    const cJSON *more;
+    cJSON_ArrayForEach(more, p->more_spreadsheets)
+        if (!cJSON_IsString(more) || !*more->valuestring || strlen(more->valuestring) > 200 ||
+            strspn(more->valuestring, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(more->valuestring))
+            return fp_error_set(err, FP_EINVAL, "spec.sheets.spreadsheetIds: each must be a spreadsheet id of [A-Za-z0-9_-]");
     p->sheet = str_or(sheets, "sheet", "Responses");
     p->schedule = str_or(sheets, "schedule", "*/1 * * * *");
     secret_ref(sheets, "credentialsSecret", "key.json", d->google_credentials, &p->google_credentials);

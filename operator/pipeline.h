@@ -72,6 +72,7 @@ typedef struct op_pipeline {
     int stabilization_s;
 
     const char *spreadsheet_id, *sheet, *schedule;
+    const cJSON *more_spreadsheets;  /* spec.sheets.spreadsheetIds: filled in order when one is full, or NULL */
     op_secret_ref google_credentials;
     int batch_rows;
     long long flush_deadline_s;

@@ -3,6 +3,7 @@
  * retryable failure (the rows stay buffered for the next run), 1 on a configuration or
  * permission error (one line on stderr says what to fix), 2 on a bad command line, 3
  * when every spreadsheet of the list is full (add one). */
+#include "buf.h"
 #include "config.h"
 #include "flusher.h"
 #include "log.h"
@@ -15,7 +16,7 @@
 
 static char *form_path, *credentials, *token_url, *api_base, *sheet;
 static fp_strlist spreadsheet_ids;
-static char *redis_sentinels, *redis_master, *redis_password_file, *log_level;
+static char *redis_sentinels, *redis_master, *redis_password_file, *log_level, *termination_log;
 static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_rows, max_run_ms;
 static long long lock_ttl_ms, max_attempts, backoff_initial_ms, backoff_max_ms, writes_per_minute, http_timeout_ms;
 static long long max_request_bytes, dead_letter_after, cell_limit;
@@ -45,9 +46,25 @@ static const fp_option options[] = {
     {"sheets-max-request-bytes", FP_OPT_INT, "8388608", "largest values.batchUpdate body; a bigger batch is written in several requests", 0, 1024, 1073741824, &max_request_bytes},
     {"dead-letter-after", FP_OPT_INT, "3", "times Sheets may refuse a row (HTTP 4xx) before it moves to fp:{P}:dead", 0, 1, 100, &dead_letter_after},
     {"http-timeout", FP_OPT_DURATION, "60s", "timeout per HTTP request", 0, 100, 600000, &http_timeout_ms},
+    {"termination-log", FP_OPT_STRING, "", "also write the summary line here at exit (Kubernetes' terminationMessagePath: the operator reads each run's outcome from it)", 0, 0, 0, &termination_log},
     {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Writes the summary line to path (at most the 4096 bytes a kubelet keeps of a
+ * termination message). A failure is logged: the kubelet then falls back to the log. */
+static void write_termination_log(const char *path, fp_log_level level, const char *msg, const fp_log_field *fields)
+{
+    fp_buf line;
+    fp_buf_init(&line, 4096);
+    FILE *f = NULL;
+    if (fp_log_format(&line, level, msg, fields) < 0 || !(f = fopen(path, "w")) ||
+        fwrite(line.data, 1, line.len, f) != line.len)
+        fp_log_warn("cannot write the termination log", FP_LSTR("path", path));
+    if (f)
+        fclose(f);
+    fp_buf_free(&line);
+}
 
 int main(int argc, char **argv)
 {
@@ -86,20 +103,24 @@ int main(int argc, char **argv)
     fp_flush_summary sum;
     fp_error err = {0};
     int frc = fp_flusher_run(&cfg, &sum, &err);
-    fp_log_write(frc ? FP_LOG_ERROR : FP_LOG_INFO, frc ? "flush failed" : "flush finished",
-                 (const fp_log_field[]){FP_LINT("rows", sum.rows), FP_LINT("batches", sum.batches),
-                                        FP_LINT("interrupted_batches_finished", sum.redone),
-                                        FP_LINT("sheets_write_calls", sum.write_calls),
-                                        FP_LINT("sheets_api_calls", sum.api_calls),
-                                        FP_LINT("sheets_retries", sum.retries),
-                                        FP_LINT("duration_ms", sum.duration_ms),
-                                        FP_LBOOL("quota_spent", sum.quota_spent),
-                                        FP_LINT("rows_left", sum.pending_left),
-                                        FP_LBOOL("lock_busy", sum.lock_busy),
-                                        FP_LINT("rows_dead_lettered", sum.dead_lettered),
-                                        FP_LSTR("spreadsheet", sum.spreadsheet),
-                                        FP_LBOOL("spreadsheets_full", sum.spreadsheets_full),
-                                        FP_LSTR("error", frc ? err.msg : ""), FP_LEND});
+    const fp_log_field summary[] = {FP_LINT("rows", sum.rows), FP_LINT("batches", sum.batches),
+                                    FP_LINT("interrupted_batches_finished", sum.redone),
+                                    FP_LINT("sheets_write_calls", sum.write_calls),
+                                    FP_LINT("sheets_api_calls", sum.api_calls),
+                                    FP_LINT("sheets_retries", sum.retries),
+                                    FP_LINT("duration_ms", sum.duration_ms),
+                                    FP_LBOOL("quota_spent", sum.quota_spent),
+                                    FP_LINT("rows_left", sum.pending_left),
+                                    FP_LBOOL("lock_busy", sum.lock_busy),
+                                    FP_LINT("rows_dead_lettered", sum.dead_lettered),
+                                    FP_LSTR("spreadsheet", sum.spreadsheet),
+                                    FP_LBOOL("spreadsheets_full", sum.spreadsheets_full),
+                                    FP_LSTR("error", frc ? err.msg : ""), FP_LEND};
+    fp_log_level level = frc ? FP_LOG_ERROR : FP_LOG_INFO;
+    const char *what = frc ? "flush failed" : "flush finished";
+    fp_log_write(level, what, summary);
+    if (*termination_log)
+        write_termination_log(termination_log, level, what, summary);
     if (frc)
         fprintf(stderr, "formpipe-flush: %s\n", err.msg);
     rc = frc == 0 ? 0 : (frc == FP_EIO || frc == FP_ETIMEOUT) ? 75 : sum.spreadsheets_full ? 3 : 1;   /* 75: EX_TEMPFAIL */

@@ -270,6 +270,31 @@ Test(flusher, writes_every_row_once_in_buffer_order_with_few_write_calls)
     assert_sheet_exact(50000);
 }
 
+Test(flusher, the_summary_is_the_termination_message)
+{
+    make_key(1);
+    create_spreadsheet(1, 1000);
+    buffer_rows(120);
+    char path[] = "/tmp/fp-termination-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    tk_proc p;
+    start_flush_with(&p, "50", (const char *[]){"--termination-log", path, NULL});
+    cr_assert_eq(tk_wait(&p, 120), 0);
+    char *text = tk_read_file(path);
+    unlink(path);
+    cJSON *summary = cJSON_Parse(text);
+    cr_assert(cJSON_IsObject(summary), "one JSON object for the operator: %s", text);
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(summary, "rows")->valuedouble, 120);
+    cr_assert_eq(cJSON_GetObjectItemCaseSensitive(summary, "rows_left")->valuedouble, 0);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(summary, "error")), "");
+    cr_assert_leq(strlen(text), 4096, "a kubelet keeps 4096 bytes");
+    cJSON_Delete(summary);
+    free(text);
+    assert_sheet_exact(120);
+}
+
 Test(flusher, kill_9_at_random_moments_never_duplicates_or_loses)
 {
     make_key(1);

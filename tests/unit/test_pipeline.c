@@ -391,3 +391,27 @@ Test(pipeline, names_and_progress_settings)
     op_pipeline_free(p);
     cJSON_Delete(j);
 }
+
+Test(children, flush_runs_report_their_outcome_and_fill_spreadsheets_in_order)
+{
+    cJSON *j = resource("");
+    cJSON *sheets = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "spec"), "sheets");
+    cJSON_AddItemToObject(sheets, "spreadsheetIds", cJSON_CreateStringArray((const char *[]){"S2", "S3"}, 2));
+    cJSON_AddNumberToObject(sheets, "maxFailedRuns", 5);
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cJSON *cj = op_child_build(p, &defaults, OP_CHILD_FLUSH_CRONJOB, 0);
+    const cJSON *c = at(cj, "spec.jobTemplate.spec.template.spec.containers.0");
+    char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(c, "args"));
+    cr_assert_not_null(strstr(args, "\"--spreadsheet-id=S1\",\"--spreadsheet-id=S2\",\"--spreadsheet-id=S3\""), "%s", args);
+    cr_assert_not_null(strstr(args, "\"--termination-log=/dev/termination-log\""), "%s", args);
+    free(args);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "terminationMessagePolicy")),
+                     "FallbackToLogsOnError");
+    cr_assert_eq(at(cj, "spec.failedJobsHistoryLimit")->valuedouble, 5, "failed runs stay readable for maxFailedRuns");
+    cr_assert(cJSON_IsFalse(at(cj, "spec.suspend")));
+    cJSON_Delete(cj);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
