@@ -6,6 +6,7 @@
  * in the background; the other partitions keep flowing. */
 #include "consumer.h"
 #include "buffer.h"
+#include "clock.h"
 #include "deadletter.h"
 #include "event.h"
 #include "form.h"
@@ -101,21 +102,8 @@ struct fp_consumer {
     fp_metric *m_dead, *m_lag, *m_blocked;
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
-static double now_s(void) { return now_ms() / 1000.0; }
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 #define TRIM_INTERVAL_MS 60000
 
@@ -126,7 +114,7 @@ static void trim_dedup_window(fp_consumer *c, int lane)
 {
     fp_error err = {0};
     long long removed = 0;
-    if (fp_buffer_trim_flushed(c->buffer[lane], wall_ms() - c->cfg.dedup_window_ms, &removed, &err))
+    if (fp_buffer_trim_flushed(c->buffer[lane], fp_clock_wall_ms() - c->cfg.dedup_window_ms, &removed, &err))
         fp_log_warn("trimming the dedup window failed", FP_LSTR("error", err.msg));
     else if (removed)
         fp_log_info("dedup window trimmed", FP_LINT("removed", removed));
@@ -438,7 +426,7 @@ fail:
 static void produce_letter(fp_consumer *c, const rd_kafka_message_t *m, const fp_triage *why,
                            long long generation, delivery *d)
 {
-    fp_deadletter info = {.reason = why->reason, .time_ms = wall_ms(), .generation = generation,
+    fp_deadletter info = {.reason = why->reason, .time_ms = fp_clock_wall_ms(), .generation = generation,
                           .source_partition = m->partition, .source_offset = m->offset};
     snprintf(info.message, sizeof info.message, "%s", why->message);
     snprintf(info.source_topic, sizeof info.source_topic, "%s", rd_kafka_topic_name(m->rkt));
@@ -498,7 +486,7 @@ static void block_partition(fp_consumer *c, batch *b, const letter *l, rd_kafka_
     }
     b->msgs[l->msg] = NULL;
     *w = (blocked){.partition = m->partition, .msg = m, .why = l->why, .generation = l->generation,
-                   .backoff = c->cfg.backoff_initial_ms, .next_try_ms = now_ms() + c->cfg.backoff_initial_ms,
+                   .backoff = c->cfg.backoff_initial_ms, .next_try_ms = fp_clock_mono_ms() + c->cfg.backoff_initial_ms,
                    .next = c->blocked};
     c->blocked = w;
     drop_later_messages(c, m->partition, m->offset);
@@ -602,7 +590,7 @@ static void tick_blocked(fp_consumer *c)
                 fp_series_inc(c->m_dl_failures);
                 fp_log_debug("dead letter still not written", FP_LINT("partition", w->partition),
                              FP_LSTR("error", rd_kafka_err2str(w->d.err)), FP_LINT("backoff_ms", w->backoff));
-                w->next_try_ms = now_ms() + w->backoff;
+                w->next_try_ms = fp_clock_mono_ms() + w->backoff;
                 w->backoff = w->backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : w->backoff * 2;
             }
         }
@@ -612,7 +600,7 @@ static void tick_blocked(fp_consumer *c)
             free(w);
             continue;
         }
-        if (now_ms() >= w->next_try_ms) {
+        if (fp_clock_mono_ms() >= w->next_try_ms) {
             renew_dlq_producer(c);
             produce_letter(c, w->msg, &w->why, w->generation, &w->d);
             w->in_flight = 1;
@@ -682,12 +670,12 @@ static int store_rows(fp_consumer *c, int lane, const fp_buffer_row *rows, size_
     for (;;) {
         fp_error err = {0};
         long long inserted = 0, acked = 0;
-        double t0 = now_s();
+        double t0 = fp_clock_mono_s();
         int rc = fp_buffer_insert(buffer, rows, n, &inserted, &err);
         if (!rc && c->cfg.min_replicas_ack > 0)
             rc = fp_buffer_wait(buffer, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &acked, &err);
         if (!rc) {
-            note_stored(c, lane, n, inserted, now_s() - t0);
+            note_stored(c, lane, n, inserted, fp_clock_mono_s() - t0);
             return 0;
         }
         fp_series_inc(c->m_redis_errors);
@@ -696,13 +684,13 @@ static int store_rows(fp_consumer *c, int lane, const fp_buffer_row *rows, size_
         fp_log_warn("redis write failed; retrying", FP_LSTR("error", err.msg), FP_LINT("backoff_ms", backoff));
         if (fp_shutdown_requested()) {
             if (!deadline)
-                deadline = now_ms() + c->cfg.shutdown_grace_ms;
-            if (now_ms() >= deadline)
+                deadline = fp_clock_mono_ms() + c->cfg.shutdown_grace_ms;
+            if (fp_clock_mono_ms() >= deadline)
                 return FP_ETIMEOUT;
         }
         /* Serve the group (rebalances, heartbeats) while we wait; partitions are paused. */
-        long long until = now_ms() + backoff;
-        while (now_ms() < until) {
+        long long until = fp_clock_mono_ms() + backoff;
+        while (fp_clock_mono_ms() < until) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
             if (m) {
                 /* Paused partitions deliver nothing, but a message fetched before the
@@ -774,7 +762,7 @@ static int prepare_batch(fp_consumer *c, batch *b)
 static void start_batch(fp_consumer *c, batch *b)
 {
     fp_error err = {0};
-    b->sent_at = now_s();
+    b->sent_at = fp_clock_mono_s();
     if (fp_buffer_insert_start(c->buffer[b->lane], b->rows, b->nrows, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &err))
         fp_log_warn("redis send failed; the batch will be retried", FP_LSTR("error", err.msg));
     else
@@ -791,7 +779,7 @@ static int complete_batch(fp_consumer *c, batch *b)
         fp_error err = {0};
         long long inserted, acked;
         if (fp_buffer_insert_finish(c->buffer[b->lane], &inserted, &acked, &err) == 0) {
-            note_stored(c, b->lane, b->nrows, inserted, now_s() - b->sent_at);
+            note_stored(c, b->lane, b->nrows, inserted, fp_clock_mono_s() - b->sent_at);
         } else {
             fp_series_inc(c->m_redis_errors);
             fp_log_warn("redis batch failed; retrying", FP_LSTR("error", err.msg));
@@ -831,7 +819,7 @@ static void collect(fp_consumer *c, batch *b)
 {
     long long first = 0;
     while ((int)b->n < c->cfg.batch_max) {
-        long long left = first ? first + c->cfg.batch_wait_ms - now_ms() : 100;
+        long long left = first ? first + c->cfg.batch_wait_ms - fp_clock_mono_ms() : 100;
         if (left <= 0 || fp_shutdown_requested())
             break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)left);
@@ -851,7 +839,7 @@ static void collect(fp_consumer *c, batch *b)
             continue;
         }
         if (!first)
-            first = now_ms();
+            first = fp_clock_mono_ms();
         b->msgs[b->n++] = m;
         fp_series_inc(c->m_consumed);
     }
@@ -909,9 +897,9 @@ int fp_consumer_run(fp_consumer *c)
             rc = complete_queued(c, 0);
         } else if (!(rc = prepare_batch(c, cur)) && !(rc = complete_queued(c, c->lanes - 1))) {
             cur->lane = (int)(c->queued_total++ % (unsigned long)c->lanes);
-            if (now_ms() >= c->next_trim_ms && atomic_load(&c->redis_ok)) {
+            if (fp_clock_mono_ms() >= c->next_trim_ms && atomic_load(&c->redis_ok)) {
                 trim_dedup_window(c, cur->lane);   /* the lane is free until cur starts */
-                c->next_trim_ms = now_ms() + TRIM_INTERVAL_MS;
+                c->next_trim_ms = fp_clock_mono_ms() + TRIM_INTERVAL_MS;
             }
             c->queued++;
             if (cur->nrows)
@@ -919,9 +907,9 @@ int fp_consumer_run(fp_consumer *c)
         }
         if (c->blocked)
             tick_blocked(c);
-        if (now_ms() >= c->next_lag_ms) {
+        if (fp_clock_mono_ms() >= c->next_lag_ms) {
             update_lag(c);
-            c->next_lag_ms = now_ms() + c->cfg.lag_interval_ms;
+            c->next_lag_ms = fp_clock_mono_ms() + c->cfg.lag_interval_ms;
         }
     }
     if (rc == 0)

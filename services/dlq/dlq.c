@@ -1,5 +1,6 @@
 /* dlq.c — see dlq.h. */
 #include "dlq.h"
+#include "clock.h"
 #include "kafka.h"
 
 #include <stdio.h>
@@ -15,12 +16,6 @@ struct fp_dlq {
     char last_error[256];
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -158,16 +153,16 @@ static int plan_partition(fp_dlq *d, rd_kafka_topic_partition_list_t *plan, cons
 static int drain(fp_dlq *d, const int64_t *ends, int left_partitions, long long max, fp_dlq_visit visit,
                  void *ctx, fp_error *err)
 {
-    long long seen = 0, last = now_ms();
+    long long seen = 0, last = fp_clock_mono_ms();
     while (left_partitions > 0 && seen < max) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(d->reader, 100);
         if (!m) {
-            if (now_ms() - last > d->cfg.timeout_ms)
+            if (fp_clock_mono_ms() - last > d->cfg.timeout_ms)
                 return fp_error_set(err, FP_ETIMEOUT, "no message from kafka at %s within %ld ms",
                                     d->cfg.kafka_bootstrap, d->cfg.timeout_ms);
             continue;
         }
-        last = now_ms();
+        last = fp_clock_mono_ms();
         rd_kafka_resp_err_t e = m->err;
         int rc = 0;
         if (!e && m->offset < ends[m->partition]) {

@@ -2,11 +2,12 @@
 #include "flusher.h"
 #include "buf.h"
 #include "buffer.h"
-#include "redis.h"
+#include "clock.h"
 #include "flushstate.h"
 #include "form.h"
 #include "gauth.h"
 #include "log.h"
+#include "redis.h"
 #include "sheets.h"
 #include "shutdown.h"
 
@@ -35,19 +36,7 @@ typedef struct run {
     int batch_limit;                  /* rows per new batch: halved while Sheets refuses batches */
 } run;
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /* WAIT after a state change, so a failover can't forget it. */
 static int replicate(run *r, fp_error *err)
@@ -260,7 +249,7 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
         return fp_sheets_grid(r->sheets, &r->tab, err);
     }
     if ((rc = fp_sheets_clear(r->sheets, start, start + n - 1, r->ncols, err)) ||
-        (rc = fp_flushstate_dead_letter(r->state, r->token, wall_ms(), &count, err)) || (rc = replicate(r, err)))
+        (rc = fp_flushstate_dead_letter(r->state, r->token, fp_clock_wall_ms(), &count, err)) || (rc = replicate(r, err)))
         return rc;
     sum->dead_lettered += count;
     fp_log_warn("Sheets refused a row every time: it moved to the dead letters", FP_LSTR("reason", reason),
@@ -299,7 +288,7 @@ static int write_batch(run *r, long long start, const fp_buffer_rowset *rs, fp_f
     if (rc == FP_EINVAL)
         return refused(r, start, n, sum, err);
     if (!rc)
-        rc = fp_flushstate_finish(r->state, r->token, wall_ms(), &count, err);
+        rc = fp_flushstate_finish(r->state, r->token, fp_clock_wall_ms(), &count, err);
     if (!rc)
         rc = replicate(r, err);
     if (!rc) {
@@ -413,7 +402,7 @@ static int choose_spreadsheet(run *r, fp_error *err)
  * run; the lock and the recorded batch make every retry safe. */
 static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
 {
-    long long deadline = mono_ms() + r->cfg->max_run_ms;
+    long long deadline = fp_clock_mono_ms() + r->cfg->max_run_ms;
     long backoff = 500;
     int rc, done = 0;
     do {
@@ -424,7 +413,7 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
             break;
         }
         rc = step(r, sum, &done, err);
-        if ((rc == FP_EIO || rc == FP_ETIMEOUT) && mono_ms() + backoff < deadline) {
+        if ((rc == FP_EIO || rc == FP_ETIMEOUT) && fp_clock_mono_ms() + backoff < deadline) {
             fp_log_warn("flush step failed; retrying", FP_LSTR("error", err->msg), FP_LINT("backoff_ms", backoff));
             fp_shutdown_sleep(backoff);
             backoff = backoff * 2 > 8000 ? 8000 : backoff * 2;
@@ -433,7 +422,7 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
         }
         if (!rc)
             backoff = 500;
-    } while (!rc && !done && mono_ms() < deadline && !fp_shutdown_requested());
+    } while (!rc && !done && fp_clock_mono_ms() < deadline && !fp_shutdown_requested());
     if (!rc)
         fp_buffer_pending(r->buffer, &sum->pending_left, err);
     return rc;
@@ -444,7 +433,7 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     run r = {.cfg = cfg, .batch_limit = cfg->batch_rows};
     unsigned char rnd[16];
     int rc, locked = 0;
-    long long t0 = mono_ms();
+    long long t0 = fp_clock_mono_ms();
     memset(sum, 0, sizeof *sum);
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return fp_error_set(err, FP_EIO, "no randomness for the lock token");
@@ -486,7 +475,7 @@ out:
     sum->write_calls = r.sheets ? fp_sheets_write_calls(r.sheets) : 0;
     sum->api_calls = r.sheets ? fp_sheets_api_calls(r.sheets) : 0;
     sum->retries = r.sheets ? fp_sheets_retries(r.sheets) : 0;
-    sum->duration_ms = mono_ms() - t0;
+    sum->duration_ms = fp_clock_mono_ms() - t0;
     fp_flushstate_free(r.state);
     fp_buffer_free(r.buffer);
     fp_redis_free(r.redis);

@@ -1,6 +1,7 @@
 /* sheets.c — see sheets.h. */
 #include "sheets.h"
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "shutdown.h"
 
@@ -26,12 +27,6 @@ struct fp_sheets {
     int write_next;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 fp_sheets *fp_sheets_new(const fp_sheets_config *cfg, fp_gauth *auth, fp_error *err)
 {
@@ -73,7 +68,7 @@ long fp_sheets_retries(const fp_sheets *s) { return s->retries; }
 int fp_sheets_writes_available(const fp_sheets *s)
 {
     int n = s->cfg.writes_per_minute, free_slots = 0;
-    double now = now_s();
+    double now = fp_clock_mono_s();
     for (int i = 0; i < n; i++)
         free_slots += s->write_times[i] + 60.0 <= now;
     return free_slots;
@@ -127,13 +122,13 @@ static void pace_write(fp_sheets *s)
     if (n <= 0)
         return;
     double oldest = s->write_times[s->write_next];   /* the write n writes ago */
-    double wait = oldest + 60.0 - now_s();
+    double wait = oldest + 60.0 - fp_clock_mono_s();
     if (wait > 0) {
         fp_log_info("pacing writes to the Sheets quota", FP_LINT("wait_ms", (long long)(wait * 1000)),
                     FP_LINT("writes_per_minute", n));
         fp_shutdown_sleep((long)(wait * 1000) + 1);
     }
-    s->write_times[s->write_next] = now_s();
+    s->write_times[s->write_next] = fp_clock_mono_s();
     s->write_next = (s->write_next + 1) % n;
     s->write_calls++;
 }

@@ -6,6 +6,7 @@
 #include "http.h"
 #include "ingest_impl.h"
 #include "body.h"
+#include "clock.h"
 #include "event.h"
 #include "form.h"
 #include "kafka.h"
@@ -250,9 +251,7 @@ static void submit(server *s, request *r, const char *ctype)
     cJSON *clean = validate(s, r, is_form_post(ctype));
     if (!clean)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ms = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+    long long ms = fp_clock_wall_ms();
     const fp_form *f = r->form->form;
     if (r->has_idem)
         fp_id_derived(f->ns, f->name, r->idem, strlen(r->idem), r->id);
