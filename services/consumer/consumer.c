@@ -631,19 +631,36 @@ static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *e
     return fp_triage_row(c->form, ev, text, why);
 }
 
-/* event_to_row, retried with backoff while memory is short: a valid event is never
- * dead-lettered for our own trouble. FP_ETIMEOUT when shutdown cut the retries. */
+/* True when ev was accepted under a form generation this consumer has not loaded yet
+ * and carries a field its form lacks: the updated ConfigMap has not reached the pod. */
+static int form_behind(const fp_consumer *c, const fp_event *ev, int rc, const fp_triage *why)
+{
+    return rc == FP_EINVAL && why->reason == FP_DEADLETTER_UNKNOWN_FIELD && ev->generation > c->form->generation;
+}
+
+/* event_to_row, retried with backoff while memory is short or while the form the event
+ * was accepted under has not arrived (at most form_wait_ms): a valid event is never
+ * dead-lettered for our own trouble or for a form change. FP_ETIMEOUT when shutdown
+ * cut the retries. */
 static int event_to_row_retrying(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, fp_buf *text,
                                  fp_triage *why)
 {
     long backoff = c->cfg.backoff_initial_ms;
+    long long waited = 0;
     int rc;
-    while ((rc = event_to_row(c, m, ev, text, why)) == FP_ENOMEM) {
+    while ((rc = event_to_row(c, m, ev, text, why)) == FP_ENOMEM ||
+           (form_behind(c, ev, rc, why) && waited < c->cfg.form_wait_ms)) {
+        if (rc == FP_ENOMEM)
+            fp_log_warn("out of memory reading an event; retrying", FP_LINT("partition", m->partition),
+                        FP_LINT("offset", m->offset), FP_LINT("backoff_ms", backoff));
+        else if (waited == 0)
+            fp_log_warn("event of a newer form generation; waiting for the updated form", FP_LINT("partition", m->partition),
+                        FP_LINT("offset", m->offset), FP_LINT("event_generation", ev->generation),
+                        FP_LINT("form_generation", c->form->generation), FP_LINT("wait_ms", c->cfg.form_wait_ms));
         fp_event_clear(ev);
-        fp_log_warn("out of memory reading an event; retrying", FP_LINT("partition", m->partition),
-                    FP_LINT("offset", m->offset), FP_LINT("backoff_ms", backoff));
         if (fp_shutdown_sleep(backoff))
             return FP_ETIMEOUT;
+        waited += backoff;
         backoff = backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
     }
     return rc;

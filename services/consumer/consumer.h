@@ -34,6 +34,7 @@ typedef struct fp_consumer_config {
     long batch_wait_ms;             /* longest wait to fill a batch */
     int batches_in_flight;          /* batches sent to Redis before the oldest is confirmed, each on its own connection (1..FP_CONSUMER_MAX_IN_FLIGHT) */
     long dead_letter_timeout_ms;    /* a dead letter not acknowledged by then failed: its partition waits */
+    long long form_wait_ms;         /* an event of a newer generation with a field the form lacks waits this long for the form */
     long backoff_initial_ms;
     long backoff_max_ms;
     long lag_interval_ms;

@@ -15,7 +15,7 @@ static char *form_path, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_con
 static char *redis_sentinels, *redis_master, *redis_password_file, *admin_bind, *log_level;
 static fp_strlist kafka_properties;
 static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_max, batch_wait_ms, in_flight;
-static long long dead_letter_timeout_ms, backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port, dedup_ms;
+static long long dead_letter_timeout_ms, backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port, dedup_ms, form_wait_ms;
 
 static const fp_option options[] = {
     {"form", FP_OPT_STRING, NULL, "compiled form definition (JSON) from the pipeline's ConfigMap", FP_OPT_REQUIRED, 0, 0, &form_path},
@@ -36,6 +36,7 @@ static const fp_option options[] = {
     {"batch-wait", FP_OPT_DURATION, "20ms", "longest time spent filling a batch", 0, 1, 10000, &batch_wait_ms},
     {"batches-in-flight", FP_OPT_INT, "2", "batches sent to Redis before the oldest is confirmed, each on its own connection", 0, 1, FP_CONSUMER_MAX_IN_FLIGHT, &in_flight},
     {"dead-letter-timeout", FP_OPT_DURATION, "5s", "a dead letter not acknowledged by then pauses its partition (retried in the background)", 0, 100, 300000, &dead_letter_timeout_ms},
+    {"form-wait", FP_OPT_DURATION, "2m", "how long an event of a newer form generation with a field the mounted form lacks waits for the updated form before it is dead-lettered (a ConfigMap reaches a running pod within about a minute)", 0, 0, 240000, &form_wait_ms},
     {"backoff-initial", FP_OPT_DURATION, "100ms", "first retry delay when Redis, Kafka or memory fails", 0, 1, 60000, &backoff_initial_ms},
     {"backoff-max", FP_OPT_DURATION, "5s", "longest retry delay", 0, 1, 300000, &backoff_max_ms},
     {"lag-interval", FP_OPT_DURATION, "5s", "how often lag per partition is published", 0, 100, 300000, &lag_interval_ms},
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
         .kafka_properties = &kafka_properties, .redis_sentinels = redis_sentinels,
         .redis_master = redis_master, .redis_password = password,
         .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
-        .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_max = (int)batch_max,
+        .min_replicas_ack = (int)min_replicas, .form_wait_ms = form_wait_ms, .wait_timeout_ms = wait_ms, .batch_max = (int)batch_max,
         .batch_wait_ms = batch_wait_ms, .batches_in_flight = (int)in_flight,
         .dead_letter_timeout_ms = dead_letter_timeout_ms, .backoff_initial_ms = backoff_initial_ms,
         .backoff_max_ms = backoff_max_ms, .lag_interval_ms = lag_interval_ms, .shutdown_grace_ms = grace_ms,

@@ -543,3 +543,81 @@ Test(consumer, a_missing_dead_letter_topic_holds_only_the_poisons_partition_unti
     cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);
     rd_kafka_destroy(p);
 }
+
+/* An event of generation 2 with the field "city", which the generation-1 form lacks. */
+static char *newer_event(int i)
+{
+    char id[32];
+    snprintf(id, sizeof id, "id-%07d", i);
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "name", "student new");
+    cJSON_AddStringToObject(data, "city", "Pune");
+    char *ev = fp_event_encode(id, "tests", name, BASE_MS + i, 2, data);
+    cJSON_Delete(data);
+    return ev;
+}
+
+/* Rewrites the form file as generation 2 with "city" appended (append-only columns). */
+static void form_gains_city(void)
+{
+    char form[512];
+    snprintf(form, sizeof form,
+             "{\"name\":\"%s\",\"namespace\":\"tests\",\"generation\":2,\"fields\":["
+             "{\"name\":\"name\",\"type\":\"string\"},{\"name\":\"roll\",\"type\":\"string\"},"
+             "{\"name\":\"cgpa\",\"type\":\"number\"},{\"name\":\"city\",\"type\":\"string\"}],"
+             "\"columns\":[\"name\",\"roll\",\"cgpa\",\"city\"]}", name);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.new", form_path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs(form, f);
+    fclose(f);
+    cr_assert_eq(rename(tmp, form_path), 0);   /* atomically, as the kubelet swaps a ConfigMap */
+}
+
+Test(consumer, an_event_of_a_newer_form_waits_for_the_form_instead_of_being_dead_lettered)
+{
+    rd_kafka_t *p = backlog(1, 5);
+    char *ev = newer_event(5);
+    tk_produce(p, topic, "k", ev, strlen(ev));
+    free(ev);
+    produce_range(p, 6, 10);
+    tk_flush(p);
+    rd_kafka_destroy(p);
+    tk_proc c;
+    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
+                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
+                          "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
+                          "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
+                          "--admin-bind", "127.0.0.1", "--admin-port", "0", "--form-wait", "60s",
+                          "--backoff-max", "500ms", NULL};
+    tk_start(&c, "formpipe-consumer", argv);
+    sleep(4);
+    cr_assert_leq(pending(), 5, "nothing after the newer event is stored before it");
+    cr_assert_eq(dead_letters("unknown_field", 2, 0), 0, "it waits for its form: no dead letter");
+    form_gains_city();
+    wait_pending(10, 60, &c);
+    cr_assert_eq(dead_letters("unknown_field", 3, 0), 0, "nothing is dead-lettered for a form change");
+    cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);
+}
+
+Test(consumer, an_event_whose_form_never_arrives_is_dead_lettered_after_the_wait)
+{
+    rd_kafka_t *p = backlog(1, 2);
+    char *ev = newer_event(2);
+    tk_produce(p, topic, "k", ev, strlen(ev));
+    free(ev);
+    tk_flush(p);
+    rd_kafka_destroy(p);
+    tk_proc c;
+    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
+                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
+                          "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
+                          "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
+                          "--admin-bind", "127.0.0.1", "--admin-port", "0", "--form-wait", "3s",
+                          "--backoff-max", "500ms", NULL};
+    tk_start(&c, "formpipe-consumer", argv);
+    wait_pending(2, 60, &c);
+    cr_assert_eq(dead_letters("unknown_field", 30, 1), 1, "a bounded wait: then it is set aside, with its reason");
+    cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);
+}
