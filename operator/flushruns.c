@@ -39,6 +39,7 @@ static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
     if (cJSON_IsObject(summary)) {
         run->rows = num_or(summary, "rows", -1);
         run->rows_left = num_or(summary, "rows_left", -1);
+        run->spreadsheets_full = cJSON_IsTrue(get(summary, "spreadsheets_full"));
         const char *e = cJSON_GetStringValue(get(summary, "error"));
         snprintf(run->error, sizeof run->error, "%s", e ? e : "");
     } else if (message && run->exit_code != 0) {   /* not our summary: the log's tail */
@@ -87,6 +88,7 @@ void op_flushruns_facts(const op_flushruns *r, op_flush_facts *out)
     out->last_rows = r->run[0].rows;
     out->rows_waiting = r->run[0].rows_left;
     out->last_exit = r->run[0].exit_code;
+    out->spreadsheets_full = r->run[0].spreadsheets_full;
     int i = 0;
     while (i < r->n && r->run[i].exit_code != 0)
         i++;

@@ -19,6 +19,7 @@ typedef struct op_flush_run {
     char finished[FP_RFC3339_MAX];
     int exit_code;
     long long rows, rows_left;   /* -1: the pod left no summary */
+    int spreadsheets_full;       /* every spreadsheet of the list was at the cell limit */
     char error[256];
 } op_flush_run;
 
@@ -35,6 +36,7 @@ typedef struct op_flush_facts {
     long long last_rows;                   /* rows the newest run wrote; -1: unknown */
     long long rows_waiting;                /* rows the newest run left buffered; -1: unknown */
     int last_exit;                         /* exit status of the newest run */
+    int spreadsheets_full;                 /* the newest run found every spreadsheet full */
     char last_error[256];                  /* the newest failed run's error line */
 } op_flush_facts;
 

@@ -27,6 +27,9 @@ static void flushing(const op_pipeline *p, const op_observed *o, op_condition *c
     else if (f->failures_in_a_row == 0)
         set(c, "Flushing", 1, "LastRunSucceeded", "the last run wrote %lld rows; %lld rows waiting", f->last_rows,
             f->rows_waiting);
+    else if (f->spreadsheets_full)
+        set(c, "Flushing", 0, "SpreadsheetsFull", "every spreadsheet is at the cell limit: add a new one to "
+            "spec.sheets.spreadsheetIds (%.120s)", f->last_error);
     else
         set(c, "Flushing", 0, "LastRunFailed", "%d run%s in a row failed (exit %d): %.160s", f->failures_in_a_row,
             f->failures_in_a_row == 1 ? "" : "s", f->last_exit, f->last_error);

@@ -54,6 +54,9 @@ static struct runs_case cases[] = {
      "formpipe-flush: --sheet: required", -1, -1},
     {"a failed pod with no message names its exit status", {{"a", "2026-12-01T10:00:00Z", 137, NULL}}, 1, 1, 1, "",
      "exit status 137", -1, -1},
+    {"every spreadsheet full: the newest run says so",
+     {{"a", "2026-12-01T10:00:00Z", 3, "{\"rows\":0,\"rows_left\":5,\"spreadsheets_full\":true,\"error\":\"full\"}"}}, 1, 1, 1, "",
+     "full", 0, 5},
     {"the same pod seen twice counts once",
      {{"a", "2026-12-01T10:00:00Z", 1, FAIL("x")}, {"a", "2026-12-01T10:00:00Z", 1, FAIL("x")}}, 2, 1, 1, "", "x", 0, 7},
 };

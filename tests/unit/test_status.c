@@ -101,6 +101,21 @@ ParameterizedTest(struct status_case *c, status, conditions)
     op_pipeline_free(p);
 }
 
+Test(status, full_spreadsheets_are_named_as_the_reason)
+{
+    op_pipeline *p = pipeline();
+    op_flush_facts flush = {.runs = 1, .failures_in_a_row = 1, .last_exit = 3, .spreadsheets_full = 1,
+                            .last_rows = 0, .rows_waiting = 9, .last_error = "spreadsheet S is full"};
+    op_observed o = {.partitions = 1, .topic = {"TopicReady", 1, "TopicExists", "t"}, .ingest_ok = 1, .consumers = 1,
+                     .consumers_ok = 1, .cronjob_ok = 1, .lag = 0, .dead_letters = 0, .flush = &flush, .conflict = "",
+                     .tab_owner = "", .group = "g", .dlq_topic = "d"};
+    op_condition cond[OP_C_COUNT];
+    op_status_conditions(p, &o, cond);
+    cr_assert_str_eq(cond[OP_C_FLUSHING].reason, "SpreadsheetsFull");
+    cr_assert_not_null(strstr(cond[OP_C_FLUSHING].message, "spec.sheets.spreadsheetIds"), "%s", cond[OP_C_FLUSHING].message);
+    op_pipeline_free(p);
+}
+
 Test(status, the_status_object_carries_the_numbers)
 {
     op_pipeline *p = pipeline();
