@@ -1,7 +1,7 @@
 /* fp-bench-fill: puts COUNT rows of the seed-004 student form straight into a
  * pipeline's Redis buffer (through Sentinel), as the consumer would, for the flush
  * benchmark. Usage: fp-bench-fill SENTINELS MASTER PASSWORD_FILE NAMESPACE NAME COUNT */
-#include "buffer.h"
+#include "rowstore.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +26,14 @@ int main(int argc, char **argv)
     fp_error err = {0};
     fp_redis_config cfg = {.sentinels = argv[1], .master_name = argv[2], .password = password};
     fp_redis *redis = fp_redis_new(&cfg, &err);
-    fp_buffer *buf = redis ? fp_buffer_new(redis, argv[4], argv[5], &err) : NULL;
+    fp_rowstore *buf = redis ? fp_rowstore_new(redis, argv[4], argv[5], &err) : NULL;
     if (!buf) {
         fprintf(stderr, "fp-bench-fill: %s\n", err.msg);
         return 1;
     }
     static const char *const columns[] = {"name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"};
     long n = atol(argv[6]);
-    static fp_buffer_row rows[CHUNK];
+    static fp_rowstore_row rows[CHUNK];
     static char ids[CHUNK][32];
     static size_t at[CHUNK];
     fp_buf text;
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
             int rc = json ? fp_event_parse(json, strlen(json), &ev, &err) : fp_error_set(&err, FP_ENOMEM, "out of memory");
             at[j] = text.len;
             if (!rc)
-                rc = fp_buffer_row_append(&text, &ev, columns, 8, NULL, &err);
+                rc = fp_rowstore_row_append(&text, &ev, columns, 8, NULL, &err);
             if (!rc)
                 rc = fp_buf_add(&text, "", 1);
             fp_event_clear(&ev);
@@ -66,15 +66,15 @@ int main(int argc, char **argv)
             }
         }
         for (int j = 0; j < k; j++)
-            rows[j] = (fp_buffer_row){ids[j], 1795442727123LL + base + j, text.data + at[j]};
+            rows[j] = (fp_rowstore_row){ids[j], 1795442727123LL + base + j, text.data + at[j]};
         long long added;
-        if (fp_buffer_insert(buf, rows, (size_t)k, &added, &err)) {
+        if (fp_rowstore_insert(buf, rows, (size_t)k, &added, &err)) {
             fprintf(stderr, "fp-bench-fill: %s\n", err.msg);
             return 1;
         }
     }
     fp_buf_free(&text);
-    fp_buffer_free(buf);
+    fp_rowstore_free(buf);
     fp_redis_free(redis);
     return 0;
 }

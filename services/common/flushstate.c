@@ -1,7 +1,7 @@
 /* flushstate.c — see flushstate.h. */
 #include "flushstate.h"
 #include "buf.h"
-#include "buffer.h"
+#include "rowstore.h"
 #include "script.h"
 
 #include <ctype.h>
@@ -148,7 +148,7 @@ fp_flushstate *fp_flushstate_new(fp_redis *redis, const char *ns, const char *na
     }
     s->redis = redis;
     for (int i = 0; i < K_COUNT; i++) {
-        if (fp_buffer_key(s->keys[i], KEYMAX, ns, name, suffix[i])) {
+        if (fp_rowstore_key(s->keys[i], KEYMAX, ns, name, suffix[i])) {
             fp_error_set(err, FP_ELIMIT, "flush state: namespace/name too long for a key");
             free(s);
             return NULL;

@@ -5,7 +5,7 @@
  * written pauses its partition at that message (offsets stay before it) and is retried
  * in the background; the other partitions keep flowing. */
 #include "consumer.h"
-#include "buffer.h"
+#include "rowstore.h"
 #include "clock.h"
 #include "deadletter.h"
 #include "event.h"
@@ -47,7 +47,7 @@ typedef struct batch {
     fp_event *events;
     fp_buf text;
     size_t *row_at;      /* offset of each row in text */
-    fp_buffer_row *rows;
+    fp_rowstore_row *rows;
     size_t nrows;
     letter *letters;     /* its dead letters, produced while it was prepared */
     size_t nletters;
@@ -84,7 +84,7 @@ struct fp_consumer {
      * blocks its connection until a replica confirmed, so a second batch on the same
      * connection would only run after that. */
     fp_redis *redis[FP_CONSUMER_MAX_IN_FLIGHT];
-    fp_buffer *buffer[FP_CONSUMER_MAX_IN_FLIGHT];
+    fp_rowstore *buffer[FP_CONSUMER_MAX_IN_FLIGHT];
     int lanes;
     unsigned long queued_total;   /* batches ever queued: picks each one's lane */
     atomic_int redis_ok;
@@ -114,7 +114,7 @@ static void trim_dedup_window(fp_consumer *c, int lane)
 {
     fp_error err = {0};
     long long removed = 0;
-    if (fp_buffer_trim_flushed(c->buffer[lane], fp_clock_wall_ms() - c->cfg.dedup_window_ms, &removed, &err))
+    if (fp_rowstore_trim_flushed(c->buffer[lane], fp_clock_wall_ms() - c->cfg.dedup_window_ms, &removed, &err))
         fp_log_warn("trimming the dedup window failed", FP_LSTR("error", err.msg));
     else if (removed)
         fp_log_info("dedup window trimmed", FP_LINT("removed", removed));
@@ -258,7 +258,7 @@ static int batch_init(batch *b, size_t cap)
     b->row_at = calloc(cap, sizeof *b->row_at);
     b->rows = calloc(cap, sizeof *b->rows);
     b->letters = calloc(cap, sizeof *b->letters);
-    fp_buf_init(&b->text, cap * (FP_BUFFER_MAX_ROW + 1));
+    fp_buf_init(&b->text, cap * (FP_ROWSTORE_MAX_ROW + 1));
     return b->msgs && b->events && b->row_at && b->rows && b->letters ? 0 : FP_ENOMEM;
 }
 
@@ -391,7 +391,7 @@ static int create_lanes(fp_consumer *c, fp_error *err)
                           .command_timeout_ms = cfg->redis_command_timeout_ms};
     for (int i = 0; i < c->lanes; i++) {
         if (!(c->redis[i] = fp_redis_new(&rc, err)) ||
-            !(c->buffer[i] = fp_buffer_new(c->redis[i], c->form->ns, c->form->name, err)))
+            !(c->buffer[i] = fp_rowstore_new(c->redis[i], c->form->ns, c->form->name, err)))
             return err ? err->code : FP_EINVAL;
     }
     return 0;
@@ -679,18 +679,18 @@ static void note_stored(fp_consumer *c, int lane, size_t n, long long inserted, 
 
 /* Inserts rows and WAITs until both succeed, pausing the partitions while Redis is
  * unavailable. Returns 0, or FP_ETIMEOUT when shutdown cut the retries short. */
-static int store_rows(fp_consumer *c, int lane, const fp_buffer_row *rows, size_t n)
+static int store_rows(fp_consumer *c, int lane, const fp_rowstore_row *rows, size_t n)
 {
-    fp_buffer *buffer = c->buffer[lane];
+    fp_rowstore *buffer = c->buffer[lane];
     long backoff = c->cfg.backoff_initial_ms;
     long long deadline = 0;
     for (;;) {
         fp_error err = {0};
         long long inserted = 0, acked = 0;
         double t0 = fp_clock_mono_s();
-        int rc = fp_buffer_insert(buffer, rows, n, &inserted, &err);
+        int rc = fp_rowstore_insert(buffer, rows, n, &inserted, &err);
         if (!rc && c->cfg.min_replicas_ack > 0)
-            rc = fp_buffer_wait(buffer, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &acked, &err);
+            rc = fp_rowstore_wait(buffer, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &acked, &err);
         if (!rc) {
             note_stored(c, lane, n, inserted, fp_clock_mono_s() - t0);
             return 0;
@@ -766,7 +766,7 @@ static int prepare_batch(fp_consumer *c, batch *b)
         if (rc)
             return rc;
         b->row_at[b->nrows] = at;
-        b->rows[b->nrows] = (fp_buffer_row){b->events[i].id, b->events[i].time_ms, NULL};
+        b->rows[b->nrows] = (fp_rowstore_row){b->events[i].id, b->events[i].time_ms, NULL};
         b->nrows++;
     }
     for (size_t i = 0; i < b->nrows; i++)   /* text has stopped moving */
@@ -780,7 +780,7 @@ static void start_batch(fp_consumer *c, batch *b)
 {
     fp_error err = {0};
     b->sent_at = fp_clock_mono_s();
-    if (fp_buffer_insert_start(c->buffer[b->lane], b->rows, b->nrows, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &err))
+    if (fp_rowstore_insert_start(c->buffer[b->lane], b->rows, b->nrows, c->cfg.min_replicas_ack, c->cfg.wait_timeout_ms, &err))
         fp_log_warn("redis send failed; the batch will be retried", FP_LSTR("error", err.msg));
     else
         b->in_flight = 1;
@@ -795,7 +795,7 @@ static int complete_batch(fp_consumer *c, batch *b)
     if (b->in_flight) {
         fp_error err = {0};
         long long inserted, acked;
-        if (fp_buffer_insert_finish(c->buffer[b->lane], &inserted, &acked, &err) == 0) {
+        if (fp_rowstore_insert_finish(c->buffer[b->lane], &inserted, &acked, &err) == 0) {
             note_stored(c, b->lane, b->nrows, inserted, fp_clock_mono_s() - b->sent_at);
         } else {
             fp_series_inc(c->m_redis_errors);
@@ -977,7 +977,7 @@ void fp_consumer_free(fp_consumer *c)
     if (c->rk)
         rd_kafka_destroy(c->rk);
     for (int i = 0; i < c->lanes; i++) {
-        fp_buffer_free(c->buffer[i]);
+        fp_rowstore_free(c->buffer[i]);
         fp_redis_free(c->redis[i]);
     }
     fp_form_free(c->form);

@@ -1,6 +1,6 @@
 /* triage.c — see triage.h. */
 #include "triage.h"
-#include "buffer.h"
+#include "rowstore.h"
 #include "jscan.h"
 
 #include <stdarg.h>
@@ -65,7 +65,7 @@ int fp_triage_row(const fp_form *form, const fp_event *ev, fp_buf *text, fp_tria
 {
     fp_error err = {0};
     size_t matched = 0, start = text->len;
-    int rc = fp_buffer_row_append(text, ev, (const char *const *)form->columns, form->ncolumns, &matched, &err);
+    int rc = fp_rowstore_row_append(text, ev, (const char *const *)form->columns, form->ncolumns, &matched, &err);
     if (!rc && (rc = fp_buf_add(text, "", 1)) == FP_ELIMIT)   /* the row's terminating NUL */
         fp_error_set(&err, rc, "row is larger than the batch's text limit");
     if (!rc && matched < ev->nfields)

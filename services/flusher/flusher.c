@@ -1,7 +1,7 @@
 /* flusher.c — see flusher.h. */
 #include "flusher.h"
 #include "buf.h"
-#include "buffer.h"
+#include "rowstore.h"
 #include "clock.h"
 #include "flushstate.h"
 #include "form.h"
@@ -23,7 +23,7 @@ typedef struct run {
     fp_gauth *auth;
     fp_sheets *sheets;
     fp_redis *redis;
-    fp_buffer *buffer;
+    fp_rowstore *buffer;
     fp_flushstate *state;
     char token[33];
     size_t current;                   /* index of the spreadsheet being filled */
@@ -277,7 +277,7 @@ static int give_back(run *r, long long start, long long n, fp_error *err)
 
 /* Writes one recorded batch (rows read from the buffer) to the open tab and finishes
  * it in Redis. */
-static int write_batch(run *r, long long start, const fp_buffer_rowset *rs, fp_flush_summary *sum, fp_error *err)
+static int write_batch(run *r, long long start, const fp_rowstore_rowset *rs, fp_flush_summary *sum, fp_error *err)
 {
     long long n = (long long)rs->n, count = 0;
     int rc = ensure_grid(r, start + n - 1, err);
@@ -306,7 +306,7 @@ static int write_batch(run *r, long long start, const fp_buffer_rowset *rs, fp_f
 static int redo(run *r, fp_flush_batch *b, fp_flush_summary *sum, fp_error *err)
 {
     char key[FP_FLUSH_TARGET_MAX];
-    fp_buffer_rowset rs;
+    fp_rowstore_rowset rs;
     int rc = fp_flushstate_target_key(key, sizeof key, b->spreadsheet, b->sheet) ? FP_ELIMIT : 0;
     if (!rc && (!r->ready || strcmp(key, r->key) != 0)) {
         fp_log_info("the interrupted batch belongs to another target", FP_LSTR("spreadsheet", b->spreadsheet),
@@ -317,12 +317,12 @@ static int redo(run *r, fp_flush_batch *b, fp_flush_summary *sum, fp_error *err)
         return rc;
     fp_log_info("finishing an interrupted batch", FP_LINT("first_row", b->start_row),
                 FP_LINT("rows", cJSON_GetArraySize(b->ids)));
-    if ((rc = fp_buffer_rows(r->buffer, b->ids, &rs, err)))
+    if ((rc = fp_rowstore_rows(r->buffer, b->ids, &rs, err)))
         return rc;
     long long before = sum->batches;
     rc = write_batch(r, b->start_row, &rs, sum, err);
     sum->redone += sum->batches - before;
-    fp_buffer_rowset_clear(&rs);
+    fp_rowstore_rowset_clear(&rs);
     return rc;
 }
 
@@ -331,11 +331,11 @@ static int redo(run *r, fp_flush_batch *b, fp_flush_summary *sum, fp_error *err)
  * past the cell limit is not recorded: the run moves on to the next spreadsheet. */
 static int next_batch(run *r, fp_flush_summary *sum, int *done, fp_error *err)
 {
-    fp_buffer_rowset rs;
+    fp_rowstore_rowset rs;
     long long next;
     int exists;
     int rc = fp_flushstate_nextrow(r->state, r->key, &next, &exists, err);
-    if (rc || (rc = fp_buffer_oldest(r->buffer, (size_t)r->batch_limit, &rs, err)))
+    if (rc || (rc = fp_rowstore_oldest(r->buffer, (size_t)r->batch_limit, &rs, err)))
         return rc;
     *done = rs.n == 0;
     long long end = next + (long long)rs.n - 1;
@@ -351,7 +351,7 @@ static int next_batch(run *r, fp_flush_summary *sum, int *done, fp_error *err)
         goto out;
     rc = write_batch(r, next, &rs, sum, err);
 out:
-    fp_buffer_rowset_clear(&rs);
+    fp_rowstore_rowset_clear(&rs);
     return rc;
 }
 
@@ -424,7 +424,7 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
             backoff = 500;
     } while (!rc && !done && fp_clock_mono_ms() < deadline && !fp_shutdown_requested());
     if (!rc)
-        fp_buffer_pending(r->buffer, &sum->pending_left, err);
+        fp_rowstore_pending(r->buffer, &sum->pending_left, err);
     return rc;
 }
 
@@ -453,7 +453,7 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     if (!(r.form = fp_form_load(cfg->form_path, err)) ||
         !(r.auth = fp_gauth_load(cfg->credentials_file, cfg->token_url, err)) ||
         !(r.sheets = fp_sheets_new(&sc, r.auth, err)) || !(r.redis = fp_redis_new(&rcfg, err)) ||
-        !(r.buffer = fp_buffer_new(r.redis, r.form->ns, r.form->name, err)) ||
+        !(r.buffer = fp_rowstore_new(r.redis, r.form->ns, r.form->name, err)) ||
         !(r.state = fp_flushstate_new(r.redis, r.form->ns, r.form->name, err))) {
         rc = err ? err->code : FP_EINVAL;
         goto out;
@@ -477,7 +477,7 @@ out:
     sum->retries = r.sheets ? fp_sheets_retries(r.sheets) : 0;
     sum->duration_ms = fp_clock_mono_ms() - t0;
     fp_flushstate_free(r.state);
-    fp_buffer_free(r.buffer);
+    fp_rowstore_free(r.buffer);
     fp_redis_free(r.redis);
     fp_sheets_free(r.sheets);
     fp_gauth_free(r.auth);

@@ -4,7 +4,7 @@
  * event's own field names as columns. Checked on the way: a refused event says why;
  * what the strict reader accepts cJSON accepts too; every row is a JSON array of
  * [id, time, one value per column]. Any sanitizer report or abort is a finding. */
-#include "buffer.h"
+#include "rowstore.h"
 #include "event.h"
 
 #include <stdint.h>
@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         columns[i] = ev.fields[i].name;
     fp_buf row;
     size_t matched = 0;
-    fp_buf_init(&row, FP_BUFFER_MAX_ROW);
-    if (fp_buffer_row_append(&row, &ev, columns, ev.nfields, &matched, &err) == 0) {
+    fp_buf_init(&row, FP_ROWSTORE_MAX_ROW);
+    if (fp_rowstore_row_append(&row, &ev, columns, ev.nfields, &matched, &err) == 0) {
         cJSON *r = cJSON_Parse(row.data);
         check(cJSON_IsArray(r) && cJSON_GetArraySize(r) == (int)ev.nfields + 2, "a row is [id, time, columns...]");
         check(matched == ev.nfields, "every column has its field");

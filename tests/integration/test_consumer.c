@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buffer.h"
+#include "rowstore.h"
 #include "deadletter.h"
 #include "event.h"
 #include "testkit.h"
@@ -20,7 +20,7 @@
 /* One pipeline per test: its own topic, group, dead-letter topic and buffer keys. */
 static char name[64], topic[128], dlq[140], *form_path;
 static fp_redis *redis;
-static fp_buffer *buffer;
+static fp_rowstore *buffer;
 
 static void setup(void)
 {
@@ -35,14 +35,14 @@ static void setup(void)
     form_path = tk_write_temp(form);
     fp_error err = {0};
     redis = tk_redis();
-    buffer = fp_buffer_new(redis, "tests", name, &err);
+    buffer = fp_rowstore_new(redis, "tests", name, &err);
     cr_assert_not_null(buffer, "%s", err.msg);
     tk_redis_settled(redis);   /* tests that WAIT for 2 replicas need both */
 }
 
 static void teardown(void)
 {
-    fp_buffer_free(buffer);
+    fp_rowstore_free(buffer);
     fp_redis_free(redis);
     unlink(form_path);
     free(form_path);
@@ -118,7 +118,7 @@ static long long pending(void)
     long long n = -1;
     fp_error err = {0};
     for (int attempt = 0; attempt < 50; attempt++) {   /* the master may be failing over */
-        if (fp_buffer_pending(buffer, &n, &err) == 0)
+        if (fp_rowstore_pending(buffer, &n, &err) == 0)
             return n;
         usleep(200 * 1000);
     }
@@ -140,9 +140,9 @@ static void wait_pending(long long want, double timeout_s, tk_proc *show)
 /* Every id 0..n-1 is buffered exactly once, in submission-time order. */
 static void assert_exact(int n)
 {
-    fp_buffer_rowset rows;
+    fp_rowstore_rowset rows;
     fp_error err = {0};
-    cr_assert_eq(fp_buffer_oldest(buffer, (size_t)n + 10, &rows, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_rowstore_oldest(buffer, (size_t)n + 10, &rows, &err), 0, "%s", err.msg);
     cr_assert_eq(rows.n, (size_t)n);
     for (int i = 0; i < n; i++) {
         char want[32];
@@ -152,7 +152,7 @@ static void assert_exact(int n)
         cr_assert_eq(cJSON_GetArraySize(row), 5, "id, received_at and three fields");
         cJSON_Delete(row);
     }
-    fp_buffer_rowset_clear(&rows);
+    fp_rowstore_rowset_clear(&rows);
 }
 
 /* Reads one counter from the consumer's /metrics. */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buffer.h"
+#include "rowstore.h"
 #include "event.h"
 #include "testkit.h"
 
@@ -17,7 +17,7 @@
 
 static char name[64], topic[128], dlq[140], *form_path;
 static fp_redis *redis;
-static fp_buffer *buffer;
+static fp_rowstore *buffer;
 
 /* Writes the pipeline's form: generation 1 has name and roll; generation 2 adds cgpa. */
 static void write_form(int generation)
@@ -42,13 +42,13 @@ static void setup(void)
     write_form(1);
     fp_error err = {0};
     redis = tk_redis();
-    buffer = fp_buffer_new(redis, "tests", name, &err);
+    buffer = fp_rowstore_new(redis, "tests", name, &err);
     cr_assert_not_null(buffer, "%s", err.msg);
 }
 
 static void teardown(void)
 {
-    fp_buffer_free(buffer);
+    fp_rowstore_free(buffer);
     fp_redis_free(redis);
     unlink(form_path);
     free(form_path);
@@ -89,7 +89,7 @@ static long long pending(void)
 {
     long long n = -1;
     fp_error err = {0};
-    cr_assert_eq(fp_buffer_pending(buffer, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_rowstore_pending(buffer, &n, &err), 0, "%s", err.msg);
     return n;
 }
 
@@ -242,15 +242,15 @@ Test(dlq, list_show_and_redrive_after_the_form_is_fixed)
     free(out);
     wait_pending(3, 60, &c);
     cJSON *ids = cJSON_CreateStringArray((const char *[]){"id-0000001"}, 1);
-    fp_buffer_rowset rows;
+    fp_rowstore_rowset rows;
     fp_error err = {0};
-    cr_assert_eq(fp_buffer_rows(buffer, ids, &rows, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_rowstore_rows(buffer, ids, &rows, &err), 0, "%s", err.msg);
     cr_assert_eq(rows.n, 1);
     cJSON *row = cJSON_ParseWithLength(rows.rows[0], rows.lens[0]);
     cr_assert_eq(cJSON_GetArraySize(row), 5, "id, time, name, roll, cgpa");
     cr_assert_eq(cJSON_GetArrayItem(row, 4)->valuedouble, 9.5, "the re-driven event's cgpa is in its column");
     cJSON_Delete(row);
-    fp_buffer_rowset_clear(&rows);
+    fp_rowstore_rowset_clear(&rows);
     cJSON_Delete(ids);
 
     /* Re-driving again (by offset this time) stores nothing twice: the consumer reads

@@ -8,14 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buffer.h"
+#include "rowstore.h"
 #include "flushstate.h"
 #include "testkit.h"
 
 static char name[64], sheet_id[80], email[128], *form_path, *key_path, keydir[64];
 static const char *sheets_url;
 static fp_redis *redis;
-static fp_buffer *buffer;
+static fp_rowstore *buffer;
 
 static void control(const char *path, const char *json)
 {
@@ -84,7 +84,7 @@ static void setup(void)
     form_path = tk_write_temp(form);
     fp_error err = {0};
     redis = tk_redis();
-    buffer = fp_buffer_new(redis, "tests", name, &err);
+    buffer = fp_rowstore_new(redis, "tests", name, &err);
     cr_assert_not_null(buffer, "%s", err.msg);
     tk_redis_settled(redis);
     control("/_control/faults", "{\"write_quota_per_minute\":60,\"status\":200,\"count\":0,\"drop_after_apply\":0}");
@@ -93,7 +93,7 @@ static void setup(void)
 static void teardown(void)
 {
     char cmd[128];
-    fp_buffer_free(buffer);
+    fp_rowstore_free(buffer);
     fp_redis_free(redis);
     unlink(form_path);
     free(form_path);
@@ -114,7 +114,7 @@ TestSuite(flusher, .init = setup, .fini = teardown, .timeout = 300);
  * 60,000 characters, more than a Sheets cell holds. */
 static void buffer_rows_from(int first, int n, int big)
 {
-    fp_buffer_row rows[500];
+    fp_rowstore_row rows[500];
     size_t at[500];
     char ids[500][24];
     fp_buf text, data;
@@ -141,7 +141,7 @@ static void buffer_rows_from(int first, int n, int big)
             char *json = fp_event_encode(ids[j], "tests", "flush", 1795392000000LL + i, 1, d);
             cr_assert_eq(fp_event_parse(json, strlen(json), &ev, &err), 0, "%s", err.msg);
             at[j] = text.len;
-            cr_assert_eq(fp_buffer_row_append(&text, &ev, (const char *[]){"name", "roll", "note"}, 3, NULL, &err), 0,
+            cr_assert_eq(fp_rowstore_row_append(&text, &ev, (const char *[]){"name", "roll", "note"}, 3, NULL, &err), 0,
                          "%s", err.msg);
             cr_assert_eq(fp_buf_add(&text, "", 1), 0);
             fp_event_clear(&ev);
@@ -149,10 +149,10 @@ static void buffer_rows_from(int first, int n, int big)
             cJSON_Delete(d);
         }
         for (int j = 0; j < k; j++)
-            rows[j] = (fp_buffer_row){ids[j], 1000000 + first + base + j, text.data + at[j]};
+            rows[j] = (fp_rowstore_row){ids[j], 1000000 + first + base + j, text.data + at[j]};
         long long added;
         fp_error err = {0};
-        cr_assert_eq(fp_buffer_insert(buffer, rows, (size_t)k, &added, &err), 0, "%s", err.msg);
+        cr_assert_eq(fp_rowstore_insert(buffer, rows, (size_t)k, &added, &err), 0, "%s", err.msg);
     }
     fp_buf_free(&text);
     fp_buf_free(&data);
@@ -222,7 +222,7 @@ static void assert_sheet_exact(int n)
     cJSON_Delete(doc);
     long long pending = -1;
     fp_error err = {0};
-    for (int attempt = 0; attempt < 50 && fp_buffer_pending(buffer, &pending, &err); attempt++)
+    for (int attempt = 0; attempt < 50 && fp_rowstore_pending(buffer, &pending, &err); attempt++)
         usleep(200 * 1000);   /* our own connection may still point at a killed master */
     cr_assert_eq(pending, 0, "the buffer is empty once the rows are in the sheet (%s)", err.msg);
 }
@@ -387,7 +387,7 @@ Test(flusher, bad_credentials_and_unshared_sheets_exit_1_with_one_clear_line)
     free(log);
     long long pending = 0;
     fp_error err = {0};
-    fp_buffer_pending(buffer, &pending, &err);
+    fp_rowstore_pending(buffer, &pending, &err);
     cr_assert_eq(pending, 10, "nothing leaves the buffer when the sheet can't be written");
 }
 
@@ -420,7 +420,7 @@ static long long buffered(void)
 {
     long long pending = -1;
     fp_error err = {0};
-    cr_assert_eq(fp_buffer_pending(buffer, &pending, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_rowstore_pending(buffer, &pending, &err), 0, "%s", err.msg);
     return pending;
 }
 
@@ -585,10 +585,10 @@ Test(flusher, a_form_of_40_fields_grows_the_columns_of_a_new_tab)
         for (int f = 0; f < FIELDS; f++)
             cr_assert_eq(fp_buf_printf(&row, ",\"r%d-f%d\"", i, f), 0);
         cr_assert_eq(fp_buf_adds(&row, "]"), 0);
-        fp_buffer_row r = {id, 1000 + i, row.data};
+        fp_rowstore_row r = {id, 1000 + i, row.data};
         long long added;
         fp_error err = {0};
-        cr_assert_eq(fp_buffer_insert(buffer, &r, 1, &added, &err), 0, "%s", err.msg);
+        cr_assert_eq(fp_rowstore_insert(buffer, &r, 1, &added, &err), 0, "%s", err.msg);
     }
     cr_assert_eq(run_flush("100"), 0);
     cJSON *doc = tab(sheet_id, "Sheet1");
@@ -684,7 +684,7 @@ Test(flusher, a_row_sheets_refuses_goes_to_the_dead_letters_and_the_rest_goes_on
     char key[600];
     redisReply *rep;
     fp_error err = {0};
-    fp_buffer_key(key, sizeof key, "tests", name, "dead");
+    fp_rowstore_key(key, sizeof key, "tests", name, "dead");
     const char *argv[] = {"HGET", key, "id-0000037"};
     size_t lens[] = {4, strlen(key), 10};
     cr_assert_eq(fp_redis_command(redis, &rep, &err, 3, argv, lens), 0, "%s", err.msg);
@@ -804,8 +804,8 @@ Test(flusher, an_earlier_versions_position_is_kept_by_the_current_target)
     char key[600], positions[600];
     redisReply *rep;
     fp_error err = {0};
-    fp_buffer_key(key, sizeof key, "tests", name, "nextrow");
-    fp_buffer_key(positions, sizeof positions, "tests", name, "positions");
+    fp_rowstore_key(key, sizeof key, "tests", name, "nextrow");
+    fp_rowstore_key(positions, sizeof positions, "tests", name, "positions");
     const char *del[] = {"DEL", positions};
     size_t dlens[] = {3, strlen(positions)};
     cr_assert_eq(fp_redis_command(redis, &rep, &err, 2, del, dlens), 0, "%s", err.msg);

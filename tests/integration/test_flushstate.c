@@ -5,12 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buffer.h"
+#include "rowstore.h"
 #include "flushstate.h"
 #include "testkit.h"
 
 static fp_redis *redis;
-static fp_buffer *buf;
+static fp_rowstore *buf;
 static fp_flushstate *st;
 static char name[64];
 
@@ -19,7 +19,7 @@ static void setup(void)
     fp_error err = {0};
     redis = tk_redis();
     tk_unique(name, sizeof name, "flush");
-    buf = fp_buffer_new(redis, "tests", name, &err);
+    buf = fp_rowstore_new(redis, "tests", name, &err);
     st = fp_flushstate_new(redis, "tests", name, &err);
     cr_assert(buf && st, "%s", err.msg);
 }
@@ -27,7 +27,7 @@ static void setup(void)
 static void teardown(void)
 {
     fp_flushstate_free(st);
-    fp_buffer_free(buf);
+    fp_rowstore_free(buf);
     fp_redis_free(redis);
 }
 
@@ -74,14 +74,14 @@ Test(flushstate, an_expired_holder_is_fenced_out)
 Test(flushstate, record_then_finish_moves_rows_from_pending_to_flushed)
 {
     fp_error err = {0};
-    fp_buffer_row rows[10];
+    fp_rowstore_row rows[10];
     char idv[10][16];
     for (int i = 0; i < 10; i++) {
         snprintf(idv[i], sizeof idv[i], "r%02d", i);
-        rows[i] = (fp_buffer_row){idv[i], 1000 + i, "[\"x\"]"};
+        rows[i] = (fp_rowstore_row){idv[i], 1000 + i, "[\"x\"]"};
     }
     long long added;
-    cr_assert_eq(fp_buffer_insert(buf, rows, 10, &added, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_rowstore_insert(buf, rows, 10, &added, &err), 0, "%s", err.msg);
 
     long long next;
     int exists, got;
@@ -94,10 +94,10 @@ Test(flushstate, record_then_finish_moves_rows_from_pending_to_flushed)
     cr_assert_eq(next, 2, "init only sets an unset nextrow");
 
     cr_assert_eq(fp_flushstate_lock(st, "T", 10000, &got, &err), 0);
-    fp_buffer_rowset oldest;
-    cr_assert_eq(fp_buffer_oldest(buf, 4, &oldest, &err), 0);
+    fp_rowstore_rowset oldest;
+    cr_assert_eq(fp_rowstore_oldest(buf, 4, &oldest, &err), 0);
     cr_assert_eq(fp_flushstate_record(st, "T", "book", "Sheet1", next, oldest.ids, oldest.n, &err), 0, "%s", err.msg);
-    fp_buffer_rowset_clear(&oldest);
+    fp_rowstore_rowset_clear(&oldest);
 
     fp_flush_batch b;
     cr_assert_eq(fp_flushstate_batch(st, &b, &exists, &err), 0);
@@ -114,7 +114,7 @@ Test(flushstate, record_then_finish_moves_rows_from_pending_to_flushed)
     cr_assert_eq(fp_flushstate_finish(st, "T", 5000, &count, &err), 0, "%s", err.msg);
     cr_assert_eq(count, 4);
     long long pend;
-    fp_buffer_pending(buf, &pend, &err);
+    fp_rowstore_pending(buf, &pend, &err);
     cr_assert_eq(pend, 6);
     cr_assert_eq(fp_flushstate_nextrow(st, T, &next, &exists, &err), 0);
     cr_assert_eq(next, 6, "rows 2..5 written: next is 6");
@@ -128,7 +128,7 @@ Test(flushstate, record_then_finish_moves_rows_from_pending_to_flushed)
     cr_assert_eq(next, 6);
 
     /* A redelivered event for a flushed id is not buffered again. */
-    cr_assert_eq(fp_buffer_insert(buf, rows, 10, &added, &err), 0);
+    cr_assert_eq(fp_rowstore_insert(buf, rows, 10, &added, &err), 0);
     cr_assert_eq(added, 0, "flushed and pending ids are all duplicates");
 }
 
@@ -138,7 +138,7 @@ static void set_key(const char *suffix, const char *value)
     char key[600];
     redisReply *rep;
     fp_error err = {0};
-    fp_buffer_key(key, sizeof key, "tests", name, suffix);
+    fp_rowstore_key(key, sizeof key, "tests", name, suffix);
     const char *argv[] = {"SET", key, value};
     size_t lens[] = {3, strlen(key), strlen(value)};
     cr_assert_eq(fp_redis_command(redis, &rep, &err, 3, argv, lens), 0, "%s", err.msg);
@@ -150,7 +150,7 @@ static long long key_exists(const char *suffix)
     char key[600];
     redisReply *rep;
     fp_error err = {0};
-    fp_buffer_key(key, sizeof key, "tests", name, suffix);
+    fp_rowstore_key(key, sizeof key, "tests", name, suffix);
     const char *argv[] = {"EXISTS", key};
     size_t lens[] = {6, strlen(key)};
     cr_assert_eq(fp_redis_command(redis, &rep, &err, 2, argv, lens), 0, "%s", err.msg);
@@ -161,16 +161,16 @@ static long long key_exists(const char *suffix)
 
 static void insert_rows(int n)
 {
-    fp_buffer_row rows[16];
+    fp_rowstore_row rows[16];
     char idv[16][16], json[16][32];
     long long added;
     fp_error err = {0};
     for (int i = 0; i < n; i++) {
         snprintf(idv[i], sizeof idv[i], "r%02d", i);
         snprintf(json[i], sizeof json[i], "[\"r%02d\",\"t\"]", i);
-        rows[i] = (fp_buffer_row){idv[i], 1000 + i, json[i]};
+        rows[i] = (fp_rowstore_row){idv[i], 1000 + i, json[i]};
     }
-    cr_assert_eq(fp_buffer_insert(buf, rows, (size_t)n, &added, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_rowstore_insert(buf, rows, (size_t)n, &added, &err), 0, "%s", err.msg);
 }
 
 struct key_case { const char *spreadsheet, *sheet, *want; };
@@ -232,7 +232,7 @@ Test(flushstate, migrate_moves_the_per_pipeline_position_to_the_current_target_o
     /* an earlier version's in-flight batch: no target fields */
     char key[600];
     redisReply *rep;
-    fp_buffer_key(key, sizeof key, "tests", name, "batch");
+    fp_rowstore_key(key, sizeof key, "tests", name, "batch");
     const char *argv[] = {"HSET", key, "start", "77", "ids", "[\"r00\"]", "token", "T"};
     size_t lens[8];
     for (int i = 0; i < 8; i++)
@@ -290,14 +290,14 @@ Test(flushstate, a_refused_batch_counts_failures_then_moves_to_the_dead_letters)
     cr_assert_eq(count, 2);
     cr_assert_eq(fp_flushstate_batch(st, &b, &exists, &err), 0);
     cr_assert_eq(exists, 0, "the batch is gone");
-    cr_assert_eq(fp_buffer_pending(buf, &pending, &err), 0);
+    cr_assert_eq(fp_rowstore_pending(buf, &pending, &err), 0);
     cr_assert_eq(pending, 3, "its rows left the buffer");
     cr_assert_eq(fp_flushstate_nextrow(st, "b/s", &next, &exists, &err), 0);
     cr_assert_eq(next, 10, "nothing was written: the position stays");
 
     char key[600];
     redisReply *rep;
-    fp_buffer_key(key, sizeof key, "tests", name, "dead");
+    fp_rowstore_key(key, sizeof key, "tests", name, "dead");
     const char *argv[] = {"HGET", key, "r02"};
     size_t lens[] = {4, strlen(key), 3};
     cr_assert_eq(fp_redis_command(redis, &rep, &err, 3, argv, lens), 0, "%s", err.msg);
@@ -312,8 +312,8 @@ Test(flushstate, a_refused_batch_counts_failures_then_moves_to_the_dead_letters)
     cJSON_Delete(dead);
 
     /* A redelivery of a dead-lettered id is not buffered again. */
-    fp_buffer_row again[] = {{"r02", 1, "[\"r02\"]"}};
+    fp_rowstore_row again[] = {{"r02", 1, "[\"r02\"]"}};
     long long added;
-    cr_assert_eq(fp_buffer_insert(buf, again, 1, &added, &err), 0);
+    cr_assert_eq(fp_rowstore_insert(buf, again, 1, &added, &err), 0);
     cr_assert_eq(added, 0);
 }

@@ -1,11 +1,11 @@
-/* Unit tests for services/common/buffer: row building (column order lives here) and
- * key names. The Redis side is tested in tests/integration/test_buffer.c. */
+/* Unit tests for services/common/rowstore: row building (column order lives here) and
+ * key names. The Redis side is tested in tests/integration/test_rowstore.c. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buffer.h"
+#include "rowstore.h"
 
 struct row_case {
     const char *data;   /* event "data" object */
@@ -66,7 +66,7 @@ ParameterizedTest(struct row_case *c, buffer, row_json)
     size_t matched = 99;
     parse_event(&e, "01J", c->data);
     fp_buf_init(&out, 1 << 20);
-    int rc = fp_buffer_row_append(&out, &e.ev, columns, 4, &matched, &err);
+    int rc = fp_rowstore_row_append(&out, &e.ev, columns, 4, &matched, &err);
     if (c->want) {
         cr_assert_eq(rc, 0, "%s: %s", c->data, err.msg);
         cr_assert_str_eq(out.data, c->want);
@@ -89,18 +89,18 @@ Test(buffer, row_append_adds_after_the_contents_and_restores_them_on_failure)
     parse_event(&bad, "2", "{\"roll\":{}}");
     fp_buf_init(&out, 1 << 20);
     cr_assert_eq(fp_buf_adds(&out, "before|"), 0);
-    cr_assert_eq(fp_buffer_row_append(&out, &good.ev, columns, 4, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(fp_rowstore_row_append(&out, &good.ev, columns, 4, NULL, &err), 0, "%s", err.msg);
     const char *want = "before|[\"1\",\"2026-11-23T14:05:27.123Z\",\"A\",\"\",\"\",\"\"]";
     cr_assert_str_eq(out.data, want);
     size_t len = out.len;
-    cr_assert_eq(fp_buffer_row_append(&out, &bad.ev, columns, 4, NULL, &err), FP_EINVAL);
+    cr_assert_eq(fp_rowstore_row_append(&out, &bad.ev, columns, 4, NULL, &err), FP_EINVAL);
     cr_assert_str_eq(err.msg, "field 'roll' is not a string, number or boolean");
     cr_assert_eq(out.len, len, "a refused row leaves nothing behind");
     cr_assert_str_eq(out.data, want);
 
     fp_buf small;
     fp_buf_init(&small, 12);
-    cr_assert_eq(fp_buffer_row_append(&small, &good.ev, columns, 4, NULL, &err), FP_ELIMIT);
+    cr_assert_eq(fp_rowstore_row_append(&small, &good.ev, columns, 4, NULL, &err), FP_ELIMIT);
     cr_assert_eq(small.len, 0);
     fp_buf_free(&small);
     fp_buf_free(&out);
@@ -111,15 +111,15 @@ Test(buffer, row_append_adds_after_the_contents_and_restores_them_on_failure)
 Test(buffer, keys_share_one_hash_tag_per_pipeline)
 {
     char k[128];
-    cr_assert_eq(fp_buffer_key(k, sizeof k, "forms", "student-data", "pending"), 0);
+    cr_assert_eq(fp_rowstore_key(k, sizeof k, "forms", "student-data", "pending"), 0);
     cr_assert_str_eq(k, "fp:{forms/student-data}:pending");
-    cr_assert_eq(fp_buffer_key(k, 16, "forms", "student-data", "pending"), FP_ELIMIT);
+    cr_assert_eq(fp_rowstore_key(k, 16, "forms", "student-data", "pending"), FP_ELIMIT);
 }
 
 Test(buffer, names_with_braces_are_refused)
 {
     fp_error err = {0};
-    cr_assert_null(fp_buffer_new(NULL, "forms", "a{b", &err));
+    cr_assert_null(fp_rowstore_new(NULL, "forms", "a{b", &err));
     cr_assert_eq(err.code, FP_EINVAL);
-    cr_assert_null(fp_buffer_new(NULL, "", "x", &err));
+    cr_assert_null(fp_rowstore_new(NULL, "", "x", &err));
 }

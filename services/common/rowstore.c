@@ -1,5 +1,5 @@
-/* buffer.c — see buffer.h. */
-#include "buffer.h"
+/* rowstore.c — see rowstore.h. */
+#include "rowstore.h"
 #include "buf.h"
 #include "jscan.h"
 #include "script.h"
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FP_BUFFER_KEY_MAX 600
+#define FP_ROWSTORE_KEY_MAX 600
 
 /* KEYS: pending, rows, flushed. ARGV: id, score, row, id, score, row, ...
  * Adds each id that is neither buffered nor in the flushed window (nor earlier in the
@@ -46,13 +46,13 @@ static const char insert_script[] =
     "end\n"
     "return added\n";
 
-struct fp_buffer {
+struct fp_rowstore {
     fp_redis *redis;
-    char pending[FP_BUFFER_KEY_MAX];
-    char rows[FP_BUFFER_KEY_MAX];
-    char flushed[FP_BUFFER_KEY_MAX];
+    char pending[FP_ROWSTORE_KEY_MAX];
+    char rows[FP_ROWSTORE_KEY_MAX];
+    char flushed[FP_ROWSTORE_KEY_MAX];
     fp_script insert;
-    /* The insert sent by fp_buffer_insert_start whose answers are still to be read. */
+    /* The insert sent by fp_rowstore_insert_start whose answers are still to be read. */
     int in_flight;
     long flight_wait_ms;             /* its WAIT timeout; -1: no WAIT was sent */
     int flight_replicas;
@@ -61,32 +61,32 @@ struct fp_buffer {
 
 /* Refuses a command while a pipelined insert's answers are due: they would be read as
  * the command's. */
-static int check_idle(const fp_buffer *b, const char *what, fp_error *err)
+static int check_idle(const fp_rowstore *b, const char *what, fp_error *err)
 {
     return b->in_flight ? fp_error_set(err, FP_EINVAL, "buffer %s: a pipelined insert is in flight", what) : 0;
 }
 
-int fp_buffer_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix)
+int fp_rowstore_key(char *out, size_t outsz, const char *ns, const char *name, const char *suffix)
 {
     int n = snprintf(out, outsz, "fp:{%s/%s}:%s", ns, name, suffix);
     return n < 0 || (size_t)n >= outsz ? FP_ELIMIT : 0;
 }
 
-fp_buffer *fp_buffer_new(fp_redis *redis, const char *ns, const char *name, fp_error *err)
+fp_rowstore *fp_rowstore_new(fp_redis *redis, const char *ns, const char *name, fp_error *err)
 {
     if (!ns || !*ns || !name || !*name || strpbrk(ns, "{}") || strpbrk(name, "{}")) {
         fp_error_set(err, FP_EINVAL, "buffer: namespace and name must be non-empty and brace-free");
         return NULL;
     }
-    fp_buffer *b = calloc(1, sizeof *b);
+    fp_rowstore *b = calloc(1, sizeof *b);
     if (!b) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         return NULL;
     }
     b->redis = redis;
-    if (fp_buffer_key(b->pending, sizeof b->pending, ns, name, "pending") ||
-        fp_buffer_key(b->rows, sizeof b->rows, ns, name, "rows") ||
-        fp_buffer_key(b->flushed, sizeof b->flushed, ns, name, "flushed")) {
+    if (fp_rowstore_key(b->pending, sizeof b->pending, ns, name, "pending") ||
+        fp_rowstore_key(b->rows, sizeof b->rows, ns, name, "rows") ||
+        fp_rowstore_key(b->flushed, sizeof b->flushed, ns, name, "flushed")) {
         fp_error_set(err, FP_ELIMIT, "buffer: namespace/name too long for a key");
         free(b);
         return NULL;
@@ -95,7 +95,7 @@ fp_buffer *fp_buffer_new(fp_redis *redis, const char *ns, const char *name, fp_e
     return b;
 }
 
-void fp_buffer_free(fp_buffer *b) { free(b); }
+void fp_rowstore_free(fp_rowstore *b) { free(b); }
 
 /* Appends a value token as written: the scanner checked it is valid JSON (and valid
  * UTF-8), so a string's escapes and a number's digits are kept exactly. */
@@ -121,7 +121,7 @@ static const fp_event_field *column_value(const fp_event *ev, const char *col, s
     return NULL;
 }
 
-int fp_buffer_row_append(fp_buf *out, const fp_event *ev, const char *const *columns, size_t ncolumns,
+int fp_rowstore_row_append(fp_buf *out, const fp_event *ev, const char *const *columns, size_t ncolumns,
                          size_t *matched, fp_error *err)
 {
     size_t start = out->len, found = 0, next = 0;
@@ -147,7 +147,7 @@ int fp_buffer_row_append(fp_buf *out, const fp_event *ev, const char *const *col
     }
     if (!rc)
         rc = fp_buf_adds(out, "]");
-    if (!rc && out->len - start > FP_BUFFER_MAX_ROW)
+    if (!rc && out->len - start > FP_ROWSTORE_MAX_ROW)
         rc = FP_ELIMIT;
     if (matched)
         *matched = found;
@@ -157,7 +157,7 @@ int fp_buffer_row_append(fp_buf *out, const fp_event *ev, const char *const *col
             out->data[start] = '\0';
         if (rc != FP_EINVAL)   /* a bad value already set its message */
             fp_error_set(err, rc, rc == FP_ELIMIT ? "row is larger than %d bytes" : "out of memory building a row",
-                         FP_BUFFER_MAX_ROW);
+                         FP_ROWSTORE_MAX_ROW);
     }
     return rc;
 }
@@ -177,7 +177,7 @@ static void insert_args_free(insert_args *a)
     free(a->scores);
 }
 
-static int insert_args_build(fp_buffer *b, const fp_buffer_row *rows, size_t n, insert_args *a, fp_error *err)
+static int insert_args_build(fp_rowstore *b, const fp_rowstore_row *rows, size_t n, insert_args *a, fp_error *err)
 {
     a->argc = 3 + 3 * (int)n;
     a->argv = calloc((size_t)a->argc, sizeof *a->argv);
@@ -211,7 +211,7 @@ static int insert_reply(redisReply *rep, long long *inserted, fp_error *err)
     return 0;
 }
 
-int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long long *inserted,
+int fp_rowstore_insert(fp_rowstore *b, const fp_rowstore_row *rows, size_t n, long long *inserted,
                      fp_error *err)
 {
     insert_args a;
@@ -230,7 +230,7 @@ int fp_buffer_insert(fp_buffer *b, const fp_buffer_row *rows, size_t n, long lon
     return rc;
 }
 
-int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, int replicas,
+int fp_rowstore_insert_start(fp_rowstore *b, const fp_rowstore_row *rows, size_t n, int replicas,
                            long wait_ms, fp_error *err)
 {
     insert_args a;
@@ -252,7 +252,7 @@ int fp_buffer_insert_start(fp_buffer *b, const fp_buffer_row *rows, size_t n, in
     return 0;
 }
 
-int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked, fp_error *err)
+int fp_rowstore_insert_finish(fp_rowstore *b, long long *inserted, long long *acked, fp_error *err)
 {
     redisReply *rep = NULL;
     *inserted = 0;
@@ -265,7 +265,7 @@ int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked,
     int rc = fp_redis_receive(b->redis, 0, &rep, err);
     if (rc)
         return rc;
-    rc = insert_reply(rep, inserted, err);   /* -NOSCRIPT too: the caller retries with fp_buffer_insert */
+    rc = insert_reply(rep, inserted, err);   /* -NOSCRIPT too: the caller retries with fp_rowstore_insert */
     freeReplyObject(rep);
     if (b->flight_wait_ms < 0)
         return rc;
@@ -280,7 +280,7 @@ int fp_buffer_insert_finish(fp_buffer *b, long long *inserted, long long *acked,
 }
 
 /* Runs a command built from NULL-terminated string arguments; expects an integer. */
-static int command_int(fp_buffer *b, long long *out, fp_error *err, const char **argv)
+static int command_int(fp_rowstore *b, long long *out, fp_error *err, const char **argv)
 {
     size_t lens[8];
     int argc = 0;
@@ -304,26 +304,26 @@ static int command_int(fp_buffer *b, long long *out, fp_error *err, const char *
     return rc;
 }
 
-int fp_buffer_wait(fp_buffer *b, int replicas, long timeout_ms, long long *acked, fp_error *err)
+int fp_rowstore_wait(fp_rowstore *b, int replicas, long timeout_ms, long long *acked, fp_error *err)
 {
     *acked = 0;
     int rc = check_idle(b, "WAIT", err);
     return rc ? rc : fp_redis_wait(b->redis, replicas, timeout_ms, acked, err);
 }
 
-int fp_buffer_pending(fp_buffer *b, long long *count, fp_error *err)
+int fp_rowstore_pending(fp_rowstore *b, long long *count, fp_error *err)
 {
     return command_int(b, count, err, (const char *[]){"ZCARD", b->pending, NULL});
 }
 
-int fp_buffer_trim_flushed(fp_buffer *b, long long cutoff_ms, long long *removed, fp_error *err)
+int fp_rowstore_trim_flushed(fp_rowstore *b, long long cutoff_ms, long long *removed, fp_error *err)
 {
     char max[32];
     snprintf(max, sizeof max, "(%lld", cutoff_ms);
     return command_int(b, removed, err, (const char *[]){"ZREMRANGEBYSCORE", b->flushed, "-inf", max, NULL});
 }
 
-void fp_buffer_rowset_clear(fp_buffer_rowset *rs)
+void fp_rowstore_rowset_clear(fp_rowstore_rowset *rs)
 {
     free(rs->ids);
     free(rs->received_ms);
@@ -335,7 +335,7 @@ void fp_buffer_rowset_clear(fp_buffer_rowset *rs)
 }
 
 /* Room for n rows in *rs (ids still to be filled by the caller). */
-static int rowset_alloc(fp_buffer_rowset *rs, size_t n, fp_error *err)
+static int rowset_alloc(fp_rowstore_rowset *rs, size_t n, fp_error *err)
 {
     rs->n = n;
     rs->ids = calloc(n ? n : 1, sizeof *rs->ids);
@@ -358,7 +358,7 @@ static int is_json_array(const char *text, size_t len)
 
 /* The one way rows are read: HMGET the rows of rs->ids into rs (the texts stay in
  * the reply, which rs keeps). */
-static int read_rows(fp_buffer *b, fp_buffer_rowset *rs, fp_error *err)
+static int read_rows(fp_rowstore *b, fp_rowstore_rowset *rs, fp_error *err)
 {
     const char **argv = calloc(rs->n + 2, sizeof *argv);
     size_t *lens = calloc(rs->n + 2, sizeof *lens);
@@ -394,7 +394,7 @@ out:
     return rc;
 }
 
-int fp_buffer_oldest(fp_buffer *b, size_t n, fp_buffer_rowset *out, fp_error *err)
+int fp_rowstore_oldest(fp_rowstore *b, size_t n, fp_rowstore_rowset *out, fp_error *err)
 {
     char stop[24];
     memset(out, 0, sizeof *out);
@@ -417,11 +417,11 @@ int fp_buffer_oldest(fp_buffer *b, size_t n, fp_buffer_rowset *out, fp_error *er
         rc = read_rows(b, out, err);
     }
     if (rc)
-        fp_buffer_rowset_clear(out);
+        fp_rowstore_rowset_clear(out);
     return rc;
 }
 
-int fp_buffer_rows(fp_buffer *b, const cJSON *ids, fp_buffer_rowset *out, fp_error *err)
+int fp_rowstore_rows(fp_rowstore *b, const cJSON *ids, fp_rowstore_rowset *out, fp_error *err)
 {
     memset(out, 0, sizeof *out);
     int rc = check_idle(b, "rows", err);
@@ -438,6 +438,6 @@ int fp_buffer_rows(fp_buffer *b, const cJSON *ids, fp_buffer_rowset *out, fp_err
     if (!rc && out->n)
         rc = read_rows(b, out, err);
     if (rc)
-        fp_buffer_rowset_clear(out);
+        fp_rowstore_rowset_clear(out);
     return rc;
 }
