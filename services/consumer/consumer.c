@@ -330,9 +330,9 @@ static int create_group_consumer(fp_consumer *c, fp_error *err)
     char why[512];
     const fp_consumer_config *cfg = &c->cfg;
     /* Prefetch at most 8 MiB / 20,000 messages per partition: memory stays bounded.
-     * Fetch up to 4 MiB per partition per request: with librdkafka's 1 MiB a backlog
-     * drained at ~100k events/s whatever the Redis side did, 4 MiB drains ~145k
-     * (docs/consumer.md). Each can be overridden with --kafka-property. */
+     * Fetch up to 4 MiB per partition per request: librdkafka's 1 MiB capped a backlog
+     * drain whatever the Redis side did (the runs are in docs/consumer.md). Each can be
+     * overridden with --kafka-property. */
     static const char *const consumer_defaults[] = {"queued.max.messages.kbytes", "8192",
                                                     "queued.min.messages", "20000",
                                                     "max.partition.fetch.bytes", "4194304", NULL};
