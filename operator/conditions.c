@@ -1,6 +1,8 @@
 /* conditions.c — see conditions.h. */
 #include "conditions.h"
 
+#include <stdarg.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -50,4 +52,15 @@ cJSON *op_conditions_build(const cJSON *prev, const op_condition *want, size_t n
         cJSON_AddItemToArray(out, c);
     }
     return out;
+}
+
+void op_condition_set(op_condition *c, const char *type, int status, const char *reason, const char *fmt, ...)
+{
+    c->type = type;
+    c->status = status;
+    c->reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->message, sizeof c->message, fmt, ap);
+    va_end(ap);
 }

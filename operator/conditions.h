@@ -13,6 +13,10 @@ typedef struct op_condition {
     char message[256];
 } op_condition;
 
+/* Sets *c to type/status/reason and a printf-style message (cut to fit). */
+void op_condition_set(op_condition *c, const char *type, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* The conditions array for want[0..n-1]: lastTransitionTime is taken from prev (the
  * current status.conditions, may be NULL) when that type had the same status, else
  * now (RFC 3339). NULL on ENOMEM. */

@@ -11,6 +11,7 @@
 #include "reconcile.h"
 
 #include <openssl/sha.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,21 +240,6 @@ static int ensure_topic(run *r, const char *topic, int *actual, int *created, fp
     return rc;
 }
 
-static void set_topic_condition(run *r, int status, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void set_topic_condition(run *r, int status, const char *reason, const char *fmt, ...)
-{
-    op_condition *c = &r->seen.topic;
-    c->type = "TopicReady";
-    c->status = status;
-    c->reason = reason;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->message, sizeof c->message, fmt, ap);
-    va_end(ap);
-}
-
 /* The pipeline's topic and its dead-letter topic, which must exist before a consumer
  * can set an event aside (same partitions and replication factor). A dead-letter topic
  * that vanished (deleted by hand) is created again and reported. */
@@ -268,7 +254,8 @@ static void reconcile_topics(run *r)
     if (rc < 0) {
         r->failed = 1;
         r->seen.partitions = 0;
-        set_topic_condition(r, 0, rc == FP_EINVAL ? "TopicRejected" : "KafkaUnavailable", "%s", err.msg);
+        op_condition_set(&r->seen.topic, "TopicReady", 0, rc == FP_EINVAL ? "TopicRejected" : "KafkaUnavailable", "%s",
+                         err.msg);
         return;
     }
     r->seen.partitions = actual;
@@ -285,11 +272,12 @@ static void reconcile_topics(run *r)
             event(r, "Warning", "PartitionsNotShrunk",
                   "spec asks for %d partitions but topic %s has %d; Kafka partitions never shrink", p->partitions,
                   p->topic, actual);
-        set_topic_condition(r, 1, "PartitionsNotShrunk",
+        op_condition_set(&r->seen.topic, "TopicReady", 1, "PartitionsNotShrunk",
                             "topic %s keeps its %d partitions (spec asks %d; partitions never shrink)", p->topic,
                             actual, p->partitions);
     } else {
-        set_topic_condition(r, 1, "TopicExists", "topics %s and %s have %d partitions", p->topic, p->dlq_topic, actual);
+        op_condition_set(&r->seen.topic, "TopicReady", 1, "TopicExists", "topics %s and %s have %d partitions", p->topic,
+                         p->dlq_topic, actual);
     }
 }
 

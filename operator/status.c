@@ -1,37 +1,23 @@
 /* status.c — see status.h. */
 #include "status.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static void set(op_condition *c, const char *type, int status, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void set(op_condition *c, const char *type, int status, const char *reason, const char *fmt, ...)
-{
-    c->type = type;
-    c->status = status;
-    c->reason = reason;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->message, sizeof c->message, fmt, ap);
-    va_end(ap);
-}
 
 static void flushing(const op_pipeline *p, const op_observed *o, op_condition *c)
 {
     const op_flush_facts *f = o->flush;
     if (f->runs == 0)
-        set(c, "Flushing", -1, "NoRunYet", "no flush run has finished yet (schedule \"%s\")", p->schedule);
+        op_condition_set(c, "Flushing", -1, "NoRunYet", "no flush run has finished yet (schedule \"%s\")", p->schedule);
     else if (f->failures_in_a_row == 0)
-        set(c, "Flushing", 1, "LastRunSucceeded", "the last run wrote %lld rows; %lld rows waiting", f->last_rows,
+        op_condition_set(c, "Flushing", 1, "LastRunSucceeded", "the last run wrote %lld rows; %lld rows waiting", f->last_rows,
             f->rows_waiting);
     else if (f->spreadsheets_full)
-        set(c, "Flushing", 0, "SpreadsheetsFull", "every spreadsheet is at the cell limit: add a new one to "
+        op_condition_set(c, "Flushing", 0, "SpreadsheetsFull", "every spreadsheet is at the cell limit: add a new one to "
             "spec.sheets.spreadsheetIds (%.120s)", f->last_error);
     else
-        set(c, "Flushing", 0, "LastRunFailed", "%d run%s in a row failed (exit %d): %.160s", f->failures_in_a_row,
+        op_condition_set(c, "Flushing", 0, "LastRunFailed", "%d run%s in a row failed (exit %d): %.160s", f->failures_in_a_row,
             f->failures_in_a_row == 1 ? "" : "s", f->last_exit, f->last_error);
 }
 
@@ -39,40 +25,40 @@ static void progressing(const op_pipeline *p, const op_observed *o, op_condition
 {
     const op_stall *s = o->stall;
     if (o->dlq_recreated)
-        set(c, "Progressing", 0, "DeadLetterTopicMissing",
+        op_condition_set(c, "Progressing", 0, "DeadLetterTopicMissing",
             "dead-letter topic %s was missing, so events that cannot be stored could not be set aside; "
             "it was created again", o->dlq_topic);
     else if (s && s->stalled > 0)
-        set(c, "Progressing", 0, "NoProgress",
+        op_condition_set(c, "Progressing", 0, "NoProgress",
             "consumer group %s committed nothing on partition %d for %llds while %lld events wait "
             "(%d partition%s stalled): see the consumers' logs", o->group, s->first, s->stalled_ms / 1000, s->lag,
             s->stalled, s->stalled == 1 ? "" : "s");
     else if (o->flush->failures_in_a_row >= p->max_failed_runs)
-        set(c, "Progressing", 0, "FlushFailing", "the last %d flush runs failed: %.160s", o->flush->failures_in_a_row,
+        op_condition_set(c, "Progressing", 0, "FlushFailing", "the last %d flush runs failed: %.160s", o->flush->failures_in_a_row,
             o->flush->last_error);
     else if (!s)
-        set(c, "Progressing", -1, "NotMeasured", "consumer progress not measured yet");
+        op_condition_set(c, "Progressing", -1, "NotMeasured", "consumer progress not measured yet");
     else
-        set(c, "Progressing", 1, "Progressing", "%lld events wait in Kafka; every partition with lag is moving", s->lag);
+        op_condition_set(c, "Progressing", 1, "Progressing", "%lld events wait in Kafka; every partition with lag is moving", s->lag);
 }
 
 void op_status_conditions(const op_pipeline *p, const op_observed *o, op_condition cond[OP_C_COUNT])
 {
     cond[OP_C_TOPIC] = o->topic;
-    set(&cond[OP_C_INGEST], "IngestAvailable", o->ingest_ok, o->ingest_ok ? "ReplicasReady" : "ReplicasNotReady",
+    op_condition_set(&cond[OP_C_INGEST], "IngestAvailable", o->ingest_ok, o->ingest_ok ? "ReplicasReady" : "ReplicasNotReady",
         "%d/%d ingest replicas ready", o->ingest_ready, p->ingest_replicas);
-    set(&cond[OP_C_CONSUMERS], "ConsumersAvailable", o->consumers_ok,
+    op_condition_set(&cond[OP_C_CONSUMERS], "ConsumersAvailable", o->consumers_ok,
         o->consumers_ok ? "ReplicasReady" : "ReplicasNotReady", "%d/%d consumer replicas ready", o->consumer_ready,
         o->consumers);
     if (o->tab_owner && o->tab_owner[0])
-        set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 0, "SheetInUse",
+        op_condition_set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 0, "SheetInUse",
             "spreadsheet %.100s tab '%.100s' is written by FormPipeline %.100s, and two pipelines must not write one "
             "tab (their rows would overwrite each other): choose another sheet; the flush is suspended",
             p->spreadsheet_id, p->sheet, o->tab_owner);
     else if (o->cronjob_ok)
-        set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 1, "Scheduled", "flush runs on schedule \"%s\"", p->schedule);
+        op_condition_set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 1, "Scheduled", "flush runs on schedule \"%s\"", p->schedule);
     else
-        set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 0, "NotScheduled", "flush CronJob %s-flush not created yet",
+        op_condition_set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 0, "NotScheduled", "flush CronJob %s-flush not created yet",
             p->name);
     flushing(p, o, &cond[OP_C_FLUSHING]);
     progressing(p, o, &cond[OP_C_PROGRESSING]);
@@ -81,7 +67,7 @@ void op_status_conditions(const op_pipeline *p, const op_observed *o, op_conditi
     /* causes before effects: a misconfiguration before replicas, replicas before progress */
     static const int needed[] = {OP_C_TOPIC, OP_C_FLUSH_SCHEDULED, OP_C_INGEST, OP_C_CONSUMERS, OP_C_PROGRESSING};
     if (o->conflict && o->conflict[0]) {
-        set(ready, "Ready", 0, "OwnershipConflict", "%s", o->conflict);
+        op_condition_set(ready, "Ready", 0, "OwnershipConflict", "%s", o->conflict);
         return;
     }
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
@@ -90,10 +76,10 @@ void op_status_conditions(const op_pipeline *p, const op_observed *o, op_conditi
             continue;
         if (needed[i] == OP_C_PROGRESSING && c->status == -1)
             continue;   /* not measured yet is no reason to hold Ready back */
-        set(ready, "Ready", 0, c->reason, "%s is not True: %.200s", c->type, c->message);
+        op_condition_set(ready, "Ready", 0, c->reason, "%s is not True: %.200s", c->type, c->message);
         return;
     }
-    set(ready, "Ready", 1, "AllReady", "the pipeline is running");
+    op_condition_set(ready, "Ready", 1, "AllReady", "the pipeline is running");
 }
 
 static void add_flush(cJSON *status, const op_pipeline *p, const op_observed *o)

@@ -575,6 +575,18 @@ static void form_gains_city(void)
     cr_assert_eq(rename(tmp, form_path), 0);   /* atomically, as the kubelet swaps a ConfigMap */
 }
 
+/* A consumer that waits form_wait for a newer form. */
+static void start_waiting_consumer(tk_proc *c, const char *form_wait)
+{
+    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
+                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
+                          "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
+                          "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
+                          "--admin-bind", "127.0.0.1", "--admin-port", "0", "--form-wait", form_wait,
+                          "--backoff-max", "500ms", NULL};
+    tk_start(c, "formpipe-consumer", argv);
+}
+
 Test(consumer, an_event_of_a_newer_form_waits_for_the_form_instead_of_being_dead_lettered)
 {
     rd_kafka_t *p = backlog(1, 5);
@@ -585,13 +597,7 @@ Test(consumer, an_event_of_a_newer_form_waits_for_the_form_instead_of_being_dead
     tk_flush(p);
     rd_kafka_destroy(p);
     tk_proc c;
-    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
-                          "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
-                          "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
-                          "--admin-bind", "127.0.0.1", "--admin-port", "0", "--form-wait", "60s",
-                          "--backoff-max", "500ms", NULL};
-    tk_start(&c, "formpipe-consumer", argv);
+    start_waiting_consumer(&c, "60s");
     sleep(4);
     cr_assert_leq(pending(), 5, "nothing after the newer event is stored before it");
     cr_assert_eq(dead_letters("unknown_field", 2, 0), 0, "it waits for its form: no dead letter");
@@ -610,13 +616,7 @@ Test(consumer, an_event_whose_form_never_arrives_is_dead_lettered_after_the_wait
     tk_flush(p);
     rd_kafka_destroy(p);
     tk_proc c;
-    const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
-                          "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
-                          "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
-                          "--admin-bind", "127.0.0.1", "--admin-port", "0", "--form-wait", "3s",
-                          "--backoff-max", "500ms", NULL};
-    tk_start(&c, "formpipe-consumer", argv);
+    start_waiting_consumer(&c, "3s");
     wait_pending(2, 60, &c);
     cr_assert_eq(dead_letters("unknown_field", 30, 1), 1, "a bounded wait: then it is set aside, with its reason");
     cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);

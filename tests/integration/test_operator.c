@@ -127,6 +127,19 @@ static int topic_partitions(const char *topic)
     return n;
 }
 
+/* Puts n messages keyed "<i>" on topic. */
+static void produce_n(const char *topic, int n)
+{
+    rd_kafka_t *p = tk_producer();
+    for (int i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", i);
+        tk_produce(p, topic, key, "{}", 2);
+    }
+    tk_flush(p);
+    rd_kafka_destroy(p);
+}
+
 /* Marks every pod of the pipeline Running and Ready (what a kubelet would report). */
 static void mark_pods_ready(const char *selector)
 {
@@ -352,14 +365,7 @@ Test(operator, progressing_turns_false_when_lagging_partitions_commit_nothing, .
     char topic[160], group[160];
     snprintf(topic, sizeof topic, "forms.%s.slow", ns);
     snprintf(group, sizeof group, "formpipe.%s.slow", ns);
-    rd_kafka_t *p = tk_producer();
-    for (int i = 0; i < 6; i++) {
-        char key[8];
-        snprintf(key, sizeof key, "k%d", i);
-        tk_produce(p, topic, key, "{}", 2);
-    }
-    tk_flush(p);
-    rd_kafka_destroy(p);
+    produce_n(topic, 6);
     /* nobody consumes: after the deadline the pipeline says so, and why */
     double took = tk_sh_until(40, "NoProgress", "kubectl get -n %s fp slow -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
     cr_log_info("Progressing False %.1f s after the events (deadline 10 s)", took);
@@ -634,14 +640,7 @@ Test(operator, lag_scales_consumers_up_at_once_and_down_after_the_window, .init 
     snprintf(topic, sizeof topic, "forms.%s.lag", ns);
     snprintf(group, sizeof group, "formpipe.%s.lag", ns);
     commit_offsets(group, topic, 6, 1);
-    rd_kafka_t *p = tk_producer();
-    for (int i = 0; i < 4500; i++) {
-        char key[16];
-        snprintf(key, sizeof key, "%d", i);
-        tk_produce(p, topic, key, "{}", 2);
-    }
-    tk_flush(p);
-    rd_kafka_destroy(p);
+    produce_n(topic, 4500);
     double up = tk_sh_until(30, "5", "kubectl get -n %s deployment lag-consumer -o jsonpath='{.spec.replicas}'", ns);
     cr_log_info("backlog of 4500 -> 5 consumers after %.1f s", up);
     tk_sh_until(5, "4500", "kubectl get -n %s fp lag -o jsonpath='{.status.consumer.lag}'", ns);
