@@ -75,7 +75,7 @@ check "CEL: partitions may grow" bash -c "kubectl apply --dry-run=server -f - <<
 $(fp grow '[{name: a, type: string}]' '  kafka: {partitions: 8}')
 Y"
 check "kubectl get fp prints the columns" bash -c \
-  'kubectl get fp -n "'"$ns"'-forms" | head -1 | grep -Eq "^NAME +PARTITIONS +INGEST +CONSUMERS +LAG +READY +AGE"'
+  'kubectl get fp -n "'"$ns"'-forms" | head -1 | grep -Eq "^NAME +PARTITIONS +INGEST +CONSUMERS +LAG +DEAD +READY +REASON +AGE"'
 check "defaults are filled in" equals \
   "$(kubectl get fp grow -n "$ns-forms" -o jsonpath='{.spec.form.unknownFields} {.spec.ingest.replicas} {.spec.sheets.sheet} {.spec.sheets.batchRows}')" \
   "reject 2 Responses 5000"
