@@ -89,7 +89,8 @@ custom_rendered() {
   for want in "image: registry.example.com/team/formpipe-operator:9.9.9" "replicas: 3" "--workers=16" \
               "--kafka-config-secret=kafka-client:client.properties" "--redis-password-secret=redis-auth:password" \
               "--google-credentials-secret=sheets-writer:sa.json" "--sheets-api-url=https://sheets.example.com" \
-              "--consumer-image=registry.example.com/team/formpipe-consumer:9.9.9" "kind: ServiceMonitor" \
+              "--consumer-image=registry.example.com/team/formpipe-consumer:9.9.9" "kind: ServiceMonitor" "kind: PrometheusRule" \
+              "runbook_url: https://docs.example.com/formpipe/runbooks#pipeline-not-progressing" \
               "release: prometheus" "secretName: kafka-client" "dedicated" "podAntiAffinity" "regcred"; do
     grep -qF -- "$want" <<<"$out" || { echo "missing: $want"; return 1; }
   done
