@@ -69,26 +69,35 @@ static void forget(op_controller *c, const char *key)
     }
 }
 
-/* Records which sheet tab the pipeline writes (a deleted one writes none); a pipeline
- * whose tab changed hands is queued so its status says so. */
+/* Records which sheet tab the pipeline writes, in which spreadsheets (a deleted one
+ * writes none); pipelines whose tab changed hands are queued so their status says so. */
 static void note_target(op_controller *c, op_event_type type, const cJSON *obj, const char *key)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *sheets = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "sheets");
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sheets, "spreadsheetId"));
     const char *tab = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sheets, "sheet"));
     const char *created = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "creationTimestamp"));
+    const char *ids[21];
+    size_t nids = 0;
+    const char *first = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sheets, "spreadsheetId"));
+    const cJSON *more;
+    if (first && type != OP_EV_DELETED) {
+        ids[nids++] = first;
+        cJSON_ArrayForEach(more, cJSON_GetObjectItemCaseSensitive(sheets, "spreadsheetIds"))
+            if (cJSON_IsString(more) && nids < sizeof ids / sizeof ids[0])
+                ids[nids++] = more->valuestring;
+    }
     long long created_ms = 0;
     if (created)
         fp_rfc3339_parse_ms(created, &created_ms);
-    char changed[512] = "";
+    char changed[2][OP_TARGETS_KEY_MAX];
     pthread_mutex_lock(&c->lock);
-    if (op_targets_set(c->targets, key, type == OP_EV_DELETED ? NULL : id, tab ? tab : "Responses", created_ms,
-                       changed, sizeof changed) < 0)
+    if (op_targets_set(c->targets, key, ids, nids, tab ? tab : "Responses", created_ms, changed) < 0)
         fp_log_error("out of memory recording sheet tabs", FP_LSTR("pipeline", key));
     pthread_mutex_unlock(&c->lock);
-    if (changed[0])
-        op_queue_add(c->queue, changed);
+    for (int i = 0; i < 2; i++)
+        if (changed[i][0])
+            op_queue_add(c->queue, changed[i]);
 }
 
 /* FormPipeline changed. Our own status writes come back as changes too: they are
@@ -134,8 +143,21 @@ static void on_flush_pod(void *ctx, op_event_type type, const cJSON *pod)
     const char *name = cJSON_GetStringValue(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(md, "labels"), "formpipe.io/pipeline"));
     char key[512];
-    if (type == OP_EV_DELETED || !ns || !name || snprintf(key, sizeof key, "%s/%s", ns, name) >= (int)sizeof key)
-        return;   /* a deleted pod's run stays recorded: history limits must not erase failures */
+    if (!ns || !name || snprintf(key, sizeof key, "%s/%s", ns, name) >= (int)sizeof key)
+        return;
+    if (type == OP_EV_DELETED) {   /* a deleted pod's run stays recorded (history limits must not
+                                    * erase failures), unless its pipeline is gone too */
+        cJSON *owner = c->pipelines ? op_informer_get(c->pipelines, key) : NULL;
+        if (!owner && c->pipelines && op_informer_synced(c->pipelines)) {
+            pthread_mutex_lock(&c->lock);
+            op_map_del(c->flush_runs, key);
+            pthread_mutex_unlock(&c->lock);
+        }
+        cJSON_Delete(owner);
+        return;
+    }
+    if (!op_flushruns_finished(pod))
+        return;   /* still running, or a run that found the lock taken */
     pthread_mutex_lock(&c->lock);
     op_flushruns *runs = op_map_get(c->flush_runs, key);
     if (!runs && (runs = calloc(1, sizeof *runs)) && op_map_put(c->flush_runs, key, runs) < 0) {
@@ -169,7 +191,7 @@ static int reconcile_key(op_controller *c, kube_conn *conn, const char *key, lon
     }
     op_pipe_state *st = state_for(c, key);
     op_flush_facts flush;
-    char tab_owner[512] = "";
+    char tab_owner[OP_TARGETS_KEY_MAX] = "";
     flush_facts(c, key, &flush);
     pthread_mutex_lock(&c->lock);
     if (!op_targets_owner(c->targets, key, tab_owner, sizeof tab_owner))
@@ -185,6 +207,8 @@ static int reconcile_key(op_controller *c, kube_conn *conn, const char *key, lon
     return rc;
 }
 
+/* A worker thread: takes keys from the queue until it shuts down; a failed reconcile
+ * comes back with backoff, a good one after its requeue time (if any). */
 static void *worker(void *arg)
 {
     op_controller *c = arg;
@@ -217,6 +241,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* The controller's own metrics (reconciles, duration, queue depth, pipelines, watch restarts). */
 static int register_metrics(op_controller *c, fp_metrics *metrics, fp_error *err)
 {
     static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -375,6 +400,7 @@ int op_controller_ready(op_controller *c, char *why, size_t whysz)
     return 1;
 }
 
+/* op_informer_each_key callbacks: queue a key (ctx: the queue), count keys (ctx: size_t). */
 static void enqueue_key(void *ctx, const char *key)
 {
     op_queue_add(ctx, key);

@@ -51,15 +51,39 @@ static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
     return 0;
 }
 
+/* A run that found another run holding the lock did nothing: it is no outcome. */
+static int lock_busy(const cJSON *t)
+{
+    const char *message = cJSON_GetStringValue(get(t, "message"));
+    cJSON *summary = message ? cJSON_Parse(message) : NULL;
+    int busy = cJSON_IsTrue(get(summary, "lock_busy"));
+    cJSON_Delete(summary);
+    return busy;
+}
+
+/* Field by field: struct padding must not make two equal runs differ. */
+static int same_run(const op_flush_run *a, const op_flush_run *b)
+{
+    return a->finished_ms == b->finished_ms && a->exit_code == b->exit_code && a->rows == b->rows &&
+           a->rows_left == b->rows_left && a->spreadsheets_full == b->spreadsheets_full &&
+           strcmp(a->pod, b->pod) == 0 && strcmp(a->error, b->error) == 0;
+}
+
+int op_flushruns_finished(const cJSON *pod)
+{
+    const cJSON *t = terminated(pod);
+    return t && !lock_busy(t);
+}
+
 int op_flushruns_record(op_flushruns *r, const cJSON *pod)
 {
     const cJSON *t = terminated(pod);
     op_flush_run run;
-    if (!t || read_run(pod, t, &run) < 0)
+    if (!t || lock_busy(t) || read_run(pod, t, &run) < 0)
         return 0;
     for (int i = 0; i < r->n; i++) {   /* seen before: drop the old entry, insert again */
         if (strcmp(r->run[i].pod, run.pod) == 0) {
-            if (memcmp(&r->run[i], &run, sizeof run) == 0)
+            if (same_run(&r->run[i], &run))
                 return 0;
             memmove(&r->run[i], &r->run[i + 1], (size_t)(r->n - i - 1) * sizeof run);
             r->n--;

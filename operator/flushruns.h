@@ -40,7 +40,12 @@ typedef struct op_flush_facts {
     char last_error[256];                  /* the newest failed run's error line */
 } op_flush_facts;
 
-/* Records a flush pod if it has terminated (a pod seen again is updated, not added).
+/* 1 when the pod is a finished flush run that counts (not one that found the lock
+ * taken and did nothing). */
+int op_flushruns_finished(const cJSON *pod);
+
+/* Records a flush pod if it has terminated (a run that found the lock taken is no
+ * outcome and is not recorded) (a pod seen again is updated, not added).
  * Returns 1 when the record changed, 0 when not (running pod, nothing new, or older than
  * every kept run). */
 int op_flushruns_record(op_flushruns *r, const cJSON *pod);

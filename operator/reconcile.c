@@ -80,6 +80,7 @@ static void event(const run *r, const char *type, const char *reason, const char
     op_event_post(r->env->conn, r->obj, type, reason, COMPONENT, r->env->identity, "%s", msg);
 }
 
+/* The FormPipeline's API path, with sub ("" or "/status") appended, into out. */
 static void resource_path(const char *ns, const char *name, const char *sub, char *out, size_t outsz)
 {
     snprintf(out, outsz, "/apis/" OP_API_VERSION "/namespaces/%s/" OP_PLURAL "/%s%s", ns, name, sub);
@@ -170,20 +171,20 @@ static int report_invalid(const op_reconcile_env *env, const cJSON *obj, const c
  * finalizer of someone else). */
 static int set_finalizer(run *r, int want)
 {
-    const cJSON *md = cJSON_GetObjectItemCaseSensitive(r->obj, "metadata");
-    cJSON *list = cJSON_CreateArray(), *f;
-    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(md, "finalizers"))
-        if (cJSON_IsString(f) && strcmp(f->valuestring, OP_FINALIZER) != 0)
-            cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
-    if (want)
-        cJSON_AddItemToArray(list, cJSON_CreateString(OP_FINALIZER));
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(r->obj, "metadata"), *f;
     cJSON *patch = cJSON_CreateObject();
     cJSON *pmd = cJSON_AddObjectToObject(patch, "metadata");
-    cJSON_AddItemToObject(pmd, "finalizers", list);
+    cJSON *list = cJSON_AddArrayToObject(pmd, "finalizers");
+    int ok = list != NULL;   /* a patch missing one would drop someone's finalizer */
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(md, "finalizers"))
+        if (cJSON_IsString(f) && strcmp(f->valuestring, OP_FINALIZER) != 0)
+            ok = ok && cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
+    if (want)
+        ok = ok && cJSON_AddItemToArray(list, cJSON_CreateString(OP_FINALIZER));
     const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"));
     if (rv)
-        cJSON_AddStringToObject(pmd, "resourceVersion", rv);
-    char *body = cJSON_PrintUnformatted(patch);
+        ok = ok && cJSON_AddStringToObject(pmd, "resourceVersion", rv);
+    char *body = ok ? cJSON_PrintUnformatted(patch) : NULL;
     cJSON_Delete(patch);
     char path[512];
     resource_path(r->p->ns, r->p->name, "", path, sizeof path);
@@ -217,25 +218,25 @@ static int finish_deletion(run *r)
     return set_finalizer(r, 0);
 }
 
-/* Creates topic with the pipeline's partitions or grows it to them; the count it has
- * into *actual. *created tells whether it had to be created. */
-static int ensure_topic(run *r, const char *topic, int *actual, int *created, fp_error *err)
+/* Creates topic with want partitions or grows it to them; the count it has into
+ * *actual. *created tells whether it had to be created. */
+static int ensure_topic(run *r, const char *topic, int want, int *actual, int *created, fp_error *err)
 {
     op_pipeline *p = r->p;
     *created = 0;
     int rc = op_kafka_partitions(r->env->kafka, topic, actual, err);
     if (rc == FP_ENOTFOUND) {
-        if ((rc = op_kafka_create(r->env->kafka, topic, p->partitions, p->replication_factor, err)) < 0)
+        if ((rc = op_kafka_create(r->env->kafka, topic, want, p->replication_factor, err)) < 0)
             return rc;
-        *actual = p->partitions;
+        *actual = want;
         *created = 1;
         event(r, "Normal", "TopicCreated", "created Kafka topic %s with %d partitions, replication factor %d", topic,
-              p->partitions, p->replication_factor);
-    } else if (rc == 0 && *actual < p->partitions) {
-        if ((rc = op_kafka_grow(r->env->kafka, topic, p->partitions, err)) < 0)
+              want, p->replication_factor);
+    } else if (rc == 0 && *actual < want) {
+        if ((rc = op_kafka_grow(r->env->kafka, topic, want, err)) < 0)
             return rc;
-        event(r, "Normal", "TopicGrown", "grew Kafka topic %s from %d to %d partitions", topic, *actual, p->partitions);
-        *actual = p->partitions;
+        event(r, "Normal", "TopicGrown", "grew Kafka topic %s from %d to %d partitions", topic, *actual, want);
+        *actual = want;
     }
     return rc;
 }
@@ -248,9 +249,9 @@ static void reconcile_topics(run *r)
     op_pipeline *p = r->p;
     fp_error err = {0};
     int actual = 0, dlq_actual = 0, created = 0, dlq_created = 0;
-    int rc = ensure_topic(r, p->topic, &actual, &created, &err);
-    if (rc == 0)
-        rc = ensure_topic(r, p->dlq_topic, &dlq_actual, &dlq_created, &err);
+    int rc = ensure_topic(r, p->topic, p->partitions, &actual, &created, &err);
+    if (rc == 0)   /* as many partitions as the topic really has (it never shrinks) */
+        rc = ensure_topic(r, p->dlq_topic, actual, &dlq_actual, &dlq_created, &err);
     if (rc < 0) {
         r->failed = 1;
         r->seen.partitions = 0;
@@ -259,6 +260,7 @@ static void reconcile_topics(run *r)
         return;
     }
     r->seen.partitions = actual;
+    r->seen.dlq_partitions = dlq_actual;
     if (dlq_created && !created && r->st->synced_generation >= 0) {
         r->seen.dlq_recreated = 1;
         event(r, "Warning", "DeadLetterTopicRecreated",
@@ -309,10 +311,13 @@ static void measure(run *r)
     st->measured = 1;
     st->lag = st->stall.lag;
     long long dead = 0;
-    if (op_kafka_log_end_total(r->env->kafka, r->p->dlq_topic, n, &dead, &err) == 0)
+    if (r->seen.dlq_partitions > 0 &&
+        op_kafka_log_end_total(r->env->kafka, r->p->dlq_topic, r->seen.dlq_partitions, &dead, &err) == 0)
         st->dead_letters = dead;
 }
 
+/* The consumer replicas to apply: one per partition, or from the measured lag (lag-based
+ * scaling) with scale-down stabilization; while lag is unknown, what runs. */
 static void plan_consumers(run *r)
 {
     op_pipeline *p = r->p;

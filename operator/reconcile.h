@@ -7,6 +7,7 @@
 #define OP_RECONCILE_H
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 
 #include "children.h"
 #include "flushruns.h"
@@ -30,7 +31,7 @@ typedef struct op_applied_mark {
  * touches it (the work queue never hands a key to two workers). */
 typedef struct op_pipe_state {
     op_scale_history history;
-    long long synced_generation;   /* last generation fully reconciled; -1: none */
+    _Atomic long long synced_generation;   /* last generation fully reconciled; -1: none (read by the informer thread) */
     int consumer_replicas;         /* last applied; 0: none yet */
     long long measured_at_ms;      /* last offsets measurement (monotonic); 0: never */
     long long lag;                 /* last measured lag; -1: not yet */

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-
+/* Flushing: the newest finished flush run's outcome. */
 static void flushing(const op_pipeline *p, const op_observed *o, op_condition *c)
 {
     const op_flush_facts *f = o->flush;
@@ -21,6 +21,8 @@ static void flushing(const op_pipeline *p, const op_observed *o, op_condition *c
             f->failures_in_a_row == 1 ? "" : "s", f->last_exit, f->last_error);
 }
 
+/* Progressing: the first of a recreated dead-letter topic, a stalled partition, too many
+ * failed flush runs; Unknown before the first measurement. */
 static void progressing(const op_pipeline *p, const op_observed *o, op_condition *c)
 {
     const op_stall *s = o->stall;
@@ -82,6 +84,7 @@ void op_status_conditions(const op_pipeline *p, const op_observed *o, op_conditi
     op_condition_set(ready, "Ready", 1, "AllReady", "the pipeline is running");
 }
 
+/* status.flush: the schedule and what the newest runs and the dead-letter topic say. */
 static void add_flush(cJSON *status, const op_pipeline *p, const op_observed *o)
 {
     cJSON *flush = cJSON_AddObjectToObject(status, "flush");
@@ -98,6 +101,25 @@ static void add_flush(cJSON *status, const op_pipeline *p, const op_observed *o)
     cJSON_AddNumberToObject(flush, "failedRunsInARow", f->failures_in_a_row);
     if (o->dead_letters >= 0)
         cJSON_AddNumberToObject(flush, "deadLetters", (double)o->dead_letters);
+}
+
+/* True when every member the status is built with made it in (cJSON's adds fail
+ * quietly on out of memory, so the result is checked once, member by member). */
+static int complete(const cJSON *status)
+{
+    static const char *const top[] = {"observedGeneration", "topic", "partitions", "columns", "ingest", "consumer", "flush"};
+    static const char *const ingest[] = {"replicas", "readyReplicas", "url"};
+    static const char *const consumer[] = {"replicas", "readyReplicas"};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(status, top[i]))
+            return 0;
+    for (size_t i = 0; i < sizeof ingest / sizeof ingest[0]; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(status, "ingest"), ingest[i]))
+            return 0;
+    for (size_t i = 0; i < sizeof consumer / sizeof consumer[0]; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(status, "consumer"), consumer[i]))
+            return 0;
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(status, "flush"), "schedule") != NULL;
 }
 
 cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *old_status, const char *now,
@@ -123,12 +145,9 @@ cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *
     add_flush(status, p, o);
     cJSON *conds = op_conditions_build(cJSON_GetObjectItemCaseSensitive(old_status, "conditions"), cond, OP_C_COUNT,
                                        p->generation, now);
-    if (!conds) {
-        cJSON_Delete(status);
-        return NULL;
-    }
-    cJSON_AddItemToObject(status, "conditions", conds);
-    if (cJSON_GetArraySize(status) != 8) {   /* an add failed: out of memory */
+    if (!conds || !cJSON_AddItemToObject(status, "conditions", conds) || !complete(status)) {
+        if (conds && !cJSON_GetObjectItemCaseSensitive(status, "conditions"))
+            cJSON_Delete(conds);
         cJSON_Delete(status);
         return NULL;
     }

@@ -25,6 +25,7 @@ enum { OP_C_READY, OP_C_TOPIC, OP_C_INGEST, OP_C_CONSUMERS, OP_C_FLUSH_SCHEDULED
 /* What one reconcile saw. */
 typedef struct op_observed {
     int partitions;                    /* the topic's; 0 when unknown */
+    int dlq_partitions;                /* the dead-letter topic's; 0 when unknown */
     op_condition topic;                /* TopicReady as the topic step found it */
     int dlq_recreated;                 /* the dead-letter topic was missing and was created again */
     int ingest_ready, ingest_ok;       /* ready replicas; all wanted ones available */

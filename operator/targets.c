@@ -1,5 +1,5 @@
 /* targets.c — see targets.h. A plain array: one entry per pipeline, searched linearly
- * (a few thousand pipelines at most per operator; each lookup is a string compare). */
+ * (a few thousand pipelines at most per operator; each lookup is a few string compares). */
 #include "targets.h"
 
 #include <stdio.h>
@@ -11,7 +11,9 @@
 
 typedef struct entry {
     char *key;
-    char *spreadsheet, *sheet;
+    char **ids;
+    size_t nids;
+    char *sheet;
     long long created_ms;
 } entry;
 
@@ -27,9 +29,12 @@ op_targets *op_targets_new(void)
 
 static void entry_clear(entry *e)
 {
+    for (size_t i = 0; i < e->nids; i++)
+        free(e->ids[i]);
+    free(e->ids);
     free(e->key);
-    free(e->spreadsheet);
     free(e->sheet);
+    memset(e, 0, sizeof *e);
 }
 
 void op_targets_free(op_targets *t)
@@ -50,82 +55,115 @@ static entry *find(const op_targets *t, const char *key)
     return NULL;
 }
 
+/* Two pipelines share a tab: same title (any case) in a spreadsheet both lists hold. */
 static int same_tab(const entry *a, const entry *b)
 {
-    return strcmp(a->spreadsheet, b->spreadsheet) == 0 && strcasecmp(a->sheet, b->sheet) == 0;
+    if (strcasecmp(a->sheet, b->sheet) != 0)
+        return 0;
+    for (size_t i = 0; i < a->nids; i++)
+        for (size_t j = 0; j < b->nids; j++)
+            if (strcmp(a->ids[i], b->ids[j]) == 0)
+                return 1;
+    return 0;
 }
 
-/* The owner of e's tab: the earliest created, then the smallest key. */
-static const entry *owner_of(const op_targets *t, const entry *e)
+/* a goes before b: created first, then the smaller key. */
+static int earlier(const entry *a, const entry *b)
 {
-    const entry *best = e;
+    return a->created_ms < b->created_ms || (a->created_ms == b->created_ms && strcmp(a->key, b->key) < 0);
+}
+
+/* The first of the pipelines sharing e's tab, leaving out `except` (NULL: none); e itself
+ * counts unless it is `except`. NULL when none is left. */
+static const entry *first_writer(const op_targets *t, const entry *e, const entry *except)
+{
+    const entry *best = e == except ? NULL : e;
     for (size_t i = 0; i < t->n; i++) {
         const entry *o = &t->e[i];
-        if (same_tab(o, e) && (o->created_ms < best->created_ms ||
-                               (o->created_ms == best->created_ms && strcmp(o->key, best->key) < 0)))
+        if (o != except && same_tab(o, e) && (!best || earlier(o, best)))
             best = o;
     }
     return best;
 }
 
-/* Of the pipelines sharing e's tab, the one that owns it once e is gone, or NULL. */
-static const entry *heir_of(const op_targets *t, const entry *e)
+/* Notes key in the first free slot of changed (and not twice). */
+static void note(char changed[2][OP_TARGETS_KEY_MAX], const char *key)
 {
-    const entry *best = NULL;
-    for (size_t i = 0; i < t->n; i++) {
-        const entry *o = &t->e[i];
-        if (o != e && same_tab(o, e) &&
-            (!best || o->created_ms < best->created_ms || (o->created_ms == best->created_ms && strcmp(o->key, best->key) < 0)))
-            best = o;
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(changed[i], key) == 0)
+            return;
+        if (!changed[i][0]) {
+            snprintf(changed[i], OP_TARGETS_KEY_MAX, "%s", key);
+            return;
+        }
     }
-    return best;
 }
 
-/* Removes key's entry; the pipeline that inherits its tab (if key owned it) into changed. */
-static void forget(op_targets *t, const char *key, char *changed, size_t changedsz)
+/* Removes key's entry; the pipeline that inherits its tab (if key owned it) is noted. */
+static void forget(op_targets *t, const char *key, char changed[2][OP_TARGETS_KEY_MAX])
 {
     entry *e = find(t, key);
     if (!e)
         return;
-    const entry *heir = owner_of(t, e) == e ? heir_of(t, e) : NULL;
-    if (heir && changed)
-        snprintf(changed, changedsz, "%s", heir->key);
+    const entry *heir = first_writer(t, e, NULL) == e ? first_writer(t, e, e) : NULL;
+    if (heir)
+        note(changed, heir->key);
     entry_clear(e);
     *e = t->e[--t->n];
 }
 
-int op_targets_set(op_targets *t, const char *key, const char *spreadsheet, const char *sheet, long long created_ms,
-                   char *changed, size_t changedsz)
+/* Fills e (all or nothing). */
+static int entry_fill(entry *e, const char *key, const char *const *ids, size_t nids, const char *sheet,
+                      long long created_ms)
 {
-    if (changed && changedsz)
-        changed[0] = '\0';
-    entry *old = find(t, key);
-    if (old && spreadsheet && strcmp(old->spreadsheet, spreadsheet) == 0 && strcasecmp(old->sheet, sheet) == 0)
-        return 0;   /* same tab as before */
-    forget(t, key, changed, changedsz);
-    if (!spreadsheet)
+    *e = (entry){.created_ms = created_ms};
+    if (!(e->key = strdup(key)) || !(e->sheet = strdup(sheet)) || !(e->ids = calloc(nids, sizeof *e->ids)))
+        goto fail;
+    for (; e->nids < nids; e->nids++)
+        if (!(e->ids[e->nids] = strdup(ids[e->nids])))
+            goto fail;
+    return 0;
+fail:
+    entry_clear(e);
+    return FP_ENOMEM;
+}
+
+/* True when e records exactly these ids and tab. */
+static int unchanged(const entry *e, const char *const *ids, size_t nids, const char *sheet)
+{
+    if (e->nids != nids || strcasecmp(e->sheet, sheet) != 0)
+        return 0;
+    for (size_t i = 0; i < nids; i++)
+        if (strcmp(e->ids[i], ids[i]) != 0)
+            return 0;
+    return 1;
+}
+
+int op_targets_set(op_targets *t, const char *key, const char *const *ids, size_t nids, const char *sheet,
+                   long long created_ms, char changed[2][OP_TARGETS_KEY_MAX])
+{
+    changed[0][0] = changed[1][0] = '\0';
+    const entry *old = find(t, key);
+    if (old && nids && unchanged(old, ids, nids, sheet))
+        return 0;   /* a status write or another field changed: nobody's tab moved */
+    forget(t, key, changed);
+    if (nids == 0)
         return 0;
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
-        entry *e = realloc(t->e, cap * sizeof *e);
-        if (!e)
+        entry *grown = realloc(t->e, cap * sizeof *grown);
+        if (!grown)
             return FP_ENOMEM;
-        t->e = e;
+        t->e = grown;
         t->cap = cap;
     }
     entry *e = &t->e[t->n];
-    e->key = strdup(key);
-    e->spreadsheet = strdup(spreadsheet);
-    e->sheet = strdup(sheet);
-    e->created_ms = created_ms;
-    if (!e->key || !e->spreadsheet || !e->sheet) {
-        entry_clear(e);
+    if (entry_fill(e, key, ids, nids, sheet, created_ms) < 0)
         return FP_ENOMEM;
-    }
     t->n++;
-    const entry *was = heir_of(t, e);   /* the owner before e came */
-    if (was && owner_of(t, e) == e && changed && !changed[0])
-        snprintf(changed, changedsz, "%s", was->key);
+    const entry *was = first_writer(t, e, e);   /* the owner before e came */
+    if (was && first_writer(t, e, NULL) == e)
+        note(changed, was->key);
     return 0;
 }
 
@@ -134,7 +172,7 @@ int op_targets_owner(const op_targets *t, const char *key, char *owner, size_t o
     const entry *e = find(t, key);
     if (!e)
         return 0;
-    const entry *o = owner_of(t, e);
+    const entry *o = first_writer(t, e, NULL);
     snprintf(owner, ownersz, "%s", o->key);
     return o != e;
 }

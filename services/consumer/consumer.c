@@ -73,6 +73,8 @@ typedef struct blocked {
 } blocked;
 
 struct fp_consumer {
+    long long form_waited_ms;      /* spent waiting for a newer form in the batch in hand */
+    long long form_given_up;       /* a generation waited for in vain: events up to it do not wait */
     fp_consumer_config cfg;
     fp_form *form;
     char topic[256];
@@ -102,9 +104,6 @@ struct fp_consumer {
     fp_metric *m_dead, *m_lag, *m_blocked;
 };
 
-
-
-
 #define TRIM_INTERVAL_MS 60000
 
 /* Forgets flushed ids older than the dedup window (a redelivery older than that is
@@ -120,6 +119,8 @@ static void trim_dedup_window(fp_consumer *c, int lane)
         fp_log_info("dedup window trimmed", FP_LINT("removed", removed));
 }
 
+/* The consumer's metrics (events, inserts, duplicates, Redis errors and time, batches,
+ * dead letters by reason and their failures, lag and blocked partitions). */
 static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
 {
     fp_metric *consumed = fp_metrics_counter(m, "formpipe_consumer_events_total", "Events read from Kafka.", NULL, err);
@@ -148,6 +149,12 @@ static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
     c->m_redis_seconds = fp_metric_series(rsec, NULL);
     c->m_dl_failures = fp_metric_series(dlfail, NULL);
     return 0;
+}
+
+/* The retry delay after backoff: doubled, at most backoff_max_ms. */
+static long next_backoff(const fp_consumer *c, long backoff)
+{
+    return backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
 }
 
 /* The blocked entry of a partition we own, or NULL. */
@@ -213,6 +220,8 @@ static void forget_blocked(fp_consumer *c, const rd_kafka_topic_partition_list_t
     }
 }
 
+/* librdkafka's rebalance callback: (incrementally) assigns, keeping partitions paused
+ * while Redis is away; on revoke commits what was stored and forgets dead-letter waits. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -242,6 +251,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_assign(rk, NULL);
 }
 
+/* The dead-letter producer's delivery report: fills the message's delivery record. */
 static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -251,6 +261,7 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
     d->done = 1;
 }
 
+/* Allocates a batch for cap messages. 0 or FP_ENOMEM (batch_free cleans up either way). */
 static int batch_init(batch *b, size_t cap)
 {
     b->msgs = calloc(cap, sizeof *b->msgs);
@@ -276,6 +287,7 @@ static void batch_release(batch *b)
     b->in_flight = 0;
 }
 
+/* Releases the batch's contents and frees its memory. */
 static void batch_free(batch *b)
 {
     if (b->msgs)
@@ -591,7 +603,7 @@ static void tick_blocked(fp_consumer *c)
                 fp_log_debug("dead letter still not written", FP_LINT("partition", w->partition),
                              FP_LSTR("error", rd_kafka_err2str(w->d.err)), FP_LINT("backoff_ms", w->backoff));
                 w->next_try_ms = fp_clock_mono_ms() + w->backoff;
-                w->backoff = w->backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : w->backoff * 2;
+                w->backoff = next_backoff(c, w->backoff);
             }
         }
         if (w->revoked || (!w->d.err && w->d.done)) {
@@ -635,33 +647,40 @@ static int event_to_row(fp_consumer *c, const rd_kafka_message_t *m, fp_event *e
  * and carries a field its form lacks: the updated ConfigMap has not reached the pod. */
 static int form_behind(const fp_consumer *c, const fp_event *ev, int rc, const fp_triage *why)
 {
-    return rc == FP_EINVAL && why->reason == FP_DEADLETTER_UNKNOWN_FIELD && ev->generation > c->form->generation;
+    return rc == FP_EINVAL && why->reason == FP_DEADLETTER_UNKNOWN_FIELD && ev->generation > c->form->generation &&
+           ev->generation > c->form_given_up;
 }
 
 /* event_to_row, retried with backoff while memory is short or while the form the event
- * was accepted under has not arrived (at most form_wait_ms): a valid event is never
- * dead-lettered for our own trouble or for a form change. FP_ETIMEOUT when shutdown
- * cut the retries. */
+ * was accepted under has not arrived: a valid event is never dead-lettered for our own
+ * trouble or for a form change. The form wait is bounded per batch (form_wait_ms in
+ * all, well under Kafka's max.poll.interval.ms), and a generation waited for in vain is
+ * not waited for again. FP_ETIMEOUT when shutdown cut the retries. */
 static int event_to_row_retrying(fp_consumer *c, const rd_kafka_message_t *m, fp_event *ev, fp_buf *text,
                                  fp_triage *why)
 {
     long backoff = c->cfg.backoff_initial_ms;
-    long long waited = 0;
-    int rc;
-    while ((rc = event_to_row(c, m, ev, text, why)) == FP_ENOMEM ||
-           (form_behind(c, ev, rc, why) && waited < c->cfg.form_wait_ms)) {
+    int rc, logged = 0;
+    while ((rc = event_to_row(c, m, ev, text, why)) == FP_ENOMEM || form_behind(c, ev, rc, why)) {
+        if (rc != FP_ENOMEM && c->form_waited_ms >= c->cfg.form_wait_ms) {
+            c->form_given_up = ev->generation;
+            fp_log_warn("the form of a newer generation did not arrive; its events are dead letters",
+                        FP_LINT("event_generation", ev->generation), FP_LINT("form_generation", c->form->generation));
+            break;
+        }
         if (rc == FP_ENOMEM)
             fp_log_warn("out of memory reading an event; retrying", FP_LINT("partition", m->partition),
                         FP_LINT("offset", m->offset), FP_LINT("backoff_ms", backoff));
-        else if (waited == 0)
+        else if (!logged++)
             fp_log_warn("event of a newer form generation; waiting for the updated form", FP_LINT("partition", m->partition),
                         FP_LINT("offset", m->offset), FP_LINT("event_generation", ev->generation),
                         FP_LINT("form_generation", c->form->generation), FP_LINT("wait_ms", c->cfg.form_wait_ms));
         fp_event_clear(ev);
         if (fp_shutdown_sleep(backoff))
             return FP_ETIMEOUT;
-        waited += backoff;
-        backoff = backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
+        if (rc != FP_ENOMEM)
+            c->form_waited_ms += backoff;
+        backoff = next_backoff(c, backoff);
     }
     return rc;
 }
@@ -718,7 +737,7 @@ static int store_rows(fp_consumer *c, int lane, const fp_rowstore_row *rows, siz
                 rd_kafka_message_destroy(m);
             }
         }
-        backoff = backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
+        backoff = next_backoff(c, backoff);
     }
 }
 
@@ -750,6 +769,7 @@ static void store_offsets(fp_consumer *c, const batch *b)
  * out-of-memory retry short. */
 static int prepare_batch(fp_consumer *c, batch *b)
 {
+    c->form_waited_ms = 0;
     for (size_t i = 0; i < b->n; i++) {
         const rd_kafka_message_t *m = b->msgs[i];
         letter *l = &b->letters[b->nletters];

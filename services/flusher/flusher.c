@@ -34,9 +34,8 @@ typedef struct run {
     int ncols;
     int full;                         /* the open spreadsheet has no room for the batch */
     int batch_limit;                  /* rows per new batch: halved while Sheets refuses batches */
+    int retry_next_run;               /* a refused row waits for the next run (attempts spread over runs) */
 } run;
-
-
 
 /* WAIT after a state change, so a failover can't forget it. */
 static int replicate(run *r, fp_error *err)
@@ -99,7 +98,7 @@ static int spreadsheet_full(run *r, long long end, fp_error *err)
 static int grow(run *r, int columns, long long n, long long end, fp_error *err)
 {
     int rc = fp_sheets_append_dimension(r->sheets, r->tab.sheet_id, columns, n, err);
-    if (rc == FP_EINVAL && strstr(err->msg, "number of cells in the workbook"))
+    if (rc == FP_ELIMIT)   /* sheets.c: the workbook's cell limit */
         return spreadsheet_full(r, end, err);
     return rc;
 }
@@ -244,9 +243,11 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
     if (rc)
         return rc;
     if (failures < r->cfg->dead_letter_after) {
-        fp_log_warn("Sheets refused a row; trying it again", FP_LSTR("reason", reason), FP_LINT("row", start),
-                    FP_LINT("attempt", failures), FP_LINT("dead_letter_after", r->cfg->dead_letter_after));
-        return fp_sheets_grid(r->sheets, &r->tab, err);
+        fp_log_warn("Sheets refused a row; the next run tries it again", FP_LSTR("reason", reason),
+                    FP_LINT("row", start), FP_LINT("attempt", failures),
+                    FP_LINT("dead_letter_after", r->cfg->dead_letter_after));
+        r->retry_next_run = 1;   /* not at once: a refusal that passes gets a minute to pass */
+        return 0;
     }
     if ((rc = fp_sheets_clear(r->sheets, start, start + n - 1, r->ncols, err)) ||
         (rc = fp_flushstate_dead_letter(r->state, r->token, fp_clock_wall_ms(), &count, err)) || (rc = replicate(r, err)))
@@ -422,10 +423,17 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
         }
         if (!rc)
             backoff = 500;
-    } while (!rc && !done && fp_clock_mono_ms() < deadline && !fp_shutdown_requested());
-    if (!rc)
-        fp_rowstore_pending(r->buffer, &sum->pending_left, err);
+    } while (!rc && !done && !r->retry_next_run && fp_clock_mono_ms() < deadline && !fp_shutdown_requested());
     return rc;
+}
+
+/* Rows still buffered at the end into sum->pending_left, also after a failed run (it is
+ * what an operator wants to know then); -1 when Redis cannot say. */
+static void count_left(run *r, fp_flush_summary *sum)
+{
+    fp_error ignore = {0};
+    if (!r->buffer || fp_rowstore_pending(r->buffer, &sum->pending_left, &ignore) < 0)
+        sum->pending_left = -1;
 }
 
 int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err)
@@ -435,6 +443,7 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     int rc, locked = 0;
     long long t0 = fp_clock_mono_ms();
     memset(sum, 0, sizeof *sum);
+    sum->pending_left = -1;
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return fp_error_set(err, FP_EIO, "no randomness for the lock token");
     for (int i = 0; i < 16; i++)
@@ -464,10 +473,12 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     if (!locked) {
         sum->lock_busy = 1;
         fp_log_info("another flush run holds the lock; nothing to do");
+        count_left(&r, sum);
         goto out;
     }
     if (!(rc = choose_spreadsheet(&r, err)))
         rc = flush_loop(&r, sum, err);
+    count_left(&r, sum);
     snprintf(sum->spreadsheet, sizeof sum->spreadsheet, "%s", cfg->spreadsheet_ids[r.current]);
     fp_error ignore;
     fp_flushstate_unlock(r.state, r.token, &ignore);

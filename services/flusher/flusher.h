@@ -50,7 +50,7 @@ typedef struct fp_flush_summary {
     long retries;            /* of those, retries after 429/5xx/network errors */
     long long duration_ms;
     int quota_spent;         /* stopped early: the minute's write quota was used up */
-    long long pending_left;  /* rows still buffered at the end */
+    long long pending_left;  /* rows still buffered at the end, also after a failure; -1: unknown */
     int lock_busy;           /* another run held the lock: nothing done */
     long long dead_lettered; /* rows moved to fp:{P}:dead after Sheets refused them */
     int spreadsheets_full;   /* every spreadsheet of the list is at the cell limit */

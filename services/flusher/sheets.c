@@ -154,6 +154,14 @@ void fp_sheets_error_message(const char *body, char *out, size_t outsz)
     cJSON_Delete(doc);
 }
 
+/* The code of a refusal Google gives only as text (status INVALID_ARGUMENT, no reason):
+ * the workbook's cell limit is FP_ELIMIT, so callers decide on a code. This is the one
+ * place that reads Google's message. */
+static int refusal_code(const char *msg)
+{
+    return strstr(msg, "number of cells in the workbook") ? FP_ELIMIT : FP_EINVAL;
+}
+
 static int retryable(long status)
 {
     return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
@@ -221,7 +229,7 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
                 if (status == 404)
                     return fp_error_set(err, FP_ENOTFOUND, "spreadsheet %s was not found (HTTP 404: %s)",
                                         s->cfg.spreadsheet_id, msg);
-                return fp_error_set(err, FP_EINVAL, "Sheets API refused %s: HTTP %ld: %s", path, status, msg);
+                return fp_error_set(err, refusal_code(msg), "Sheets API refused %s: HTTP %ld: %s", path, status, msg);
             }
         }
         fp_buf_free(&resp);
