@@ -230,7 +230,7 @@ int fp_jscan_finish(fp_jscan *s)
 static size_t decode_one(const char **p, char out[4])
 {
     const char *q = *p;
-    unsigned u, lo;
+    unsigned u = 0, lo = 0xDC00;   /* set by hex4: the token was checked */
     if (*q != '\\') {
         *out = *q;
         *p = q + 1;
