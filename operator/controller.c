@@ -343,12 +343,14 @@ int op_controller_start(op_controller *c, fp_error *err)
     pthread_mutex_unlock(&c->lock);
     if (started)
         return 0;
-    int rc = start_child_informers(c, err);
-    if (rc < 0)
-        return rc;
+    /* FormPipelines first: the flush-pod callback looks pipelines up (c->pipelines is set
+     * before any child informer's thread starts, and those stop before it). */
     if (!(c->pipelines = start_informer(c, OP_PLURAL, "/apis/" OP_API_VERSION "/" OP_PLURAL, NULL, NULL,
                                         on_pipeline, err)))
         return err ? err->code : FP_EIO;
+    int rc = start_child_informers(c, err);
+    if (rc < 0)
+        return rc;
     c->workers = calloc((size_t)c->cfg.workers, sizeof *c->workers);
     if (!c->workers)
         return fp_error_set(err, FP_ENOMEM, "out of memory");
@@ -367,9 +369,9 @@ void op_controller_free(op_controller *c)
     for (int i = 0; i < c->nworkers; i++)
         pthread_join(c->workers[i], NULL);
     free(c->workers);
-    op_informer_stop(c->pipelines);
     for (int i = 0; i < INF_COUNT; i++)
         op_informer_stop(c->informers[i]);
+    op_informer_stop(c->pipelines);   /* last: the flush-pod callback reads it */
     op_queue_free(c->queue);
     op_map_free(c->states);
     op_map_free(c->flush_runs);
