@@ -63,15 +63,6 @@ static int dns_label(const char *s, size_t max)
     return 1;
 }
 
-/* Topic names: [a-zA-Z0-9._-], at most 249 characters. */
-static int topic_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 249 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
 /* The type a field is stored with ("string" when the definition names none). */
 static const char *field_type(const cJSON *field)
 {
@@ -251,7 +242,7 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
         fp_names_topic(p->ns, p->name, p->topic_buf, sizeof p->topic_buf);
         p->topic = p->topic_buf;
     }
-    if (!topic_name(p->topic) || strlen(p->topic) > OP_MAX_TOPIC)
+    if (!fp_names_topic_valid(p->topic) || strlen(p->topic) > OP_MAX_TOPIC)
         return fp_error_set(err, FP_EINVAL, "spec.kafka.topic: must be 1-%d of [a-zA-Z0-9._-]", OP_MAX_TOPIC);
     fp_names_dlq_topic(p->topic, p->dlq_topic, sizeof p->dlq_topic);
     fp_names_group(p->ns, p->name, p->group, sizeof p->group);

@@ -91,8 +91,7 @@ static int read_topic(fp_form *f, fp_error *err)
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(f->json, "topic");
     char def[FP_FORM_MAX_TOPIC + 1];
     const char *topic = cJSON_GetStringValue(t);
-    if (t && (!topic || !*topic || strlen(topic) > FP_FORM_MAX_TOPIC ||
-              strspn(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(topic)))
+    if (t && (!topic || !fp_names_topic_valid(topic)))
         return fp_error_set(err, FP_EINVAL, "form definition: 'topic' must be 1-%d of [a-zA-Z0-9._-]", FP_FORM_MAX_TOPIC);
     if (!t) {
         if (fp_names_topic(f->ns, f->name, def, sizeof def) < 0)

@@ -14,13 +14,14 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "names.h"
 
 /* Hard limits on a definition (the CRD enforces the same). */
 #define FP_FORM_MAX_FIELDS 200
 #define FP_FORM_MAX_NAME 63
 #define FP_FORM_MAX_COLUMNS 1000   /* current fields plus removed ones that keep a column */
 #define FP_FORM_MAX_FILE (1024 * 1024)
-#define FP_FORM_MAX_TOPIC 249       /* Kafka's limit on a topic name */
+#define FP_FORM_MAX_TOPIC FP_NAMES_MAX_TOPIC
 
 typedef struct fp_form {
     char *ns;             /* metadata.namespace */

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -15,6 +16,14 @@ static int name_into(char *out, size_t outsz, const char *fmt, ...)
     int n = vsnprintf(out, outsz, fmt, ap);
     va_end(ap);
     return n < 0 || (size_t)n >= outsz ? FP_ELIMIT : 0;
+}
+
+int fp_names_topic_valid(const char *topic)
+{
+    size_t n = strlen(topic);
+    if (n == 0 || n > FP_NAMES_MAX_TOPIC || strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0)
+        return 0;
+    return strspn(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
 int fp_names_topic(const char *ns, const char *name, char *out, size_t outsz)

@@ -7,6 +7,11 @@
 
 #include <stddef.h>
 
+#define FP_NAMES_MAX_TOPIC 249   /* Kafka's limit on a topic name */
+
+/* 1 when topic is a name Kafka accepts: 1-249 of [a-zA-Z0-9._-], not "." or "..". */
+int fp_names_topic_valid(const char *topic);
+
 /* "forms.<ns>.<name>": the topic of a pipeline whose spec names none. */
 int fp_names_topic(const char *ns, const char *name, char *out, size_t outsz);
 

@@ -36,3 +36,31 @@ ParameterizedTest(struct name_case *c, names, format)
     else
         cr_assert_lt(strlen(out), c->outsz, "truncated names stay NUL-terminated");
 }
+
+struct topic_case { const char *topic; int valid; };
+
+static struct topic_case topics[] = {
+    {"forms.ns.student-data", 1}, {"a", 1}, {"A_b-c.9", 1}, {"", 0}, {".", 0}, {"..", 0},
+    {"has space", 0}, {"slash/no", 0}, {"ünicode", 0},
+};
+
+ParameterizedTestParameters(names, topic_valid)
+{
+    return cr_make_param_array(struct topic_case, topics, sizeof topics / sizeof topics[0]);
+}
+
+ParameterizedTest(struct topic_case *c, names, topic_valid)
+{
+    cr_assert_eq(fp_names_topic_valid(c->topic), c->valid, "'%s'", c->topic);
+}
+
+Test(names, topic_length_is_kafkas)
+{
+    char t[FP_NAMES_MAX_TOPIC + 2];
+    memset(t, 'a', sizeof t);
+    t[FP_NAMES_MAX_TOPIC] = '\0';
+    cr_assert_eq(fp_names_topic_valid(t), 1, "249 characters");
+    t[FP_NAMES_MAX_TOPIC] = 'a';
+    t[FP_NAMES_MAX_TOPIC + 1] = '\0';
+    cr_assert_eq(fp_names_topic_valid(t), 0, "250 characters");
+}
