@@ -157,7 +157,7 @@ static void on_flush_pod(void *ctx, op_event_type type, const cJSON *pod)
         return;
     }
     if (!op_flushruns_finished(pod))
-        return;   /* still running, or a run that found the lock taken */
+        return;   /* still running */
     pthread_mutex_lock(&c->lock);
     op_flushruns *runs = op_map_get(c->flush_runs, key);
     if (!runs && (runs = calloc(1, sizeof *runs)) && op_map_put(c->flush_runs, key, runs) < 0) {

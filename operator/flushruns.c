@@ -22,7 +22,8 @@ static const cJSON *terminated(const cJSON *pod)
     return get(get(cs, "state"), "terminated");
 }
 
-/* Reads the run out of a terminated pod. -1 when it has no name or no finish time. */
+/* Reads the run out of a terminated pod. -1 when it has no name or no finish time, or
+ * when it found another run holding the lock and did nothing (no outcome). */
 static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
 {
     const char *name = cJSON_GetStringValue(get(get(pod, "metadata"), "name"));
@@ -36,6 +37,10 @@ static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
     run->rows = run->rows_left = -1;
     const char *message = cJSON_GetStringValue(get(t, "message"));
     cJSON *summary = message ? cJSON_Parse(message) : NULL;
+    if (cJSON_IsTrue(get(summary, "lock_busy"))) {
+        cJSON_Delete(summary);
+        return -1;
+    }
     if (cJSON_IsObject(summary)) {
         run->rows = num_or(summary, "rows", -1);
         run->rows_left = num_or(summary, "rows_left", -1);
@@ -51,16 +56,6 @@ static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
     return 0;
 }
 
-/* A run that found another run holding the lock did nothing: it is no outcome. */
-static int lock_busy(const cJSON *t)
-{
-    const char *message = cJSON_GetStringValue(get(t, "message"));
-    cJSON *summary = message ? cJSON_Parse(message) : NULL;
-    int busy = cJSON_IsTrue(get(summary, "lock_busy"));
-    cJSON_Delete(summary);
-    return busy;
-}
-
 /* Field by field: struct padding must not make two equal runs differ. */
 static int same_run(const op_flush_run *a, const op_flush_run *b)
 {
@@ -71,15 +66,14 @@ static int same_run(const op_flush_run *a, const op_flush_run *b)
 
 int op_flushruns_finished(const cJSON *pod)
 {
-    const cJSON *t = terminated(pod);
-    return t && !lock_busy(t);
+    return terminated(pod) != NULL;
 }
 
 int op_flushruns_record(op_flushruns *r, const cJSON *pod)
 {
     const cJSON *t = terminated(pod);
     op_flush_run run;
-    if (!t || lock_busy(t) || read_run(pod, t, &run) < 0)
+    if (!t || read_run(pod, t, &run) < 0)
         return 0;
     for (int i = 0; i < r->n; i++) {   /* seen before: drop the old entry, insert again */
         if (strcmp(r->run[i].pod, run.pod) == 0) {

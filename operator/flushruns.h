@@ -40,8 +40,7 @@ typedef struct op_flush_facts {
     char last_error[256];                  /* the newest failed run's error line */
 } op_flush_facts;
 
-/* 1 when the pod is a finished flush run that counts (not one that found the lock
- * taken and did nothing). */
+/* 1 when the pod's container has terminated (a run that may be recorded). */
 int op_flushruns_finished(const cJSON *pod);
 
 /* Records a flush pod if it has terminated (a run that found the lock taken is no

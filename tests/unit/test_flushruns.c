@@ -57,6 +57,10 @@ static struct runs_case cases[] = {
     {"every spreadsheet full: the newest run says so",
      {{"a", "2026-12-01T10:00:00Z", 3, "{\"rows\":0,\"rows_left\":5,\"spreadsheets_full\":true,\"error\":\"full\"}"}}, 1, 1, 1, "",
      "full", 0, 5},
+    {"a run that found the lock taken is no outcome",
+     {{"a", "2026-12-01T10:00:00Z", 0, OK(4, 1)},
+      {"b", "2026-12-01T10:01:00Z", 0, "{\"rows\":0,\"rows_left\":0,\"lock_busy\":true,\"error\":\"\"}"}}, 2, 1, 0,
+     "2026-12-01T10:00:00Z", "", 4, 1},
     {"the same pod seen twice counts once",
      {{"a", "2026-12-01T10:00:00Z", 1, FAIL("x")}, {"a", "2026-12-01T10:00:00Z", 1, FAIL("x")}}, 2, 1, 1, "", "x", 0, 7},
 };
