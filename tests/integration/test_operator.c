@@ -429,6 +429,7 @@ static void finished_flush_pod(const char *pipeline, const char *name, const cha
                    "metadata:\n  name: %s\n  labels: {app.kubernetes.io/managed-by: formpipe-operator, "
                    "app.kubernetes.io/component: flush, formpipe.io/pipeline: %s}\n"
                    "spec:\n  restartPolicy: Never\n"
+                   "  nodeName: no-such-node\n"   /* no node harness runs it and overwrites its status */
                    "  securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}\n"
                    "  containers:\n  - name: flush\n    image: formpipe/formpipe-flush:0.1.0\n"
                    "    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n"
