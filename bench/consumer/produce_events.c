@@ -1,6 +1,9 @@
 /* fp-bench-produce: produces N distinct submission events (CloudEvents, the shape
- * formpipe-ingest writes) to a topic as fast as the broker takes them, for the consumer
- * benchmark. Usage: fp-bench-produce BOOTSTRAP TOPIC NAMESPACE NAME COUNT */
+ * formpipe-ingest writes) to a topic, for the consumer and task benchmarks: as fast as
+ * the broker takes them, or paced at RATE events/s with each event's time the moment it
+ * was produced (so a reader can measure delivery latency from it).
+ * Usage: fp-bench-produce BOOTSTRAP TOPIC NAMESPACE NAME COUNT [RATE] */
+#include "clock.h"
 #include "event.h"
 
 #include <librdkafka/rdkafka.h>
@@ -22,11 +25,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 int main(int argc, char **argv)
 {
     char err[512];
-    if (argc != 6) {
-        fprintf(stderr, "usage: fp-bench-produce BOOTSTRAP TOPIC NAMESPACE NAME COUNT\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: fp-bench-produce BOOTSTRAP TOPIC NAMESPACE NAME COUNT [RATE]\n");
         return 2;
     }
     long n = atol(argv[5]);
+    double rate = argc == 7 ? atof(argv[6]) : 0;
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     const char *kv[][2] = {{"bootstrap.servers", argv[1]}, {"enable.idempotence", "true"}, {"acks", "all"},
                            {"linger.ms", "20"}, {"batch.size", "1000000"}, {"compression.type", "lz4"}};
@@ -42,7 +46,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fp-bench-produce: %s\n", err);
         return 1;
     }
-    long long base = (long long)time(NULL) * 1000;
+    long long base = (long long)time(NULL) * 1000, start_ms = fp_clock_mono_ms();
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "name", "Asha Verma");
     cJSON *roll = cJSON_AddStringToObject(data, "roll", "0");
@@ -57,7 +61,14 @@ int main(int argc, char **argv)
         snprintf(id, sizeof id, "bench-%09ld", i);
         snprintf(r, sizeof r, "%ld", i % 100000);
         cJSON_SetValuestring(roll, r);
-        char *ev = fp_event_encode(id, argv[3], argv[4], base + i, 1, data);
+        long long at = base + i;
+        if (rate > 0) {
+            long long due = start_ms + (long long)(i * 1000.0 / rate);
+            while (fp_clock_mono_ms() < due)
+                rd_kafka_poll(p, (int)(due - fp_clock_mono_ms()));
+            at = fp_clock_wall_ms();
+        }
+        char *ev = fp_event_encode(id, argv[3], argv[4], at, 1, data);
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(argv[2]), RD_KAFKA_V_KEY(r, strlen(r)),
                                                       RD_KAFKA_V_VALUE(ev, strlen(ev)),
