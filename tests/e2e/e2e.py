@@ -221,3 +221,48 @@ def finish():
         print("%d check(s) failed: %s" % (len(FAILURES), "; ".join(FAILURES)))
         sys.exit(1)
     print("all checks passed")
+
+
+def group_lag(*groups):
+    """{group: total lag} of Kafka consumer groups (a group with no committed offsets yet
+    counts its whole topic), from Kafka's own ConsumerGroupCommand."""
+    args = [TESTENV, "kafka-tool", "tools.consumer.group.ConsumerGroupCommand", "--bootstrap-server",
+            os.environ["FORMPIPE_KAFKA_BOOTSTRAP"], "--describe"]
+    for g in groups:
+        args += ["--group", g]
+    out = subprocess.run(args, text=True, capture_output=True).stdout
+    lag = {g: None for g in groups}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[0] in lag and f[2].isdigit():
+            end = int(f[4]) if f[4].isdigit() else 0
+            cur = int(f[3]) if f[3].isdigit() else 0
+            lag[f[0]] = (lag[f[0]] or 0) + end - cur
+    return lag
+
+
+class HookReceiver:
+    """tests/fakes/hook_receiver.py as a child process on 127.0.0.1 (a free port)."""
+
+    def __init__(self, secret_file, log_path):
+        import re
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fakes", "hook_receiver.py"),
+                                      "--secret-file", secret_file], stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on ([0-9.]+):(\d+)", line)
+        if not m:
+            raise RuntimeError("hook receiver did not start: %r" % line)
+        self.url = "http://%s:%s" % (m.group(1), m.group(2))
+
+    def control(self, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + "/_control/" + path, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
