@@ -3,9 +3,9 @@
 scripts/testenv: it counts every valid event once (a repeated id once), in key order,
 dead-letters the poison events with the headers formpipe-dlq reads, commits exactly up
 to the end, stops with 0 on SIGTERM, and a restart in the same group reads only what is
-new. Usage (under scripts/testenv exec): test_example_task.py BIN_DIR (formpipe-dlq).
-Fails loudly when Kafka, the Python module or formpipe-dlq is missing. Ends with a plain
-"N passed, N failed" line."""
+new (a re-driven dead letter among them). Usage (under scripts/testenv exec):
+test_example_task.py BIN_DIR (which holds formpipe-dlq). Fails loudly when Kafka, the
+Python module or formpipe-dlq is missing. Ends with a plain "N passed, N failed" line."""
 import datetime, json, os, signal, subprocess, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -208,18 +208,36 @@ try:
           out.returncode == 0 and sorted((r[1], r[2], r[4], r[5]) for r in rows if len(r) == 6) == want_rows,
           "exit %d, stdout %r, stderr %r; want %s" % (out.returncode, out.stdout, out.stderr, want_rows))
 
+    bad = [i for i in poison if poison[i] == "not_json"][0]
+    out = subprocess.run([DLQ_BIN, "show", "--kafka-bootstrap", BOOTSTRAP, "--topic", DLQ, "--offset",
+                          "0:%d" % next((m.offset() for m in letters if m.value() == messages[bad][1]), 0)],
+                         capture_output=True, text=True, timeout=60)
+    sys.stdout.write(out.stderr)
+    check("formpipe-dlq show: key, reason header, payload", out.returncode == 0 and "\nkey: r1\n" in out.stdout
+          and "header formpipe-dlq-reason: not_json\n" in out.stdout and "{not json" in out.stdout, out.stdout + out.stderr)
+
     rc = task.stop()
     check("SIGTERM: exit status 0", rc == 0, "exit %s; stderr: %s" % (rc, "".join(task.err)[-2000:]))
     got, end = committed_vs_end()
     check("committed offsets = end of every partition", got == end, "committed %s, end %s" % (got, end))
 
+    out = subprocess.run([DLQ_BIN, "redrive", "--kafka-bootstrap", BOOTSTRAP, "--topic", DLQ, "--to", TOPIC,
+                          "--reason", "not_cloudevent"], capture_output=True, text=True, timeout=60)
+    sys.stdout.write(out.stderr)
+    check("formpipe-dlq redrive --reason not_cloudevent re-publishes one", out.returncode == 0
+          and "1 dead letter re-published" in out.stdout, out.stdout + out.stderr)
     later = event(13, "r5", "F")
     produce([(b"r5", json.dumps(later).encode())])
     task = Task()
-    task.wait_for(lambda: len(task.lines) >= 1, 60)
+    task.wait_for(lambda: len(task.lines) >= 1 and len(read_all(DLQ)) >= 3, 60)
     time.sleep(3)
     ids = [r["id"] for r in task.records()]
-    check("a restart in the group reads only the new event", ids == [later["id"]], "got %s" % ids)
+    check("a restart in the group reads only the new events", ids == [later["id"]], "got %s" % ids)
+    letters = read_all(DLQ)
+    h = {k: v.decode() for k, v in (letters[-1].headers() or [])} if len(letters) == 3 else {}
+    check("the re-driven event is dead-lettered again, from the topic",
+          h.get("formpipe-dlq-reason") == "not_cloudevent" and h.get("formpipe-source-topic") == TOPIC
+          and int(h.get("formpipe-source-offset", -1)) > where[13][1], "%d dead letters, last %s" % (len(letters), h))
     rc = task.stop()
     check("second SIGTERM: exit status 0", rc == 0, "exit %s" % rc)
     got, end = committed_vs_end()
