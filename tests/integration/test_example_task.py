@@ -68,11 +68,13 @@ def produce(messages):
 
 class Task:
     """count.py running with the task environment; stdout lines collected."""
-    def __init__(self):
+    def __init__(self, kafka_config=None):
         env = dict(os.environ, FORMPIPE_TOPIC=TOPIC, FORMPIPE_GROUP=GROUP, FORMPIPE_DLQ_TOPIC=DLQ,
                    FORMPIPE_KAFKA_BOOTSTRAP=BOOTSTRAP, FORMPIPE_PIPELINE=RUN, FORMPIPE_TASK="count",
                    FORMPIPE_MAX_ATTEMPTS="3", COUNT_FIELD="gender", PYTHONDONTWRITEBYTECODE="1")
         env.pop("FORMPIPE_KAFKA_CONFIG", None)
+        if kafka_config:
+            env["FORMPIPE_KAFKA_CONFIG"] = kafka_config
         self.proc = subprocess.Popen([sys.executable, TASK], env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.lines, self.err = [], []
@@ -155,7 +157,11 @@ try:
     where = produce(messages)
     poison = {6: "not_json", 13: "not_cloudevent"}
 
-    task = Task()
+    # the first run also reads a client config file as the operator mounts one
+    config = "/tmp/%s.properties" % RUN
+    with open(config, "w") as f:
+        f.write("# the pipeline's client config\n\n! another comment\n  client.id = %s-task \nsocket.keepalive.enable=true\n" % RUN)
+    task = Task(kafka_config=config)
     want_ids = [e["id"] for e in valid] + [newer["id"]]
     got_all = task.wait_for(lambda: len(task.lines) >= len(want_ids) and len(read_all(DLQ)) >= 2, 60)
     time.sleep(2)   # anything counted twice would show up now
@@ -243,6 +249,8 @@ try:
     got, end = committed_vs_end()
     check("committed offsets = end again", got == end, "committed %s, end %s" % (got, end))
 finally:
+    if os.path.exists("/tmp/%s.properties" % RUN):
+        os.unlink("/tmp/%s.properties" % RUN)
     for f in admin.delete_topics([TOPIC, DLQ]).values():
         try:
             f.result(30)
