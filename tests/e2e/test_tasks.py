@@ -5,8 +5,10 @@ HTTP receiver (tests/fakes/hook_receiver.py, checking every signature):
   * fast: answers 200;
   * flaky: answers 500 to 30% of the requests (the task retries with backoff), and its
     task process is killed with SIGKILL twice while it delivers.
+and a `container` task running the team's own code (examples/tasks/python-count, which
+the node harness runs for the image ".../python-count:1").
 10,000 submissions -> the sheet holds each exactly once; each receiver has seen every
-id, every signature verified, a repeated delivery always with the same Idempotency-Key;
+id, the container task counted every id, every signature verified, a repeated delivery always with the same Idempotency-Key;
 the slow task never delays the sheet: the pipeline's consumer group drains while the
 flaky task still has lag (both lags are printed as they move). FormTask status
 (Delivered, Ready) and deleting a task (its Deployment goes, nothing else moves).
@@ -15,7 +17,7 @@ import json, os, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (HookReceiver, check, finish, flush_until, group_lag, kubectl, pipeline_yaml, post_all, ready,
-                 sanitizer_reports, stack, submission, until, verify_sheet)
+                 sanitizer_reports, stack, submission, until, verify_sheet, STACK_LOGS)
 
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 N, KEYS = 10000, 200
@@ -31,6 +33,29 @@ spec:
   maxAttempts: %d
   scaling: {minReplicas: 1, lagPerReplica: 1000}
 """ % (name, ns, pipeline, url, name, max_attempts)
+
+
+COUNT_TASK = """apiVersion: formpipe.io/v1alpha1
+kind: FormTask
+metadata: {name: count, namespace: %s}
+spec:
+  pipeline: %s
+  container:
+    image: registry.example.com/python-count:1
+    env: [{name: COUNT_FIELD, value: gender}]
+"""
+
+
+def counted_ids(ns):
+    """{id: lines} the python-count task printed, over all its pods' logs."""
+    seen = {}
+    for f in os.listdir(STACK_LOGS):
+        if f.startswith(ns + "_") and "count" in f:
+            for line in open(os.path.join(STACK_LOGS, f), errors="replace"):
+                if line.startswith('{"id"'):
+                    i = json.loads(line)["id"]
+                    seen[i] = seen.get(i, 0) + 1
+    return seen
 
 
 def task_status(ns, name):
@@ -89,8 +114,9 @@ def run(ns, name, sheet, key, fast, flaky):
     t0 = time.time()
     kubectl("apply", "-f", "-", input=task_yaml(ns, "fast", name, fast.url))
     kubectl("apply", "-f", "-", input=task_yaml(ns, "flaky", name, flaky.url, max_attempts=30))
-    until("both FormTasks Ready", lambda: task_ready(ns, "fast") and task_ready(ns, "flaky"), 120)
-    print("  apply -> both FormTasks Ready: %.1f s" % (time.time() - t0), flush=True)
+    kubectl("apply", "-f", "-", input=COUNT_TASK % (ns, name))
+    until("the FormTasks Ready", lambda: all(task_ready(ns, t) for t in ("fast", "flaky", "count")), 120)
+    print("  apply -> three FormTasks Ready: %.1f s" % (time.time() - t0), flush=True)
     owner = task_status(ns, "fast")["metadata"].get("ownerReferences", [{}])[0]
     check("a FormTask is owned by its FormPipeline", owner.get("kind") == "FormPipeline" and owner.get("name") == name,
           str(owner))
@@ -106,7 +132,8 @@ def run(ns, name, sheet, key, fast, flaky):
 
     groups = {"sheet path (consumers)": "formpipe.%s.%s" % (ns, name),
               "fast task": "formpipe.%s.%s.fast" % (ns, name),
-              "flaky task": "formpipe.%s.%s.flaky" % (ns, name)}
+              "flaky task": "formpipe.%s.%s.flaky" % (ns, name),
+              "container task": "formpipe.%s.%s.count" % (ns, name)}
     drained, kills, deadline = {}, 0, time.time() + 600
     while len(drained) < len(groups) and time.time() < deadline:
         lag = group_lag(*groups.values())
@@ -137,6 +164,11 @@ def run(ns, name, sheet, key, fast, flaky):
         check("the %s receiver saw every accepted id" % what, set(seen) == want,
               "missing %d, unexpected %d" % (len(want - set(seen)), len(set(seen) - want)))
         check("every %s delivery was signed with the Secret's key" % what, bad == 0)
+    counted = counted_ids(ns)
+    print("  container task: %d ids counted, %d repeated" % (len(counted), sum(n - 1 for n in counted.values())),
+          flush=True)
+    check("the container task (the team's own code) handled every accepted id once", set(counted) == want
+          and all(n == 1 for n in counted.values()), "missing %d" % len(want - set(counted)))
     stats = flaky.control("stats")
     check("the flaky receiver answered 500 to some requests (retried)", stats["answered"].get("500", 0) > 0, str(stats))
 
