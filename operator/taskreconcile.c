@@ -4,7 +4,8 @@
  *      goes by ownerReference garbage collection);
  *   3. the pipeline from the cache (missing: Ready=False/PipelineNotFound, nothing made;
  *      the controller requeues the task when the pipeline appears), the source check;
- *   4. metadata: the pipeline as controller owner, our finalizer (before any topic exists);
+ *   4. metadata: the pipeline as controller owner (once it exists), our finalizer (before
+ *      any topic exists);
  *   5. topics: the one it reads must exist; its dead-letter topic is created or grown to
  *      the same partitions (recreated and reported when it vanished);
  *   6. offsets of its group (at most once an interval): lag, progress, committed, dead letters;
@@ -395,12 +396,15 @@ static int deployment_available(trun *r, int want, int *ready)
 static int reconcile_live(trun *r)
 {
     resolve(r);
-    if (r->seen.block == OP_BLOCK_NONE) {
-        int rc = set_metadata(r, 1, r->p);
+    /* the pipeline owns the task as soon as both exist (its deletion takes the task along,
+     * even one that cannot run); our finalizer comes before the first topic */
+    if (r->p) {
+        int rc = set_metadata(r, r->seen.block == OP_BLOCK_NONE || r->t->has_finalizer, r->p);
         if (rc < 0)
-            return rc;   /* retried: the finalizer must be in place before the topic exists */
-        ensure_topics(r);
+            return rc;
     }
+    if (r->seen.block == OP_BLOCK_NONE)
+        ensure_topics(r);
     if (r->seen.block == OP_BLOCK_NONE) {
         measure(r);
         r->seen.replicas = plan_replicas(r);

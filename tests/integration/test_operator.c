@@ -825,6 +825,13 @@ Test(tasks, waits_for_its_pipeline_and_goes_with_it, .init = setup, .fini = tear
     cr_assert_str_eq(env, want);
     free(env);
     tk_sh_until(10, "Deploying", "kubectl get -n %s ft early -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    /* a task reading another task's stream: missing, then one that writes none */
+    apply_task("reader", "later", "  source: {task: moderate}\n  webhook: {url: 'https://hooks.example.com/r'}");
+    tk_sh_until(10, "SourceTaskNotFound", "kubectl get -n %s ft reader -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    apply_task("moderate", "later", "  webhook: {url: 'https://hooks.example.com/m'}");
+    tk_sh_until(10, "SourceTaskHasNoStream", "kubectl get -n %s ft reader -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    cr_assert_eq(tk_sh(&out, "kubectl get -n %s deployment reader-task", ns) != 0, 1, "no Deployment for a task with nothing to read");
+    free(out);
     /* the pipeline owns the task: deleting it deletes the task (controller-manager's
      * garbage collector), whose finalizer removes its dead-letter topic */
     char *uid = get("fp later", "{.metadata.uid}");
@@ -846,7 +853,7 @@ Test(tasks, replicas_follow_the_task_groups_lag_up_to_the_partitions, .init = se
 {
     tk_proc op;
     start_operator(&op, NULL, fast_measure);
-    apply_pipeline("busy", 4, NULL);
+    apply_pipeline("busy", 4, "  progressDeadlineSeconds: 10");
     tk_sh_until(15, "True", "kubectl get -n %s fp busy -o jsonpath='%s'", ns, condition("TopicReady"));
     apply_task("hook", "busy", "  webhook: {url: 'http://receiver.example.com/'}\n  scaling: {minReplicas: 1, lagPerReplica: 100}");
     tk_sh_until(15, "1", "kubectl get -n %s deployment hook-task -o jsonpath='{.spec.replicas}'", ns);
@@ -862,5 +869,11 @@ Test(tasks, replicas_follow_the_task_groups_lag_up_to_the_partitions, .init = se
     char *r = get("deployment hook-task", "{.spec.replicas}");
     cr_assert_str_eq(r, "4", "never more replicas than partitions");
     free(r);
+    /* nothing commits: after the pipeline's progressDeadlineSeconds the task says so */
+    tk_sh_until(30, "False NoProgress", "kubectl get -n %s ft hook -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].status} {.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
+    char group[160];
+    snprintf(group, sizeof group, "formpipe.%s.busy.hook", ns);
+    commit_offsets(group, topic, 4, 0);   /* the task caught up */
+    tk_sh_until(20, "True 0 1250", "kubectl get -n %s ft hook -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].status} {.status.lag} {.status.delivered}'", ns);
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
