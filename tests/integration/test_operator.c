@@ -748,7 +748,7 @@ static char *pipeline_children_versions(const char *pipeline)
 Test(tasks, lifecycle_deployment_dead_letter_topic_update_and_delete, .init = setup, .fini = teardown, .timeout = 150)
 {
     tk_proc op;
-    start_operator(&op, NULL, (const char *const[]){"--task-image", "formpipe/formpipe-task:test", NULL});
+    start_operator(&op, NULL, (const char *const[]){"--task-image", "formpipe/formpipe-task:test", "--lag-interval", "1s", NULL});
     apply_pipeline("orders", 3, NULL);
     tk_sh_until(15, "orders-flush", "kubectl get -n %s cronjob orders-flush -o jsonpath='{.metadata.name}'", ns);
     tk_sh_until(15, "True", "kubectl get -n %s fp orders -o jsonpath='%s'", ns, condition("TopicReady"));
@@ -784,6 +784,12 @@ Test(tasks, lifecycle_deployment_dead_letter_topic_update_and_delete, .init = se
     char *after = pipeline_children_versions("orders");
     cr_assert_str_eq(after, before, "adding and changing a task touched the pipeline's children");
     free(after);
+
+    /* the dead-letter topic deleted by hand: reported and created again */
+    tk_topic_delete(dlq);
+    tk_sh_until(20, "DeadLetterTopicMissing", "kubectl get -n %s ft confirm -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
+    cr_assert_eq(topic_partitions(dlq), 3, "recreated with the topic's partitions");
+    tk_sh_until(5, "DeadLetterTopicRecreated", "kubectl get events -n %s --field-selector involvedObject.name=confirm,reason=DeadLetterTopicRecreated -o jsonpath='{.items[0].reason}'", ns);
 
     /* the pipeline cannot be changed */
     char *out;
