@@ -72,7 +72,7 @@ check "CEL: a FormTask has one kind, not two" refused "exactly one kind must be 
 check "CEL: a FormTask has one kind, not none" refused "exactly one kind must be set" "$(ft none '')"
 check "CEL: a webhook URL is http(s)" refused "url must be an absolute http:// or https:// URL" "$(ft bad '  webhook: {url: ftp://h.example.com/x}')"
 check "CEL: a task is not named dlq" refused "cannot be named dlq" "$(ft dlq '  webhook: {url: https://h.example.com/}')"
-check "CEL: FORMPIPE_ variables are the operator's" refused "set by the operator" "$(ft env '  container: {image: x, env: [{name: FORMPIPE_TOPIC, value: y}]}')"
+check "CEL: FORMPIPE_ variables are the operator's" refused "set by the operator" "$(ft env '  container: {image: x, env: [{name: FORMPIPE_TOPIC, value: topic}]}')"
 fp() {   # fp NAME FIELDS-YAML [EXTRA-SPEC-YAML]
   printf 'apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: %s, namespace: %s}\nspec:\n  form:\n    fields: %s\n%s\n  sheets: {spreadsheetId: s1}\n' \
     "$1" "$ns-forms" "$2" "${3:-}"
