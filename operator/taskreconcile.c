@@ -1,7 +1,8 @@
 /* taskreconcile.c — one FormTask (see taskreconcile.h):
  *   1. parse the spec (a bad one: Ready=False/InvalidSpec, nothing touched);
- *   2. deletion: delete the dead-letter topic, then drop our finalizer (the Deployment
- *      goes by ownerReference garbage collection);
+ *   2. deletion: stop the pods (Deployment scaled to 0, wait until none is left), delete
+ *      the dead-letter topic, then drop our finalizer (the Deployment goes by
+ *      ownerReference garbage collection);
  *   3. the pipeline from the cache (missing: Ready=False/PipelineNotFound, nothing made;
  *      the controller requeues the task when the pipeline appears), the source check;
  *   4. metadata: the pipeline as controller owner (once it exists), our finalizer (before
@@ -200,12 +201,55 @@ static const char *recorded_dlq(const op_task *t)
     return cJSON_GetStringValue(member(status_of(t->obj), "deadLetterTopic"));
 }
 
-/* Deletes the dead-letter topic, then lets the object go. */
-static int finish_deletion(trun *r)
+/* The task's pods stop before its dead-letter topic goes: a pod still running (or in its
+ * shutdown grace) could write a dead letter to a deleted topic, or have the broker create
+ * it again. Scales the Deployment to 0 (merge patch) and counts the pods still there
+ * into *left. */
+static int stop_pods(trun *r, int *left)
+{
+    char name[128], path[1024];
+    op_task_deployment_name(r->t, name, sizeof name);
+    snprintf(path, sizeof path, DEPLOYMENTS "/%s", r->t->ns, name);
+    fp_error err = {0};
+    *left = 0;
+    int rc = kube_request(r->env->conn, "PATCH", path, "application/merge-patch+json", "{\"spec\":{\"replicas\":0}}",
+                          NULL, NULL, &err);
+    if (rc < 0 && rc != FP_ENOTFOUND) {
+        fp_log_warn("cannot stop the task's pods", FP_LSTR("task", r->t->name), FP_LSTR("error", err.msg));
+        return rc;
+    }
+    cJSON *pods = NULL;
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods?labelSelector=app.kubernetes.io/component%%3Dtask,"
+             "formpipe.io/task%%3D%s&limit=500", r->t->ns, r->t->name);
+    if ((rc = kube_request(r->env->conn, "GET", path, NULL, NULL, &pods, NULL, &err)) < 0) {
+        fp_log_warn("cannot list the task's pods", FP_LSTR("task", r->t->name), FP_LSTR("error", err.msg));
+        return rc;
+    }
+    *left = cJSON_GetArraySize(member(pods, "items"));
+    cJSON_Delete(pods);
+    return 0;
+}
+
+static void resolve(trun *r);
+
+/* Stops the pods, deletes the dead-letter topic (the one status recorded, else the
+ * pipeline's name for it), then lets the object go. *requeue_ms while pods remain. */
+static int finish_deletion(trun *r, long long *requeue_ms)
 {
     if (!r->t->has_finalizer)
         return 0;
+    int left = 0, rc = stop_pods(r, &left);
+    if (rc < 0)
+        return rc;
+    if (left > 0) {
+        *requeue_ms = 1000;
+        return 0;
+    }
     const char *dlq = recorded_dlq(r->t);
+    if (!dlq) {   /* deleted before its status said: the pipeline names it, if still there */
+        resolve(r);
+        dlq = r->seen.dlq_topic;
+    }
     if (dlq) {
         fp_error err = {0};
         if (op_kafka_delete(r->env->kafka, dlq, &err) < 0) {
@@ -435,7 +479,7 @@ int op_task_reconcile(const op_task_env *env, const cJSON *obj, op_task_state *s
     trun r = {.env = env, .t = t, .st = st, .seen = {.committed = -1, .dead_lettered = -1}};
     int rc;
     if (t->deleting) {
-        rc = finish_deletion(&r);
+        rc = finish_deletion(&r, requeue_ms);
     } else {
         rc = reconcile_live(&r);
         if (rc == 0 && !r.failed)

@@ -801,6 +801,9 @@ Test(tasks, lifecycle_deployment_dead_letter_topic_update_and_delete, .init = se
     cr_assert_eq(tk_sh(&out, "kubectl delete -n %s ft confirm --timeout=30s", ns), 0, "%s", out);
     free(out);
     cr_assert_eq(topic_partitions(dlq), 0, "the dead-letter topic went with the task");
+    cr_assert_eq(tk_sh(&out, "kubectl get pods -n %s -l formpipe.io/task=confirm -o name", ns), 0);
+    cr_assert_str_eq(out, "", "the task's pods stopped before its dead-letter topic went");
+    free(out);
     tk_sh_until(30, "", "kubectl get -n %s deployments -l formpipe.io/task=confirm -o name", ns);
     after = pipeline_children_versions("orders");
     cr_assert_str_eq(after, before, "deleting a task touched the pipeline's children");
