@@ -1,6 +1,6 @@
-# Container images of the four formpipe binaries, one multi-stage file:
+# Container images of the five formpipe binaries, one multi-stage file:
 #   docker build --target formpipe-operator -t formpipe/formpipe-operator:0.1.0 .
-# (likewise formpipe-ingest, formpipe-consumer, formpipe-flush). formpipe-dlq (list, show
+# (likewise formpipe-ingest, formpipe-consumer, formpipe-flush, formpipe-task). formpipe-dlq (list, show
 # and re-drive dead letters) ships in the consumer's image: `kubectl exec` into a consumer
 # pod runs it with the pipeline's Kafka address and client config at hand, and it links
 # a subset of the consumer's libraries (libcjson1, librdkafka1). The runtime images hold
@@ -21,7 +21,7 @@ COPY operator operator
 COPY tests tests
 COPY bench bench
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    && cmake --build /build -j"$(nproc)" --target formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush formpipe-dlq \
+    && cmake --build /build -j"$(nproc)" --target formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush formpipe-dlq formpipe-task \
     && strip /build/bin/formpipe-*
 
 FROM debian:12-slim AS runtime
@@ -73,3 +73,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 COPY --from=build /build/bin/formpipe-flush /usr/local/bin/formpipe-flush
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/formpipe-flush"]
+
+FROM runtime AS formpipe-task
+USER root
+# runtime-libs formpipe-task: ca-certificates libcjson1 libcurl4 librdkafka1 libssl3 libwebsockets17
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      ca-certificates libcjson1 libcurl4 librdkafka1 libssl3 libwebsockets17 \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /build/bin/formpipe-task /usr/local/bin/formpipe-task
+USER 65532:65532
+EXPOSE 9090
+ENTRYPOINT ["/usr/local/bin/formpipe-task"]

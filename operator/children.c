@@ -109,8 +109,15 @@ static cJSON *skeleton(const op_pipeline *p, op_child_kind kind, const char *com
     return o;
 }
 
-static void secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
-                          const char *path_in_volume, const char *dir)
+void op_child_env(cJSON *env, const char *name, const char *value)
+{
+    cJSON *e = push_obj(env);
+    str(e, "name", name);
+    str(e, "value", value);
+}
+
+void op_child_secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
+                            const char *path_in_volume, const char *dir)
 {
     cJSON *v = push_obj(volumes);
     str(v, "name", vol);
@@ -137,8 +144,7 @@ static void probe(cJSON *c, const char *k, const char *path, const char *port, i
     num(pr, "failureThreshold", 3);
 }
 
-/* The container's named port, and readiness (/readyz) and liveness (/healthz) probes on it. */
-static void served_port(cJSON *c, const char *name, int number)
+void op_child_served_port(cJSON *c, const char *name, int number)
 {
     cJSON *port = push_obj(arr(c, "ports"));
     str(port, "name", name);
@@ -148,7 +154,7 @@ static void served_port(cJSON *c, const char *name, int number)
     probe(c, "livenessProbe", "/healthz", name, 10);
 }
 
-static void resources(cJSON *c, const char *cpu, const char *mem_request, const char *mem_limit)
+void op_child_resources(cJSON *c, const char *cpu, const char *mem_request, const char *mem_limit)
 {
     cJSON *r = obj(c, "resources");
     cJSON *req = obj(r, "requests");
@@ -157,11 +163,7 @@ static void resources(cJSON *c, const char *cpu, const char *mem_request, const 
     str(obj(r, "limits"), "memory", mem_limit);
 }
 
-/* Pod spec shared by all workloads: security settings, the form volume and one
- * container; returns the container and hands back its args, env, mounts and the
- * pod's volumes. */
-static cJSON *pod(cJSON *podspec, const op_pipeline *p, const char *container, const char *image,
-                  const op_defaults *d, cJSON **args, cJSON **env, cJSON **mounts, cJSON **volumes)
+void op_child_pod(cJSON *podspec, const char *container, const char *image, const op_defaults *d, op_pod_parts *out)
 {
     flag(podspec, "automountServiceAccountToken", 0);
     flag(podspec, "enableServiceLinks", 0);
@@ -181,13 +183,25 @@ static cJSON *pod(cJSON *podspec, const op_pipeline *p, const char *container, c
     flag(sc, "runAsNonRoot", 1);
     cJSON *drop = arr(obj(sc, "capabilities"), "drop");
     cJSON_AddItemToArray(drop, cJSON_CreateString("ALL"));
-    *args = arr(c, "args");
-    *env = arr(c, "env");
-    *mounts = arr(c, "volumeMounts");
-    *volumes = arr(podspec, "volumes");
-    cJSON *e = push_obj(*env);
-    str(e, "name", "FORMPIPE_LOG_LEVEL");
-    str(e, "value", d->log_level);
+    out->container = c;
+    out->args = arr(c, "args");
+    out->env = arr(c, "env");
+    out->mounts = arr(c, "volumeMounts");
+    out->volumes = arr(podspec, "volumes");
+    op_child_env(out->env, "FORMPIPE_LOG_LEVEL", d->log_level);
+}
+
+/* Pod spec shared by the pipeline's workloads: op_child_pod and the form volume;
+ * returns the container and hands back its args, env, mounts and the pod's volumes. */
+static cJSON *pod(cJSON *podspec, const op_pipeline *p, const char *container, const char *image,
+                  const op_defaults *d, cJSON **args, cJSON **env, cJSON **mounts, cJSON **volumes)
+{
+    op_pod_parts pp;
+    op_child_pod(podspec, container, image, d, &pp);
+    *args = pp.args;
+    *env = pp.env;
+    *mounts = pp.mounts;
+    *volumes = pp.volumes;
 
     char cm[128];
     op_pipeline_child(p, "form", cm, sizeof cm);
@@ -199,18 +213,25 @@ static cJSON *pod(cJSON *podspec, const op_pipeline *p, const char *container, c
     str(m, "mountPath", FORM_DIR);
     flag(m, "readOnly", 1);
     arg(*args, "--form=%s", FORM_DIR "/form.json");
-    return c;
+    return pp.container;
+}
+
+void op_child_kafka_settings(const op_pod_parts *pp, const op_pipeline *p, const char *config_env)
+{
+    op_child_env(pp->env, "FORMPIPE_KAFKA_BOOTSTRAP", p->kafka_bootstrap);
+    if (p->kafka_config.name) {
+        op_child_secret_volume(pp->volumes, pp->mounts, "kafka-config", &p->kafka_config, "client.properties", KAFKA_DIR);
+        if (config_env)
+            op_child_env(pp->env, config_env, KAFKA_DIR "/client.properties");
+        else
+            arg(pp->args, "--kafka-config=%s", KAFKA_DIR "/client.properties");
+    }
 }
 
 static void kafka_settings(cJSON *args, cJSON *env, cJSON *mounts, cJSON *volumes, const op_pipeline *p)
 {
-    cJSON *e = push_obj(env);
-    str(e, "name", "FORMPIPE_KAFKA_BOOTSTRAP");
-    str(e, "value", p->kafka_bootstrap);
-    if (p->kafka_config.name) {
-        secret_volume(volumes, mounts, "kafka-config", &p->kafka_config, "client.properties", KAFKA_DIR);
-        arg(args, "--kafka-config=%s", KAFKA_DIR "/client.properties");
-    }
+    op_pod_parts pp = {.args = args, .env = env, .mounts = mounts, .volumes = volumes};
+    op_child_kafka_settings(&pp, p, NULL);
 }
 
 static void redis_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_pipeline *p)
@@ -219,7 +240,7 @@ static void redis_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_
     arg(args, "--redis-master=%s", p->redis_master);
     arg_int(args, "--min-replicas-ack=%lld", p->redis_min_replicas_ack);
     if (p->redis_password.name) {
-        secret_volume(volumes, mounts, "redis-password", &p->redis_password, "password", REDIS_DIR);
+        op_child_secret_volume(volumes, mounts, "redis-password", &p->redis_password, "password", REDIS_DIR);
         arg(args, "--redis-password-file=%s", REDIS_DIR "/password");
     }
 }
@@ -265,8 +286,8 @@ static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
         if (cJSON_IsString(item))
             arg(args, "--trusted-proxy=%s", item->valuestring);
     kafka_settings(args, env, mounts, volumes, p);
-    served_port(c, "http", INGEST_PORT);
-    resources(c, "100m", "64Mi", "256Mi");
+    op_child_served_port(c, "http", INGEST_PORT);
+    op_child_resources(c, "100m", "64Mi", "256Mi");
     return o;
 }
 
@@ -315,8 +336,8 @@ static cJSON *build_consumer(const op_pipeline *p, const op_defaults *d, int rep
     arg_int(args, "--admin-port=%lld", ADMIN_PORT);
     kafka_settings(args, env, mounts, volumes, p);
     redis_settings(args, mounts, volumes, p);
-    served_port(c, "admin", ADMIN_PORT);
-    resources(c, "100m", "64Mi", "512Mi");
+    op_child_served_port(c, "admin", ADMIN_PORT);
+    op_child_resources(c, "100m", "64Mi", "512Mi");
     return o;
 }
 
@@ -355,10 +376,10 @@ static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
     arg_int(args, "--max-run-time=%llds", p->flush_deadline_s > 60 ? p->flush_deadline_s - 30 : p->flush_deadline_s / 2);
     if (d->sheets_api_url && *d->sheets_api_url)
         arg(args, "--sheets-api-url=%s", d->sheets_api_url);
-    secret_volume(volumes, mounts, "google-credentials", &p->google_credentials, "key.json", GOOGLE_DIR);
+    op_child_secret_volume(volumes, mounts, "google-credentials", &p->google_credentials, "key.json", GOOGLE_DIR);
     arg(args, "--google-credentials=%s", GOOGLE_DIR "/key.json");
     redis_settings(args, mounts, volumes, p);
-    resources(c, "100m", "64Mi", "256Mi");
+    op_child_resources(c, "100m", "64Mi", "256Mi");
     return o;
 }
 
@@ -375,7 +396,7 @@ cJSON *op_child_build(const op_pipeline *p, const op_defaults *d, op_child_kind 
     }
 }
 
-static const cJSON *controller_ref(const cJSON *obj)
+const cJSON *op_child_controller_ref(const cJSON *obj)
 {
     const cJSON *ref;
     cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
@@ -387,13 +408,13 @@ static const cJSON *controller_ref(const cJSON *obj)
 
 int op_child_owned_by(const cJSON *obj, const char *uid)
 {
-    const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(controller_ref(obj), "uid"));
+    const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(op_child_controller_ref(obj), "uid"));
     return u && uid && strcmp(u, uid) == 0;
 }
 
 int op_child_owner_key(const cJSON *obj, char *out, size_t outsz)
 {
-    const cJSON *ref = controller_ref(obj);
+    const cJSON *ref = op_child_controller_ref(obj);
     const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "kind"));
     const char *api = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "apiVersion"));
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "name"));

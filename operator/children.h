@@ -40,6 +40,40 @@ extern const op_child_type op_child_types[OP_CHILD_COUNT];
  * NULL on ENOMEM. */
 cJSON *op_child_build(const op_pipeline *p, const op_defaults *d, op_child_kind kind, int consumer_replicas);
 
+/* Building blocks shared with the FormTask's Deployment (taskdeploy.c), so every pod the
+ * operator makes is built one way. */
+
+/* The parts of a pod's one container that callers fill in. */
+typedef struct op_pod_parts {
+    cJSON *container, *args, *env, *mounts, *volumes;
+} op_pod_parts;
+
+/* Fills podspec with the pod security settings (non-root 65532, seccomp RuntimeDefault,
+ * no service-account token) and one container (image, pull policy, read-only root, no
+ * capabilities, env FORMPIPE_LOG_LEVEL); its parts into *out. */
+void op_child_pod(cJSON *podspec, const char *container, const char *image, const op_defaults *d, op_pod_parts *out);
+
+/* Appends {name, value} to an env array. */
+void op_child_env(cJSON *env, const char *name, const char *value);
+
+/* The pipeline's Kafka client settings: env FORMPIPE_KAFKA_BOOTSTRAP and, when the
+ * pipeline has a client-config Secret, its mount at /etc/formpipe/kafka/client.properties
+ * named by --kafka-config (config_env NULL) or by the environment variable config_env. */
+void op_child_kafka_settings(const op_pod_parts *pp, const op_pipeline *p, const char *config_env);
+
+/* Mounts key ref->key of Secret ref->name read-only as dir/path_in_volume (volume vol). */
+void op_child_secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
+                            const char *path_in_volume, const char *dir);
+
+/* The container's named port, and readiness (/readyz) and liveness (/healthz) probes on it. */
+void op_child_served_port(cJSON *c, const char *name, int number);
+
+/* resources: requests cpu and memory, limits memory. */
+void op_child_resources(cJSON *c, const char *cpu, const char *mem_request, const char *mem_limit);
+
+/* obj's ownerReference with controller: true, or NULL. */
+const cJSON *op_child_controller_ref(const cJSON *obj);
+
 /* True when obj's controller ownerReference is the pipeline with uid. */
 int op_child_owned_by(const cJSON *obj, const char *uid);
 

@@ -16,9 +16,20 @@
 #include "rfc3339.h"
 #include "strmap.h"
 #include "targets.h"
+#include "task.h"
+#include "taskreconcile.h"
 #include "workqueue.h"
 
 enum { INF_CONFIGMAPS, INF_DEPLOYMENTS, INF_SERVICES, INF_INGRESSES, INF_CRONJOBS, INF_PODS, INF_COUNT };
+
+/* A queue and the workers that serve it: pipelines, or tasks. */
+typedef struct lane {
+    op_controller *c;
+    op_queue *queue;
+    int tasks;                     /* 1: FormTask keys */
+    pthread_t *workers;
+    int nworkers;
+} lane;
 
 struct op_controller {
     kube_client *kube;
@@ -28,10 +39,14 @@ struct op_controller {
     op_informer *pipelines;
     op_informer *informers[INF_COUNT];
     op_informer *by_child[OP_CHILD_COUNT];   /* the informer caching each child kind */
-    pthread_t *workers;
-    int nworkers;
+    lane pipe_lane;                /* c->queue and its workers */
+    op_informer *tasks;            /* FormTasks */
+    lane task_lane;                /* their own queue and workers: a slow task never delays a pipeline */
+    op_map *task_states;           /* task key -> op_task_state */
+    op_map *task_links;            /* task key -> "<pipeline key>\n<source task key or empty>" */
     int started;
-    pthread_mutex_t lock;          /* guards states (the map, not its entries), flush_runs, targets, started */
+    pthread_mutex_t lock;          /* guards states, task_states (the maps, not their entries), task_links,
+                                    * flush_runs, targets, started */
     op_map *states;                /* key -> op_pipe_state */
     op_map *flush_runs;            /* key -> op_flushruns */
     op_targets *targets;           /* which pipeline writes which sheet tab */
@@ -102,6 +117,33 @@ static void note_target(op_controller *c, op_event_type type, const cJSON *obj, 
 
 /* FormPipeline changed. Our own status writes come back as changes too: they are
  * skipped when the generation was already reconciled and nothing is being deleted. */
+/* op_map_each callback: queues the task whose links name ctx->key as pipeline
+ * (which 0) or source (which 1). */
+struct linked { op_controller *c; const char *key; int which; };
+
+static void queue_if_linked(void *ctx, const char *task, void *value)
+{
+    const struct linked *l = ctx;
+    const char *links = value, *nl = strchr(links, '\n');
+    size_t n = strlen(l->key);
+    const char *at = l->which == 0 ? links : nl + 1;
+    size_t len = l->which == 0 ? (size_t)(nl - links) : strlen(nl + 1);
+    if (len == n && memcmp(at, l->key, n) == 0)
+        op_queue_add(l->c->task_lane.queue, task);
+}
+
+/* Queues the tasks whose pipeline (which 0) or source task (which 1) is key. */
+static void queue_linked_tasks(op_controller *c, const char *key, int which)
+{
+    struct linked l = {c, key, which};
+    pthread_mutex_lock(&c->lock);
+    op_map_each(c->task_links, queue_if_linked, &l);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* FormPipeline changed. Our own status writes come back as changes too: they are
+ * skipped when the generation was already reconciled and nothing is being deleted.
+ * The pipeline's tasks follow its appearance, spec changes and deletion. */
 static void on_pipeline(void *ctx, op_event_type type, const cJSON *obj)
 {
     op_controller *c = ctx;
@@ -120,7 +162,43 @@ static void on_pipeline(void *ctx, op_event_type type, const cJSON *obj)
         if (current)
             return;
     }
+    queue_linked_tasks(c, key, 0);
     op_queue_add(c->queue, key);
+}
+
+/* FormTask changed: remember what it links to, queue it (our own metadata and status
+ * writes are skipped like the pipeline's) and the tasks reading its stream. */
+static void on_task(void *ctx, op_event_type type, const cJSON *obj)
+{
+    op_controller *c = ctx;
+    char key[512];
+    if (op_object_key(obj, key, sizeof key) < 0)
+        return;
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+    const char *pipeline = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "pipeline"));
+    const char *source = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "source"), "task"));
+    char *links = NULL;
+    if (type != OP_EV_DELETED && ns && pipeline &&
+        asprintf(&links, "%s/%s\n%s%s%s", ns, pipeline, source ? ns : "", source ? "/" : "", source ? source : "") < 0)
+        links = NULL;
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(md, "generation");
+    int deleting = cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp") != NULL, current = 0;
+    pthread_mutex_lock(&c->lock);
+    if (links && op_map_put(c->task_links, key, links) < 0)
+        free(links);
+    else if (!links)
+        op_map_del(c->task_links, key);
+    op_task_state *st = op_map_get(c->task_states, key);
+    if (type == OP_EV_MODIFIED && !deleting && cJSON_IsNumber(gen))
+        current = st && st->synced_generation == (long long)gen->valuedouble;
+    pthread_mutex_unlock(&c->lock);
+    if (type != OP_EV_MODIFIED)
+        queue_linked_tasks(c, key, 1);
+    if (!current)
+        op_queue_add(c->task_lane.queue, key);
 }
 
 /* A child changed: reconcile its owner (drift is reverted, status refreshed). */
@@ -131,6 +209,8 @@ static void on_child(void *ctx, op_event_type type, const cJSON *obj)
     char key[512];
     if (op_child_owner_key(obj, key, sizeof key) == 0)
         op_queue_add(c->queue, key);
+    else if (op_task_owner_key(obj, key, sizeof key) == 0)
+        op_queue_add(c->task_lane.queue, key);
 }
 
 /* A flush pod changed: record its run when it has finished, and refresh the owner's
@@ -207,11 +287,47 @@ static int reconcile_key(op_controller *c, kube_conn *conn, const char *key, lon
     return rc;
 }
 
-/* A worker thread: takes keys from the queue until it shuts down; a failed reconcile
- * comes back with backoff, a good one after its requeue time (if any). */
+/* The state of task key, created when missing. NULL on ENOMEM. */
+static op_task_state *task_state_for(op_controller *c, const char *key)
+{
+    pthread_mutex_lock(&c->lock);
+    op_task_state *s = op_map_get(c->task_states, key);
+    if (!s && (s = op_task_state_new()) && op_map_put(c->task_states, key, s) < 0) {
+        op_task_state_free(s);
+        s = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return s;
+}
+
+/* One FormTask key: find it and its state and reconcile it. */
+static int reconcile_task_key(op_controller *c, kube_conn *conn, const char *key, long long *requeue)
+{
+    *requeue = 0;
+    cJSON *obj = op_informer_get(c->tasks, key);
+    if (!obj) {
+        pthread_mutex_lock(&c->lock);
+        op_map_del(c->task_states, key);
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+    }
+    op_task_state *st = task_state_for(c, key);
+    op_task_env env = {
+        .conn = conn, .kafka = c->kafka, .defaults = &c->cfg.defaults, .identity = c->cfg.identity,
+        .measure_interval_ms = c->cfg.lag_interval_ms, .pipelines = c->pipelines, .tasks = c->tasks,
+        .deployments = c->informers[INF_DEPLOYMENTS],
+    };
+    int rc = st ? op_task_reconcile(&env, obj, st, requeue) : FP_ENOMEM;
+    cJSON_Delete(obj);
+    return rc;
+}
+
+/* A worker thread of a lane: takes keys from its queue until it shuts down; a failed
+ * reconcile comes back with backoff, a good one after its requeue time (if any). */
 static void *worker(void *arg)
 {
-    op_controller *c = arg;
+    lane *ln = arg;
+    op_controller *c = ln->c;
     fp_error err = {0};
     kube_conn *conn = kube_conn_new(c->kube, 10000, &err);   /* a stuck request must not hold a worker long */
     if (!conn) {
@@ -219,22 +335,23 @@ static void *worker(void *arg)
         return NULL;
     }
     char *key;
-    while ((key = op_queue_get(c->queue))) {
+    op_queue *queue = ln->queue;
+    while ((key = op_queue_get(queue))) {
         long long t0 = fp_clock_mono_ms(), requeue = 0;
-        int rc = reconcile_key(c, conn, key, &requeue);
+        int rc = ln->tasks ? reconcile_task_key(c, conn, key, &requeue) : reconcile_key(c, conn, key, &requeue);
         fp_series_observe(c->duration, (double)(fp_clock_mono_ms() - t0) / 1000.0);
         if (rc < 0) {
             fp_series_inc(c->reconciles_failed);
-            long long delay = op_queue_add_backoff(c->queue, key);
-            fp_log_info("reconcile will be retried", FP_LSTR("pipeline", key), FP_LSTR("error", fp_error_name(rc)),
-                        FP_LINT("retry_ms", delay));
+            long long delay = op_queue_add_backoff(queue, key);
+            fp_log_info("reconcile will be retried", FP_LSTR(ln->tasks ? "task" : "pipeline", key),
+                        FP_LSTR("error", fp_error_name(rc)), FP_LINT("retry_ms", delay));
         } else {
             fp_series_inc(c->reconciles_ok);
-            op_queue_forget(c->queue, key);
+            op_queue_forget(queue, key);
             if (requeue > 0)
-                op_queue_add_after(c->queue, key, requeue);
+                op_queue_add_after(queue, key, requeue);
         }
-        op_queue_done(c->queue, key);
+        op_queue_done(queue, key);
         free(key);
     }
     kube_conn_free(conn);
@@ -277,10 +394,14 @@ op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics 
     c->cfg = *cfg;
     pthread_mutex_init(&c->lock, NULL);
     c->queue = op_queue_new(cfg->backoff_base_ms, cfg->backoff_max_ms);
+    c->task_lane = (lane){.c = c, .queue = op_queue_new(cfg->backoff_base_ms, cfg->backoff_max_ms), .tasks = 1};
+    c->task_states = op_map_new(op_task_state_free);
+    c->task_links = op_map_new(free);
     c->states = op_map_new(op_pipe_state_free);
     c->flush_runs = op_map_new(free);
     c->targets = op_targets_new();
-    if (!c->queue || !c->states || !c->flush_runs || !c->targets) {
+    if (!c->queue || !c->task_lane.queue || !c->task_states || !c->task_links || !c->states || !c->flush_runs ||
+        !c->targets) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         op_controller_free(c);
         return NULL;
@@ -351,12 +472,20 @@ int op_controller_start(op_controller *c, fp_error *err)
     int rc = start_child_informers(c, err);
     if (rc < 0)
         return rc;
-    c->workers = calloc((size_t)c->cfg.workers, sizeof *c->workers);
-    if (!c->workers)
-        return fp_error_set(err, FP_ENOMEM, "out of memory");
-    for (; c->nworkers < c->cfg.workers; c->nworkers++)
-        if (pthread_create(&c->workers[c->nworkers], NULL, worker, c) != 0)
-            return fp_error_set(err, FP_ENOMEM, "cannot start worker threads");
+    if (!(c->tasks = start_informer(c, OP_TASK_PLURAL, "/apis/" OP_API_VERSION "/" OP_TASK_PLURAL, NULL, NULL, on_task,
+                                    err)))
+        return err ? err->code : FP_EIO;
+    c->pipe_lane = (lane){.c = c, .queue = c->queue};
+    int ntask = (c->cfg.workers + 3) / 4;   /* tasks wait on the same API and Kafka; a quarter of the workers */
+    lane *lanes[2] = {&c->pipe_lane, &c->task_lane};
+    int counts[2] = {c->cfg.workers, ntask};
+    for (int l = 0; l < 2; l++) {
+        if (!(lanes[l]->workers = calloc((size_t)counts[l], sizeof *lanes[l]->workers)))
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+        for (; lanes[l]->nworkers < counts[l]; lanes[l]->nworkers++)
+            if (pthread_create(&lanes[l]->workers[lanes[l]->nworkers], NULL, worker, lanes[l]) != 0)
+                return fp_error_set(err, FP_ENOMEM, "cannot start worker threads");
+    }
     return 0;
 }
 
@@ -364,15 +493,24 @@ void op_controller_free(op_controller *c)
 {
     if (!c)
         return;
+    lane *lanes[2] = {&c->pipe_lane, &c->task_lane};
+    for (int l = 0; l < 2; l++) {
+        if (lanes[l]->queue)
+            op_queue_shutdown(lanes[l]->queue);
+        for (int i = 0; i < lanes[l]->nworkers; i++)
+            pthread_join(lanes[l]->workers[i], NULL);
+        free(lanes[l]->workers);
+    }
     if (c->queue)
-        op_queue_shutdown(c->queue);
-    for (int i = 0; i < c->nworkers; i++)
-        pthread_join(c->workers[i], NULL);
-    free(c->workers);
+        op_queue_shutdown(c->queue);   /* when workers never started */
+    op_informer_stop(c->tasks);
     for (int i = 0; i < INF_COUNT; i++)
         op_informer_stop(c->informers[i]);
     op_informer_stop(c->pipelines);   /* last: the flush-pod callback reads it */
     op_queue_free(c->queue);
+    op_queue_free(c->task_lane.queue);
+    op_map_free(c->task_states);
+    op_map_free(c->task_links);
     op_map_free(c->states);
     op_map_free(c->flush_runs);
     op_targets_free(c->targets);
@@ -392,6 +530,10 @@ int op_controller_ready(op_controller *c, char *why, size_t whysz)
     }
     if (!c->pipelines || !op_informer_synced(c->pipelines)) {
         snprintf(why, whysz, "FormPipelines not listed yet");
+        return 0;
+    }
+    if (!c->tasks || !op_informer_synced(c->tasks)) {
+        snprintf(why, whysz, "FormTasks not listed yet");
         return 0;
     }
     for (int i = 0; i < INF_COUNT; i++)
@@ -426,5 +568,7 @@ void op_controller_tick(op_controller *c)
     if (now - c->last_resync_ms >= c->cfg.resync_ms) {
         c->last_resync_ms = now;
         op_informer_each_key(c->pipelines, enqueue_key, c->queue);
+        if (c->tasks)
+            op_informer_each_key(c->tasks, enqueue_key, c->task_lane.queue);
     }
 }

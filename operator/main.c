@@ -18,7 +18,7 @@
 static char *kubeconfig, *context, *kafka_bootstrap, *kafka_config, *kafka_config_secret;
 static long long redis_min_acks;
 static char *redis_sentinels, *redis_master, *redis_password_secret, *google_secret, *sheets_api_url;
-static char *image_ingest, *image_consumer, *image_flush, *pull_policy, *lease_name, *lease_ns, *identity;
+static char *image_ingest, *image_consumer, *image_flush, *image_task, *pull_policy, *lease_name, *lease_ns, *identity;
 static char *admin_bind, *log_level, *workload_log_level;
 static fp_strlist kafka_properties;
 static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout_ms, admin_port;
@@ -43,6 +43,7 @@ static const fp_option options[] = {
     {"ingest-image", FP_OPT_STRING, "formpipe/formpipe-ingest:0.1.0", "image of formpipe-ingest", 0, 0, 0, &image_ingest},
     {"consumer-image", FP_OPT_STRING, "formpipe/formpipe-consumer:0.1.0", "image of formpipe-consumer", 0, 0, 0, &image_consumer},
     {"flush-image", FP_OPT_STRING, "formpipe/formpipe-flush:0.1.0", "image of formpipe-flush", 0, 0, 0, &image_flush},
+    {"task-image", FP_OPT_STRING, "formpipe/formpipe-task:0.1.0", "image of formpipe-task (FormTasks of kind webhook)", 0, 0, 0, &image_task},
     {"image-pull-policy", FP_OPT_STRING, "IfNotPresent", "imagePullPolicy of pipeline pods", 0, 0, 0, &pull_policy},
     {"workload-log-level", FP_OPT_STRING, "info", "log level of pipeline pods", 0, 0, 0, &workload_log_level},
     {"workers", FP_OPT_INT, "8", "pipelines reconciled at the same time (each waits on the API and Kafka most of the time)", 0, 1, 64, &workers},
@@ -111,7 +112,7 @@ static int ready(void *ctx, char *why, size_t whysz)
 int main(int argc, char **argv)
 {
     int status;
-    if (fp_config_load("formpipe-operator", "Runs FormPipeline resources: topic, ingest, consumers, flush.",
+    if (fp_config_load("formpipe-operator", "Runs FormPipeline resources (topic, ingest, consumers, flush) and their FormTasks.",
                        options, NOPTIONS, argc, argv, &status))
         return status;
     if (fp_log_setup("formpipe-operator", "operator", log_level)) {
@@ -127,7 +128,7 @@ int main(int argc, char **argv)
             .redis_sentinels = redis_sentinels, .redis_master = redis_master,
             .redis_min_replicas_ack = (int)redis_min_acks,
             .sheets_api_url = sheets_api_url, .image_ingest = image_ingest, .image_consumer = image_consumer,
-            .image_flush = image_flush, .image_pull_policy = pull_policy, .log_level = workload_log_level,
+            .image_flush = image_flush, .image_task = image_task, .image_pull_policy = pull_policy, .log_level = workload_log_level,
         },
         .workers = (int)workers, .resync_ms = resync_ms, .lag_interval_ms = lag_interval_ms,
         .backoff_base_ms = 5, .backoff_max_ms = 1000000,

@@ -36,6 +36,7 @@ typedef struct op_defaults {
     op_secret_ref google_credentials;
     const char *sheets_api_url;
     const char *image_ingest, *image_consumer, *image_flush, *image_pull_policy;
+    const char *image_task;          /* formpipe-task, for FormTasks of kind webhook */
     const char *log_level;
 } op_defaults;
 

@@ -10,7 +10,6 @@
  *   8. status (merge patch on /status) only when it changed (status.h decides it). */
 #include "reconcile.h"
 
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,45 +346,6 @@ static int already_reported(const run *r, const char *reason, const char *messag
     return rs && msg && strcmp(rs, reason) == 0 && strcmp(msg, message) == 0;
 }
 
-/* generation when the object has one, else resourceVersion */
-static void change_marker(const cJSON *obj, char *out, size_t outsz)
-{
-    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(md, "generation");
-    const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"));
-    if (cJSON_IsNumber(gen))
-        snprintf(out, outsz, "g%lld", (long long)gen->valuedouble);
-    else
-        snprintf(out, outsz, "r%s", rv ? rv : "");
-}
-
-/* The first 8 bytes of text's SHA-256 in hex. */
-static void short_hash(const char *text, char out[17])
-{
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)text, strlen(text), md);
-    for (int i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-/* The child as it is now: from the cache, else (not ours as far as the cache knows)
- * from the apiserver, so a foreign object is never overwritten. *cached is NULL when
- * there is none. Negative when it cannot be looked at. */
-static int look_at_child(run *r, op_child_kind kind, const char *key, const char *path, cJSON **cached)
-{
-    fp_error err = {0};
-    *cached = op_informer_get(r->env->children[kind], key);
-    if (*cached)
-        return 0;
-    int rc = kube_request(r->env->conn, "GET", path, NULL, NULL, cached, NULL, &err);
-    if (rc < 0 && rc != FP_ENOTFOUND) {
-        fp_log_warn("cannot look at a child before creating it", FP_LSTR("pipeline", r->p->name),
-                    FP_LSTR("kind", op_child_types[kind].kind), FP_LSTR("path", path), FP_LSTR("error", err.msg));
-        return rc;
-    }
-    return 0;
-}
-
 /* Notes that someone else owns the child's name (first conflict only). */
 static void note_conflict(run *r, op_child_kind kind, const char *name)
 {
@@ -403,53 +363,22 @@ static void apply_child(run *r, op_child_kind kind)
 {
     const op_child_type *t = &op_child_types[kind];
     op_pipeline *p = r->p;
-    char name[128], key[256], path[512], hash[17];
+    char name[128], collection[512];
     op_pipeline_child(p, t->suffix, name, sizeof name);
-    snprintf(key, sizeof key, "%s/%s", p->ns, name);
-    int n = snprintf(path, sizeof path, t->collection, p->ns);
-    snprintf(path + n, sizeof path - (size_t)n, "/%s", name);
-
+    snprintf(collection, sizeof collection, t->collection, p->ns);
     cJSON *body = op_child_build(p, r->env->defaults, kind, r->seen.consumers);
-    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
-    cJSON_Delete(body);
-    cJSON *cached = NULL;
-    if (!text || look_at_child(r, kind, key, path, &cached) < 0) {
-        r->failed = 1;
-        free(text);
-        return;
-    }
-    short_hash(text, hash);
-    int owned = cached && op_child_owned_by(cached, p->uid);
-    if (cached && !owned) {
-        note_conflict(r, kind, name);
-        cJSON_Delete(cached);
-        free(text);
-        return;
-    }
-    char marker[64] = "";
-    if (cached)
-        change_marker(cached, marker, sizeof marker);
-    cJSON_Delete(cached);
-    op_applied_mark *mark = &r->st->applied[kind];
-    if (owned && strcmp(mark->hash, hash) == 0 && strcmp(mark->marker, marker) == 0) {
-        free(text);
-        return;   /* our last apply is still what is there */
-    }
-    strcat(path, "?fieldManager=" OP_FIELD_MANAGER "&force=true");
-    cJSON *result = NULL;
     fp_error err = {0};
-    int rc = kube_request(r->env->conn, "PATCH", path, "application/apply-patch+yaml", text, &result, NULL, &err);
-    free(text);
-    if (rc < 0) {
+    int rc = body ? op_apply_owned(r->env->conn, r->env->children[kind], collection, p->ns, name, body, p->uid,
+                                   &r->st->applied[kind], &err)
+                  : fp_error_set(&err, FP_ENOMEM, "out of memory");
+    cJSON_Delete(body);
+    if (rc == OP_APPLY_FOREIGN) {
+        note_conflict(r, kind, name);
+    } else if (rc < 0) {
         r->failed = 1;
         fp_log_warn("apply failed", FP_LSTR("pipeline", p->name), FP_LSTR("kind", t->kind), FP_LSTR("name", name),
                     FP_LSTR("error", err.msg));
-        mark->hash[0] = 0;
-    } else {
-        memcpy(mark->hash, hash, sizeof hash);
-        change_marker(result, mark->marker, sizeof mark->marker);
     }
-    cJSON_Delete(result);
 }
 
 /* The cached child of kind (owned by the pipeline), or NULL. The caller frees it. */

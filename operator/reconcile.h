@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
 
+#include "apply.h"
 #include "children.h"
 #include "flushruns.h"
 #include "informer.h"
@@ -18,14 +19,6 @@
 #include "pipemetrics.h"
 #include "progress.h"
 #include "scale.h"
-
-/* What we last applied to one child: the body's hash and the child's generation (or
- * resourceVersion for kinds without one) right after our apply. While both still match,
- * the apply is skipped. */
-typedef struct op_applied_mark {
-    char hash[17];
-    char marker[64];
-} op_applied_mark;
 
 /* Per-pipeline memory kept across reconciles. Only the worker holding the pipeline's key
  * touches it (the work queue never hands a key to two workers). */

@@ -40,3 +40,18 @@ int fp_names_dlq_topic(const char *topic, char *out, size_t outsz)
 {
     return name_into(out, outsz, "%s.dlq", topic);
 }
+
+int fp_names_task_group(const char *ns, const char *pipeline, const char *task, char *out, size_t outsz)
+{
+    return name_into(out, outsz, "formpipe.%s.%s.%s", ns, pipeline, task);
+}
+
+int fp_names_task_dlq_topic(const char *topic, const char *task, char *out, size_t outsz)
+{
+    return name_into(out, outsz, "%s.%s.dlq", topic, task);
+}
+
+int fp_names_task_stream(const char *topic, const char *task, char *out, size_t outsz)
+{
+    return name_into(out, outsz, "%s.%s", topic, task);
+}

@@ -1,5 +1,6 @@
 /* names.h — the naming conventions several binaries must agree on, written once:
- * a pipeline's default topic, its consumer group and its dead-letter topic. Each
+ * a pipeline's default topic, its consumer group and its dead-letter topic, and a
+ * FormTask's consumer group, dead-letter topic and output stream. Each
  * writes into out and returns 0, or FP_ELIMIT when out is too small (out then holds a
  * truncated, NUL-terminated name that must not be used). */
 #ifndef FP_NAMES_H
@@ -20,5 +21,16 @@ int fp_names_group(const char *ns, const char *name, char *out, size_t outsz);
 
 /* "<topic>.dlq": where events the pipeline's consumers cannot store go. */
 int fp_names_dlq_topic(const char *topic, char *out, size_t outsz);
+
+/* "formpipe.<ns>.<pipeline>.<task>": the consumer group of a FormTask. */
+int fp_names_task_group(const char *ns, const char *pipeline, const char *task, char *out, size_t outsz);
+
+/* "<topic>.<task>.dlq": where a FormTask's events that cannot be delivered go (<topic>
+ * is the pipeline's topic, whatever the task reads). */
+int fp_names_task_dlq_topic(const char *topic, const char *task, char *out, size_t outsz);
+
+/* "<topic>.<task>": the output stream of a task kind that produces one (a task named
+ * "dlq" would take the pipeline's dead-letter topic: the FormTask CRD refuses the name). */
+int fp_names_task_stream(const char *topic, const char *task, char *out, size_t outsz);
 
 #endif

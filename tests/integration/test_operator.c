@@ -11,7 +11,7 @@
 
 #include "testkit.h"
 
-#define CRD FP_SOURCE_DIR "/crds/formpipelines.formpipe.io.yaml"
+#define CRD FP_SOURCE_DIR "/crds/formpipelines.formpipe.io.yaml -f " FP_SOURCE_DIR "/crds/formtasks.formpipe.io.yaml"
 
 static char ns[64], lease[64];
 
@@ -21,7 +21,7 @@ static void setup(void)
     tk_unique(lease, sizeof lease, "lease");
     char *out;
     /* Pod Security "restricted": the pods the operator's workloads create must pass it */
-    cr_assert_eq(tk_sh(&out, "kubectl apply --server-side --force-conflicts -f %s && kubectl wait --for condition=Established crd/formpipelines.formpipe.io --timeout 30s && kubectl create namespace %s && "
+    cr_assert_eq(tk_sh(&out, "kubectl apply --server-side --force-conflicts -f %s && kubectl wait --for condition=Established crd/formpipelines.formpipe.io crd/formtasks.formpipe.io --timeout 30s && kubectl create namespace %s && "
                        "kubectl label namespace %s pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest",
                        CRD, ns, ns), 0, "%s", out);
     free(out);
@@ -100,6 +100,17 @@ static void apply_pipeline(const char *name, int partitions, const char *extra_s
                    "%s\n"
                    "YAML",
                    ns, name, partitions, ns, name, extra_spec ? extra_spec : "");
+    cr_assert_eq(rc, 0, "kubectl apply: %s", out);
+    free(out);
+}
+
+/* kubectl apply of FormTask name of pipeline with the kind's spec lines (indented by two). */
+static void apply_task(const char *name, const char *pipeline, const char *kind_spec)
+{
+    char *out;
+    int rc = tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\n"
+                   "apiVersion: formpipe.io/v1alpha1\nkind: FormTask\nmetadata: {name: %s}\n"
+                   "spec:\n  pipeline: %s\n%s\nYAML", ns, name, pipeline, kind_spec);
     cr_assert_eq(rc, 0, "kubectl apply: %s", out);
     free(out);
 }
@@ -689,6 +700,17 @@ Test(operator, the_chart_rbac_is_enough, .init = setup, .fini = teardown, .timeo
         tk_sh_until(10, "formpipe-operator", "kubectl get -n %s %s -o jsonpath='{.metadata.labels.app\\.kubernetes\\.io/managed-by}'", ns, children[i]);
     tk_sh_until(10, "True", "kubectl get -n %s fp least -o jsonpath='%s'", ns, condition("TopicReady"));
     tk_sh_until(10, "TopicCreated", "kubectl get events -n %s --field-selector involvedObject.name=least,reason=TopicCreated -o jsonpath='{.items[0].reason}'", ns);
+    /* a FormTask under the same role: owner, finalizer, dead-letter topic, Deployment, status, deletion */
+    apply_task("least-hook", "least", "  webhook: {url: 'https://hooks.example.com/x'}");
+    tk_sh_until(15, "formpipe.io/delete-dead-letter-topic least", "kubectl get -n %s ft least-hook -o jsonpath='{.metadata.finalizers[*]} {.metadata.ownerReferences[0].name}'", ns);
+    tk_sh_until(10, "formpipe-operator", "kubectl get -n %s deployment least-hook-task -o jsonpath='{.metadata.labels.app\\.kubernetes\\.io/managed-by}'", ns);
+    tk_sh_until(10, "Deploying", "kubectl get -n %s ft least-hook -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    char least_dlq[192];
+    snprintf(least_dlq, sizeof least_dlq, "forms.%s.least.least-hook.dlq", ns);
+    cr_assert_eq(topic_partitions(least_dlq), 2);
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s ft least-hook --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    cr_assert_eq(topic_partitions(least_dlq), 0, "the task's dead-letter topic went before its finalizer was released");
     cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp least --timeout=30s", ns), 0, "%s", out);
     free(out);
     char topic[160];
@@ -710,4 +732,157 @@ Test(operator, the_chart_rbac_is_enough, .init = setup, .fini = teardown, .timeo
     }
     free(log);
     cr_assert_str_empty(refused, "the ServiceAccount was refused something: %s", refused);
+}
+
+/* The resourceVersions of the pipeline's six children, for "nothing of the pipeline's
+ * was touched". */
+static char *pipeline_children_versions(const char *pipeline)
+{
+    char *out;
+    tk_sh(&out, "kubectl get -n %s configmap/%s-form deployment/%s-ingest service/%s-ingest ingress/%s-ingest "
+          "deployment/%s-consumer cronjob/%s-flush -o jsonpath='{.items[*].metadata.resourceVersion}'",
+          ns, pipeline, pipeline, pipeline, pipeline, pipeline, pipeline);
+    return out;
+}
+
+Test(tasks, lifecycle_deployment_dead_letter_topic_update_and_delete, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    start_operator(&op, NULL, (const char *const[]){"--task-image", "formpipe/formpipe-task:test", "--lag-interval", "1s", NULL});
+    apply_pipeline("orders", 3, NULL);
+    tk_sh_until(15, "orders-flush", "kubectl get -n %s cronjob orders-flush -o jsonpath='{.metadata.name}'", ns);
+    tk_sh_until(15, "True", "kubectl get -n %s fp orders -o jsonpath='%s'", ns, condition("TopicReady"));
+    sleep(2);   /* the pipeline's own reconciles settle */
+    char *before = pipeline_children_versions("orders");
+    apply_task("confirm", "orders", "  webhook: {url: 'https://hooks.example.com/a', timeoutSeconds: 5, concurrency: 8}\n  maxAttempts: 4");
+    tk_sh_until(15, "confirm-task", "kubectl get -n %s deployment confirm-task -o jsonpath='{.metadata.name}'", ns);
+    char want[1024];
+    snprintf(want, sizeof want, "[\"--kind=webhook\",\"--topic=forms.%s.orders\",\"--group=formpipe.%s.orders.confirm\","
+             "\"--dlq-topic=forms.%s.orders.confirm.dlq\",\"--max-attempts=4\",\"--concurrency=8\",\"--admin-port=9090\","
+             "\"--webhook-url=https://hooks.example.com/a\",\"--webhook-timeout=5s\",\"--webhook-mode=structured\"]",
+             ns, ns, ns);
+    char *args = get("deployment confirm-task", "{.spec.template.spec.containers[0].args}");
+    cr_assert_str_eq(args, want);
+    free(args);
+    char *shape = get("deployment confirm-task", "{.spec.template.spec.containers[0].image} {.spec.template.metadata.labels.app\\.kubernetes\\.io/component} {.spec.template.metadata.labels.formpipe\\.io/pipeline} {.spec.template.metadata.labels.formpipe\\.io/task} {.metadata.ownerReferences[0].kind} {.spec.template.spec.containers[0].env[?(@.name==\"FORMPIPE_KAFKA_BOOTSTRAP\")].value}");
+    snprintf(want, sizeof want, "formpipe/formpipe-task:test task orders confirm FormTask %s", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"));
+    cr_assert_str_eq(shape, want);
+    free(shape);
+    char dlq[192];
+    snprintf(dlq, sizeof dlq, "forms.%s.orders.confirm.dlq", ns);
+    tk_sh_until(10, "orders FormPipeline true", "kubectl get -n %s ft confirm -o jsonpath='{.metadata.ownerReferences[0].name} {.metadata.ownerReferences[0].kind} {.metadata.ownerReferences[0].controller}'", ns);
+    cr_assert_eq(topic_partitions(dlq), 3, "the dead-letter topic has the topic's partitions");
+    tk_sh_until(10, "webhook Deploying", "kubectl get -n %s ft confirm -o jsonpath='{.status.kind} {.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    /* pods Ready (no kubelet): the task is Ready */
+    tk_sh_until(30, "1", "kubectl get pods -n %s -l formpipe.io/task=confirm --no-headers | wc -l", ns);
+    mark_pods_ready("formpipe.io/task=confirm");
+    tk_sh_until(30, "True Running", "kubectl get -n %s ft confirm -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+
+    /* a new URL reaches the Deployment; the pipeline's children are untouched */
+    apply_task("confirm", "orders", "  webhook: {url: 'https://hooks.example.com/b', timeoutSeconds: 5, concurrency: 8}\n  maxAttempts: 4");
+    tk_sh_until(10, "--webhook-url=https://hooks.example.com/b", "kubectl get -n %s deployment confirm-task -o jsonpath='{.spec.template.spec.containers[0].args[7]}'", ns);
+    char *after = pipeline_children_versions("orders");
+    cr_assert_str_eq(after, before, "adding and changing a task touched the pipeline's children");
+    free(after);
+
+    /* the dead-letter topic deleted by hand: reported and created again */
+    tk_topic_delete(dlq);
+    tk_sh_until(20, "DeadLetterTopicMissing", "kubectl get -n %s ft confirm -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
+    cr_assert_eq(topic_partitions(dlq), 3, "recreated with the topic's partitions");
+    tk_sh_until(5, "DeadLetterTopicRecreated", "kubectl get events -n %s --field-selector involvedObject.name=confirm,reason=DeadLetterTopicRecreated -o jsonpath='{.items[0].reason}'", ns);
+
+    /* the pipeline cannot be changed */
+    char *out;
+    cr_assert_neq(tk_sh(&out, "kubectl patch -n %s ft confirm --type=merge -p '{\"spec\":{\"pipeline\":\"other\"}}'", ns), 0);
+    cr_assert_not_null(strstr(out, "pipeline cannot be changed"), "%s", out);
+    free(out);
+
+    /* deleted: the Deployment (garbage collection) and the dead-letter topic go, the pipeline's children stay */
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s ft confirm --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    cr_assert_eq(topic_partitions(dlq), 0, "the dead-letter topic went with the task");
+    cr_assert_eq(tk_sh(&out, "kubectl get pods -n %s -l formpipe.io/task=confirm -o name", ns), 0);
+    cr_assert_str_eq(out, "", "the task's pods stopped before its dead-letter topic went");
+    free(out);
+    tk_sh_until(30, "", "kubectl get -n %s deployments -l formpipe.io/task=confirm -o name", ns);
+    after = pipeline_children_versions("orders");
+    cr_assert_str_eq(after, before, "deleting a task touched the pipeline's children");
+    free(after);
+    free(before);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+Test(tasks, waits_for_its_pipeline_and_goes_with_it, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    start_operator(&op, NULL, NULL);
+    apply_task("early", "later", "  container: {image: 'team/hook:1', args: [--fast], env: [{name: MODE, value: strict}]}");
+    tk_sh_until(10, "False PipelineNotFound", "kubectl get -n %s ft early -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    char *out;
+    tk_sh(&out, "kubectl get -n %s deployments -o name", ns);
+    cr_assert_str_eq(out, "", "nothing is created without the pipeline");
+    free(out);
+    char *wide = NULL;
+    tk_sh(&wide, "kubectl get -n %s ft early -o wide --no-headers", ns);
+    cr_assert_not_null(strstr(wide, "PipelineNotFound"), "kubectl get -o wide shows why: %s", wide);
+    free(wide);
+    apply_pipeline("later", 2, NULL);
+    tk_sh_until(20, "early-task", "kubectl get -n %s deployment early-task -o jsonpath='{.metadata.name}'", ns);
+    char want[512];
+    snprintf(want, sizeof want, "team/hook:1 --fast formpipe.%s.later.early strict", ns);
+    char *env = get("deployment early-task", "{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].args[0]} {.spec.template.spec.containers[0].env[?(@.name==\"FORMPIPE_GROUP\")].value} {.spec.template.spec.containers[0].env[?(@.name==\"MODE\")].value}");
+    cr_assert_str_eq(env, want);
+    free(env);
+    tk_sh_until(10, "Deploying", "kubectl get -n %s ft early -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    /* a task reading another task's stream: missing, then one that writes none */
+    apply_task("reader", "later", "  source: {task: moderate}\n  webhook: {url: 'https://hooks.example.com/r'}");
+    tk_sh_until(10, "SourceTaskNotFound", "kubectl get -n %s ft reader -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    apply_task("moderate", "later", "  webhook: {url: 'https://hooks.example.com/m'}");
+    tk_sh_until(10, "SourceTaskHasNoStream", "kubectl get -n %s ft reader -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    cr_assert_eq(tk_sh(&out, "kubectl get -n %s deployment reader-task", ns) != 0, 1, "no Deployment for a task with nothing to read");
+    free(out);
+    /* the pipeline owns the task: deleting it deletes the task (controller-manager's
+     * garbage collector), whose finalizer removes its dead-letter topic */
+    char *uid = get("fp later", "{.metadata.uid}");
+    char *owner = get("ft early", "{.metadata.ownerReferences[0].uid}");
+    cr_assert_str_eq(owner, uid);
+    free(owner);
+    free(uid);
+    char dlq[192];
+    snprintf(dlq, sizeof dlq, "forms.%s.later.early.dlq", ns);
+    cr_assert_eq(topic_partitions(dlq), 2);
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp later --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(60, "", "kubectl get -n %s ft -o name", ns);
+    cr_assert_eq(topic_partitions(dlq), 0, "the task's dead-letter topic went with it");
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+Test(tasks, replicas_follow_the_task_groups_lag_up_to_the_partitions, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, fast_measure);
+    apply_pipeline("busy", 4, "  progressDeadlineSeconds: 10");
+    tk_sh_until(15, "True", "kubectl get -n %s fp busy -o jsonpath='%s'", ns, condition("TopicReady"));
+    apply_task("hook", "busy", "  webhook: {url: 'http://receiver.example.com/'}\n  scaling: {minReplicas: 1, lagPerReplica: 100}");
+    tk_sh_until(15, "1", "kubectl get -n %s deployment hook-task -o jsonpath='{.spec.replicas}'", ns);
+    char topic[160];
+    snprintf(topic, sizeof topic, "forms.%s.busy", ns);
+    produce_n(topic, 250);   /* no task consumer runs: the group's lag is all of it */
+    double up = tk_sh_until(30, "3", "kubectl get -n %s deployment hook-task -o jsonpath='{.spec.replicas}'", ns);
+    cr_log_info("lag 250 / 100 per replica -> 3 replicas after %.1f s", up);
+    tk_sh_until(10, "250 0 0", "kubectl get -n %s ft hook -o jsonpath='{.status.lag} {.status.delivered} {.status.deadLettered}'", ns);
+    produce_n(topic, 1000);
+    tk_sh_until(30, "4", "kubectl get -n %s deployment hook-task -o jsonpath='{.spec.replicas}'", ns);
+    sleep(3);
+    char *r = get("deployment hook-task", "{.spec.replicas}");
+    cr_assert_str_eq(r, "4", "never more replicas than partitions");
+    free(r);
+    /* nothing commits: after the pipeline's progressDeadlineSeconds the task says so */
+    tk_sh_until(30, "False NoProgress", "kubectl get -n %s ft hook -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].status} {.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
+    char group[160];
+    snprintf(group, sizeof group, "formpipe.%s.busy.hook", ns);
+    commit_offsets(group, topic, 4, 0);   /* the task caught up */
+    tk_sh_until(20, "True 0 1250", "kubectl get -n %s ft hook -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].status} {.status.lag} {.status.delivered}'", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }

@@ -51,7 +51,28 @@ check "printer columns" bash -c 'kubectl get crd formpipelines.formpipe.io -o js
 check "short name fp and category formpipe" equals \
   "$(kubectl get crd formpipelines.formpipe.io -o jsonpath='{.spec.names.shortNames[0]} {.spec.names.categories[0]}')" "fp formpipe"
 
+# FormTask: the same checks, and its CEL rules
+tcrd=crds/formtasks.formpipe.io.yaml
+check "the chart's FormTask CRD is the one in crds/" cmp "$tcrd" charts/formpipe/crds/formtasks.formpipe.io.yaml
+check "kubectl apply --server-side of the FormTask CRD" kubectl apply --server-side --force-conflicts -f "$tcrd"
+check "the FormTask CRD is established" kubectl wait --for condition=Established crd/formtasks.formpipe.io --timeout 30s
+check "every field of the FormTask schema has a description" bash -c "crd=$tcrd; $(declare -f undocumented); undocumented"
+check "FormTask printer columns" bash -c 'kubectl get crd formtasks.formpipe.io -o jsonpath="{.spec.versions[0].additionalPrinterColumns[*].name}" | grep -qx "Pipeline Kind Lag Delivered Ready Reason Age"'
+check "FormTask short name ft and category formpipe" equals \
+  "$(kubectl get crd formtasks.formpipe.io -o jsonpath='{.spec.names.shortNames[0]} {.spec.names.categories[0]}')" "ft formpipe"
+
 kubectl create namespace "$ns-forms" >/dev/null
+ft() {   # ft NAME SPEC-YAML (indented by two)
+  printf 'apiVersion: formpipe.io/v1alpha1\nkind: FormTask\nmetadata: {name: %s, namespace: %s}\nspec:\n  pipeline: p\n%b\n' "$1" "$ns-forms" "$2"
+}
+check "a good FormTask is accepted, with defaults" equals \
+  "$(ft hook '  webhook: {url: https://hooks.example.com/x}' | kubectl apply --dry-run=server -o jsonpath='{.spec.maxAttempts} {.spec.webhook.timeoutSeconds} {.spec.webhook.contentMode} {.spec.webhook.concurrency} {.spec.scaling.minReplicas} {.spec.scaling.lagPerReplica}' -f -)" \
+  "10 10 structured 32 1 1000"
+check "CEL: a FormTask has one kind, not two" refused "exactly one kind must be set" "$(ft two '  webhook: {url: https://h.example.com/}\n  container: {image: x}')"
+check "CEL: a FormTask has one kind, not none" refused "exactly one kind must be set" "$(ft none '')"
+check "CEL: a webhook URL is http(s)" refused "url must be an absolute http:// or https:// URL" "$(ft bad '  webhook: {url: ftp://h.example.com/x}')"
+check "CEL: a task is not named dlq" refused "cannot be named dlq" "$(ft dlq '  webhook: {url: https://h.example.com/}')"
+check "CEL: FORMPIPE_ variables are the operator's" refused "set by the operator" "$(ft env '  container: {image: x, env: [{name: FORMPIPE_TOPIC, value: topic}]}')"
 fp() {   # fp NAME FIELDS-YAML [EXTRA-SPEC-YAML]
   printf 'apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: %s, namespace: %s}\nspec:\n  form:\n    fields: %s\n%s\n  sheets: {spreadsheetId: s1}\n' \
     "$1" "$ns-forms" "$2" "${3:-}"
@@ -89,7 +110,8 @@ custom_rendered() {
   for want in "image: registry.example.com/team/formpipe-operator:9.9.9" "replicas: 3" "--workers=16" \
               "--kafka-config-secret=kafka-client:client.properties" "--redis-password-secret=redis-auth:password" \
               "--google-credentials-secret=sheets-writer:sa.json" "--sheets-api-url=https://sheets.example.com" \
-              "--consumer-image=registry.example.com/team/formpipe-consumer:9.9.9" "kind: ServiceMonitor" "kind: PrometheusRule" \
+              "--consumer-image=registry.example.com/team/formpipe-consumer:9.9.9" \
+              "--task-image=registry.example.com/team/formpipe-task:9.9.9" "kind: ServiceMonitor" "kind: PrometheusRule" \
               "runbook_url: https://docs.example.com/formpipe/runbooks#pipeline-not-progressing" \
               "release: prometheus" "secretName: kafka-client" "dedicated" "podAntiAffinity" "regcred"; do
     grep -qF -- "$want" <<<"$out" || { echo "missing: $want"; return 1; }
@@ -172,7 +194,10 @@ runtime_libs() {   # the Debian packages of the libraries bin/$1 links directly,
 check "Dockerfile: the ingest's image has the lws event-loop plugin it loads" equals \
   "$(grep '^# runtime-plugins formpipe-ingest:' Dockerfile | cut -d: -f2 | awk '{print $1}')" \
   "$(dpkg -S '*/libwebsockets-evlib_ev.so' | cut -d: -f1 | head -1)"
-for b in formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush; do
+images=(formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush)
+# formpipe-task joins once its sources (services/task, issue #17) are part of the build
+[ -f services/task/CMakeLists.txt ] && images+=(formpipe-task)
+for b in "${images[@]}"; do
   check "Dockerfile: $b is built and copied" bash -c "[ -x '$bin/$b' ] && grep -q 'COPY --from=build /build/bin/$b ' Dockerfile"
   declared=$(grep "^# runtime-libs $b:" Dockerfile | cut -d: -f2- | tr ' ' '\n' | grep -v -e '^$' -e '^ca-certificates$' | sort -u | tr '\n' ' ')
   check "Dockerfile: $b installs exactly the libraries it links" equals "$declared" "$(runtime_libs "$b")"

@@ -1,0 +1,82 @@
+/* task.h — one FormTask read into what the operator needs (defaults of the CRD applied
+ * again, so an object written before a default existed reads the same), the names it
+ * lives under once its pipeline is known, and the one check of where it reads from.
+ * Pure: no I/O. Strings point into the task's own copy of the object. */
+#ifndef OP_TASK_H
+#define OP_TASK_H
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "pipeline.h"
+
+#define OP_TASK_KIND "FormTask"
+#define OP_TASK_PLURAL "formtasks"
+#define OP_TASK_FINALIZER "formpipe.io/delete-dead-letter-topic"
+#define OP_TASK_MAX_NAME 58          /* the Deployment is <name>-task */
+#define OP_TASK_SUFFIX "task"        /* Deployment name: <task>-task (pipeline children never end so) */
+
+/* The kinds. A kind that produces an output stream <topic>.<task> can be another
+ * task's source (none does yet; moderate will). */
+typedef enum { OP_TASK_WEBHOOK, OP_TASK_CONTAINER, OP_TASK_KIND_COUNT } op_task_kind;
+
+typedef struct op_task_kind_info {
+    const char *name;       /* the spec member and status.kind: "webhook" */
+    int produces_stream;    /* writes <topic>.<task> for other tasks to read */
+} op_task_kind_info;
+
+extern const op_task_kind_info op_task_kinds[OP_TASK_KIND_COUNT];
+
+typedef struct op_task {
+    cJSON *obj;                      /* owned copy of the resource */
+    const char *ns, *name, *uid;
+    long long generation;
+    int deleting, has_finalizer;
+    const char *pipeline;            /* spec.pipeline */
+    const char *source_task;         /* spec.source.task or NULL */
+    op_task_kind kind;
+    int max_attempts;
+    int min_replicas, stabilization_s;
+    long long lag_per_replica;       /* 0: one replica per partition */
+    /* webhook */
+    const char *url, *content_mode;
+    op_secret_ref secret;            /* name NULL: requests are not signed */
+    int timeout_s, concurrency;
+    /* container */
+    const char *image;
+    const cJSON *args, *env, *resources;   /* spec.container members or NULL */
+} op_task;
+
+/* Reads obj (copied). NULL with *err naming the field; err->code FP_EINVAL for a spec
+ * the user must fix (the CRD refuses most of these at admission). */
+op_task *op_task_parse(const cJSON *obj, fp_error *err);
+void op_task_free(op_task *t);   /* NULL is fine */
+
+/* Where a task reads and writes once its pipeline is known. */
+typedef struct op_task_route {
+    char topic[256];       /* what it reads: the pipeline's topic, or <topic>.<source task> */
+    char group[256];       /* formpipe.<ns>.<pipeline>.<task> */
+    char dlq_topic[256];   /* <pipeline topic>.<task>.dlq */
+} op_task_route;
+
+/* Fills *r. FP_EINVAL with *err when a name would be longer than Kafka allows. */
+int op_task_route_of(const op_task *t, const op_pipeline *p, op_task_route *r, fp_error *err);
+
+typedef enum {
+    OP_SOURCE_OK,          /* reads the pipeline's topic, or a stream that exists */
+    OP_SOURCE_NOT_FOUND,   /* spec.source.task names no FormTask of this pipeline */
+    OP_SOURCE_NO_STREAM,   /* it names a task whose kind produces no output stream */
+} op_source_check;
+
+/* The one check of a task's source: source is the FormTask spec.source.task names
+ * (NULL when there is none in the namespace). */
+op_source_check op_task_check_source(const op_task *t, const op_task *source);
+
+/* The Deployment's name, "<task>-task", into out. */
+void op_task_deployment_name(const op_task *t, char *out, size_t outsz);
+
+/* The FormTask key ("ns/name") that controls obj (its controller ownerReference is a
+ * FormTask), or -1. */
+int op_task_owner_key(const cJSON *obj, char *out, size_t outsz);
+
+#endif
