@@ -20,7 +20,8 @@ What to answer (first that applies; the default is 200):
   3. a rate                              POST /_control/script {"fail_percent": P, "action": A}
 An action A: {"status": 500} | {"status": 429, "retry_after": "3"} (any Retry-After text)
   | {"stall": 2.5} (wait, then answer its "status", default 200) | {"close": true}
-  (read the request, then close the connection without answering).
+  (read the request, then close the connection without answering); any answer may add
+  "headers": {"Location": "/elsewhere"}.
 
 Control (JSON):
   GET  /_control/requests   {"requests": [record, ...]} in arrival order
@@ -177,7 +178,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         code = int(action.get("status", 200))
-        extra = {"Retry-After": str(action["retry_after"])} if "retry_after" in action else None
+        extra = dict(action.get("headers", {}))
+        if "retry_after" in action:
+            extra["Retry-After"] = str(action["retry_after"])
         with st.lock:
             rec["status"] = code
             st.answered[str(code)] = st.answered.get(str(code), 0) + 1
@@ -187,11 +190,15 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128   # a sender opening many connections at once is not refused
+    daemon_threads = True
+
+
 def serve(bind="127.0.0.1", port=0, key=None, tolerance=300, seed=None):
     """A started server (in a daemon thread) and its State; server.server_port is the port."""
     handler = type("BoundHandler", (Handler,), {"state": State(key, tolerance, seed)})
-    server = ThreadingHTTPServer((bind, port), handler)
-    server.daemon_threads = True
+    server = Server((bind, port), handler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server, handler.state
 

@@ -93,8 +93,11 @@ class Receiver(unittest.TestCase):
         r = self.post("2")
         self.assertEqual((r.status, r.getheader("Retry-After")), (429, "7"))
         self.assertEqual(self.post("3").status, 408)
+        self.control("POST", "/_control/script", {"next": [{"status": 302, "headers": {"Location": "/x"}}]})
+        r = self.post("3b")
+        self.assertEqual((r.status, r.getheader("Location")), (302, "/x"))
         self.assertEqual(self.post("4").status, 200)
-        self.assertEqual(self.control("GET", "/_control/stats")["answered"], {"500": 1, "429": 1, "408": 1, "200": 1})
+        self.assertEqual(self.control("GET", "/_control/stats")["answered"], {"500": 1, "429": 1, "408": 1, "302": 1, "200": 1})
 
     def test_a_script_per_id_wins_for_its_times(self):
         self.control("POST", "/_control/script", {"id": "poison", "action": {"status": 404}, "times": 2})
