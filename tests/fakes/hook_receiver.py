@@ -211,7 +211,10 @@ def main():
     ap.add_argument("--tolerance", type=int, default=300, help="seconds a signature's t may be off")
     ap.add_argument("--seed", type=int)
     args = ap.parse_args()
-    key = open(args.secret_file, "rb").read() if args.secret_file else None
+    key = None
+    if args.secret_file:   # read as formpipe-task reads it: one trailing newline dropped
+        key = open(args.secret_file, "rb").read()
+        key = key[:-1] if key.endswith(b"\n") else key
     server, _ = serve(args.bind, args.port, key, args.tolerance, args.seed)
     print("hook receiver listening on %s:%d" % (args.bind, server.server_port), flush=True)
     try:
