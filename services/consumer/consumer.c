@@ -292,13 +292,6 @@ fail:
     return NULL;
 }
 
-/* Produces m's dead letter without waiting (fp_letters_produce). */
-static void produce_letter(fp_consumer *c, const rd_kafka_message_t *m, const fp_triage *why,
-                           long long generation, fp_letter *d)
-{
-    fp_letters_produce(c->letters, m, why, generation, d);
-}
-
 /* Drops, from every batch, the messages of partition after offset: they will be read
  * again once the partition resumes, so none of their offsets may be stored. */
 static void drop_later_messages(fp_consumer *c, int32_t partition, int64_t offset)
@@ -535,7 +528,7 @@ static int prepare_batch(fp_consumer *c, batch *b)
         if (rc == FP_EINVAL) {
             l->msg = i;
             l->generation = c->form->generation;
-            produce_letter(c, m, &l->why, l->generation, &l->d);
+            fp_letters_produce(c->letters, m, &l->why, l->generation, &l->d);
             b->nletters++;
             continue;
         }

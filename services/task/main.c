@@ -97,11 +97,15 @@ static const struct {
  * at fault (exit 2). */
 static fp_task_kind *new_kind(fp_metrics *m, int *usage, fp_error *err)
 {
-    for (size_t i = 0; kinds[i].name; i++)
+    char names[128] = "";
+    for (size_t i = 0; kinds[i].name; i++) {
         if (strcmp(kinds[i].name, kind_name) == 0)
             return kinds[i].make(m, usage, err);
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", kinds[i].name);
+    }
     *usage = 1;
-    fp_error_set(err, FP_EINVAL, "--kind: '%.40s' is not a kind this binary runs (webhook)", kind_name);
+    fp_error_set(err, FP_EINVAL, "--kind: '%.40s' is not a kind this binary runs (%s)", kind_name,
+                 *names ? names : "none built in");
     return NULL;
 }
 
