@@ -16,6 +16,8 @@ static struct code_case codes[] = {
     {FP_DEADLETTER_REPEATED_FIELD, "repeated_field"},
     {FP_DEADLETTER_BAD_VALUE, "bad_value"},
     {FP_DEADLETTER_TOO_LARGE, "too_large"},
+    {FP_DEADLETTER_REJECTED, "rejected"},
+    {FP_DEADLETTER_ATTEMPTS_EXHAUSTED, "attempts_exhausted"},
 };
 
 ParameterizedTestParameters(deadletter, code_names)
