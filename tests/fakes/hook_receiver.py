@@ -10,7 +10,7 @@ Deliveries: a POST to any path outside /_control. With --secret-file, the
 Formpipe-Signature header ("t=<unix s>,v1=<hex HMAC-SHA256(key, '<t>.<body>')>") must
 verify and t be at most --tolerance seconds away; otherwise the answer is 401 and
 the request counts in bad_signatures. Every delivery is recorded (also the refused
-ones): seq (arrival order), id (Idempotency-Key), path, headers, body, connection
+ones): seq (arrival order), time (arrival, unix seconds), id (Idempotency-Key), path, headers, body, connection
 (which TCP connection carried it), signature ("ok", "none" without a secret, or why
 it failed) and the status answered (null when the connection was closed instead).
 
@@ -161,7 +161,7 @@ class Handler(BaseHTTPRequestHandler):
         rid = self.headers.get("Idempotency-Key")
         sig = verify(st.key, self.headers.get("Formpipe-Signature"), body, st.tolerance) if st.key else "none"
         with st.lock:
-            rec = {"seq": len(st.requests) + 1, "id": rid, "path": self.path,
+            rec = {"seq": len(st.requests) + 1, "time": time.time(), "id": rid, "path": self.path,
                    "headers": {k.lower(): v for k, v in self.headers.items()},
                    "body": body.decode("utf-8", "replace"), "connection": self.conn,
                    "signature": sig, "status": None}

@@ -72,6 +72,7 @@ class Receiver(unittest.TestCase):
             self.post("id-%d" % i, body=b'{"n":%d}' % i)
         reqs = self.control("GET", "/_control/requests")["requests"]
         self.assertEqual([r["seq"] for r in reqs], [1, 2, 3])
+        self.assertTrue(reqs[0]["time"] <= reqs[1]["time"] <= reqs[2]["time"] <= time.time())
         self.assertEqual([r["id"] for r in reqs], ["id-0", "id-1", "id-2"])
         self.assertEqual(reqs[2]["body"], '{"n":2}')
         self.assertEqual(reqs[0]["headers"]["content-type"], "application/cloudevents+json")
