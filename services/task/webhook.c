@@ -48,6 +48,7 @@ typedef struct webhook {
     fp_series *responses[NCLASSES];
 } webhook;
 
+/* Frees an attempt that is out of the multi handle (or never was in it). */
 static void attempt_free(attempt *a)
 {
     if (a->h)
@@ -57,6 +58,7 @@ static void attempt_free(attempt *a)
     free(a);
 }
 
+/* Takes a out of the list of running attempts. */
 static void unlink_attempt(webhook *w, attempt *a)
 {
     if (a->prev)
@@ -131,6 +133,9 @@ static int start_decided(webhook *w, attempt *a, const char *why)
     return 0;
 }
 
+/* kind.h start: builds the request (headers, signature over the exact body) and hands
+ * it to the multi handle; the body points into ev, which the runner keeps until the
+ * report. An event that can never be sent is reported as REJECT by the next poll. */
 static int wh_start(void *self, const fp_task_event *ev)
 {
     webhook *w = self;
@@ -280,6 +285,7 @@ static int drain(webhook *w, fp_task_report_fn *report, void *runner)
     return reported;
 }
 
+/* kind.h poll: drives the transfers until one finished or timeout_ms passed. */
 static int wh_poll(void *self, long timeout_ms, fp_task_report_fn *report, void *runner)
 {
     webhook *w = self;
@@ -296,6 +302,7 @@ static int wh_poll(void *self, long timeout_ms, fp_task_report_fn *report, void 
     }
 }
 
+/* kind.h free: drops running transfers unreported, wipes the key, frees the kind. */
 static void wh_free(void *self)
 {
     webhook *w = self;
