@@ -65,7 +65,7 @@ static int k_start(void *self, const fp_task_event *ev)
     if (!a)
         return -1;
     a->ev = ev;
-    a->due = tk_now() + (has_prefix(ev, "slow-") ? (rand() % 20) / 1000.0 : 0) + (has_prefix(ev, "pace-") ? 0.05 : 0) + (has_prefix(ev, "hang-") ? 1e9 : 0);
+    a->due = tk_now() + (has_prefix(ev, "slow-") ? (rand() % 20) / 1000.0 : 0) + (has_prefix(ev, "pace-") ? 0.05 : 0) + (has_prefix(ev, "linger-") ? 1.5 : 0) + (has_prefix(ev, "hang-") ? 1e9 : 0);
     a->next = k->p;
     k->p = a;
     k->running++;
@@ -199,19 +199,24 @@ static void *run_thread(void *arg)
 }
 
 /* Starts a runner on its own thread; a dead letter unanswered for dl_timeout_ms pauses
- * its partition. */
-static void start_runner_dl(running *x, int concurrency, int max_attempts, long dl_timeout_ms)
+ * its partition; a stop gives running attempts grace_ms. */
+static void start_runner_full(running *x, int concurrency, int max_attempts, long dl_timeout_ms, long grace_ms)
 {
     fp_error err = {0};
     x->done_here = 0;
     fp_runner_config cfg = {.topic = topic, .group = group, .dlq_topic = dlq,
                             .kafka_bootstrap = tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), .max_attempts = max_attempts,
                             .concurrency = concurrency, .backoff_initial_ms = 10, .backoff_max_ms = 50,
-                            .dead_letter_timeout_ms = dl_timeout_ms, .lag_interval_ms = 500, .shutdown_grace_ms = 300};
+                            .dead_letter_timeout_ms = dl_timeout_ms, .lag_interval_ms = 500, .shutdown_grace_ms = grace_ms};
     x->m = fp_metrics_new(1000);
     x->r = fp_runner_new(&cfg, test_kind(&x->done_here), x->m, &err);
     cr_assert_not_null(x->r, "%s", err.msg);
     cr_assert_eq(pthread_create(&x->t, NULL, run_thread, x->r), 0);
+}
+
+static void start_runner_dl(running *x, int concurrency, int max_attempts, long dl_timeout_ms)
+{
+    start_runner_full(x, concurrency, max_attempts, dl_timeout_ms, 300);
 }
 
 static void start_runner(running *x, int concurrency, int max_attempts)
@@ -489,4 +494,34 @@ Test(task_runner, members_joining_and_leaving_lose_nothing)
     stop_runner(&b);
     cr_assert_eq(count_done(0, N), N);
     cr_assert_geq(by_a + by_b, N, "each event done at least once");
+}
+
+Test(task_runner, a_stop_lets_running_attempts_finish_within_the_grace_and_commits_them)
+{
+    tk_topic_create(topic, 1);
+    tk_topic_create(dlq, 1);
+    produce("linger", 0, "a");   /* 1.5 s per attempt */
+    tk_flush(producer);
+    running x;
+    start_runner_full(&x, 4, 3, 5000, 5000);
+    double deadline = tk_now() + 60;
+    int attempts = 0;
+    while (attempts == 0 && tk_now() < deadline) {
+        usleep(20 * 1000);
+        pthread_mutex_lock(&seen.mu);
+        attempts = seen.attempts[0];
+        pthread_mutex_unlock(&seen.mu);
+    }
+    cr_assert_eq(attempts, 1);
+    stop_runner(&x);   /* as SIGTERM: stop reading, let it finish, commit */
+    cr_assert_eq(count_done(0, 1), 1, "the running attempt finished within the grace");
+    running y;
+    start_runner(&y, 4, 3);
+    produce("ok", 1, "b");   /* the restarted runner is past linger-0 once it did ok-1 */
+    tk_flush(producer);
+    wait_done(1, 2, 60);
+    stop_runner(&y);
+    pthread_mutex_lock(&seen.mu);
+    cr_assert_eq(seen.attempts[0], 1, "linger-0 was committed at the stop: not attempted again");
+    pthread_mutex_unlock(&seen.mu);
 }
