@@ -93,11 +93,6 @@ rd_kafka_t *fp_group_rk(fp_group *g)
     return g->rk;
 }
 
-const char *fp_group_topic(const fp_group *g)
-{
-    return g->topic;
-}
-
 int fp_group_subscribe(fp_group *g)
 {
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);

@@ -38,9 +38,6 @@ fp_group *fp_group_new(const fp_group_config *cfg, fp_metrics *m, fp_error *err)
 /* The librdkafka handle, for polling and storing offsets. */
 rd_kafka_t *fp_group_rk(fp_group *g);
 
-/* The topic consumed. */
-const char *fp_group_topic(const fp_group *g);
-
 /* Subscribes to the topic. 0, or FP_EIO (logged). */
 int fp_group_subscribe(fp_group *g);
 

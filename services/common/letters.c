@@ -107,11 +107,6 @@ fail:
     return NULL;
 }
 
-const char *fp_letters_topic(const fp_letters *l)
-{
-    return l->topic;
-}
-
 void fp_letters_produce(fp_letters *l, const rd_kafka_message_t *m, const fp_letter_why *why, long long generation,
                         fp_letter *d)
 {

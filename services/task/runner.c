@@ -55,6 +55,7 @@ struct fp_runner {
     size_t held, max_held;
     int running;               /* attempts with the kind */
     int full;                  /* every partition paused: too many events held */
+    int closing;               /* the grace period is over: revokes wait for nothing more */
     unsigned rnd;
     long long next_lag_ms;
     atomic_int stop, looping;
@@ -222,12 +223,27 @@ static void on_letter_written(void *opaque, const rd_kafka_message_t *m)
     }
 }
 
-/* fp_group's revoke hook: waits for the partitions' dead letters in flight (so what is
- * finished is committed), then forgets their events; attempts still running are
- * abandoned once reported. */
+/* 1 when an attempt of one of the partitions runs. */
+static int running_in(const fp_runner *r, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (const tev *t = r->head; t; t = t->next)
+        if (t->state == EV_RUNNING && !t->revoked)
+            for (int i = 0; i < parts->cnt; i++)
+                if (parts->elems[i].partition == t->ev.partition)
+                    return 1;
+    return 0;
+}
+
+/* fp_group's revoke hook: lets the partitions' running attempts finish (bounded by the
+ * shutdown grace; not again when closing after the grace) and waits for their dead
+ * letters in flight, so what is finished is committed; then forgets their events. An
+ * attempt still running is abandoned once reported. */
 static void on_revoked(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
     fp_runner *r = opaque;
+    long long deadline = fp_clock_mono_ms() + r->cfg.shutdown_grace_ms;
+    while (!r->closing && running_in(r, parts) && fp_clock_mono_ms() < deadline)
+        r->kind->poll(r->kind->self, 50, on_report, r);
     fp_letters_forget(r->letters, parts);
     for (int i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
@@ -445,6 +461,7 @@ int fp_runner_run(fp_runner *r)
         }
     }
     drain(r);
+    r->closing = 1;
     atomic_store(&r->looping, 0);
     fp_group_close(r->group);
     fp_log_info("task runner stopped", FP_LINT("signal", fp_shutdown_signal()));

@@ -41,6 +41,7 @@ typedef struct tkind {
     fp_task_kind kind;   /* first: kind and self are one allocation */
     pending *p;
     int running;
+    int *done_here;      /* events this kind finished as done (the test's counter) */
 } tkind;
 
 /* The event's number (the id is <script>-<n>). */
@@ -64,7 +65,7 @@ static int k_start(void *self, const fp_task_event *ev)
     if (!a)
         return -1;
     a->ev = ev;
-    a->due = tk_now() + (has_prefix(ev, "slow-") ? (rand() % 20) / 1000.0 : 0) + (has_prefix(ev, "hang-") ? 1e9 : 0);
+    a->due = tk_now() + (has_prefix(ev, "slow-") ? (rand() % 20) / 1000.0 : 0) + (has_prefix(ev, "pace-") ? 0.05 : 0) + (has_prefix(ev, "linger-") ? 1.5 : 0) + (has_prefix(ev, "hang-") ? 1e9 : 0);
     a->next = k->p;
     k->p = a;
     k->running++;
@@ -107,7 +108,9 @@ static int k_poll(void *self, long timeout_ms, fp_task_report_fn *report, void *
             if (o.verdict == FP_TASK_DONE) {
                 pthread_mutex_lock(&seen.mu);
                 seen.done[number(a->ev)]++;
-                seen.order[seen.norder++] = number(a->ev);
+                if (seen.norder < MAXN * 4)
+                    seen.order[seen.norder++] = number(a->ev);
+                (*k->done_here)++;
                 pthread_mutex_unlock(&seen.mu);
             }
             const fp_task_event *ev = a->ev;
@@ -132,10 +135,11 @@ static void k_free(void *self)
     free(k);
 }
 
-static fp_task_kind *test_kind(void)
+static fp_task_kind *test_kind(int *done_here)
 {
     tkind *k = calloc(1, sizeof *k);
     cr_assert_not_null(k);
+    k->done_here = done_here;
     k->kind = (fp_task_kind){.name = "test", .self = k, .start = k_start, .poll = k_poll, .free = k_free};
     return &k->kind;
 }
@@ -150,7 +154,6 @@ static void setup(void)
     snprintf(topic, sizeof topic, "forms.tests.%s", name);
     snprintf(group, sizeof group, "formpipe.tests.%s.hook", name);
     snprintf(dlq, sizeof dlq, "%s.hook.dlq", topic);
-    tk_topic_create(dlq, 1);
     producer = tk_producer();
     pthread_mutex_lock(&seen.mu);
     memset(seen.attempts, 0, sizeof seen.attempts);
@@ -186,6 +189,7 @@ typedef struct running {
     fp_runner *r;
     fp_metrics *m;
     pthread_t t;
+    int done_here;   /* guarded by seen.mu */
 } running;
 
 static void *run_thread(void *arg)
@@ -194,18 +198,55 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
-/* Starts a runner on its own thread. */
-static void start_runner(running *x, int concurrency, int max_attempts)
+/* Starts a runner on its own thread; a dead letter unanswered for dl_timeout_ms pauses
+ * its partition; a stop gives running attempts grace_ms. */
+static void start_runner_full(running *x, int concurrency, int max_attempts, long dl_timeout_ms, long grace_ms)
 {
     fp_error err = {0};
+    x->done_here = 0;
     fp_runner_config cfg = {.topic = topic, .group = group, .dlq_topic = dlq,
                             .kafka_bootstrap = tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), .max_attempts = max_attempts,
                             .concurrency = concurrency, .backoff_initial_ms = 10, .backoff_max_ms = 50,
-                            .dead_letter_timeout_ms = 5000, .lag_interval_ms = 500, .shutdown_grace_ms = 300};
+                            .dead_letter_timeout_ms = dl_timeout_ms, .lag_interval_ms = 500, .shutdown_grace_ms = grace_ms};
     x->m = fp_metrics_new(1000);
-    x->r = fp_runner_new(&cfg, test_kind(), x->m, &err);
+    x->r = fp_runner_new(&cfg, test_kind(&x->done_here), x->m, &err);
     cr_assert_not_null(x->r, "%s", err.msg);
     cr_assert_eq(pthread_create(&x->t, NULL, run_thread, x->r), 0);
+}
+
+static void start_runner_dl(running *x, int concurrency, int max_attempts, long dl_timeout_ms)
+{
+    start_runner_full(x, concurrency, max_attempts, dl_timeout_ms, 300);
+}
+
+static void start_runner(running *x, int concurrency, int max_attempts)
+{
+    start_runner_dl(x, concurrency, max_attempts, 5000);
+}
+
+/* The value of one series in the runner's /metrics text, or -1 when absent. */
+static double metric(running *x, const char *series)
+{
+    fp_buf b;
+    fp_buf_init(&b, 1 << 20);
+    cr_assert_eq(fp_metrics_render(x->m, &b), 0);
+    char want[256];
+    snprintf(want, sizeof want, "\n%s ", series);
+    const char *at = strstr(b.data, want);
+    double v = at ? atof(at + strlen(want)) : -1;
+    fp_buf_free(&b);
+    return v;
+}
+
+/* The number of events numbered [from, to) done (at least once). */
+static int count_done(int from, int to)
+{
+    int n = 0;
+    pthread_mutex_lock(&seen.mu);
+    for (int i = from; i < to; i++)
+        n += seen.done[i] > 0;
+    pthread_mutex_unlock(&seen.mu);
+    return n;
 }
 
 /* Stops it as SIGTERM would (grace, commit, leave) and frees it. */
@@ -260,6 +301,7 @@ static int read_dead_letters(fp_deadletter *out, char (*payloads)[1024], int wan
 Test(task_runner, every_event_is_done_once_in_key_order_under_concurrency)
 {
     tk_topic_create(topic, 3);
+    tk_topic_create(dlq, 1);
     enum { KEYS = 10, PER_KEY = 20 };
     char key[16];
     for (int i = 0; i < KEYS * PER_KEY; i++) {   /* event i has key i % KEYS: per key, n increases */
@@ -290,6 +332,7 @@ Test(task_runner, every_event_is_done_once_in_key_order_under_concurrency)
 Test(task_runner, retries_then_dead_letters_with_reason_and_source)
 {
     tk_topic_create(topic, 1);
+    tk_topic_create(dlq, 1);
     produce("retry2", 1, "a");      /* two transient failures, then done */
     produce("ok", 2, "a");          /* same key: waits for retry2-1 */
     produce("retryall", 3, "b");    /* fails every time: attempts_exhausted */
@@ -347,6 +390,7 @@ Test(task_runner, retries_then_dead_letters_with_reason_and_source)
 Test(task_runner, a_restart_redoes_only_what_follows_the_first_unfinished_event)
 {
     tk_topic_create(topic, 1);
+    tk_topic_create(dlq, 1);
     char key[16];
     for (int i = 0; i < 30; i++) {
         snprintf(key, sizeof key, "k%d", i);
@@ -375,5 +419,109 @@ Test(task_runner, a_restart_redoes_only_what_follows_the_first_unfinished_event)
     cr_assert_eq(seen.attempts[10], 2, "the unfinished event is attempted again after the restart");
     for (int i = 11; i < 30; i++)
         cr_assert_eq(seen.done[i], 1, "event %d, after the unfinished one, is redone once (at least once)", i);
+    pthread_mutex_unlock(&seen.mu);
+}
+
+Test(task_runner, a_dead_letter_that_cannot_be_written_holds_its_partition_until_it_is)
+{
+    tk_topic_create(topic, 1);   /* the dead-letter topic does not exist yet */
+    produce("reject", 0, "a");
+    produce("ok", 1, "a");       /* same key: waits for the dead letter */
+    produce("ok", 2, "b");       /* another key, already read: goes on */
+    tk_flush(producer);
+    running x;
+    start_runner_dl(&x, 4, 3, 1000);
+    wait_done(2, 3, 60);
+    double deadline = tk_now() + 30;
+    while (metric(&x, "formpipe_task_dead_letter_blocked{partition=\"0\"}") != 1 && tk_now() < deadline)
+        usleep(100 * 1000);
+    cr_assert_eq(metric(&x, "formpipe_task_dead_letter_blocked{partition=\"0\"}"), 1, "the partition waits at reject-0");
+    produce("ok", 3, "c");       /* the partition is paused: not read until the letter is written */
+    tk_flush(producer);
+    sleep(3);
+    cr_assert_eq(count_done(1, 2), 0, "ok-1 waits for the dead letter of reject-0 (same key)");
+    cr_assert_eq(count_done(3, 4), 0, "ok-3 is not read while its partition waits");
+    cr_assert_gt(metric(&x, "formpipe_task_dead_letter_failures_total"), 0);
+
+    tk_topic_create(dlq, 1);
+    wait_done(1, 4, 60);
+    cr_assert_eq(metric(&x, "formpipe_task_dead_letter_blocked{partition=\"0\"}"), 0);
+    cr_assert_eq(metric(&x, "formpipe_task_dead_lettered_total{reason=\"rejected\"}"), 1);
+    cr_assert_eq(metric(&x, "formpipe_task_events_total{outcome=\"dead_lettered\"}"), 1);
+    cr_assert_eq(metric(&x, "formpipe_task_events_total{outcome=\"delivered\"}"), 3);
+    stop_runner(&x);
+    fp_deadletter d[2];
+    char payloads[2][1024];
+    cr_assert_eq(read_dead_letters(d, payloads, 2, 10), 1, "reject-0 is on the dead-letter topic once");
+    cr_assert_eq(d[0].reason, FP_DEADLETTER_REJECTED);
+    cr_assert_eq(d[0].source_offset, 0);
+}
+
+Test(task_runner, members_joining_and_leaving_lose_nothing)
+{
+    tk_topic_create(topic, 3);
+    tk_topic_create(dlq, 1);
+    enum { N = 300 };
+    char key[16];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "key%d", i % 30);
+        produce("pace", i, key);   /* 50 ms each: a alone would need 7.5 s */
+    }
+    tk_flush(producer);
+    running a, b;
+    start_runner(&a, 2, 3);
+    double deadline = tk_now() + 60;
+    while (count_done(0, N) < 40 && tk_now() < deadline)
+        usleep(20 * 1000);
+    start_runner(&b, 2, 3);   /* joins: partitions move from a to b */
+    int by_b = 0, by_a = 0;
+    deadline = tk_now() + 60;
+    while (by_b < 10 && tk_now() < deadline) {
+        usleep(20 * 1000);
+        pthread_mutex_lock(&seen.mu);
+        by_b = b.done_here;
+        pthread_mutex_unlock(&seen.mu);
+    }
+    int left = N - count_done(0, N);
+    stop_runner(&a);   /* leaves: b takes everything */
+    cr_assert_geq(by_b, 10, "the joining member got partitions while the first still ran");
+    cr_assert_gt(left, 0, "the first member left with work to take over");
+    wait_done(0, N, 120);
+    pthread_mutex_lock(&seen.mu);
+    by_a = a.done_here;
+    by_b = b.done_here;
+    pthread_mutex_unlock(&seen.mu);
+    stop_runner(&b);
+    cr_assert_eq(count_done(0, N), N);
+    cr_assert_geq(by_a + by_b, N, "each event done at least once");
+}
+
+Test(task_runner, a_stop_lets_running_attempts_finish_within_the_grace_and_commits_them)
+{
+    tk_topic_create(topic, 1);
+    tk_topic_create(dlq, 1);
+    produce("linger", 0, "a");   /* 1.5 s per attempt */
+    tk_flush(producer);
+    running x;
+    start_runner_full(&x, 4, 3, 5000, 5000);
+    double deadline = tk_now() + 60;
+    int attempts = 0;
+    while (attempts == 0 && tk_now() < deadline) {
+        usleep(20 * 1000);
+        pthread_mutex_lock(&seen.mu);
+        attempts = seen.attempts[0];
+        pthread_mutex_unlock(&seen.mu);
+    }
+    cr_assert_eq(attempts, 1);
+    stop_runner(&x);   /* as SIGTERM: stop reading, let it finish, commit */
+    cr_assert_eq(count_done(0, 1), 1, "the running attempt finished within the grace");
+    running y;
+    start_runner(&y, 4, 3);
+    produce("ok", 1, "b");   /* the restarted runner is past linger-0 once it did ok-1 */
+    tk_flush(producer);
+    wait_done(1, 2, 60);
+    stop_runner(&y);
+    pthread_mutex_lock(&seen.mu);
+    cr_assert_eq(seen.attempts[0], 1, "linger-0 was committed at the stop: not attempted again");
     pthread_mutex_unlock(&seen.mu);
 }
