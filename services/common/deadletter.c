@@ -1,5 +1,6 @@
 /* deadletter.c — see deadletter.h. */
 #include "deadletter.h"
+#include "jscan.h"
 #include "rfc3339.h"
 
 #include <errno.h>
@@ -15,6 +16,8 @@ static const char *const reason_names[FP_DEADLETTER_REASONS] = {
     [FP_DEADLETTER_REPEATED_FIELD] = "repeated_field",
     [FP_DEADLETTER_BAD_VALUE] = "bad_value",
     [FP_DEADLETTER_TOO_LARGE] = "too_large",
+    [FP_DEADLETTER_REJECTED] = "rejected",
+    [FP_DEADLETTER_ATTEMPTS_EXHAUSTED] = "attempts_exhausted",
 };
 
 const char *fp_deadletter_reason_name(fp_deadletter_reason r)
@@ -32,7 +35,16 @@ int fp_deadletter_reason_parse(const char *name, fp_deadletter_reason *out, fp_e
     }
     return fp_error_set(err, FP_EINVAL,
                         "reason '%.64s' is not one of not_json, not_cloudevent, wrong_source, unknown_field, "
-                        "repeated_field, bad_value, too_large", name);
+                        "repeated_field, bad_value, too_large, rejected, attempts_exhausted", name);
+}
+
+fp_deadletter_reason fp_deadletter_unparsable(const char *payload, size_t len)
+{
+    fp_jscan s;
+    fp_jscan_token t;
+    fp_jscan_init(&s, payload, len);
+    int object = fp_jscan_value(&s, &t) == 0 && t.kind == FP_JSCAN_OBJECT && fp_jscan_finish(&s) == 0;
+    return object ? FP_DEADLETTER_NOT_CLOUDEVENT : FP_DEADLETTER_NOT_JSON;
 }
 
 rd_kafka_headers_t *fp_deadletter_headers(const fp_deadletter *d)

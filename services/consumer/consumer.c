@@ -10,7 +10,8 @@
 #include "deadletter.h"
 #include "event.h"
 #include "form.h"
-#include "kafka.h"
+#include "group.h"
+#include "letters.h"
 #include "log.h"
 #include "names.h"
 #include "redis.h"
@@ -23,18 +24,12 @@
 #include <string.h>
 #include <time.h>
 
-/* A dead letter's delivery as librdkafka reports it (the produce's opaque). */
-typedef struct delivery {
-    int done;
-    rd_kafka_resp_err_t err;
-} delivery;
-
 /* A message of a batch that goes to the dead-letter topic, and why. */
 typedef struct letter {
     size_t msg;               /* index in the batch */
     fp_triage why;
     long long generation;     /* the form generation it was judged with */
-    delivery d;
+    fp_letter d;
 } letter;
 
 /* One batch: the Kafka messages and the rows built from them. Row texts live one
@@ -56,22 +51,6 @@ typedef struct batch {
     double sent_at;
 } batch;
 
-/* A partition paused at a message whose dead letter could not be written. The letter
- * is retried in the background with backoff; once written, the partition's offset
- * moves past it and the partition resumes from the next message. */
-typedef struct blocked {
-    int32_t partition;
-    rd_kafka_message_t *msg;   /* the message it waits at; owned */
-    fp_triage why;
-    long long generation;
-    delivery d;                /* the latest attempt */
-    int in_flight;             /* an attempt was produced and not yet reported */
-    int revoked;               /* no longer ours: dropped once no attempt is in flight */
-    long backoff;
-    long long next_try_ms;
-    struct blocked *next;
-} blocked;
-
 struct fp_consumer {
     long long form_waited_ms;      /* spent waiting for a newer form in the batch in hand */
     long long form_given_up;       /* a generation waited for in vain: events up to it do not wait */
@@ -80,8 +59,9 @@ struct fp_consumer {
     char topic[256];
     char group[256];
     char dlq_topic[300];
-    rd_kafka_t *rk;          /* the group consumer */
-    rd_kafka_t *dlq;         /* producer for dead letters; NULL only while being renewed */
+    fp_group *kgroup;        /* the group consumer */
+    rd_kafka_t *rk;          /* its handle */
+    fp_letters *letters;     /* the dead-letter producer and the partitions waiting at a letter */
     /* One lane (a Redis connection and the buffer on it) per batch in flight: WAIT
      * blocks its connection until a replica confirmed, so a second batch on the same
      * connection would only run after that. */
@@ -91,8 +71,6 @@ struct fp_consumer {
     unsigned long queued_total;   /* batches ever queued: picks each one's lane */
     atomic_int redis_ok;
     atomic_int running;
-    int paused;              /* every partition paused while Redis is away */
-    blocked *blocked;        /* partitions paused at a dead letter not yet written */
     long long next_lag_ms;
     long long next_trim_ms;
     batch *b;                /* a ring: the queued batches (oldest at head), then the one being collected */
@@ -100,8 +78,7 @@ struct fp_consumer {
     int head, queued;        /* queued: sent (or waiting for their turn), not yet complete */
     /* metrics */
     fp_series *m_consumed, *m_inserted, *m_duplicates, *m_redis_errors, *m_batches;
-    fp_series *m_redis_seconds, *m_dl_failures;
-    fp_metric *m_dead, *m_lag, *m_blocked;
+    fp_series *m_redis_seconds;
 };
 
 #define TRIM_INTERVAL_MS 60000
@@ -119,8 +96,8 @@ static void trim_dedup_window(fp_consumer *c, int lane)
         fp_log_info("dedup window trimmed", FP_LINT("removed", removed));
 }
 
-/* The consumer's metrics (events, inserts, duplicates, Redis errors and time, batches,
- * dead letters by reason and their failures, lag and blocked partitions). */
+/* The consumer's metrics (events, inserts, duplicates, Redis errors and time, batches);
+ * the dead-letter ones are fp_letters', lag is fp_group's. */
 static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
 {
     fp_metric *consumed = fp_metrics_counter(m, "formpipe_consumer_events_total", "Events read from Kafka.", NULL, err);
@@ -130,16 +107,7 @@ static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
     fp_metric *batches = fp_metrics_counter(m, "formpipe_consumer_batches_total", "Batches stored in Redis and confirmed by WAIT.", NULL, err);
     fp_metric *rsec = fp_metrics_histogram(m, "formpipe_consumer_redis_seconds", "Time to insert a batch and WAIT for replicas.",
                                            NULL, fp_metrics_latency_buckets, fp_metrics_latency_nbuckets, err);
-    fp_metric *dlfail = fp_metrics_counter(m, "formpipe_consumer_dead_letter_failures_total",
-                                           "Dead letters the broker did not accept (each retried; the partition waits).", NULL, err);
-    c->m_dead = fp_metrics_counter(m, "formpipe_consumer_dead_lettered_total", "Events sent to the dead-letter topic, by reason code.",
-                                   (const char *[]){"reason", NULL}, err);
-    c->m_lag = fp_metrics_gauge(m, "formpipe_consumer_lag", "Messages behind the high watermark, by partition.",
-                                (const char *[]){"partition", NULL}, err);
-    c->m_blocked = fp_metrics_gauge(m, "formpipe_consumer_dead_letter_blocked",
-                                    "1 while the partition waits at a dead letter that cannot be written, else 0.",
-                                    (const char *[]){"partition", NULL}, err);
-    if (!consumed || !inserted || !dups || !rerr || !batches || !rsec || !dlfail || !c->m_dead || !c->m_lag || !c->m_blocked)
+    if (!consumed || !inserted || !dups || !rerr || !batches || !rsec)
         return err ? err->code : FP_EINVAL;
     c->m_consumed = fp_metric_series(consumed, NULL);
     c->m_inserted = fp_metric_series(inserted, NULL);
@@ -147,7 +115,6 @@ static int register_metrics(fp_consumer *c, fp_metrics *m, fp_error *err)
     c->m_redis_errors = fp_metric_series(rerr, NULL);
     c->m_batches = fp_metric_series(batches, NULL);
     c->m_redis_seconds = fp_metric_series(rsec, NULL);
-    c->m_dl_failures = fp_metric_series(dlfail, NULL);
     return 0;
 }
 
@@ -157,108 +124,23 @@ static long next_backoff(const fp_consumer *c, long backoff)
     return backoff * 2 > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : backoff * 2;
 }
 
-/* The blocked entry of a partition we own, or NULL. */
-static blocked *find_blocked(const fp_consumer *c, int32_t partition)
-{
-    for (blocked *e = c->blocked; e; e = e->next)
-        if (e->partition == partition && !e->revoked)
-            return e;
-    return NULL;
-}
-
-/* Pauses or resumes one partition of our topic. */
-static void pause_partition(fp_consumer *c, int32_t partition, int pause)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, c->topic, partition);
-    if (pause)
-        rd_kafka_pause_partitions(c->rk, l);
-    else
-        rd_kafka_resume_partitions(c->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* Sets the blocked gauge of a partition. */
-static void set_blocked_gauge(fp_consumer *c, int32_t partition, int value)
-{
-    char label[16];
-    snprintf(label, sizeof label, "%d", (int)partition);
-    fp_series_set(fp_metric_series(c->m_blocked, (const char *[]){label}), value);
-}
-
 /* Pauses (or resumes) every partition assigned to us; a resume leaves the partitions
  * that wait at a dead letter paused. */
 static void set_paused(fp_consumer *c, int paused)
 {
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (c->paused == paused || rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (!fp_group_set_paused(c->kgroup, paused))
         return;
-    if (paused)
-        rd_kafka_pause_partitions(c->rk, parts);
-    else
-        rd_kafka_resume_partitions(c->rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    c->paused = paused;
-    for (blocked *e = c->blocked; !paused && e; e = e->next)
-        if (!e->revoked)
-            pause_partition(c, e->partition, 1);
+    if (!paused)
+        fp_letters_repause(c->letters);
     fp_log_info(paused ? "partitions paused until Redis answers" : "partitions resumed");
 }
 
-/* Forgets the dead-letter waits of revoked partitions: the next owner starts from the
- * committed offset, which is not past the waiting message, and meets it again. */
-static void forget_blocked(fp_consumer *c, const rd_kafka_topic_partition_list_t *parts)
-{
-    for (int i = 0; i < parts->cnt; i++) {
-        blocked *e = find_blocked(c, parts->elems[i].partition);
-        if (e) {
-            e->revoked = 1;
-            set_blocked_gauge(c, e->partition, 0);
-            fp_log_info("partition revoked while waiting at a dead letter", FP_LINT("partition", e->partition),
-                        FP_LINT("offset", e->msg->offset));
-        }
-    }
-}
-
-/* librdkafka's rebalance callback: (incrementally) assigns, keeping partitions paused
- * while Redis is away; on revoke commits what was stored and forgets dead-letter waits. */
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+/* fp_group's revoke hook: the batch in hand was not stored, so the next owner reads it
+ * again and the idempotent insert drops the repeats; dead-letter waits are forgotten. */
+static void on_revoked(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
     fp_consumer *c = opaque;
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        fp_log_info("partitions assigned", FP_LINT("count", parts->cnt));
-        if (cooperative)
-            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
-        else
-            rd_kafka_assign(rk, parts);
-        if (c->paused)   /* while Redis is away nothing new may be fetched either */
-            rd_kafka_pause_partitions(rk, parts);
-        else   /* a partition we paused at a dead letter, lost and got back, starts afresh */
-            rd_kafka_resume_partitions(rk, parts);
-        return;
-    }
-    /* Revoked (or lost): commit what has been stored; the batch in hand was not, so
-     * the next owner reads it again and the idempotent insert drops the repeats. */
-    fp_log_info("partitions revoked", FP_LINT("count", parts->cnt));
-    forget_blocked(c, parts);
-    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
-        rd_kafka_commit(rk, NULL, 0);
-    if (cooperative)
-        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
-    else
-        rd_kafka_assign(rk, NULL);
-}
-
-/* The dead-letter producer's delivery report: fills the message's delivery record. */
-static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    delivery *d = m->_private;
-    d->err = m->err;
-    d->done = 1;
+    fp_letters_forget(c->letters, parts);
 }
 
 /* Allocates a batch for cap messages. 0 or FP_ENOMEM (batch_free cleans up either way). */
@@ -337,9 +219,8 @@ static int alloc_batches(fp_consumer *c, fp_error *err)
 }
 
 /* Step 3: the group consumer (offsets stored by us, committed by librdkafka). */
-static int create_group_consumer(fp_consumer *c, fp_error *err)
+static int create_group_consumer(fp_consumer *c, fp_metrics *m, fp_error *err)
 {
-    char why[512];
     const fp_consumer_config *cfg = &c->cfg;
     /* Prefetch at most 8 MiB / 20,000 messages per partition: memory stays bounded.
      * Fetch up to 4 MiB per partition per request: librdkafka's 1 MiB capped a backlog
@@ -348,48 +229,26 @@ static int create_group_consumer(fp_consumer *c, fp_error *err)
     static const char *const consumer_defaults[] = {"queued.max.messages.kbytes", "8192",
                                                     "queued.min.messages", "20000",
                                                     "max.partition.fetch.bytes", "4194304", NULL};
-    rd_kafka_conf_t *kc = fp_kafka_conf_new(cfg->kafka_bootstrap, consumer_defaults, cfg->kafka_config_file,
-                                            cfg->kafka_properties, err);
-    if (!kc || fp_kafka_conf_set(kc, "group.id", c->group, err) ||
-        fp_kafka_conf_set(kc, "partition.assignment.strategy", "cooperative-sticky", err) ||
-        fp_kafka_conf_set(kc, "enable.auto.offset.store", "false", err) ||
-        fp_kafka_conf_set(kc, "enable.auto.commit", "true", err) ||
-        fp_kafka_conf_set(kc, "auto.offset.reset", "earliest", err)) {
-        if (kc)
-            rd_kafka_conf_destroy(kc);
+    fp_group_config gc = {.kafka_bootstrap = cfg->kafka_bootstrap, .kafka_config_file = cfg->kafka_config_file,
+                          .kafka_properties = cfg->kafka_properties, .defaults = consumer_defaults,
+                          .group = c->group, .topic = c->topic, .lag_metric = "formpipe_consumer_lag",
+                          .revoked = on_revoked, .opaque = c};
+    if (!(c->kgroup = fp_group_new(&gc, m, err)))
         return err ? err->code : FP_EINVAL;
-    }
-    rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
-    rd_kafka_conf_set_opaque(kc, c);
-    if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, why, sizeof why))) {
-        rd_kafka_conf_destroy(kc);
-        return fp_error_set(err, FP_EINVAL, "kafka consumer: %s", why);
-    }
-    rd_kafka_poll_set_consumer(c->rk);
+    c->rk = fp_group_rk(c->kgroup);
     return 0;
 }
 
-/* Step 4 (and after a fatal producer error): the dead-letter producer, idempotent,
- * acks=all; a letter not acknowledged within the dead-letter timeout is reported
- * failed, so a missing topic is noticed in bounded time. */
-static int create_dlq_producer(fp_consumer *c, fp_error *err)
+/* Step 4: the dead-letter producer (fp_letters). */
+static int create_dlq_producer(fp_consumer *c, fp_metrics *m, fp_error *err)
 {
-    char why[512], timeout[24];
     const fp_consumer_config *cfg = &c->cfg;
-    snprintf(timeout, sizeof timeout, "%ld", cfg->dead_letter_timeout_ms);
-    const char *const producer_defaults[] = {"message.timeout.ms", timeout, NULL};
-    rd_kafka_conf_t *pc = fp_kafka_conf_new(cfg->kafka_bootstrap, producer_defaults, cfg->kafka_config_file,
-                                            cfg->kafka_properties, err);
-    if (!pc || fp_kafka_conf_set(pc, "enable.idempotence", "true", err) || fp_kafka_conf_set(pc, "acks", "all", err)) {
-        if (pc)
-            rd_kafka_conf_destroy(pc);
+    fp_letters_config lc = {.kafka_bootstrap = cfg->kafka_bootstrap, .kafka_config_file = cfg->kafka_config_file,
+                            .kafka_properties = cfg->kafka_properties, .topic = c->dlq_topic,
+                            .timeout_ms = cfg->dead_letter_timeout_ms, .backoff_initial_ms = cfg->backoff_initial_ms,
+                            .backoff_max_ms = cfg->backoff_max_ms, .metrics_prefix = "formpipe_consumer"};
+    if (!(c->letters = fp_letters_new(&lc, c->kgroup, m, err)))
         return err ? err->code : FP_EINVAL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(pc, on_dlq_delivery);
-    if (!(c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why, sizeof why))) {
-        rd_kafka_conf_destroy(pc);
-        return fp_error_set(err, FP_EINVAL, "kafka dead-letter producer: %s", why);
-    }
     return 0;
 }
 
@@ -424,45 +283,13 @@ fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics,
     if (!(c->form = fp_form_load(cfg->form_path, err)))
         goto fail;
     resolve_names(c);
-    if (alloc_batches(c, err) || register_metrics(c, metrics, err) || create_group_consumer(c, err) ||
-        create_dlq_producer(c, err) || create_lanes(c, err))
+    if (alloc_batches(c, err) || register_metrics(c, metrics, err) || create_group_consumer(c, metrics, err) ||
+        create_dlq_producer(c, metrics, err) || create_lanes(c, err))
         goto fail;
     return c;
 fail:
     fp_consumer_free(c);
     return NULL;
-}
-
-/* Produces m's dead letter (its key and payload, with the dead-letter headers) without
- * waiting; *d is filled when the broker answers (or at once if the produce fails). */
-static void produce_letter(fp_consumer *c, const rd_kafka_message_t *m, const fp_triage *why,
-                           long long generation, delivery *d)
-{
-    fp_deadletter info = {.reason = why->reason, .time_ms = fp_clock_wall_ms(), .generation = generation,
-                          .source_partition = m->partition, .source_offset = m->offset};
-    snprintf(info.message, sizeof info.message, "%s", why->message);
-    snprintf(info.source_topic, sizeof info.source_topic, "%s", rd_kafka_topic_name(m->rkt));
-    *d = (delivery){0};
-    rd_kafka_headers_t *h = fp_deadletter_headers(&info);
-    rd_kafka_resp_err_t e = !h ? RD_KAFKA_RESP_ERR__FAIL
-                          : !c->dlq ? RD_KAFKA_RESP_ERR__FATAL
-                          : rd_kafka_producev(c->dlq, RD_KAFKA_V_TOPIC(c->dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-                                              RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                              RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
-    if (e) {   /* not queued: no delivery report will come */
-        if (h)
-            rd_kafka_headers_destroy(h);
-        *d = (delivery){.done = 1, .err = e};
-    }
-}
-
-/* Counts and logs a dead letter the broker acknowledged. */
-static void note_dead_lettered(fp_consumer *c, const rd_kafka_message_t *m, const fp_triage *why)
-{
-    const char *code = fp_deadletter_reason_name(why->reason);
-    fp_series_inc(fp_metric_series(c->m_dead, (const char *[]){code}));
-    fp_log_warn("event dead-lettered", FP_LSTR("topic", c->dlq_topic), FP_LSTR("reason", code),
-                FP_LSTR("message", why->message), FP_LINT("partition", m->partition), FP_LINT("offset", m->offset));
 }
 
 /* Drops, from every batch, the messages of partition after offset: they will be read
@@ -481,12 +308,11 @@ static void drop_later_messages(fp_consumer *c, int32_t partition, int64_t offse
 }
 
 /* Pauses the partition of letter l of batch b at its message, whose dead letter failed
- * with e: the message moves from the batch to a new blocked entry, retried later. */
+ * with e: the message moves from the batch to fp_letters, retried in the background. */
 static void block_partition(fp_consumer *c, batch *b, const letter *l, rd_kafka_resp_err_t e)
 {
-    blocked *w = calloc(1, sizeof *w);
     rd_kafka_message_t *m = b->msgs[l->msg];
-    if (!w) {   /* no entry to wait in: read the partition again from m */
+    if (fp_letters_block(c->letters, m, &l->why, l->generation, e)) {   /* no entry to wait in: read the partition again from m */
         rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(at, c->topic, m->partition)->offset = m->offset;
         rd_kafka_error_destroy(rd_kafka_seek_partitions(c->rk, at, 5000));
@@ -497,17 +323,7 @@ static void block_partition(fp_consumer *c, batch *b, const letter *l, rd_kafka_
         return;
     }
     b->msgs[l->msg] = NULL;
-    *w = (blocked){.partition = m->partition, .msg = m, .why = l->why, .generation = l->generation,
-                   .backoff = c->cfg.backoff_initial_ms, .next_try_ms = fp_clock_mono_ms() + c->cfg.backoff_initial_ms,
-                   .next = c->blocked};
-    c->blocked = w;
     drop_later_messages(c, m->partition, m->offset);
-    pause_partition(c, m->partition, 1);
-    set_blocked_gauge(c, m->partition, 1);
-    fp_log_warn("dead letter not written; the partition waits at it and retries in the background",
-                FP_LSTR("topic", c->dlq_topic), FP_LSTR("error", rd_kafka_err2str(e)),
-                FP_LINT("partition", m->partition), FP_LINT("offset", m->offset),
-                FP_LSTR("reason", fp_deadletter_reason_name(l->why.reason)));
 }
 
 /* Waits until the broker answered for each of the batch's dead letters (bounded by
@@ -515,8 +331,7 @@ static void block_partition(fp_consumer *c, batch *b, const letter *l, rd_kafka_
 static void wait_letters(fp_consumer *c, const batch *b)
 {
     for (size_t i = 0; i < b->nletters; i++)
-        while (!b->letters[i].d.done && c->dlq)
-            rd_kafka_poll(c->dlq, 100);
+        fp_letters_wait(c->letters, &b->letters[i].d);
 }
 
 /* Settles the batch's dead letters before its offsets are stored: each acknowledged
@@ -530,20 +345,20 @@ static void settle_letters(fp_consumer *c, batch *b)
         if (!m)   /* its partition waits at an earlier message: read again later */
             continue;
         if (!l->d.err) {
-            note_dead_lettered(c, m, &l->why);
+            fp_letters_note(c->letters, m, &l->why);
             continue;
         }
-        fp_series_inc(c->m_dl_failures);
         block_partition(c, b, l, l->d.err);
     }
 }
 
-/* Moves a partition past its dead letter, written at last: stores the next offset,
- * seeks there and resumes (unless Redis is away). */
-static void unblock(fp_consumer *c, blocked *w)
+/* fp_letters' hook once the letter a partition waited at was written: stores the next
+ * offset and seeks there (the messages after it were dropped from the batches). */
+static void on_letter_written(void *opaque, const rd_kafka_message_t *m)
 {
+    fp_consumer *c = opaque;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, c->topic, w->partition)->offset = w->msg->offset + 1;
+    rd_kafka_topic_partition_list_add(l, c->topic, m->partition)->offset = m->offset + 1;
     rd_kafka_resp_err_t e = rd_kafka_offsets_store(c->rk, l);
     if (e)
         fp_log_warn("storing the offset after a dead letter failed", FP_LSTR("error", rd_kafka_err2str(e)));
@@ -553,72 +368,6 @@ static void unblock(fp_consumer *c, blocked *w)
         rd_kafka_error_destroy(se);
     }
     rd_kafka_topic_partition_list_destroy(l);
-    if (!c->paused)
-        pause_partition(c, w->partition, 0);
-    set_blocked_gauge(c, w->partition, 0);
-    note_dead_lettered(c, w->msg, &w->why);
-    fp_log_warn("dead letter written; partition resumed", FP_LINT("partition", w->partition),
-                FP_LINT("offset", w->msg->offset));
-}
-
-/* Replaces a producer that hit a fatal error (an idempotent producer can, e.g. when
- * the topic was deleted and re-created): pending letters are reported failed first. */
-static void renew_dlq_producer(fp_consumer *c)
-{
-    char why[256];
-    fp_error err = {0};
-    if (c->dlq) {
-        rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(c->dlq, why, sizeof why);
-        if (!fatal)
-            return;
-        fp_log_warn("dead-letter producer failed for good; replacing it", FP_LSTR("error", why));
-        rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_flush(c->dlq, 5000);
-        rd_kafka_destroy(c->dlq);
-        c->dlq = NULL;
-    }
-    if (create_dlq_producer(c, &err))
-        fp_log_error("cannot create the dead-letter producer; retrying", FP_LSTR("error", err.msg));
-}
-
-/* One step of the background work for partitions waiting at a dead letter: read the
- * answers, retry the due ones (with backoff), resume the written ones, drop revoked
- * ones. Never waits. */
-static void tick_blocked(fp_consumer *c)
-{
-    if (c->dlq)
-        rd_kafka_poll(c->dlq, 0);
-    for (blocked **p = &c->blocked; *p;) {
-        blocked *w = *p;
-        if (w->in_flight && !w->d.done) {
-            p = &w->next;
-            continue;
-        }
-        if (w->in_flight) {
-            w->in_flight = 0;
-            if (!w->d.err && !w->revoked)
-                unblock(c, w);
-            if (w->d.err) {
-                fp_series_inc(c->m_dl_failures);
-                fp_log_debug("dead letter still not written", FP_LINT("partition", w->partition),
-                             FP_LSTR("error", rd_kafka_err2str(w->d.err)), FP_LINT("backoff_ms", w->backoff));
-                w->next_try_ms = fp_clock_mono_ms() + w->backoff;
-                w->backoff = next_backoff(c, w->backoff);
-            }
-        }
-        if (w->revoked || (!w->d.err && w->d.done)) {
-            *p = w->next;
-            rd_kafka_message_destroy(w->msg);
-            free(w);
-            continue;
-        }
-        if (fp_clock_mono_ms() >= w->next_try_ms) {
-            renew_dlq_producer(c);
-            produce_letter(c, w->msg, &w->why, w->generation, &w->d);
-            w->in_flight = 1;
-        }
-        p = &w->next;
-    }
 }
 
 /* Turns one event into a row appended to text (NUL-terminated). Returns 0; FP_EINVAL
@@ -779,7 +528,7 @@ static int prepare_batch(fp_consumer *c, batch *b)
         if (rc == FP_EINVAL) {
             l->msg = i;
             l->generation = c->form->generation;
-            produce_letter(c, m, &l->why, l->generation, &l->d);
+            fp_letters_produce(c->letters, m, &l->why, l->generation, &l->d);
             b->nletters++;
             continue;
         }
@@ -871,7 +620,7 @@ static void collect(fp_consumer *c, batch *b)
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (c->blocked && find_blocked(c, m->partition)) {
+        if (fp_letters_waiting(c->letters, m->partition)) {
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -882,36 +631,10 @@ static void collect(fp_consumer *c, batch *b)
     }
 }
 
-/* Publishes lag per assigned partition from the cached high watermarks. */
-static void update_lag(fp_consumer *c)
-{
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(c->rk, &parts) || !parts)
-        return;
-    rd_kafka_position(c->rk, parts);
-    for (int i = 0; i < parts->cnt; i++) {
-        int64_t lo, hi;
-        rd_kafka_topic_partition_t *p = &parts->elems[i];
-        if (rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) || hi < 0)
-            continue;
-        int64_t pos = p->offset >= 0 ? p->offset : lo;
-        char label[16];
-        snprintf(label, sizeof label, "%d", (int)p->partition);
-        fp_series_set(fp_metric_series(c->m_lag, (const char *[]){label}), (double)(hi > pos ? hi - pos : 0));
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
-}
-
 int fp_consumer_run(fp_consumer *c)
 {
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(subs, c->topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    if (e) {
-        fp_log_error("subscribe failed", FP_LSTR("topic", c->topic), FP_LSTR("error", rd_kafka_err2str(e)));
+    if (fp_group_subscribe(c->kgroup))
         return FP_EIO;
-    }
     fp_log_info("consuming", FP_LSTR("topic", c->topic), FP_LSTR("group", c->group),
                 FP_LSTR("dead_letter_topic", c->dlq_topic), FP_LINT("form_generation", c->form->generation));
     /* Find the master before declaring ready. */
@@ -942,20 +665,17 @@ int fp_consumer_run(fp_consumer *c)
             if (cur->nrows)
                 start_batch(c, cur);   /* when sending fails, cur is stored synchronously in its turn */
         }
-        if (c->blocked)
-            tick_blocked(c);
+        if (fp_letters_any_waiting(c->letters))
+            fp_letters_tick(c->letters, on_letter_written, c);
         if (fp_clock_mono_ms() >= c->next_lag_ms) {
-            update_lag(c);
+            fp_group_publish_lag(c->kgroup);
             c->next_lag_ms = fp_clock_mono_ms() + c->cfg.lag_interval_ms;
         }
     }
     if (rc == 0)
         complete_queued(c, 0);
     atomic_store(&c->running, 0);
-    e = rd_kafka_commit(c->rk, NULL, 0);
-    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        fp_log_warn("final commit failed", FP_LSTR("error", rd_kafka_err2str(e)));
-    rd_kafka_consumer_close(c->rk);
+    fp_group_close(c->kgroup);
     fp_log_info("consumer stopped", FP_LINT("signal", fp_shutdown_signal()));
     return 0;
 }
@@ -978,24 +698,12 @@ void fp_consumer_free(fp_consumer *c)
 {
     if (!c)
         return;
-    /* The producer first: its last delivery reports write into batches and entries. */
-    if (c->dlq) {
-        rd_kafka_flush(c->dlq, 5000);
-        rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_flush(c->dlq, 1000);
-        rd_kafka_destroy(c->dlq);
-    }
-    while (c->blocked) {
-        blocked *w = c->blocked;
-        c->blocked = w->next;
-        rd_kafka_message_destroy(w->msg);
-        free(w);
-    }
+    /* The producer first: its last delivery reports write into batches. */
+    fp_letters_free(c->letters);
     for (int i = 0; c->b && i < c->nb; i++)
         batch_free(&c->b[i]);
     free(c->b);
-    if (c->rk)
-        rd_kafka_destroy(c->rk);
+    fp_group_free(c->kgroup);
     for (int i = 0; i < c->lanes; i++) {
         fp_rowstore_free(c->buffer[i]);
         fp_redis_free(c->redis[i]);

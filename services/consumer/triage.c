@@ -1,7 +1,6 @@
 /* triage.c — see triage.h. */
 #include "triage.h"
 #include "rowstore.h"
-#include "jscan.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,16 +19,6 @@ static int refuse(fp_triage *t, fp_deadletter_reason reason, const char *fmt, ..
     return FP_EINVAL;
 }
 
-/* 1 when payload is exactly one strict JSON object: the structural fact that splits a
- * refused event into not_json and not_cloudevent (fp_event_parse reports only text). */
-static int is_json_object(const char *payload, size_t len)
-{
-    fp_jscan s;
-    fp_jscan_token t;
-    fp_jscan_init(&s, payload, len);
-    return fp_jscan_value(&s, &t) == 0 && t.kind == FP_JSCAN_OBJECT && fp_jscan_finish(&s) == 0;
-}
-
 int fp_triage_event(const fp_form *form, const char *payload, size_t len, fp_event *ev, fp_triage *t)
 {
     fp_error err = {0};
@@ -37,8 +26,7 @@ int fp_triage_event(const fp_form *form, const char *payload, size_t len, fp_eve
     if (rc == FP_ENOMEM)
         return FP_ENOMEM;
     if (rc)
-        return refuse(t, is_json_object(payload, len) ? FP_DEADLETTER_NOT_CLOUDEVENT : FP_DEADLETTER_NOT_JSON,
-                      "%s", err.msg);
+        return refuse(t, fp_deadletter_unparsable(payload, len), "%s", err.msg);
     if (!fp_event_source_is(ev, form->ns, form->name))
         return refuse(t, FP_DEADLETTER_WRONG_SOURCE, "source %.100s is not this pipeline (/forms/%.60s/%.60s)",
                       ev->source, form->ns, form->name);

@@ -10,12 +10,10 @@
 #include "deadletter.h"
 #include "event.h"
 #include "form.h"
+#include "letters.h"
 
 /* Why a message is dead-lettered: the code, and a message for a person. */
-typedef struct fp_triage {
-    fp_deadletter_reason reason;
-    char message[256];
-} fp_triage;
+typedef fp_letter_why fp_triage;
 
 /* Reads payload as a submission event of form's pipeline into ev (fp_event_clear it
  * afterwards either way). 0: ev is ours; FP_EINVAL: a dead letter, *t says why;

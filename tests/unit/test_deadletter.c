@@ -16,6 +16,8 @@ static struct code_case codes[] = {
     {FP_DEADLETTER_REPEATED_FIELD, "repeated_field"},
     {FP_DEADLETTER_BAD_VALUE, "bad_value"},
     {FP_DEADLETTER_TOO_LARGE, "too_large"},
+    {FP_DEADLETTER_REJECTED, "rejected"},
+    {FP_DEADLETTER_ATTEMPTS_EXHAUSTED, "attempts_exhausted"},
 };
 
 ParameterizedTestParameters(deadletter, code_names)
@@ -53,6 +55,32 @@ ParameterizedTest(struct bad_name *c, deadletter, bad_code_names)
     fp_error err = {0};
     cr_assert_eq(fp_deadletter_reason_parse(c->name, &r, &err), FP_EINVAL, "'%s' is no code", c->name);
     cr_assert_not_null(strstr(err.msg, "unknown_field"), "the message lists the codes: %s", err.msg);
+}
+
+/* An event fp_event_parse refused: not_cloudevent only when it is one strict JSON object. */
+struct unparsable { const char *payload; fp_deadletter_reason want; };
+static struct unparsable unparsables[] = {
+    {"not json", FP_DEADLETTER_NOT_JSON},
+    {"", FP_DEADLETTER_NOT_JSON},
+    {"[1,2]", FP_DEADLETTER_NOT_JSON},
+    {"\"text\"", FP_DEADLETTER_NOT_JSON},
+    {"{\"a\":1} {}", FP_DEADLETTER_NOT_JSON},              /* bytes after it */
+    {"{\"a\":1,}", FP_DEADLETTER_NOT_JSON},                /* not strict */
+    {"{\"specversion\":\"1.0\"}", FP_DEADLETTER_NOT_CLOUDEVENT},
+    {"{}", FP_DEADLETTER_NOT_CLOUDEVENT},
+    {" {\"id\":7} ", FP_DEADLETTER_NOT_CLOUDEVENT},
+};
+
+ParameterizedTestParameters(deadletter, unparsable_reason)
+{
+    return cr_make_param_array(struct unparsable, unparsables, sizeof unparsables / sizeof unparsables[0]);
+}
+
+ParameterizedTest(struct unparsable *c, deadletter, unparsable_reason)
+{
+    fp_deadletter_reason got = fp_deadletter_unparsable(c->payload, strlen(c->payload));
+    cr_assert_eq(got, c->want, "'%s': want %s, got %s", c->payload, fp_deadletter_reason_name(c->want),
+                 fp_deadletter_reason_name(got));
 }
 
 Test(deadletter, headers_round_trip)

@@ -1,0 +1,66 @@
+/* group.h — a Kafka group consumer over one topic as formpipe-consumer and
+ * formpipe-task use it: cooperative-sticky assignment, offsets stored by the owner
+ * (only for what is finished) and committed by librdkafka, a commit of what was stored
+ * when partitions are revoked, pausing of every partition (the owner is unable to work)
+ * that also holds for partitions assigned meanwhile, and lag per partition. */
+#ifndef FP_GROUP_H
+#define FP_GROUP_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "error.h"
+#include "metrics.h"
+
+/* Called from librdkafka's rebalance callback (inside a consumer poll) for revoked or
+ * lost partitions, before the stored offsets are committed and the partitions given
+ * up: the owner drops its state for them and may store offsets of finished work. */
+typedef void fp_group_revoked_fn(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+
+typedef struct fp_group_config {
+    const char *kafka_bootstrap;
+    const char *kafka_config_file;           /* may be NULL */
+    const fp_strlist *kafka_properties;      /* may be NULL */
+    const char *const *defaults;             /* the binary's librdkafka defaults (key, value, ..., NULL), may be NULL */
+    const char *group;
+    const char *topic;
+    const char *lag_metric;                  /* gauge name, e.g. "formpipe_consumer_lag" */
+    fp_group_revoked_fn *revoked;            /* may be NULL */
+    void *opaque;                            /* passed to revoked */
+} fp_group_config;
+
+typedef struct fp_group fp_group;
+
+/* Creates the consumer (not subscribed yet) and registers the lag gauge. NULL with
+ * *err on a bad configuration. */
+fp_group *fp_group_new(const fp_group_config *cfg, fp_metrics *m, fp_error *err);
+
+/* The librdkafka handle, for polling and storing offsets. */
+rd_kafka_t *fp_group_rk(fp_group *g);
+
+/* Subscribes to the topic. 0, or FP_EIO (logged). */
+int fp_group_subscribe(fp_group *g);
+
+/* Pauses or resumes one partition of the topic. */
+void fp_group_pause_partition(fp_group *g, int32_t partition, int pause);
+
+/* Pauses (or resumes) every assigned partition; partitions assigned while paused are
+ * paused too. Returns 1 when the state changed, 0 when it already was so. */
+int fp_group_set_paused(fp_group *g, int paused);
+
+/* 1 while fp_group_set_paused(g, 1) holds. */
+int fp_group_paused(const fp_group *g);
+
+/* Stores offset (the next one to read) for a partition of the topic. __STATE (the
+ * partition was revoked meanwhile) is no error; others are logged. */
+void fp_group_store_offset(fp_group *g, int32_t partition, int64_t offset);
+
+/* Publishes the lag of every assigned partition from the cached high watermarks. */
+void fp_group_publish_lag(fp_group *g);
+
+/* Commits what was stored and leaves the group (call once, at the end). */
+void fp_group_close(fp_group *g);
+
+void fp_group_free(fp_group *g);   /* NULL is fine */
+
+#endif

@@ -1,0 +1,168 @@
+/* formpipe-task: runs one task kind (--kind) over a pipeline's events, at least once,
+ * with per-key order, retries and dead letters. See runner.h and kind.h. */
+#include "admin.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "runner.h"
+#include "shutdown.h"
+#ifdef FP_TASK_HAVE_WEBHOOK
+#include "webhook.h"
+#endif
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *kind_name, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_config, *admin_bind, *log_level;
+static char *webhook_url, *webhook_secret_file, *webhook_mode;
+static fp_strlist kafka_properties;
+static long long max_attempts, concurrency, backoff_initial_ms, backoff_max_ms, dead_letter_timeout_ms;
+static long long lag_interval_ms, grace_ms, admin_port, webhook_timeout_ms, webhook_max_connections;
+
+static const fp_option options[] = {
+    {"kind", FP_OPT_STRING, NULL, "the task kind: webhook", FP_OPT_REQUIRED, 0, 0, &kind_name},
+    {"topic", FP_OPT_STRING, NULL, "source topic (the pipeline's topic, or <topic>.<task> of a producing task)", FP_OPT_REQUIRED, 0, 0, &topic},
+    {"group", FP_OPT_STRING, NULL, "consumer group (formpipe.<namespace>.<pipeline>.<task>)", FP_OPT_REQUIRED, 0, 0, &group},
+    {"dlq-topic", FP_OPT_STRING, NULL, "dead-letter topic (<topic>.<task>.dlq)", FP_OPT_REQUIRED, 0, 0, &dlq_topic},
+    {"kafka-bootstrap", FP_OPT_STRING, NULL, "Kafka bootstrap servers host:port,...", FP_OPT_REQUIRED, 0, 0, &kafka_bootstrap},
+    {"kafka-config", FP_OPT_STRING, "", "librdkafka properties file (security.protocol, sasl.*, ssl.*)", 0, 0, 0, &kafka_config},
+    {"kafka-property", FP_OPT_LIST, NULL, "one librdkafka property key=value", 0, 0, 0, &kafka_properties},
+    {"max-attempts", FP_OPT_INT, "10", "attempts per event; then it is dead-lettered (attempts_exhausted)", 0, 1, 100, &max_attempts},
+    {"concurrency", FP_OPT_INT, "32", "events in flight per replica", 0, 1, 1024, &concurrency},
+    {"backoff-initial", FP_OPT_DURATION, "1s", "first retry delay (doubled per attempt, with jitter)", 0, 1, 3600000, &backoff_initial_ms},
+    {"backoff-max", FP_OPT_DURATION, "5m", "longest retry delay (also caps a receiver's Retry-After)", 0, 1, 3600000, &backoff_max_ms},
+    {"dead-letter-timeout", FP_OPT_DURATION, "5s", "a dead letter not acknowledged by then pauses its partition (retried in the background)", 0, 100, 300000, &dead_letter_timeout_ms},
+    {"lag-interval", FP_OPT_DURATION, "5s", "how often lag per partition is published", 0, 100, 300000, &lag_interval_ms},
+    {"shutdown-grace", FP_OPT_DURATION, "10s", "how long running attempts may finish after SIGTERM", 0, 0, 300000, &grace_ms},
+    {"admin-bind", FP_OPT_STRING, "0.0.0.0", "address for /healthz, /readyz, /metrics", 0, 0, 0, &admin_bind},
+    {"admin-port", FP_OPT_INT, "9090", "port for /healthz, /readyz, /metrics (0: any free port)", 0, 0, 65535, &admin_port},
+    {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
+    {"webhook-url", FP_OPT_STRING, "", "webhook kind: the URL events are POSTed to (http:// or https://)", 0, 0, 0, &webhook_url},
+    {"webhook-secret-file", FP_OPT_STRING, "", "webhook kind: file holding the HMAC key (no Formpipe-Signature without)", 0, 0, 0, &webhook_secret_file},
+    {"webhook-timeout", FP_OPT_DURATION, "10s", "webhook kind: timeout per request", 0, 1, 300000, &webhook_timeout_ms},
+    {"webhook-mode", FP_OPT_STRING, "structured", "webhook kind: CloudEvents HTTP content mode, structured or binary", 0, 0, 0, &webhook_mode},
+    {"webhook-max-connections", FP_OPT_INT, "0", "webhook kind: keep-alive connections (0: --concurrency)", 0, 0, 1024, &webhook_max_connections},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+#ifdef FP_TASK_HAVE_WEBHOOK
+/* The webhook kind from the --webhook-* options. NULL with *err (and *usage set when
+ * the command line is at fault). */
+static fp_task_kind *new_webhook(fp_metrics *m, int *usage, fp_error *err)
+{
+    fp_webhook_config wc = {.url = webhook_url, .timeout_ms = (long)webhook_timeout_ms,
+                            .max_connections = (int)(webhook_max_connections ? webhook_max_connections : concurrency)};
+    char *key = NULL;
+    *usage = 1;
+    if (!*webhook_url) {
+        fp_error_set(err, FP_EINVAL, "--webhook-url is required with --kind=webhook");
+        return NULL;
+    }
+    if (strcmp(webhook_mode, "structured") == 0) {
+        wc.mode = FP_WEBHOOK_STRUCTURED;
+    } else if (strcmp(webhook_mode, "binary") == 0) {
+        wc.mode = FP_WEBHOOK_BINARY;
+    } else {
+        fp_error_set(err, FP_EINVAL, "--webhook-mode must be structured or binary, not '%.40s'", webhook_mode);
+        return NULL;
+    }
+    if (*webhook_secret_file && !(key = fp_config_read_secret(webhook_secret_file))) {
+        fp_error_set(err, FP_EINVAL, "--webhook-secret-file: cannot read %.200s", webhook_secret_file);
+        return NULL;
+    }
+    wc.secret = key;
+    wc.secret_len = key ? strlen(key) : 0;
+    fp_task_kind *k = fp_webhook_new(&wc, m, err);
+    if (key) {
+        memset(key, 0, wc.secret_len);
+        free(key);
+    }
+    return k;
+}
+#endif
+
+/* The kinds by name; a kind's constructor reads its own --<kind>-* options. */
+static const struct {
+    const char *name;
+    fp_task_kind *(*make)(fp_metrics *m, int *usage, fp_error *err);
+} kinds[] = {
+#ifdef FP_TASK_HAVE_WEBHOOK
+    {"webhook", new_webhook},
+#endif
+    {NULL, NULL},
+};
+
+/* Creates the kind named by --kind. NULL with *err; *usage when the command line is
+ * at fault (exit 2). */
+static fp_task_kind *new_kind(fp_metrics *m, int *usage, fp_error *err)
+{
+    char names[128] = "";
+    for (size_t i = 0; kinds[i].name; i++) {
+        if (strcmp(kinds[i].name, kind_name) == 0)
+            return kinds[i].make(m, usage, err);
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", kinds[i].name);
+    }
+    *usage = 1;
+    fp_error_set(err, FP_EINVAL, "--kind: '%.40s' is not a kind this binary runs (%s)", kind_name,
+                 *names ? names : "none built in");
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int status;
+    if (fp_config_load("formpipe-task", "Runs one task kind over a pipeline's events.", options, NOPTIONS, argc, argv,
+                       &status))
+        return status;
+    if (fp_log_setup("formpipe-task", "task", log_level)) {
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
+    fp_admin_route_lws_logs();
+
+    int rc = 1, usage = 0;
+    fp_error err = {0};
+    fp_metrics *metrics = fp_metrics_new(1000);
+    fp_task_kind *kind = NULL;
+    fp_runner *runner = NULL;
+    fp_admin *admin = NULL;
+    fp_runner_config cfg = {
+        .topic = topic, .group = group, .dlq_topic = dlq_topic, .kafka_bootstrap = kafka_bootstrap,
+        .kafka_config_file = *kafka_config ? kafka_config : NULL, .kafka_properties = &kafka_properties,
+        .max_attempts = (int)max_attempts, .concurrency = (int)concurrency,
+        .backoff_initial_ms = (long)backoff_initial_ms, .backoff_max_ms = (long)backoff_max_ms,
+        .dead_letter_timeout_ms = (long)dead_letter_timeout_ms, .lag_interval_ms = (long)lag_interval_ms,
+        .shutdown_grace_ms = (long)grace_ms,
+    };
+    if (!metrics || fp_shutdown_install()) {
+        fprintf(stderr, "formpipe-task: cannot initialise (out of memory or signals)\n");
+        goto out;
+    }
+    if (backoff_max_ms < backoff_initial_ms) {
+        fprintf(stderr, "formpipe-task: --backoff-max must not be below --backoff-initial\n");
+        rc = 2;
+        goto out;
+    }
+    if (!(kind = new_kind(metrics, &usage, &err))) {
+        fprintf(stderr, "formpipe-task: %s\n", err.msg);
+        rc = usage ? 2 : 1;
+        goto out;
+    }
+    if (!(runner = fp_runner_new(&cfg, kind, metrics, &err))) {   /* took the kind */
+        fprintf(stderr, "formpipe-task: %s\n", err.msg);
+        goto out;
+    }
+    if (!(admin = fp_admin_start(admin_bind, (int)admin_port, metrics, fp_runner_ready, runner, &err))) {
+        fprintf(stderr, "formpipe-task: %s\n", err.msg);
+        goto out;
+    }
+    fp_log_info("admin endpoints listening", FP_LSTR("bind", admin_bind), FP_LINT("port", fp_admin_port(admin)));
+    rc = fp_runner_run(runner) ? 1 : 0;
+out:
+    fp_admin_stop(admin);
+    fp_runner_free(runner);
+    fp_metrics_free(metrics);
+    fp_config_free(options, NOPTIONS);
+    return rc;
+}

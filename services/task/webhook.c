@@ -1,0 +1,418 @@
+/* webhook.c — see webhook.h. */
+#include "webhook.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cehttp.h"
+#include "clock.h"
+#include "hooksig.h"
+#include "hookverdict.h"
+#include "retryafter.h"
+
+#ifndef FP_TASK_VERSION
+#define FP_TASK_VERSION "0"
+#endif
+
+enum { CLASS_2XX, CLASS_3XX, CLASS_4XX, CLASS_5XX, CLASS_ERROR, NCLASSES };
+
+/* One attempt in flight. It belongs to the webhook's list from start until poll
+ * reports it; h is NULL for an attempt decided at start (an event that cannot be
+ * sent), whose outcome poll reports without a request. */
+typedef struct attempt {
+    struct attempt *prev, *next;
+    const fp_task_event *ev;
+    CURL *h;
+    struct curl_slist *headers;
+    fp_cehttp_binary bin;
+    char retry_after[64];        /* the last Retry-After of the final answer, or "" */
+    fp_task_outcome decided;     /* h == NULL: the outcome */
+} attempt;
+
+typedef struct webhook {
+    fp_task_kind kind;           /* first: the kind and this are one allocation */
+    CURLM *multi;
+    attempt *head;               /* every attempt not yet reported */
+    int running;                 /* attempts in the list */
+    char *url;                   /* as configured: may hold userinfo or a query */
+    char *safe_url;              /* what details name: no userinfo, query, fragment */
+    unsigned char *key;
+    size_t keylen;
+    long timeout_ms;
+    fp_webhook_mode mode;
+    char *user_agent;
+    fp_series *responses[NCLASSES];
+} webhook;
+
+/* Frees an attempt that is out of the multi handle (or never was in it). */
+static void attempt_free(attempt *a)
+{
+    if (a->h)
+        curl_easy_cleanup(a->h);
+    curl_slist_free_all(a->headers);
+    fp_cehttp_binary_free(&a->bin);
+    free(a);
+}
+
+/* Takes a out of the list of running attempts. */
+static void unlink_attempt(webhook *w, attempt *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        w->head = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    w->running--;
+}
+
+/* Keeps the final answer's Retry-After (an interim 1xx answer starts a new header block). */
+static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+{
+    attempt *a = userdata;
+    size_t len = size * n;
+    static const char name[] = "retry-after:";
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        a->retry_after[0] = '\0';
+    } else if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+        size_t vlen = len - (sizeof name - 1);
+        if (vlen >= sizeof a->retry_after)
+            vlen = sizeof a->retry_after - 1;
+        memcpy(a->retry_after, p + sizeof name - 1, vlen);
+        a->retry_after[vlen] = '\0';
+    }
+    return len;
+}
+
+/* The receiver's answer body is not used. */
+static size_t on_body(char *p, size_t size, size_t n, void *userdata)
+{
+    (void)p;
+    (void)userdata;
+    return size * n;
+}
+
+/* Appends one header line; 0 or FP_ENOMEM. */
+static int add_header(struct curl_slist **l, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*l, line);
+    if (!n)
+        return FP_ENOMEM;
+    *l = n;
+    return 0;
+}
+
+/* An id that can be a header value as it is (no control characters). */
+static int header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Queues an attempt that is decided without a request (REJECT with a reason). */
+static int start_decided(webhook *w, attempt *a, const char *why)
+{
+    a->decided.verdict = FP_TASK_REJECT;
+    size_t n = strnlen(why, sizeof a->decided.detail - 1);
+    memcpy(a->decided.detail, why, n);
+    a->decided.detail[n] = '\0';
+    curl_slist_free_all(a->headers);
+    a->headers = NULL;
+    fp_cehttp_binary_free(&a->bin);
+    a->next = w->head;
+    if (w->head)
+        w->head->prev = a;
+    w->head = a;
+    w->running++;
+    return 0;
+}
+
+/* kind.h start: builds the request (headers, signature over the exact body) and hands
+ * it to the multi handle; the body points into ev, which the runner keeps until the
+ * report. An event that can never be sent is reported as REJECT by the next poll. */
+static int wh_start(void *self, const fp_task_event *ev)
+{
+    webhook *w = self;
+    attempt *a = calloc(1, sizeof *a);
+    char line[FP_HOOKSIG_MAX + sizeof a->bin.content_type + 32];
+    fp_error err = {0};
+    const char *body = ev->value;
+    size_t body_len = ev->value_len;
+
+    if (!a)
+        return FP_ENOMEM;
+    a->ev = ev;
+    if (!header_safe(ev->id))
+        return start_decided(w, a, "the event id holds control characters: it cannot be an Idempotency-Key");
+    if (w->mode == FP_WEBHOOK_BINARY) {
+        int rc = fp_cehttp_binary_of(ev->value, ev->value_len, &a->bin, &err);
+        if (rc == FP_EINVAL) {
+            char why[sizeof err.msg + 64];
+            snprintf(why, sizeof why, "cannot be sent in binary mode: %s", err.msg);
+            return start_decided(w, a, why);
+        }
+        if (rc < 0)
+            goto fail;
+        body = a->bin.body ? a->bin.body : "";
+        body_len = a->bin.body_len;
+        snprintf(line, sizeof line, "Content-Type: %s", a->bin.content_type);
+        if (add_header(&a->headers, line) < 0)
+            goto fail;
+        const char *h = a->bin.headers;
+        for (size_t i = 0; i < a->bin.nheaders; i++, h += strlen(h) + 1)
+            if (add_header(&a->headers, h) < 0)
+                goto fail;
+    } else if (add_header(&a->headers, "Content-Type: application/cloudevents+json") < 0) {
+        goto fail;
+    }
+    char *idem = NULL;
+    if (asprintf(&idem, "Idempotency-Key: %s", ev->id) < 0)
+        goto fail;
+    int rc = add_header(&a->headers, idem);
+    free(idem);
+    if (rc < 0 || add_header(&a->headers, "Expect:") < 0)   /* no 100-continue round trip */
+        goto fail;
+    if (w->keylen) {
+        int n = snprintf(line, sizeof line, "Formpipe-Signature: ");
+        if (fp_hooksig_format(w->key, w->keylen, fp_clock_wall_ms() / 1000, body, body_len,
+                              line + n, sizeof line - (size_t)n) < 0 ||
+            add_header(&a->headers, line) < 0)
+            goto fail;
+    }
+
+    if (!(a->h = curl_easy_init()))
+        goto fail;
+    CURL *h = a->h;
+    if (curl_easy_setopt(h, CURLOPT_URL, w->url) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, a->headers) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_USERAGENT, w->user_agent) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, w->timeout_ms) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, a) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_PRIVATE, a) != CURLE_OK ||
+        curl_multi_add_handle(w->multi, h) != CURLM_OK)
+        goto fail;
+    a->next = w->head;
+    if (w->head)
+        w->head->prev = a;
+    w->head = a;
+    w->running++;
+    return 0;
+fail:
+    attempt_free(a);
+    return FP_ENOMEM;
+}
+
+/* The outcome of a finished request. */
+static void outcome_of(webhook *w, attempt *a, CURLcode res, fp_task_outcome *o)
+{
+    long status = 0;
+    memset(o, 0, sizeof *o);
+    if (res == CURLE_OK)
+        curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &status);
+    fp_series_inc(w->responses[res == CURLE_OK && status >= 200 && status <= 599
+                                   ? status / 100 - 2 : CLASS_ERROR]);
+    if (res == CURLE_OPERATION_TIMEDOUT) {
+        o->verdict = FP_TASK_RETRY;
+        snprintf(o->detail, sizeof o->detail, "no answer within %ld ms from %s", w->timeout_ms,
+                 w->safe_url);
+        return;
+    }
+    if (res != CURLE_OK) {
+        o->verdict = FP_TASK_RETRY;
+        snprintf(o->detail, sizeof o->detail, "%s (%s)", curl_easy_strerror(res), w->safe_url);
+        return;
+    }
+    o->verdict = fp_hookverdict_of_status(status);
+    if (o->verdict != FP_TASK_DONE)
+        snprintf(o->detail, sizeof o->detail, "HTTP %ld from %s", status, w->safe_url);
+    long long wait;
+    if (o->verdict == FP_TASK_RETRY && a->retry_after[0] &&
+        fp_retry_after_parse(a->retry_after, fp_clock_wall_ms(), &wait) == 0)
+        o->retry_after_ms = wait;
+}
+
+/* Reports every attempt that has finished; returns how many. */
+static int drain(webhook *w, fp_task_report_fn *report, void *runner)
+{
+    int reported = 0;
+    /* Attempts decided at start first. The list may grow from inside report (the
+     * runner may start an attempt there): restart the walk after each report. */
+    for (attempt *a = w->head; a;) {
+        if (a->h) {
+            a = a->next;
+            continue;
+        }
+        fp_task_outcome o = a->decided;
+        const fp_task_event *ev = a->ev;
+        unlink_attempt(w, a);
+        attempt_free(a);
+        report(runner, ev, &o);
+        reported++;
+        a = w->head;
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(w->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        attempt *a = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
+        CURLcode res = msg->data.result;   /* msg is invalid after remove_handle */
+        fp_task_outcome o;
+        outcome_of(w, a, res, &o);
+        curl_multi_remove_handle(w->multi, a->h);
+        const fp_task_event *ev = a->ev;
+        unlink_attempt(w, a);
+        attempt_free(a);
+        report(runner, ev, &o);
+        reported++;
+    }
+    return reported;
+}
+
+/* kind.h poll: drives the transfers until one finished or timeout_ms passed. */
+static int wh_poll(void *self, long timeout_ms, fp_task_report_fn *report, void *runner)
+{
+    webhook *w = self;
+    long long deadline = fp_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        int still;
+        curl_multi_perform(w->multi, &still);
+        if (drain(w, report, runner) > 0)
+            return w->running;
+        long long left = deadline - fp_clock_mono_ms();
+        if (left <= 0)
+            return w->running;
+        curl_multi_poll(w->multi, NULL, 0, left > 60000 ? 60000 : (int)left, NULL);
+    }
+}
+
+/* kind.h free: drops running transfers unreported, wipes the key, frees the kind. */
+static void wh_free(void *self)
+{
+    webhook *w = self;
+    if (!w)
+        return;
+    while (w->head) {
+        attempt *a = w->head;
+        if (a->h)
+            curl_multi_remove_handle(w->multi, a->h);
+        unlink_attempt(w, a);
+        attempt_free(a);
+    }
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    if (w->key) {
+        OPENSSL_cleanse(w->key, w->keylen);
+        free(w->key);
+    }
+    free(w->url);
+    free(w->safe_url);
+    free(w->user_agent);
+    free(w);
+    curl_global_cleanup();
+}
+
+/* Checks the URL and sets w->url and w->safe_url. */
+static int set_url(webhook *w, const char *url, fp_error *err)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *safe = NULL;
+    int rc = FP_ENOMEM;
+    if (!u)
+        goto out;
+    /* The URL is never echoed: it may hold credentials. */
+    if (!url || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        rc = fp_error_set(err, FP_EINVAL, "the webhook URL is not an http:// or https:// URL");
+        goto out;
+    }
+    if (curl_url_set(u, CURLUPART_USER, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_QUERY, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &safe, 0) != CURLUE_OK)
+        goto out;
+    if (!(w->url = strdup(url)) || !(w->safe_url = strdup(safe)))
+        goto out;
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(safe);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+fp_task_kind *fp_webhook_new(const fp_webhook_config *cfg, fp_metrics *m, fp_error *err)
+{
+    if (cfg->timeout_ms <= 0 || cfg->max_connections <= 0) {
+        fp_error_set(err, FP_EINVAL, "the webhook timeout and connection count must be positive");
+        return NULL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fp_error_set(err, FP_ENOMEM, "libcurl cannot start");
+        return NULL;
+    }
+    webhook *w = calloc(1, sizeof *w);
+    if (!w) {
+        curl_global_cleanup();
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    w->kind = (fp_task_kind){.name = "webhook", .self = w, .start = wh_start, .poll = wh_poll,
+                             .ready = NULL, .free = wh_free};
+    w->timeout_ms = cfg->timeout_ms;
+    w->mode = cfg->mode;
+    if (set_url(w, cfg->url, err) < 0)
+        goto fail;
+    if (cfg->secret && cfg->secret_len) {
+        if (!(w->key = malloc(cfg->secret_len)))
+            goto enomem;
+        memcpy(w->key, cfg->secret, cfg->secret_len);
+        w->keylen = cfg->secret_len;
+    }
+    if (!(w->user_agent = strdup(cfg->user_agent ? cfg->user_agent : "formpipe-task/" FP_TASK_VERSION)))
+        goto enomem;
+    if (!(w->multi = curl_multi_init()))
+        goto enomem;
+    long pool = cfg->max_connections;
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, pool);
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, pool);
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, pool);   /* idle ones kept for reuse */
+    if (m) {
+        static const char *const labels[] = {"code_class", NULL};
+        static const char *const classes[NCLASSES] = {"2xx", "3xx", "4xx", "5xx", "error"};
+        fp_metric *fam = fp_metrics_counter(m, "formpipe_task_webhook_responses_total",
+                                            "Webhook answers by status class (error: none)",
+                                            labels, err);
+        if (!fam)
+            goto fail;
+        for (int i = 0; i < NCLASSES; i++) {
+            const char *v[] = {classes[i]};
+            w->responses[i] = fp_metric_series(fam, v);
+        }
+    }
+    return &w->kind;
+enomem:
+    fp_error_set(err, FP_ENOMEM, "out of memory");
+fail:
+    wh_free(w);
+    return NULL;
+}
