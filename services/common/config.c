@@ -312,15 +312,41 @@ void fp_config_free(const fp_option *opts, size_t n)
     }
 }
 
-char *fp_config_read_secret(const char *path)
+char *fp_config_read_secret(const char *path, size_t *len, fp_error *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fp_error_set(err, FP_EIO, "cannot read %.200s: %s", path, strerror(errno));
         return NULL;
-    char *buf = calloc(1, 1024);
-    size_t n = buf ? fread(buf, 1, 1023, f) : 0;
+    }
+    char *buf = calloc(1, FP_CONFIG_SECRET_MAX + 2);
+    size_t n = buf ? fread(buf, 1, FP_CONFIG_SECRET_MAX + 1, f) : 0;
+    int failed = ferror(f);
     fclose(f);
-    while (buf && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    if (!buf) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (failed || n > FP_CONFIG_SECRET_MAX || (!len && memchr(buf, '\0', n))) {
+        fp_error_set(err, FP_EINVAL, "%.200s: %s", path,
+                     failed ? "read error" : n > FP_CONFIG_SECRET_MAX ? "longer than the " FP_CONFIG_SECRET_MAX_TEXT " bytes a secret may have"
+                                                              : "holds a NUL byte");
+        fp_config_free_secret(buf, n);
+        return NULL;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
+    if (len)
+        *len = n;
     return buf;
+}
+
+void fp_config_free_secret(char *secret, size_t len)
+{
+    if (!secret)
+        return;
+    volatile char *p = secret;
+    for (size_t i = 0; i < len; i++)
+        p[i] = 0;
+    free(secret);
 }

@@ -58,9 +58,19 @@ void fp_config_free(const fp_option *opts, size_t n);
 /* Parses a duration ("0", "250ms", "2s", "1m", "1h") into milliseconds. 0 or FP_EINVAL. */
 int fp_config_parse_duration(const char *s, long long *ms);
 
-/* Reads a secret (a password) from a mounted file: its first 1 KiB, one trailing
- * newline dropped. Returns a string the caller frees, or NULL when it can't be read. */
-char *fp_config_read_secret(const char *path);
+/* Most bytes a secret file may hold; a longer one is refused, never cut short. */
+#define FP_CONFIG_SECRET_MAX 4096
+#define FP_CONFIG_SECRET_MAX_TEXT "4096"
+
+/* Reads a secret (a password, an HMAC key) from a mounted file, trailing line breaks
+ * (CR, LF) dropped. With len, the secret may hold any bytes and *len is its length;
+ * without, it is a C string and a NUL byte in it is refused. Returns a NUL-terminated
+ * buffer the caller releases with fp_config_free_secret, or NULL with *err naming the
+ * file and the problem (unreadable, longer than FP_CONFIG_SECRET_MAX bytes). */
+char *fp_config_read_secret(const char *path, size_t *len, fp_error *err);
+
+/* Wipes the first len bytes of a secret and frees it. NULL is fine. */
+void fp_config_free_secret(char *secret, size_t len);
 
 /* Writes the environment variable name for an option ("FORMPIPE_KAFKA_BOOTSTRAP"). */
 void fp_config_env_name(const char *name, char *out, size_t outsz);

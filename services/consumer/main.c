@@ -61,8 +61,9 @@ int main(int argc, char **argv)
     fp_admin_route_lws_logs();
 
     char *password = NULL;
-    if (*redis_password_file && !(password = fp_config_read_secret(redis_password_file))) {
-        fprintf(stderr, "formpipe-consumer: --redis-password-file: cannot read %s\n", redis_password_file);
+    fp_error perr = {0};
+    if (*redis_password_file && !(password = fp_config_read_secret(redis_password_file, NULL, &perr))) {
+        fprintf(stderr, "formpipe-consumer: --redis-password-file: %s\n", perr.msg);
         fp_config_free(options, NOPTIONS);
         return 2;
     }
@@ -102,7 +103,7 @@ out:
     fp_admin_stop(admin);
     fp_consumer_free(consumer);
     fp_metrics_free(metrics);
-    free(password);
+    fp_config_free_secret(password, password ? strlen(password) : 0);
     fp_config_free(options, NOPTIONS);
     return rc;
 }

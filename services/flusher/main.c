@@ -81,8 +81,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "formpipe-flush: --google-credentials is required (or set GOOGLE_APPLICATION_CREDENTIALS)\n");
         goto out;
     }
-    if (*redis_password_file && !(password = fp_config_read_secret(redis_password_file))) {
-        fprintf(stderr, "formpipe-flush: --redis-password-file: cannot read %s\n", redis_password_file);
+    fp_error perr = {0};
+    if (*redis_password_file && !(password = fp_config_read_secret(redis_password_file, NULL, &perr))) {
+        fprintf(stderr, "formpipe-flush: --redis-password-file: %s\n", perr.msg);
         goto out;
     }
     fp_shutdown_install();
@@ -126,7 +127,7 @@ int main(int argc, char **argv)
     rc = frc == 0 ? 0 : (frc == FP_EIO || frc == FP_ETIMEOUT) ? 75 : sum.spreadsheets_full ? 3 : 1;   /* 75: EX_TEMPFAIL */
     curl_global_cleanup();
 out:
-    free(password);
+    fp_config_free_secret(password, password ? strlen(password) : 0);
     fp_config_free(options, NOPTIONS);
     return rc;
 }

@@ -67,17 +67,14 @@ static fp_task_kind *new_webhook(fp_metrics *m, int *usage, fp_error *err)
         fp_error_set(err, FP_EINVAL, "--webhook-mode must be structured or binary, not '%.40s'", webhook_mode);
         return NULL;
     }
-    if (*webhook_secret_file && !(key = fp_config_read_secret(webhook_secret_file))) {
-        fp_error_set(err, FP_EINVAL, "--webhook-secret-file: cannot read %.200s", webhook_secret_file);
+    size_t key_len = 0;
+    if (*webhook_secret_file && !(key = fp_config_read_secret(webhook_secret_file, &key_len, err))) {
         return NULL;
     }
     wc.secret = key;
-    wc.secret_len = key ? strlen(key) : 0;
+    wc.secret_len = key_len;
     fp_task_kind *k = fp_webhook_new(&wc, m, err);
-    if (key) {
-        memset(key, 0, wc.secret_len);
-        free(key);
-    }
+    fp_config_free_secret(key, key_len);
     return k;
 }
 #endif

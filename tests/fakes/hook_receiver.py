@@ -212,9 +212,8 @@ def main():
     ap.add_argument("--seed", type=int)
     args = ap.parse_args()
     key = None
-    if args.secret_file:   # read as formpipe-task reads it: one trailing newline dropped
-        key = open(args.secret_file, "rb").read()
-        key = key[:-1] if key.endswith(b"\n") else key
+    if args.secret_file:   # read as formpipe-task reads it: trailing CR/LF dropped
+        key = open(args.secret_file, "rb").read().rstrip(b"\r\n")
     server, _ = serve(args.bind, args.port, key, args.tolerance, args.seed)
     print("hook receiver listening on %s:%d" % (args.bind, server.server_port), flush=True)
     try:

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -170,4 +171,70 @@ ParameterizedTest(struct dur_case *c, config, duration)
     cr_assert_eq(rc == 0, c->ok, "'%s'", c->in);
     if (c->ok)
         cr_assert_eq(ms, c->ms, "'%s'", c->in);
+}
+
+/* A secret file: what is kept, and what is refused rather than cut short. */
+struct secret_case {
+    const char *bytes;      /* file content */
+    size_t size;            /* its length (0: strlen) */
+    int binary;             /* read with a length (an HMAC key) rather than as a C string */
+    const char *want;       /* the secret, NULL = refused */
+    size_t want_len;
+    const char *msg;        /* substring of the error */
+};
+
+ParameterizedTestParameters(config, secret)
+{
+    static struct secret_case cases[] = {
+        {"hunter2\n", 0, 0, "hunter2", 7, NULL},
+        {"hunter2\r\n\n", 0, 0, "hunter2", 7, NULL},
+        {"in\nside\n", 0, 0, "in\nside", 7, NULL},
+        {"", 0, 0, "", 0, NULL},
+        {"a\0b\n", 4, 0, NULL, 0, "NUL byte"},
+        {"a\0b\n", 4, 1, "a\0b", 3, NULL},
+        {NULL, FP_CONFIG_SECRET_MAX, 1, "", FP_CONFIG_SECRET_MAX, NULL},
+        {NULL, FP_CONFIG_SECRET_MAX + 1, 1, NULL, 0, "longer than the 4096 bytes"},
+    };
+    return cr_make_param_array(struct secret_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct secret_case *c, config, secret)
+{
+    char path[] = "/tmp/fp-secret-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    size_t size = c->size ? c->size : strlen(c->bytes);
+    char *content = malloc(size + 1);
+    cr_assert(content);
+    if (c->bytes)
+        memcpy(content, c->bytes, size);
+    else
+        memset(content, 'k', size);   /* a long key of 'k's */
+    FILE *f = fdopen(fd, "wb");
+    cr_assert_eq(fwrite(content, 1, size, f), size);
+    fclose(f);
+    size_t len = 12345;
+    fp_error err = {0};
+    char *got = fp_config_read_secret(path, c->binary ? &len : NULL, &err);
+    unlink(path);
+    if (!c->want) {
+        cr_assert_null(got);
+        cr_assert(strstr(err.msg, c->msg), "error '%s' lacks '%s'", err.msg, c->msg);
+        cr_assert(strstr(err.msg, path), "error '%s' names no file", err.msg);
+    } else {
+        cr_assert_not_null(got, "refused: %s", err.msg);
+        size_t n = c->binary ? len : strlen(got);
+        cr_assert_eq(n, c->want_len);
+        cr_assert(memcmp(got, c->bytes ? c->want : content, n) == 0);
+        cr_assert_eq(got[n], '\0');
+    }
+    fp_config_free_secret(got, got ? (c->binary ? len : strlen(got)) : 0);
+    free(content);
+}
+
+Test(config, secret_missing_file)
+{
+    fp_error err = {0};
+    cr_assert_null(fp_config_read_secret("/nonexistent/formpipe/secret", NULL, &err));
+    cr_assert(strstr(err.msg, "/nonexistent/formpipe/secret") && strstr(err.msg, "No such file"), "%s", err.msg);
 }
