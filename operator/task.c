@@ -123,6 +123,15 @@ static int parse_spec(op_task *t, const cJSON *spec, fp_error *err)
     if (int_in(spec, "maxAttempts", 10, 1, 100, "spec", &v, err) < 0)
         return err->code;
     t->max_attempts = (int)v;
+    const cJSON *backoff = member(spec, "backoff");
+    if (int_in(backoff, "initialMilliseconds", 1000, 10, 60000, "spec.backoff", &v, err) < 0)
+        return err->code;
+    t->backoff_initial_ms = (int)v;
+    if (int_in(backoff, "maxSeconds", 300, 1, 86400, "spec.backoff", &v, err) < 0)
+        return err->code;
+    t->backoff_max_s = (int)v;
+    if ((long long)t->backoff_max_s * 1000 < t->backoff_initial_ms)
+        return fp_error_set(err, FP_EINVAL, "spec.backoff: maxSeconds must not be below initialMilliseconds");
     const cJSON *scaling = member(spec, "scaling");
     if (int_in(scaling, "minReplicas", 1, 0, OP_MAX_PARTITIONS, "spec.scaling", &v, err) < 0)
         return err->code;

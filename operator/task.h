@@ -36,6 +36,7 @@ typedef struct op_task {
     const char *source_task;         /* spec.source.task or NULL */
     op_task_kind kind;
     int max_attempts;
+    int backoff_initial_ms, backoff_max_s;   /* spec.backoff: retry delays of formpipe-task's kinds */
     int min_replicas, stabilization_s;
     long long lag_per_replica;       /* 0: one replica per partition */
     /* webhook */

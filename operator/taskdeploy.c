@@ -47,6 +47,8 @@ static void webhook_container(const op_task *t, const op_pipeline *p, const op_t
     arg(pp->args, "--dlq-topic=%s", r->dlq_topic);
     arg(pp->args, "--max-attempts=%d", t->max_attempts);
     arg(pp->args, "--concurrency=%d", t->concurrency);
+    arg(pp->args, "--backoff-initial=%dms", t->backoff_initial_ms);
+    arg(pp->args, "--backoff-max=%ds", t->backoff_max_s);
     arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
     arg(pp->args, "--webhook-url=%s", t->url);
     arg(pp->args, "--webhook-timeout=%ds", t->timeout_s);

@@ -63,7 +63,22 @@ fp_group *fp_group_new(const fp_group_config *cfg, fp_metrics *m, fp_error *err)
                                 (const char *[]){"partition", NULL}, err);
     if (!g->m_lag)
         goto fail;
-    rd_kafka_conf_t *kc = fp_kafka_conf_new(cfg->kafka_bootstrap, cfg->defaults, cfg->kafka_config_file,
+    /* A member that dies without leaving (kill -9, a lost node) holds its partitions
+     * until its session times out: 10 s rather than librdkafka's 45 s. Heartbeats come
+     * from librdkafka's own thread, so a busy loop does not end a session. The binary's
+     * defaults, the client config file and --kafka-property may override both. */
+    const char *defaults[2 * FP_GROUP_MAX_DEFAULTS + 5] = {"session.timeout.ms", "10000", "heartbeat.interval.ms", "3000"};
+    size_t n = 4;
+    for (size_t i = 0; cfg->defaults && cfg->defaults[i]; i += 2) {
+        if (n + 2 >= sizeof defaults / sizeof defaults[0]) {
+            fp_error_set(err, FP_EINVAL, "more than %d librdkafka defaults", FP_GROUP_MAX_DEFAULTS);
+            goto fail;
+        }
+        defaults[n++] = cfg->defaults[i];
+        defaults[n++] = cfg->defaults[i + 1];
+    }
+    defaults[n] = NULL;
+    rd_kafka_conf_t *kc = fp_kafka_conf_new(cfg->kafka_bootstrap, defaults, cfg->kafka_config_file,
                                             cfg->kafka_properties, err);
     if (!kc || fp_kafka_conf_set(kc, "group.id", cfg->group, err) ||
         fp_kafka_conf_set(kc, "partition.assignment.strategy", "cooperative-sticky", err) ||

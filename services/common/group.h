@@ -17,11 +17,15 @@
  * up: the owner drops its state for them and may store offsets of finished work. */
 typedef void fp_group_revoked_fn(void *opaque, const rd_kafka_topic_partition_list_t *parts);
 
+/* Most librdkafka defaults a binary may give the group. */
+#define FP_GROUP_MAX_DEFAULTS 16
+
 typedef struct fp_group_config {
     const char *kafka_bootstrap;
     const char *kafka_config_file;           /* may be NULL */
     const fp_strlist *kafka_properties;      /* may be NULL */
-    const char *const *defaults;             /* the binary's librdkafka defaults (key, value, ..., NULL), may be NULL */
+    const char *const *defaults;             /* the binary's librdkafka defaults (key, value, ..., NULL; at most
+                                                FP_GROUP_MAX_DEFAULTS pairs), may be NULL */
     const char *group;
     const char *topic;
     const char *lag_metric;                  /* gauge name, e.g. "formpipe_consumer_lag" */

@@ -23,7 +23,7 @@ COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobi
 N, KEYS = 10000, 200
 
 
-def task_yaml(ns, name, pipeline, url, max_attempts=10):
+def task_yaml(ns, name, pipeline, url, max_attempts=10, backoff="{}"):
     return """apiVersion: formpipe.io/v1alpha1
 kind: FormTask
 metadata: {name: %s, namespace: %s}
@@ -31,8 +31,9 @@ spec:
   pipeline: %s
   webhook: {url: "%s/hook/%s", secretRef: {name: hook, key: hmac}, timeoutSeconds: 5}
   maxAttempts: %d
+  backoff: %s
   scaling: {minReplicas: 1, lagPerReplica: 1000}
-""" % (name, ns, pipeline, url, name, max_attempts)
+""" % (name, ns, pipeline, url, name, max_attempts, backoff)
 
 
 COUNT_TASK = """apiVersion: formpipe.io/v1alpha1
@@ -113,7 +114,8 @@ def run(ns, name, sheet, key, fast, flaky):
     until("FormPipeline Ready", lambda: ready(ns, name), 120)
     t0 = time.time()
     kubectl("apply", "-f", "-", input=task_yaml(ns, "fast", name, fast.url))
-    kubectl("apply", "-f", "-", input=task_yaml(ns, "flaky", name, flaky.url, max_attempts=30))
+    kubectl("apply", "-f", "-", input=task_yaml(ns, "flaky", name, flaky.url, max_attempts=30,
+                                                 backoff="{initialMilliseconds: 200, maxSeconds: 5}"))
     kubectl("apply", "-f", "-", input=COUNT_TASK % (ns, name))
     until("the FormTasks Ready", lambda: all(task_ready(ns, t) for t in ("fast", "flaky", "count")), 120)
     print("  apply -> three FormTasks Ready: %.1f s" % (time.time() - t0), flush=True)

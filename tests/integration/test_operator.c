@@ -758,7 +758,8 @@ Test(tasks, lifecycle_deployment_dead_letter_topic_update_and_delete, .init = se
     tk_sh_until(15, "confirm-task", "kubectl get -n %s deployment confirm-task -o jsonpath='{.metadata.name}'", ns);
     char want[1024];
     snprintf(want, sizeof want, "[\"--kind=webhook\",\"--topic=forms.%s.orders\",\"--group=formpipe.%s.orders.confirm\","
-             "\"--dlq-topic=forms.%s.orders.confirm.dlq\",\"--max-attempts=4\",\"--concurrency=8\",\"--admin-port=9090\","
+             "\"--dlq-topic=forms.%s.orders.confirm.dlq\",\"--max-attempts=4\",\"--concurrency=8\",\"--backoff-initial=1000ms\","
+             "\"--backoff-max=300s\",\"--admin-port=9090\","
              "\"--webhook-url=https://hooks.example.com/a\",\"--webhook-timeout=5s\",\"--webhook-mode=structured\"]",
              ns, ns, ns);
     char *args = get("deployment confirm-task", "{.spec.template.spec.containers[0].args}");

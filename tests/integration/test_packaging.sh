@@ -66,13 +66,14 @@ ft() {   # ft NAME SPEC-YAML (indented by two)
   printf 'apiVersion: formpipe.io/v1alpha1\nkind: FormTask\nmetadata: {name: %s, namespace: %s}\nspec:\n  pipeline: p\n%b\n' "$1" "$ns-forms" "$2"
 }
 check "a good FormTask is accepted, with defaults" equals \
-  "$(ft hook '  webhook: {url: https://hooks.example.com/x}' | kubectl apply --dry-run=server -o jsonpath='{.spec.maxAttempts} {.spec.webhook.timeoutSeconds} {.spec.webhook.contentMode} {.spec.webhook.concurrency} {.spec.scaling.minReplicas} {.spec.scaling.lagPerReplica}' -f -)" \
-  "10 10 structured 32 1 1000"
+  "$(ft hook '  webhook: {url: https://hooks.example.com/x}' | kubectl apply --dry-run=server -o jsonpath='{.spec.maxAttempts} {.spec.webhook.timeoutSeconds} {.spec.webhook.contentMode} {.spec.webhook.concurrency} {.spec.scaling.minReplicas} {.spec.scaling.lagPerReplica} {.spec.backoff.initialMilliseconds} {.spec.backoff.maxSeconds}' -f -)" \
+  "10 10 structured 32 1 1000 1000 300"
 check "CEL: a FormTask has one kind, not two" refused "exactly one kind must be set" "$(ft two '  webhook: {url: https://h.example.com/}\n  container: {image: x}')"
 check "CEL: a FormTask has one kind, not none" refused "exactly one kind must be set" "$(ft none '')"
 check "CEL: a webhook URL is http(s)" refused "url must be an absolute http:// or https:// URL" "$(ft bad '  webhook: {url: ftp://h.example.com/x}')"
 check "CEL: a task is not named dlq" refused "cannot be named dlq" "$(ft dlq '  webhook: {url: https://h.example.com/}')"
 check "CEL: FORMPIPE_ variables are the operator's" refused "set by the operator" "$(ft env '  container: {image: x, env: [{name: FORMPIPE_TOPIC, value: topic}]}')"
+check "CEL: backoff.maxSeconds covers initialMilliseconds" refused "backoff.maxSeconds must not be below backoff.initialMilliseconds" "$(ft bo '  webhook: {url: https://h.example.com/}\n  backoff: {initialMilliseconds: 5000, maxSeconds: 2}')"
 fp() {   # fp NAME FIELDS-YAML [EXTRA-SPEC-YAML]
   printf 'apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: %s, namespace: %s}\nspec:\n  form:\n    fields: %s\n%s\n  sheets: {spreadsheetId: s1}\n' \
     "$1" "$ns-forms" "$2" "${3:-}"

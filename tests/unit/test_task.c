@@ -181,10 +181,12 @@ Test(taskdeploy, webhook_runs_formpipe_task_with_the_contracts_command_line)
     char args[4096], env[4096];
     cJSON *d;
     shape("{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h.example.com/x\",\"secretRef\":{\"name\":\"hook\","
-          "\"key\":\"hmac\"},\"timeoutSeconds\":5,\"contentMode\":\"binary\",\"concurrency\":8},\"maxAttempts\":4}",
+          "\"key\":\"hmac\"},\"timeoutSeconds\":5,\"contentMode\":\"binary\",\"concurrency\":8},\"maxAttempts\":4,"
+          "\"backoff\":{\"initialMilliseconds\":200,\"maxSeconds\":30}}",
           args, sizeof args, env, sizeof env, &d);
     cr_assert_str_eq(args, "--kind=webhook --topic=forms.ns.p --group=formpipe.ns.p.confirm "
-                     "--dlq-topic=forms.ns.p.confirm.dlq --max-attempts=4 --concurrency=8 --admin-port=9090 "
+                     "--dlq-topic=forms.ns.p.confirm.dlq --max-attempts=4 --concurrency=8 --backoff-initial=200ms "
+                     "--backoff-max=30s --admin-port=9090 "
                      "--webhook-url=https://h.example.com/x --webhook-timeout=5s --webhook-mode=binary "
                      "--webhook-secret-file=/etc/formpipe/webhook/hmac "
                      "--kafka-config=/etc/formpipe/kafka/client.properties");
