@@ -4,48 +4,39 @@
 #include <stdio.h>
 #include <string.h>
 
-static const cJSON *get(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
-static long long num_or(const cJSON *o, const char *k, long long def)
-{
-    const cJSON *v = get(o, k);
-    return cJSON_IsNumber(v) ? (long long)v->valuedouble : def;
-}
+#include "spec.h"
 
 /* The terminated state of the pod's first container, or NULL while it runs. */
 static const cJSON *terminated(const cJSON *pod)
 {
-    const cJSON *cs = cJSON_GetArrayItem(get(get(pod, "status"), "containerStatuses"), 0);
-    return get(get(cs, "state"), "terminated");
+    const cJSON *cs = cJSON_GetArrayItem(op_spec_member(op_spec_member(pod, "status"), "containerStatuses"), 0);
+    return op_spec_member(op_spec_member(cs, "state"), "terminated");
 }
 
 /* Reads the run out of a terminated pod. -1 when it has no name or no finish time, or
  * when it found another run holding the lock and did nothing (no outcome). */
 static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
 {
-    const char *name = cJSON_GetStringValue(get(get(pod, "metadata"), "name"));
-    const char *finished = cJSON_GetStringValue(get(t, "finishedAt"));
+    const char *name = cJSON_GetStringValue(op_spec_member(op_spec_member(pod, "metadata"), "name"));
+    const char *finished = cJSON_GetStringValue(op_spec_member(t, "finishedAt"));
     memset(run, 0, sizeof *run);
     if (!name || !finished || fp_rfc3339_parse_ms(finished, &run->finished_ms) < 0)
         return -1;
     snprintf(run->pod, sizeof run->pod, "%s", name);
     snprintf(run->finished, sizeof run->finished, "%s", finished);
-    run->exit_code = (int)num_or(t, "exitCode", 1);
+    run->exit_code = (int)op_spec_num(t, "exitCode", 1);
     run->rows = run->rows_left = -1;
-    const char *message = cJSON_GetStringValue(get(t, "message"));
+    const char *message = cJSON_GetStringValue(op_spec_member(t, "message"));
     cJSON *summary = message ? cJSON_Parse(message) : NULL;
-    if (cJSON_IsTrue(get(summary, "lock_busy"))) {
+    if (cJSON_IsTrue(op_spec_member(summary, "lock_busy"))) {
         cJSON_Delete(summary);
         return -1;
     }
     if (cJSON_IsObject(summary)) {
-        run->rows = num_or(summary, "rows", -1);
-        run->rows_left = num_or(summary, "rows_left", -1);
-        run->spreadsheets_full = cJSON_IsTrue(get(summary, "spreadsheets_full"));
-        const char *e = cJSON_GetStringValue(get(summary, "error"));
+        run->rows = op_spec_num(summary, "rows", -1);
+        run->rows_left = op_spec_num(summary, "rows_left", -1);
+        run->spreadsheets_full = cJSON_IsTrue(op_spec_member(summary, "spreadsheets_full"));
+        const char *e = cJSON_GetStringValue(op_spec_member(summary, "error"));
         snprintf(run->error, sizeof run->error, "%s", e ? e : "");
     } else if (message && run->exit_code != 0) {   /* not our summary: the log's tail */
         snprintf(run->error, sizeof run->error, "%s", message);

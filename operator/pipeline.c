@@ -10,63 +10,25 @@
 #include "form.h"
 #include "names.h"
 #include "schema.h"
-
-static const cJSON *member(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
-static const char *str_or(const cJSON *o, const char *k, const char *def)
-{
-    const char *s = cJSON_GetStringValue(member(o, k));
-    return s && *s ? s : def;
-}
-
-/* An integer member within [lo, hi], or def when absent. */
-static int int_in(const cJSON *o, const char *k, long long def, long long lo, long long hi,
-                  const char *path, long long *out, fp_error *err)
-{
-    const cJSON *v = member(o, k);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    double d = v->valuedouble;
-    if (!cJSON_IsNumber(v) || d != (double)(long long)d || d < lo || d > hi)
-        return fp_error_set(err, FP_EINVAL, "%s.%s: must be an integer from %lld to %lld", path, k, lo, hi);
-    *out = (long long)d;
-    return 0;
-}
+#include "spec.h"
 
 static void secret_ref(const cJSON *o, const char *k, const char *default_key, op_secret_ref def,
                        op_secret_ref *out)
 {
-    const cJSON *ref = member(o, k);
-    const char *name = str_or(ref, "name", NULL);
+    const cJSON *ref = op_spec_member(o, k);
+    const char *name = op_spec_str(ref, "name", NULL);
     if (name) {
         out->name = name;
-        out->key = str_or(ref, "key", default_key);
+        out->key = op_spec_str(ref, "key", default_key);
     } else {
         *out = def;
     }
 }
 
-/* RFC 1123 label: lower-case alphanumerics and '-', starting and ending alphanumeric. */
-static int dns_label(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max || s[0] == '-' || s[n - 1] == '-')
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
-            return 0;
-    return 1;
-}
-
 /* The type a field is stored with ("string" when the definition names none). */
 static const char *field_type(const cJSON *field)
 {
-    return str_or(field, "type", "string");
+    return op_spec_str(field, "type", "string");
 }
 
 /* The sheet's columns, append-only: status.columns (every field the form ever had, with
@@ -75,26 +37,26 @@ static const char *field_type(const cJSON *field)
  * p->columns_changed. */
 static int merge_columns(op_pipeline *p, const cJSON *fields, fp_error *err)
 {
-    const cJSON *old = member(member(p->obj, "status"), "columns"), *col, *f;
+    const cJSON *old = op_spec_member(op_spec_member(p->obj, "status"), "columns"), *col, *f;
     if (!(p->columns = cJSON_CreateArray()))
         return fp_error_set(err, FP_ENOMEM, "out of memory");
     cJSON_ArrayForEach(col, old) {
-        const char *name = str_or(col, "name", NULL);
+        const char *name = op_spec_str(col, "name", NULL);
         if (name && !cJSON_AddItemToArray(p->columns, cJSON_Duplicate(col, 1)))
             return fp_error_set(err, FP_ENOMEM, "out of memory");
     }
     int i = 0;
     cJSON_ArrayForEach(f, fields) {
-        const char *name = str_or(f, "name", NULL), *type = field_type(f);
+        const char *name = op_spec_str(f, "name", NULL), *type = field_type(f);
         const cJSON *known = NULL;
         cJSON_ArrayForEach(col, p->columns)
-            if (name && strcmp(str_or(col, "name", ""), name) == 0)
+            if (name && strcmp(op_spec_str(col, "name", ""), name) == 0)
                 known = col;
-        if (known && strcmp(str_or(known, "type", "string"), type) != 0)
+        if (known && strcmp(op_spec_str(known, "type", "string"), type) != 0)
             return fp_error_set(err, FP_EINVAL,
                                 "spec.form.fields[%d].type: field '%s' was %s and cannot become %s (rows in the sheet "
                                 "hold the old type); add a field with a new name instead", i, name,
-                                str_or(known, "type", "string"), type);
+                                op_spec_str(known, "type", "string"), type);
         i++;
         if (known || !name)
             continue;
@@ -117,7 +79,7 @@ static cJSON *column_names(const op_pipeline *p)
 {
     cJSON *names = cJSON_CreateArray(), *col;
     cJSON_ArrayForEach(col, p->columns)
-        if (!names || !cJSON_AddItemToArray(names, cJSON_CreateString(str_or(col, "name", "")))) {
+        if (!names || !cJSON_AddItemToArray(names, cJSON_CreateString(op_spec_str(col, "name", "")))) {
             cJSON_Delete(names);
             return NULL;
         }
@@ -128,7 +90,7 @@ static int compile_form(op_pipeline *p, const cJSON *form, fp_error *err)
 {
     if (!cJSON_IsObject(form))
         return fp_error_set(err, FP_EINVAL, "spec.form: required");
-    int rc = merge_columns(p, member(form, "fields"), err);
+    int rc = merge_columns(p, op_spec_member(form, "fields"), err);
     if (rc < 0)
         return rc;
     cJSON *c = cJSON_Duplicate(form, 1);
@@ -164,7 +126,7 @@ static int compile_form(op_pipeline *p, const cJSON *form, fp_error *err)
     fp_schema *s = f ? fp_schema_compile(f->json, &ferr) : NULL;
     int ok = f && s;
     if (ok) {
-        const char *key = str_or(form, "partitionKey", NULL);
+        const char *key = op_spec_str(form, "partitionKey", NULL);
         if (key && fp_form_column(f, key) < 0)
             ok = 0, fp_error_set(&ferr, FP_EINVAL, "partitionKey \"%s\" is not a field", key);
     }
@@ -218,7 +180,7 @@ static int read_int_settings(op_pipeline *p, const cJSON *spec, const op_default
         char path[64];
         snprintf(path, sizeof path, "spec%s%s", s->section ? "." : "", s->section ? s->section : "");
         long long v = 0, def = s->def == OP_DEFAULT ? operator_default(s, d) : s->def;
-        int rc = int_in(s->section ? member(spec, s->section) : spec, s->key, def, s->lo, s->hi, path, &v, err);
+        int rc = op_spec_int(s->section ? op_spec_member(spec, s->section) : spec, s->key, def, s->lo, s->hi, path, &v, err);
         if (rc < 0)
             return rc;
         if (s->int_at)
@@ -231,13 +193,13 @@ static int read_int_settings(op_pipeline *p, const cJSON *spec, const op_default
 
 static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, fp_error *err)
 {
-    const cJSON *kafka = member(spec, "kafka"), *ingest = member(spec, "ingest");
-    const cJSON *sheets = member(spec, "sheets"), *redis = member(spec, "redis");
+    const cJSON *kafka = op_spec_member(spec, "kafka"), *ingest = op_spec_member(spec, "ingest");
+    const cJSON *sheets = op_spec_member(spec, "sheets"), *redis = op_spec_member(spec, "redis");
     int rc = read_int_settings(p, spec, d, err);
     if (rc < 0)
         return rc;
 
-    p->topic = str_or(kafka, "topic", NULL);
+    p->topic = op_spec_str(kafka, "topic", NULL);
     if (!p->topic) {
         fp_names_topic(p->ns, p->name, p->topic_buf, sizeof p->topic_buf);
         p->topic = p->topic_buf;
@@ -246,38 +208,38 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
         return fp_error_set(err, FP_EINVAL, "spec.kafka.topic: must be 1-%d of [a-zA-Z0-9._-]", OP_MAX_TOPIC);
     fp_names_dlq_topic(p->topic, p->dlq_topic, sizeof p->dlq_topic);
     fp_names_group(p->ns, p->name, p->group, sizeof p->group);
-    p->kafka_bootstrap = str_or(kafka, "bootstrapServers", d->kafka_bootstrap);
+    p->kafka_bootstrap = op_spec_str(kafka, "bootstrapServers", d->kafka_bootstrap);
     secret_ref(kafka, "configSecret", "client.properties", d->kafka_config, &p->kafka_config);
-    p->delete_topic = cJSON_IsTrue(member(kafka, "deleteTopicOnDelete"));
+    p->delete_topic = cJSON_IsTrue(op_spec_member(kafka, "deleteTopicOnDelete"));
 
-    p->host = str_or(ingest, "host", NULL);
-    p->ingress_class = str_or(ingest, "ingressClassName", NULL);
-    p->allowed_origins = member(ingest, "allowedOrigins");
-    p->trusted_proxies = member(ingest, "trustedProxies");
+    p->host = op_spec_str(ingest, "host", NULL);
+    p->ingress_class = op_spec_str(ingest, "ingressClassName", NULL);
+    p->allowed_origins = op_spec_member(ingest, "allowedOrigins");
+    p->trusted_proxies = op_spec_member(ingest, "trustedProxies");
 
-    p->spreadsheet_id = str_or(sheets, "spreadsheetId", NULL);
+    p->spreadsheet_id = op_spec_str(sheets, "spreadsheetId", NULL);
     if (!p->spreadsheet_id)
         return fp_error_set(err, FP_EINVAL, "spec.sheets.spreadsheetId: required");
-    p->more_spreadsheets = member(sheets, "spreadsheetIds");
+    p->more_spreadsheets = op_spec_member(sheets, "spreadsheetIds");
     const cJSON *more;
     cJSON_ArrayForEach(more, p->more_spreadsheets)
         if (!cJSON_IsString(more) || !*more->valuestring || strlen(more->valuestring) > 200 ||
             strspn(more->valuestring, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(more->valuestring))
             return fp_error_set(err, FP_EINVAL, "spec.sheets.spreadsheetIds: each must be a spreadsheet id of [A-Za-z0-9_-]");
-    p->sheet = str_or(sheets, "sheet", "Responses");
-    p->schedule = str_or(sheets, "schedule", "*/1 * * * *");
+    p->sheet = op_spec_str(sheets, "sheet", "Responses");
+    p->schedule = op_spec_str(sheets, "schedule", "*/1 * * * *");
     secret_ref(sheets, "credentialsSecret", "key.json", d->google_credentials, &p->google_credentials);
     if (!p->google_credentials.name)
         return fp_error_set(err, FP_EINVAL, "spec.sheets.credentialsSecret: required (no operator default)");
 
-    p->redis_sentinels = str_or(redis, "sentinels", d->redis_sentinels);
-    p->redis_master = str_or(redis, "masterName", d->redis_master);
+    p->redis_sentinels = op_spec_str(redis, "sentinels", d->redis_sentinels);
+    p->redis_master = op_spec_str(redis, "masterName", d->redis_master);
     secret_ref(redis, "passwordSecret", "password", d->redis_password, &p->redis_password);
     if (!p->kafka_bootstrap || !*p->kafka_bootstrap)
         return fp_error_set(err, FP_EINVAL, "spec.kafka.bootstrapServers: required (no operator default)");
     if (!p->redis_sentinels || !*p->redis_sentinels || !p->redis_master || !*p->redis_master)
         return fp_error_set(err, FP_EINVAL, "spec.redis: sentinels and masterName required (no operator default)");
-    return compile_form(p, member(spec, "form"), err);
+    return compile_form(p, op_spec_member(spec, "form"), err);
 }
 
 op_pipeline *op_pipeline_parse(const cJSON *obj, const op_defaults *d, fp_error *err)
@@ -288,24 +250,24 @@ op_pipeline *op_pipeline_parse(const cJSON *obj, const op_defaults *d, fp_error 
         fp_error_set(err, FP_ENOMEM, "out of memory");
         return NULL;
     }
-    const cJSON *md = member(p->obj, "metadata");
-    p->ns = str_or(md, "namespace", NULL);
-    p->name = str_or(md, "name", NULL);
-    p->uid = str_or(md, "uid", NULL);
-    const cJSON *gen = member(md, "generation");
+    const cJSON *md = op_spec_member(p->obj, "metadata");
+    p->ns = op_spec_str(md, "namespace", NULL);
+    p->name = op_spec_str(md, "name", NULL);
+    p->uid = op_spec_str(md, "uid", NULL);
+    const cJSON *gen = op_spec_member(md, "generation");
     p->generation = cJSON_IsNumber(gen) ? (long long)gen->valuedouble : 0;
-    p->deleting = member(md, "deletionTimestamp") != NULL;
+    p->deleting = op_spec_member(md, "deletionTimestamp") != NULL;
     const cJSON *f;
-    cJSON_ArrayForEach(f, member(md, "finalizers"))
+    cJSON_ArrayForEach(f, op_spec_member(md, "finalizers"))
         if (cJSON_IsString(f) && strcmp(f->valuestring, OP_FINALIZER) == 0)
             p->has_finalizer = 1;
     int rc;
     if (!p->ns || !p->name || !p->uid)
         rc = fp_error_set(err, FP_EINVAL, "metadata: namespace, name and uid required");
-    else if (!dns_label(p->name, OP_MAX_NAME))
+    else if (!op_spec_dns_label(p->name, OP_MAX_NAME))
         rc = fp_error_set(err, FP_EINVAL, "metadata.name: must be a DNS label of at most %d characters", OP_MAX_NAME);
     else
-        rc = parse_spec(p, member(p->obj, "spec"), d, err);
+        rc = parse_spec(p, op_spec_member(p->obj, "spec"), d, err);
     if (rc < 0) {
         op_pipeline_free(p);
         return NULL;

@@ -20,6 +20,7 @@
 #include "events.h"
 #include "log.h"
 #include "rfc3339.h"
+#include "spec.h"
 #include "status.h"
 
 #define COMPONENT "formpipe-operator"
@@ -56,13 +57,6 @@ void op_pipe_state_free(void *state)
 static const cJSON *status_of(const cJSON *obj)
 {
     return cJSON_GetObjectItemCaseSensitive(obj, "status");
-}
-
-/* A numeric member as long long, def when absent or not a number. */
-static long long num_or(const cJSON *obj, const char *key, long long def)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) ? (long long)v->valuedouble : def;
 }
 
 static void event(const run *r, const char *type, const char *reason, const char *fmt, ...)
@@ -132,7 +126,7 @@ static int report_invalid(const op_reconcile_env *env, const cJSON *obj, const c
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
     if (!ns || !name)
         return 0;
-    long long gen = num_or(md, "generation", 0);
+    long long gen = op_spec_num(md, "generation", 0);
     const cJSON *old_ready = ready_condition(obj), *it;
     const char *old_msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old_ready, "message"));
     if (!old_msg || strcmp(old_msg, why) != 0)
@@ -269,7 +263,7 @@ static void reconcile_topics(run *r)
         const char *old = op_condition_status(cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "conditions"), "TopicReady");
         const cJSON *oldp = cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "partitions");
         if (!old || !cJSON_IsNumber(oldp) || (int)oldp->valuedouble != actual ||
-            num_or(status_of(r->obj), "observedGeneration", -1) != p->generation)
+            op_spec_num(status_of(r->obj), "observedGeneration", -1) != p->generation)
             event(r, "Warning", "PartitionsNotShrunk",
                   "spec asks for %d partitions but topic %s has %d; Kafka partitions never shrink", p->partitions,
                   p->topic, actual);
@@ -401,10 +395,10 @@ static int deployment_available(const run *r, op_child_kind kind, int want, int 
 {
     cJSON *d = owned_child(r, kind);
     const cJSON *st = status_of(d);
-    *ready = (int)num_or(st, "readyReplicas", 0);
-    int available = (int)num_or(st, "availableReplicas", 0);
-    long long observed = num_or(st, "observedGeneration", 0);
-    long long gen = num_or(cJSON_GetObjectItemCaseSensitive(d, "metadata"), "generation", 0);
+    *ready = (int)op_spec_num(st, "readyReplicas", 0);
+    int available = (int)op_spec_num(st, "availableReplicas", 0);
+    long long observed = op_spec_num(st, "observedGeneration", 0);
+    long long gen = op_spec_num(cJSON_GetObjectItemCaseSensitive(d, "metadata"), "generation", 0);
     int ok = d && observed >= gen && available >= want && *ready >= want;
     cJSON_Delete(d);
     return ok;

@@ -7,68 +7,33 @@
 
 #include "children.h"
 #include "names.h"
+#include "spec.h"
 
 const op_task_kind_info op_task_kinds[OP_TASK_KIND_COUNT] = {
     [OP_TASK_WEBHOOK] = {"webhook", 0},
     [OP_TASK_CONTAINER] = {"container", 0},
 };
 
-static const cJSON *member(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
-static const char *str_or(const cJSON *o, const char *k, const char *def)
-{
-    const char *s = cJSON_GetStringValue(member(o, k));
-    return s && *s ? s : def;
-}
-
-/* An integer member within [lo, hi] into *out, def when absent. */
-static int int_in(const cJSON *o, const char *k, int def, long long lo, long long hi, const char *path, long long *out,
-                  fp_error *err)
-{
-    const cJSON *v = member(o, k);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    double d = v->valuedouble;
-    if (!cJSON_IsNumber(v) || d != (double)(long long)d || d < lo || d > hi)
-        return fp_error_set(err, FP_EINVAL, "%s.%s: must be an integer from %lld to %lld", path, k, lo, hi);
-    *out = (long long)d;
-    return 0;
-}
-
-/* RFC 1123 label of at most max characters. */
-static int dns_label(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max || s[0] == '-' || s[n - 1] == '-')
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
 static int parse_webhook(op_task *t, const cJSON *w, fp_error *err)
 {
     long long v;
-    t->url = str_or(w, "url", NULL);
+    t->url = op_spec_str(w, "url", NULL);
     if (!t->url || (strncmp(t->url, "http://", 7) != 0 && strncmp(t->url, "https://", 8) != 0))
         return fp_error_set(err, FP_EINVAL, "spec.webhook.url: must be an http:// or https:// URL");
-    t->content_mode = str_or(w, "contentMode", "structured");
+    t->content_mode = op_spec_str(w, "contentMode", "structured");
     if (strcmp(t->content_mode, "structured") != 0 && strcmp(t->content_mode, "binary") != 0)
         return fp_error_set(err, FP_EINVAL, "spec.webhook.contentMode: must be structured or binary");
-    const cJSON *ref = member(w, "secretRef");
+    const cJSON *ref = op_spec_member(w, "secretRef");
     if (ref) {
-        t->secret.name = str_or(ref, "name", NULL);
-        t->secret.key = str_or(ref, "key", NULL);
+        t->secret.name = op_spec_str(ref, "name", NULL);
+        t->secret.key = op_spec_str(ref, "key", NULL);
         if (!t->secret.name || !t->secret.key || strchr(t->secret.key, '/'))
             return fp_error_set(err, FP_EINVAL, "spec.webhook.secretRef: name and key required");
     }
-    if (int_in(w, "timeoutSeconds", 10, 1, 300, "spec.webhook", &v, err) < 0)
+    if (op_spec_int(w, "timeoutSeconds", 10, 1, 300, "spec.webhook", &v, err) < 0)
         return err->code;
     t->timeout_s = (int)v;
-    if (int_in(w, "concurrency", 32, 1, 1024, "spec.webhook", &v, err) < 0)
+    if (op_spec_int(w, "concurrency", 32, 1, 1024, "spec.webhook", &v, err) < 0)
         return err->code;
     t->concurrency = (int)v;
     return 0;
@@ -77,18 +42,18 @@ static int parse_webhook(op_task *t, const cJSON *w, fp_error *err)
 static int parse_container(op_task *t, const cJSON *c, fp_error *err)
 {
     const cJSON *e;
-    t->image = str_or(c, "image", NULL);
+    t->image = op_spec_str(c, "image", NULL);
     if (!t->image)
         return fp_error_set(err, FP_EINVAL, "spec.container.image: required");
-    t->args = member(c, "args");
-    t->env = member(c, "env");
-    t->resources = member(c, "resources");
+    t->args = op_spec_member(c, "args");
+    t->env = op_spec_member(c, "env");
+    t->resources = op_spec_member(c, "resources");
     cJSON_ArrayForEach(e, t->args)
         if (!cJSON_IsString(e))
             return fp_error_set(err, FP_EINVAL, "spec.container.args: strings only");
     cJSON_ArrayForEach(e, t->env) {
-        const char *name = str_or(e, "name", NULL);
-        if (!name || strncmp(name, "FORMPIPE_", 9) == 0 || (member(e, "value") && !cJSON_IsString(member(e, "value"))))
+        const char *name = op_spec_str(e, "name", NULL);
+        if (!name || strncmp(name, "FORMPIPE_", 9) == 0 || (op_spec_member(e, "value") && !cJSON_IsString(op_spec_member(e, "value"))))
             return fp_error_set(err, FP_EINVAL, "spec.container.env: each needs a name not starting with FORMPIPE_ "
                                 "and a string value");
     }
@@ -98,47 +63,47 @@ static int parse_container(op_task *t, const cJSON *c, fp_error *err)
 static int parse_spec(op_task *t, const cJSON *spec, fp_error *err)
 {
     long long v;
-    t->pipeline = str_or(spec, "pipeline", NULL);
-    if (!dns_label(t->pipeline, OP_MAX_NAME))
+    t->pipeline = op_spec_str(spec, "pipeline", NULL);
+    if (!op_spec_dns_label(t->pipeline, OP_MAX_NAME))
         return fp_error_set(err, FP_EINVAL, "spec.pipeline: must name a FormPipeline (a DNS label of at most %d characters)",
                             OP_MAX_NAME);
-    const cJSON *source = member(spec, "source");
+    const cJSON *source = op_spec_member(spec, "source");
     if (source) {
-        t->source_task = str_or(source, "task", NULL);
-        if (!dns_label(t->source_task, OP_TASK_MAX_NAME) || strcmp(t->source_task, t->name) == 0)
+        t->source_task = op_spec_str(source, "task", NULL);
+        if (!op_spec_dns_label(t->source_task, OP_TASK_MAX_NAME) || strcmp(t->source_task, t->name) == 0)
             return fp_error_set(err, FP_EINVAL, "spec.source.task: must name another FormTask");
     }
     int kinds = 0;
     for (int k = 0; k < OP_TASK_KIND_COUNT; k++)
-        if (member(spec, op_task_kinds[k].name)) {
+        if (op_spec_member(spec, op_task_kinds[k].name)) {
             t->kind = (op_task_kind)k;
             kinds++;
         }
     if (kinds != 1)
         return fp_error_set(err, FP_EINVAL, "spec: exactly one kind must be set - webhook or container");
-    int rc = t->kind == OP_TASK_WEBHOOK ? parse_webhook(t, member(spec, "webhook"), err)
-                                        : parse_container(t, member(spec, "container"), err);
+    int rc = t->kind == OP_TASK_WEBHOOK ? parse_webhook(t, op_spec_member(spec, "webhook"), err)
+                                        : parse_container(t, op_spec_member(spec, "container"), err);
     if (rc < 0)
         return rc;
-    if (int_in(spec, "maxAttempts", 10, 1, 100, "spec", &v, err) < 0)
+    if (op_spec_int(spec, "maxAttempts", 10, 1, 100, "spec", &v, err) < 0)
         return err->code;
     t->max_attempts = (int)v;
-    const cJSON *backoff = member(spec, "backoff");
-    if (int_in(backoff, "initialMilliseconds", 1000, 10, 60000, "spec.backoff", &v, err) < 0)
+    const cJSON *backoff = op_spec_member(spec, "backoff");
+    if (op_spec_int(backoff, "initialMilliseconds", 1000, 10, 60000, "spec.backoff", &v, err) < 0)
         return err->code;
     t->backoff_initial_ms = (int)v;
-    if (int_in(backoff, "maxSeconds", 300, 1, 86400, "spec.backoff", &v, err) < 0)
+    if (op_spec_int(backoff, "maxSeconds", 300, 1, 86400, "spec.backoff", &v, err) < 0)
         return err->code;
     t->backoff_max_s = (int)v;
     if ((long long)t->backoff_max_s * 1000 < t->backoff_initial_ms)
         return fp_error_set(err, FP_EINVAL, "spec.backoff: maxSeconds must not be below initialMilliseconds");
-    const cJSON *scaling = member(spec, "scaling");
-    if (int_in(scaling, "minReplicas", 1, 0, OP_MAX_PARTITIONS, "spec.scaling", &v, err) < 0)
+    const cJSON *scaling = op_spec_member(spec, "scaling");
+    if (op_spec_int(scaling, "minReplicas", 1, 0, OP_MAX_PARTITIONS, "spec.scaling", &v, err) < 0)
         return err->code;
     t->min_replicas = (int)v;
-    if (int_in(scaling, "lagPerReplica", 1000, 0, 1000000000, "spec.scaling", &t->lag_per_replica, err) < 0)
+    if (op_spec_int(scaling, "lagPerReplica", 1000, 0, 1000000000, "spec.scaling", &t->lag_per_replica, err) < 0)
         return err->code;
-    if (int_in(scaling, "scaleDownStabilizationSeconds", 300, 0, 86400, "spec.scaling", &v, err) < 0)
+    if (op_spec_int(scaling, "scaleDownStabilizationSeconds", 300, 0, 86400, "spec.scaling", &v, err) < 0)
         return err->code;
     t->stabilization_s = (int)v;
     return 0;
@@ -153,28 +118,28 @@ op_task *op_task_parse(const cJSON *obj, fp_error *err)
         return NULL;
     }
     /* Events name the object by apiVersion and kind, which list items may lack */
-    if (!member(t->obj, "apiVersion"))
+    if (!op_spec_member(t->obj, "apiVersion"))
         cJSON_AddStringToObject(t->obj, "apiVersion", OP_API_VERSION);
-    if (!member(t->obj, "kind"))
+    if (!op_spec_member(t->obj, "kind"))
         cJSON_AddStringToObject(t->obj, "kind", OP_TASK_KIND);
-    const cJSON *md = member(t->obj, "metadata"), *f;
-    t->ns = str_or(md, "namespace", NULL);
-    t->name = str_or(md, "name", NULL);
-    t->uid = str_or(md, "uid", NULL);
-    const cJSON *gen = member(md, "generation");
+    const cJSON *md = op_spec_member(t->obj, "metadata"), *f;
+    t->ns = op_spec_str(md, "namespace", NULL);
+    t->name = op_spec_str(md, "name", NULL);
+    t->uid = op_spec_str(md, "uid", NULL);
+    const cJSON *gen = op_spec_member(md, "generation");
     t->generation = cJSON_IsNumber(gen) ? (long long)gen->valuedouble : 0;
-    t->deleting = member(md, "deletionTimestamp") != NULL;
-    cJSON_ArrayForEach(f, member(md, "finalizers"))
+    t->deleting = op_spec_member(md, "deletionTimestamp") != NULL;
+    cJSON_ArrayForEach(f, op_spec_member(md, "finalizers"))
         if (cJSON_IsString(f) && strcmp(f->valuestring, OP_TASK_FINALIZER) == 0)
             t->has_finalizer = 1;
     int rc;
     if (!t->ns || !t->name || !t->uid)
         rc = fp_error_set(err, FP_EINVAL, "metadata: namespace, name and uid required");
-    else if (!dns_label(t->name, OP_TASK_MAX_NAME) || strcmp(t->name, "dlq") == 0)
+    else if (!op_spec_dns_label(t->name, OP_TASK_MAX_NAME) || strcmp(t->name, "dlq") == 0)
         rc = fp_error_set(err, FP_EINVAL, "metadata.name: must be a DNS label of at most %d characters, not dlq",
                           OP_TASK_MAX_NAME);
     else
-        rc = parse_spec(t, member(t->obj, "spec"), err);
+        rc = parse_spec(t, op_spec_member(t->obj, "spec"), err);
     if (rc < 0) {
         op_task_free(t);
         return NULL;
@@ -221,10 +186,10 @@ void op_task_deployment_name(const op_task *t, char *out, size_t outsz)
 int op_task_owner_key(const cJSON *obj, char *out, size_t outsz)
 {
     const cJSON *ref = op_child_controller_ref(obj);
-    const char *kind = cJSON_GetStringValue(member(ref, "kind"));
-    const char *api = cJSON_GetStringValue(member(ref, "apiVersion"));
-    const char *name = cJSON_GetStringValue(member(ref, "name"));
-    const char *ns = cJSON_GetStringValue(member(member(obj, "metadata"), "namespace"));
+    const char *kind = cJSON_GetStringValue(op_spec_member(ref, "kind"));
+    const char *api = cJSON_GetStringValue(op_spec_member(ref, "apiVersion"));
+    const char *name = cJSON_GetStringValue(op_spec_member(ref, "name"));
+    const char *ns = cJSON_GetStringValue(op_spec_member(op_spec_member(obj, "metadata"), "namespace"));
     if (!kind || !api || !name || !ns || strcmp(kind, OP_TASK_KIND) != 0 || strcmp(api, OP_API_VERSION) != 0)
         return -1;
     int n = snprintf(out, outsz, "%s/%s", ns, name);

@@ -25,6 +25,7 @@
 #include "events.h"
 #include "log.h"
 #include "rfc3339.h"
+#include "spec.h"
 #include "task.h"
 #include "taskdeploy.h"
 #include "taskstatus.h"
@@ -62,14 +63,9 @@ void op_task_state_free(void *state)
     free(st);
 }
 
-static const cJSON *member(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
 static const cJSON *status_of(const cJSON *obj)
 {
-    return member(obj, "status");
+    return op_spec_member(obj, "status");
 }
 
 static void event(const trun *r, const char *type, const char *reason, const char *fmt, ...)
@@ -106,20 +102,20 @@ static int write_status(const op_task_env *env, const cJSON *obj, const cJSON *s
 /* A spec we cannot act on: Ready=False/InvalidSpec (an Event when it is news). */
 static int report_invalid(const op_task_env *env, const cJSON *obj, const char *why)
 {
-    const cJSON *md = member(obj, "metadata");
-    const char *ns = cJSON_GetStringValue(member(md, "namespace")), *name = cJSON_GetStringValue(member(md, "name"));
+    const cJSON *md = op_spec_member(obj, "metadata");
+    const char *ns = cJSON_GetStringValue(op_spec_member(md, "namespace")), *name = cJSON_GetStringValue(op_spec_member(md, "name"));
     if (!ns || !name)
         return 0;
-    const cJSON *gen = member(md, "generation");
+    const cJSON *gen = op_spec_member(md, "generation");
     char now[FP_RFC3339_MAX];
     fp_rfc3339_now(0, now, sizeof now);
     cJSON *status = op_taskstatus_invalid(status_of(obj), cJSON_IsNumber(gen) ? (long long)gen->valuedouble : 0, why, now);
     if (!status)
         return FP_ENOMEM;
-    if (op_condition_status(member(status_of(obj), "conditions"), "Ready") == NULL ||
+    if (op_condition_status(op_spec_member(status_of(obj), "conditions"), "Ready") == NULL ||
         !cJSON_Compare(status, status_of(obj), 1)) {
         cJSON *copy = cJSON_Duplicate(obj, 1);   /* Events need apiVersion and kind */
-        if (copy && !member(copy, "kind")) {
+        if (copy && !op_spec_member(copy, "kind")) {
             cJSON_AddStringToObject(copy, "kind", OP_TASK_KIND);
             cJSON_AddStringToObject(copy, "apiVersion", OP_API_VERSION);
         }
@@ -140,9 +136,9 @@ static int metadata_current(const op_task *t, int want_finalizer, const op_pipel
     if (!owner)
         return 1;
     const cJSON *ref;
-    cJSON_ArrayForEach(ref, member(member(t->obj, "metadata"), "ownerReferences")) {
-        const char *uid = cJSON_GetStringValue(member(ref, "uid"));
-        if (uid && strcmp(uid, owner->uid) == 0 && cJSON_IsTrue(member(ref, "controller")))
+    cJSON_ArrayForEach(ref, op_spec_member(op_spec_member(t->obj, "metadata"), "ownerReferences")) {
+        const char *uid = cJSON_GetStringValue(op_spec_member(ref, "uid"));
+        if (uid && strcmp(uid, owner->uid) == 0 && cJSON_IsTrue(op_spec_member(ref, "controller")))
             return 1;
     }
     return 0;
@@ -155,12 +151,12 @@ static int set_metadata(trun *r, int want_finalizer, const op_pipeline *owner)
 {
     if (metadata_current(r->t, want_finalizer, owner))
         return 0;
-    const cJSON *md = member(r->t->obj, "metadata"), *it;
+    const cJSON *md = op_spec_member(r->t->obj, "metadata"), *it;
     cJSON *patch = cJSON_CreateObject();
     cJSON *pmd = cJSON_AddObjectToObject(patch, "metadata");
     cJSON *fins = cJSON_AddArrayToObject(pmd, "finalizers");
     int ok = fins != NULL;
-    cJSON_ArrayForEach(it, member(md, "finalizers"))
+    cJSON_ArrayForEach(it, op_spec_member(md, "finalizers"))
         if (cJSON_IsString(it) && strcmp(it->valuestring, OP_TASK_FINALIZER) != 0)
             ok = ok && cJSON_AddItemToArray(fins, cJSON_CreateString(it->valuestring));
     if (want_finalizer)
@@ -168,8 +164,8 @@ static int set_metadata(trun *r, int want_finalizer, const op_pipeline *owner)
     if (owner) {
         cJSON *refs = cJSON_AddArrayToObject(pmd, "ownerReferences");
         ok = ok && refs;
-        cJSON_ArrayForEach(it, member(md, "ownerReferences")) {
-            const char *kind = cJSON_GetStringValue(member(it, "kind"));
+        cJSON_ArrayForEach(it, op_spec_member(md, "ownerReferences")) {
+            const char *kind = cJSON_GetStringValue(op_spec_member(it, "kind"));
             if (!kind || strcmp(kind, OP_KIND) != 0)
                 ok = ok && cJSON_AddItemToArray(refs, cJSON_Duplicate(it, 1));
         }
@@ -179,7 +175,7 @@ static int set_metadata(trun *r, int want_finalizer, const op_pipeline *owner)
              cJSON_AddStringToObject(ref, "uid", owner->uid) && cJSON_AddBoolToObject(ref, "controller", 1) &&
              cJSON_AddBoolToObject(ref, "blockOwnerDeletion", 1);
     }
-    const char *rv = cJSON_GetStringValue(member(md, "resourceVersion"));
+    const char *rv = cJSON_GetStringValue(op_spec_member(md, "resourceVersion"));
     if (rv)
         ok = ok && cJSON_AddStringToObject(pmd, "resourceVersion", rv);
     char *body = ok ? cJSON_PrintUnformatted(patch) : NULL;
@@ -198,7 +194,7 @@ static int set_metadata(trun *r, int want_finalizer, const op_pipeline *owner)
 /* The dead-letter topic recorded in status (the pipeline may be gone by now). */
 static const char *recorded_dlq(const op_task *t)
 {
-    return cJSON_GetStringValue(member(status_of(t->obj), "deadLetterTopic"));
+    return cJSON_GetStringValue(op_spec_member(status_of(t->obj), "deadLetterTopic"));
 }
 
 /* The task's pods stop before its dead-letter topic goes: a pod still running (or in its
@@ -225,7 +221,7 @@ static int stop_pods(trun *r, int *left)
         fp_log_warn("cannot list the task's pods", FP_LSTR("task", r->t->name), FP_LSTR("error", err.msg));
         return rc;
     }
-    *left = cJSON_GetArraySize(member(pods, "items"));
+    *left = cJSON_GetArraySize(op_spec_member(pods, "items"));
     cJSON_Delete(pods);
     return 0;
 }
@@ -268,7 +264,7 @@ static void resolve(trun *r)
     snprintf(key, sizeof key, "%s/%s", r->t->ns, r->t->pipeline);
     cJSON *pobj = op_informer_get(r->env->pipelines, key);
     fp_error err = {0};
-    if (!pobj || member(member(pobj, "metadata"), "deletionTimestamp")) {
+    if (!pobj || op_spec_member(op_spec_member(pobj, "metadata"), "deletionTimestamp")) {
         r->seen.block = OP_BLOCK_PIPELINE_NOT_FOUND;
     } else if (!(r->p = op_pipeline_parse(pobj, r->env->defaults, &err))) {
         r->seen.block = OP_BLOCK_PIPELINE_INVALID;
@@ -397,10 +393,10 @@ static void apply_deployment(trun *r, int replicas)
     if (rc == OP_APPLY_FOREIGN) {
         snprintf(r->conflict, sizeof r->conflict, "Deployment %s exists and is not owned by this FormTask", name);
         const cJSON *c = NULL, *it;
-        cJSON_ArrayForEach(it, member(status_of(r->t->obj), "conditions"))
-            if (cJSON_GetStringValue(member(it, "type")) && strcmp(member(it, "type")->valuestring, "Ready") == 0)
+        cJSON_ArrayForEach(it, op_spec_member(status_of(r->t->obj), "conditions"))
+            if (cJSON_GetStringValue(op_spec_member(it, "type")) && strcmp(op_spec_member(it, "type")->valuestring, "Ready") == 0)
                 c = it;
-        const char *reason = cJSON_GetStringValue(member(c, "reason"));
+        const char *reason = cJSON_GetStringValue(op_spec_member(c, "reason"));
         if (!reason || strcmp(reason, "OwnershipConflict") != 0)
             event(r, "Warning", "OwnershipConflict", "%s; left alone", r->conflict);
     } else if (rc < 0) {
@@ -426,11 +422,11 @@ static int deployment_available(trun *r, int want, int *ready)
         cJSON_Delete(d);
         d = NULL;
     }
-    const cJSON *st = status_of(d), *md = member(d, "metadata");
-    *ready = cJSON_IsNumber(member(st, "readyReplicas")) ? member(st, "readyReplicas")->valueint : 0;
-    int available = cJSON_IsNumber(member(st, "availableReplicas")) ? member(st, "availableReplicas")->valueint : 0;
-    long long observed = cJSON_IsNumber(member(st, "observedGeneration")) ? (long long)member(st, "observedGeneration")->valuedouble : 0;
-    long long gen = cJSON_IsNumber(member(md, "generation")) ? (long long)member(md, "generation")->valuedouble : 0;
+    const cJSON *st = status_of(d), *md = op_spec_member(d, "metadata");
+    *ready = cJSON_IsNumber(op_spec_member(st, "readyReplicas")) ? op_spec_member(st, "readyReplicas")->valueint : 0;
+    int available = cJSON_IsNumber(op_spec_member(st, "availableReplicas")) ? op_spec_member(st, "availableReplicas")->valueint : 0;
+    long long observed = cJSON_IsNumber(op_spec_member(st, "observedGeneration")) ? (long long)op_spec_member(st, "observedGeneration")->valuedouble : 0;
+    long long gen = cJSON_IsNumber(op_spec_member(md, "generation")) ? (long long)op_spec_member(md, "generation")->valuedouble : 0;
     int ok = d && observed >= gen && available >= want && *ready >= want;
     cJSON_Delete(d);
     return ok;
