@@ -781,7 +781,7 @@ Test(tasks, lifecycle_deployment_dead_letter_topic_update_and_delete, .init = se
 
     /* a new URL reaches the Deployment; the pipeline's children are untouched */
     apply_task("confirm", "orders", "  webhook: {url: 'https://hooks.example.com/b', timeoutSeconds: 5, concurrency: 8}\n  maxAttempts: 4");
-    tk_sh_until(10, "--webhook-url=https://hooks.example.com/b", "kubectl get -n %s deployment confirm-task -o jsonpath='{.spec.template.spec.containers[0].args[7]}'", ns);
+    tk_sh_until(10, "--webhook-url=https://hooks.example.com/b", "kubectl get -n %s deployment confirm-task -o jsonpath='{.spec.template.spec.containers[0].args[9]}'", ns);
     char *after = pipeline_children_versions("orders");
     cr_assert_str_eq(after, before, "adding and changing a task touched the pipeline's children");
     free(after);
