@@ -54,13 +54,18 @@ struct fp_runner {
     tev *head, *tail;
     size_t held, max_held;
     int running;               /* attempts with the kind */
-    int full;                  /* every partition paused: too many events held */
+    int full;                  /* too many events held: nothing more is read */
+    long long full_since_ms;   /* when it became full */
     int closing;               /* the grace period is over: revokes wait for nothing more */
     unsigned rnd;
     long long next_lag_ms;
     atomic_int stop, looping;
     fp_series *m_delivered, *m_dead_lettered, *m_done, *m_retry, *m_reject, *m_in_flight, *m_delivery;
 };
+
+/* How long a runner may hold max_held events without reading before it pauses its
+ * partitions (well below max.poll.interval.ms: rebalances wait for the next read). */
+#define FULL_PAUSE_MS 5000
 
 /* Seconds from an event's time to its delivery: up to an hour of retries. */
 static const double delivery_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600};
@@ -373,9 +378,19 @@ static void take(fp_runner *r, rd_kafka_message_t *m)
 }
 
 /* Reads what is there (waiting up to timeout_ms for the first message), at most until
- * the runner holds max_held events. */
+ * the runner holds max_held events. While full it does not read at all: librdkafka stops
+ * fetching by itself once its own queue is at its limits, and the prefetched messages
+ * stay for later (pausing would purge them and fetch them again on resume, a stall per
+ * cycle). Only a runner full for FULL_PAUSE_MS (a receiver down, everything in backoff)
+ * pauses its partitions, so it can keep serving rebalances without taking messages. */
 static void read_messages(fp_runner *r, long long timeout_ms)
 {
+    if (r->full && !fp_group_paused(r->group)) {
+        if (fp_clock_mono_ms() - r->full_since_ms < FULL_PAUSE_MS)
+            return;
+        if (fp_group_set_paused(r->group, 1))
+            fp_log_info("events held at the limit for a while; reading paused", FP_LINT("held", (long long)r->held));
+    }
     for (int n = 0; n < 500; n++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(fp_group_rk(r->group), n ? 0 : (int)timeout_ms);
         if (!m)
@@ -392,20 +407,22 @@ static void read_messages(fp_runner *r, long long timeout_ms)
             continue;
         }
         take(r, m);
-        if (r->held >= r->max_held && fp_group_set_paused(r->group, 1)) {
+        if (r->held >= r->max_held) {
             r->full = 1;
-            fp_log_debug("events held at the limit; reading paused", FP_LINT("held", (long long)r->held));
+            r->full_since_ms = fp_clock_mono_ms();
+            return;
         }
     }
 }
 
-/* Resumes reading once half of the held events finished. */
+/* Reads again once half of the held events finished. */
 static void maybe_resume(fp_runner *r)
 {
-    if (r->full && r->held <= r->max_held / 2 && fp_group_set_paused(r->group, 0)) {
-        r->full = 0;
+    if (!r->full || r->held > r->max_held / 2)
+        return;
+    r->full = 0;
+    if (fp_group_paused(r->group) && fp_group_set_paused(r->group, 0))
         fp_letters_repause(r->letters);
-    }
 }
 
 /* 1 while an event waits for its dead letter's answer. */
