@@ -291,8 +291,15 @@ fp_runner *fp_runner_new(const fp_runner_config *cfg, fp_task_kind *kind, fp_met
         goto fail;
     }
     r->max_held = (size_t)cfg->concurrency * 4 < 256 ? 256 : (size_t)cfg->concurrency * 4;
+    /* librdkafka prefetches up to 64 MiB / 100,000 messages by default: a task needs a
+     * few thousand events ahead (docs/tasks.md has the runs), so at most
+     * 2 MiB / 2,000 messages, fetched 256 KiB per partition (a fetched batch stays in
+     * memory while one of its messages is held); --kafka-property overrides. */
+    static const char *const task_defaults[] = {"queued.max.messages.kbytes", "2048", "queued.min.messages", "2000",
+                                                "max.partition.fetch.bytes", "262144", NULL};
     fp_group_config gc = {.kafka_bootstrap = cfg->kafka_bootstrap, .kafka_config_file = cfg->kafka_config_file,
-                          .kafka_properties = cfg->kafka_properties, .group = cfg->group, .topic = cfg->topic,
+                          .kafka_properties = cfg->kafka_properties, .defaults = task_defaults,
+                          .group = cfg->group, .topic = cfg->topic,
                           .lag_metric = "formpipe_task_lag", .revoked = on_revoked, .opaque = r};
     fp_letters_config lc = {.kafka_bootstrap = cfg->kafka_bootstrap, .kafka_config_file = cfg->kafka_config_file,
                             .kafka_properties = cfg->kafka_properties, .topic = cfg->dlq_topic,
