@@ -46,6 +46,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "fp-bench-produce: %s\n", err);
         return 1;
     }
+    if (rate > 0) {   /* connected and with a producer id before the first timed event */
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(p, 1, NULL, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_metadata_destroy(md);
+        for (long long until = fp_clock_mono_ms() + 1000; fp_clock_mono_ms() < until;)
+            rd_kafka_poll(p, 100);
+    }
     long long base = (long long)time(NULL) * 1000, start_ms = fp_clock_mono_ms();
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "name", "Asha Verma");
