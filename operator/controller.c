@@ -51,6 +51,7 @@ struct op_controller {
     op_map *flush_runs;            /* key -> op_flushruns */
     op_targets *targets;           /* which pipeline writes which sheet tab */
     op_pipemetrics *pipe_metrics;  /* per-pipeline gauges */
+    op_taskmetrics *task_metrics;  /* per-task gauges */
     long long last_resync_ms;
     fp_series *reconciles_ok, *reconciles_failed, *duration, *depth, *pipelines_gauge;
     fp_metric *restarts;
@@ -301,21 +302,36 @@ static op_task_state *task_state_for(op_controller *c, const char *key)
 }
 
 /* One FormTask key: find it and its state and reconcile it. */
+/* Forgets a FormTask that is gone: its state and its gauges. */
+static void forget_task(op_controller *c, const char *key)
+{
+    char ns[256] = "", pipeline[64] = "";
+    pthread_mutex_lock(&c->lock);
+    const op_task_state *st = op_map_get(c->task_states, key);
+    if (st)
+        snprintf(pipeline, sizeof pipeline, "%s", st->pipeline);
+    op_map_del(c->task_states, key);
+    pthread_mutex_unlock(&c->lock);
+    const char *slash = strchr(key, '/');
+    if (*pipeline && slash && (size_t)(slash - key) < sizeof ns) {
+        snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
+        op_taskmetrics_forget(c->task_metrics, ns, pipeline, slash + 1);
+    }
+}
+
 static int reconcile_task_key(op_controller *c, kube_conn *conn, const char *key, long long *requeue)
 {
     *requeue = 0;
     cJSON *obj = op_informer_get(c->tasks, key);
     if (!obj) {
-        pthread_mutex_lock(&c->lock);
-        op_map_del(c->task_states, key);
-        pthread_mutex_unlock(&c->lock);
+        forget_task(c, key);
         return 0;
     }
     op_task_state *st = task_state_for(c, key);
     op_task_env env = {
         .conn = conn, .kafka = c->kafka, .defaults = &c->cfg.defaults, .identity = c->cfg.identity,
         .measure_interval_ms = c->cfg.lag_interval_ms, .pipelines = c->pipelines, .tasks = c->tasks,
-        .deployments = c->informers[INF_DEPLOYMENTS],
+        .deployments = c->informers[INF_DEPLOYMENTS], .metrics = c->task_metrics,
     };
     int rc = st ? op_task_reconcile(&env, obj, st, requeue) : FP_ENOMEM;
     cJSON_Delete(obj);
@@ -406,7 +422,8 @@ op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics 
         op_controller_free(c);
         return NULL;
     }
-    if (register_metrics(c, metrics, err) < 0 || !(c->pipe_metrics = op_pipemetrics_new(metrics, err))) {
+    if (register_metrics(c, metrics, err) < 0 || !(c->pipe_metrics = op_pipemetrics_new(metrics, err)) ||
+        !(c->task_metrics = op_taskmetrics_new(metrics, err))) {
         op_controller_free(c);
         return NULL;
     }
@@ -515,6 +532,7 @@ void op_controller_free(op_controller *c)
     op_map_free(c->flush_runs);
     op_targets_free(c->targets);
     op_pipemetrics_free(c->pipe_metrics);
+    op_taskmetrics_free(c->task_metrics);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }

@@ -7,7 +7,7 @@
 
 enum { G_LAG, G_READY, G_PROGRESSING, G_ROWS_WAITING, G_LAST_SUCCESS, G_LAST_ROWS, G_FAILED_RUNS, G_DEAD, G_COUNT };
 
-static const struct { const char *name, *help; } families[G_COUNT] = {
+static const fp_metric_def families[G_COUNT] = {
     [G_LAG] = {"formpipe_pipeline_lag", "Events in Kafka the pipeline's consumer group has not committed."},
     [G_READY] = {"formpipe_pipeline_ready", "1 while the pipeline's Ready condition is True."},
     [G_PROGRESSING] = {"formpipe_pipeline_progressing", "1 while Progressing is True, 0 while False (absent: not measured yet)."},
@@ -30,11 +30,9 @@ op_pipemetrics *op_pipemetrics_new(fp_metrics *m, fp_error *err)
         fp_error_set(err, FP_ENOMEM, "out of memory");
         return NULL;
     }
-    for (int i = 0; i < G_COUNT; i++) {
-        if (!(pm->g[i] = fp_metrics_gauge(m, families[i].name, families[i].help, labels, err))) {
-            free(pm);
-            return NULL;
-        }
+    if (fp_metrics_gauges(m, families, G_COUNT, labels, pm->g, err) < 0) {
+        free(pm);
+        return NULL;
     }
     return pm;
 }
@@ -42,15 +40,6 @@ op_pipemetrics *op_pipemetrics_new(fp_metrics *m, fp_error *err)
 void op_pipemetrics_free(op_pipemetrics *pm)
 {
     free(pm);
-}
-
-/* Sets gauge i, or removes it when the value is unknown (< 0). */
-static void put(op_pipemetrics *pm, int i, const char *const *labels, double v)
-{
-    if (v < 0)
-        fp_metric_forget(pm->g[i], labels);
-    else
-        fp_series_set(fp_metric_series(pm->g[i], labels), v);
 }
 
 void op_pipemetrics_set(op_pipemetrics *pm, const char *ns, const char *name, const op_observed *o,
@@ -61,14 +50,14 @@ void op_pipemetrics_set(op_pipemetrics *pm, const char *ns, const char *name, co
     long long success_ms = -1000;
     if (f->last_success[0])
         fp_rfc3339_parse_ms(f->last_success, &success_ms);
-    put(pm, G_LAG, labels, (double)o->lag);
-    put(pm, G_READY, labels, cond[OP_C_READY].status == 1);
-    put(pm, G_PROGRESSING, labels, cond[OP_C_PROGRESSING].status);   /* -1 Unknown: absent */
-    put(pm, G_ROWS_WAITING, labels, (double)f->rows_waiting);
-    put(pm, G_LAST_SUCCESS, labels, (double)success_ms / 1000.0);
-    put(pm, G_LAST_ROWS, labels, (double)f->last_rows);
-    put(pm, G_FAILED_RUNS, labels, f->runs ? f->failures_in_a_row : -1);
-    put(pm, G_DEAD, labels, (double)o->dead_letters);
+    fp_metric_put(pm->g[G_LAG], labels, (double)o->lag);
+    fp_metric_put(pm->g[G_READY], labels, cond[OP_C_READY].status == 1);
+    fp_metric_put(pm->g[G_PROGRESSING], labels, cond[OP_C_PROGRESSING].status);   /* -1 Unknown: absent */
+    fp_metric_put(pm->g[G_ROWS_WAITING], labels, (double)f->rows_waiting);
+    fp_metric_put(pm->g[G_LAST_SUCCESS], labels, (double)success_ms / 1000.0);
+    fp_metric_put(pm->g[G_LAST_ROWS], labels, (double)f->last_rows);
+    fp_metric_put(pm->g[G_FAILED_RUNS], labels, f->runs ? f->failures_in_a_row : -1);
+    fp_metric_put(pm->g[G_DEAD], labels, (double)o->dead_letters);
 }
 
 void op_pipemetrics_forget(op_pipemetrics *pm, const char *ns, const char *name)

@@ -460,6 +460,10 @@ static int reconcile_live(trun *r)
     fp_rfc3339_now(0, now, sizeof now);
     op_condition cond[OP_TC_COUNT];
     cJSON *status = op_taskstatus_build(r->t, &r->seen, status_of(r->t->obj), now, cond);
+    if (status && r->env->metrics) {
+        op_taskmetrics_set(r->env->metrics, r->t, &r->seen, cond);
+        snprintf(r->st->pipeline, sizeof r->st->pipeline, "%s", r->t->pipeline);
+    }
     int rc = status ? write_status(r->env, r->t->obj, status, r->t->ns, r->t->name) : FP_ENOMEM;
     cJSON_Delete(status);
     return rc;

@@ -17,6 +17,7 @@
 #include "pipeline.h"
 #include "progress.h"
 #include "scale.h"
+#include "taskmetrics.h"
 
 /* Per-task memory kept across reconciles; only the worker holding the task's key touches
  * it (but synced_generation, read by the informer thread). */
@@ -31,6 +32,7 @@ typedef struct op_task_state {
     int measured;
     long long committed, dead_lettered;   /* -1: not yet */
     op_applied_mark applied;
+    char pipeline[64];             /* the pipeline label of the task's gauges; "" none yet */
 } op_task_state;
 
 op_task_state *op_task_state_new(void);   /* NULL on ENOMEM */
@@ -44,6 +46,7 @@ typedef struct op_task_env {
     const char *identity;            /* reportingInstance of Events */
     long long measure_interval_ms;
     op_informer *pipelines, *tasks, *deployments;
+    op_taskmetrics *metrics;         /* per-task gauges */
 } op_task_env;
 
 /* Reconciles obj (a cached FormTask) with its state. 0 with *requeue_ms (0: none);

@@ -81,6 +81,14 @@ static void known(cJSON *o, const char *key, long long v)
         cJSON_AddNumberToObject(o, key, (double)v);
 }
 
+long long op_taskstatus_delivered(const op_task_observed *o)
+{
+    long long dead = o->dead_lettered > 0 ? o->dead_lettered : 0;
+    if (o->committed < 0)
+        return -1;
+    return o->committed > dead ? o->committed - dead : 0;
+}
+
 cJSON *op_taskstatus_build(const op_task *t, const op_task_observed *o, const cJSON *old_status, const char *now,
                            op_condition cond[OP_TC_COUNT])
 {
@@ -101,9 +109,8 @@ cJSON *op_taskstatus_build(const op_task *t, const op_task_observed *o, const cJ
     }
     if (o->stall)
         known(status, "lag", o->stall->lag);
-    long long dead = o->dead_lettered > 0 ? o->dead_lettered : 0;
     if (o->committed >= 0)
-        known(status, "delivered", o->committed > dead ? o->committed - dead : 0);
+        known(status, "delivered", op_taskstatus_delivered(o));
     known(status, "deadLettered", o->dead_lettered);
     cJSON *conds = op_conditions_build(cJSON_GetObjectItemCaseSensitive(old_status, "conditions"), cond, OP_TC_COUNT,
                                        t->generation, now);

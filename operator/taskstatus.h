@@ -49,6 +49,10 @@ typedef struct op_task_observed {
 /* The conditions for what was observed into cond[OP_TC_COUNT]. */
 void op_taskstatus_conditions(const op_task *t, const op_task_observed *o, op_condition cond[OP_TC_COUNT]);
 
+/* Events delivered: committed - dead_lettered (an unknown dead-letter count as 0),
+ * never below 0; -1 while the committed offsets are unknown. */
+long long op_taskstatus_delivered(const op_task_observed *o);
+
 /* The status object: observedGeneration, kind, topic, group, deadLetterTopic,
  * partitions, replicas, readyReplicas, lag, delivered, deadLettered (each when known)
  * and conditions (lastTransitionTime kept from old_status where a status holds).

@@ -281,6 +281,23 @@ fp_series *fp_metric_series(fp_metric *m, const char *const *values)
     return found;
 }
 
+int fp_metrics_gauges(fp_metrics *r, const fp_metric_def *defs, size_t n, const char *const *labels,
+                      fp_metric **out, fp_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(out[i] = fp_metrics_gauge(r, defs[i].name, defs[i].help, labels, err)))
+            return err->code ? err->code : FP_ENOMEM;
+    return 0;
+}
+
+void fp_metric_put(fp_metric *m, const char *const *values, double v)
+{
+    if (v < 0)
+        fp_metric_forget(m, values);
+    else
+        fp_series_set(fp_metric_series(m, values), v);
+}
+
 int fp_metric_forget(fp_metric *m, const char *const *values)
 {
     fp_series *gone = NULL;

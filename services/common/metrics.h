@@ -29,6 +29,16 @@ fp_metric *fp_metrics_histogram(fp_metrics *r, const char *name, const char *hel
                                 const char *const *labels, const double *bounds,
                                 size_t nbounds, fp_error *err);
 
+/* A family's name and help, for registering several alike. */
+typedef struct fp_metric_def {
+    const char *name, *help;
+} fp_metric_def;
+
+/* Registers n gauges with the same label names (NULL-terminated) into out[0..n-1].
+ * 0, or negative with *err. */
+int fp_metrics_gauges(fp_metrics *r, const fp_metric_def *defs, size_t n, const char *const *labels,
+                      fp_metric **out, fp_error *err);
+
 /* Returns the series for these label values (one per label name; NULL for a family
  * without labels), creating it at zero. Returns NULL when the family already holds
  * max_series combinations; updates through a NULL series are ignored and counted in
@@ -38,6 +48,10 @@ fp_series *fp_metric_series(fp_metric *m, const char *const *values);
 /* Removes the series with these label values (a pipeline that is gone) so it is no
  * longer rendered. Pointers to it must not be used afterwards. 1 if it was there. */
 int fp_metric_forget(fp_metric *m, const char *const *values);
+
+/* A gauge that may be unknown: sets the series to v, or forgets it when v < 0 (so an
+ * unmeasured value is absent rather than a misleading 0). */
+void fp_metric_put(fp_metric *m, const char *const *values, double v);
 
 void fp_series_inc(fp_series *s);                 /* counter or gauge: +1 */
 void fp_series_add(fp_series *s, double v);       /* counter: v >= 0; gauge: any */

@@ -862,7 +862,7 @@ Test(tasks, waits_for_its_pipeline_and_goes_with_it, .init = setup, .fini = tear
 Test(tasks, replicas_follow_the_task_groups_lag_up_to_the_partitions, .init = setup, .fini = teardown, .timeout = 120)
 {
     tk_proc op;
-    start_operator(&op, NULL, fast_measure);
+    int port = start_operator(&op, NULL, fast_measure);
     apply_pipeline("busy", 4, "  progressDeadlineSeconds: 10");
     tk_sh_until(15, "True", "kubectl get -n %s fp busy -o jsonpath='%s'", ns, condition("TopicReady"));
     apply_task("hook", "busy", "  webhook: {url: 'http://receiver.example.com/'}\n  scaling: {minReplicas: 1, lagPerReplica: 100}");
@@ -883,7 +883,20 @@ Test(tasks, replicas_follow_the_task_groups_lag_up_to_the_partitions, .init = se
     tk_sh_until(30, "False NoProgress", "kubectl get -n %s ft hook -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].status} {.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
     char group[160];
     snprintf(group, sizeof group, "formpipe.%s.busy.hook", ns);
+    char series[256];
+    snprintf(series, sizeof series, "formpipe_formtask_progressing{namespace=\"%s\",pipeline=\"busy\",task=\"hook\"}", ns);
+    cr_assert_eq(metric_value(port, series), 0, "the operator's /metrics says so too");
+    snprintf(series, sizeof series, "formpipe_formtask_lag{namespace=\"%s\",pipeline=\"busy\",task=\"hook\"}", ns);
+    cr_assert_eq(metric_value(port, series), 1250);
     commit_offsets(group, topic, 4, 0);   /* the task caught up */
     tk_sh_until(20, "True 0 1250", "kubectl get -n %s ft hook -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].status} {.status.lag} {.status.delivered}'", ns);
+    snprintf(series, sizeof series, "formpipe_formtask_delivered{namespace=\"%s\",pipeline=\"busy\",task=\"hook\"}", ns);
+    cr_assert_eq(metric_value(port, series), 1250);
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s ft hook --timeout=60s", ns), 0, "%s", out);
+    free(out);
+    for (int i = 0; i < 100 && metric_value(port, series) != -1; i++)
+        usleep(100000);
+    cr_assert_eq(metric_value(port, series), -1, "a deleted task's series are forgotten");
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }

@@ -113,6 +113,7 @@ custom_rendered() {
               "--google-credentials-secret=sheets-writer:sa.json" "--sheets-api-url=https://sheets.example.com" \
               "--consumer-image=registry.example.com/team/formpipe-consumer:9.9.9" \
               "--task-image=registry.example.com/team/formpipe-task:9.9.9" "kind: ServiceMonitor" "kind: PrometheusRule" \
+              "kind: PodMonitor" "interval: 20s" "targetLabel: pipeline" \
               "runbook_url: https://docs.example.com/formpipe/runbooks#pipeline-not-progressing" \
               "release: prometheus" "secretName: kafka-client" "dedicated" "podAntiAffinity" "regcred"; do
     grep -qF -- "$want" <<<"$out" || { echo "missing: $want"; return 1; }
