@@ -206,6 +206,13 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     }
     if (!fp_names_topic_valid(p->topic) || strlen(p->topic) > OP_MAX_TOPIC)
         return fp_error_set(err, FP_EINVAL, "spec.kafka.topic: must be 1-%d of [a-zA-Z0-9._-]", OP_MAX_TOPIC);
+    /* The operator creates, grows and may delete the topic with its own credentials: a
+     * pipeline names only topics of its own namespace (CEL cannot see the namespace). */
+    size_t nslen = strlen(p->ns);
+    if (strncmp(p->topic, "forms.", 6) != 0 || strncmp(p->topic + 6, p->ns, nslen) != 0 || p->topic[6 + nslen] != '.' ||
+        !p->topic[7 + nslen])
+        return fp_error_set(err, FP_EINVAL, "spec.kafka.topic: must start with forms.%s. (a pipeline uses only its own "
+                            "namespace's topics)", p->ns);
     fp_names_dlq_topic(p->topic, p->dlq_topic, sizeof p->dlq_topic);
     fp_names_group(p->ns, p->name, p->group, sizeof p->group);
     p->kafka_bootstrap = op_spec_str(kafka, "bootstrapServers", d->kafka_bootstrap);
