@@ -68,7 +68,9 @@ static fp_task_kind *new_webhook(fp_metrics *m, int *usage, fp_error *err)
         return NULL;
     }
     size_t key_len = 0;
-    if (*webhook_secret_file && !(key = fp_config_read_secret(webhook_secret_file, &key_len, err))) {
+    fp_error kerr = {0};
+    if (*webhook_secret_file && !(key = fp_config_read_secret(webhook_secret_file, &key_len, &kerr))) {
+        fp_error_set(err, kerr.code, "--webhook-secret-file: %s", kerr.msg);
         return NULL;
     }
     wc.secret = key;
