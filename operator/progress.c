@@ -59,3 +59,20 @@ void op_progress_clear(op_progress *pr)
     free(pr->since_ms);
     memset(pr, 0, sizeof *pr);
 }
+
+int op_progress_false(op_condition *c, const op_stall *s, int dlq_recreated, const char *dlq_topic, const char *group,
+                      const char *set_aside, const char *logs)
+{
+    if (dlq_recreated)
+        op_condition_set(c, "Progressing", 0, "DeadLetterTopicMissing",
+                         "dead-letter topic %s was missing, so events that cannot be %s could not be set aside; "
+                         "it was created again", dlq_topic, set_aside);
+    else if (s && s->stalled > 0)
+        op_condition_set(c, "Progressing", 0, "NoProgress",
+                         "consumer group %s committed nothing on partition %d for %llds while %lld events wait "
+                         "(%d partition%s stalled): see %s logs", group, s->first, s->stalled_ms / 1000, s->lag,
+                         s->stalled, s->stalled == 1 ? "" : "s", logs);
+    else
+        return 0;
+    return 1;
+}

@@ -6,6 +6,7 @@
 #ifndef OP_PROGRESS_H
 #define OP_PROGRESS_H
 
+#include "conditions.h"
 #include "kafka_admin.h"
 
 typedef struct op_progress {
@@ -26,6 +27,14 @@ typedef struct op_stall {
  * partitions) and fills *out. 0, or FP_ENOMEM (the tracker is unchanged). */
 int op_progress_update(op_progress *pr, const op_partition_offsets *offsets, int n, long long now_ms,
                        long long window_ms, op_stall *out);
+
+/* The Progressing=False causes a pipeline and a task share, first to last: the
+ * dead-letter topic dlq_topic had to be created again (DeadLetterTopicMissing), or a
+ * partition of group stalls (NoProgress; s NULL: not measured). Sets c and returns 1
+ * when one holds, else leaves c alone and returns 0. set_aside says what a dead letter
+ * holds ("stored", "delivered"); logs whose logs to read ("the consumers'"). */
+int op_progress_false(op_condition *c, const op_stall *s, int dlq_recreated, const char *dlq_topic, const char *group,
+                      const char *set_aside, const char *logs);
 
 /* Frees what the tracker holds and empties it (it can be used again). */
 void op_progress_clear(op_progress *pr);

@@ -26,16 +26,9 @@ static void flushing(const op_pipeline *p, const op_observed *o, op_condition *c
 static void progressing(const op_pipeline *p, const op_observed *o, op_condition *c)
 {
     const op_stall *s = o->stall;
-    if (o->dlq_recreated)
-        op_condition_set(c, "Progressing", 0, "DeadLetterTopicMissing",
-            "dead-letter topic %s was missing, so events that cannot be stored could not be set aside; "
-            "it was created again", o->dlq_topic);
-    else if (s && s->stalled > 0)
-        op_condition_set(c, "Progressing", 0, "NoProgress",
-            "consumer group %s committed nothing on partition %d for %llds while %lld events wait "
-            "(%d partition%s stalled): see the consumers' logs", o->group, s->first, s->stalled_ms / 1000, s->lag,
-            s->stalled, s->stalled == 1 ? "" : "s");
-    else if (o->flush->failures_in_a_row >= p->max_failed_runs)
+    if (op_progress_false(c, s, o->dlq_recreated, o->dlq_topic, o->group, "stored", "the consumers'"))
+        return;
+    if (o->flush->failures_in_a_row >= p->max_failed_runs)
         op_condition_set(c, "Progressing", 0, "FlushFailing", "the last %d flush runs failed: %.160s", o->flush->failures_in_a_row,
             o->flush->last_error);
     else if (!s)

@@ -37,16 +37,9 @@ static void blocked(const op_task *t, const op_task_observed *o, op_condition *c
 static void progressing(const op_task_observed *o, op_condition *c)
 {
     const op_stall *s = o->stall;
-    if (o->dlq_recreated)
-        op_condition_set(c, "Progressing", 0, "DeadLetterTopicMissing",
-                         "dead-letter topic %s was missing, so events that cannot be delivered could not be set aside; "
-                         "it was created again", o->dlq_topic);
-    else if (s && s->stalled > 0)
-        op_condition_set(c, "Progressing", 0, "NoProgress",
-                         "consumer group %s committed nothing on partition %d for %llds while %lld events wait "
-                         "(%d partition%s stalled): see the task pods' logs", o->group, s->first, s->stalled_ms / 1000,
-                         s->lag, s->stalled, s->stalled == 1 ? "" : "s");
-    else if (!s)
+    if (op_progress_false(c, s, o->dlq_recreated, o->dlq_topic, o->group, "delivered", "the task pods'"))
+        return;
+    if (!s)
         op_condition_set(c, "Progressing", -1, "NotMeasured", "progress not measured yet");
     else
         op_condition_set(c, "Progressing", 1, "Progressing", "%lld events wait; every partition with lag is moving",
