@@ -58,6 +58,16 @@ static void attempt_free(attempt *a)
     free(a);
 }
 
+/* Puts a running attempt on the list (and in the count) poll() reports from. */
+static void link_attempt(webhook *w, attempt *a)
+{
+    a->next = w->head;
+    if (w->head)
+        w->head->prev = a;
+    w->head = a;
+    w->running++;
+}
+
 /* Takes a out of the list of running attempts. */
 static void unlink_attempt(webhook *w, attempt *a)
 {
@@ -125,11 +135,7 @@ static int start_decided(webhook *w, attempt *a, const char *why)
     curl_slist_free_all(a->headers);
     a->headers = NULL;
     fp_cehttp_binary_free(&a->bin);
-    a->next = w->head;
-    if (w->head)
-        w->head->prev = a;
-    w->head = a;
-    w->running++;
+    link_attempt(w, a);
     return 0;
 }
 
@@ -206,11 +212,7 @@ static int wh_start(void *self, const fp_task_event *ev)
         curl_easy_setopt(h, CURLOPT_PRIVATE, a) != CURLE_OK ||
         curl_multi_add_handle(w->multi, h) != CURLM_OK)
         goto fail;
-    a->next = w->head;
-    if (w->head)
-        w->head->prev = a;
-    w->head = a;
-    w->running++;
+    link_attempt(w, a);
     return 0;
 fail:
     attempt_free(a);
