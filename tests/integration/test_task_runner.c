@@ -276,28 +276,6 @@ static void wait_done(int from, int to, double timeout_s)
     cr_assert_fail("%d of events %d..%d not done after %.0f s", missing, from, to - 1, timeout_s);
 }
 
-/* The dead letters on the dead-letter topic (waits until want arrived or wait_s passed). */
-static int read_dead_letters(fp_deadletter *out, char (*payloads)[1024], int want, double wait_s)
-{
-    int got = 0;
-    rd_kafka_t *r = tk_kafka_reader(dlq);
-    double deadline = tk_now() + wait_s;
-    while (tk_now() < deadline && got < want) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(r, 500);
-        if (!m)
-            continue;
-        rd_kafka_headers_t *h = NULL;
-        if (!m->err && rd_kafka_message_headers(m, &h) == 0 && fp_deadletter_read(h, &out[got], NULL) == 0) {
-            snprintf(payloads[got], sizeof payloads[got], "%.*s", (int)m->len, (const char *)m->payload);
-            got++;
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(r);
-    rd_kafka_destroy(r);
-    return got;
-}
-
 Test(task_runner, every_event_is_done_once_in_key_order_under_concurrency)
 {
     tk_topic_create(topic, 3);
@@ -347,7 +325,7 @@ Test(task_runner, retries_then_dead_letters_with_reason_and_source)
     char payloads[4][1024];
     wait_done(1, 3, 60);
     wait_done(5, 6, 60);
-    int got = read_dead_letters(d, payloads, 4, 60);
+    int got = tk_read_dead_letters(dlq, d, payloads, 4, 60);
     stop_runner(&x);
     cr_assert_eq(got, 4, "want 4 dead letters, got %d", got);
     pthread_mutex_lock(&seen.mu);
@@ -452,7 +430,7 @@ Test(task_runner, a_dead_letter_that_cannot_be_written_holds_its_partition_until
     stop_runner(&x);
     fp_deadletter d[2];
     char payloads[2][1024];
-    cr_assert_eq(read_dead_letters(d, payloads, 2, 10), 1, "reject-0 is on the dead-letter topic once");
+    cr_assert_eq(tk_read_dead_letters(dlq, d, payloads, 2, 10), 1, "reject-0 is on the dead-letter topic once");
     cr_assert_eq(d[0].reason, FP_DEADLETTER_REJECTED);
     cr_assert_eq(d[0].source_offset, 0);
 }

@@ -363,6 +363,27 @@ rd_kafka_t *tk_kafka_reader(const char *topic)
     return r;
 }
 
+int tk_read_dead_letters(const char *topic, fp_deadletter *out, char (*payloads)[1024], int want, double wait_s)
+{
+    int got = 0;
+    rd_kafka_t *r = tk_kafka_reader(topic);
+    double deadline = tk_now() + wait_s;
+    while (tk_now() < deadline && got < want) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r, 500);
+        if (!m)
+            continue;
+        rd_kafka_headers_t *h = NULL;
+        if (!m->err && rd_kafka_message_headers(m, &h) == 0 && fp_deadletter_read(h, &out[got], NULL) == 0) {
+            snprintf(payloads[got], sizeof payloads[got], "%.*s", (int)m->len, (const char *)m->payload);
+            got++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(r);
+    rd_kafka_destroy(r);
+    return got;
+}
+
 fp_redis *tk_redis(void)
 {
     char *password = tk_read_file(tk_env("FORMPIPE_REDIS_PASSWORD_FILE"));

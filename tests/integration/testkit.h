@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "deadletter.h"
+
 /* The value of an environment variable, or the test fails naming it. */
 const char *tk_env(const char *name);
 
@@ -81,6 +83,11 @@ void tk_redis_component(int port, char *out, size_t outsz);
 /* A consumer in a fresh group reading topic from the start (rd_kafka_consumer_close
  * and rd_kafka_destroy it; destroy every message first). */
 rd_kafka_t *tk_kafka_reader(const char *topic);
+
+/* Reads the dead letters on topic from the start (until want arrived or wait_s passed):
+ * their headers into out[] and their payloads (at most 1023 bytes) into payloads[].
+ * Messages without formpipe's dead-letter headers are skipped. Returns how many. */
+int tk_read_dead_letters(const char *topic, fp_deadletter *out, char (*payloads)[1024], int want, double wait_s);
 
 /* Runs a shell command (printf-style) with stdout and stderr captured into *out
  * (caller frees; may be NULL to discard). Returns its exit status. */
