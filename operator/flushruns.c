@@ -25,7 +25,7 @@ static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
     snprintf(run->pod, sizeof run->pod, "%s", name);
     snprintf(run->finished, sizeof run->finished, "%s", finished);
     run->exit_code = (int)op_spec_num(t, "exitCode", 1);
-    run->rows = run->rows_left = -1;
+    run->rows = run->rows_left = run->oldest_left_ms = run->quota_wait_ms = run->throttled = -1;
     const char *message = cJSON_GetStringValue(op_spec_member(t, "message"));
     cJSON *summary = message ? cJSON_Parse(message) : NULL;
     if (cJSON_IsTrue(op_spec_member(summary, "lock_busy"))) {
@@ -35,6 +35,9 @@ static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
     if (cJSON_IsObject(summary)) {
         run->rows = op_spec_num(summary, "rows", -1);
         run->rows_left = op_spec_num(summary, "rows_left", -1);
+        run->oldest_left_ms = op_spec_num(summary, "oldest_left_ms", -1);
+        run->quota_wait_ms = op_spec_num(summary, "quota_wait_ms", -1);
+        run->throttled = op_spec_num(summary, "sheets_throttled", -1);
         run->spreadsheets_full = cJSON_IsTrue(op_spec_member(summary, "spreadsheets_full"));
         const char *e = cJSON_GetStringValue(op_spec_member(summary, "error"));
         snprintf(run->error, sizeof run->error, "%s", e ? e : "");
@@ -51,7 +54,8 @@ static int read_run(const cJSON *pod, const cJSON *t, op_flush_run *run)
 static int same_run(const op_flush_run *a, const op_flush_run *b)
 {
     return a->finished_ms == b->finished_ms && a->exit_code == b->exit_code && a->rows == b->rows &&
-           a->rows_left == b->rows_left && a->spreadsheets_full == b->spreadsheets_full &&
+           a->rows_left == b->rows_left && a->oldest_left_ms == b->oldest_left_ms &&
+           a->quota_wait_ms == b->quota_wait_ms && a->throttled == b->throttled && a->spreadsheets_full == b->spreadsheets_full &&
            strcmp(a->pod, b->pod) == 0 && strcmp(a->error, b->error) == 0;
 }
 
@@ -91,11 +95,14 @@ void op_flushruns_facts(const op_flushruns *r, op_flush_facts *out)
 {
     memset(out, 0, sizeof *out);
     out->runs = r->n;
-    out->last_rows = out->rows_waiting = -1;
+    out->last_rows = out->rows_waiting = out->oldest_waiting_ms = out->quota_wait_ms = out->throttled = -1;
     if (r->n == 0)
         return;
     out->last_rows = r->run[0].rows;
     out->rows_waiting = r->run[0].rows_left;
+    out->oldest_waiting_ms = r->run[0].oldest_left_ms;
+    out->quota_wait_ms = r->run[0].quota_wait_ms;
+    out->throttled = r->run[0].throttled;
     out->last_exit = r->run[0].exit_code;
     out->spreadsheets_full = r->run[0].spreadsheets_full;
     int i = 0;

@@ -19,6 +19,9 @@ typedef struct op_flush_run {
     char finished[FP_RFC3339_MAX];
     int exit_code;
     long long rows, rows_left;   /* -1: the pod left no summary */
+    long long oldest_left_ms;    /* received-at of the oldest row left; -1: none or unknown */
+    long long quota_wait_ms;     /* time spent waiting for the Sheets quota; -1: unknown */
+    long long throttled;         /* answers 429 from Sheets; -1: unknown */
     int spreadsheets_full;       /* every spreadsheet of the list was at the cell limit */
     char error[256];
 } op_flush_run;
@@ -35,6 +38,8 @@ typedef struct op_flush_facts {
     char last_success[FP_RFC3339_MAX];     /* "" when none recorded */
     long long last_rows;                   /* rows the newest run wrote; -1: unknown */
     long long rows_waiting;                /* rows the newest run left buffered; -1: unknown */
+    long long oldest_waiting_ms;           /* received-at of the oldest of them; -1: none/unknown */
+    long long quota_wait_ms, throttled;    /* the newest run's quota waits and 429s; -1: unknown */
     int last_exit;                         /* exit status of the newest run */
     int spreadsheets_full;                 /* the newest run found every spreadsheet full */
     char last_error[256];                  /* the newest failed run's error line */

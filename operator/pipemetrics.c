@@ -5,7 +5,7 @@
 
 #include "rfc3339.h"
 
-enum { G_LAG, G_READY, G_PROGRESSING, G_ROWS_WAITING, G_LAST_SUCCESS, G_LAST_ROWS, G_FAILED_RUNS, G_DEAD, G_COUNT };
+enum { G_LAG, G_READY, G_PROGRESSING, G_ROWS_WAITING, G_LAST_SUCCESS, G_LAST_ROWS, G_FAILED_RUNS, G_DEAD, G_OLDEST, G_QUOTA_WAIT, G_THROTTLED, G_COUNT };
 
 static const fp_metric_def families[G_COUNT] = {
     [G_LAG] = {"formpipe_pipeline_lag", "Events in Kafka the pipeline's consumer group has not committed."},
@@ -16,6 +16,11 @@ static const fp_metric_def families[G_COUNT] = {
     [G_LAST_ROWS] = {"formpipe_pipeline_flush_last_run_rows", "Rows the newest finished flush run wrote."},
     [G_FAILED_RUNS] = {"formpipe_pipeline_flush_failed_runs", "Newest flush runs that failed in a row."},
     [G_DEAD] = {"formpipe_pipeline_dead_letters", "Events set aside on the dead-letter topic since it was created."},
+    [G_OLDEST] = {"formpipe_pipeline_oldest_waiting_row_timestamp_seconds",
+                  "When the oldest row the newest flush run left in the buffer was submitted (Unix time; absent: none waits)."},
+    [G_QUOTA_WAIT] = {"formpipe_pipeline_flush_last_run_quota_wait_seconds",
+                      "Time the newest flush run spent waiting for the Google Sheets write quota (pacing and after 429)."},
+    [G_THROTTLED] = {"formpipe_pipeline_flush_last_run_throttled", "Answers 429 (quota exceeded) the newest flush run got from Sheets."},
 };
 
 struct op_pipemetrics {
@@ -58,6 +63,9 @@ void op_pipemetrics_set(op_pipemetrics *pm, const char *ns, const char *name, co
     fp_metric_put(pm->g[G_LAST_ROWS], labels, (double)f->last_rows);
     fp_metric_put(pm->g[G_FAILED_RUNS], labels, f->runs ? f->failures_in_a_row : -1);
     fp_metric_put(pm->g[G_DEAD], labels, (double)o->dead_letters);
+    fp_metric_put(pm->g[G_OLDEST], labels, f->oldest_waiting_ms < 0 ? -1 : (double)f->oldest_waiting_ms / 1000.0);
+    fp_metric_put(pm->g[G_QUOTA_WAIT], labels, f->quota_wait_ms < 0 ? -1 : (double)f->quota_wait_ms / 1000.0);
+    fp_metric_put(pm->g[G_THROTTLED], labels, (double)f->throttled);
 }
 
 void op_pipemetrics_forget(op_pipemetrics *pm, const char *ns, const char *name)

@@ -91,6 +91,11 @@ static void add_flush(cJSON *status, const op_pipeline *p, const op_observed *o)
         cJSON_AddNumberToObject(flush, "lastRunRows", (double)f->last_rows);
     if (f->rows_waiting >= 0)
         cJSON_AddNumberToObject(flush, "rowsWaiting", (double)f->rows_waiting);
+    char oldest[FP_RFC3339_MAX];
+    if (f->oldest_waiting_ms >= 0) {
+        fp_rfc3339_format_ms(f->oldest_waiting_ms, oldest, sizeof oldest);
+        cJSON_AddStringToObject(flush, "oldestWaitingTime", oldest);
+    }
     cJSON_AddNumberToObject(flush, "failedRunsInARow", f->failures_in_a_row);
     if (o->dead_letters >= 0)
         cJSON_AddNumberToObject(flush, "deadLetters", (double)o->dead_letters);

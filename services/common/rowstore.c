@@ -316,6 +316,28 @@ int fp_rowstore_pending(fp_rowstore *b, long long *count, fp_error *err)
     return command_int(b, count, err, (const char *[]){"ZCARD", b->pending, NULL});
 }
 
+int fp_rowstore_oldest_ms(fp_rowstore *b, long long *received_ms, fp_error *err)
+{
+    const char *argv[] = {"ZRANGE", b->pending, "0", "0", "WITHSCORES"};
+    size_t lens[5];
+    for (int i = 0; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *rep;
+    int rc = check_idle(b, argv[0], err);
+    if (!rc)
+        rc = fp_redis_command(b->redis, &rep, err, 5, argv, lens);
+    if (rc)
+        return rc;
+    *received_ms = -1;
+    if (rep->type != REDIS_REPLY_ARRAY || (rep->elements != 0 && rep->elements != 2))
+        rc = fp_error_set(err, FP_EINVAL, "ZRANGE: unexpected reply: %s",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "not a member and its score");
+    else if (rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_STRING)
+        *received_ms = strtoll(rep->element[1]->str, NULL, 10);
+    freeReplyObject(rep);
+    return rc;
+}
+
 int fp_rowstore_trim_flushed(fp_rowstore *b, long long cutoff_ms, long long *removed, fp_error *err)
 {
     char max[32];

@@ -70,6 +70,10 @@ int fp_rowstore_wait(fp_rowstore *b, int replicas, long timeout_ms, long long *a
 /* Number of pending rows. */
 int fp_rowstore_pending(fp_rowstore *b, long long *count, fp_error *err);
 
+/* When the oldest pending row was received (ms since the epoch) into *received_ms;
+ * -1 when nothing is pending. */
+int fp_rowstore_oldest_ms(fp_rowstore *b, long long *received_ms, fp_error *err);
+
 /* Rows read from the buffer. The texts are borrowed from the Redis replies this holds
  * (and, for fp_rowstore_rows, from the caller's ids); fp_rowstore_rowset_clear frees them. */
 typedef struct fp_rowstore_rowset {

@@ -427,13 +427,16 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
     return rc;
 }
 
-/* Rows still buffered at the end into sum->pending_left, also after a failed run (it is
- * what an operator wants to know then); -1 when Redis cannot say. */
+/* Rows still buffered at the end into sum->pending_left and when the oldest of them
+ * was received into sum->oldest_left_ms, also after a failed run (it is what an
+ * operator wants to know then); -1 when Redis cannot say. */
 static void count_left(run *r, fp_flush_summary *sum)
 {
     fp_error ignore = {0};
     if (!r->buffer || fp_rowstore_pending(r->buffer, &sum->pending_left, &ignore) < 0)
         sum->pending_left = -1;
+    if (!r->buffer || fp_rowstore_oldest_ms(r->buffer, &sum->oldest_left_ms, &ignore) < 0)
+        sum->oldest_left_ms = -1;
 }
 
 int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err)
@@ -443,7 +446,7 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     int rc, locked = 0;
     long long t0 = fp_clock_mono_ms();
     memset(sum, 0, sizeof *sum);
-    sum->pending_left = -1;
+    sum->pending_left = sum->oldest_left_ms = -1;
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return fp_error_set(err, FP_EIO, "no randomness for the lock token");
     for (int i = 0; i < 16; i++)
@@ -486,6 +489,8 @@ out:
     sum->write_calls = r.sheets ? fp_sheets_write_calls(r.sheets) : 0;
     sum->api_calls = r.sheets ? fp_sheets_api_calls(r.sheets) : 0;
     sum->retries = r.sheets ? fp_sheets_retries(r.sheets) : 0;
+    sum->throttled = r.sheets ? fp_sheets_throttled(r.sheets) : 0;
+    sum->quota_wait_ms = r.sheets ? fp_sheets_quota_wait_ms(r.sheets) : 0;
     sum->duration_ms = fp_clock_mono_ms() - t0;
     fp_flushstate_free(r.state);
     fp_rowstore_free(r.buffer);

@@ -48,9 +48,12 @@ typedef struct fp_flush_summary {
     long write_calls;        /* Sheets write requests */
     long api_calls;          /* all Sheets API requests */
     long retries;            /* of those, retries after 429/5xx/network errors */
+    long throttled;          /* answers 429: Google's quota refused a call */
+    long long quota_wait_ms; /* time spent waiting for the quota (pacing, after 429) */
     long long duration_ms;
     int quota_spent;         /* stopped early: the minute's write quota was used up */
     long long pending_left;  /* rows still buffered at the end, also after a failure; -1: unknown */
+    long long oldest_left_ms;/* when the oldest of those was received (epoch ms); -1: none or unknown */
     int lock_busy;           /* another run held the lock: nothing done */
     long long dead_lettered; /* rows moved to fp:{P}:dead after Sheets refused them */
     int spreadsheets_full;   /* every spreadsheet of the list is at the cell limit */

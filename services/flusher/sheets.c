@@ -23,6 +23,8 @@ struct fp_sheets {
     long write_calls;
     long api_calls;
     long retries;
+    long throttled;             /* answers 429 (Google's quota) */
+    long long quota_wait_ms;    /* time spent pacing to the quota and backing off after 429 */
     double *write_times;   /* ring of the last writes_per_minute write times */
     int write_next;
 };
@@ -64,6 +66,10 @@ void fp_sheets_set_target(fp_sheets *s, const char *spreadsheet_id, const char *
 long fp_sheets_write_calls(const fp_sheets *s) { return s->write_calls; }
 long fp_sheets_api_calls(const fp_sheets *s) { return s->api_calls; }
 long fp_sheets_retries(const fp_sheets *s) { return s->retries; }
+
+long fp_sheets_throttled(const fp_sheets *s) { return s->throttled; }
+
+long long fp_sheets_quota_wait_ms(const fp_sheets *s) { return s->quota_wait_ms; }
 
 int fp_sheets_writes_available(const fp_sheets *s)
 {
@@ -127,6 +133,7 @@ static void pace_write(fp_sheets *s)
         fp_log_info("pacing writes to the Sheets quota", FP_LINT("wait_ms", (long long)(wait * 1000)),
                     FP_LINT("writes_per_minute", n));
         fp_shutdown_sleep((long)(wait * 1000) + 1);
+        s->quota_wait_ms += (long long)(wait * 1000) + 1;
     }
     s->write_times[s->write_next] = fp_clock_mono_s();
     s->write_next = (s->write_next + 1) % n;
@@ -247,6 +254,10 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
                     FP_LSTR("error", cc != CURLE_OK ? curl_easy_strerror(cc) : rc ? err->msg : msg),
                     FP_LINT("backoff_ms", wait), FP_LINT("attempt", attempt + 1));
         s->retries++;
+        if (cc == CURLE_OK && status == 429) {
+            s->throttled++;
+            s->quota_wait_ms += wait;
+        }
         fp_shutdown_sleep(wait);
     }
 }

@@ -74,6 +74,11 @@ long fp_sheets_write_calls(const fp_sheets *s);
 long fp_sheets_api_calls(const fp_sheets *s);
 long fp_sheets_retries(const fp_sheets *s);
 
+/* Answers 429 (Google's quota refused a call), and the time spent waiting for the
+ * quota: pacing to writes_per_minute plus the backoff after each 429. */
+long fp_sheets_throttled(const fp_sheets *s);
+long long fp_sheets_quota_wait_ms(const fp_sheets *s);
+
 /* How many write calls the per-minute quota allows right now without waiting. */
 int fp_sheets_writes_available(const fp_sheets *s);
 

@@ -337,6 +337,12 @@ Test(flusher, storms_of_429_500_and_lost_responses_stay_exact_within_the_quota)
     control("/_control/faults", "{\"drop_after_apply\":3}");
     cr_assert_eq(tk_wait(&p, 240), 0);
     assert_sheet_exact(2000);
+    char *log = tk_read_file(p.log);
+    cr_assert_not_null(strstr(log, "\"sheets_throttled\":"), "the summary counts the 429s: %s", log);
+    cr_assert_null(strstr(log, "\"sheets_throttled\":0,"), "the summary counts the 429s: %s", log);
+    cr_assert_null(strstr(log, "\"quota_wait_ms\":0,"), "and the time they cost: %s", log);
+    cr_assert_not_null(strstr(log, "\"oldest_left_ms\":-1,"), "nothing is left waiting: %s", log);
+    free(log);
     cJSON *s = stats();
     cJSON *faults = cJSON_GetObjectItemCaseSensitive(s, "faults");
     char *text = cJSON_PrintUnformatted(faults);

@@ -51,6 +51,10 @@ static long long insert(const char *const *ids, const long long *scores, size_t 
 
 Test(buffer, inserts_each_id_once_and_keeps_submission_order)
 {
+    fp_error err = {0};
+    long long pending = 0, first_ms = 0;
+    cr_assert_eq(fp_rowstore_oldest_ms(buf, &first_ms, &err), 0, "%s", err.msg);
+    cr_assert_eq(first_ms, -1, "nothing pending yet");
     /* Same id twice in one batch, and again in a later batch (a redelivery). */
     const char *ids1[] = {"c", "a", "b", "a"};
     const long long s1[] = {3000, 1000, 2000, 1000};
@@ -59,10 +63,10 @@ Test(buffer, inserts_each_id_once_and_keeps_submission_order)
     const long long s2[] = {2000, 500, 3000};
     cr_assert_eq(insert(ids2, s2, 3), 1, "only d is new");
 
-    fp_error err = {0};
-    long long pending = 0;
     cr_assert_eq(fp_rowstore_pending(buf, &pending, &err), 0, "%s", err.msg);
     cr_assert_eq(pending, 4);
+    cr_assert_eq(fp_rowstore_oldest_ms(buf, &first_ms, &err), 0, "%s", err.msg);
+    cr_assert_eq(first_ms, 500, "the oldest pending row is d's");
 
     fp_rowstore_rowset oldest;
     cr_assert_eq(fp_rowstore_oldest(buf, 10, &oldest, &err), 0, "%s", err.msg);

@@ -106,3 +106,36 @@ Test(flushruns, keeps_the_newest_runs_only)
     op_flushruns_facts(&r, &f);
     cr_assert_eq(f.failures_in_a_row, OP_FLUSHRUNS_KEPT, "every kept run failed");
 }
+
+/* The newest run's buffer and quota facts, as the summary gives them (-1: not said). */
+struct quota_case {
+    const char *what, *message;
+    long long oldest_ms, quota_wait_ms, throttled;
+};
+
+static struct quota_case quota_cases[] = {
+    {"all three said", "{\"rows\":3,\"rows_left\":2,\"oldest_left_ms\":1764583200000,\"quota_wait_ms\":41000,"
+                       "\"sheets_throttled\":4,\"error\":\"\"}", 1764583200000LL, 41000, 4},
+    {"nothing waits: no oldest", "{\"rows\":3,\"rows_left\":0,\"oldest_left_ms\":-1,\"quota_wait_ms\":0,"
+                                 "\"sheets_throttled\":0,\"error\":\"\"}", -1, 0, 0},
+    {"an older flusher's summary says none of them", OK(3, 2), -1, -1, -1},
+    {"no summary at all", NULL, -1, -1, -1},
+};
+
+ParameterizedTestParameters(flushruns, quota_and_oldest)
+{
+    return cr_make_param_array(struct quota_case, quota_cases, sizeof quota_cases / sizeof quota_cases[0]);
+}
+
+ParameterizedTest(struct quota_case *c, flushruns, quota_and_oldest)
+{
+    op_flushruns r = {0};
+    cJSON *p = pod("a", "2026-12-01T10:00:00Z", 0, c->message);
+    cr_assert_eq(op_flushruns_record(&r, p), 1, "%s: recorded", c->what);
+    cJSON_Delete(p);
+    op_flush_facts f;
+    op_flushruns_facts(&r, &f);
+    cr_assert_eq(f.oldest_waiting_ms, c->oldest_ms, "%s: oldest %lld", c->what, f.oldest_waiting_ms);
+    cr_assert_eq(f.quota_wait_ms, c->quota_wait_ms, "%s: quota wait %lld", c->what, f.quota_wait_ms);
+    cr_assert_eq(f.throttled, c->throttled, "%s: throttled %lld", c->what, f.throttled);
+}

@@ -68,7 +68,7 @@ ParameterizedTestParameters(status, conditions)
 ParameterizedTest(struct status_case *c, status, conditions)
 {
     op_pipeline *p = pipeline();
-    op_flush_facts flush = {.last_rows = -1, .rows_waiting = -1};
+    op_flush_facts flush = {.last_rows = -1, .rows_waiting = -1, .oldest_waiting_ms = -1, .quota_wait_ms = -1, .throttled = -1};
     if (c->flush != FLUSH_NONE) {
         flush.runs = 3;
         flush.last_rows = 10;
@@ -119,7 +119,8 @@ Test(status, full_spreadsheets_are_named_as_the_reason)
 Test(status, the_status_object_carries_the_numbers)
 {
     op_pipeline *p = pipeline();
-    op_flush_facts flush = {.runs = 1, .last_rows = 12, .rows_waiting = 5, .last_success = "2026-12-01T10:00:00Z"};
+    op_flush_facts flush = {.runs = 1, .last_rows = 12, .rows_waiting = 5, .oldest_waiting_ms = 1764583140000LL,
+                            .last_success = "2026-12-01T10:00:00Z"};
     op_stall stall = {.first = -1, .lag = 7};
     op_observed o = {.partitions = 3, .topic = {"TopicReady", 1, "TopicExists", "t"}, .ingest_ok = 1, .consumers = 3,
                      .consumers_ok = 1, .cronjob_ok = 1, .last_schedule_time = "2026-12-01T10:00:00Z", .lag = 7,
@@ -134,6 +135,7 @@ Test(status, the_status_object_carries_the_numbers)
     cr_assert_eq(cJSON_GetObjectItemCaseSensitive(f, "deadLetters")->valuedouble, 4);
     cr_assert_eq(cJSON_GetObjectItemCaseSensitive(f, "failedRunsInARow")->valuedouble, 0);
     cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "lastSuccessfulTime")), "2026-12-01T10:00:00Z");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "oldestWaitingTime")), "2025-12-01T09:59:00.000Z");
     cr_assert_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "consumer"), "lag")->valuedouble, 7);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "columns")), 1);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "conditions")), OP_C_COUNT);
