@@ -15,3 +15,4 @@ OPERATOR_ADMIN_PORTS=(29881 29882)  # two operator replicas (leader election)
 # bench/ingest: the reference nginx (fixed 202) and the ingest under test
 BENCH_NGINX_PORT=29890
 BENCH_INGEST_PORT=29891
+# 29909: the real Prometheus of e2e.observability (tests/e2e/test_observability.py)

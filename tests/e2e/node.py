@@ -15,7 +15,10 @@ and an ingress controller:
     the exit code), restarts crashed containers with backoff like a kubelet, and stops
     processes when Pods are deleted;
   * writes an nginx configuration from the Ingress objects and the ready endpoints of
-    their Services and reloads nginx, which listens on 127.0.0.1:INGRESS_PORT.
+    their Services and reloads nginx, which listens on 127.0.0.1:INGRESS_PORT;
+  * writes STATE/scrape-targets.json, a Prometheus file_sd list of the pods the chart's
+    PodMonitor selects, with the labels its relabelings give (namespace, pod, pipeline,
+    task, component), so a real Prometheus can scrape the stack (tests/e2e).
 
 Usage: node.py --bin-dir DIR --state DIR --ingress-port PORT [--node NAME]
 Needs FORMPIPE_TEST_KUBE_SERVER, FORMPIPE_TEST_KUBE_CA_FILE, FORMPIPE_TEST_KUBE_TOKEN_FILE
@@ -486,8 +489,41 @@ class Node:
         except (OSError, ValueError):
             pass
 
+    # ---- what the chart's PodMonitor would scrape ----------------------------------
+    SCRAPED = {"part-of": "formpipe", "managed-by": "formpipe-operator"}
+
+    def scrape_targets(self):
+        """file_sd groups: the ingest, consumer and task pods, ports http and admin."""
+        groups = []
+        with self.lock:
+            for p in self.pods.values():
+                labels = p.obj["metadata"].get("labels", {})
+                if any(labels.get("app.kubernetes.io/" + k) != v for k, v in self.SCRAPED.items()):
+                    continue
+                component = labels.get("app.kubernetes.io/component", "")
+                if component not in ("ingest", "consumer", "task"):
+                    continue
+                for name, (cp, lp) in sorted(p.ports.items()):
+                    if name in ("http", "admin"):
+                        groups.append({"targets": ["127.0.0.1:%d" % lp],
+                                       "labels": {"namespace": p.ns, "pod": p.name, "component": component,
+                                                  "pipeline": labels.get("formpipe.io/pipeline", ""),
+                                                  "task": labels.get("formpipe.io/task", ""), "endpoint": name}})
+        return groups
+
+    def write_scrape_targets(self, current):
+        groups = self.scrape_targets()
+        if groups == current:
+            return current
+        path = os.path.join(self.state, "scrape-targets.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(groups, f)
+        os.replace(path + ".tmp", path)   # Prometheus never reads half a file
+        return groups
+
     def ingress(self):
         api = Api()
+        targets = None
         d = os.path.join(self.state, "nginx")
         os.makedirs(d, exist_ok=True)
         self.stop_stale_nginx(d)
@@ -506,6 +542,7 @@ class Node:
                         running, current = True, conf
             except Exception as e:
                 log("ingress sync failed", error=str(e))
+            targets = self.write_scrape_targets(targets)
             self.changed.wait(1.0)
             self.changed.clear()
         if running:
