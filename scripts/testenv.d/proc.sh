@@ -15,7 +15,15 @@ start_proc() {
   local name=$1; shift
   mkdir -p "$STATE/pids" "$STATE/logs" "$STATE/cmds"
   printf '%q ' "$@" >"$STATE/cmds/$name"   # for `testenv start NAME` after a kill
-  setsid "$@" </dev/null >>"$STATE/logs/$name.log" 2>&1 &
+  # The server must not inherit the caller's other descriptors: a test's lock (flock)
+  # or ctest's output pipe would stay open as long as the server runs.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec setsid "$@"
+  ) </dev/null >>"$STATE/logs/$name.log" 2>&1 &
   echo "$! $(proc_start_time $!)" >"$STATE/pids/$name.pid"
 }
 
