@@ -121,6 +121,25 @@ custom_rendered() {
   ! grep -q "formpipe-dashboard" <<<"$out" || { echo "the dashboard was disabled"; return 1; }
 }
 check "helm template with every value customised renders them" custom_rendered
+# A Secret volume's files are root-owned; with defaultMode 0440 only the pod's fsGroup
+# can read them, so every pod mounting one must run with the group it reads as.
+secrets_readable() {
+  "$HELM" template x charts/formpipe -f "$custom" | python3 -c '
+import sys, yaml
+bad = []
+for doc in yaml.safe_load_all(sys.stdin):
+    spec = ((doc or {}).get("spec", {}).get("template") or {}).get("spec")
+    if not spec:
+        continue
+    sc = spec.get("securityContext", {})
+    for v in spec.get("volumes", []):
+        mode = v.get("secret", {}).get("defaultMode")
+        if mode is not None and mode & 0o004 == 0 and sc.get("fsGroup") != sc.get("runAsGroup", sc.get("runAsUser")):
+            bad.append("%s %s: volume %s mode %o, fsGroup %s" % (doc["kind"], doc["metadata"]["name"], v["name"], mode, sc.get("fsGroup")))
+print("\n".join(bad))
+sys.exit(1 if bad else 0)'
+}
+check "every pod can read the Secrets it mounts (fsGroup for mode 0440)" secrets_readable
 check "values schema refuses replicas 0" bash -c '! "$HELM" template x charts/formpipe --set operator.replicas=0 2>&1 | tee /dev/stderr | grep -q "^apiVersion" && "$HELM" template x charts/formpipe --set operator.replicas=0 2>&1 | grep -q "replicas"'
 check "values schema refuses unknown values" bash -c '"$HELM" template x charts/formpipe --set bogus=1 2>&1 | grep -q "additional properties"'
 check "values schema refuses a bad pull policy" bash -c '"$HELM" template x charts/formpipe --set image.pullPolicy=Sometimes 2>&1 | grep -q "pullPolicy"'
