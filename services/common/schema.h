@@ -1,7 +1,7 @@
 /* schema.h — form definitions compiled for validating and sanitizing submissions.
  * Field types: string, integer, number, boolean, email, phone, date (ISO 8601
  * YYYY-MM-DD), enum. Constraints: required, minLength, maxLength (in characters, not
- * bytes), pattern (PCRE2, unanchored as in JSON Schema), minimum, maximum, values.
+ * bytes), pattern (PCRE2, unanchored as in JSON Schema, bounded per value), minimum, maximum, values.
  * Sanitizing: invalid UTF-8 is rejected, control characters are stripped, surrounding
  * white space is trimmed. unknownFields: reject (default) or drop. */
 #ifndef FP_SCHEMA_H
@@ -14,6 +14,12 @@
 
 #define FP_SCHEMA_MAX_CHARS 50000      /* a Sheets cell holds at most 50,000 characters */
 #define FP_SCHEMA_MAX_VIOLATIONS 64
+/* Bounds on one pattern match (one value): a value that needs more backtracking than
+ * this fails the "pattern" rule ("takes too long to check"). pcre2_set_match_limit,
+ * pcre2_set_depth_limit, pcre2_set_heap_limit (KiB). docs/security.md. */
+#define FP_SCHEMA_MATCH_LIMIT 100000
+#define FP_SCHEMA_DEPTH_LIMIT 5000
+#define FP_SCHEMA_HEAP_LIMIT_KIB 1024
 
 typedef struct fp_violation {
     char field[64];

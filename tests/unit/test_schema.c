@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "schema.h"
 
@@ -40,6 +41,13 @@ static struct field_case cases[] = {
     {F("\"type\":\"string\",\"pattern\":\"^[0-9]{1,10}$\""), "\"12a\"", 0, "pattern", NULL},
     {F("\"type\":\"string\",\"pattern\":\"[0-9]\""), "\"abc1\"", 0, NULL, "\"abc1\""},
     {F("\"type\":\"string\",\"pattern\":\"^\\\\p{Lu}\""), "\"\\u00c9cole\"", 0, NULL, "\"\\u00c9cole\""},
+    /* the bounded anchored form keeps the unanchored meaning: anywhere, ^, $, groups */
+    {F("\"type\":\"string\",\"pattern\":\"b$\""), "\"aab\"", 0, NULL, "\"aab\""},
+    {F("\"type\":\"string\",\"pattern\":\"^a\""), "\"ba\"", 0, "pattern", NULL},
+    {F("\"type\":\"string\",\"pattern\":\"x|^y\""), "\"zy\"", 0, "pattern", NULL},
+    {F("\"type\":\"string\",\"pattern\":\"x|^y\""), "\"yz\"", 0, NULL, "\"yz\""},
+    {F("\"type\":\"string\",\"pattern\":\"(a)\\\\1\""), "\"xaa\"", 0, NULL, "\"xaa\""},
+    {F("\"type\":\"string\",\"pattern\":\"a.c\""), "\"xa\\u00e9c\"", 0, NULL, "\"xa\\u00e9c\""},
     /* integers and numbers */
     {F("\"type\":\"integer\",\"minimum\":16,\"maximum\":120"), "16", 0, NULL, "16"},
     {F("\"type\":\"integer\",\"minimum\":16,\"maximum\":120"), "15", 0, "minimum", NULL},
@@ -207,6 +215,7 @@ static struct compile_case bad[] = {
     {"{\"fields\":[{\"name\":\"a\",\"type\":\"enum\",\"values\":[1]}]}", "enum values must be strings"},
     {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"values\":[\"x\"]}]}", "'values' belongs to enum fields"},
     {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"pattern\":\"([a-z\"}]}", "pattern does not compile at offset"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"pattern\":\"(*LIMIT_MATCH=99999999)a\"}]}", "cannot be bounded"},
     {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\"}],\"unknownFields\":\"keep\"}", "unknownFields must be 'reject' or 'drop'"},
 };
 
@@ -265,5 +274,51 @@ Test(schema, exports_a_json_schema)
     free(text);
     cJSON_Delete(js);
     cJSON_Delete(fj);
+    fp_schema_free(s);
+}
+
+/* Catastrophic backtracking is bounded per value: the answer is a "pattern" violation
+ * that says the check took too long, in milliseconds (without the bounded anchored
+ * match each of these runs for seconds to hours). */
+struct redos_case { const char *pattern; char ch; int n; char tail; };
+static struct redos_case redos[] = {
+    {"^(a+)+$", 'a', 40, '!'},
+    {"(a|a)+b", 'a', 40, 'c'},
+    {"(x+x+)+y", 'x', 5000, 'z'},    /* unanchored: the limit once per start position is not enough */
+    {"^(\\\\w+\\\\s?)*$", 'w', 60, '#'},
+};
+
+ParameterizedTestParameters(schema, catastrophic_patterns_fail_fast)
+{
+    return cr_make_param_array(struct redos_case, redos, sizeof redos / sizeof redos[0]);
+}
+
+ParameterizedTest(struct redos_case *c, schema, catastrophic_patterns_fail_fast)
+{
+    char form[256];
+    snprintf(form, sizeof form, "{\"fields\":[{\"name\":\"f\",\"type\":\"string\",\"pattern\":\"%s\"}]}", c->pattern);
+    cJSON *fj = cJSON_Parse(form);
+    cr_assert_not_null(fj, "bad test definition %s", form);
+    fp_error err = {0};
+    fp_schema *s = fp_schema_compile(fj, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    char *value = malloc((size_t)c->n + 2);
+    memset(value, c->ch, (size_t)c->n);
+    value[c->n] = c->tail;
+    value[c->n + 1] = '\0';
+    cJSON *in = cJSON_CreateObject(), *out = NULL;
+    cJSON_AddStringToObject(in, "f", value);
+    fp_violations v;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = fp_schema_validate(s, in, 0, &out, &v);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_eq(rc, FP_EINVAL, "%s on %d x '%c' is refused", c->pattern, c->n, c->ch);
+    cr_assert_str_eq(v.items[0].rule, "pattern");
+    cr_assert_lt(ms, 250.0, "%s took %.1f ms", c->pattern, ms);
+    cJSON_Delete(in);
+    cJSON_Delete(fj);
+    free(value);
     fp_schema_free(s);
 }
