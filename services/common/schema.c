@@ -98,6 +98,10 @@ static int compile_pattern(field *f, const char *name, const char *pattern, fp_e
     return 0;
 }
 
+size_t fp_schema_count(const fp_schema *s) { return s->n; }
+
+int fp_schema_drops_unknown(const fp_schema *s) { return s->drop_unknown; }
+
 /* Reads a non-negative integer member into *out; 0 absent, 1 present, -1 invalid. */
 static int int_member(const cJSON *o, const char *k, long *out)
 {

@@ -40,6 +40,10 @@ typedef struct fp_schema fp_schema;
 fp_schema *fp_schema_compile(const cJSON *form, fp_error *err);
 void fp_schema_free(fp_schema *s);   /* NULL is fine */
 
+/* The number of fields, and whether unknown fields are dropped (1) or refused (0). */
+size_t fp_schema_count(const fp_schema *s);
+int fp_schema_drops_unknown(const fp_schema *s);
+
 /* Validates and sanitizes one submission (a JSON object). from_text: every value is a
  * string, as an HTML form posts them, and is converted to the field's type. On success
  * returns 0 and *out (caller deletes) holds the clean values in field order. On failure
