@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "netaddr.h"
 #include "config.h"
 #include "controller.h"
 #include "kube_client.h"
@@ -141,6 +142,14 @@ int main(int argc, char **argv)
     parse_secret_ref(redis_password_secret, "password", &cc.defaults.redis_password);
     parse_secret_ref(google_secret, "key.json", &cc.defaults.google_credentials);
     parse_secret_ref(ingest_token_key_secret, "token-key", &cc.defaults.ingest_token_key);
+    fp_cidrs checked;   /* a bad chart value would stop every ingest: refuse it here */
+    fp_error cerr = {0};
+    if (fp_cidrs_parse(&ingest_trusted_proxies, &checked, &cerr)) {
+        fprintf(stderr, "formpipe-operator: --ingest-trusted-proxy: %s\n", cerr.msg);
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
+    fp_cidrs_free(&checked);
     char idbuf[300];
     if (!*identity) {
         char host[256] = "formpipe-operator";

@@ -95,6 +95,8 @@ static struct bad_case bad[] = {
     {",\"ingest\":{\"maxConnections\":0}", "spec.ingest.maxConnections: must be an integer from 1 to 1000000"},
     {",\"ingest\":{\"maxHeaderBytes\":100}", "spec.ingest.maxHeaderBytes: must be an integer from 512 to 65535"},
     {",\"ingest\":{\"idleTimeoutSeconds\":0}", "spec.ingest.idleTimeoutSeconds: must be an integer from 1 to 3600"},
+    {",\"ingest\":{\"trustedProxies\":[\"10.0.0.1/8\"]}", "spec.ingest.trustedProxies: trusted proxy 10.0.0.1/8: host bits are set after /8"},
+    {",\"ingest\":{\"trustedProxies\":[\"ingress-nginx\"]}", "spec.ingest.trustedProxies: trusted proxy ingress-nginx: not an address or CIDR"},
     {",\"redis\":{\"minReplicasAck\":17}", "spec.redis.minReplicasAck: must be an integer from 0 to 16"},
     {",\"sheets\":{\"spreadsheetId\":\"\"}", "spec.sheets.spreadsheetId: required"},
     {",\"sheets\":{\"spreadsheetId\":\"S\",\"maxFailedRuns\":0}", "spec.sheets.maxFailedRuns: must be an integer from 1 to 10"},

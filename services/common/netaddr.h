@@ -1,4 +1,5 @@
-/* netaddr.h — client addresses at the ingest: trusted-proxy CIDRs (IPv4 and IPv6), the
+/* netaddr.h — client addresses at the ingest (here in common: the operator checks
+ * trustedProxies with fp_cidr_parse too): trusted-proxy CIDRs (IPv4 and IPv6), the
  * client an X-Forwarded-For names when its peer is trusted, and the key rate limits
  * and connection limits count by (an IPv4 address, or an IPv6 address's /64, which one
  * subscriber usually holds whole: keying by the full address would give each of its
