@@ -156,7 +156,8 @@ static int status_of(const char *answer)
 /* One request, its exact status line and a piece of its body, answered within max_ms. */
 struct abuse_case {
     const char *what;
-    const char *head;      /* the request head after the request line's "POST /forms/<form>", with %s for the form... */
+    const char *head;      /* headers of a POST to the test form (NULL: a GET of an unknown form); a
+                            * Content-Length is added unless it has its own (or Transfer-Encoding) */
     const char *body;      /* NULL: none */
     int repeat_body;       /* > 0: the body is this many "n<i>=&" pairs (a body of distinct names) */
     const char *status;    /* the exact status line */
