@@ -22,6 +22,7 @@ const op_child_type op_child_types[OP_CHILD_COUNT] = {
 #define REDIS_DIR "/etc/formpipe/redis"
 #define GOOGLE_DIR "/var/run/secrets/formpipe/google"
 #define INGEST_PORT 8080
+#define INGEST_TOKEN_DIR "/etc/formpipe/token"
 #define ADMIN_PORT 9090
 
 /* Small builders: each adds to o and returns the new item (NULL items are harmless:
@@ -266,6 +267,20 @@ static cJSON *build_configmap(const op_pipeline *p)
     return o;
 }
 
+/* #16: the chart's trusted proxies for a pipeline that names none, the shared
+ * submission-token key, /metrics on the admin port. */
+static void ingest_abuse_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_pipeline *p, const op_defaults *d)
+{
+    if (cJSON_GetArraySize(p->trusted_proxies) == 0)
+        for (size_t i = 0; d->ingest_trusted_proxies && i < d->ingest_trusted_proxies->n; i++)
+            arg(args, "--trusted-proxy=%s", d->ingest_trusted_proxies->items[i]);
+    if (d->ingest_token_key.name) {
+        op_child_secret_volume(volumes, mounts, "token-key", &d->ingest_token_key, "token-key", INGEST_TOKEN_DIR);
+        arg(args, "--token-key-file=%s", INGEST_TOKEN_DIR "/token-key");
+    }
+    arg_int(args, "--admin-port=%lld", ADMIN_PORT);
+}
+
 static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
 {
     cJSON *o = skeleton(p, OP_CHILD_INGEST_DEPLOYMENT, "ingest");
@@ -285,8 +300,13 @@ static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
     cJSON_ArrayForEach(item, p->trusted_proxies)
         if (cJSON_IsString(item))
             arg(args, "--trusted-proxy=%s", item->valuestring);
+    ingest_abuse_settings(args, mounts, volumes, p, d);
     kafka_settings(args, env, mounts, volumes, p);
     op_child_served_port(c, "http", INGEST_PORT);
+    cJSON *admin = push_obj(cJSON_GetObjectItemCaseSensitive(c, "ports"));   /* /metrics: the Ingress routes only "http" */
+    str(admin, "name", "admin");
+    num(admin, "containerPort", ADMIN_PORT);
+    str(admin, "protocol", "TCP");
     op_child_resources(c, "100m", "64Mi", "256Mi");
     return o;
 }

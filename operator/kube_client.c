@@ -1,8 +1,10 @@
 /* kube_client.c — requests and watches over a reused curl handle. */
 #include "clock.h"
+#include "urlpolicy.h"
 #include "kube_client.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,8 @@ void kube_client_free(kube_client *c)
     if (!c)
         return;
     kube_config_free(c->cfg);
+    if (c->token)
+        OPENSSL_cleanse(c->token, strlen(c->token));
     free(c->token);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -80,8 +84,9 @@ const char *kube_client_namespace(const kube_client *c)
 static int auth_header(kube_client *c, char *out, size_t outsz, fp_error *err)
 {
     out[0] = 0;
-    if (c->cfg->token) {
-        snprintf(out, outsz, "Authorization: Bearer %s", c->cfg->token);
+    if (c->cfg->token) {   /* a token longer than the header buffer is an error, never cut (#16) */
+        if (snprintf(out, outsz, "Authorization: Bearer %s", c->cfg->token) >= (int)outsz)
+            return fp_error_set(err, FP_ELIMIT, "the bearer token is longer than %zu bytes", outsz - 23);
         return 0;
     }
     if (!c->cfg->token_file)
@@ -94,6 +99,8 @@ static int auth_header(kube_client *c, char *out, size_t outsz, fp_error *err)
         char *t = kube_read_file(c->cfg->token_file, 64 * 1024, NULL, &ferr);
         if (t) {
             t[strcspn(t, "\r\n")] = 0;
+            if (c->token)
+                OPENSSL_cleanse(c->token, strlen(c->token));
             free(c->token);
             c->token = t;
             c->token_read_ms = now;
@@ -101,8 +108,10 @@ static int auth_header(kube_client *c, char *out, size_t outsz, fp_error *err)
             rc = fp_error_set(err, FP_EIO, "bearer token: %s", ferr.msg);
         }
     }
-    if (c->token)
-        snprintf(out, outsz, "Authorization: Bearer %s", c->token);
+    if (c->token && snprintf(out, outsz, "Authorization: Bearer %s", c->token) >= (int)outsz) {
+        out[0] = 0;
+        rc = fp_error_set(err, FP_ELIMIT, "the bearer token is longer than %zu bytes", outsz - 23);
+    }
     pthread_mutex_unlock(&c->lock);
     return rc;
 }
@@ -185,6 +194,8 @@ static int prepare(kube_conn *k, const char *method, const char *path, const cha
     snprintf(url, urlsz, "%s%s", k->client->cfg->server, path);
     CURL *h = k->curl;
     curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(url, 0));
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
     free(url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "netaddr.h"
 #include "config.h"
 #include "controller.h"
 #include "kube_client.h"
@@ -20,7 +21,8 @@ static long long redis_min_acks;
 static char *redis_sentinels, *redis_master, *redis_password_secret, *google_secret, *sheets_api_url;
 static char *image_ingest, *image_consumer, *image_flush, *image_task, *pull_policy, *lease_name, *lease_ns, *identity;
 static char *admin_bind, *log_level, *workload_log_level;
-static fp_strlist kafka_properties;
+static fp_strlist kafka_properties, ingest_trusted_proxies;
+static char *ingest_token_key_secret;
 static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout_ms, admin_port;
 static long long lease_duration_ms, renew_deadline_ms, retry_ms;
 static int leader_elect;
@@ -40,6 +42,8 @@ static const fp_option options[] = {
     {"redis-password-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Redis password", 0, 0, 0, &redis_password_secret},
     {"google-credentials-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Google service-account key", 0, 0, 0, &google_secret},
     {"sheets-api-url", FP_OPT_STRING, "", "Sheets API base URL given to flush jobs (default: the real API)", 0, 0, 0, &sheets_api_url},
+    {"ingest-trusted-proxy", FP_OPT_LIST, NULL, "default address or CIDR of the ingress controller (the ingest's --trusted-proxy) for pipelines that set none", 0, 0, 0, &ingest_trusted_proxies},
+    {"ingest-token-key-secret", FP_OPT_STRING, "", "Secret NAME[:KEY] with the key every ingest replica signs submission tokens with", 0, 0, 0, &ingest_token_key_secret},
     {"ingest-image", FP_OPT_STRING, "formpipe/formpipe-ingest:0.1.0", "image of formpipe-ingest", 0, 0, 0, &image_ingest},
     {"consumer-image", FP_OPT_STRING, "formpipe/formpipe-consumer:0.1.0", "image of formpipe-consumer", 0, 0, 0, &image_consumer},
     {"flush-image", FP_OPT_STRING, "formpipe/formpipe-flush:0.1.0", "image of formpipe-flush", 0, 0, 0, &image_flush},
@@ -129,6 +133,7 @@ int main(int argc, char **argv)
             .redis_min_replicas_ack = (int)redis_min_acks,
             .sheets_api_url = sheets_api_url, .image_ingest = image_ingest, .image_consumer = image_consumer,
             .image_flush = image_flush, .image_task = image_task, .image_pull_policy = pull_policy, .log_level = workload_log_level,
+            .ingest_trusted_proxies = &ingest_trusted_proxies,
         },
         .workers = (int)workers, .resync_ms = resync_ms, .lag_interval_ms = lag_interval_ms,
         .backoff_base_ms = 5, .backoff_max_ms = 1000000,
@@ -136,6 +141,15 @@ int main(int argc, char **argv)
     parse_secret_ref(kafka_config_secret, "client.properties", &cc.defaults.kafka_config);
     parse_secret_ref(redis_password_secret, "password", &cc.defaults.redis_password);
     parse_secret_ref(google_secret, "key.json", &cc.defaults.google_credentials);
+    parse_secret_ref(ingest_token_key_secret, "token-key", &cc.defaults.ingest_token_key);
+    fp_cidrs checked;   /* a bad chart value would stop every ingest: refuse it here */
+    fp_error cerr = {0};
+    if (fp_cidrs_parse(&ingest_trusted_proxies, &checked, &cerr)) {
+        fprintf(stderr, "formpipe-operator: --ingest-trusted-proxy: %s\n", cerr.msg);
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
+    fp_cidrs_free(&checked);
     char idbuf[300];
     if (!*identity) {
         char host[256] = "formpipe-operator";

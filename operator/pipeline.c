@@ -1,5 +1,6 @@
 /* pipeline.c — FormPipeline spec with defaults and checks. */
 #include "pipeline.h"
+#include "netaddr.h"
 
 #include <openssl/sha.h>
 #include <stddef.h>
@@ -223,6 +224,14 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     p->ingress_class = op_spec_str(ingest, "ingressClassName", NULL);
     p->allowed_origins = op_spec_member(ingest, "allowedOrigins");
     p->trusted_proxies = op_spec_member(ingest, "trustedProxies");
+    const cJSON *tp;   /* #16: the ingest refuses to start on a bad one; say so here instead */
+    cJSON_ArrayForEach(tp, p->trusted_proxies) {
+        fp_cidr cidr;
+        fp_error cerr = {0};
+        if (!cJSON_IsString(tp) || fp_cidr_parse(tp->valuestring, &cidr, &cerr))
+            return fp_error_set(err, FP_EINVAL, "spec.ingest.trustedProxies: %s",
+                                cJSON_IsString(tp) ? cerr.msg : "each must be an address or CIDR");
+    }
 
     p->spreadsheet_id = op_spec_str(sheets, "spreadsheetId", NULL);
     if (!p->spreadsheet_id)

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "config.h"
 #include "error.h"
 
 #define OP_GROUP "formpipe.io"
@@ -38,6 +39,8 @@ typedef struct op_defaults {
     const char *image_ingest, *image_consumer, *image_flush, *image_pull_policy;
     const char *image_task;          /* formpipe-task, for FormTasks of kind webhook */
     const char *log_level;
+    const fp_strlist *ingest_trusted_proxies;  /* for pipelines without spec.ingest.trustedProxies (#16) */
+    op_secret_ref ingest_token_key;  /* Secret with the ingest's submission-token key (#16); name NULL: none */
 } op_defaults;
 
 typedef struct op_pipeline {

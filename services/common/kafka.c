@@ -17,9 +17,11 @@ int fp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
 {
     char why[512];
     if (rd_kafka_conf_set(conf, key, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
-        if (fp_kafka_key_is_secret(key))
+        /* The value is never echoed (#16): it may be a credential under a key that does not
+         * look like one; librdkafka's reason is shown only when it does not quote it. */
+        if (fp_kafka_key_is_secret(key) || (value && *value && strstr(why, value)))
             return fp_error_set(err, FP_EINVAL, "kafka property %s: rejected (value hidden)", key);
-        return fp_error_set(err, FP_EINVAL, "kafka property %s=%s: %s", key, value, why);
+        return fp_error_set(err, FP_EINVAL, "kafka property %s: %s (value hidden)", key, why);
     }
     return 0;
 }

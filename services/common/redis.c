@@ -1,5 +1,6 @@
 /* redis.c — see redis.h. */
 #include "redis.h"
+#include "config.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -117,8 +118,8 @@ void fp_redis_free(fp_redis *r)
         return;
     drop(r);
     free(r->master_name);
-    free(r->password);
-    free(r->sentinel_password);
+    fp_config_free_secret(r->password, r->password ? strlen(r->password) : 0);   /* wiped, #16 */
+    fp_config_free_secret(r->sentinel_password, r->sentinel_password ? strlen(r->sentinel_password) : 0);
     free(r);
 }
 

@@ -25,7 +25,8 @@ typedef struct field {
     long min_len, max_len;         /* characters; max_len <= FP_SCHEMA_MAX_CHARS */
     int has_min, has_max;
     double minimum, maximum;
-    pcre2_code *pattern;
+    pcre2_code *pattern;           /* the author's pattern wrapped for one anchored match */
+    pcre2_match_context *mctx;     /* its match, depth and heap limits */
     char *pattern_src;
     char **values;                 /* enum */
     size_t nvalues;
@@ -42,6 +43,7 @@ static void field_clear(field *f)
     free(f->name);
     free(f->pattern_src);
     pcre2_code_free(f->pattern);
+    pcre2_match_context_free(f->mctx);
     for (size_t i = 0; i < f->nvalues; i++)
         free(f->values[i]);
     free(f->values);
@@ -56,6 +58,49 @@ void fp_schema_free(fp_schema *s)
     free(s->fields);
     free(s);
 }
+
+/* Compiles a form author's pattern for bounded matching. JSON Schema's unanchored
+ * search is one anchored match of (?s:.*?)(?:pattern): PCRE2 resets its match limit at
+ * each start position of an unanchored search, so a catastrophic pattern would get the
+ * limit once per character; anchored, the limits below bound the whole work on a value.
+ * JIT-compiled when the platform has it (faster; it keeps the match and heap limits). */
+static int compile_pattern(field *f, const char *name, const char *pattern, fp_error *err)
+{
+    int code;
+    PCRE2_SIZE off;
+    size_t plen = strlen(pattern);
+    char *wrapped = malloc(plen + 16);
+    if (!wrapped)
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    /* the author's own compile errors first, with offsets into what they wrote */
+    pcre2_code *alone = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
+    if (!alone) {
+        free(wrapped);
+        PCRE2_UCHAR why[160];
+        pcre2_get_error_message(code, why, sizeof why);
+        return fp_error_set(err, FP_EINVAL, "field '%s': pattern does not compile at offset %zu: %s", name,
+                            (size_t)off, (char *)why);
+    }
+    pcre2_code_free(alone);
+    snprintf(wrapped, plen + 16, "(?s:.*?)(?:%s)", pattern);
+    f->pattern = pcre2_compile((PCRE2_SPTR)wrapped, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED,
+                               &code, &off, NULL);
+    free(wrapped);
+    if (!f->pattern)   /* e.g. leading (*VERB) options, which must open a pattern */
+        return fp_error_set(err, FP_EINVAL, "field '%s': pattern cannot be bounded (leading (*...) options are not allowed)",
+                            name);
+    (void)pcre2_jit_compile(f->pattern, PCRE2_JIT_COMPLETE);   /* optional: the interpreter keeps the same limits */
+    if (!(f->mctx = pcre2_match_context_create(NULL)) || !(f->pattern_src = strdup(pattern)))
+        return fp_error_set(err, FP_ENOMEM, "out of memory");
+    pcre2_set_match_limit(f->mctx, FP_SCHEMA_MATCH_LIMIT);
+    pcre2_set_depth_limit(f->mctx, FP_SCHEMA_DEPTH_LIMIT);
+    pcre2_set_heap_limit(f->mctx, FP_SCHEMA_HEAP_LIMIT_KIB);
+    return 0;
+}
+
+size_t fp_schema_count(const fp_schema *s) { return s->n; }
+
+int fp_schema_drops_unknown(const fp_schema *s) { return s->drop_unknown; }
 
 /* Reads a non-negative integer member into *out; 0 absent, 1 present, -1 invalid. */
 static int int_member(const cJSON *o, const char *k, long *out)
@@ -112,19 +157,8 @@ static int compile_field(field *f, const cJSON *def, size_t index, fp_error *err
         return fp_error_set(err, FP_EINVAL, "field '%s': minimum %g is greater than maximum %g", name, f->minimum,
                             f->maximum);
     const char *pattern = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(def, "pattern"));
-    if (pattern) {
-        int code;
-        PCRE2_SIZE off;
-        f->pattern = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
-        if (!f->pattern) {
-            PCRE2_UCHAR why[160];
-            pcre2_get_error_message(code, why, sizeof why);
-            return fp_error_set(err, FP_EINVAL, "field '%s': pattern does not compile at offset %zu: %s", name,
-                                (size_t)off, (char *)why);
-        }
-        if (!(f->pattern_src = strdup(pattern)))
-            return fp_error_set(err, FP_ENOMEM, "out of memory");
-    }
+    if (pattern && compile_pattern(f, name, pattern, err))
+        return err->code;
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(def, "values"), *v;
     if (f->type == T_ENUM) {
         if (!cJSON_IsArray(values) || cJSON_GetArraySize(values) == 0)
@@ -320,13 +354,17 @@ static int in_values(const field *f, const char *s)
     return 0;
 }
 
-/* JSON Schema semantics: the pattern may match anywhere unless it anchors itself. */
+/* JSON Schema semantics: the pattern may match anywhere unless it anchors itself (one
+ * bounded anchored match, compile_pattern). 1: it matches, 0: it does not, -1: the
+ * match ran into a limit (too much backtracking on this value). */
 static int matches(const field *f, const char *s)
 {
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(f->pattern, NULL);
-    int m = md ? pcre2_match(f->pattern, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL) : -1;
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    int m = md ? pcre2_match(f->pattern, (PCRE2_SPTR)s, strlen(s), 0, 0, md, f->mctx) : PCRE2_ERROR_NOMEMORY;
     pcre2_match_data_free(md);
-    return m >= 0;
+    if (m >= 0)
+        return 1;
+    return m == PCRE2_ERROR_NOMATCH ? 0 : -1;   /* MATCHLIMIT, DEPTHLIMIT, HEAPLIMIT, JIT stack, memory */
 }
 
 /* Reads a number value: a JSON number, or for form posts its decimal text. */
@@ -382,6 +420,7 @@ static void check_field(const field *f, const cJSON *val, int from_text, cJSON *
         return;
     }
     long chars;
+    int m = 0;
     const char *why;
     char *clean = sanitize(val->valuestring, &chars, &why);
     if (!clean) {
@@ -404,8 +443,10 @@ static void check_field(const field *f, const cJSON *val, int from_text, cJSON *
         violate(v, n, "date", "%s must be a date as YYYY-MM-DD", n);
     else if (f->type == T_ENUM && !in_values(f, clean))
         violate(v, n, "values", "%s must be one of the listed choices", n);
-    else if (f->pattern && !matches(f, clean))
+    else if (f->pattern && (m = matches(f, clean)) == 0)
         violate(v, n, "pattern", "%s does not match the required format", n);
+    else if (f->pattern && m < 0)
+        violate(v, n, "pattern", "%s takes too long to check against the required format", n);
     else
         cJSON_AddStringToObject(out, n, clean);
     free(clean);

@@ -1,8 +1,11 @@
 /* gauth.c — see gauth.h. */
 #include "gauth.h"
+#include "config.h"
+#include "urlpolicy.h"
 #include "buf.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -43,12 +46,24 @@ static const char *member(const cJSON *o, const char *k)
     return v && *v ? v : NULL;
 }
 
+/* Wipes the private key's PEM in the parsed key file, then deletes it (#16: secrets
+ * read into memory are wiped before they are freed). */
+static void wipe_doc(cJSON *doc)
+{
+    cJSON *pem = cJSON_GetObjectItemCaseSensitive(doc, "private_key");
+    if (cJSON_IsString(pem))
+        OPENSSL_cleanse(pem->valuestring, strlen(pem->valuestring));
+    cJSON_Delete(doc);
+}
+
 fp_gauth *fp_gauth_load(const char *key_file, const char *token_uri_override, fp_error *err)
 {
     fp_gauth *g = calloc(1, sizeof *g);
     cJSON *doc = NULL;
-    char *text = malloc(FP_GAUTH_MAX_KEY_FILE + 1);
+    char *text = calloc(1, FP_GAUTH_MAX_KEY_FILE + 1);
     FILE *f = fopen(key_file, "r");
+    if (f)
+        setvbuf(f, NULL, _IONBF, 0);   /* no stdio copy of the key to wipe */
     if (!g || !text) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto fail;
@@ -89,15 +104,15 @@ fp_gauth *fp_gauth_load(const char *key_file, const char *token_uri_override, fp
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto fail;
     }
-    cJSON_Delete(doc);
-    free(text);
+    wipe_doc(doc);
+    fp_config_free_secret(text, FP_GAUTH_MAX_KEY_FILE + 1);
     fclose(f);
     return g;
 fail:
     if (f)
         fclose(f);
-    cJSON_Delete(doc);
-    free(text);
+    wipe_doc(doc);
+    fp_config_free_secret(text, text ? FP_GAUTH_MAX_KEY_FILE + 1 : 0);
     fp_gauth_free(g);
     return NULL;
 }
@@ -110,7 +125,7 @@ void fp_gauth_free(fp_gauth *g)
     free(g->email);
     free(g->key_id);
     free(g->token_uri);
-    free(g->token);
+    fp_config_free_secret(g->token, g->token ? strlen(g->token) : 0);
     free(g);
 }
 
@@ -118,7 +133,7 @@ const char *fp_gauth_email(const fp_gauth *g) { return g->email; }
 
 void fp_gauth_invalidate(fp_gauth *g)
 {
-    free(g->token);
+    fp_config_free_secret(g->token, g->token ? strlen(g->token) : 0);
     g->token = NULL;
 }
 
@@ -205,6 +220,8 @@ int fp_gauth_token(fp_gauth *g, CURL *curl, const char **token, fp_error *err)
     }
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, g->token_uri);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(g->token_uri, 0));
+    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form.data);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);

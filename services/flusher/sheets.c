@@ -1,5 +1,6 @@
 /* sheets.c — see sheets.h. */
 #include "sheets.h"
+#include "urlpolicy.h"
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
@@ -194,11 +195,14 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
             if (is_write)
                 pace_write(s);
             struct curl_slist *h = NULL;
-            snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+            if (snprintf(auth, sizeof auth, "Authorization: Bearer %s", token) >= (int)sizeof auth)
+                return fp_error_set(err, FP_EINVAL, "the access token is longer than %zu bytes", sizeof auth - 22);
             h = curl_slist_append(h, auth);
             h = curl_slist_append(h, "Content-Type: application/json");
             curl_easy_reset(s->curl);
             curl_easy_setopt(s->curl, CURLOPT_URL, url);
+            curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(url, 0));
+            curl_easy_setopt(s->curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
             curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
             curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, s->cfg.timeout_ms);
             curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_body);

@@ -33,6 +33,47 @@ static void scan(const char *s, size_t n, int *depth, int *nul)
     }
 }
 
+/* 1 when s[0..n) is JSON white space only. */
+static int only_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return 0;
+    return 1;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 when an object in v (at any depth) names a member twice: sorted names, so a body
+ * of many members costs n log n, not n^2. Out of memory counts as repeated (refused). */
+static int has_repeated_names(const cJSON *v)
+{
+    size_t n = 0;
+    const cJSON *c;
+    for (c = v->child; c; c = c->next) {
+        n++;
+        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && has_repeated_names(c))
+            return 1;
+    }
+    if (!cJSON_IsObject(v) || n < 2)
+        return 0;
+    const char **names = malloc(n * sizeof *names);
+    if (!names)
+        return 1;
+    n = 0;
+    for (c = v->child; c; c = c->next)
+        names[n++] = c->string;
+    qsort(names, n, sizeof *names, by_name);
+    int repeated = 0;
+    for (size_t i = 1; i < n && !repeated; i++)
+        repeated = strcmp(names[i - 1], names[i]) == 0;
+    free(names);
+    return repeated;
+}
+
 cJSON *fp_body_json(const char *body, size_t len, fp_error *err)
 {
     int depth, nul;
@@ -49,14 +90,22 @@ cJSON *fp_body_json(const char *body, size_t len, fp_error *err)
         fp_error_set(err, FP_EINVAL, "body contains a \\u0000 character");
         return NULL;
     }
-    cJSON *doc = cJSON_ParseWithLength(body, len);
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!doc) {
         fp_error_set(err, FP_EINVAL, "body is not valid JSON");
         return NULL;
     }
-    if (!cJSON_IsObject(doc)) {
+    const char *why = NULL;
+    if (!cJSON_IsObject(doc))
+        why = "body must be a JSON object";
+    else if (!only_space(end, (size_t)(body + len - end)))
+        why = "body has bytes after the JSON object";
+    else if (has_repeated_names(doc))
+        why = "body repeats a member name";
+    if (why) {
         cJSON_Delete(doc);
-        fp_error_set(err, FP_EINVAL, "body must be a JSON object");
+        fp_error_set(err, FP_EINVAL, "%s", why);
         return NULL;
     }
     return doc;
@@ -101,13 +150,14 @@ static char *decode(const char *s, size_t n, size_t *outlen)
     return out;
 }
 
-cJSON *fp_body_form(const char *body, size_t len, fp_error *err)
+cJSON *fp_body_form(const char *body, size_t len, int max_pairs, fp_error *err)
 {
     cJSON *doc = cJSON_CreateObject();
     if (!doc) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         return NULL;
     }
+    int pairs = 0;
     for (size_t i = 0; i < len;) {
         size_t end = i;
         while (end < len && body[end] != '&')
@@ -115,6 +165,11 @@ cJSON *fp_body_form(const char *body, size_t len, fp_error *err)
         size_t eq = i;
         while (eq < end && body[eq] != '=')
             eq++;
+        if (end > i && ++pairs > max_pairs) {   /* before any work on it: the cost stays linear */
+            cJSON_Delete(doc);
+            fp_error_set(err, FP_ELIMIT, "form body has more than %d fields", max_pairs);
+            return NULL;
+        }
         if (end > i) {
             size_t klen, vlen;
             char *key = decode(body + i, eq - i, &klen);

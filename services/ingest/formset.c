@@ -1,5 +1,6 @@
 /* formset.c — see formset.h. */
 #include "formset.h"
+#include "body.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -18,6 +19,23 @@ struct fp_formset {
     slot *slots;
     size_t n;
 };
+
+/* The honeypot and token settings of e's form, and its bound on form-post pairs:
+ * under unknownFields: reject a post can have no more pairs than the form has fields
+ * plus the honeypot and the token, so parsing stops right there. */
+static int spam_settings(fp_form_entry *e, fp_error *err)
+{
+    const cJSON *json = e->form->json, *hp = cJSON_GetObjectItemCaseSensitive(json, "honeypot");
+    if (hp && (!cJSON_IsString(hp) || !hp->valuestring[0] || strlen(hp->valuestring) > FP_FORM_MAX_NAME))
+        return fp_error_set(err, FP_EINVAL, "honeypot must be a field name");
+    e->honeypot = hp ? hp->valuestring : NULL;
+    if (e->honeypot && fp_form_column(e->form, e->honeypot) >= 0)
+        return fp_error_set(err, FP_EINVAL, "honeypot '%s' is a field of the form", e->honeypot);
+    e->token_required = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "submissionToken"));
+    int n = (int)fp_schema_count(e->schema) + 2;
+    e->max_pairs = fp_schema_drops_unknown(e->schema) || n > FP_BODY_MAX_PAIRS ? FP_BODY_MAX_PAIRS : n;
+    return 0;
+}
 
 /* Loads and compiles path into a new entry holding one reference; NULL with *err. */
 static fp_form_entry *entry_load(const char *path, struct stat *seen, fp_error *err)
@@ -42,6 +60,15 @@ static fp_form_entry *entry_load(const char *path, struct stat *seen, fp_error *
     }
     fp_form_topic(e->form, e->topic, sizeof e->topic);
     e->partition_key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e->form->json, "partitionKey"));
+    if (spam_settings(e, err)) {
+        char msg[sizeof err->msg];
+        memcpy(msg, err->msg, sizeof msg);
+        fp_schema_free(e->schema);
+        fp_form_free(e->form);
+        free(e);
+        fp_error_set(err, FP_EINVAL, "%s: %s", path, msg);
+        return NULL;
+    }
     atomic_init(&e->refs, 1);
     return e;
 }

@@ -18,6 +18,9 @@ typedef struct fp_form_entry {
     fp_schema *schema;
     char topic[256];
     const char *partition_key;   /* field name, or NULL: the submission id keys the event */
+    const char *honeypot;        /* "honeypot": a field a person leaves empty, or NULL */
+    int token_required;          /* "submissionToken": true - posts need a token (token.h) */
+    int max_pairs;               /* the most name=value pairs a form post may have (body.h) */
 } fp_form_entry;
 
 typedef struct fp_formset fp_formset;

@@ -11,7 +11,10 @@
 #include "form.h"
 #include "kafka.h"
 #include "log.h"
+#include "ids.h"
+#include "netaddr.h"
 #include "page.h"
+#include "token.h"
 #include "schema.h"
 
 #include <stdio.h>
@@ -68,6 +71,7 @@ static void req_release(request *r, unsigned holder)
     r->holders &= ~holder;
     if (r->holders)
         return;
+    fp_fifo_remove(&r->w->reading, &r->reading);
     fp_formset_put(r->form);
     fp_buf_free(&r->in);
     free(r->out);
@@ -187,17 +191,64 @@ static int is_form_post(const char *ctype)
     return strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
 }
 
+/* The honeypot: a filled-in honeypot field is a bot's. Its submission is answered like
+ * any accepted one (202 with an id, so the bot learns nothing) but never produced, and
+ * counted (formpipe_ingest_honeypot_total). The field itself never reaches validation.
+ * Returns 1 when it answered. */
+static int caught_in_honeypot(server *s, request *r, cJSON *in)
+{
+    const char *hp = r->form->honeypot;
+    cJSON *v = hp ? cJSON_DetachItemFromObjectCaseSensitive(in, hp) : NULL;
+    int caught = v && !(cJSON_IsString(v) && !v->valuestring[0]) && !cJSON_IsNull(v);
+    cJSON_Delete(v);
+    if (!caught)
+        return 0;
+    fp_series_inc(fp_metric_series(s->m_honeypot, (const char *[]){r->form->form->name}));
+    if (fp_id_ulid(fp_clock_wall_ms(), r->id))
+        snprintf(r->id, sizeof r->id, "00000000000000000000000000");
+    respond_accepted(s, r);
+    return 1;
+}
+
+/* The submission token of a form that wants one: from the Formpipe-Token header or the
+ * FP_TOKEN_FIELD field (taken out of the values either way). 403 when it is missing,
+ * forged or expired. Returns 1 when it answered. */
+static int refuse_without_token(server *s, struct lws *wsi, request *r, cJSON *in)
+{
+    char token[FP_TOKEN_MAX] = "";
+    cJSON *field = cJSON_DetachItemFromObjectCaseSensitive(in, FP_TOKEN_FIELD);
+    if (cJSON_IsString(field))
+        snprintf(token, sizeof token, "%s", field->valuestring);
+    cJSON_Delete(field);
+    if (!r->form->token_required)
+        return 0;
+    if (!token[0] && lws_hdr_custom_length(wsi, "formpipe-token:", 15) < (int)sizeof token)
+        lws_hdr_custom_copy(wsi, token, sizeof token, "formpipe-token:", 15);
+    const fp_form *f = r->form->form;
+    int rc = token[0] ? fp_token_check(&s->token_key, f->ns, f->name, token, fp_clock_wall_ms() / 1000) : FP_EINVAL;
+    if (!rc)
+        return 0;
+    respond_error(s, r, 403, rc == FP_ELIMIT ? "the form's submission token has expired; reload the form and send it again"
+                                             : "a valid submission token is required; reload the form and send it again", NULL);
+    return 1;
+}
+
 /* Parses the completed body and validates it against the form: the clean values (the
- * caller deletes them), or NULL with the answer set (400, 422). */
-static cJSON *validate(server *s, request *r, int form_post)
+ * caller deletes them), or NULL with the answer set (400, 422; 202 for the honeypot;
+ * 403 without a token the form wants). */
+static cJSON *validate(server *s, struct lws *wsi, request *r, int form_post)
 {
     fp_error err = {0};
     fp_violations v;
     cJSON *clean = NULL;
-    cJSON *in = form_post ? fp_body_form(r->in.data ? r->in.data : "", r->in.len, &err)
+    cJSON *in = form_post ? fp_body_form(r->in.data ? r->in.data : "", r->in.len, r->form->max_pairs, &err)
                           : fp_body_json(r->in.data ? r->in.data : "", r->in.len, &err);
     if (!in) {
         respond_error(s, r, 400, err.msg, NULL);
+        return NULL;
+    }
+    if (caught_in_honeypot(s, r, in) || refuse_without_token(s, wsi, r, in)) {
+        cJSON_Delete(in);
         return NULL;
     }
     int rc = fp_schema_validate(r->form->schema, in, form_post, &clean, &v);
@@ -246,9 +297,9 @@ static void produce(server *s, request *r, const char *key, char *event)
 }
 
 /* Validates the completed body and hands the event to Kafka, or sets the answer. */
-static void submit(server *s, request *r, const char *ctype)
+static void submit(server *s, struct lws *wsi, request *r, const char *ctype)
 {
-    cJSON *clean = validate(s, r, is_form_post(ctype));
+    cJSON *clean = validate(s, wsi, r, is_form_post(ctype));
     if (!clean)
         return;
     long long ms = fp_clock_wall_ms();
@@ -282,27 +333,19 @@ static int answer_admin(server *s, request *r, const char *path)
     return 1;
 }
 
-/* The client's address: the peer, or for a trusted proxy the last X-Forwarded-For entry. */
+/* The client's rate-limit key: the peer, or for a trusted proxy the client its
+ * X-Forwarded-For names (netaddr.h); an IPv6 client by its /64. */
 static void client_of(server *s, struct lws *wsi, char *out, size_t outsz)
 {
-    char xff[512];
+    char xff[1024];
     conn *c = lws_get_opaque_user_data(wsi);   /* every client connection has one */
     char uncached[sizeof c->peer] = "";
     char *peer = c ? c->peer : uncached;
     if (!peer[0])
         lws_get_peer_simple(wsi, peer, sizeof uncached);
-    snprintf(out, outsz, "%s", peer);
-    const fp_strlist *trusted = s->cfg->trusted_proxies;
-    for (size_t i = 0; trusted && i < trusted->n; i++) {
-        if (!strcmp(trusted->items[i], peer) && header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof xff)) {
-            char *last = strrchr(xff, ',');
-            last = last ? last + 1 : xff;
-            while (*last == ' ')
-                last++;
-            snprintf(out, outsz, "%.63s", last);
-            return;
-        }
-    }
+    int has_xff = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) < (int)sizeof xff &&
+                  header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof xff);
+    fp_netaddr_client(&s->trusted, peer, has_xff ? xff : NULL, out, outsz);
 }
 
 /* GET /forms/<name>/schema: the form as a JSON Schema. Returns 1 when it answered. */
@@ -346,7 +389,14 @@ static void answer_preflight(server *s, request *r)
 static void answer_page(server *s, request *r)
 {
     fp_error err = {0};
-    char *page = fp_page_render(r->form->form->json, &err);
+    char token[FP_TOKEN_MAX];
+    fp_page_extras x = {.honeypot = r->form->honeypot};
+    if (r->form->token_required) {
+        fp_token_make(&s->token_key, r->form->form->ns, r->form->form->name, fp_clock_wall_ms() / 1000,
+                      s->cfg->token_ttl_s, token);
+        x.token = token;
+    }
+    char *page = fp_page_render(r->form->form->json, &x, &err);
     if (!page) {
         respond_error(s, r, 500, err.msg, NULL);
         return;
@@ -358,7 +408,7 @@ static void answer_page(server *s, request *r)
 /* The client's rate limit: answers 429 when it is spent. Returns 1 when it answered. */
 static int refuse_over_rate(server *s, struct lws *wsi, request *r)
 {
-    char client[64];
+    char client[FP_NETADDR_KEY_MAX];
     client_of(s, wsi, client, sizeof client);
     if (fp_ratelimit_take(s->limiter, client, fp_ingest_now(), &r->retry_after))
         return 0;
@@ -376,19 +426,48 @@ static int read_idempotency_key(struct lws *wsi, request *r)
     return 1;
 }
 
-/* The checks on a POST's head, in order: rate limit (429), Content-Length (411, 413),
- * Content-Type (415), Idempotency-Key (400), an empty body (400). When none answers, the
- * body follows (on_body_done). */
+/* The Content-Length header's value: -1 when absent, -2 when it is not a plain
+ * decimal number (a sign, spaces inside, a list, too many digits). */
+static long long content_length(struct lws *wsi)
+{
+    char clen[32];
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n <= 0)
+        return -1;
+    if (n >= 19 || !header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof clen))
+        return -2;
+    long long len = 0;
+    for (const char *p = clen; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -2;
+        len = len * 10 + (*p - '0');
+    }
+    return len;
+}
+
+/* The checks on a POST's head, in order: rate limit (429), Transfer-Encoding (400:
+ * with a Content-Length it is a smuggling attempt, alone a body this server does not
+ * take), Content-Length (411, 400 when not a number, 413), Content-Type (415),
+ * Idempotency-Key (400), an empty body (400). When none answers, the body follows
+ * (on_body_done) within --request-timeout. */
 static void check_post_head(server *s, struct lws *wsi, request *r)
 {
-    char clen[32], ctype[128];
+    char ctype[128];
     if (refuse_over_rate(s, wsi, r))
         return;
-    if (!header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof clen)) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        respond_error(s, r, 400, "Transfer-Encoding is not accepted; send the body with a Content-Length", NULL);
+        return;
+    }
+    long long len = content_length(wsi);
+    if (len == -1) {
         respond_error(s, r, 411, "a Content-Length header is required", NULL);
         return;
     }
-    long long len = atoll(clen);
+    if (len < 0) {
+        respond_error(s, r, 400, "Content-Length must be a non-negative decimal number", NULL);
+        return;
+    }
     if (len > s->cfg->max_body_bytes) {
         respond_too_large(s, r);
         return;
@@ -402,8 +481,12 @@ static void check_post_head(server *s, struct lws *wsi, request *r)
         respond_error(s, r, 400, "Idempotency-Key is longer than 255 characters", NULL);
         return;
     }
-    if (len == 0)
+    if (len == 0) {
         respond_error(s, r, 400, "the body is empty", NULL);
+        return;
+    }
+    r->head_at = fp_ingest_now();
+    fp_fifo_push(&r->w->reading, &r->reading);
 }
 
 /* A request for a known form, by method: OPTIONS, GET, POST, else 405. */
@@ -447,6 +530,7 @@ static void on_body_done(server *s, struct lws *wsi, request *r)
 {
     char ctype[128];
     r->body_done = 1;
+    fp_fifo_remove(&r->w->reading, &r->reading);
     if (r->status)
         return;
     if (r->rejected) {
@@ -454,16 +538,71 @@ static void on_body_done(server *s, struct lws *wsi, request *r)
         return;
     }
     header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype);
-    submit(s, r, ctype);
+    submit(s, wsi, r, ctype);
 }
 
-#define HEAD_MAX 1024   /* room for the status line and our headers */
+#define HEAD_MAX 1536   /* room for the status line and our headers */
+
+/* The reason phrase of every status this server answers with (RFC 9110). */
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+/* lws writes the status line without a reason phrase for most codes ("HTTP/1.1 202 "):
+ * rewrites the first line of the head at start (up to *p, room until end). */
+static int fix_status_line(const request *r, uint8_t *start, uint8_t **p, uint8_t *end)
+{
+    char line[64];
+    uint8_t *eol = memchr(start, '\n', (size_t)(*p - start));
+    if (!eol)
+        return -1;
+    eol++;
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", r->status, reason(r->status));
+    size_t rest = (size_t)(*p - eol);
+    if (start + n + rest > end)
+        return -1;
+    memmove(start + n, eol, rest);
+    memcpy(start, line, (size_t)n);
+    *p = start + n + rest;
+    return 0;
+}
+
+/* Adds header name (with its colon) = value. Nonzero when it does not fit. */
+static int add(struct lws *wsi, const char *name, const char *value, uint8_t **p, uint8_t *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
+                                       (int)strlen(value), p, end);
+}
 
 /* Appends the answer's headers at *p (before end). Nonzero when they do not fit. */
 static int add_headers(struct lws *wsi, const request *r, uint8_t **p, uint8_t *end)
 {
     char ra[16];
-    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, (lws_filepos_t)r->outlen, p, end))
+    uint8_t *start = *p;
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, (lws_filepos_t)r->outlen, p, end) ||
+        fix_status_line(r, start, p, end) || add(wsi, "x-content-type-options:", "nosniff", p, end))
+        return -1;
+    if (r->ctype && !strncmp(r->ctype, "text/html", 9) &&
+        (add(wsi, "content-security-policy:", fp_page_csp(), p, end) || add(wsi, "x-frame-options:", "DENY", p, end) ||
+         add(wsi, "referrer-policy:", "no-referrer", p, end) || add(wsi, "cache-control:", "no-store", p, end)))
         return -1;
     if (r->allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const unsigned char *)r->allow,
                                                  (int)strlen(r->allow), p, end))
@@ -640,6 +779,19 @@ void fp_http_expire(worker *w, double before)
             respond_error(w->s, r, 503, "Kafka did not confirm the submission in time; retry later", NULL);
             wake(r);
         }
+    }
+}
+
+void fp_http_expire_slow(worker *w, double before)
+{
+    while (w->reading.oldest) {
+        request *r = FP_FIFO_ENTRY(w->reading.oldest, request, reading);
+        if (r->head_at >= before)
+            break;
+        fp_fifo_remove(&w->reading, &r->reading);
+        fp_series_inc(w->s->m_timeouts);
+        respond_error(w->s, r, 408, "the request took too long to arrive", NULL);
+        wake(r);   /* the body is incomplete: the connection closes after the answer */
     }
 }
 

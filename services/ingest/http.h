@@ -42,6 +42,8 @@ typedef struct request {
     int rejected;                /* body over the limit: answer 413 at completion */
     int is_get, is_post, body_done;  /* an answer before the whole body was read closes */
     fp_fifo_link unanswered;     /* on the worker's list of unanswered submissions */
+    fp_fifo_link reading;        /* on the worker's list of posts still reading their body */
+    double head_at;              /* when its head arrived (the --request-timeout bound) */
     struct request *mail_next;   /* in the worker's mailbox: Kafka reported on it */
     rd_kafka_resp_err_t dr_err;
     int status;                  /* 0 until the answer is ready */
@@ -82,6 +84,11 @@ void fp_http_expire(worker *w, double before);
  * equal idle timeouts expire in the order they were set, so a FIFO keeps them in O(1).
  * docs/ingest.md has the measurements. */
 void fp_http_close_idle(worker *w, double before);
+
+/* Answers 408 (and closes) w's posts whose head arrived before `before` and whose
+ * body is still incomplete: --request-timeout bounds the whole body, however slowly it
+ * trickles (lws's own timeout restarts with every chunk). */
+void fp_http_expire_slow(worker *w, double before);
 
 /* A stopped worker lets go of r for Kafka's delivery (r comes off its lists first);
  * its connection has let go already (the worker's lws context is gone). */

@@ -78,21 +78,47 @@ static void release_connection(server *s)
 
 void fp_ingest_conn_gone(worker *w, conn *c)
 {
+    if (c->key[0])
+        fp_connlimit_give(w->s->per_client, c->key);
     free(c);
     release_connection(w->s);
     w->released = 1;
 }
 
+/* A new connection's conn from its peer address sa, holding a slot of its client's
+ * --max-connections-per-client (a trusted proxy holds none); NULL when that client has
+ * all its slots (counted) or out of memory. */
+static conn *conn_new(server *s, const struct sockaddr_storage *sa, socklen_t salen)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (getnameinfo((const struct sockaddr *)sa, salen, c->peer, sizeof c->peer, NULL, 0, NI_NUMERICHOST))
+        c->peer[0] = '\0';   /* looked up by lws at the first request */
+    if (c->peer[0] && !fp_cidrs_contain(&s->trusted, c->peer)) {
+        fp_netaddr_key(c->peer, c->key, sizeof c->key);
+        if (!fp_connlimit_take(s->per_client, c->key)) {
+            fp_series_inc(s->m_refused_client);
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
 /* The listener is readable: accepts what is waiting and gives each connection to this
- * thread's lws context, or closes it at once when --max-connections are open. The slot
- * goes with the wsi's conn (its opaque user data) and comes back at WSI_DESTROY. */
+ * thread's lws context, or closes it at once when --max-connections are open or its
+ * client address has --max-connections-per-client. The slots go with the wsi's conn
+ * (its opaque user data) and come back at WSI_DESTROY. */
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
     worker *w = io->data;
     (void)loop;
     (void)revents;
     for (int i = 0; i < 64; i++) {
-        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage sa;
+        socklen_t salen = sizeof sa;
+        int fd = accept4(w->listen_fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 fp_log_warn("accept failed", FP_LSTR("error", strerror(errno)));
@@ -102,7 +128,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             close(fd);
             continue;
         }
-        conn *c = calloc(1, sizeof *c);
+        conn *c = conn_new(w->s, &sa, salen);
         if (!c) {
             close(fd);
             release_connection(w->s);
@@ -115,10 +141,8 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         w->released = 0;
         /* On failure lws closes fd, and may already have destroyed the wsi (c freed). */
         struct lws *wsi = lws_adopt_descriptor_vhost_via_info(&desc);
-        if (!wsi && !w->released) {
-            free(c);
-            release_connection(w->s);
-        }
+        if (!wsi && !w->released)
+            fp_ingest_conn_gone(w, c);
         /* lws sets no timeout on an adopted socket: bound the wait for the first request
          * (lws replaces it once a request starts; after an answer fp_http_close_idle keeps it). */
         if (wsi) {
@@ -195,6 +219,7 @@ static void on_timer(lws_sorted_usec_list_t *sul)
     double now = fp_ingest_now();
     fp_http_expire(w, now - w->s->cfg->delivery_timeout_ms / 1000.0);
     fp_http_close_idle(w, now - w->s->cfg->idle_timeout_s);
+    fp_http_expire_slow(w, now - w->s->cfg->request_timeout_s);
     if (fp_shutdown_requested())
         ev_break(w->loop, EVBREAK_ONE);
     lws_sul_schedule(w->ctx, 0, &w->timer, on_timer, TIMER_US);
@@ -247,6 +272,7 @@ static void *housekeeper(void *arg)
     while (!atomic_load(&s->stop_threads)) {
         struct pollfd p = {.fd = fp_shutdown_fd(), .events = POLLIN};
         poll(&p, 1, 200);
+        refresh_metrics(s);   /* the admin port's /metrics reads it */
         if (fp_ingest_now() >= next_reload) {
             fp_formset_reload(s->forms);
             next_reload = fp_ingest_now() + FORM_RELOAD_S;
@@ -343,8 +369,18 @@ static int register_metrics(server *s, fp_metrics *m, fp_error *err)
     fp_metric *c = fp_metrics_gauge(m, "formpipe_ingest_connections", "Open client connections.", NULL, err);
     fp_metric *rf = fp_metrics_counter(m, "formpipe_ingest_connections_refused_total",
                                        "Connections closed at accept because --max-connections were open.", NULL, err);
-    if (!s->m_requests || !s->m_invalid || !d || !inf || !q || !c || !rf)
+    fp_metric *rfc = fp_metrics_counter(m, "formpipe_ingest_client_connections_refused_total",
+                                        "Connections closed at accept because their client address had "
+                                        "--max-connections-per-client open.", NULL, err);
+    fp_metric *to = fp_metrics_counter(m, "formpipe_ingest_request_timeouts_total",
+                                       "Posts answered 408 because their body took longer than --request-timeout.", NULL, err);
+    s->m_honeypot = fp_metrics_counter(m, "formpipe_ingest_honeypot_total",
+                                       "Submissions dropped because they filled in the form's honeypot field.",
+                                       (const char *[]){"form", NULL}, err);
+    if (!s->m_requests || !s->m_invalid || !d || !inf || !q || !c || !rf || !rfc || !to || !s->m_honeypot)
         return err->code;
+    s->m_refused_client = fp_metric_series(rfc, NULL);
+    s->m_timeouts = fp_metric_series(to, NULL);
     s->m_delivery = fp_metric_series(d, NULL);
     s->m_inflight = fp_metric_series(inf, NULL);
     s->m_queue = fp_metric_series(q, NULL);
@@ -392,7 +428,7 @@ static void stop_producer(server *s, double deadline)
 int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *err)
 {
     server s = {.cfg = cfg};
-    s.admin = (fp_admin_routes){.metrics = metrics, .ready = ready, .ctx = &s, .refresh = refresh_metrics};
+    s.admin = (fp_admin_routes){.ready = ready, .ctx = &s};   /* no /metrics on the public port */
     int rc, threads = cfg->threads > 0 ? cfg->threads : 1;
     if (!(s.forms = fp_formset_load(cfg->forms, err))) {
         rc = err->code;
@@ -400,7 +436,11 @@ int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *er
     }
     if ((rc = register_metrics(&s, metrics, err)))
         goto out;
-    if (!(s.limiter = fp_ratelimit_new(cfg->rate_limit, cfg->rate_burst))) {
+    if ((rc = fp_cidrs_parse(cfg->trusted_proxies, &s.trusted, err)) ||
+        (rc = fp_token_key_init(&s.token_key, cfg->token_key_file, err)))
+        goto out;
+    if (!(s.limiter = fp_ratelimit_new(cfg->rate_limit, cfg->rate_burst)) ||
+        !(s.per_client = fp_connlimit_new(cfg->max_connections_per_client))) {
         rc = fp_error_set(err, FP_ENOMEM, "out of memory");
         goto out;
     }
@@ -422,9 +462,15 @@ int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *er
         if (port == 0)      /* an ephemeral port: the others share the first one's */
             port = port_of(s.workers[0].listen_fd);
     }
+    if (!(s.admin_server = fp_admin_start(cfg->admin_bind ? cfg->admin_bind : "127.0.0.1", cfg->admin_port, metrics,
+                                          ready, &s, err))) {
+        rc = err->code;
+        goto out;
+    }
     pthread_create(&s.reporter, NULL, reporter, &s);
     pthread_create(&s.housekeeper, NULL, housekeeper, &s);
     fp_log_info("ingest listening", FP_LSTR("bind", cfg->bind), FP_LINT("port", port),
+                FP_LINT("admin_port", fp_admin_port(s.admin_server)),
                 FP_LINT("threads", threads), FP_LINT("forms", (long long)fp_formset_count(s.forms)));
     for (int i = 0; i < threads; i++)
         pthread_create(&s.workers[i].thread, NULL, serve, &s.workers[i]);
@@ -438,12 +484,16 @@ int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *er
     fp_log_info("ingest stopped", FP_LINT("unanswered", atomic_load(&s.inflight)));
     rc = 0;
 out:
+    fp_admin_stop(s.admin_server);   /* first: /readyz reads the forms and Kafka's state */
     for (int i = 0; i < s.nworkers; i++)
         worker_free(&s.workers[i]);
     free(s.workers);
     if (s.rk)
         rd_kafka_destroy(s.rk);
     fp_ratelimit_free(s.limiter);
+    fp_connlimit_free(s.per_client);
+    fp_cidrs_free(&s.trusted);
+    fp_token_key_wipe(&s.token_key);
     fp_formset_free(s.forms);
     return rc;
 }

@@ -1,7 +1,8 @@
 /* ingest.h — formpipe-ingest's HTTP server: POST /forms/<name> validates and
  * sanitizes a submission against its form, publishes it as a CloudEvent to the form's
  * Kafka topic, and answers 202 {"id": ...} only once the delivery report says Kafka
- * has it (idempotent producer, acks=all). Also GET /healthz, /readyz, /metrics. */
+ * has it (idempotent producer, acks=all). Also GET /healthz, /readyz on the service
+ * port, and /healthz, /readyz, /metrics on the admin port (never on the public one). */
 #ifndef FP_INGEST_H
 #define FP_INGEST_H
 
@@ -26,7 +27,13 @@ typedef struct fp_ingest_config {
     const fp_strlist *allowed_origins;  /* CORS: origins browsers may post from ("*": any) */
     double rate_limit;                  /* submissions per second per client; 0: off */
     double rate_burst;
-    const fp_strlist *trusted_proxies;  /* peers whose X-Forwarded-For names the client */
+    const fp_strlist *trusted_proxies;  /* CIDRs of peers whose X-Forwarded-For names the client */
+    int max_connections_per_client;     /* open connections per client address (IPv6: /64); 0: off */
+    int request_timeout_s;              /* from a request's head to its whole body */
+    const char *token_key_file;         /* submission-token key; NULL/"": random per process */
+    int token_ttl_s;                    /* how long a page's submission token is valid */
+    const char *admin_bind;             /* /metrics (and /healthz, /readyz) off the public port */
+    int admin_port;                     /* 0: any free port */
 } fp_ingest_config;
 
 /* Serves until SIGTERM/SIGINT, then finishes in-flight requests (bounded by

@@ -7,7 +7,10 @@
 #define FP_INGEST_IMPL_H
 
 #include "admin.h"
+#include "connlimit.h"
 #include "fifo.h"
+#include "netaddr.h"
+#include "token.h"
 #include "formset.h"
 #include "ingest.h"
 #include "ratelimit.h"
@@ -28,7 +31,8 @@ typedef struct request request;   /* http.h */
  * lws's timeout list: see fp_http_close_idle (http.h). */
 typedef struct conn {
     struct lws *wsi;
-    char peer[64];               /* the peer address, looked up on the first request */
+    char peer[64];               /* the peer address, from accept */
+    char key[FP_NETADDR_KEY_MAX];  /* its connection-limit key; "" when not counted (a trusted proxy) */
     fp_fifo_link idle;           /* on the worker's idle list */
     double idle_since;
 } conn;
@@ -45,9 +49,13 @@ typedef struct server {
     atomic_int inflight;         /* submissions waiting for Kafka, all threads */
     atomic_int connections;      /* open client connections, all threads */
     fp_ratelimit *limiter;
-    fp_admin_routes admin;       /* /healthz, /readyz, /metrics (its registry) on the service port */
-    fp_metric *m_requests, *m_invalid;
-    fp_series *m_delivery, *m_inflight, *m_queue, *m_conns, *m_refused;
+    fp_cidrs trusted;            /* --trusted-proxy, parsed */
+    fp_connlimit *per_client;    /* --max-connections-per-client */
+    fp_token_key token_key;      /* submission tokens (wiped at exit) */
+    fp_admin_routes admin;       /* /healthz, /readyz on the service port (no /metrics there) */
+    fp_admin *admin_server;      /* /healthz, /readyz, /metrics on --admin-port */
+    fp_metric *m_requests, *m_invalid, *m_honeypot;
+    fp_series *m_delivery, *m_inflight, *m_queue, *m_conns, *m_refused, *m_refused_client, *m_timeouts;
 } server;
 
 struct worker {
@@ -62,6 +70,7 @@ struct worker {
     int inflight;                /* this thread's requests waiting for Kafka's report */
     fp_fifo unanswered;          /* of those, the ones not yet answered (request.unanswered) */
     fp_fifo idle;                /* connections between requests (conn.idle) */
+    fp_fifo reading;             /* posts whose body is still coming (request.reading) */
     int released;                /* a connection's slot came back (set while adopting one) */
     pthread_mutex_t mail_lock;
     request *mail;               /* reported requests, posted by the delivery-report thread */

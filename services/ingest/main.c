@@ -11,8 +11,9 @@
 #include <stdio.h>
 
 static fp_strlist forms, kafka_properties, allowed_origins, trusted_proxies;
-static char *kafka_bootstrap, *kafka_config, *bind_addr, *log_level;
+static char *kafka_bootstrap, *kafka_config, *bind_addr, *log_level, *admin_bind, *token_key_file;
 static long long port, threads, max_header, max_body, delivery_ms, max_conns, idle_s, grace_ms, rate, burst;
+static long long conns_per_client, request_timeout_s, token_ttl_s, admin_port;
 
 static const fp_option options[] = {
     {"form", FP_OPT_LIST, NULL, "compiled form definition (JSON) to serve", FP_OPT_REQUIRED, 0, 0, &forms},
@@ -20,7 +21,9 @@ static const fp_option options[] = {
     {"kafka-config", FP_OPT_STRING, "", "librdkafka properties file (security.protocol, sasl.*, ssl.*)", 0, 0, 0, &kafka_config},
     {"kafka-property", FP_OPT_LIST, NULL, "one librdkafka property key=value", 0, 0, 0, &kafka_properties},
     {"bind", FP_OPT_STRING, "0.0.0.0", "address to listen on", 0, 0, 0, &bind_addr},
-    {"port", FP_OPT_INT, "8080", "HTTP port (also /healthz, /readyz, /metrics)", 0, 1, 65535, &port},
+    {"port", FP_OPT_INT, "8080", "HTTP port for the forms (also /healthz, /readyz; never /metrics)", 0, 1, 65535, &port},
+    {"admin-bind", FP_OPT_STRING, "0.0.0.0", "address for /healthz, /readyz, /metrics (IPv4)", 0, 0, 0, &admin_bind},
+    {"admin-port", FP_OPT_INT, "9090", "port for /healthz, /readyz, /metrics (0: any free port)", 0, 0, 65535, &admin_port},
     {"max-body-bytes", FP_OPT_INT, "65536", "largest accepted request body", 0, 1, 16 * 1024 * 1024, &max_body},
     {"delivery-timeout", FP_OPT_DURATION, "5s", "answer 503 when Kafka has not acknowledged within this", 0, 100, 300000, &delivery_ms},
     {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections; more are closed at accept", 0, 1, 1000000, &max_conns},
@@ -31,7 +34,11 @@ static const fp_option options[] = {
     {"allowed-origin", FP_OPT_LIST, NULL, "origin browsers may post from (CORS), e.g. https://example.com; * for any", 0, 0, 0, &allowed_origins},
     {"rate-limit", FP_OPT_INT, "20", "submissions per second per client address (0: no limit)", 0, 0, 1000000, &rate},
     {"rate-burst", FP_OPT_INT, "40", "submissions a client may send at once before the rate applies", 0, 1, 1000000, &burst},
-    {"trusted-proxy", FP_OPT_LIST, NULL, "peer address whose X-Forwarded-For names the client (the ingress)", 0, 0, 0, &trusted_proxies},
+    {"trusted-proxy", FP_OPT_LIST, NULL, "address or CIDR (IPv4/IPv6) of peers whose X-Forwarded-For names the client (the ingress controller)", 0, 0, 0, &trusted_proxies},
+    {"max-connections-per-client", FP_OPT_INT, "64", "most simultaneous connections from one client address (IPv6: its /64; trusted proxies exempt; 0: no limit)", 0, 0, 1000000, &conns_per_client},
+    {"request-timeout", FP_OPT_INT, "10", "seconds from a request's head to its whole body; slower posts get 408", 0, 1, 3600, &request_timeout_s},
+    {"token-key-file", FP_OPT_STRING, "", "file with the key (>= 16 bytes) signing submission tokens; every replica needs the same (empty: random per process)", 0, 0, 0, &token_key_file},
+    {"token-ttl", FP_OPT_INT, "3600", "seconds a form page's submission token stays valid", 0, 60, 604800, &token_ttl_s},
     {"log-level", FP_OPT_STRING, "info", "debug, info, warn or error", 0, 0, 0, &log_level},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -83,6 +90,9 @@ int main(int argc, char **argv)
         .max_header_bytes = (int)max_header, .threads = threads ? (int)threads : default_threads(),
         .idle_timeout_s = (int)idle_s, .shutdown_grace_ms = grace_ms, .allowed_origins = &allowed_origins,
         .rate_limit = (double)rate, .rate_burst = (double)burst, .trusted_proxies = &trusted_proxies,
+        .max_connections_per_client = (int)conns_per_client, .request_timeout_s = (int)request_timeout_s,
+        .token_key_file = token_key_file, .token_ttl_s = (int)token_ttl_s, .admin_bind = admin_bind,
+        .admin_port = (int)admin_port,
     };
     fp_error err = {0};
     int rc = metrics ? fp_ingest_run(&cfg, metrics, &err) : FP_ENOMEM;

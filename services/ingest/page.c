@@ -7,6 +7,11 @@
 #include <string.h>
 
 #include "buf.h"
+#include "token.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <pthread.h>
 
 /* Appends s with &, <, >, " and ' escaped. */
 static void esc(fp_buf *b, const char *s)
@@ -111,11 +116,12 @@ static void field(fp_buf *b, const cJSON *f)
     fp_buf_adds(b, ">\n");
 }
 
-#define STYLE "<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;" \
+#define STYLE_CSS "body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;" \
               "padding:0 1rem;line-height:1.4}label{display:block;margin-top:1rem;font-weight:600}" \
               "input,select{display:block;width:100%;box-sizing:border-box;padding:.45rem;margin-top:.25rem;" \
               "font:inherit}button{margin-top:1.5rem;padding:.5rem 1.5rem;font:inherit}.req{color:#a00}" \
-              "</style>"
+                  ".hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}"
+#define STYLE "<style>" STYLE_CSS "</style>"
 
 static void head(fp_buf *b, const char *title)
 {
@@ -161,7 +167,45 @@ char *fp_page_answer(const char *heading, const char *text, const char *referenc
     return fp_buf_take(&b);
 }
 
-char *fp_page_render(const cJSON *form, fp_error *err)
+static char csp[256];
+static pthread_once_t csp_once = PTHREAD_ONCE_INIT;
+
+/* The policy allows exactly the page's own style element (by its SHA-256). */
+static void csp_init(void)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    unsigned char b64[64];
+    SHA256((const unsigned char *)STYLE_CSS, strlen(STYLE_CSS), md);
+    EVP_EncodeBlock(b64, md, sizeof md);
+    snprintf(csp, sizeof csp,
+             "default-src 'none'; style-src 'sha256-%s'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+             (const char *)b64);
+}
+
+const char *fp_page_csp(void)
+{
+    pthread_once(&csp_once, csp_init);
+    return csp;
+}
+
+/* The extras of the form: the honeypot input (off screen, out of the tab order and
+ * of assistive technology; a person leaves it empty) and the submission token. */
+static void extras(fp_buf *b, const fp_page_extras *x)
+{
+    if (x && x->honeypot) {
+        fp_buf_adds(b, "<div class=\"hp\" aria-hidden=\"true\"><label for=\"f-hp\">Leave this empty</label>"
+                       "<input type=\"text\" id=\"f-hp\" name=\"");
+        esc(b, x->honeypot);
+        fp_buf_adds(b, "\" tabindex=\"-1\" autocomplete=\"off\"></div>\n");
+    }
+    if (x && x->token) {
+        fp_buf_adds(b, "<input type=\"hidden\" name=\"" FP_TOKEN_FIELD "\" value=\"");
+        esc(b, x->token);
+        fp_buf_adds(b, "\">\n");
+    }
+}
+
+char *fp_page_render(const cJSON *form, const fp_page_extras *x, fp_error *err)
 {
     const char *name = str(form, "name"), *title = str(form, "title"), *desc = str(form, "description");
     if (!name) {
@@ -182,6 +226,7 @@ char *fp_page_render(const cJSON *form, fp_error *err)
     const cJSON *f;
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(form, "fields"))
         field(&b, f);
+    extras(&b, x);
     fp_buf_adds(&b, "<p><span class=\"req\" aria-hidden=\"true\">*</span> required</p>\n"
                     "<button type=\"submit\">Submit</button>\n</form>\n</main></body></html>\n");
     if (b.len >= FP_PAGE_MAX - 1) {

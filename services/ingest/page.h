@@ -13,9 +13,20 @@
 
 #define FP_PAGE_MAX (512 * 1024)   /* a page larger than this is refused */
 
-/* Renders the page of form (a compiled definition: name, title, description, fields).
- * Returns an allocated string, or NULL with *err. */
-char *fp_page_render(const cJSON *form, fp_error *err);
+/* What a page adds to the form's fields (each may be NULL). */
+typedef struct fp_page_extras {
+    const char *honeypot;   /* the honeypot input's name (spec.form.honeypot) */
+    const char *token;      /* a submission token (token.h) for a hidden input */
+} fp_page_extras;
+
+/* Renders the page of form (a compiled definition: name, title, description, fields)
+ * with x (NULL: none). Returns an allocated string, or NULL with *err. */
+char *fp_page_render(const cJSON *form, const fp_page_extras *x, fp_error *err);
+
+/* The Content-Security-Policy of every page this module renders: nothing loads, only
+ * the page's own style element applies (by hash), the form posts to the same origin,
+ * no framing (frame-ancestors 'none'). */
+const char *fp_page_csp(void);
 
 /* The page a browser's form post gets back: heading, text, the submission's reference
  * (NULL: none), for a refusal each failing field with its message (v may be NULL), and

@@ -19,6 +19,7 @@ static char *webhook_url, *webhook_secret_file, *webhook_mode;
 static fp_strlist kafka_properties;
 static long long max_attempts, concurrency, backoff_initial_ms, backoff_max_ms, dead_letter_timeout_ms;
 static long long lag_interval_ms, grace_ms, admin_port, webhook_timeout_ms, webhook_max_connections;
+static int webhook_allow_http;
 
 static const fp_option options[] = {
     {"kind", FP_OPT_STRING, NULL, "the task kind: webhook", FP_OPT_REQUIRED, 0, 0, &kind_name},
@@ -42,6 +43,7 @@ static const fp_option options[] = {
     {"webhook-secret-file", FP_OPT_STRING, "", "webhook kind: file holding the HMAC key (no Formpipe-Signature without)", 0, 0, 0, &webhook_secret_file},
     {"webhook-timeout", FP_OPT_DURATION, "10s", "webhook kind: timeout per request", 0, 1, 300000, &webhook_timeout_ms},
     {"webhook-mode", FP_OPT_STRING, "structured", "webhook kind: CloudEvents HTTP content mode, structured or binary", 0, 0, 0, &webhook_mode},
+    {"webhook-allow-http", FP_OPT_BOOL, "false", "webhook kind: allow a plain http:// URL to a non-loopback host (the payload and its signature travel in clear)", 0, 0, 0, &webhook_allow_http},
     {"webhook-max-connections", FP_OPT_INT, "0", "webhook kind: keep-alive connections (0: --concurrency)", 0, 0, 1024, &webhook_max_connections},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -52,7 +54,8 @@ static const fp_option options[] = {
 static fp_task_kind *new_webhook(fp_metrics *m, int *usage, fp_error *err)
 {
     fp_webhook_config wc = {.url = webhook_url, .timeout_ms = (long)webhook_timeout_ms,
-                            .max_connections = (int)(webhook_max_connections ? webhook_max_connections : concurrency)};
+                            .max_connections = (int)(webhook_max_connections ? webhook_max_connections : concurrency),
+                            .allow_http = webhook_allow_http};
     char *key = NULL;
     *usage = 1;
     if (!*webhook_url) {

@@ -1,5 +1,6 @@
 /* webhook.c — see webhook.h. */
 #include "webhook.h"
+#include "urlpolicy.h"
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -40,6 +41,7 @@ typedef struct webhook {
     int running;                 /* attempts in the list */
     char *url;                   /* as configured: may hold userinfo or a query */
     char *safe_url;              /* what details name: no userinfo, query, fragment */
+    int allow_http;              /* fp_webhook_config.allow_http */
     unsigned char *key;
     size_t keylen;
     long timeout_ms;
@@ -196,7 +198,8 @@ static int wh_start(void *self, const fp_task_event *ev)
         goto fail;
     CURL *h = a->h;
     if (curl_easy_setopt(h, CURLOPT_URL, w->url) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(w->url, w->allow_http)) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) != CURLE_OK ||
@@ -345,6 +348,11 @@ static int set_url(webhook *w, const char *url, fp_error *err)
         rc = fp_error_set(err, FP_EINVAL, "the webhook URL is not an http:// or https:// URL");
         goto out;
     }
+    if (!strcmp(scheme, "http") && !w->allow_http && !fp_urlpolicy_loopback(url)) {
+        rc = fp_error_set(err, FP_EINVAL, "the webhook URL is plain http:// to a host that is not loopback: use https:// "
+                                          "(or allow it explicitly with --webhook-allow-http)");
+        goto out;
+    }
     if (curl_url_set(u, CURLUPART_USER, NULL, 0) != CURLUE_OK ||
         curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
         curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) != CURLUE_OK ||
@@ -382,6 +390,7 @@ fp_task_kind *fp_webhook_new(const fp_webhook_config *cfg, fp_metrics *m, fp_err
                              .ready = NULL, .free = wh_free};
     w->timeout_ms = cfg->timeout_ms;
     w->mode = cfg->mode;
+    w->allow_http = cfg->allow_http;
     if (set_url(w, cfg->url, err) < 0)
         goto fail;
     if (cfg->secret && cfg->secret_len) {

@@ -26,6 +26,7 @@ typedef struct fp_webhook_config {
     fp_webhook_mode mode;
     int max_connections;          /* keep-alive pool size (open connections); > 0 */
     const char *user_agent;       /* NULL: "formpipe-task/<version>" */
+    int allow_http;               /* plain http:// to a non-loopback host (urlpolicy.h); else HTTPS only */
 } fp_webhook_config;
 
 /* Creates the kind; copies what it keeps of cfg (the key too, wiped on free). m may

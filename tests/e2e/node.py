@@ -228,7 +228,7 @@ class Pod:
         # servers listen on 127.0.0.1 only
         if image == "formpipe-ingest":
             args.append("--bind=127.0.0.1")
-        if image in ("formpipe-consumer", "formpipe-task"):
+        if image in ("formpipe-consumer", "formpipe-task", "formpipe-ingest"):
             args.append("--admin-bind=127.0.0.1")
         return [binary] + args
 

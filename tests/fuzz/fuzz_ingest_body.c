@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     fp_error err = {0};
-    cJSON *in = form_post ? fp_body_form(body, len, &err) : fp_body_json(body, len, &err);
+    cJSON *in = form_post ? fp_body_form(body, len, FP_BODY_MAX_PAIRS, &err) : fp_body_json(body, len, &err);
     if (!in) {
         check(err.code != 0 && err.msg[0] != '\0', "a refused body says why");
         return 0;

@@ -235,8 +235,10 @@ Test(ingest, routes_methods_and_size_limits)
     cr_assert_not_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(js, "properties"), "roll"), "%s", body);
     cJSON_Delete(js);
     free(body);
-    cr_assert_eq(tk_http_get(port, "/metrics", &body), 200);
+    cr_assert_eq(tk_http_get(ingest.admin_port, "/metrics", &body), 200);
     cr_assert_not_null(strstr(body, "formpipe_ingest_requests_total{form=\"\",status=\"404\"} 1"), "%s", body);
+    free(body);
+    cr_assert_eq(tk_http_get(port, "/metrics", &body), 404, "no /metrics on the public port");
     free(body);
 }
 

@@ -124,7 +124,7 @@ Test(limits, connections_over_the_limit_are_closed_and_a_freed_slot_is_reused)
     close(fds[2]);
     char *metrics = NULL;
     deadline = tk_now() + 5;
-    while (tk_now() < deadline && tk_http_get(port, "/metrics", &metrics) != 200) {
+    while (tk_now() < deadline && tk_http_get(ingest.admin_port, "/metrics", &metrics) != 200) {
         free(metrics);
         metrics = NULL;
         usleep(50 * 1000);

@@ -115,7 +115,9 @@ custom_rendered() {
               "--task-image=registry.example.com/team/formpipe-task:9.9.9" "kind: ServiceMonitor" "kind: PrometheusRule" \
               "kind: PodMonitor" "interval: 20s" "targetLabel: pipeline" \
               "runbook_url: https://docs.example.com/formpipe/runbooks#pipeline-not-progressing" \
-              "release: prometheus" "secretName: kafka-client" "dedicated" "podAntiAffinity" "regcred"; do
+              "release: prometheus" "secretName: kafka-client" "dedicated" "podAntiAffinity" "regcred" \
+              "--ingest-trusted-proxy=10.42.0.0/16" "--ingest-trusted-proxy=fd00:42::/56" \
+              "--ingest-token-key-secret=form-tokens:k"; do
     grep -qF -- "$want" <<<"$out" || { echo "missing: $want"; return 1; }
   done
   ! grep -q "formpipe-dashboard" <<<"$out" || { echo "the dashboard was disabled"; return 1; }

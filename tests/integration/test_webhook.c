@@ -455,6 +455,10 @@ static struct config_case bad_configs[] = {
     {NULL, 1000, 1},
     {"http://127.0.0.1/", 0, 1},
     {"http://127.0.0.1/", 1000, 0},
+    /* #16: a token never travels in clear - plain http only to loopback (or --webhook-allow-http) */
+    {"http://hooks.example.com/x?token=query-secret", 1000, 1},
+    {"http://127.0.0.1@hooks.example.com/x?token=query-secret", 1000, 1},
+    {"http://127.0.0.1.example.com/x?token=query-secret", 1000, 1},
 };
 
 ParameterizedTestParameters(webhook_config, refused)

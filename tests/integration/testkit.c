@@ -282,12 +282,17 @@ int tk_free_port(void)
 
 int tk_start_ingest(tk_proc *p, const char *form_path, const char *ready_path, const char *const *extra)
 {
-    char portstr[16];
+    char portstr[16], adminstr[16];
     int port = tk_free_port();
     snprintf(portstr, sizeof portstr, "%d", port);
+    do
+        p->admin_port = tk_free_port();
+    while (p->admin_port == port);
+    snprintf(adminstr, sizeof adminstr, "%d", p->admin_port);
     const char *argv[64] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                            "--bind", "127.0.0.1", "--port", portstr};
-    size_t n = 8;
+                            "--bind", "127.0.0.1", "--port", portstr, "--admin-bind", "127.0.0.1",
+                            "--admin-port", adminstr};
+    size_t n = 12;
     for (size_t i = 0; extra && extra[i]; i++) {
         cr_assert_lt(n, sizeof argv / sizeof argv[0] - 1, "too many options");
         argv[n++] = extra[i];

@@ -42,6 +42,7 @@ void tk_flush(rd_kafka_t *p);
 typedef struct tk_proc {
     pid_t pid;
     char log[256];   /* its stderr+stdout */
+    int admin_port;  /* formpipe-ingest's --admin-port (tk_start_ingest); 0 otherwise */
 } tk_proc;
 
 /* Starts bin/<name> with argv (NULL-terminated, without argv[0]); output to a log file. */
@@ -100,9 +101,10 @@ double tk_sh_until(double timeout_s, const char *want, const char *fmt, ...) __a
 /* A free TCP port on 127.0.0.1. */
 int tk_free_port(void);
 
-/* Starts formpipe-ingest for the form file on a free port of 127.0.0.1 with the extra
- * options (NULL-terminated, may be NULL), waits up to 30 s until ready_path answers 200
- * (fails the test otherwise) and returns the port. */
+/* Starts formpipe-ingest for the form file on a free port of 127.0.0.1 (its admin port,
+ * /metrics, on another: p->admin_port) with the extra options (NULL-terminated, may be
+ * NULL), waits up to 30 s until ready_path answers 200 (fails the test otherwise) and
+ * returns the port. */
 int tk_start_ingest(tk_proc *p, const char *form_path, const char *ready_path, const char *const *extra);
 
 #endif

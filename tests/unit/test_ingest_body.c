@@ -4,6 +4,7 @@
 #include <criterion/parameterized.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "body.h"
 #include "ids.h"
@@ -22,6 +23,14 @@ static struct json_case json_cases[] = {
     {"\"text\"", "must be a JSON object"},
     {"{\"a\":", "is not valid JSON"},
     {"{\"a\":\"\xff\"}", "is not valid UTF-8"},
+    /* strict: nothing after the object but white space, no repeated member names */
+    {"{\"a\":\"x\"} \r\n\t", NULL},
+    {"{\"a\":\"x\"} xyz", "bytes after the JSON object"},
+    {"{\"a\":\"x\"}{\"b\":1}", "bytes after the JSON object"},
+    {"{\"a\":\"x\",\"b\":1,\"a\":\"y\"}", "repeats a member name"},
+    {"{\"a\":{\"k\":1,\"k\":2}}", "repeats a member name"},
+    {"{\"a\":[{\"k\":1,\"k\":2}]}", "repeats a member name"},
+    {"{\"a\":{\"k\":1},\"b\":{\"k\":2}}", NULL},
 };
 
 ParameterizedTestParameters(body, json)
@@ -42,21 +51,24 @@ ParameterizedTest(struct json_case *c, body, json)
     cJSON_Delete(doc);
 }
 
-struct form_case { const char *body; const char *want; };
+struct form_case { const char *body; const char *want; int max_pairs; /* 0: FP_BODY_MAX_PAIRS */ };
 
 static struct form_case form_cases[] = {
-    {"name=Asha+Verma&roll=42", "{\"name\":\"Asha Verma\",\"roll\":\"42\"}"},
-    {"email=a%40b.co&note=100%25", "{\"email\":\"a@b.co\",\"note\":\"100%\"}"},
-    {"city=M%C3%BCnchen", "{\"city\":\"M\xc3\xbcnchen\"}"},
-    {"a=1&a=2", "{\"a\":\"2\"}"},
-    {"flag&x=", "{\"flag\":\"\",\"x\":\"\"}"},
-    {"&&a=1&&", "{\"a\":\"1\"}"},
-    {"", "{}"},
-    {"a=%ZZ", NULL},
-    {"a=%4", NULL},
-    {"a=%00", NULL},
-    {"a=%FF", NULL},
-    {"=v", NULL},
+    {"name=Asha+Verma&roll=42", "{\"name\":\"Asha Verma\",\"roll\":\"42\"}", 0},
+    {"email=a%40b.co&note=100%25", "{\"email\":\"a@b.co\",\"note\":\"100%\"}", 0},
+    {"city=M%C3%BCnchen", "{\"city\":\"M\xc3\xbcnchen\"}", 0},
+    {"a=1&a=2", "{\"a\":\"2\"}", 0},
+    {"flag&x=", "{\"flag\":\"\",\"x\":\"\"}", 0},
+    {"&&a=1&&", "{\"a\":\"1\"}", 0},
+    {"", "{}", 0},
+    {"a=%ZZ", NULL, 0},
+    {"a=%4", NULL, 0},
+    {"a=%00", NULL, 0},
+    {"a=1&&&&b=2&c=3", "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}", 3},   /* at the pair limit */
+    {"a=1&b=2&c=3&d=4", NULL, 3},                                     /* over it */
+    {"a=1&a=2&a=3&a=4", NULL, 3},                                     /* repeats count too */
+    {"a=%FF", NULL, 0},
+    {"=v", NULL, 0},
 };
 
 ParameterizedTestParameters(body, form)
@@ -67,7 +79,7 @@ ParameterizedTestParameters(body, form)
 ParameterizedTest(struct form_case *c, body, form)
 {
     fp_error err = {0};
-    cJSON *doc = fp_body_form(c->body, strlen(c->body), &err);
+    cJSON *doc = fp_body_form(c->body, strlen(c->body), c->max_pairs ? c->max_pairs : FP_BODY_MAX_PAIRS, &err);
     if (!c->want) {
         cr_assert_null(doc, "'%s' should be refused", c->body);
         return;
@@ -77,6 +89,40 @@ ParameterizedTest(struct form_case *c, body, form)
     cr_assert_str_eq(got, c->want, "'%s'", c->body);
     free(got);
     cJSON_Delete(doc);
+}
+
+/* A body of many distinct names costs linear time: 60 KB of them is refused at the
+ * pair limit in milliseconds (repeated names used to make every pair a scan of all
+ * the previous ones). The JSON twin: 60 KB of distinct members is checked for
+ * repeats in n log n. */
+Test(body, many_distinct_names_answer_in_milliseconds)
+{
+    size_t cap = 64 * 1024, n = 0;
+    char *form = malloc(cap), *json = malloc(2 * cap);
+    size_t jn = (size_t)snprintf(json, cap, "{");
+    for (int i = 0; n < 60000; i++) {
+        n += (size_t)snprintf(form + n, cap - n, "n%d=&", i);
+        jn += (size_t)snprintf(json + jn, 2 * cap - jn, "\"n%d\":1,", i);
+    }
+    json[jn - 1] = '}';
+    struct timespec t0, t1;
+    fp_error err = {0};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cJSON *doc = fp_body_form(form, n, FP_BODY_MAX_PAIRS, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_null(doc);
+    cr_assert_eq(err.code, FP_ELIMIT, "%s", err.msg);
+    cr_assert_lt(ms, 20.0, "urlencoded: %.1f ms", ms);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    doc = fp_body_json(json, jn, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_not_null(doc, "%s", err.msg);
+    cr_assert_lt(ms, 200.0, "json: %.1f ms", ms);
+    cJSON_Delete(doc);
+    free(form);
+    free(json);
 }
 
 Test(ids, ulids_carry_the_time_in_their_first_ten_characters)

@@ -13,7 +13,7 @@ static char *render(const char *json)
     cJSON *form = cJSON_Parse(json);
     cr_assert_not_null(form, "bad test JSON");
     fp_error err = {0};
-    char *page = fp_page_render(form, &err);
+    char *page = fp_page_render(form, NULL, &err);
     cJSON_Delete(form);
     cr_assert_not_null(page, "%s", err.msg);
     return page;
@@ -67,7 +67,7 @@ Test(page, a_definition_without_name_is_refused)
 {
     cJSON *form = cJSON_Parse("{\"fields\":[]}");
     fp_error err = {0};
-    cr_assert_null(fp_page_render(form, &err));
+    cr_assert_null(fp_page_render(form, NULL, &err));
     cr_assert_eq(err.code, FP_EINVAL);
     cJSON_Delete(form);
 }

@@ -56,7 +56,8 @@ static struct bad_case bad[] = {
     {" = value\n", NULL, "empty key", NULL},
     {NULL, "acks", "--kafka-property: expected key=value", NULL},
     {NULL, "sasl.password.bogus=hunter2", "value hidden", "hunter2"},
-    {NULL, "linger.ms=-5", "kafka property linger.ms=-5", NULL},
+    {NULL, "linger.ms=-5", "kafka property linger.ms: rejected (value hidden)", "-5"},   /* #16: never the value */
+    {NULL, "ssl.endpoint.identification.algorithm=hunter2", "kafka property ssl.endpoint.identification.algorithm:", "hunter2"},
 };
 
 ParameterizedTestParameters(kafka, bad_configuration_names_key_and_hides_secrets)

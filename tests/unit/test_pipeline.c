@@ -95,6 +95,8 @@ static struct bad_case bad[] = {
     {",\"ingest\":{\"maxConnections\":0}", "spec.ingest.maxConnections: must be an integer from 1 to 1000000"},
     {",\"ingest\":{\"maxHeaderBytes\":100}", "spec.ingest.maxHeaderBytes: must be an integer from 512 to 65535"},
     {",\"ingest\":{\"idleTimeoutSeconds\":0}", "spec.ingest.idleTimeoutSeconds: must be an integer from 1 to 3600"},
+    {",\"ingest\":{\"trustedProxies\":[\"10.0.0.1/8\"]}", "spec.ingest.trustedProxies: trusted proxy 10.0.0.1/8: host bits are set after /8"},
+    {",\"ingest\":{\"trustedProxies\":[\"ingress-nginx\"]}", "spec.ingest.trustedProxies: trusted proxy ingress-nginx: not an address or CIDR"},
     {",\"redis\":{\"minReplicasAck\":17}", "spec.redis.minReplicasAck: must be an integer from 0 to 16"},
     {",\"sheets\":{\"spreadsheetId\":\"\"}", "spec.sheets.spreadsheetId: required"},
     {",\"sheets\":{\"spreadsheetId\":\"S\",\"maxFailedRuns\":0}", "spec.sheets.maxFailedRuns: must be an integer from 1 to 10"},
@@ -279,6 +281,49 @@ Test(children, ingest_limits_from_the_spec_reach_the_ingest_arguments)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert_not_null(strstr(text, want[i]), "%s not in %s", want[i], text);
     free(text);
+    cJSON_Delete(ingest);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+/* #16: the chart's trusted proxies when the pipeline names none (its own win), the
+ * shared token key mounted, /metrics on an admin port the Ingress does not route. */
+struct proxy_case { const char *spec_tail; const char *want, *not_want; };
+static struct proxy_case proxy_cases[] = {
+    {"", "\"--trusted-proxy=10.244.0.0/16\",\"--trusted-proxy=fd00:10:244::/56\"", NULL},
+    {",\"ingest\":{\"trustedProxies\":[\"192.168.5.0/24\"]}", "\"--trusted-proxy=192.168.5.0/24\"", "10.244.0.0/16"},
+};
+
+ParameterizedTestParameters(children, ingest_abuse_settings)
+{
+    return cr_make_param_array(struct proxy_case, proxy_cases, sizeof proxy_cases / sizeof proxy_cases[0]);
+}
+
+ParameterizedTest(struct proxy_case *c, children, ingest_abuse_settings)
+{
+    char *items[] = {"10.244.0.0/16", "fd00:10:244::/56"};
+    fp_strlist proxies = {items, 2};
+    op_defaults d = defaults;
+    d.ingest_trusted_proxies = &proxies;
+    d.ingest_token_key = (op_secret_ref){"ingest-token", "token-key"};
+    cJSON *j = resource(c->spec_tail);
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &d, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cJSON *ingest = op_child_build(p, &d, OP_CHILD_INGEST_DEPLOYMENT, 0);
+    char *args = cJSON_PrintUnformatted(at(ingest, "spec.template.spec.containers.0.args"));
+    cr_assert_not_null(strstr(args, c->want), "%s not in %s", c->want, args);
+    if (c->not_want)
+        cr_assert_null(strstr(args, c->not_want), "%s in %s", c->not_want, args);
+    cr_assert_not_null(strstr(args, "\"--token-key-file=/etc/formpipe/token/token-key\""), "%s", args);
+    cr_assert_not_null(strstr(args, "\"--admin-port=9090\""), "%s", args);
+    char *ports = cJSON_PrintUnformatted(at(ingest, "spec.template.spec.containers.0.ports"));
+    cr_assert_not_null(strstr(ports, "{\"name\":\"admin\",\"containerPort\":9090"), "%s", ports);
+    char *vols = cJSON_PrintUnformatted(at(ingest, "spec.template.spec.volumes"));
+    cr_assert_not_null(strstr(vols, "\"secretName\":\"ingest-token\""), "%s", vols);
+    free(args);
+    free(ports);
+    free(vols);
     cJSON_Delete(ingest);
     op_pipeline_free(p);
     cJSON_Delete(j);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "schema.h"
 
@@ -40,6 +41,13 @@ static struct field_case cases[] = {
     {F("\"type\":\"string\",\"pattern\":\"^[0-9]{1,10}$\""), "\"12a\"", 0, "pattern", NULL},
     {F("\"type\":\"string\",\"pattern\":\"[0-9]\""), "\"abc1\"", 0, NULL, "\"abc1\""},
     {F("\"type\":\"string\",\"pattern\":\"^\\\\p{Lu}\""), "\"\\u00c9cole\"", 0, NULL, "\"\\u00c9cole\""},
+    /* the bounded anchored form keeps the unanchored meaning: anywhere, ^, $, groups */
+    {F("\"type\":\"string\",\"pattern\":\"b$\""), "\"aab\"", 0, NULL, "\"aab\""},
+    {F("\"type\":\"string\",\"pattern\":\"^a\""), "\"ba\"", 0, "pattern", NULL},
+    {F("\"type\":\"string\",\"pattern\":\"x|^y\""), "\"zy\"", 0, "pattern", NULL},
+    {F("\"type\":\"string\",\"pattern\":\"x|^y\""), "\"yz\"", 0, NULL, "\"yz\""},
+    {F("\"type\":\"string\",\"pattern\":\"(a)\\\\1\""), "\"xaa\"", 0, NULL, "\"xaa\""},
+    {F("\"type\":\"string\",\"pattern\":\"a.c\""), "\"xa\\u00e9c\"", 0, NULL, "\"xa\\u00e9c\""},
     /* integers and numbers */
     {F("\"type\":\"integer\",\"minimum\":16,\"maximum\":120"), "16", 0, NULL, "16"},
     {F("\"type\":\"integer\",\"minimum\":16,\"maximum\":120"), "15", 0, "minimum", NULL},
@@ -207,6 +215,7 @@ static struct compile_case bad[] = {
     {"{\"fields\":[{\"name\":\"a\",\"type\":\"enum\",\"values\":[1]}]}", "enum values must be strings"},
     {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"values\":[\"x\"]}]}", "'values' belongs to enum fields"},
     {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"pattern\":\"([a-z\"}]}", "pattern does not compile at offset"},
+    {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\",\"pattern\":\"(*LIMIT_MATCH=99999999)a\"}]}", "cannot be bounded"},
     {"{\"fields\":[{\"name\":\"a\",\"type\":\"string\"}],\"unknownFields\":\"keep\"}", "unknownFields must be 'reject' or 'drop'"},
 };
 
@@ -265,5 +274,65 @@ Test(schema, exports_a_json_schema)
     free(text);
     cJSON_Delete(js);
     cJSON_Delete(fj);
+    fp_schema_free(s);
+}
+
+/* Catastrophic backtracking is bounded per value: a form of 50 fields with the
+ * pattern, each sent a value that makes it backtrack, is refused in milliseconds with a
+ * "pattern" violation per field that says the check took too long. Without the bounds
+ * PCRE2's default match limit (10 million) costs ~100 ms per value: 5 s here. */
+struct redos_case { const char *pattern; char ch; int n; char tail; };
+static struct redos_case redos[] = {
+    {"^(a+)+$", 'a', 40, '!'},
+    {"(a+)+$", 'a', 40, '!'},
+    {"(a|aa)+$", 'a', 60, '!'},
+    {"(\\w+\\s?)*$", 'w', 60, '#'},
+    {"^(([a-z])+.)+[A-Z]([a-z])+$", 'a', 38, '!'},
+};
+
+ParameterizedTestParameters(schema, catastrophic_patterns_fail_fast)
+{
+    return cr_make_param_array(struct redos_case, redos, sizeof redos / sizeof redos[0]);
+}
+
+#define REDOS_FIELDS 50
+
+ParameterizedTest(struct redos_case *c, schema, catastrophic_patterns_fail_fast)
+{
+    char *value = malloc((size_t)c->n + 2);
+    memset(value, c->ch, (size_t)c->n);
+    value[c->n] = c->tail;
+    value[c->n + 1] = '\0';
+    cJSON *fj = cJSON_CreateObject(), *fields = cJSON_AddArrayToObject(fj, "fields");
+    cJSON *in = cJSON_CreateObject(), *out = NULL;
+    for (int i = 0; i < REDOS_FIELDS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "name", name);
+        cJSON_AddStringToObject(f, "type", "string");
+        cJSON_AddStringToObject(f, "pattern", c->pattern);
+        cJSON_AddItemToArray(fields, f);
+        cJSON_AddStringToObject(in, name, value);
+    }
+    fp_error err = {0};
+    fp_schema *s = fp_schema_compile(fj, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    fp_violations v;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = fp_schema_validate(s, in, 0, &out, &v);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_eq(rc, FP_EINVAL, "%s on %d x '%c' is refused", c->pattern, c->n, c->ch);
+    cr_assert_eq(v.n, REDOS_FIELDS);
+    for (size_t i = 0; i < v.n; i++) {
+        cr_assert_str_eq(v.items[i].rule, "pattern");
+        cr_assert_not_null(strstr(v.items[i].message, "takes too long to check"), "%s", v.items[i].message);
+    }
+    cr_assert_lt(ms, 500.0, "%s: %d values took %.1f ms", c->pattern, REDOS_FIELDS, ms);
+    cJSON_Delete(in);
+    cJSON_Delete(fj);
+    free(value);
     fp_schema_free(s);
 }
