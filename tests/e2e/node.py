@@ -493,7 +493,7 @@ class Node:
     SCRAPED = {"part-of": "formpipe", "managed-by": "formpipe-operator"}
 
     def scrape_targets(self):
-        """file_sd groups: the ingest, consumer and task pods, ports http and admin."""
+        """file_sd groups: the ingest, consumer and task pods, port admin."""
         groups = []
         with self.lock:
             for p in self.pods.values():
@@ -504,7 +504,7 @@ class Node:
                 if component not in ("ingest", "consumer", "task"):
                     continue
                 for name, (cp, lp) in sorted(p.ports.items()):
-                    if name in ("http", "admin"):
+                    if name == "admin":
                         groups.append({"targets": ["127.0.0.1:%d" % lp],
                                        "labels": {"namespace": p.ns, "pod": p.name, "component": component,
                                                   "pipeline": labels.get("formpipe.io/pipeline", ""),
