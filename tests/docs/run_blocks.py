@@ -10,12 +10,13 @@ A runnable block is a fenced code block whose info string starts with `sh runnab
     ```
 
 Words after it set options: `timeout=SECONDS` (default 300). Each block runs on its own
-with `bash -euo pipefail` in the checkout's root, in the order of the file; a file's
+with `bash -euo pipefail` in the checkout's root, in the order of the file (files in the
+order docs/guide/README.md links them); a file's
 blocks stop at the first failure (later ones build on it), the other files still run.
 Blocks must be safe to run twice and work in their own namespace. Other blocks (plain
 ```sh, ```yaml, ...) are examples for a real cluster and are not run.
 
-  run_blocks.py [--bin-dir DIR] [FILE.md ...]   run (default: docs/guide/*.md); DIR
+  run_blocks.py [--bin-dir DIR] [FILE.md ...]   run (default: the guide's pages); DIR
                                                 (formpipe-dlq; default build/bin) and the
                                                 directory of $HELM are put first on PATH
   run_blocks.py --list [FILE.md ...]            print FILE:LINE and the first line of each block
@@ -77,7 +78,17 @@ def extract(text, path="-"):
 
 
 def guide_files(args):
-    return args or sorted(glob.glob(os.path.join(ROOT, "docs", "guide", "*.md")))
+    """The files to run: args, else the guide's pages in the order docs/guide/README.md
+    links them (install.md makes the pipeline the later pages use), then any page it
+    does not link."""
+    if args:
+        return args
+    guide = os.path.join(ROOT, "docs", "guide")
+    with open(os.path.join(guide, "README.md")) as f:
+        linked = re.findall(r"\]\(([\w-]+\.md)\)", f.read())
+    pages = [os.path.join(guide, p) for p in dict.fromkeys(linked) if os.path.exists(os.path.join(guide, p))]
+    rest = sorted(p for p in glob.glob(os.path.join(guide, "*.md")) if p not in pages)
+    return pages + rest
 
 
 def run_block(b, env):

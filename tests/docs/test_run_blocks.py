@@ -55,6 +55,13 @@ class Extract(unittest.TestCase):
         self.assertGreater(found, 5, "the guide has runnable blocks")
 
 
+    def test_guide_order_follows_the_index(self):
+        names = [os.path.basename(p) for p in run_blocks.guide_files([])]
+        self.assertEqual(names[0], "install.md", names)   # it makes the pipeline the other pages use
+        self.assertLess(names.index("forms.md"), names.index("operations.md"), names)
+        self.assertEqual(len(names), len(set(names)), names)
+
+
 class Run(unittest.TestCase):
     def run_file(self, md):
         with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False) as f:
