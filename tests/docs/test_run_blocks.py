@@ -1,7 +1,8 @@
 """unit.run_blocks - the guide's block extractor (tests/docs/run_blocks.py): which fenced
 blocks are runnable, their lines and text, options, and that a failing block is reported
-with its file and line. Needs no server: the blocks here run plain shell commands."""
-import contextlib, io, os, subprocess, sys, tempfile, unittest
+with its file and line; and every relative link of the guide and README.md leads to a
+file. Needs no server: the blocks here run plain shell commands."""
+import contextlib, io, os, re, subprocess, sys, tempfile, unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_blocks
@@ -92,6 +93,20 @@ class Run(unittest.TestCase):
         rc, out, err, rel = self.run_file("```sh runnable\ntest -x scripts/stack\n```\n")
         self.assertEqual((rc, err), (0, ""), out)
         self.assertIn("1 runnable blocks in 1 files, 0 failed", out)
+
+
+class Links(unittest.TestCase):
+    def test_relative_links_resolve(self):
+        pages = run_blocks.guide_files([]) + [os.path.join(run_blocks.ROOT, "README.md")]
+        for page in pages:
+            text = re.sub(r"```.*?```", "", open(page).read(), flags=re.S)   # no code blocks
+            text = re.sub(r"`[^`]*`", "", text)                              # no code spans
+            for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+                if re.match(r"^[a-z]+:", target):
+                    continue
+                with self.subTest(page=page, link=target):
+                    self.assertTrue(os.path.exists(os.path.join(os.path.dirname(page), target)),
+                                    "%s links to %s, which does not exist" % (page, target))
 
 
 if __name__ == "__main__":
