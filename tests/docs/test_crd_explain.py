@@ -2,7 +2,7 @@
 docs/guide/reference.md for every field path: the same set of paths, and per path the
 type, required or not, the enum values and the description. Applies crds/ (server-side,
 idempotent) so the apiserver serves this tree's schemas."""
-import html, os, re, subprocess, sys
+import html, os, re, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = os.path.join(ROOT, "docs", "guide", "reference.md")
@@ -94,7 +94,13 @@ def main():
     ref, checked = reference_rows(), 0
     check("the reference documents FormPipeline and FormTask", set(ref) >= {"FormPipeline", "FormTask"}, sorted(ref))
     for kind, rows in sorted(ref.items()):
+        # The apiserver publishes a changed CRD's schema a few seconds after the apply
+        # (another test may have applied another version just before): wait for it.
+        deadline = time.time() + 60
         tree = explain_tree(kind)
+        while set(tree) != set(rows) and time.time() < deadline:
+            time.sleep(2)
+            tree = explain_tree(kind)
         check("%s: paths" % kind, set(tree) == set(rows),
               "only in kubectl explain: %s; only in the reference: %s" % (sorted(set(tree) - set(rows)),
                                                                            sorted(set(rows) - set(tree))))
