@@ -15,3 +15,6 @@ OPERATOR_ADMIN_PORTS=(29881 29882)  # two operator replicas (leader election)
 # bench/ingest: the reference nginx (fixed 202) and the ingest under test
 BENCH_NGINX_PORT=29890
 BENCH_INGEST_PORT=29891
+# Mailpit (scripts/testenv.d/mailpit.sh): SMTP with STARTTLS + AUTH, and its HTTP API
+MAILPIT_SMTP_PORT=29525
+MAILPIT_HTTP_PORT=29825
