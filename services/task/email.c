@@ -109,7 +109,7 @@ static int prepare(email *e, attempt *a, const fp_task_event *ev)
     fp_error err = {0};
     fp_buf to, subject, text, html;
     int rc = 0;
-    fp_buf_init(&to, sizeof a->to);
+    fp_buf_init(&to, sizeof a->to - 1);
     fp_buf_init(&subject, 64 * 1024);
     fp_buf_init(&text, MAX_MAIL_BYTES / 3);
     fp_buf_init(&html, MAX_MAIL_BYTES / 3);
