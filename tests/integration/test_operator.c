@@ -841,7 +841,7 @@ Test(tasks, email_deployment_mounts_the_smtp_secret_and_the_pipelines_redis, .in
     free(args);
     char *vols = get("deployment welcome-task", "{range .spec.template.spec.volumes[*]}{.name}={.secret.secretName} {end}"
                      "{range .spec.template.spec.containers[0].volumeMounts[*]}{.name}:{.mountPath} {end}");
-    cr_assert_str_eq(vols, "smtp=smtp redis-password=redis-auth smtp:/etc/formpipe/smtp redis-password:/etc/formpipe/redis ");
+    cr_assert_str_eq(vols, "smtp=smtp redis-password=redis-auth smtp:/etc/formpipe/smtp redis-password:/etc/formpipe/redis");
     free(vols);
     tk_sh_until(10, "email", "kubectl get -n %s ft welcome --no-headers -o custom-columns=KIND:.status.kind", ns);
     char *out = NULL;
