@@ -3,7 +3,7 @@
  * exactly the expected mails with rendered templates and escaped values, events
  * without an address skipped, a subject value with a line break and a 550 recipient
  * dead-lettered, a 451 (Mailpit's chaos) retried until it passes, a closed port
- * retried then dead-lettered, pacing that costs no attempt, and the sent-record:
+ * retried then dead-lettered, a refused login retried (the Secret's fault), pacing that costs no attempt, and the sent-record:
  * a replay sends nothing again, a record lost between the 250 and its write (the
  * documented crash window) sends that mail exactly once more, and kill -9 mid-run
  * repeats at most the mails in flight. Mailpit's store is shared: every test starts
@@ -362,6 +362,27 @@ Test(email, connection_refused_is_retried_then_dead_lettered)
     cr_assert_eq(dl[0].reason, FP_DEADLETTER_ATTEMPTS_EXHAUSTED, "%s", fp_deadletter_reason_name(dl[0].reason));
     cr_assert(strstr(dl[0].message, "smtp://127.0.0.1:"), "%s", dl[0].message);
     cr_assert_eq(metric("formpipe_task_email_smtp_replies_total{code_class=\"error\"}"), 3);
+    cr_assert_eq(message_count(), 0);
+    stop_task();
+}
+
+Test(email, refused_login_is_retried_not_rejected)
+{
+    make_smtp_dir(tk_env("FORMPIPE_MAILPIT_SMTP"));
+    char path[256];
+    snprintf(path, sizeof path, "%s/password", smtp_dir);
+    write_file(path, "not-the-password");   /* the Secret is wrong, not the mail */
+    produce("d", "D", "d@example.org", "x");
+    tk_flush(producer);
+    const char *extra[] = {"--max-attempts=2", NULL};
+    start_task(0, extra);
+    fp_deadletter dl[2];
+    char ids[2][64];
+    cr_assert_eq(dead_letters(dl, ids, 1, 60), 1);
+    cr_assert_eq(dl[0].reason, FP_DEADLETTER_ATTEMPTS_EXHAUSTED, "%s: %s", fp_deadletter_reason_name(dl[0].reason),
+                 dl[0].message);
+    cr_assert(strstr(dl[0].message, "SMTP 535 from smtp://127.0.0.1:"), "%s", dl[0].message);
+    cr_assert(!strstr(dl[0].message, "not-the-password"), "%s", dl[0].message);
     cr_assert_eq(message_count(), 0);
     stop_task();
 }
