@@ -3,7 +3,7 @@
  * exactly the expected mails with rendered templates and escaped values, events
  * without an address skipped, a subject value with a line break and a 550 recipient
  * dead-lettered, a 451 (Mailpit's chaos) retried until it passes, a closed port
- * retried then dead-lettered, a refused login retried (the Secret's fault), pacing that costs no attempt, and the sent-record:
+ * retried then dead-lettered, Redis unreachable: nothing sent, a refused login retried (the Secret's fault), pacing that costs no attempt, and the sent-record:
  * a replay sends nothing again, a record lost between the 250 and its write (the
  * documented crash window) sends that mail exactly once more, and kill -9 mid-run
  * repeats at most the mails in flight. Mailpit's store is shared: every test starts
@@ -384,6 +384,23 @@ Test(email, refused_login_is_retried_not_rejected)
     cr_assert(strstr(dl[0].message, "SMTP 535 from smtp://127.0.0.1:"), "%s", dl[0].message);
     cr_assert(!strstr(dl[0].message, "not-the-password"), "%s", dl[0].message);
     cr_assert_eq(message_count(), 0);
+    stop_task();
+}
+
+Test(email, unreadable_sent_records_send_nothing)
+{
+    char sentinels[64];
+    snprintf(sentinels, sizeof sentinels, "--redis-sentinels=127.0.0.1:%d", tk_free_port());   /* no sentinel there */
+    produce("e", "E", "e@example.org", "x");
+    tk_flush(producer);
+    const char *extra[] = {"--max-attempts=2", sentinels, NULL};   /* the later --redis-sentinels wins */
+    start_task(0, extra);
+    fp_deadletter dl[2];
+    char ids[2][64];
+    cr_assert_eq(dead_letters(dl, ids, 1, 60), 1);
+    cr_assert_eq(dl[0].reason, FP_DEADLETTER_ATTEMPTS_EXHAUSTED, "%s", fp_deadletter_reason_name(dl[0].reason));
+    cr_assert(strstr(dl[0].message, "the sent-record store (Redis) cannot be read"), "%s", dl[0].message);
+    cr_assert_eq(message_count(), 0, "never sent unchecked");
     stop_task();
 }
 
