@@ -246,6 +246,11 @@ static void redis_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_
     }
 }
 
+void op_child_redis_settings(const op_pod_parts *pp, const op_pipeline *p)
+{
+    redis_settings(pp->args, pp->mounts, pp->volumes, p);
+}
+
 /* metadata + spec.selector + spec.template.metadata of a Deployment; returns the pod spec. */
 static cJSON *deployment(cJSON *o, const op_pipeline *p, const char *component, int replicas)
 {

@@ -61,6 +61,11 @@ void op_child_env(cJSON *env, const char *name, const char *value);
  * named by --kafka-config (config_env NULL) or by the environment variable config_env. */
 void op_child_kafka_settings(const op_pod_parts *pp, const op_pipeline *p, const char *config_env);
 
+/* The pipeline's Redis settings, as the consumer and flush get them: --redis-sentinels,
+ * --redis-master, --min-replicas-ack and, with a password Secret, its mount and
+ * --redis-password-file. */
+void op_child_redis_settings(const op_pod_parts *pp, const op_pipeline *p);
+
 /* Mounts key ref->key of Secret ref->name read-only as dir/path_in_volume (volume vol). */
 void op_child_secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
                             const char *path_in_volume, const char *dir);

@@ -12,6 +12,7 @@
 const op_task_kind_info op_task_kinds[OP_TASK_KIND_COUNT] = {
     [OP_TASK_WEBHOOK] = {"webhook", 0},
     [OP_TASK_CONTAINER] = {"container", 0},
+    [OP_TASK_EMAIL] = {"email", 0},
 };
 
 static int parse_webhook(op_task *t, const cJSON *w, fp_error *err)
@@ -36,6 +37,41 @@ static int parse_webhook(op_task *t, const cJSON *w, fp_error *err)
     if (op_spec_int(w, "concurrency", 32, 1, 1024, "spec.webhook", &v, err) < 0)
         return err->code;
     t->concurrency = (int)v;
+    return 0;
+}
+
+static int parse_email(op_task *t, const cJSON *e, fp_error *err)
+{
+    long long v;
+    t->smtp_secret = op_spec_str(op_spec_member(e, "smtpSecretRef"), "name", NULL);
+    if (!t->smtp_secret)
+        return fp_error_set(err, FP_EINVAL, "spec.email.smtpSecretRef.name: required");
+    t->from = op_spec_str(e, "from", NULL);
+    t->to_field = op_spec_str(e, "toField", NULL);
+    t->subject = op_spec_str(e, "subject", NULL);
+    t->text = op_spec_str(e, "text", NULL);
+    t->html = op_spec_str(e, "html", NULL);
+    if (!t->from || !t->to_field || !t->subject || !t->text)
+        return fp_error_set(err, FP_EINVAL, "spec.email: from, toField, subject and text are required");
+    for (const char *c = t->from; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            return fp_error_set(err, FP_EINVAL, "spec.email.from: no control characters");
+    for (const char *c = t->subject; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            return fp_error_set(err, FP_EINVAL, "spec.email.subject: no control characters");
+    if (op_spec_int(e, "ratePerSecond", 10, 0, 1000, "spec.email", &v, err) < 0)
+        return err->code;
+    t->rate_per_second = (int)v;
+    if (op_spec_int(e, "sentRecordTTLHours", 168, 1, 8760, "spec.email", &v, err) < 0)
+        return err->code;
+    t->sent_ttl_hours = (int)v;
+    if (op_spec_int(e, "timeoutSeconds", 30, 1, 300, "spec.email", &v, err) < 0)
+        return err->code;
+    t->timeout_s = (int)v;
+    if (op_spec_int(e, "maxConnections", 4, 1, 256, "spec.email", &v, err) < 0)
+        return err->code;
+    t->max_connections = (int)v;
+    t->concurrency = 32;
     return 0;
 }
 
@@ -80,8 +116,9 @@ static int parse_spec(op_task *t, const cJSON *spec, fp_error *err)
             kinds++;
         }
     if (kinds != 1)
-        return fp_error_set(err, FP_EINVAL, "spec: exactly one kind must be set - webhook or container");
+        return fp_error_set(err, FP_EINVAL, "spec: exactly one kind must be set - webhook, email or container");
     int rc = t->kind == OP_TASK_WEBHOOK ? parse_webhook(t, op_spec_member(spec, "webhook"), err)
+             : t->kind == OP_TASK_EMAIL ? parse_email(t, op_spec_member(spec, "email"), err)
                                         : parse_container(t, op_spec_member(spec, "container"), err);
     if (rc < 0)
         return rc;

@@ -18,7 +18,7 @@
 
 /* The kinds. A kind that produces an output stream <topic>.<task> can be another
  * task's source (none does yet; moderate will). */
-typedef enum { OP_TASK_WEBHOOK, OP_TASK_CONTAINER, OP_TASK_KIND_COUNT } op_task_kind;
+typedef enum { OP_TASK_WEBHOOK, OP_TASK_CONTAINER, OP_TASK_EMAIL, OP_TASK_KIND_COUNT } op_task_kind;
 
 typedef struct op_task_kind_info {
     const char *name;       /* the spec member and status.kind: "webhook" */
@@ -43,6 +43,10 @@ typedef struct op_task {
     const char *url, *content_mode;
     op_secret_ref secret;            /* name NULL: requests are not signed */
     int timeout_s, concurrency;
+    /* email (timeout_s and concurrency too) */
+    const char *smtp_secret;         /* spec.email.smtpSecretRef.name: keys url, username, password */
+    const char *from, *to_field, *subject, *text, *html;   /* html NULL: text-only mails */
+    int rate_per_second, sent_ttl_hours, max_connections;
     /* container */
     const char *image;
     const cJSON *args, *env, *resources;   /* spec.container members or NULL */

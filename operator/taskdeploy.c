@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "children.h"
 
@@ -57,6 +58,59 @@ static void webhook_container(const op_task *t, const op_pipeline *p, const op_t
         op_child_secret_volume(pp->volumes, pp->mounts, "webhook-secret", &t->secret, t->secret.key, OP_TASK_WEBHOOK_DIR);
         arg(pp->args, "--webhook-secret-file=%s/%s", OP_TASK_WEBHOOK_DIR, t->secret.key);
     }
+    op_child_kafka_settings(pp, p, NULL);
+    op_child_served_port(pp->container, "admin", OP_TASK_ADMIN_PORT);
+    op_child_resources(pp->container, "100m", "64Mi", "256Mi");
+}
+
+/* "--name=" + a value of any length (templates outgrow arg's buffer). */
+static void arg_long(cJSON *args, const char *name, const char *value)
+{
+    char *buf = NULL;
+    if (asprintf(&buf, "--%s=%s", name, value) < 0)
+        return;
+    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
+    free(buf);
+}
+
+/* formpipe-task's command line for an email task: the SMTP Secret mounted whole (url,
+ * username, password), the templates, and the pipeline's Redis for the sent-records. */
+static void email_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
+{
+    arg(pp->args, "--kind=%s", op_task_kinds[t->kind].name);
+    arg(pp->args, "--topic=%s", r->topic);
+    arg(pp->args, "--group=%s", r->group);
+    arg(pp->args, "--dlq-topic=%s", r->dlq_topic);
+    arg(pp->args, "--max-attempts=%d", t->max_attempts);
+    arg(pp->args, "--concurrency=%d", t->concurrency);
+    arg(pp->args, "--backoff-initial=%dms", t->backoff_initial_ms);
+    arg(pp->args, "--backoff-max=%ds", t->backoff_max_s);
+    arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
+    arg(pp->args, "--email-smtp-dir=%s", OP_TASK_SMTP_DIR);
+    arg(pp->args, "--email-pipeline=%s/%s", t->ns, t->pipeline);
+    arg(pp->args, "--email-task=%s", t->name);
+    arg_long(pp->args, "email-from", t->from);
+    arg_long(pp->args, "email-to-field", t->to_field);
+    arg_long(pp->args, "email-subject", t->subject);
+    arg_long(pp->args, "email-text", t->text);
+    if (t->html)
+        arg_long(pp->args, "email-html", t->html);
+    arg(pp->args, "--email-rate=%d", t->rate_per_second);
+    arg(pp->args, "--email-timeout=%ds", t->timeout_s);
+    arg(pp->args, "--email-max-connections=%d", t->max_connections);
+    arg(pp->args, "--email-sent-ttl=%dh", t->sent_ttl_hours);
+    cJSON *v = cJSON_CreateObject();
+    str(v, "name", "smtp");
+    cJSON *secret = cJSON_AddObjectToObject(v, "secret");
+    str(secret, "secretName", t->smtp_secret);
+    cJSON_AddNumberToObject(secret, "defaultMode", 0440);
+    cJSON_AddItemToArray(pp->volumes, v);
+    cJSON *m = cJSON_CreateObject();
+    str(m, "name", "smtp");
+    str(m, "mountPath", OP_TASK_SMTP_DIR);
+    cJSON_AddBoolToObject(m, "readOnly", 1);
+    cJSON_AddItemToArray(pp->mounts, m);
+    op_child_redis_settings(pp, p);
     op_child_kafka_settings(pp, p, NULL);
     op_child_served_port(pp->container, "admin", OP_TASK_ADMIN_PORT);
     op_child_resources(pp->container, "100m", "64Mi", "256Mi");
@@ -125,12 +179,14 @@ cJSON *op_taskdeploy_build(const op_task *t, const op_pipeline *p, const op_task
     labels(cJSON_AddObjectToObject(cJSON_AddObjectToObject(tmpl, "metadata"), "labels"), t, 0);
     cJSON *podspec = cJSON_AddObjectToObject(tmpl, "spec");
     /* a webhook task stops within its shutdown grace (10 s) plus a request's timeout */
-    if (t->kind == OP_TASK_WEBHOOK)
+    if (t->kind == OP_TASK_WEBHOOK || t->kind == OP_TASK_EMAIL)
         cJSON_AddNumberToObject(podspec, "terminationGracePeriodSeconds", 15 + t->timeout_s);
     op_pod_parts pp;
     op_child_pod(podspec, "task", t->kind == OP_TASK_CONTAINER ? t->image : image_task, d, &pp);
     if (t->kind == OP_TASK_CONTAINER)
         team_container(t, p, r, &pp);
+    else if (t->kind == OP_TASK_EMAIL)
+        email_container(t, p, r, &pp);
     else
         webhook_container(t, p, r, &pp);
     return o;

@@ -12,6 +12,7 @@
 #include "task.h"
 
 #define OP_TASK_WEBHOOK_DIR "/etc/formpipe/webhook"
+#define OP_TASK_SMTP_DIR "/etc/formpipe/smtp"   /* the email kind's SMTP Secret: url, username, password */
 #define OP_TASK_ADMIN_PORT 9090
 
 /* The apply body. image_task is formpipe-task's image. NULL on ENOMEM. */

@@ -16,3 +16,6 @@ OPERATOR_ADMIN_PORTS=(29881 29882)  # two operator replicas (leader election)
 BENCH_NGINX_PORT=29890
 BENCH_INGEST_PORT=29891
 # 29909: the real Prometheus of e2e.observability (tests/e2e/test_observability.py)
+# Mailpit (scripts/testenv.d/mailpit.sh): SMTP with STARTTLS + AUTH, and its HTTP API
+MAILPIT_SMTP_PORT=29525
+MAILPIT_HTTP_PORT=29825

@@ -9,3 +9,4 @@ KAFKA_VERSION=4.1.1
 LOG4J_VERSION=2.24.3
 PLAYWRIGHT_CORE_VERSION=1.65.1   # drives Debian's chromium in the browser test (npm)
 FP_CACHE=${FP_CACHE:-$HOME/.cache/formpipe}
+MAILPIT_VERSION=v1.33.1          # the SMTP server with an HTTP API the email kind's tests read (Go module)

@@ -9,20 +9,27 @@
 #ifdef FP_TASK_HAVE_WEBHOOK
 #include "webhook.h"
 #endif
+#ifdef FP_TASK_HAVE_EMAIL
+#include "email.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *kind_name, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_config, *admin_bind, *log_level;
 static char *webhook_url, *webhook_secret_file, *webhook_mode;
 static fp_strlist kafka_properties;
+static char *email_smtp_dir, *email_ca_file, *email_from, *email_to_field, *email_subject, *email_text, *email_html;
+static char *email_pipeline, *email_task, *redis_sentinels, *redis_master, *redis_password_file;
+static long long email_rate, email_timeout_ms, email_max_connections, email_sent_ttl_ms, min_replicas_ack;
 static long long max_attempts, concurrency, backoff_initial_ms, backoff_max_ms, dead_letter_timeout_ms;
 static long long lag_interval_ms, grace_ms, admin_port, webhook_timeout_ms, webhook_max_connections;
 static int webhook_allow_http;
 
 static const fp_option options[] = {
-    {"kind", FP_OPT_STRING, NULL, "the task kind: webhook", FP_OPT_REQUIRED, 0, 0, &kind_name},
+    {"kind", FP_OPT_STRING, NULL, "the task kind: webhook or email", FP_OPT_REQUIRED, 0, 0, &kind_name},
     {"topic", FP_OPT_STRING, NULL, "source topic (the pipeline's topic, or <topic>.<task> of a producing task)", FP_OPT_REQUIRED, 0, 0, &topic},
     {"group", FP_OPT_STRING, NULL, "consumer group (formpipe.<namespace>.<pipeline>.<task>)", FP_OPT_REQUIRED, 0, 0, &group},
     {"dlq-topic", FP_OPT_STRING, NULL, "dead-letter topic (<topic>.<task>.dlq)", FP_OPT_REQUIRED, 0, 0, &dlq_topic},
@@ -45,6 +52,23 @@ static const fp_option options[] = {
     {"webhook-mode", FP_OPT_STRING, "structured", "webhook kind: CloudEvents HTTP content mode, structured or binary", 0, 0, 0, &webhook_mode},
     {"webhook-allow-http", FP_OPT_BOOL, "false", "webhook kind: allow a plain http:// URL to a non-loopback host (the payload and its signature travel in clear)", 0, 0, 0, &webhook_allow_http},
     {"webhook-max-connections", FP_OPT_INT, "0", "webhook kind: keep-alive connections (0: --concurrency)", 0, 0, 1024, &webhook_max_connections},
+    {"email-smtp-dir", FP_OPT_STRING, "", "email kind: directory of the SMTP Secret's files url (smtp:// = STARTTLS required, smtps:// = TLS), username, password", 0, 0, 0, &email_smtp_dir},
+    {"email-ca-file", FP_OPT_STRING, "", "email kind: PEM CA bundle the SMTP server's certificate is verified with (default: the system's)", 0, 0, 0, &email_ca_file},
+    {"email-from", FP_OPT_STRING, "", "email kind: the From header, \"Name <address>\" or an address", 0, 0, 0, &email_from},
+    {"email-to-field", FP_OPT_STRING, "", "email kind: the form field holding the recipient (events without a value are skipped)", 0, 0, 0, &email_to_field},
+    {"email-subject", FP_OPT_STRING, "", "email kind: subject template ({{field}}; a value with a line break is refused)", 0, 0, 0, &email_subject},
+    {"email-text", FP_OPT_STRING, "", "email kind: text body template ({{field}})", 0, 0, 0, &email_text},
+    {"email-html", FP_OPT_STRING, "", "email kind: HTML body template ({{field}}, values HTML-escaped); none: text only", 0, 0, 0, &email_html},
+    {"email-rate", FP_OPT_INT, "10", "email kind: mails started per second per replica (0: unpaced)", 0, 0, 100000, &email_rate},
+    {"email-timeout", FP_OPT_DURATION, "30s", "email kind: timeout per SMTP exchange", 0, 1, 300000, &email_timeout_ms},
+    {"email-max-connections", FP_OPT_INT, "4", "email kind: SMTP connections at once", 0, 1, 256, &email_max_connections},
+    {"email-sent-ttl", FP_OPT_DURATION, "168h", "email kind: how long a sent-record is kept", 0, 1000, 8760LL * 3600000, &email_sent_ttl_ms},
+    {"email-pipeline", FP_OPT_STRING, "", "email kind: the pipeline as <namespace>/<name> (sent-record key, Message-ID)", 0, 0, 0, &email_pipeline},
+    {"email-task", FP_OPT_STRING, "", "email kind: the task's name (sent-record key)", 0, 0, 0, &email_task},
+    {"redis-sentinels", FP_OPT_STRING, "", "email kind: the pipeline's Redis sentinels host:port,...", 0, 0, 0, &redis_sentinels},
+    {"redis-master", FP_OPT_STRING, "", "email kind: the Redis master name the sentinels monitor", 0, 0, 0, &redis_master},
+    {"redis-password-file", FP_OPT_STRING, "", "email kind: file holding the Redis password", 0, 0, 0, &redis_password_file},
+    {"min-replicas-ack", FP_OPT_INT, "1", "email kind: replicas that must confirm a sent-record (WAIT)", 0, 0, 16, &min_replicas_ack},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -84,6 +108,69 @@ static fp_task_kind *new_webhook(fp_metrics *m, int *usage, fp_error *err)
 }
 #endif
 
+#ifdef FP_TASK_HAVE_EMAIL
+/* Reads <--email-smtp-dir>/name into *out (fp_config_read_secret); a missing file leaves *out NULL
+ * when optional. 0 or negative with *err. */
+static int read_smtp_file(const char *name, int optional, char **out, size_t *len, fp_error *err)
+{
+    char path[4096];
+    fp_error ferr = {0};
+    snprintf(path, sizeof path, "%s/%s", email_smtp_dir, name);
+    *out = NULL;
+    *len = 0;
+    if (optional && access(path, F_OK) != 0)
+        return 0;
+    if (!(*out = fp_config_read_secret(path, len, &ferr)))
+        return fp_error_set(err, ferr.code, "--email-smtp-dir: %s: %s", name, ferr.msg);
+    return 0;
+}
+
+/* The email kind from the --email-* and --redis-* options. NULL with *err (and *usage
+ * set when the command line is at fault). */
+static fp_task_kind *new_email(fp_metrics *m, int *usage, fp_error *err)
+{
+    char *url = NULL, *user = NULL, *pass = NULL, *redis_pass = NULL, ns[64] = "";
+    size_t url_len = 0, user_len = 0, pass_len = 0, redis_pass_len = 0;
+    fp_task_kind *k = NULL;
+    const char *slash = strchr(email_pipeline, '/');
+    *usage = 1;
+    if (!*email_smtp_dir || !*email_from || !*email_to_field || !*email_text || !*email_task || !slash ||
+        slash == email_pipeline || (size_t)(slash - email_pipeline) >= sizeof ns || !slash[1] || !*redis_sentinels ||
+        !*redis_master) {
+        fp_error_set(err, FP_EINVAL, "--kind=email needs --email-smtp-dir, --email-from, --email-to-field, --email-text, "
+                     "--email-pipeline=<namespace>/<name>, --email-task, --redis-sentinels and --redis-master");
+        return NULL;
+    }
+    memcpy(ns, email_pipeline, (size_t)(slash - email_pipeline));
+    *usage = 0;
+    fp_error ferr = {0};
+    if (read_smtp_file("url", 0, &url, &url_len, err) < 0 || read_smtp_file("username", 1, &user, &user_len, err) < 0 ||
+        read_smtp_file("password", 1, &pass, &pass_len, err) < 0)
+        goto out;
+    if (*redis_password_file && !(redis_pass = fp_config_read_secret(redis_password_file, &redis_pass_len, &ferr))) {
+        fp_error_set(err, ferr.code, "--redis-password-file: %s", ferr.msg);
+        goto out;
+    }
+    fp_redis_config rc = {.sentinels = redis_sentinels, .master_name = redis_master, .password = redis_pass,
+                          .connect_timeout_ms = 500, .command_timeout_ms = 2000};
+    fp_email_config ec = {
+        .url = url, .username = user, .password = pass ? pass : "", .ca_file = email_ca_file, .from = email_from,
+        .to_field = email_to_field, .subject = email_subject, .text = email_text, .html = email_html,
+        .rate_per_second = (double)email_rate, .timeout_ms = (long)email_timeout_ms,
+        .max_connections = (int)email_max_connections, .ns = ns, .pipeline = slash + 1, .task = email_task,
+        .redis = &rc, .min_replicas_ack = (int)min_replicas_ack, .sent_ttl_s = (long)(email_sent_ttl_ms / 1000),
+    };
+    if (!(k = fp_email_new(&ec, m, err)))
+        *usage = err->code == FP_EINVAL;
+out:
+    fp_config_free_secret(url, url_len);
+    fp_config_free_secret(user, user_len);
+    fp_config_free_secret(pass, pass_len);
+    fp_config_free_secret(redis_pass, redis_pass_len);
+    return k;
+}
+#endif
+
 /* The kinds by name; a kind's constructor reads its own --<kind>-* options. */
 static const struct {
     const char *name;
@@ -91,6 +178,9 @@ static const struct {
 } kinds[] = {
 #ifdef FP_TASK_HAVE_WEBHOOK
     {"webhook", new_webhook},
+#endif
+#ifdef FP_TASK_HAVE_EMAIL
+    {"email", new_email},
 #endif
     {NULL, NULL},
 };

@@ -813,6 +813,55 @@ Test(tasks, lifecycle_deployment_dead_letter_topic_update_and_delete, .init = se
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 
+/* An email task: formpipe-task --kind=email with its templates, the SMTP Secret mounted
+ * whole and the pipeline's Redis (sentinels, master, password Secret) for the
+ * sent-records; kubectl shows the kind; the CRD refuses two kinds and a line break in
+ * the subject at admission. */
+Test(tasks, email_deployment_mounts_the_smtp_secret_and_the_pipelines_redis, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, (const char *const[]){"--task-image", "formpipe/formpipe-task:test", NULL});
+    apply_pipeline("signup", 2, "  redis: {passwordSecret: {name: redis-auth}, minReplicasAck: 2}");
+    apply_task("welcome", "signup", "  email:\n    smtpSecretRef: {name: smtp}\n    from: 'Forms <forms@example.org>'\n"
+               "    toField: email\n    subject: 'Thanks {{name}}'\n    text: 'Hello {{name}}'\n    html: '<p>{{name}}</p>'\n"
+               "    ratePerSecond: 3");
+    tk_sh_until(20, "welcome-task", "kubectl get -n %s deployment welcome-task -o jsonpath='{.metadata.name}'", ns);
+    char want[2048];
+    snprintf(want, sizeof want, "[\"--kind=email\",\"--topic=forms.%s.signup\",\"--group=formpipe.%s.signup.welcome\","
+             "\"--dlq-topic=forms.%s.signup.welcome.dlq\",\"--max-attempts=10\",\"--concurrency=32\",\"--backoff-initial=1000ms\","
+             "\"--backoff-max=300s\",\"--admin-port=9090\",\"--email-smtp-dir=/etc/formpipe/smtp\",\"--email-pipeline=%s/signup\","
+             "\"--email-task=welcome\",\"--email-from=Forms \\u003cforms@example.org\\u003e\",\"--email-to-field=email\","
+             "\"--email-subject=Thanks {{name}}\",\"--email-text=Hello {{name}}\",\"--email-html=\\u003cp\\u003e{{name}}\\u003c/p\\u003e\","
+             "\"--email-rate=3\",\"--email-timeout=30s\",\"--email-max-connections=4\",\"--email-sent-ttl=168h\","
+             "\"--redis-sentinels=%s\",\"--redis-master=%s\",\"--min-replicas-ack=2\","
+             "\"--redis-password-file=/etc/formpipe/redis/password\"]",
+             ns, ns, ns, ns, tk_env("FORMPIPE_REDIS_SENTINELS"), tk_env("FORMPIPE_REDIS_MASTER"));
+    char *args = get("deployment welcome-task", "{.spec.template.spec.containers[0].args}");
+    cr_assert_str_eq(args, want);
+    free(args);
+    char *vols = get("deployment welcome-task", "{range .spec.template.spec.volumes[*]}{.name}={.secret.secretName} {end}"
+                     "{range .spec.template.spec.containers[0].volumeMounts[*]}{.name}:{.mountPath} {end}");
+    cr_assert_str_eq(vols, "smtp=smtp redis-password=redis-auth smtp:/etc/formpipe/smtp redis-password:/etc/formpipe/redis");
+    free(vols);
+    tk_sh_until(10, "email", "kubectl get -n %s ft welcome --no-headers -o custom-columns=KIND:.status.kind", ns);
+    char *out = NULL;
+    tk_sh(&out, "kubectl get -n %s ft welcome", ns);
+    cr_assert_not_null(strstr(out, "KIND") && strstr(out, "email"), "the Kind column: %s", out);
+    free(out);
+
+    cr_assert_neq(tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\napiVersion: formpipe.io/v1alpha1\nkind: FormTask\n"
+                        "metadata: {name: two}\nspec:\n  pipeline: signup\n  webhook: {url: 'https://h.example.com/'}\n"
+                        "  email: {smtpSecretRef: {name: s}, from: f@example.org, toField: e, subject: s, text: t}\nYAML", ns), 0);
+    cr_assert_not_null(strstr(out, "exactly one kind must be set - webhook, email or container"), "%s", out);
+    free(out);
+    cr_assert_neq(tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\napiVersion: formpipe.io/v1alpha1\nkind: FormTask\n"
+                        "metadata: {name: crlf}\nspec:\n  pipeline: signup\n"
+                        "  email: {smtpSecretRef: {name: s}, from: f@example.org, toField: e, subject: \"a\\r\\nBcc: x@example.org\", text: t}\nYAML", ns), 0);
+    cr_assert_not_null(strstr(out, "subject cannot hold a line break"), "%s", out);
+    free(out);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
 Test(tasks, waits_for_its_pipeline_and_goes_with_it, .init = setup, .fini = teardown, .timeout = 150)
 {
     tk_proc op;

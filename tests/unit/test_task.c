@@ -45,6 +45,16 @@ static struct parse_case parses[] = {
     {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h.example.com/x\"}}", 1, OP_TASK_WEBHOOK, 10, 1, 1000},
     {"{\"pipeline\":\"p\",\"container\":{\"image\":\"team/x:1\"},\"maxAttempts\":3,"
      "\"scaling\":{\"minReplicas\":0,\"lagPerReplica\":0}}", 1, OP_TASK_CONTAINER, 3, 0, 0},
+    {"{\"pipeline\":\"p\",\"email\":{\"smtpSecretRef\":{\"name\":\"smtp\"},\"from\":\"F <f@example.org>\","
+     "\"toField\":\"email\",\"subject\":\"Hi {{name}}\",\"text\":\"T\"}}", 1, OP_TASK_EMAIL, 10, 1, 1000},
+    {"{\"pipeline\":\"p\",\"email\":{\"smtpSecretRef\":{\"name\":\"smtp\"},\"from\":\"f@example.org\","
+     "\"toField\":\"email\",\"subject\":\"Hi\"}}", 0, 0, 0, 0, 0},                                   /* no text */
+    {"{\"pipeline\":\"p\",\"email\":{\"from\":\"f@example.org\",\"toField\":\"e\",\"subject\":\"S\",\"text\":\"T\"}}",
+     0, 0, 0, 0, 0},                                                                            /* no Secret */
+    {"{\"pipeline\":\"p\",\"email\":{\"smtpSecretRef\":{\"name\":\"s\"},\"from\":\"f@example.org\",\"toField\":\"e\","
+     "\"subject\":\"S\\r\\nBcc: x@y\",\"text\":\"T\"}}", 0, 0, 0, 0, 0},                               /* a line break */
+    {"{\"pipeline\":\"p\",\"email\":{\"smtpSecretRef\":{\"name\":\"s\"},\"from\":\"f@example.org\",\"toField\":\"e\","
+     "\"subject\":\"S\",\"text\":\"T\"},\"webhook\":{\"url\":\"https://h/\"}}", 0, 0, 0, 0, 0},            /* two kinds */
     {"{\"pipeline\":\"p\"}", 0, 0, 0, 0, 0},                                                       /* no kind */
     {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"container\":{\"image\":\"x\"}}", 0, 0, 0, 0, 0},
     {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"ftp://h/\"}}", 0, 0, 0, 0, 0},
@@ -197,6 +207,32 @@ Test(taskdeploy, webhook_runs_formpipe_task_with_the_contracts_command_line)
         "\"formpipe.io/task\":\"confirm\"", "\"kind\":\"FormTask\",\"name\":\"confirm\",\"uid\":\"tu\",\"controller\":true",
         "\"image\":\"formpipe/formpipe-task:0.1.0\"", "\"readOnlyRootFilesystem\":true", "\"runAsNonRoot\":true",
         "\"secretName\":\"hook\"", "\"secretName\":\"kafka-client\"", "\"replicas\":2", "\"path\":\"/readyz\"",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_not_null(strstr(text, want[i]), "missing %s in %s", want[i], text);
+    free(text);
+    cJSON_Delete(d);
+}
+
+Test(taskdeploy, email_mounts_its_smtp_secret_and_gets_the_pipelines_redis)
+{
+    char args[8192], env[4096];
+    cJSON *d;
+    shape("{\"pipeline\":\"p\",\"email\":{\"smtpSecretRef\":{\"name\":\"smtp\"},\"from\":\"Forms <f@example.org>\","
+          "\"toField\":\"email\",\"subject\":\"Thanks {{name}}\",\"text\":\"Hello {{name}}\",\"html\":\"<p>{{name}}</p>\","
+          "\"ratePerSecond\":5,\"sentRecordTTLHours\":24}}", args, sizeof args, env, sizeof env, &d);
+    cr_assert_str_eq(args, "--kind=email --topic=forms.ns.p --group=formpipe.ns.p.confirm --dlq-topic=forms.ns.p.confirm.dlq "
+                     "--max-attempts=10 --concurrency=32 --backoff-initial=1000ms --backoff-max=300s --admin-port=9090 "
+                     "--email-smtp-dir=/etc/formpipe/smtp --email-pipeline=ns/p --email-task=confirm "
+                     "--email-from=Forms <f@example.org> --email-to-field=email --email-subject=Thanks {{name}} "
+                     "--email-text=Hello {{name}} --email-html=<p>{{name}}</p> --email-rate=5 --email-timeout=30s "
+                     "--email-max-connections=4 --email-sent-ttl=24h --redis-sentinels=s:1 --redis-master=m "
+                     "--min-replicas-ack=0 --kafka-config=/etc/formpipe/kafka/client.properties");
+    char *text = cJSON_PrintUnformatted(d);
+    static const char *const want[] = {
+        "{\"name\":\"smtp\",\"secret\":{\"secretName\":\"smtp\",\"defaultMode\":288}}",
+        "{\"name\":\"smtp\",\"mountPath\":\"/etc/formpipe/smtp\",\"readOnly\":true}",
+        "\"terminationGracePeriodSeconds\":45",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert_not_null(strstr(text, want[i]), "missing %s in %s", want[i], text);
