@@ -53,7 +53,7 @@ static const fp_option options[] = {
     {"webhook-allow-http", FP_OPT_BOOL, "false", "webhook kind: allow a plain http:// URL to a non-loopback host (the payload and its signature travel in clear)", 0, 0, 0, &webhook_allow_http},
     {"webhook-max-connections", FP_OPT_INT, "0", "webhook kind: keep-alive connections (0: --concurrency)", 0, 0, 1024, &webhook_max_connections},
     {"email-smtp-dir", FP_OPT_STRING, "", "email kind: directory of the SMTP Secret's files url (smtp:// = STARTTLS required, smtps:// = TLS), username, password", 0, 0, 0, &email_smtp_dir},
-    {"email-ca-file", FP_OPT_STRING, "", "email kind: PEM CA bundle the SMTP server's certificate is verified with (default: the system's)", 0, 0, 0, &email_ca_file},
+    {"email-ca-file", FP_OPT_STRING, "", "email kind: PEM CA bundle the SMTP server's certificate is verified with (default: the SMTP Secret's ca.crt if it has one, else the system's)", 0, 0, 0, &email_ca_file},
     {"email-from", FP_OPT_STRING, "", "email kind: the From header, \"Name <address>\" or an address", 0, 0, 0, &email_from},
     {"email-to-field", FP_OPT_STRING, "", "email kind: the form field holding the recipient (events without a value are skipped)", 0, 0, 0, &email_to_field},
     {"email-subject", FP_OPT_STRING, "", "email kind: subject template ({{field}}; a value with a line break is refused)", 0, 0, 0, &email_subject},
@@ -129,7 +129,7 @@ static int read_smtp_file(const char *name, int optional, char **out, size_t *le
  * set when the command line is at fault). */
 static fp_task_kind *new_email(fp_metrics *m, int *usage, fp_error *err)
 {
-    char *url = NULL, *user = NULL, *pass = NULL, *redis_pass = NULL, ns[64] = "";
+    char *url = NULL, *user = NULL, *pass = NULL, *redis_pass = NULL, ns[64] = "", secret_ca[4096];
     size_t url_len = 0, user_len = 0, pass_len = 0, redis_pass_len = 0;
     fp_task_kind *k = NULL;
     const char *slash = strchr(email_pipeline, '/');
@@ -151,10 +151,15 @@ static fp_task_kind *new_email(fp_metrics *m, int *usage, fp_error *err)
         fp_error_set(err, ferr.code, "--redis-password-file: %s", ferr.msg);
         goto out;
     }
+    /* a private relay's CA can come with the Secret (key ca.crt), like its url */
+    const char *ca_file = email_ca_file;
+    snprintf(secret_ca, sizeof secret_ca, "%s/ca.crt", email_smtp_dir);
+    if (!*ca_file && access(secret_ca, R_OK) == 0)
+        ca_file = secret_ca;
     fp_redis_config rc = {.sentinels = redis_sentinels, .master_name = redis_master, .password = redis_pass,
                           .connect_timeout_ms = 500, .command_timeout_ms = 2000};
     fp_email_config ec = {
-        .url = url, .username = user, .password = pass ? pass : "", .ca_file = email_ca_file, .from = email_from,
+        .url = url, .username = user, .password = pass ? pass : "", .ca_file = ca_file, .from = email_from,
         .to_field = email_to_field, .subject = email_subject, .text = email_text, .html = email_html,
         .rate_per_second = (double)email_rate, .timeout_ms = (long)email_timeout_ms,
         .max_connections = (int)email_max_connections, .ns = ns, .pipeline = slash + 1, .task = email_task,
