@@ -14,36 +14,29 @@
 #include "mailmsg.h"
 #include "mailtmpl.h"
 #include "rowstore.h"
+#include "transfers.h"
 
 #define MAX_MAIL_BYTES (8 * 1024 * 1024)
 
 enum { CLASS_2XX, CLASS_4XX, CLASS_5XX, CLASS_ERROR, NCLASSES };
 enum { SKIP_NO_ADDRESS, SKIP_ALREADY_SENT, NSKIPS };
 
-typedef enum { ST_DECIDED, ST_QUEUED, ST_SENDING } attempt_state;
-
-/* One attempt. It is on the email's list from start until poll reports it; a queued
- * one is also on the send queue (FIFO) until its turn. */
+/* One attempt. It is on the transfers' list from start until poll reports it; a
+ * waiting one is also on the send queue (FIFO) until its turn. */
 typedef struct attempt {
-    struct attempt *prev, *next;   /* every attempt not yet reported */
+    fp_transfer t;                 /* first: transfers.h hands this back */
     struct attempt *qnext;         /* the send queue */
-    const fp_task_event *ev;
-    attempt_state state;
-    CURL *h;
     struct curl_slist *rcpt;
     char to[256];
     fp_buf msg;                    /* the whole message */
     size_t msg_off;                /* bytes handed to libcurl */
     char key[512];                 /* the sent-record */
-    fp_task_outcome decided;       /* ST_DECIDED: the outcome */
 } attempt;
 
 typedef struct email {
     fp_task_kind kind;             /* first: the kind and this are one allocation */
-    CURLM *multi;
-    attempt *head, *qhead, *qtail;
-    int running;                   /* attempts on the list */
-    int sending;                   /* attempts in the multi handle */
+    fp_transfers ts;               /* the attempts and the multi handle */
+    attempt *qhead, *qtail;        /* the send queue */
     char *url, *safe_url, *username, *password, *ca_file, *from, *to_field;
     char from_addr[256];
     char *ns, *pipeline, *task;
@@ -65,41 +58,13 @@ int fp_email_sent_key(char *out, size_t outsz, const char *ns, const char *pipel
     return fp_rowstore_key(out, outsz, ns, pipeline, suffix) < 0 ? FP_ELIMIT : 0;
 }
 
-static void attempt_free(attempt *a)
+/* transfers.h free: an attempt's own parts. */
+static void attempt_free(fp_transfer *t)
 {
-    if (a->h)
-        curl_easy_cleanup(a->h);
+    attempt *a = (attempt *)t;
     curl_slist_free_all(a->rcpt);
     fp_buf_free(&a->msg);
     free(a);
-}
-
-static void link_attempt(email *e, attempt *a)
-{
-    a->next = e->head;
-    if (e->head)
-        e->head->prev = a;
-    e->head = a;
-    e->running++;
-}
-
-static void unlink_attempt(email *e, attempt *a)
-{
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        e->head = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
-    e->running--;
-}
-
-/* Marks a decided (reported by the next poll without a send). */
-static void decide(attempt *a, fp_task_verdict v, const char *fmt, const char *arg)
-{
-    a->state = ST_DECIDED;
-    a->decided.verdict = v;
-    snprintf(a->decided.detail, sizeof a->decided.detail, fmt, arg);
 }
 
 /* Renders the mail of ev into a->msg, or decides a: DONE (no address) or REJECT. */
@@ -117,26 +82,26 @@ static int prepare(email *e, attempt *a, const fp_task_event *ev)
     if (fp_event_parse(ev->value, ev->value_len, &pev, &err) < 0) {
         if (err.code == FP_ENOMEM)
             goto enomem;
-        decide(a, FP_TASK_REJECT, "the event cannot be read: %.200s", err.msg);
+        fp_transfers_decide(&a->t, FP_TASK_REJECT, "the event cannot be read: %.200s", err.msg);
         goto out;
     }
     if (!fp_mailmsg_id_ok(ev->id)) {
-        decide(a, FP_TASK_REJECT, "%s", "the event id cannot be a Message-ID (letters, digits, -_. and the like, at most 128)");
+        fp_transfers_decide(&a->t, FP_TASK_REJECT, "%s", "the event id cannot be a Message-ID (letters, digits, -_. and the like, at most 128)");
         goto out;
     }
     if (fp_email_sent_key(a->key, sizeof a->key, e->ns, e->pipeline, e->task, ev->id) < 0) {
-        decide(a, FP_TASK_REJECT, "%s", "the event id is too long for a sent-record key");
+        fp_transfers_decide(&a->t, FP_TASK_REJECT, "%s", "the event id is too long for a sent-record key");
         goto out;
     }
     rc = fp_mailtmpl_value(&pev, e->to_field, &to);
     if (rc == 0 || (rc == 1 && to.len == 0)) {
         fp_series_inc(e->skipped[SKIP_NO_ADDRESS]);
-        decide(a, FP_TASK_DONE, "%s", "");
+        fp_transfers_decide(&a->t, FP_TASK_DONE, "%s", "");
         rc = 0;
         goto out;
     }
     if (rc < 0 || !fp_mailmsg_address_ok(to.data)) {
-        decide(a, FP_TASK_REJECT, "field '%.64s' does not hold one plain e-mail address", e->to_field);
+        fp_transfers_decide(&a->t, FP_TASK_REJECT, "field '%.64s' does not hold one plain e-mail address", e->to_field);
         rc = 0;
         goto out;
     }
@@ -147,7 +112,7 @@ static int prepare(email *e, attempt *a, const fp_task_event *ev)
         (e->html && fp_mailtmpl_render(e->html, &pev, FP_MAILTMPL_HTML, &html, &err) < 0)) {
         if (err.code == FP_ENOMEM)
             goto enomem;
-        decide(a, FP_TASK_REJECT, "%s", err.msg);
+        fp_transfers_decide(&a->t, FP_TASK_REJECT, "%s", err.msg);
         goto out;
     }
     char mid[FP_EVENT_MAX_ID + 300];
@@ -157,11 +122,11 @@ static int prepare(email *e, attempt *a, const fp_task_event *ev)
                     .message_id = mid, .date_ms = fp_clock_wall_ms()};
     rc = fp_mailmsg_build(&m, &a->msg);
     if (rc == FP_ELIMIT) {
-        decide(a, FP_TASK_REJECT, "%s", "the rendered mail is longer than 8 MiB");
+        fp_transfers_decide(&a->t, FP_TASK_REJECT, "%s", "the rendered mail is longer than 8 MiB");
         rc = 0;
     }
     if (rc == 0)
-        a->state = a->state == ST_DECIDED ? ST_DECIDED : ST_QUEUED;
+        a->t.state = a->t.state == FP_TRANSFER_DECIDED ? FP_TRANSFER_DECIDED : FP_TRANSFER_WAITING;
     goto out;
 enomem:
     rc = FP_ENOMEM;
@@ -182,13 +147,13 @@ static int em_start(void *self, const fp_task_event *ev)
     attempt *a = calloc(1, sizeof *a);
     if (!a)
         return FP_ENOMEM;
-    a->ev = ev;
-    a->state = ST_QUEUED;
+    a->t.ev = ev;
+    a->t.state = FP_TRANSFER_WAITING;
     if (prepare(e, a, ev) < 0) {
-        attempt_free(a);
+        attempt_free(&a->t);
         return FP_ENOMEM;
     }
-    if (a->state == ST_QUEUED) {
+    if (a->t.state == FP_TRANSFER_WAITING) {
         if (e->qtail)
             e->qtail->qnext = a;
         else
@@ -197,7 +162,7 @@ static int em_start(void *self, const fp_task_event *ev)
     } else {
         fp_buf_free(&a->msg);
     }
-    link_attempt(e, a);
+    fp_transfers_track(&e->ts, &a->t);
     return 0;
 }
 
@@ -247,7 +212,7 @@ static void record_sent(email *e, const attempt *a)
     if (rc < 0) {
         fp_series_inc(e->record_errors);
         fp_log_warn("sent-record not written: a redelivery of this event sends the mail again",
-                    FP_LSTR("id", a->ev->id), FP_LSTR("error", err.msg));
+                    FP_LSTR("id", a->t.ev->id), FP_LSTR("error", err.msg));
     }
 }
 
@@ -258,12 +223,12 @@ static void begin_send(email *e, attempt *a)
     fp_error err = {0};
     int rc = sent_before(e, a, &err);
     if (rc < 0) {
-        decide(a, FP_TASK_RETRY, "the sent-record store (Redis) cannot be read: %.180s", err.msg);
+        fp_transfers_decide(&a->t, FP_TASK_RETRY, "the sent-record store (Redis) cannot be read: %.180s", err.msg);
         return;
     }
     if (rc == 1) {
         fp_series_inc(e->skipped[SKIP_ALREADY_SENT]);
-        decide(a, FP_TASK_DONE, "%s", "");
+        fp_transfers_decide(&a->t, FP_TASK_DONE, "%s", "");
         return;
     }
     char rcpt[sizeof a->to + 2], from[sizeof e->from_addr + 2];
@@ -272,7 +237,6 @@ static void begin_send(email *e, attempt *a)
     struct curl_slist *l = curl_slist_append(NULL, rcpt);
     CURL *h = curl_easy_init();
     a->rcpt = l;
-    a->h = h;
     if (!l || !h ||
         curl_easy_setopt(h, CURLOPT_URL, e->url) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps") != CURLE_OK ||
@@ -285,45 +249,46 @@ static void begin_send(email *e, attempt *a)
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)a->msg.len) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, e->timeout_ms) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PRIVATE, a) != CURLE_OK ||
         (e->username && (curl_easy_setopt(h, CURLOPT_USERNAME, e->username) != CURLE_OK ||
                          curl_easy_setopt(h, CURLOPT_PASSWORD, e->password) != CURLE_OK)) ||
-        (e->ca_file && curl_easy_setopt(h, CURLOPT_CAINFO, e->ca_file) != CURLE_OK) ||
-        curl_multi_add_handle(e->multi, h) != CURLM_OK) {
-        if (a->h)
-            curl_easy_cleanup(a->h);
-        a->h = NULL;
-        decide(a, FP_TASK_RETRY, "%s", "out of memory starting an SMTP transfer");
+        (e->ca_file && curl_easy_setopt(h, CURLOPT_CAINFO, e->ca_file) != CURLE_OK)) {
+        if (h)
+            curl_easy_cleanup(h);
+        fp_transfers_decide(&a->t, FP_TASK_RETRY, "%s", "out of memory starting an SMTP transfer");
         return;
     }
-    a->state = ST_SENDING;
-    e->sending++;
+    fp_transfers_run(&e->ts, &a->t, h);   /* on failure a is decided RETRY */
 }
 
-/* Starts queued sends while a connection is free and pacing allows. */
-static void pump(email *e)
+/* transfers.h pump: starts queued sends while a connection is free and pacing allows;
+ * the ms until the next send may start, or -1 when none waits for time. */
+static long long pump(void *self)
 {
-    while (e->qhead && e->sending < e->max_connections) {
+    email *e = self;
+    while (e->qhead && e->ts.running < e->max_connections) {
         long long now = fp_clock_mono_ms();
         if (e->interval_ms && now < e->next_send_ms)
-            return;
+            return e->next_send_ms - now;
         attempt *a = e->qhead;
         e->qhead = a->qnext;
         if (!e->qhead)
             e->qtail = NULL;
         a->qnext = NULL;
         begin_send(e, a);
-        if (a->state == ST_SENDING && e->interval_ms)
+        if (a->t.state == FP_TRANSFER_RUNNING && e->interval_ms)
             e->next_send_ms = (e->next_send_ms > now ? e->next_send_ms : now) + e->interval_ms;
     }
+    return -1;   /* nothing waits, or only for a connection: a finished transfer wakes poll */
 }
 
 /* The outcome of a finished transfer. */
-static void outcome_of(email *e, attempt *a, CURLcode res, fp_task_outcome *o)
+static void outcome_of(void *self, fp_transfer *t, CURLcode res, fp_task_outcome *o)
 {
+    email *e = self;
+    attempt *a = (attempt *)t;
     long code = 0;
     memset(o, 0, sizeof *o);
-    curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &code);
     if (res == CURLE_OK) {
         fp_series_inc(e->replies[CLASS_2XX]);
         o->verdict = FP_TASK_DONE;
@@ -340,63 +305,14 @@ static void outcome_of(email *e, attempt *a, CURLcode res, fp_task_outcome *o)
         snprintf(o->detail, sizeof o->detail, "SMTP %ld from %s (%s)", code, e->safe_url, curl_easy_strerror(res));
 }
 
-/* Reports every finished attempt; returns how many. */
-static int drain(email *e, fp_task_report_fn *report, void *runner)
-{
-    int reported = 0;
-    for (attempt *a = e->head; a;) {   /* the list may change inside report: walk again */
-        if (a->state != ST_DECIDED) {
-            a = a->next;
-            continue;
-        }
-        fp_task_outcome o = a->decided;
-        const fp_task_event *ev = a->ev;
-        unlink_attempt(e, a);
-        attempt_free(a);
-        report(runner, ev, &o);
-        reported++;
-        a = e->head;
-    }
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(e->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        attempt *a = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
-        CURLcode res = msg->data.result;   /* msg is invalid after remove_handle */
-        fp_task_outcome o;
-        outcome_of(e, a, res, &o);
-        curl_multi_remove_handle(e->multi, a->h);
-        e->sending--;
-        const fp_task_event *ev = a->ev;
-        unlink_attempt(e, a);
-        attempt_free(a);
-        report(runner, ev, &o);
-        reported++;
-    }
-    return reported;
-}
+static const fp_transfers_ops ops = {.outcome = outcome_of, .free = attempt_free, .pump = pump};
 
 /* kind.h poll: starts what pacing allows, drives the transfers until one attempt
  * finished or timeout_ms passed. */
 static int em_poll(void *self, long timeout_ms, fp_task_report_fn *report, void *runner)
 {
     email *e = self;
-    long long deadline = fp_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    for (;;) {
-        int still;
-        pump(e);
-        curl_multi_perform(e->multi, &still);
-        if (drain(e, report, runner) > 0)
-            return e->running;
-        long long now = fp_clock_mono_ms(), left = deadline - now;
-        if (left <= 0)
-            return e->running;
-        if (e->qhead && e->sending < e->max_connections && e->next_send_ms - now < left)
-            left = e->next_send_ms > now ? e->next_send_ms - now : 1;
-        curl_multi_poll(e->multi, NULL, 0, left > 60000 ? 60000 : (int)left, NULL);
-    }
+    return fp_transfers_poll(&e->ts, timeout_ms, report, runner);
 }
 
 static void em_free(void *self)
@@ -404,15 +320,7 @@ static void em_free(void *self)
     email *e = self;
     if (!e)
         return;
-    while (e->head) {
-        attempt *a = e->head;
-        if (a->state == ST_SENDING)
-            curl_multi_remove_handle(e->multi, a->h);
-        unlink_attempt(e, a);
-        attempt_free(a);
-    }
-    if (e->multi)
-        curl_multi_cleanup(e->multi);
+    fp_transfers_cleanup(&e->ts);
     if (e->password) {
         OPENSSL_cleanse(e->password, strlen(e->password));
         free(e->password);
@@ -532,11 +440,8 @@ fp_task_kind *fp_email_new(const fp_email_config *cfg, fp_metrics *m, fp_error *
         goto enomem;
     if (!(e->redis = fp_redis_new(cfg->redis, err)))
         goto fail;
-    if (!(e->multi = curl_multi_init()))
-        goto enomem;
-    long pool = cfg->max_connections;
-    curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, pool);
-    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, pool);
+    if (fp_transfers_init(&e->ts, &ops, e, cfg->max_connections, err) < 0)
+        goto fail;
     if (m) {
         static const char *const code_label[] = {"code_class", NULL}, *const reason_label[] = {"reason", NULL};
         static const char *const classes[NCLASSES] = {"2xx", "4xx", "5xx", "error"};

@@ -14,6 +14,7 @@
 #include "hooksig.h"
 #include "hookverdict.h"
 #include "retryafter.h"
+#include "transfers.h"
 
 #ifndef FP_TASK_VERSION
 #define FP_TASK_VERSION "0"
@@ -21,24 +22,18 @@
 
 enum { CLASS_2XX, CLASS_3XX, CLASS_4XX, CLASS_5XX, CLASS_ERROR, NCLASSES };
 
-/* One attempt in flight. It belongs to the webhook's list from start until poll
- * reports it; h is NULL for an attempt decided at start (an event that cannot be
- * sent), whose outcome poll reports without a request. */
+/* One attempt: a request, or decided at start (an event that cannot be sent, whose
+ * outcome poll reports without a request). */
 typedef struct attempt {
-    struct attempt *prev, *next;
-    const fp_task_event *ev;
-    CURL *h;
+    fp_transfer t;               /* first: transfers.h hands this back */
     struct curl_slist *headers;
     fp_cehttp_binary bin;
     char retry_after[64];        /* the last Retry-After of the final answer, or "" */
-    fp_task_outcome decided;     /* h == NULL: the outcome */
 } attempt;
 
 typedef struct webhook {
     fp_task_kind kind;           /* first: the kind and this are one allocation */
-    CURLM *multi;
-    attempt *head;               /* every attempt not yet reported */
-    int running;                 /* attempts in the list */
+    fp_transfers ts;             /* the attempts and the multi handle */
     char *url;                   /* as configured: may hold userinfo or a query */
     char *safe_url;              /* what details name: no userinfo, query, fragment */
     int allow_http;              /* fp_webhook_config.allow_http */
@@ -50,36 +45,13 @@ typedef struct webhook {
     fp_series *responses[NCLASSES];
 } webhook;
 
-/* Frees an attempt that is out of the multi handle (or never was in it). */
-static void attempt_free(attempt *a)
+/* transfers.h free: an attempt's own parts. */
+static void attempt_free(fp_transfer *t)
 {
-    if (a->h)
-        curl_easy_cleanup(a->h);
+    attempt *a = (attempt *)t;
     curl_slist_free_all(a->headers);
     fp_cehttp_binary_free(&a->bin);
     free(a);
-}
-
-/* Puts a running attempt on the list (and in the count) poll() reports from. */
-static void link_attempt(webhook *w, attempt *a)
-{
-    a->next = w->head;
-    if (w->head)
-        w->head->prev = a;
-    w->head = a;
-    w->running++;
-}
-
-/* Takes a out of the list of running attempts. */
-static void unlink_attempt(webhook *w, attempt *a)
-{
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        w->head = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
-    w->running--;
 }
 
 /* Keeps the final answer's Retry-After (an interim 1xx answer starts a new header block). */
@@ -127,17 +99,14 @@ static int header_safe(const char *s)
     return 1;
 }
 
-/* Queues an attempt that is decided without a request (REJECT with a reason). */
+/* Tracks an attempt that is decided without a request (REJECT with a reason). */
 static int start_decided(webhook *w, attempt *a, const char *why)
 {
-    a->decided.verdict = FP_TASK_REJECT;
-    size_t n = strnlen(why, sizeof a->decided.detail - 1);
-    memcpy(a->decided.detail, why, n);
-    a->decided.detail[n] = '\0';
+    fp_transfers_decide(&a->t, FP_TASK_REJECT, "%s", why);
     curl_slist_free_all(a->headers);
     a->headers = NULL;
     fp_cehttp_binary_free(&a->bin);
-    link_attempt(w, a);
+    fp_transfers_track(&w->ts, &a->t);
     return 0;
 }
 
@@ -155,7 +124,7 @@ static int wh_start(void *self, const fp_task_event *ev)
 
     if (!a)
         return FP_ENOMEM;
-    a->ev = ev;
+    a->t.ev = ev;
     if (!header_safe(ev->id))
         return start_decided(w, a, "the event id holds control characters: it cannot be an Idempotency-Key");
     if (w->mode == FP_WEBHOOK_BINARY) {
@@ -194,9 +163,9 @@ static int wh_start(void *self, const fp_task_event *ev)
             goto fail;
     }
 
-    if (!(a->h = curl_easy_init()))
+    CURL *h = curl_easy_init();
+    if (!h)
         goto fail;
-    CURL *h = a->h;
     if (curl_easy_setopt(h, CURLOPT_URL, w->url) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(w->url, w->allow_http)) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https") != CURLE_OK ||
@@ -211,24 +180,28 @@ static int wh_start(void *self, const fp_task_event *ev)
         curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_HEADERDATA, a) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PRIVATE, a) != CURLE_OK ||
-        curl_multi_add_handle(w->multi, h) != CURLM_OK)
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK) {
+        curl_easy_cleanup(h);
         goto fail;
-    link_attempt(w, a);
+    }
+    if (fp_transfers_run(&w->ts, &a->t, h) < 0)
+        goto fail;
+    fp_transfers_track(&w->ts, &a->t);
     return 0;
 fail:
-    attempt_free(a);
+    attempt_free(&a->t);
     return FP_ENOMEM;
 }
 
 /* The outcome of a finished request. */
-static void outcome_of(webhook *w, attempt *a, CURLcode res, fp_task_outcome *o)
+static void outcome_of(void *self, fp_transfer *t, CURLcode res, fp_task_outcome *o)
 {
+    webhook *w = self;
+    attempt *a = (attempt *)t;
     long status = 0;
     memset(o, 0, sizeof *o);
     if (res == CURLE_OK)
-        curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
     fp_series_inc(w->responses[res == CURLE_OK && status >= 200 && status <= 599
                                    ? status / 100 - 2 : CLASS_ERROR]);
     if (res == CURLE_OPERATION_TIMEDOUT) {
@@ -251,60 +224,13 @@ static void outcome_of(webhook *w, attempt *a, CURLcode res, fp_task_outcome *o)
         o->retry_after_ms = wait;
 }
 
-/* Reports every attempt that has finished; returns how many. */
-static int drain(webhook *w, fp_task_report_fn *report, void *runner)
-{
-    int reported = 0;
-    /* Attempts decided at start first. The list may grow from inside report (the
-     * runner may start an attempt there): restart the walk after each report. */
-    for (attempt *a = w->head; a;) {
-        if (a->h) {
-            a = a->next;
-            continue;
-        }
-        fp_task_outcome o = a->decided;
-        const fp_task_event *ev = a->ev;
-        unlink_attempt(w, a);
-        attempt_free(a);
-        report(runner, ev, &o);
-        reported++;
-        a = w->head;
-    }
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(w->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        attempt *a = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
-        CURLcode res = msg->data.result;   /* msg is invalid after remove_handle */
-        fp_task_outcome o;
-        outcome_of(w, a, res, &o);
-        curl_multi_remove_handle(w->multi, a->h);
-        const fp_task_event *ev = a->ev;
-        unlink_attempt(w, a);
-        attempt_free(a);
-        report(runner, ev, &o);
-        reported++;
-    }
-    return reported;
-}
+static const fp_transfers_ops ops = {.outcome = outcome_of, .free = attempt_free};
 
-/* kind.h poll: drives the transfers until one finished or timeout_ms passed. */
+/* kind.h poll: drives the requests until one finished or timeout_ms passed. */
 static int wh_poll(void *self, long timeout_ms, fp_task_report_fn *report, void *runner)
 {
     webhook *w = self;
-    long long deadline = fp_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    for (;;) {
-        int still;
-        curl_multi_perform(w->multi, &still);
-        if (drain(w, report, runner) > 0)
-            return w->running;
-        long long left = deadline - fp_clock_mono_ms();
-        if (left <= 0)
-            return w->running;
-        curl_multi_poll(w->multi, NULL, 0, left > 60000 ? 60000 : (int)left, NULL);
-    }
+    return fp_transfers_poll(&w->ts, timeout_ms, report, runner);
 }
 
 /* kind.h free: drops running transfers unreported, wipes the key, frees the kind. */
@@ -313,15 +239,7 @@ static void wh_free(void *self)
     webhook *w = self;
     if (!w)
         return;
-    while (w->head) {
-        attempt *a = w->head;
-        if (a->h)
-            curl_multi_remove_handle(w->multi, a->h);
-        unlink_attempt(w, a);
-        attempt_free(a);
-    }
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
+    fp_transfers_cleanup(&w->ts);
     if (w->key) {
         OPENSSL_cleanse(w->key, w->keylen);
         free(w->key);
@@ -401,12 +319,8 @@ fp_task_kind *fp_webhook_new(const fp_webhook_config *cfg, fp_metrics *m, fp_err
     }
     if (!(w->user_agent = strdup(cfg->user_agent ? cfg->user_agent : "formpipe-task/" FP_TASK_VERSION)))
         goto enomem;
-    if (!(w->multi = curl_multi_init()))
-        goto enomem;
-    long pool = cfg->max_connections;
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, pool);
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, pool);
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, pool);   /* idle ones kept for reuse */
+    if (fp_transfers_init(&w->ts, &ops, w, cfg->max_connections, err) < 0)
+        goto fail;
     if (m) {
         static const char *const labels[] = {"code_class", NULL};
         static const char *const classes[NCLASSES] = {"2xx", "3xx", "4xx", "5xx", "error"};
