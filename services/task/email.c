@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "clock.h"
 #include "event.h"
@@ -41,7 +42,8 @@ typedef struct email {
     char from_addr[256];
     char *ns, *pipeline, *task;
     fp_mailtmpl *subject, *text, *html;
-    long long interval_ms, next_send_ms;   /* pacing: a send starts no sooner than next_send_ms */
+    int paced;                     /* sends take from the task's budget (ratePerSecond) */
+    fp_budget budget;              /* shared by every replica of the task, in Redis */
     long timeout_ms;
     int max_connections, min_replicas_ack;
     long sent_ttl_s;
@@ -266,17 +268,19 @@ static long long pump(void *self)
 {
     email *e = self;
     while (e->qhead && e->ts.running < e->max_connections) {
-        long long now = fp_clock_mono_ms();
-        if (e->interval_ms && now < e->next_send_ms)
-            return e->next_send_ms - now;
         attempt *a = e->qhead;
+        long long wait = 0;
+        fp_error err = {0};
+        if (e->paced && fp_budget_take(&e->budget, &wait, &err) < 0)
+            fp_transfers_decide(&a->t, FP_TASK_RETRY, "the send budget (Redis) cannot be read: %.180s", err.msg);
+        else if (wait > 0)
+            return wait;
         e->qhead = a->qnext;
         if (!e->qhead)
             e->qtail = NULL;
         a->qnext = NULL;
-        begin_send(e, a);
-        if (a->t.state == FP_TRANSFER_RUNNING && e->interval_ms)
-            e->next_send_ms = (e->next_send_ms > now ? e->next_send_ms : now) + e->interval_ms;
+        if (a->t.state == FP_TRANSFER_WAITING)
+            begin_send(e, a);
     }
     return -1;   /* nothing waits, or only for a connection: a finished transfer wakes poll */
 }
@@ -416,9 +420,6 @@ fp_task_kind *fp_email_new(const fp_email_config *cfg, fp_metrics *m, fp_error *
     e->max_connections = cfg->max_connections;
     e->min_replicas_ack = cfg->min_replicas_ack;
     e->sent_ttl_s = cfg->sent_ttl_s;
-    e->interval_ms = cfg->rate_per_second > 0 ? (long long)(1000.0 / cfg->rate_per_second + 0.5) : 0;
-    if (e->interval_ms == 0 && cfg->rate_per_second > 0)
-        e->interval_ms = 1;
     if (set_url(e, cfg->url, err) < 0)
         goto fail;
     if (fp_mailmsg_from_address(cfg->from ? cfg->from : "", e->from_addr, sizeof e->from_addr, err) < 0)
@@ -440,6 +441,17 @@ fp_task_kind *fp_email_new(const fp_email_config *cfg, fp_metrics *m, fp_error *
         goto enomem;
     if (!(e->redis = fp_redis_new(cfg->redis, err)))
         goto fail;
+    if (cfg->rate_per_second > 0) {
+        char key[512], suffix[300];
+        snprintf(suffix, sizeof suffix, "rate:%s", cfg->task);
+        if (fp_rowstore_key(key, sizeof key, cfg->ns, cfg->pipeline, suffix) < 0) {
+            fp_error_set(err, FP_EINVAL, "the task's send-budget key is too long");
+            goto fail;
+        }
+        if (fp_budget_init(&e->budget, e->redis, key, cfg->rate_per_second, 1000, 1, err) < 0)
+            goto fail;
+        e->paced = 1;
+    }
     if (fp_transfers_init(&e->ts, &ops, e, cfg->max_connections, err) < 0)
         goto fail;
     if (m) {

@@ -15,8 +15,9 @@
  * skipped); a subject value with a line break, a to address that is not one plain
  * address, or an id that cannot be a Message-ID: REJECT; SMTP 5xx: REJECT; SMTP 4xx,
  * a refused login, a connection or TLS failure, a timeout, Redis unreachable before
- * sending: RETRY. Sends are paced to rate_per_second per replica: an event waiting
- * for its turn is queued inside the kind, so waiting costs no attempt. */
+ * sending: RETRY. Sends are paced to rate_per_second for the whole task (a budget in
+ * the pipeline's Redis that every replica takes from, budget.h): an event waiting for
+ * its turn is queued inside the kind, so waiting costs no attempt. */
 #ifndef FP_EMAIL_H
 #define FP_EMAIL_H
 
@@ -34,7 +35,7 @@ typedef struct fp_email_config {
     const char *to_field;         /* form field holding the recipient */
     const char *subject, *text;   /* templates */
     const char *html;             /* template or NULL: text-only mails */
-    double rate_per_second;       /* sends started per second per replica; 0: unpaced */
+    long rate_per_second;         /* sends started per second by the whole task; 0: unpaced */
     long timeout_ms;              /* one SMTP exchange; > 0 */
     int max_connections;          /* SMTP connections at once; > 0 */
     const char *ns, *pipeline, *task;   /* the sent-record key and Message-ID domain */

@@ -161,7 +161,7 @@ static fp_task_kind *new_email(fp_metrics *m, int *usage, fp_error *err)
     fp_email_config ec = {
         .url = url, .username = user, .password = pass ? pass : "", .ca_file = ca_file, .from = email_from,
         .to_field = email_to_field, .subject = email_subject, .text = email_text, .html = email_html,
-        .rate_per_second = (double)email_rate, .timeout_ms = (long)email_timeout_ms,
+        .rate_per_second = (long)email_rate, .timeout_ms = (long)email_timeout_ms,
         .max_connections = (int)email_max_connections, .ns = ns, .pipeline = slash + 1, .task = email_task,
         .redis = &rc, .min_replicas_ack = (int)min_replicas_ack, .sent_ttl_s = (long)(email_sent_ttl_ms / 1000),
     };
