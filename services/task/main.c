@@ -4,6 +4,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "moderate.h"
 #include "runner.h"
 #include "shutdown.h"
 #ifdef FP_TASK_HAVE_WEBHOOK
@@ -13,15 +14,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *kind_name, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_config, *admin_bind, *log_level;
 static char *webhook_url, *webhook_secret_file, *webhook_mode;
-static fp_strlist kafka_properties;
+static fp_strlist kafka_properties, filter;
+static char *output_topic, *transactional_id, *words_file;
+static fp_strlist moderate_fields;
+static long long moderate_threshold, words_reload_ms, commit_interval_ms, batch_max;
 static long long max_attempts, concurrency, backoff_initial_ms, backoff_max_ms, dead_letter_timeout_ms;
 static long long lag_interval_ms, grace_ms, admin_port, webhook_timeout_ms, webhook_max_connections;
 
 static const fp_option options[] = {
-    {"kind", FP_OPT_STRING, NULL, "the task kind: webhook", FP_OPT_REQUIRED, 0, 0, &kind_name},
+    {"kind", FP_OPT_STRING, NULL, "the task kind: webhook or moderate", FP_OPT_REQUIRED, 0, 0, &kind_name},
     {"topic", FP_OPT_STRING, NULL, "source topic (the pipeline's topic, or <topic>.<task> of a producing task)", FP_OPT_REQUIRED, 0, 0, &topic},
     {"group", FP_OPT_STRING, NULL, "consumer group (formpipe.<namespace>.<pipeline>.<task>)", FP_OPT_REQUIRED, 0, 0, &group},
     {"dlq-topic", FP_OPT_STRING, NULL, "dead-letter topic (<topic>.<task>.dlq)", FP_OPT_REQUIRED, 0, 0, &dlq_topic},
@@ -43,6 +48,15 @@ static const fp_option options[] = {
     {"webhook-timeout", FP_OPT_DURATION, "10s", "webhook kind: timeout per request", 0, 1, 300000, &webhook_timeout_ms},
     {"webhook-mode", FP_OPT_STRING, "structured", "webhook kind: CloudEvents HTTP content mode, structured or binary", 0, 0, 0, &webhook_mode},
     {"webhook-max-connections", FP_OPT_INT, "0", "webhook kind: keep-alive connections (0: --concurrency)", 0, 0, 1024, &webhook_max_connections},
+    {"filter", FP_OPT_LIST, NULL, "only events where <path>=<JSON scalar> holds (all of them) are acted on; others are committed and counted", 0, 0, 0, &filter},
+    {"output-topic", FP_OPT_STRING, "", "moderate kind: the output stream (<topic>.<task>)", 0, 0, 0, &output_topic},
+    {"transactional-id", FP_OPT_STRING, "", "moderate kind: the producer's transactional.id (default <group>.<hostname>)", 0, 0, 0, &transactional_id},
+    {"moderate-words-file", FP_OPT_STRING, "", "moderate kind: the word list, one term per line (reloaded when it changes)", 0, 0, 0, &words_file},
+    {"moderate-field", FP_OPT_LIST, NULL, "moderate kind: a text field checked (repeatable; default every string field)", 0, 0, 0, &moderate_fields},
+    {"moderate-threshold", FP_OPT_INT, "1", "moderate kind: score (terms found) at which an event is flagged", 0, 1, 1000000, &moderate_threshold},
+    {"moderate-reload-interval", FP_OPT_DURATION, "5s", "moderate kind: how often the word list file is checked for a change", 0, 100, 3600000, &words_reload_ms},
+    {"moderate-commit-interval", FP_OPT_DURATION, "100ms", "moderate kind: longest a transaction stays open", 0, 1, 60000, &commit_interval_ms},
+    {"moderate-batch", FP_OPT_INT, "10000", "moderate kind: most events in one transaction", 0, 1, 1000000, &batch_max},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -108,6 +122,47 @@ static fp_task_kind *new_kind(fp_metrics *m, int *usage, fp_error *err)
     return NULL;
 }
 
+/* The moderate kind has its own loop (transactions do not fit kind.h's attempts):
+ * runs it with the --moderate-* options. The process's exit code. */
+static int run_moderate(fp_metrics *metrics)
+{
+    char txid[512], host[256] = "";
+    fp_error err = {0};
+    if (!*output_topic || !*words_file) {
+        fprintf(stderr, "formpipe-task: --output-topic and --moderate-words-file are required with --kind=moderate\n");
+        return 2;
+    }
+    if (*transactional_id) {
+        snprintf(txid, sizeof txid, "%s", transactional_id);
+    } else {   /* a pod's hostname is its name: stable across restarts of its container */
+        gethostname(host, sizeof host - 1);
+        snprintf(txid, sizeof txid, "%s.%s", group, *host ? host : "task");
+    }
+    fp_moderate_config mc = {
+        .topic = topic, .group = group, .dlq_topic = dlq_topic, .output_topic = output_topic,
+        .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = *kafka_config ? kafka_config : NULL,
+        .kafka_properties = &kafka_properties, .transactional_id = txid, .words_file = words_file,
+        .check = {.fields = &moderate_fields, .threshold = (long)moderate_threshold}, .filter = &filter,
+        .reload_interval_ms = (long)words_reload_ms, .commit_interval_ms = (long)commit_interval_ms,
+        .batch_max = (long)batch_max, .lag_interval_ms = (long)lag_interval_ms, .txn_timeout_ms = 30000,
+    };
+    fp_moderate *m = fp_moderate_new(&mc, metrics, &err);
+    fp_admin *admin = NULL;
+    int rc = 1;
+    if (!m) {
+        fprintf(stderr, "formpipe-task: %s\n", err.msg);
+        rc = err.code == FP_EINVAL ? 2 : 1;
+    } else if (!(admin = fp_admin_start(admin_bind, (int)admin_port, metrics, fp_moderate_ready, m, &err))) {
+        fprintf(stderr, "formpipe-task: %s\n", err.msg);
+    } else {
+        fp_log_info("admin endpoints listening", FP_LSTR("bind", admin_bind), FP_LINT("port", fp_admin_port(admin)));
+        rc = fp_moderate_run(m) ? 1 : 0;
+    }
+    fp_admin_stop(admin);
+    fp_moderate_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int status;
@@ -132,7 +187,7 @@ int main(int argc, char **argv)
         .max_attempts = (int)max_attempts, .concurrency = (int)concurrency,
         .backoff_initial_ms = (long)backoff_initial_ms, .backoff_max_ms = (long)backoff_max_ms,
         .dead_letter_timeout_ms = (long)dead_letter_timeout_ms, .lag_interval_ms = (long)lag_interval_ms,
-        .shutdown_grace_ms = (long)grace_ms,
+        .shutdown_grace_ms = (long)grace_ms, .filter = &filter,
     };
     if (!metrics || fp_shutdown_install()) {
         fprintf(stderr, "formpipe-task: cannot initialise (out of memory or signals)\n");
@@ -141,6 +196,10 @@ int main(int argc, char **argv)
     if (backoff_max_ms < backoff_initial_ms) {
         fprintf(stderr, "formpipe-task: --backoff-max must not be below --backoff-initial\n");
         rc = 2;
+        goto out;
+    }
+    if (strcmp(kind_name, "moderate") == 0) {
+        rc = run_moderate(metrics);
         goto out;
     }
     if (!(kind = new_kind(metrics, &usage, &err))) {
