@@ -38,6 +38,45 @@ static void labels(cJSON *o, const op_task *t, int selector_only)
     str(o, "formpipe.io/task", t->name);
 }
 
+/* --filter for each spec.filter condition (the built-in kinds). */
+static void filter_args(const op_task *t, const op_pod_parts *pp)
+{
+    for (int i = 0; i < t->nfilter; i++)
+        arg(pp->args, "--filter=%s", t->filter[i]);
+}
+
+/* formpipe-task's command line for a moderate task: the output stream, the word list
+ * from the ConfigMap mounted whole (a subPath mount would never see an update), the
+ * fields and threshold. Its transactional.id is <group>.<pod name> (the hostname). */
+static void moderate_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
+{
+    const cJSON *it;
+    arg(pp->args, "--kind=moderate");
+    arg(pp->args, "--topic=%s", r->topic);
+    arg(pp->args, "--group=%s", r->group);
+    arg(pp->args, "--dlq-topic=%s", r->dlq_topic);
+    arg(pp->args, "--output-topic=%s", r->stream_topic);
+    arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
+    arg(pp->args, "--moderate-words-file=%s/%s", OP_TASK_WORDS_DIR, t->words_key);
+    arg(pp->args, "--moderate-threshold=%d", t->threshold);
+    cJSON_ArrayForEach(it, t->fields)
+        arg(pp->args, "--moderate-field=%s", it->valuestring);
+    filter_args(t, pp);
+    cJSON *v = cJSON_CreateObject();
+    str(v, "name", "words");
+    cJSON *cm = cJSON_AddObjectToObject(v, "configMap");
+    str(cm, "name", t->words_configmap);
+    cJSON_AddItemToArray(pp->volumes, v);
+    cJSON *m = cJSON_CreateObject();
+    str(m, "name", "words");
+    str(m, "mountPath", OP_TASK_WORDS_DIR);
+    cJSON_AddBoolToObject(m, "readOnly", 1);
+    cJSON_AddItemToArray(pp->mounts, m);
+    op_child_kafka_settings(pp, p, NULL);
+    op_child_served_port(pp->container, "admin", OP_TASK_ADMIN_PORT);
+    op_child_resources(pp->container, "200m", "64Mi", "256Mi");
+}
+
 /* formpipe-task's command line for a webhook task (the shared contract of issue #17). */
 static void webhook_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
 {
@@ -53,6 +92,7 @@ static void webhook_container(const op_task *t, const op_pipeline *p, const op_t
     arg(pp->args, "--webhook-url=%s", t->url);
     arg(pp->args, "--webhook-timeout=%ds", t->timeout_s);
     arg(pp->args, "--webhook-mode=%s", t->content_mode);
+    filter_args(t, pp);
     if (t->secret.name) {
         op_child_secret_volume(pp->volumes, pp->mounts, "webhook-secret", &t->secret, t->secret.key, OP_TASK_WEBHOOK_DIR);
         arg(pp->args, "--webhook-secret-file=%s/%s", OP_TASK_WEBHOOK_DIR, t->secret.key);
@@ -131,6 +171,8 @@ cJSON *op_taskdeploy_build(const op_task *t, const op_pipeline *p, const op_task
     op_child_pod(podspec, "task", t->kind == OP_TASK_CONTAINER ? t->image : image_task, d, &pp);
     if (t->kind == OP_TASK_CONTAINER)
         team_container(t, p, r, &pp);
+    else if (t->kind == OP_TASK_MODERATE)
+        moderate_container(t, p, r, &pp);
     else
         webhook_container(t, p, r, &pp);
     return o;
