@@ -64,7 +64,11 @@ static unsigned fold_case(unsigned cp)
         return cp + 0x50;
     if (cp == 0x3C2)   /* final sigma */
         return 0x3C3;
-    if (cp >= 0x460 && cp <= 0x4FF && !(cp >= 0x482 && cp <= 0x489) && cp % 2 == 0)   /* paired Cyrillic */
+    if (cp == 0x4C0)   /* palochka */
+        return 0x4CF;
+    if (cp >= 0x4C1 && cp <= 0x4CE)   /* here the capitals are the odd ones */
+        return cp % 2 ? cp + 1 : cp;
+    if (cp >= 0x460 && cp <= 0x52F && !(cp >= 0x482 && cp <= 0x489) && cp % 2 == 0)   /* paired Cyrillic */
         return cp + 1;
     return cp;
 }
@@ -150,8 +154,8 @@ long fp_fold(const char *in, size_t len, fp_fold_one one, char *out, size_t outs
                 letters[0] = c;
         } else if (is_separator(cp)) {
             letters[0] = 0;
-        } else if ((letters[0] = lookalike(cp)) == 0) {
-            unsigned f = fold_case(cp);
+        } else if ((letters[0] = lookalike(cp)) == 0 && (letters[0] = lookalike(fold_case(cp))) == 0) {
+            unsigned f = fold_case(cp);   /* a capital whose small letter looks Latin was caught above */
             keep = 1;
             if (f != cp) {   /* Greek and Cyrillic: the lowercase letter has the same length */
                 unsigned char *d = (unsigned char *)out + o + (gap && o ? 1 : 0);

@@ -153,6 +153,41 @@ static int read_output(const char *prefix, int *counts, int *flagged, int want, 
     return got;
 }
 
+/* Records on the output stream as a read_uncommitted reader sees them (outputs of
+ * aborted transactions included), read until wait_s passes without news. */
+static int count_uncommitted(double wait_s)
+{
+    char errstr[512], g[128];
+    tk_unique(g, sizeof g, "uncommitted");
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *kv[][2] = {{"bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP")}, {"group.id", g},
+                           {"auto.offset.reset", "earliest"}, {"isolation.level", "read_uncommitted"}};
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_eq(rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr), RD_KAFKA_CONF_OK, "%s", errstr);
+    rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    cr_assert_not_null(r, "%s", errstr);
+    rd_kafka_poll_set_consumer(r);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, output, RD_KAFKA_PARTITION_UA);
+    cr_assert_eq(rd_kafka_subscribe(r, subs), 0);
+    rd_kafka_topic_partition_list_destroy(subs);
+    int n = 0;
+    double quiet_until = tk_now() + 10;   /* the first assignment takes a moment */
+    while (tk_now() < quiet_until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r, 200);
+        if (!m)
+            continue;
+        if (!m->err) {
+            n++;
+            quiet_until = tk_now() + wait_s;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(r);
+    rd_kafka_destroy(r);
+    return n;
+}
+
 /* A counter's value from the task's /metrics (the series line starting with series). */
 static double metric(const char *series)
 {
@@ -180,8 +215,10 @@ Test(moderate, exactly_once_through_kill_9)
 {
     static int counts[MAXN], flagged[MAXN];
     const int total = 30000, bad = 20;
+    /* transactions of 2 s: the kill falls inside one that has written outputs */
+    const char *const slow[] = {"--moderate-commit-interval=2s", "--moderate-batch=1000000", NULL};
     write_words("v1", "# test list\ndarn\nheck\n");
-    start_task(NULL);
+    start_task(slow);
     /* events keep coming while the task runs; it is killed halfway and restarted with
      * the same transactional.id */
     for (int n = 0; n < total; n++) {
@@ -192,14 +229,16 @@ Test(moderate, exactly_once_through_kill_9)
         if (n % 1000 == 999)
             tk_flush(producer);
         if (n == total / 3) {   /* running and committing: the next events arrive while it works */
+            tk_flush(producer);
             double t0 = tk_now();
             while (metric("formpipe_task_transactions_total{result=\"committed\"}") < 1 && tk_now() - t0 < 60)
                 usleep(100 * 1000);
             cr_assert_gt(metric("formpipe_task_transactions_total{result=\"committed\"}"), 0, "no transaction committed");
         }
         if (n == total / 2) {
+            usleep(300 * 1000);   /* some of the events since the last commit are written */
             cr_assert_eq(tk_stop(&task, SIGKILL, 10), 128 + SIGKILL);
-            start_task(NULL);
+            start_task(slow);
         }
     }
     tk_flush(producer);
@@ -220,6 +259,10 @@ Test(moderate, exactly_once_through_kill_9)
     cr_assert_eq(twice, 0, "%d ids written more than once", twice);
     cr_assert_eq(wrong, 0, "%d events flagged wrongly, the first e-%d", wrong, first_bad);
     cr_assert_eq(got, total);
+    /* the transaction the kill left open had written outputs: on the stream, aborted */
+    int uncommitted = count_uncommitted(2);
+    cr_log_info("output stream: %d records with read_uncommitted, %d committed", uncommitted, total);
+    cr_assert_gt(uncommitted, total, "the kill fell between transactions: the test proved nothing");
     static fp_deadletter letters[64];
     static char payloads[64][1024];
     int dead = tk_read_dead_letters(dlq, letters, payloads, bad + 5, 10);

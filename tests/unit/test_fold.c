@@ -31,7 +31,8 @@ static const struct fold_case fold_cases[] = {
     {"ЅНІТ", 0, "shit", 0},                                  /* Cyrillic capitals shaped like Latin */
     {"рожа", 0, "po\xd0\xb6" "a", 0},                        /* Cyrillic: look-alikes fold, ж stays */
     {"ДУРАК", 0, "\xd0\xb4ypak", 0},                         /* Cyrillic case folding (Д -> д) */
-    {"ΑΒΓ αβγ", 0, "ab\xce\xb3 aby", 0},                    /* Greek: Γ folds to γ; γ looks like y */
+    {"ΑΒΓ αβγ", 0, "aby aby", 0},                            /* Greek: Γ folds to γ, which looks like y */
+    {"Һ һ Ԁ", 0, "h h d", 0},                                 /* a capital folds to its small look-alike */
     {"ΣΟΦΟΣ", 0, "\xcf\x83o\xcf\x86o\xcf\x83", 0},          /* Σ -> σ, Ο -> o, Φ -> φ */
     {"λόγος", 0, "\xce\xbboyo\xcf\x83", 0},                  /* ό -> o, γ looks like y, final sigma -> σ */
     {"\xf0\x9d\x90\x9f\xf0\x9d\x90\xae", 0, "fu", 0},       /* mathematical bold f, u */
