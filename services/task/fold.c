@@ -58,7 +58,7 @@ static char lookalike(unsigned cp)
 /* Simple case folding of the Greek and Cyrillic letters left after lookalike(). */
 static unsigned fold_case(unsigned cp)
 {
-    if ((cp >= 0x391 && cp <= 0x3A9) || (cp >= 0x410 && cp <= 0x42F))
+    if ((cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2) || (cp >= 0x410 && cp <= 0x42F))   /* U+03A2 is unassigned */
         return cp + 0x20;
     if (cp >= 0x400 && cp <= 0x40F)
         return cp + 0x50;

@@ -93,6 +93,9 @@ static int add_term(fp_words *w, const char *s, size_t n, int line, fp_error *er
     char folded[FP_WORDS_MAX_TERM + 1];
     if (n > FP_WORDS_MAX_TERM)
         return fp_error_set(err, FP_EINVAL, "word list line %d: a term is longer than %d bytes", line, FP_WORDS_MAX_TERM);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
+            return fp_error_set(err, FP_EINVAL, "word list line %d: a term holds a control character", line);
     long fl = fp_fold(s, n, FP_FOLD_ONE_I, folded, sizeof folded, NULL);
     if (fl <= 0)
         return fp_error_set(err, FP_EINVAL, "word list line %d: the term has no letters", line);

@@ -27,7 +27,7 @@ typedef struct fp_words_result {
 } fp_words_result;
 
 /* Reads a list from text[0..len). NULL with *err: FP_EINVAL naming the line of a term
- * that is too long or folds to nothing, FP_ELIMIT for too many terms, FP_ENOMEM.
+ * that is too long, holds a control character (NUL, ...) or folds to nothing, FP_ELIMIT for too many terms, FP_ENOMEM.
  * Duplicate terms (after folding) count once. */
 fp_words *fp_words_parse(const char *text, size_t len, fp_error *err);
 

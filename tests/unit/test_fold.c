@@ -33,6 +33,8 @@ static const struct fold_case fold_cases[] = {
     {"ДУРАК", 0, "\xd0\xb4ypak", 0},                         /* Cyrillic case folding (Д -> д) */
     {"ΑΒΓ αβγ", 0, "aby aby", 0},                            /* Greek: Γ folds to γ, which looks like y */
     {"Һ һ Ԁ", 0, "h h d", 0},                                 /* a capital folds to its small look-alike */
+    {"\xce\xa2 ς", 0, "\xce\xa2 \xcf\x83", 0},                    /* U+03A2 is unassigned: kept, not a sigma */
+    {"Ӂ ӂ Ӏ", 0, "\xd3\x82 \xd3\x82 \xd3\x8f", 0},             /* Cyrillic pairs with odd capitals */
     {"ΣΟΦΟΣ", 0, "\xcf\x83o\xcf\x86o\xcf\x83", 0},          /* Σ -> σ, Ο -> o, Φ -> φ */
     {"λόγος", 0, "\xce\xbboyo\xcf\x83", 0},                  /* ό -> o, γ looks like y, final sigma -> σ */
     {"\xf0\x9d\x90\x9f\xf0\x9d\x90\xae", 0, "fu", 0},       /* mathematical bold f, u */

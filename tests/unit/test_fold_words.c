@@ -92,6 +92,7 @@ struct list_case {
 
 static const struct list_case bad_lists[] = {
     {"ok\n!!!\n", FP_EINVAL, "line 2: the term has no letters"},
+    {"ok\nbad\x01word\n", FP_EINVAL, "line 2: a term holds a control character"},
     {"ok\n\n# c\n"
      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
