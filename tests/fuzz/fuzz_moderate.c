@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fp_filter_free(f);
     }
 
-    fp_event ev;
+    fp_event ev = {0};
     fp_error err = {0};
     if (w && fp_event_parse(in, size, &ev, &err) == 0) {
         fp_modevent_config c = {.threshold = 1};
