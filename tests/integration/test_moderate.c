@@ -20,7 +20,7 @@
 
 static char name[64], topic[128], output[160], group[160], dlq[160], txid[200], words_dir[256];
 static rd_kafka_t *producer;
-static tk_proc task;
+static tk_proc task, task2;
 static int admin_port;
 
 static void setup(void)
@@ -37,6 +37,7 @@ static void setup(void)
     tk_topic_create(dlq, 4);
     producer = tk_producer();
     memset(&task, 0, sizeof task);
+    memset(&task2, 0, sizeof task2);
 }
 
 static void teardown(void)
@@ -44,6 +45,10 @@ static void teardown(void)
     if (task.pid > 0) {
         tk_show_log(&task);
         tk_stop(&task, SIGKILL, 10);
+    }
+    if (task2.pid > 0) {
+        tk_show_log(&task2);
+        tk_stop(&task2, SIGKILL, 10);
     }
     rd_kafka_destroy(producer);
     tk_topic_delete(topic);
@@ -83,8 +88,9 @@ static void produce_event(const char *prefix, int n, const char *text, const cha
     tk_produce(producer, topic, key, ev, strlen(ev));
 }
 
-/* Starts the task over topic with the extra options (NULL-terminated, may be NULL). */
-static void start_task(const char *const *extra)
+/* Starts the task over topic into *p with the extra options (NULL-terminated, may be
+ * NULL); admin_port becomes its port. */
+static void start_task_as(tk_proc *p, const char *const *extra)
 {
     char a[16][300];
     const char *argv[32];
@@ -109,7 +115,12 @@ static void start_task(const char *const *extra)
     for (int i = 0; extra && extra[i]; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    tk_start(&task, "formpipe-task", argv);
+    tk_start(p, "formpipe-task", argv);
+}
+
+static void start_task(const char *const *extra)
+{
+    start_task_as(&task, extra);
 }
 
 /* Reads the output stream (read_committed, librdkafka's default and set here) until
@@ -325,4 +336,37 @@ Test(moderate, filter_writes_only_matching_events_and_commits_the_rest)
     start_task((const char *const[]){"--filter=data.age=3", NULL});
     cr_assert_eq(read_output("f", counts, flagged, 2, 8), 1);
     cr_assert_eq(counts[3], 1);
+}
+
+/* A second instance with the same transactional.id (a pod's container restarted while
+ * the old process still runs): the old producer is fenced and its process exits 1; every
+ * event is still written exactly once. */
+Test(moderate, a_fenced_instance_exits_and_loses_nothing)
+{
+    static int counts[MAXN], flagged[MAXN];
+    write_words("v1", "darn\n");
+    start_task(NULL);
+    for (int n = 0; n < 200; n++)
+        produce_event("z", n, n % 2 ? "darn" : "fine", "");
+    tk_flush(producer);
+    cr_assert_eq(read_output("z", counts, flagged, 200, 60), 200);
+    start_task_as(&task2, NULL);   /* same group and transactional.id */
+    for (int n = 200; n < 2000; n++) {
+        produce_event("z", n, n % 2 ? "darn" : "fine", "");
+        if (n % 100 == 0) {
+            tk_flush(producer);
+            usleep(100 * 1000);
+        }
+    }
+    tk_flush(producer);
+    cr_assert_eq(tk_wait(&task, 60), 1, "the fenced instance exits 1");
+    char *log = tk_read_file(task.log);
+    cr_assert_not_null(strstr(log, "fenced"), "its log says why");
+    free(log);
+    task.pid = 0;
+    memset(counts, 0, sizeof counts);
+    int got = read_output("z", counts, flagged, 2000, 90);
+    for (int n = 0; n < 2000; n++)
+        cr_assert_eq(counts[n], 1, "z-%d written %d times (read %d)", n, counts[n], got);
+    cr_assert_eq(tk_stop(&task2, SIGTERM, 30), 0);
 }
