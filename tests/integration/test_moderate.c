@@ -2,8 +2,9 @@
  * exactly once through kill -9 (the output stream read with read_committed holds each
  * input id exactly once, flagged exactly when a listed word was in a checked field;
  * unparsable events dead-lettered exactly once), the word list reloaded when its
- * ConfigMap-style ..data symlink is swapped, and spec.filter (only flagged events
- * written). */
+ * ConfigMap-style ..data symlink is swapped, spec.filter (only matching events
+ * written, the rest committed), and a second instance with the same transactional.id
+ * fencing the first. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <signal.h>
