@@ -2,10 +2,14 @@
 # packages, builds the release configuration, starts the test environment and loads its
 # settings (FORMPIPE_*, versions, ports). kafka_tool runs one of Kafka's own tools.
 
-scripts/install-deps
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
-scripts/testenv up >/dev/null
+# FP_BENCH_SKIP_UP=1: the packages, the build and the environment are there already
+# (a shared machine where the environment belongs to someone else).
+if [ -z "${FP_BENCH_SKIP_UP:-}" ]; then
+  scripts/install-deps
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc)" >/dev/null
+  scripts/testenv up >/dev/null
+fi
 eval "$(scripts/testenv env)"
 . scripts/testenv.d/versions.sh
 . scripts/testenv.d/ports.sh

@@ -9,11 +9,6 @@
 #include "names.h"
 #include "spec.h"
 
-const op_task_kind_info op_task_kinds[OP_TASK_KIND_COUNT] = {
-    [OP_TASK_WEBHOOK] = {"webhook", 0},
-    [OP_TASK_CONTAINER] = {"container", 0},
-    [OP_TASK_EMAIL] = {"email", 0},
-};
 
 static int parse_webhook(op_task *t, const cJSON *w, fp_error *err)
 {
@@ -96,6 +91,68 @@ static int parse_container(op_task *t, const cJSON *c, fp_error *err)
     return 0;
 }
 
+static int parse_moderate(op_task *t, const cJSON *m, fp_error *err)
+{
+    const cJSON *e, *cm = op_spec_member(m, "wordsConfigMap");
+    long long v;
+    t->words_configmap = op_spec_str(cm, "name", NULL);
+    t->words_key = op_spec_str(cm, "key", "words.txt");
+    size_t cl = t->words_configmap ? strlen(t->words_configmap) : 0;
+    if (!cl || cl > 253 || strspn(t->words_configmap, "abcdefghijklmnopqrstuvwxyz0123456789-.") != cl ||
+        !*t->words_key || strchr(t->words_key, '/') ||
+        strcmp(t->words_key, "..data") == 0 || strlen(t->words_key) > 253)
+        return fp_error_set(err, FP_EINVAL, "spec.moderate.wordsConfigMap: a ConfigMap name and a key (a file name)");
+    t->fields = op_spec_member(m, "fields");
+    if (t->fields && (!cJSON_IsArray(t->fields) || cJSON_GetArraySize(t->fields) > OP_TASK_MAX_FIELDS))
+        return fp_error_set(err, FP_EINVAL, "spec.moderate.fields: at most %d field names", OP_TASK_MAX_FIELDS);
+    cJSON_ArrayForEach(e, t->fields)
+        if (!cJSON_IsString(e) || !*e->valuestring || strlen(e->valuestring) > 255)
+            return fp_error_set(err, FP_EINVAL, "spec.moderate.fields: field names (strings of 1 to 255 characters)");
+    if (op_spec_int(m, "threshold", 1, 1, 1000000, "spec.moderate", &v, err) < 0)
+        return err->code;
+    t->threshold = (int)v;
+    return 0;
+}
+
+const op_task_kind_info op_task_kinds[OP_TASK_KIND_COUNT] = {
+    [OP_TASK_WEBHOOK] = {"webhook", 0, parse_webhook},
+    [OP_TASK_CONTAINER] = {"container", 0, parse_container},
+    [OP_TASK_EMAIL] = {"email", 0, parse_email},
+    [OP_TASK_MODERATE] = {"moderate", 1, parse_moderate},
+};
+
+/* spec.filter: [{path, equals}] into "<path>=<JSON of equals>" (the container kind
+ * refuses it: its image reads Kafka itself). */
+static int parse_filter(op_task *t, const cJSON *f, fp_error *err)
+{
+    const cJSON *c;
+    if (!f)
+        return 0;
+    if (t->kind == OP_TASK_CONTAINER)
+        return fp_error_set(err, FP_EINVAL, "spec.filter: not for a container task (its image reads the events itself)");
+    if (!cJSON_IsArray(f) || cJSON_GetArraySize(f) > OP_TASK_MAX_FILTER)
+        return fp_error_set(err, FP_EINVAL, "spec.filter: a list of at most %d conditions", OP_TASK_MAX_FILTER);
+    cJSON_ArrayForEach(c, f) {
+        const char *path = op_spec_str(c, "path", NULL);
+        const cJSON *eq = op_spec_member(c, "equals");
+        int ok = path && *path && strlen(path) < 255 && path[0] != '.' && path[strlen(path) - 1] != '.' &&
+                 !strstr(path, "..") && !strchr(path, '=');
+        if (!ok || !eq || cJSON_IsArray(eq) || cJSON_IsObject(eq))
+            return fp_error_set(err, FP_EINVAL, "spec.filter: each condition needs a dotted path (member names, no '=') "
+                                "and equals: a string, number, boolean or null");
+        char *value = cJSON_PrintUnformatted(eq);
+        size_t n = value ? strlen(path) + strlen(value) + 2 : 0;
+        char *cond = value ? malloc(n) : NULL;
+        if (cond)
+            snprintf(cond, n, "%s=%s", path, value);
+        cJSON_free(value);
+        if (!cond)
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+        t->filter[t->nfilter++] = cond;
+    }
+    return 0;
+}
+
 static int parse_spec(op_task *t, const cJSON *spec, fp_error *err)
 {
     long long v;
@@ -116,10 +173,10 @@ static int parse_spec(op_task *t, const cJSON *spec, fp_error *err)
             kinds++;
         }
     if (kinds != 1)
-        return fp_error_set(err, FP_EINVAL, "spec: exactly one kind must be set - webhook, email or container");
-    int rc = t->kind == OP_TASK_WEBHOOK ? parse_webhook(t, op_spec_member(spec, "webhook"), err)
-             : t->kind == OP_TASK_EMAIL ? parse_email(t, op_spec_member(spec, "email"), err)
-                                        : parse_container(t, op_spec_member(spec, "container"), err);
+        return fp_error_set(err, FP_EINVAL, "spec: exactly one kind must be set - webhook, email, moderate or container");
+    int rc = op_task_kinds[t->kind].parse(t, op_spec_member(spec, op_task_kinds[t->kind].name), err);
+    if (rc == 0)
+        rc = parse_filter(t, op_spec_member(spec, "filter"), err);
     if (rc < 0)
         return rc;
     if (op_spec_int(spec, "maxAttempts", 10, 1, 100, "spec", &v, err) < 0)
@@ -188,6 +245,8 @@ void op_task_free(op_task *t)
 {
     if (!t)
         return;
+    for (int i = 0; i < t->nfilter; i++)
+        free(t->filter[i]);
     cJSON_Delete(t->obj);
     free(t);
 }
@@ -200,6 +259,9 @@ int op_task_route_of(const op_task *t, const op_pipeline *p, op_task_route *r, f
         rc = fp_names_task_group(t->ns, t->pipeline, t->name, r->group, sizeof r->group);
     if (rc == 0)
         rc = fp_names_task_dlq_topic(p->topic, t->name, r->dlq_topic, sizeof r->dlq_topic);
+    r->stream_topic[0] = 0;
+    if (rc == 0 && op_task_kinds[t->kind].produces_stream)
+        rc = fp_names_task_stream(p->topic, t->name, r->stream_topic, sizeof r->stream_topic);
     if (rc < 0 || !fp_names_topic_valid(r->topic) || !fp_names_topic_valid(r->dlq_topic))
         return fp_error_set(err, FP_EINVAL, "the dead-letter topic %s.%s.dlq would be longer than Kafka's %d characters: "
                             "use a shorter task name", p->topic, t->name, FP_NAMES_MAX_TOPIC);

@@ -17,17 +17,24 @@
 #define OP_TASK_SUFFIX "task"        /* Deployment name: <task>-task (pipeline children never end so) */
 
 /* The kinds. A kind that produces an output stream <topic>.<task> can be another
- * task's source (none does yet; moderate will). */
-typedef enum { OP_TASK_WEBHOOK, OP_TASK_CONTAINER, OP_TASK_EMAIL, OP_TASK_KIND_COUNT } op_task_kind;
+ * task's source (moderate does). */
+typedef enum { OP_TASK_WEBHOOK, OP_TASK_CONTAINER, OP_TASK_EMAIL, OP_TASK_MODERATE, OP_TASK_KIND_COUNT } op_task_kind;
+
+#define OP_TASK_MAX_FILTER 16         /* spec.filter conditions (formpipe-task's FP_FILTER_MAX) */
+#define OP_TASK_MAX_FIELDS 64         /* spec.moderate.fields */
+
+typedef struct op_task op_task;
 
 typedef struct op_task_kind_info {
     const char *name;       /* the spec member and status.kind: "webhook" */
     int produces_stream;    /* writes <topic>.<task> for other tasks to read */
+    /* Reads spec.<name> into t; FP_EINVAL with *err naming the field. */
+    int (*parse)(op_task *t, const cJSON *kspec, fp_error *err);
 } op_task_kind_info;
 
 extern const op_task_kind_info op_task_kinds[OP_TASK_KIND_COUNT];
 
-typedef struct op_task {
+struct op_task {
     cJSON *obj;                      /* owned copy of the resource */
     const char *ns, *name, *uid;
     long long generation;
@@ -50,7 +57,14 @@ typedef struct op_task {
     /* container */
     const char *image;
     const cJSON *args, *env, *resources;   /* spec.container members or NULL */
-} op_task;
+    /* moderate */
+    const cJSON *fields;             /* spec.moderate.fields (strings) or NULL: every string field */
+    const char *words_configmap, *words_key;   /* spec.moderate.wordsConfigMap name and key */
+    int threshold;
+    /* spec.filter for the built-in kinds: "<path>=<JSON scalar>" each, formpipe-task's --filter */
+    char *filter[OP_TASK_MAX_FILTER];
+    int nfilter;
+};
 
 /* Reads obj (copied). NULL with *err naming the field; err->code FP_EINVAL for a spec
  * the user must fix (the CRD refuses most of these at admission). */
@@ -62,6 +76,7 @@ typedef struct op_task_route {
     char topic[256];       /* what it reads: the pipeline's topic, or <topic>.<source task> */
     char group[256];       /* formpipe.<ns>.<pipeline>.<task> */
     char dlq_topic[256];   /* <pipeline topic>.<task>.dlq */
+    char stream_topic[256];   /* <pipeline topic>.<task> for a kind that produces a stream, else "" */
 } op_task_route;
 
 /* Fills *r. FP_EINVAL with *err when a name would be longer than Kafka allows. */

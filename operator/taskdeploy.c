@@ -17,12 +17,13 @@ static void arg(cJSON *args, const char *fmt, ...) __attribute__((format(printf,
 
 static void arg(cJSON *args, const char *fmt, ...)
 {
-    char buf[4096];
+    char *buf = NULL;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int n = vasprintf(&buf, fmt, ap);   /* any length: an e-mail template is a value too */
     va_end(ap);
-    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
+    cJSON_AddItemToArray(args, n < 0 ? cJSON_CreateNull() : cJSON_CreateString(buf));   /* null: the apply fails loudly */
+    free(buf);
 }
 
 /* The labels of the task's objects; selector_only: the three the Deployment selects on. */
@@ -39,8 +40,16 @@ static void labels(cJSON *o, const op_task *t, int selector_only)
     str(o, "formpipe.io/task", t->name);
 }
 
-/* formpipe-task's command line for a webhook task (the shared contract of issue #17). */
-static void webhook_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
+/* --filter for each spec.filter condition (the built-in kinds). */
+static void filter_args(const op_task *t, const op_pod_parts *pp)
+{
+    for (int i = 0; i < t->nfilter; i++)
+        arg(pp->args, "--filter=%s", t->filter[i]);
+}
+
+/* What formpipe-task's runner needs whatever the kind (webhook, email): where to read,
+ * its group and dead letters, attempts, backoff, the filter. */
+static void runner_args(const op_task *t, const op_task_route *r, const op_pod_parts *pp)
 {
     arg(pp->args, "--kind=%s", op_task_kinds[t->kind].name);
     arg(pp->args, "--topic=%s", r->topic);
@@ -51,6 +60,45 @@ static void webhook_container(const op_task *t, const op_pipeline *p, const op_t
     arg(pp->args, "--backoff-initial=%dms", t->backoff_initial_ms);
     arg(pp->args, "--backoff-max=%ds", t->backoff_max_s);
     arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
+    filter_args(t, pp);
+}
+
+/* formpipe-task's command line for a moderate task: the output stream, the word list
+ * from the ConfigMap mounted whole (a subPath mount would never see an update), the
+ * fields and threshold. Its transactional.id is <group>.<pod name> (the hostname). */
+static void moderate_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
+{
+    const cJSON *it;
+    arg(pp->args, "--kind=moderate");
+    arg(pp->args, "--topic=%s", r->topic);
+    arg(pp->args, "--group=%s", r->group);
+    arg(pp->args, "--dlq-topic=%s", r->dlq_topic);
+    arg(pp->args, "--output-topic=%s", r->stream_topic);
+    arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
+    arg(pp->args, "--moderate-words-file=%s/%s", OP_TASK_WORDS_DIR, t->words_key);
+    arg(pp->args, "--moderate-threshold=%d", t->threshold);
+    cJSON_ArrayForEach(it, t->fields)
+        arg(pp->args, "--moderate-field=%s", it->valuestring);
+    filter_args(t, pp);
+    cJSON *v = cJSON_CreateObject();
+    str(v, "name", "words");
+    cJSON *cm = cJSON_AddObjectToObject(v, "configMap");
+    str(cm, "name", t->words_configmap);
+    cJSON_AddItemToArray(pp->volumes, v);
+    cJSON *m = cJSON_CreateObject();
+    str(m, "name", "words");
+    str(m, "mountPath", OP_TASK_WORDS_DIR);
+    cJSON_AddBoolToObject(m, "readOnly", 1);
+    cJSON_AddItemToArray(pp->mounts, m);
+    op_child_kafka_settings(pp, p, NULL);
+    op_child_served_port(pp->container, "admin", OP_TASK_ADMIN_PORT);
+    op_child_resources(pp->container, "200m", "64Mi", "512Mi");   /* librdkafka: a transaction and prefetch (bench: 170 MiB peak) */
+}
+
+/* formpipe-task's command line for a webhook task (the shared contract of issue #17). */
+static void webhook_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
+{
+    runner_args(t, r, pp);
     arg(pp->args, "--webhook-url=%s", t->url);
     arg(pp->args, "--webhook-timeout=%ds", t->timeout_s);
     arg(pp->args, "--webhook-mode=%s", t->content_mode);
@@ -63,38 +111,20 @@ static void webhook_container(const op_task *t, const op_pipeline *p, const op_t
     op_child_resources(pp->container, "100m", "64Mi", "256Mi");
 }
 
-/* "--name=" + a value of any length (templates outgrow arg's buffer). */
-static void arg_long(cJSON *args, const char *name, const char *value)
-{
-    char *buf = NULL;
-    if (asprintf(&buf, "--%s=%s", name, value) < 0)
-        return;
-    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
-    free(buf);
-}
-
 /* formpipe-task's command line for an email task: the SMTP Secret mounted whole (url,
  * username, password), the templates, and the pipeline's Redis for the sent-records. */
 static void email_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
 {
-    arg(pp->args, "--kind=%s", op_task_kinds[t->kind].name);
-    arg(pp->args, "--topic=%s", r->topic);
-    arg(pp->args, "--group=%s", r->group);
-    arg(pp->args, "--dlq-topic=%s", r->dlq_topic);
-    arg(pp->args, "--max-attempts=%d", t->max_attempts);
-    arg(pp->args, "--concurrency=%d", t->concurrency);
-    arg(pp->args, "--backoff-initial=%dms", t->backoff_initial_ms);
-    arg(pp->args, "--backoff-max=%ds", t->backoff_max_s);
-    arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
+    runner_args(t, r, pp);
     arg(pp->args, "--email-smtp-dir=%s", OP_TASK_SMTP_DIR);
     arg(pp->args, "--email-pipeline=%s/%s", t->ns, t->pipeline);
     arg(pp->args, "--email-task=%s", t->name);
-    arg_long(pp->args, "email-from", t->from);
-    arg_long(pp->args, "email-to-field", t->to_field);
-    arg_long(pp->args, "email-subject", t->subject);
-    arg_long(pp->args, "email-text", t->text);
+    arg(pp->args, "--email-from=%s", t->from);
+    arg(pp->args, "--email-to-field=%s", t->to_field);
+    arg(pp->args, "--email-subject=%s", t->subject);
+    arg(pp->args, "--email-text=%s", t->text);
     if (t->html)
-        arg_long(pp->args, "email-html", t->html);
+        arg(pp->args, "--email-html=%s", t->html);
     arg(pp->args, "--email-rate=%d", t->rate_per_second);
     arg(pp->args, "--email-timeout=%ds", t->timeout_s);
     arg(pp->args, "--email-max-connections=%d", t->max_connections);
@@ -150,6 +180,15 @@ static void team_container(const op_task *t, const op_pipeline *p, const op_task
         op_child_resources(pp->container, "100m", "64Mi", "256Mi");
 }
 
+/* Each kind's container: formpipe-task's command line, mounts and resources. */
+static void (*const containers[OP_TASK_KIND_COUNT])(const op_task *, const op_pipeline *, const op_task_route *,
+                                                    const op_pod_parts *) = {
+    [OP_TASK_WEBHOOK] = webhook_container,
+    [OP_TASK_CONTAINER] = team_container,
+    [OP_TASK_EMAIL] = email_container,
+    [OP_TASK_MODERATE] = moderate_container,
+};
+
 cJSON *op_taskdeploy_build(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_defaults *d,
                            const char *image_task, int replicas)
 {
@@ -183,11 +222,6 @@ cJSON *op_taskdeploy_build(const op_task *t, const op_pipeline *p, const op_task
         cJSON_AddNumberToObject(podspec, "terminationGracePeriodSeconds", 15 + t->timeout_s);
     op_pod_parts pp;
     op_child_pod(podspec, "task", t->kind == OP_TASK_CONTAINER ? t->image : image_task, d, &pp);
-    if (t->kind == OP_TASK_CONTAINER)
-        team_container(t, p, r, &pp);
-    else if (t->kind == OP_TASK_EMAIL)
-        email_container(t, p, r, &pp);
-    else
-        webhook_container(t, p, r, &pp);
+    containers[t->kind](t, p, r, &pp);
     return o;
 }

@@ -14,6 +14,7 @@
 #define OP_TASK_WEBHOOK_DIR "/etc/formpipe/webhook"
 #define OP_TASK_SMTP_DIR "/etc/formpipe/smtp"   /* the email kind's SMTP Secret: url, username, password */
 #define OP_TASK_ADMIN_PORT 9090
+#define OP_TASK_WORDS_DIR "/etc/formpipe/words"   /* the moderate kind's ConfigMap (whole volume: updates arrive) */
 
 /* The apply body. image_task is formpipe-task's image. NULL on ENOMEM. */
 cJSON *op_taskdeploy_build(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_defaults *d,

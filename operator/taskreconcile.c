@@ -1,14 +1,15 @@
 /* taskreconcile.c — one FormTask (see taskreconcile.h):
  *   1. parse the spec (a bad one: Ready=False/InvalidSpec, nothing touched);
  *   2. deletion: stop the pods (Deployment scaled to 0, wait until none is left), delete
- *      the dead-letter topic, then drop our finalizer (the Deployment goes by
- *      ownerReference garbage collection);
+ *      the dead-letter topic and the output stream of a kind that writes one, then drop
+ *      our finalizer (the Deployment goes by ownerReference garbage collection);
  *   3. the pipeline from the cache (missing: Ready=False/PipelineNotFound, nothing made;
  *      the controller requeues the task when the pipeline appears), the source check;
  *   4. metadata: the pipeline as controller owner (once it exists), our finalizer (before
  *      any topic exists);
- *   5. topics: the one it reads must exist; its dead-letter topic is created or grown to
- *      the same partitions (recreated and reported when it vanished);
+ *   5. topics: the one it reads must exist; its dead-letter topic (and the output stream
+ *      <topic>.<task> of a kind that writes one) is created or grown to the same
+ *      partitions (the dead-letter topic recreated and reported when it vanished);
  *   6. offsets of its group (at most once an interval): lag, progress, committed, dead letters;
  *   7. replicas from lag (scale.h, with the stabilization window), the Deployment by
  *      server-side apply unless someone else owns the name;
@@ -197,6 +198,12 @@ static const char *recorded_dlq(const op_task *t)
     return cJSON_GetStringValue(op_spec_member(status_of(t->obj), "deadLetterTopic"));
 }
 
+/* The output stream recorded in status (the pipeline may be gone by now). */
+static const char *recorded_stream(const op_task *t)
+{
+    return cJSON_GetStringValue(op_spec_member(status_of(t->obj), "outputTopic"));
+}
+
 /* The task's pods stop before its dead-letter topic goes: a pod still running (or in its
  * shutdown grace) could write a dead letter to a deleted topic, or have the broker create
  * it again. Scales the Deployment to 0 (merge patch) and counts the pods still there
@@ -241,10 +248,20 @@ static int finish_deletion(trun *r, long long *requeue_ms)
         *requeue_ms = 1000;
         return 0;
     }
-    const char *dlq = recorded_dlq(r->t);
-    if (!dlq) {   /* deleted before its status said: the pipeline names it, if still there */
+    const char *dlq = recorded_dlq(r->t), *stream = recorded_stream(r->t);
+    if (!dlq || (!stream && op_task_kinds[r->t->kind].produces_stream)) {   /* deleted before its status said: the
+                                                                             pipeline names them, if still there */
         resolve(r);
-        dlq = r->seen.dlq_topic;
+        dlq = dlq ? dlq : r->seen.dlq_topic;
+        stream = stream ? stream : r->seen.output_topic;
+    }
+    if (stream) {   /* no reader of it is left to the task: its readers are other tasks, which wait for it again */
+        fp_error err = {0};
+        if (op_kafka_delete(r->env->kafka, stream, &err) < 0) {
+            fp_log_warn("output stream deletion failed", FP_LSTR("topic", stream), FP_LSTR("error", err.msg));
+            return err.code ? err.code : FP_EIO;
+        }
+        event(r, "Normal", "TopicDeleted", "deleted output stream %s", stream);
     }
     if (dlq) {
         fp_error err = {0};
@@ -282,6 +299,7 @@ static void resolve(trun *r)
     r->seen.topic = r->route.topic;
     r->seen.group = r->route.group;
     r->seen.dlq_topic = r->route.dlq_topic;
+    r->seen.output_topic = r->route.stream_topic[0] ? r->route.stream_topic : NULL;
     if (!r->t->source_task)
         return;
     snprintf(key, sizeof key, "%s/%s", r->t->ns, r->t->source_task);
@@ -294,6 +312,20 @@ static void resolve(trun *r)
     }
     op_task_free(source);
     cJSON_Delete(sobj);
+}
+
+/* The output stream <topic>.<task> with the partitions (n) of the topic read: created,
+ * or grown with it. 0, or negative with *err. */
+static int ensure_stream(trun *r, int n, fp_error *err)
+{
+    int sn = 0, rc = op_kafka_partitions(r->env->kafka, r->route.stream_topic, &sn, err);
+    if (rc == FP_ENOTFOUND) {
+        if ((rc = op_kafka_create(r->env->kafka, r->route.stream_topic, n, r->p->replication_factor, err)) == 0)
+            event(r, "Normal", "TopicCreated", "created output stream %s with %d partitions", r->route.stream_topic, n);
+    } else if (rc == 0 && sn < n && (rc = op_kafka_grow(r->env->kafka, r->route.stream_topic, n, err)) == 0) {
+        event(r, "Normal", "TopicGrown", "grew output stream %s from %d to %d partitions", r->route.stream_topic, sn, n);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 /* The topic it reads must exist; the dead-letter topic is made to match it. */
@@ -320,6 +352,8 @@ static void ensure_topics(trun *r)
     } else if (rc == 0 && dn < n && (rc = op_kafka_grow(r->env->kafka, r->route.dlq_topic, n, &err)) == 0) {
         event(r, "Normal", "TopicGrown", "grew dead-letter topic %s from %d to %d partitions", r->route.dlq_topic, dn, n);
     }
+    if (rc == 0 && r->route.stream_topic[0])
+        rc = ensure_stream(r, n, &err);
     if (rc < 0) {
         r->failed = 1;
         r->seen.block = OP_BLOCK_KAFKA;

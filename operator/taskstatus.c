@@ -94,6 +94,8 @@ cJSON *op_taskstatus_build(const op_task *t, const op_task_observed *o, const cJ
     if (o->topic)
         ok = ok && cJSON_AddStringToObject(status, "topic", o->topic) && cJSON_AddStringToObject(status, "group", o->group) &&
              cJSON_AddStringToObject(status, "deadLetterTopic", o->dlq_topic);
+    if (o->topic && o->output_topic)
+        ok = ok && cJSON_AddStringToObject(status, "outputTopic", o->output_topic);
     if (o->partitions > 0)
         known(status, "partitions", o->partitions);
     if (o->block == OP_BLOCK_NONE) {

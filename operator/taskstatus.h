@@ -37,6 +37,7 @@ typedef struct op_task_observed {
     op_task_block block;
     const char *block_detail;          /* for the message: the pipeline's error, Kafka's error; may be NULL */
     const char *topic, *group, *dlq_topic;   /* NULL while the pipeline is unknown */
+    const char *output_topic;          /* the output stream of a kind that writes one, else NULL */
     int partitions;                    /* of the topic read; 0 unknown */
     int dlq_recreated;                 /* the dead-letter topic vanished and was created again */
     const char *conflict;              /* "" or why the Deployment's name is someone else's */

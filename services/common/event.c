@@ -17,7 +17,7 @@ static const struct member {
     const char *refusal;
 } members[M_COUNT] = {
     [M_SPEC] = {"specversion", "specversion is not \"1.0\""},
-    [M_TYPE] = {"type", "type is not \"" FP_EVENT_TYPE "\""},
+    [M_TYPE] = {"type", "type is not \"" FP_EVENT_TYPE "\" or \"" FP_EVENT_TYPE_MODERATED "\""},
     [M_ID] = {"id", "id is missing or longer than " STR(FP_EVENT_MAX_ID) " characters"},
     [M_SOURCE] = {"source", "source is missing or too long"},
     [M_TIME] = {"time", "time is missing or not RFC 3339"},
@@ -84,7 +84,10 @@ static int read_value(const fp_jscan_token *v, int m, fp_event *ev)
     case M_SPEC:
         return copy_string(v, small, sizeof small) || strcmp(small, "1.0") != 0 ? -1 : 0;
     case M_TYPE:
-        return v->kind == FP_JSCAN_STRING && fp_jscan_equals(v, FP_EVENT_TYPE) ? 0 : -1;
+        ev->type = v->kind != FP_JSCAN_STRING ? NULL
+                   : fp_jscan_equals(v, FP_EVENT_TYPE) ? FP_EVENT_TYPE
+                   : fp_jscan_equals(v, FP_EVENT_TYPE_MODERATED) ? FP_EVENT_TYPE_MODERATED : NULL;
+        return ev->type ? 0 : -1;
     case M_ID:
         return copy_string(v, ev->id, sizeof ev->id) || !ev->id[0] ? -1 : 0;
     case M_SOURCE:

@@ -12,6 +12,9 @@
 #include "jscan.h"
 
 #define FP_EVENT_TYPE "io.formpipe.submission.v1"
+/* A submission as the moderate task writes it to its output stream: data unchanged,
+ * plus the extension member "moderation". fp_event_parse takes both types. */
+#define FP_EVENT_TYPE_MODERATED "io.formpipe.submission.moderated.v1"
 #define FP_EVENT_MAX_ID 128
 #define FP_EVENT_MAX_FIELDS 1000   /* members of data */
 #define FP_EVENT_MAX_BYTES (64 * 1024 * 1024)   /* an encoded event (bodies: at most 16 MiB) */
@@ -24,6 +27,7 @@ typedef struct fp_event_field {
 
 typedef struct fp_event {
     char id[FP_EVENT_MAX_ID + 1];
+    const char *type;       /* FP_EVENT_TYPE or FP_EVENT_TYPE_MODERATED (static) */
     char source[256];
     char time[40];          /* as sent, RFC 3339 */
     long long time_ms;      /* milliseconds since the epoch */

@@ -11,6 +11,7 @@ struct fp_group {
     rd_kafka_t *rk;
     char topic[256];
     int paused;
+    int transactional;
     fp_group_revoked_fn *revoked;
     void *opaque;
     fp_metric *m_lag;
@@ -40,7 +41,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     fp_log_info("partitions revoked", FP_LINT("count", parts->cnt));
     if (g->revoked)
         g->revoked(g->opaque, parts);
-    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk))
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk) && !g->transactional)
         rd_kafka_commit(rk, NULL, 0);
     if (cooperative)
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
@@ -57,6 +58,7 @@ fp_group *fp_group_new(const fp_group_config *cfg, fp_metrics *m, fp_error *err)
         return NULL;
     }
     snprintf(g->topic, sizeof g->topic, "%s", cfg->topic);
+    g->transactional = cfg->transactional;
     g->revoked = cfg->revoked;
     g->opaque = cfg->opaque;
     g->m_lag = fp_metrics_gauge(m, cfg->lag_metric, "Messages behind the high watermark, by partition.",
@@ -83,7 +85,8 @@ fp_group *fp_group_new(const fp_group_config *cfg, fp_metrics *m, fp_error *err)
     if (!kc || fp_kafka_conf_set(kc, "group.id", cfg->group, err) ||
         fp_kafka_conf_set(kc, "partition.assignment.strategy", "cooperative-sticky", err) ||
         fp_kafka_conf_set(kc, "enable.auto.offset.store", "false", err) ||
-        fp_kafka_conf_set(kc, "enable.auto.commit", "true", err) ||
+        fp_kafka_conf_set(kc, "enable.auto.commit", cfg->transactional ? "false" : "true", err) ||
+        (cfg->transactional && fp_kafka_conf_set(kc, "isolation.level", "read_committed", err)) ||
         fp_kafka_conf_set(kc, "auto.offset.reset", "earliest", err)) {
         if (kc)
             rd_kafka_conf_destroy(kc);
@@ -183,7 +186,7 @@ void fp_group_publish_lag(fp_group *g)
 
 void fp_group_close(fp_group *g)
 {
-    rd_kafka_resp_err_t e = rd_kafka_commit(g->rk, NULL, 0);
+    rd_kafka_resp_err_t e = g->transactional ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_commit(g->rk, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
         fp_log_warn("final commit failed", FP_LSTR("error", rd_kafka_err2str(e)));
     rd_kafka_consumer_close(g->rk);

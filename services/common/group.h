@@ -29,6 +29,9 @@ typedef struct fp_group_config {
     const char *group;
     const char *topic;
     const char *lag_metric;                  /* gauge name, e.g. "formpipe_consumer_lag" */
+    int transactional;                       /* the owner commits offsets in a producer's transaction
+                                                (send_offsets_to_transaction): no automatic commit, none on
+                                                revoke or close, and isolation.level=read_committed */
     fp_group_revoked_fn *revoked;            /* may be NULL */
     void *opaque;                            /* passed to revoked */
 } fp_group_config;

@@ -107,15 +107,20 @@ fail:
     return NULL;
 }
 
-void fp_letters_produce(fp_letters *l, const rd_kafka_message_t *m, const fp_letter_why *why, long long generation,
-                        fp_letter *d)
+rd_kafka_headers_t *fp_letters_headers(const rd_kafka_message_t *m, const fp_letter_why *why, long long generation)
 {
     fp_deadletter info = {.reason = why->reason, .time_ms = fp_clock_wall_ms(), .generation = generation,
                           .source_partition = m->partition, .source_offset = m->offset};
     snprintf(info.message, sizeof info.message, "%s", why->message);
     snprintf(info.source_topic, sizeof info.source_topic, "%s", rd_kafka_topic_name(m->rkt));
+    return fp_deadletter_headers(&info);
+}
+
+void fp_letters_produce(fp_letters *l, const rd_kafka_message_t *m, const fp_letter_why *why, long long generation,
+                        fp_letter *d)
+{
     *d = (fp_letter){0};
-    rd_kafka_headers_t *h = fp_deadletter_headers(&info);
+    rd_kafka_headers_t *h = fp_letters_headers(m, why, generation);
     rd_kafka_resp_err_t e = !h ? RD_KAFKA_RESP_ERR__FAIL
                           : !l->dlq ? RD_KAFKA_RESP_ERR__FATAL
                           : rd_kafka_producev(l->dlq, RD_KAFKA_V_TOPIC(l->topic), RD_KAFKA_V_KEY(m->key, m->key_len),

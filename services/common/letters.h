@@ -50,6 +50,11 @@ typedef void fp_letters_written_fn(void *opaque, const rd_kafka_message_t *m);
  * whose partitions wait. NULL with *err on a bad configuration. */
 fp_letters *fp_letters_new(const fp_letters_config *cfg, fp_group *group, fp_metrics *m, fp_error *err);
 
+/* The dead-letter headers of m (now, its topic, partition and offset, why, generation),
+ * for a writer that produces the letter itself (the moderate task, inside its
+ * transaction). NULL on ENOMEM; the caller owns them until produced. */
+rd_kafka_headers_t *fp_letters_headers(const rd_kafka_message_t *m, const fp_letter_why *why, long long generation);
+
 /* Produces m's dead letter (its key and payload, with the dead-letter headers) without
  * waiting; *d is filled when the broker answers (or at once when the produce fails). */
 void fp_letters_produce(fp_letters *l, const rd_kafka_message_t *m, const fp_letter_why *why, long long generation,

@@ -82,6 +82,16 @@ int fp_cehttp_binary_of(const char *event, size_t len, fp_cehttp_binary *out, fp
         }
         if (v.kind == FP_JSCAN_NULL)
             continue;   /* an absent attribute */
+        if (v.kind == FP_JSCAN_OBJECT && strcmp(name, "moderation") == 0) {
+            /* the moderate kind's extension object: its JSON as written, percent-encoded */
+            if ((rc = add_header(&b, name, v.text, v.len)) < 0) {
+                if (rc == FP_ELIMIT)
+                    rc = fp_error_set(err, FP_EINVAL, "the ce- headers exceed %d bytes", FP_CEHTTP_MAX_HEADERS_BYTES);
+                goto out;
+            }
+            out->nheaders++;
+            continue;
+        }
         if (v.kind == FP_JSCAN_OBJECT || v.kind == FP_JSCAN_ARRAY) {
             rc = fp_error_set(err, FP_EINVAL, "attribute '%s' is not a scalar", name);
             goto out;

@@ -1,7 +1,9 @@
 /* cehttp.h — a CloudEvent (structured JSON, as on Kafka) turned into the CloudEvents
  * HTTP binding's binary content mode: each context attribute becomes a "ce-<name>"
  * header (strings percent-encoded as the binding says: space, '"', '%' and anything
- * outside printable ASCII), datacontenttype becomes Content-Type, data the body. */
+ * outside printable ASCII), datacontenttype becomes Content-Type, data the body. The
+ * moderate kind's extension object "moderation" becomes ce-moderation holding its JSON
+ * (percent-encoded like a string); any other object or array attribute is refused. */
 #ifndef FP_CEHTTP_H
 #define FP_CEHTTP_H
 

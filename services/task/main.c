@@ -4,14 +4,11 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "moderate.h"
 #include "runner.h"
 #include "shutdown.h"
-#ifdef FP_TASK_HAVE_WEBHOOK
 #include "webhook.h"
-#endif
-#ifdef FP_TASK_HAVE_EMAIL
 #include "email.h"
-#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,16 +17,19 @@
 
 static char *kind_name, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_config, *admin_bind, *log_level;
 static char *webhook_url, *webhook_secret_file, *webhook_mode;
-static fp_strlist kafka_properties;
+static fp_strlist kafka_properties, filter;
 static char *email_smtp_dir, *email_ca_file, *email_from, *email_to_field, *email_subject, *email_text, *email_html;
 static char *email_pipeline, *email_task, *redis_sentinels, *redis_master, *redis_password_file;
 static long long email_rate, email_timeout_ms, email_max_connections, email_sent_ttl_ms, min_replicas_ack;
+static char *output_topic, *transactional_id, *words_file;
+static fp_strlist moderate_fields;
+static long long moderate_threshold, words_reload_ms, commit_interval_ms, batch_max;
 static long long max_attempts, concurrency, backoff_initial_ms, backoff_max_ms, dead_letter_timeout_ms;
 static long long lag_interval_ms, grace_ms, admin_port, webhook_timeout_ms, webhook_max_connections;
 static int webhook_allow_http;
 
 static const fp_option options[] = {
-    {"kind", FP_OPT_STRING, NULL, "the task kind: webhook or email", FP_OPT_REQUIRED, 0, 0, &kind_name},
+    {"kind", FP_OPT_STRING, NULL, "the task kind: webhook, email or moderate", FP_OPT_REQUIRED, 0, 0, &kind_name},
     {"topic", FP_OPT_STRING, NULL, "source topic (the pipeline's topic, or <topic>.<task> of a producing task)", FP_OPT_REQUIRED, 0, 0, &topic},
     {"group", FP_OPT_STRING, NULL, "consumer group (formpipe.<namespace>.<pipeline>.<task>)", FP_OPT_REQUIRED, 0, 0, &group},
     {"dlq-topic", FP_OPT_STRING, NULL, "dead-letter topic (<topic>.<task>.dlq)", FP_OPT_REQUIRED, 0, 0, &dlq_topic},
@@ -69,10 +69,18 @@ static const fp_option options[] = {
     {"redis-master", FP_OPT_STRING, "", "email kind: the Redis master name the sentinels monitor", 0, 0, 0, &redis_master},
     {"redis-password-file", FP_OPT_STRING, "", "email kind: file holding the Redis password", 0, 0, 0, &redis_password_file},
     {"min-replicas-ack", FP_OPT_INT, "1", "email kind: replicas that must confirm a sent-record (WAIT)", 0, 0, 16, &min_replicas_ack},
+    {"filter", FP_OPT_LIST, NULL, "only events where <path>=<JSON scalar> holds (all of them) are acted on; others are committed and counted", 0, 0, 0, &filter},
+    {"output-topic", FP_OPT_STRING, "", "moderate kind: the output stream (<topic>.<task>)", 0, 0, 0, &output_topic},
+    {"transactional-id", FP_OPT_STRING, "", "moderate kind: the producer's transactional.id (default <group>.<hostname>)", 0, 0, 0, &transactional_id},
+    {"moderate-words-file", FP_OPT_STRING, "", "moderate kind: the word list, one term per line (reloaded when it changes)", 0, 0, 0, &words_file},
+    {"moderate-field", FP_OPT_LIST, NULL, "moderate kind: a text field checked (repeatable; default every string field)", 0, 0, 0, &moderate_fields},
+    {"moderate-threshold", FP_OPT_INT, "1", "moderate kind: score (terms found) at which an event is flagged", 0, 1, 1000000, &moderate_threshold},
+    {"moderate-reload-interval", FP_OPT_DURATION, "5s", "moderate kind: how often the word list file is checked for a change", 0, 100, 3600000, &words_reload_ms},
+    {"moderate-commit-interval", FP_OPT_DURATION, "100ms", "moderate kind: longest a transaction stays open", 0, 1, 60000, &commit_interval_ms},
+    {"moderate-batch", FP_OPT_INT, "10000", "moderate kind: most events in one transaction", 0, 1, 1000000, &batch_max},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
-#ifdef FP_TASK_HAVE_WEBHOOK
 /* The webhook kind from the --webhook-* options. NULL with *err (and *usage set when
  * the command line is at fault). */
 static fp_task_kind *new_webhook(fp_metrics *m, int *usage, fp_error *err)
@@ -106,9 +114,7 @@ static fp_task_kind *new_webhook(fp_metrics *m, int *usage, fp_error *err)
     fp_config_free_secret(key, key_len);
     return k;
 }
-#endif
 
-#ifdef FP_TASK_HAVE_EMAIL
 /* Reads <--email-smtp-dir>/name into *out (fp_config_read_secret); a missing file leaves *out NULL
  * when optional. 0 or negative with *err. */
 static int read_smtp_file(const char *name, int optional, char **out, size_t *len, fp_error *err)
@@ -174,19 +180,14 @@ out:
     fp_config_free_secret(redis_pass, redis_pass_len);
     return k;
 }
-#endif
 
 /* The kinds by name; a kind's constructor reads its own --<kind>-* options. */
 static const struct {
     const char *name;
     fp_task_kind *(*make)(fp_metrics *m, int *usage, fp_error *err);
 } kinds[] = {
-#ifdef FP_TASK_HAVE_WEBHOOK
     {"webhook", new_webhook},
-#endif
-#ifdef FP_TASK_HAVE_EMAIL
     {"email", new_email},
-#endif
     {NULL, NULL},
 };
 
@@ -201,9 +202,49 @@ static fp_task_kind *new_kind(fp_metrics *m, int *usage, fp_error *err)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", kinds[i].name);
     }
     *usage = 1;
-    fp_error_set(err, FP_EINVAL, "--kind: '%.40s' is not a kind this binary runs (%s)", kind_name,
-                 *names ? names : "none built in");
+    fp_error_set(err, FP_EINVAL, "--kind: '%.40s' is not a kind (%s, moderate)", kind_name, names);
     return NULL;
+}
+
+/* The moderate kind has its own loop (transactions do not fit kind.h's attempts):
+ * runs it with the --moderate-* options. The process's exit code. */
+static int run_moderate(fp_metrics *metrics)
+{
+    char txid[512], host[256] = "";
+    fp_error err = {0};
+    if (!*output_topic || !*words_file) {
+        fprintf(stderr, "formpipe-task: --output-topic and --moderate-words-file are required with --kind=moderate\n");
+        return 2;
+    }
+    if (*transactional_id) {
+        snprintf(txid, sizeof txid, "%s", transactional_id);
+    } else {   /* a pod's hostname is its name: stable across restarts of its container */
+        gethostname(host, sizeof host - 1);
+        snprintf(txid, sizeof txid, "%s.%s", group, *host ? host : "task");
+    }
+    fp_moderate_config mc = {
+        .topic = topic, .group = group, .dlq_topic = dlq_topic, .output_topic = output_topic,
+        .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = *kafka_config ? kafka_config : NULL,
+        .kafka_properties = &kafka_properties, .transactional_id = txid, .words_file = words_file,
+        .check = {.fields = &moderate_fields, .threshold = (long)moderate_threshold}, .filter = &filter,
+        .reload_interval_ms = (long)words_reload_ms, .commit_interval_ms = (long)commit_interval_ms,
+        .batch_max = (long)batch_max, .lag_interval_ms = (long)lag_interval_ms, .txn_timeout_ms = 30000,
+    };
+    fp_moderate *m = fp_moderate_new(&mc, metrics, &err);
+    fp_admin *admin = NULL;
+    int rc = 1;
+    if (!m) {
+        fprintf(stderr, "formpipe-task: %s\n", err.msg);
+        rc = err.code == FP_EINVAL ? 2 : 1;
+    } else if (!(admin = fp_admin_start(admin_bind, (int)admin_port, metrics, fp_moderate_ready, m, &err))) {
+        fprintf(stderr, "formpipe-task: %s\n", err.msg);
+    } else {
+        fp_log_info("admin endpoints listening", FP_LSTR("bind", admin_bind), FP_LINT("port", fp_admin_port(admin)));
+        rc = fp_moderate_run(m) ? 1 : 0;
+    }
+    fp_admin_stop(admin);
+    fp_moderate_free(m);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -230,7 +271,7 @@ int main(int argc, char **argv)
         .max_attempts = (int)max_attempts, .concurrency = (int)concurrency,
         .backoff_initial_ms = (long)backoff_initial_ms, .backoff_max_ms = (long)backoff_max_ms,
         .dead_letter_timeout_ms = (long)dead_letter_timeout_ms, .lag_interval_ms = (long)lag_interval_ms,
-        .shutdown_grace_ms = (long)grace_ms,
+        .shutdown_grace_ms = (long)grace_ms, .filter = &filter,
     };
     if (!metrics || fp_shutdown_install()) {
         fprintf(stderr, "formpipe-task: cannot initialise (out of memory or signals)\n");
@@ -239,6 +280,10 @@ int main(int argc, char **argv)
     if (backoff_max_ms < backoff_initial_ms) {
         fprintf(stderr, "formpipe-task: --backoff-max must not be below --backoff-initial\n");
         rc = 2;
+        goto out;
+    }
+    if (strcmp(kind_name, "moderate") == 0) {
+        rc = run_moderate(metrics);
         goto out;
     }
     if (!(kind = new_kind(metrics, &usage, &err))) {

@@ -7,6 +7,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "event.h"
+#include "filter.h"
 #include "group.h"
 #include "keyorder.h"
 #include "letters.h"
@@ -51,6 +52,7 @@ struct fp_runner {
     fp_letters *letters;
     fp_offsets *offsets;
     fp_keyorder *order;
+    fp_filter *filter;
     tev *head, *tail;
     size_t held, max_held;
     int running;               /* attempts with the kind */
@@ -60,6 +62,7 @@ struct fp_runner {
     unsigned rnd;
     long long next_lag_ms;
     atomic_int stop, looping;
+    fp_series *m_filtered;
     fp_series *m_delivered, *m_dead_lettered, *m_done, *m_retry, *m_reject, *m_in_flight, *m_delivery;
 };
 
@@ -81,8 +84,11 @@ static int register_metrics(fp_runner *r, fp_metrics *m, fp_error *err)
     fp_metric *delivery = fp_metrics_histogram(m, "formpipe_task_delivery_seconds",
                                                "Time from an event's time to its delivery.", NULL, delivery_buckets,
                                                sizeof delivery_buckets / sizeof delivery_buckets[0], err);
-    if (!events || !attempts || !inflight || !delivery)
+    fp_metric *filtered = fp_metrics_counter(m, "formpipe_task_events_filtered_total",
+                                             "Events the task's filter skipped (committed, never attempted).", NULL, err);
+    if (!events || !attempts || !inflight || !delivery || !filtered)
         return err ? err->code : FP_EINVAL;
+    r->m_filtered = fp_metric_series(filtered, NULL);
     r->m_delivered = fp_metric_series(events, (const char *[]){"delivered"});
     r->m_dead_lettered = fp_metric_series(events, (const char *[]){"dead_lettered"});
     r->m_done = fp_metric_series(attempts, (const char *[]){"done"});
@@ -296,7 +302,9 @@ fp_runner *fp_runner_new(const fp_runner_config *cfg, fp_task_kind *kind, fp_met
      * 2 MiB / 2,000 messages, fetched 256 KiB per partition (a fetched batch stays in
      * memory while one of its messages is held); --kafka-property overrides. */
     static const char *const task_defaults[] = {"queued.max.messages.kbytes", "2048", "queued.min.messages", "2000",
-                                                "max.partition.fetch.bytes", "262144", NULL};
+                                                "max.partition.fetch.bytes", "262144",
+                                                /* a moderate task's output stream is written in transactions */
+                                                "isolation.level", "read_committed", NULL};
     fp_group_config gc = {.kafka_bootstrap = cfg->kafka_bootstrap, .kafka_config_file = cfg->kafka_config_file,
                           .kafka_properties = cfg->kafka_properties, .defaults = task_defaults,
                           .group = cfg->group, .topic = cfg->topic,
@@ -309,6 +317,8 @@ fp_runner *fp_runner_new(const fp_runner_config *cfg, fp_task_kind *kind, fp_met
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto fail;
     }
+    if (!(r->filter = fp_filter_new(cfg->filter, err)))
+        goto fail;
     if (register_metrics(r, metrics, err) || !(r->group = fp_group_new(&gc, metrics, err)) ||
         !(r->letters = fp_letters_new(&lc, r->group, metrics, err)))
         goto fail;
@@ -358,7 +368,7 @@ static void take(fp_runner *r, rd_kafka_message_t *m)
     t->time_ms = ev.time_ms;
     t->msg = m;
     t->ev = (fp_task_event){.id = t->id, .key = m->key, .key_len = m->key_len, .value = t->value,
-                            .value_len = m->len, .type = FP_EVENT_TYPE, .source = t->source, .time = t->time,
+                            .value_len = m->len, .type = ev.type ? ev.type : FP_EVENT_TYPE, .source = t->source, .time = t->time,
                             .partition = m->partition, .offset = m->offset};
     t->prev = r->tail;
     if (r->tail)
@@ -369,6 +379,14 @@ static void take(fp_runner *r, rd_kafka_message_t *m)
     r->held++;
     if (rc) {
         dead_letter(r, t, fp_deadletter_unparsable(m->payload, m->len), err.msg);
+        return;
+    }
+    if (!fp_filter_match(r->filter, t->value, m->len)) {   /* skipped: done at once, never attempted */
+        int64_t commit = fp_offsets_finish(r->offsets, m->partition, m->offset);
+        if (commit >= 0)
+            fp_group_store_offset(r->group, m->partition, commit);
+        fp_series_inc(r->m_filtered);
+        drop_event(r, t);
         return;
     }
     int may = fp_keyorder_add(r->order, m->partition, m->key, m->key_len, t);
@@ -522,5 +540,6 @@ void fp_runner_free(fp_runner *r)
     fp_group_free(r->group);
     fp_keyorder_free(r->order);
     fp_offsets_free(r->offsets);
+    fp_filter_free(r->filter);
     free(r);
 }

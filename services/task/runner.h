@@ -30,6 +30,9 @@ typedef struct fp_runner_config {
     long dead_letter_timeout_ms;        /* a dead letter not acknowledged by then pauses its partition */
     long lag_interval_ms;
     long shutdown_grace_ms;             /* how long running attempts may finish after a stop */
+    const fp_strlist *filter;           /* filter.h conditions, may be NULL: events that fail them are
+                                           committed and counted (formpipe_task_events_filtered_total),
+                                           never attempted */
 } fp_runner_config;
 
 typedef struct fp_runner fp_runner;

@@ -852,7 +852,7 @@ Test(tasks, email_deployment_mounts_the_smtp_secret_and_the_pipelines_redis, .in
     cr_assert_neq(tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\napiVersion: formpipe.io/v1alpha1\nkind: FormTask\n"
                         "metadata: {name: two}\nspec:\n  pipeline: signup\n  webhook: {url: 'https://h.example.com/'}\n"
                         "  email: {smtpSecretRef: {name: s}, from: f@example.org, toField: e, subject: s, text: t}\nYAML", ns), 0);
-    cr_assert_not_null(strstr(out, "exactly one kind must be set - webhook, email or container"), "%s", out);
+    cr_assert_not_null(strstr(out, "exactly one kind must be set - webhook, email, moderate or container"), "%s", out);
     free(out);
     cr_assert_neq(tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\napiVersion: formpipe.io/v1alpha1\nkind: FormTask\n"
                         "metadata: {name: crlf}\nspec:\n  pipeline: signup\n"
@@ -947,5 +947,71 @@ Test(tasks, replicas_follow_the_task_groups_lag_up_to_the_partitions, .init = se
     for (int i = 0; i < 100 && metric_value(port, series) != -1; i++)
         usleep(100000);
     cr_assert_eq(metric_value(port, series), -1, "a deleted task's series are forgotten");
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* A moderate task: its output stream created with the topic's partitions and grown with
+ * it, its word list ConfigMap mounted whole, a task reading the stream (with a filter)
+ * becomes Ready, and the stream goes with the task. */
+Test(tasks, moderate_writes_a_stream_another_task_reads, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    char *out;
+    start_operator(&op, NULL, (const char *const[]){"--task-image", "formpipe/formpipe-task:test", "--lag-interval", "1s", NULL});
+    apply_pipeline("reviews", 3, NULL);
+    tk_sh_until(15, "True", "kubectl get -n %s fp reviews -o jsonpath='%s'", ns, condition("TopicReady"));
+    cr_assert_eq(tk_sh(&out, "kubectl create configmap -n %s words --from-literal=words.txt=darn", ns), 0, "%s", out);
+    free(out);
+    apply_task("check", "reviews", "  moderate: {fields: [comments], wordsConfigMap: {name: words}, threshold: 2}");
+    tk_sh_until(15, "check-task", "kubectl get -n %s deployment check-task -o jsonpath='{.metadata.name}'", ns);
+    char stream[192], want[1024];
+    snprintf(stream, sizeof stream, "forms.%s.reviews.check", ns);
+    cr_assert_eq(topic_partitions(stream), 3, "the output stream has the topic's partitions");
+    snprintf(want, sizeof want, "[\"--kind=moderate\",\"--topic=forms.%s.reviews\",\"--group=formpipe.%s.reviews.check\","
+             "\"--dlq-topic=forms.%s.reviews.check.dlq\",\"--output-topic=%s\",\"--admin-port=9090\","
+             "\"--moderate-words-file=/etc/formpipe/words/words.txt\",\"--moderate-threshold=2\",\"--moderate-field=comments\"]",
+             ns, ns, ns, stream);
+    char *args = get("deployment check-task", "{.spec.template.spec.containers[0].args}");
+    cr_assert_str_eq(args, want);
+    free(args);
+    char *mount = get("deployment check-task", "{.spec.template.spec.volumes[?(@.name==\"words\")].configMap.name} {.spec.template.spec.containers[0].volumeMounts[?(@.name==\"words\")].mountPath}");
+    cr_assert_str_eq(mount, "words /etc/formpipe/words");
+    free(mount);
+    tk_sh_until(10, stream, "kubectl get -n %s ft check -o jsonpath='{.status.outputTopic}'", ns);
+
+    /* a webhook on the stream that only receives flagged submissions */
+    apply_task("review-hook", "reviews", "  source: {task: check}\n  filter: [{path: moderation.flagged, equals: true}]\n"
+               "  webhook: {url: 'https://hooks.example.com/flagged'}");
+    tk_sh_until(15, "review-hook-task", "kubectl get -n %s deployment review-hook-task -o jsonpath='{.metadata.name}'", ns);
+    snprintf(want, sizeof want, "--topic=%s --filter=moderation.flagged=true", stream);
+    char *hook = get("deployment review-hook-task", "{.spec.template.spec.containers[0].args[1]} {.spec.template.spec.containers[0].args[12]}");
+    cr_assert_str_eq(hook, want);
+    free(hook);
+    tk_sh_until(30, "1", "kubectl get pods -n %s -l formpipe.io/task=check --no-headers | wc -l", ns);
+    tk_sh_until(30, "1", "kubectl get pods -n %s -l formpipe.io/task=review-hook --no-headers | wc -l", ns);
+    mark_pods_ready("formpipe.io/task=check");
+    mark_pods_ready("formpipe.io/task=review-hook");
+    tk_sh_until(30, "True Running", "kubectl get -n %s ft review-hook -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    tk_sh_until(30, "True Running", "kubectl get -n %s ft check -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+
+    /* refused at admission: filter on a container task, two kinds */
+    cr_assert_neq(tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\napiVersion: formpipe.io/v1alpha1\nkind: FormTask\n"
+                        "metadata: {name: bad}\nspec:\n  pipeline: reviews\n  container: {image: x}\n"
+                        "  filter: [{path: a, equals: 1}]\nYAML", ns), 0);
+    cr_assert_not_null(strstr(out, "filter is for the built-in kinds"), "%s", out);
+    free(out);
+
+    /* the pipeline grows: so does the stream */
+    apply_pipeline("reviews", 5, NULL);
+    double t0 = tk_now();
+    while (topic_partitions(stream) != 5 && tk_now() - t0 < 20)
+        usleep(200 * 1000);
+    cr_assert_eq(topic_partitions(stream), 5, "the stream grew with the topic");
+
+    /* deleted: the stream goes after the pods; its reader waits for it again */
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s ft check --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    cr_assert_eq(topic_partitions(stream), 0, "the output stream went with the task");
+    tk_sh_until(20, "SourceTaskNotFound", "kubectl get -n %s ft review-hook -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }

@@ -198,6 +198,9 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
+/* The filter conditions the next runner gets (NULL: none). */
+static const fp_strlist *runner_filter;
+
 /* Starts a runner on its own thread; a dead letter unanswered for dl_timeout_ms pauses
  * its partition; a stop gives running attempts grace_ms. */
 static void start_runner_full(running *x, int concurrency, int max_attempts, long dl_timeout_ms, long grace_ms)
@@ -207,7 +210,8 @@ static void start_runner_full(running *x, int concurrency, int max_attempts, lon
     fp_runner_config cfg = {.topic = topic, .group = group, .dlq_topic = dlq,
                             .kafka_bootstrap = tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), .max_attempts = max_attempts,
                             .concurrency = concurrency, .backoff_initial_ms = 10, .backoff_max_ms = 50,
-                            .dead_letter_timeout_ms = dl_timeout_ms, .lag_interval_ms = 500, .shutdown_grace_ms = grace_ms};
+                            .dead_letter_timeout_ms = dl_timeout_ms, .lag_interval_ms = 500, .shutdown_grace_ms = grace_ms,
+                            .filter = runner_filter};
     x->m = fp_metrics_new(1000);
     x->r = fp_runner_new(&cfg, test_kind(&x->done_here), x->m, &err);
     cr_assert_not_null(x->r, "%s", err.msg);
@@ -501,5 +505,49 @@ Test(task_runner, a_stop_lets_running_attempts_finish_within_the_grace_and_commi
     stop_runner(&y);
     pthread_mutex_lock(&seen.mu);
     cr_assert_eq(seen.attempts[0], 1, "linger-0 was committed at the stop: not attempted again");
+    pthread_mutex_unlock(&seen.mu);
+}
+
+/* spec.filter over a moderate task's stream: moderated events (their own type) are
+ * taken; only those the filter passes are attempted, the others are committed at once
+ * and counted (a restart attempts nothing again). */
+Test(task_runner, filter_skips_and_commits_what_does_not_match)
+{
+    tk_topic_create(topic, 2);
+    tk_topic_create(dlq, 2);
+    for (int n = 0; n < 40; n++) {
+        char ev[512], key[8];
+        snprintf(key, sizeof key, "k%d", n % 5);
+        snprintf(ev, sizeof ev,
+                 "{\"specversion\":\"1.0\",\"id\":\"mod-%d\",\"source\":\"/forms/tests/%s\","
+                 "\"type\":\"io.formpipe.submission.moderated.v1\",\"time\":\"2026-11-23T14:05:27.123Z\","
+                 "\"data\":{\"n\":%d},\"moderation\":{\"flagged\":%s,\"score\":%d,\"fields\":[],\"terms\":[]}}",
+                 n, name, n, n % 4 == 0 ? "true" : "false", n % 4 == 0);
+        tk_produce(producer, topic, key, ev, strlen(ev));
+    }
+    tk_flush(producer);
+    char *conds[] = {"moderation.flagged=true"};
+    fp_strlist filter = {conds, 1};
+    runner_filter = &filter;
+    running x;
+    start_runner(&x, 8, 3);
+    double t0 = tk_now();
+    while ((count_done(0, 40) < 10 || metric(&x, "formpipe_task_events_filtered_total") < 30) && tk_now() - t0 < 60)
+        usleep(50 * 1000);
+    cr_assert_eq(metric(&x, "formpipe_task_events_filtered_total"), 30);
+    cr_assert_eq(metric(&x, "formpipe_task_events_total{outcome=\"dead_lettered\"}") > 0, 0, "nothing dead-lettered");
+    stop_runner(&x);
+    pthread_mutex_lock(&seen.mu);
+    for (int n = 0; n < 40; n++)
+        cr_assert_eq(seen.attempts[n], n % 4 == 0 ? 1 : 0, "mod-%d: %d attempts", n, seen.attempts[n]);
+    pthread_mutex_unlock(&seen.mu);
+    start_runner(&x, 8, 3);   /* everything was committed: nothing is read again */
+    sleep(4);
+    cr_assert_eq(metric(&x, "formpipe_task_events_filtered_total") > 0, 0);
+    stop_runner(&x);
+    runner_filter = NULL;
+    pthread_mutex_lock(&seen.mu);
+    for (int n = 0; n < 40; n++)
+        cr_assert_leq(seen.attempts[n], 1, "mod-%d attempted again after the restart", n);
     pthread_mutex_unlock(&seen.mu);
 }

@@ -33,6 +33,10 @@ static struct ce_case cases[] = {
      "ce-id: 1|ce-flag: true|ce-n: -1.5e3", "application/json", NULL},
     {" { } ", 1, "", "application/json", NULL},
     {"{\"id\":\"1\",\"ext\":{\"a\":1}}", 0, NULL, NULL, NULL},
+    /* the moderate kind's extension object: its JSON, percent-encoded */
+    {"{\"id\":\"1\",\"moderation\":{\"flagged\":true,\"terms\":[\"bäd word\"]},\"data\":{}}", 1,
+     "ce-id: 1|ce-moderation: {%22flagged%22:true,%22terms%22:[%22b%C3%A4d%20word%22]}", "application/json", "{}"},
+    {"{\"id\":\"1\",\"moderation\":[1]}", 0, NULL, NULL, NULL},
     {"{\"id\":\"1\",\"list\":[1]}", 0, NULL, NULL, NULL},
     {"{\"Bad-Name\":\"1\"}", 0, NULL, NULL, NULL},
     {"{\"id\":\"1\",\"data_base64\":\"aGk=\"}", 0, NULL, NULL, NULL},

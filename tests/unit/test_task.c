@@ -62,6 +62,21 @@ static struct parse_case parses[] = {
     {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"maxAttempts\":101}", 0, 0, 0, 0, 0},
     {"{\"pipeline\":\"p\",\"source\":{\"task\":\"confirm\"},\"webhook\":{\"url\":\"https://h/\"}}", 0, 0, 0, 0, 0},
     {"{\"pipeline\":\"p\",\"container\":{\"image\":\"x\",\"env\":[{\"name\":\"FORMPIPE_TOPIC\",\"value\":\"y\"}]}}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"moderate\":{\"wordsConfigMap\":{\"name\":\"words.v1\"}}}", 1, OP_TASK_MODERATE, 10, 1, 1000},
+    {"{\"pipeline\":\"p\",\"moderate\":{\"fields\":[\"c\"],\"wordsConfigMap\":{\"name\":\"w\",\"key\":\"l.txt\"},"
+     "\"threshold\":2},\"filter\":[{\"path\":\"data.c\",\"equals\":\"x\"}]}", 1, OP_TASK_MODERATE, 10, 1, 1000},
+    {"{\"pipeline\":\"p\",\"moderate\":{}}", 0, 0, 0, 0, 0},                                           /* no word list */
+    {"{\"pipeline\":\"p\",\"moderate\":{\"wordsConfigMap\":{\"name\":\"W\"}}}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"moderate\":{\"wordsConfigMap\":{\"name\":\"w\",\"key\":\"a/b\"}}}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"moderate\":{\"wordsConfigMap\":{\"name\":\"w\"},\"fields\":[3]}}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"moderate\":{\"wordsConfigMap\":{\"name\":\"w\"},\"threshold\":0}}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"filter\":[{\"path\":\"moderation.flagged\",\"equals\":true}]}",
+     1, OP_TASK_WEBHOOK, 10, 1, 1000},
+    {"{\"pipeline\":\"p\",\"container\":{\"image\":\"x\"},\"filter\":[{\"path\":\"a\",\"equals\":1}]}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"filter\":[{\"path\":\"a..b\",\"equals\":1}]}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"filter\":[{\"path\":\"a\",\"equals\":{\"x\":1}}]}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"filter\":[{\"path\":\"a=b\",\"equals\":1}]}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"filter\":[{\"path\":\"a\"}]}", 0, 0, 0, 0, 0},
 };
 
 ParameterizedTestParameters(task, parse)
@@ -98,6 +113,13 @@ Test(task, route_names_and_the_source_check)
     cr_assert_str_eq(r.topic, "forms.ns.p.other", "reads the source's stream");
     cr_assert_eq(op_task_check_source(reader, NULL), OP_SOURCE_NOT_FOUND);
     cr_assert_eq(op_task_check_source(reader, t), OP_SOURCE_NO_STREAM, "a webhook writes no stream");
+    op_task *mod = task("{\"pipeline\":\"p\",\"moderate\":{\"wordsConfigMap\":{\"name\":\"w\"}}}");
+    cr_assert_eq(op_task_check_source(reader, mod), OP_SOURCE_OK, "a moderate task writes a stream");
+    cr_assert_eq(op_task_route_of(mod, p, &r, &err), 0);
+    cr_assert_str_eq(r.stream_topic, "forms.ns.p.confirm", "its stream is <topic>.<task>");
+    cr_assert_eq(op_task_route_of(t, p, &r, &err), 0);
+    cr_assert_str_eq(r.stream_topic, "", "a webhook writes none");
+    op_task_free(mod);
     op_task *other = task("{\"pipeline\":\"q\",\"webhook\":{\"url\":\"https://h/\"}}");
     cr_assert_eq(op_task_check_source(reader, other), OP_SOURCE_NOT_FOUND, "another pipeline's task");
     op_task_free(other);
@@ -256,5 +278,37 @@ Test(taskdeploy, container_gets_the_task_facts_in_its_environment)
     cr_assert_not_null(strstr(text, "\"mountPath\":\"/tmp\""), "a writable /tmp: %s", text);
     cr_assert_null(strstr(text, "readinessProbe"), "no probes on a port we do not know: %s", text);
     free(text);
+    cJSON_Delete(d);
+}
+
+Test(taskdeploy, moderate_mounts_its_configmap_and_writes_its_stream)
+{
+    char args[4096], env[4096];
+    cJSON *d;
+    shape("{\"pipeline\":\"p\",\"moderate\":{\"fields\":[\"comments\",\"name\"],\"wordsConfigMap\":{\"name\":\"words\","
+          "\"key\":\"list.txt\"},\"threshold\":2},\"filter\":[{\"path\":\"data.lang\",\"equals\":\"en\"}]}",
+          args, sizeof args, env, sizeof env, &d);
+    cr_assert_str_eq(args, "--kind=moderate --topic=forms.ns.p --group=formpipe.ns.p.confirm "
+                     "--dlq-topic=forms.ns.p.confirm.dlq --output-topic=forms.ns.p.confirm --admin-port=9090 "
+                     "--moderate-words-file=/etc/formpipe/words/list.txt --moderate-threshold=2 "
+                     "--moderate-field=comments --moderate-field=name --filter=data.lang=\"en\" "
+                     "--kafka-config=/etc/formpipe/kafka/client.properties");
+    char *text = cJSON_PrintUnformatted(d);
+    cr_assert_not_null(strstr(text, "\"configMap\":{\"name\":\"words\"}"), "the whole ConfigMap (no items, no subPath): %s", text);
+    cr_assert_not_null(strstr(text, "\"mountPath\":\"/etc/formpipe/words\",\"readOnly\":true"), "%s", text);
+    cr_assert_null(strstr(text, "subPath"), "%s", text);
+    free(text);
+    cJSON_Delete(d);
+}
+
+Test(taskdeploy, webhook_passes_its_filter)
+{
+    char args[4096], env[4096];
+    cJSON *d;
+    shape("{\"pipeline\":\"p\",\"source\":{\"task\":\"mod\"},\"webhook\":{\"url\":\"https://h/\"},"
+          "\"filter\":[{\"path\":\"moderation.flagged\",\"equals\":true},{\"path\":\"data.n\",\"equals\":null}]}",
+          args, sizeof args, env, sizeof env, &d);
+    cr_assert_not_null(strstr(args, " --filter=moderation.flagged=true --filter=data.n=null "), "%s", args);
+    cr_assert_not_null(strstr(args, "--topic=forms.ns.p.mod "), "%s", args);
     cJSON_Delete(d);
 }
