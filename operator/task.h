@@ -46,6 +46,7 @@ typedef struct op_task {
     /* container */
     const char *image;
     const cJSON *args, *env, *resources;   /* spec.container members or NULL */
+    const cJSON *pod;                /* spec.pod: pod settings over the operator's defaults (podspec.h), or NULL */
 } op_task;
 
 /* Reads obj (copied). NULL with *err naming the field; err->code FP_EINVAL for a spec

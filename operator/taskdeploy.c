@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "children.h"
+#include "podspec.h"
 
 static void str(cJSON *o, const char *k, const char *v)
 {
@@ -133,5 +134,15 @@ cJSON *op_taskdeploy_build(const op_task *t, const op_pipeline *p, const op_task
         team_container(t, p, r, &pp);
     else
         webhook_container(t, p, r, &pp);
+    /* pod settings: the operator's defaults < spec.container.resources < spec.pod (podspec.h) */
+    cJSON *extra = t->resources ? cJSON_CreateObject() : NULL, *selector = cJSON_CreateObject();
+    if (extra)
+        cJSON_AddItemReferenceToObject(extra, "resources", (cJSON *)t->resources);
+    cJSON *settings = op_podspec_for(OP_POD_TASK, d->pods, extra, t->pod);
+    labels(selector, t, 1);
+    op_podspec_apply(settings, cJSON_GetObjectItemCaseSensitive(tmpl, "metadata"), podspec, pp.container, selector);
+    cJSON_Delete(settings);
+    cJSON_Delete(selector);
+    cJSON_Delete(extra);
     return o;
 }
