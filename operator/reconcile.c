@@ -276,8 +276,21 @@ static void reconcile_topics(run *r)
                          err.msg);
         return;
     }
-    if ((rc = configure_topic(r, p->topic, &p->topic_config, &err)) < 0 ||
-        (rc = configure_topic(r, p->dlq_topic, &p->dlq_config, &err)) < 0) {
+    /* topic configs: checked when the spec changed, else at most once an interval (two
+     * DescribeConfigs per pipeline); topics just created with them need no look */
+    long long now = fp_clock_mono_ms();
+    op_pipe_state *st = r->st;
+    int due = st->configs_generation != p->generation || now - st->configs_at_ms >= r->env->measure_interval_ms;
+    if (created && dlq_created)
+        due = 0;
+    else if (due && ((rc = configure_topic(r, p->topic, &p->topic_config, &err)) < 0 ||
+                     (rc = configure_topic(r, p->dlq_topic, &p->dlq_config, &err)) < 0))
+        st->configs_at_ms = 0;
+    if (rc == 0 && (due || (created && dlq_created))) {
+        st->configs_at_ms = now;
+        st->configs_generation = p->generation;
+    }
+    if (rc < 0) {
         r->failed = 1;   /* the topics exist: the children go on; TopicReady says what Kafka refused */
         r->seen.partitions = actual;
         r->seen.dlq_partitions = dlq_actual;

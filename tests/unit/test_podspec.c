@@ -326,3 +326,78 @@ ParameterizedTest(plan_case *c, topicconfig, plan)
     op_topicconfig_clear(&current);
     op_topicconfig_clear(&out);
 }
+
+/* --- a FormTask's Deployment takes the same settings ---------------------------- */
+
+#include "taskdeploy.h"
+
+/* The task Deployment's pod template for task spec with the operator's pod defaults. */
+static cJSON *task_deployment(const char *spec, const char *pod_defaults)
+{
+    cJSON *pods = parse(pod_defaults);
+    op_defaults d = {.kafka_bootstrap = "k:9092", .replication_factor = 3, .redis_sentinels = "s:1", .redis_master = "m",
+                     .google_credentials = {"g", "key.json"}, .image_pull_policy = "IfNotPresent", .log_level = "info",
+                     .image_task = "formpipe/formpipe-task:1", .pods = pods};
+    char text[2048];
+    snprintf(text, sizeof text, "{\"metadata\":{\"name\":\"t\",\"namespace\":\"ns\",\"uid\":\"tu\",\"generation\":1},\"spec\":%s}", spec);
+    cJSON *tj = parse(text);
+    cJSON *pj = parse("{\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"pu\",\"generation\":1},"
+                      "\"spec\":{\"form\":{\"fields\":[{\"name\":\"a\",\"type\":\"string\"}]},\"sheets\":{\"spreadsheetId\":\"S\"}}}");
+    fp_error err = {0};
+    op_task *t = op_task_parse(tj, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    op_pipeline *p = op_pipeline_parse(pj, &d, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    op_task_route r;
+    cr_assert_eq(op_task_route_of(t, p, &r, &err), 0, "%s", err.msg);
+    cJSON *dep = op_taskdeploy_build(t, p, &r, &d, d.image_task, 1);
+    cJSON *tmpl = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(dep, "spec"), "template");
+    cJSON_Delete(dep);
+    op_pipeline_free(p);
+    op_task_free(t);
+    cJSON_Delete(pj);
+    cJSON_Delete(tj);
+    cJSON_Delete(pods);
+    return tmpl;
+}
+
+typedef struct task_case {
+    const char *spec, *defaults;
+    const char *want_resources, *want_extra;   /* the container's resources; a member of the pod spec, printed */
+} task_case;
+
+static task_case task_cases[] = {
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h.example.com/\"}}", "{}",
+     "{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"},\"limits\":{\"memory\":\"256Mi\"}}", NULL},
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h.example.com/\"},\"pod\":{\"resources\":{\"limits\":{\"memory\":\"1Gi\"}},"
+     "\"nodeSelector\":{\"pool\":\"b\"}}}",
+     "{\"default\":{\"imagePullSecrets\":[{\"name\":\"regcred\"}]},\"task\":{\"nodeSelector\":{\"pool\":\"a\",\"zone\":\"z\"}}}",
+     "{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"},\"limits\":{\"memory\":\"1Gi\"}}", "{\"pool\":\"b\",\"zone\":\"z\"}"},
+    /* a container task: spec.container.resources sits between the defaults and spec.pod */
+    {"{\"pipeline\":\"p\",\"container\":{\"image\":\"team/x:1\",\"resources\":{\"requests\":{\"cpu\":\"2\"},\"limits\":{\"memory\":\"3Gi\"}}},"
+     "\"pod\":{\"resources\":{\"requests\":{\"cpu\":\"3\"}}}}", "{\"task\":{\"resources\":{\"requests\":{\"memory\":\"100Mi\"}}}}",
+     "{\"requests\":{\"cpu\":\"3\",\"memory\":\"100Mi\"},\"limits\":{\"memory\":\"3Gi\"}}", NULL},
+};
+
+ParameterizedTestParameters(podspec, task_deployment)
+{
+    return cr_make_param_array(task_case, task_cases, sizeof task_cases / sizeof task_cases[0]);
+}
+
+ParameterizedTest(task_case *c, podspec, task_deployment)
+{
+    cJSON *tmpl = task_deployment(c->spec, c->defaults);
+    cJSON *ps = cJSON_GetObjectItemCaseSensitive(tmpl, "spec");
+    char *got = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(ps, "containers"), 0), "resources"));
+    cr_assert_str_eq(got, c->want_resources);
+    free(got);
+    if (c->want_extra) {
+        got = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(ps, "nodeSelector"));
+        cr_assert_str_eq(got, c->want_extra);
+        free(got);
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ps, "imagePullSecrets"), 0), "name")), "regcred");
+    }
+    cJSON_Delete(tmpl);
+}
