@@ -98,7 +98,7 @@ $(fp grow '[{name: a, type: string}]' '  kafka: {partitions: 8}')
 Y"
 # #24: pod settings, autoscaling, topic configs
 check "pod settings, autoscaling and topic configs are accepted" bash -c "kubectl apply --dry-run=server -f - <<'Y'
-$(fp pods '[{name: a, type: string}]' '  kafka: {config: {retention.ms: 86400000, compression.type: zstd, min.insync.replicas: \"2\"}, deadLetterConfig: {retention.ms: -1}}
+$(fp pods '[{name: a, type: string}]' '  kafka: {config: {retention.ms: 86400000, compression.type: zstd, min.insync.replicas: 2}, deadLetterConfig: {retention.ms: -1}}
   ingest:
     autoscaling: {minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70, requestsPerSecond: 200}
     pod:
@@ -110,7 +110,7 @@ $(fp pods '[{name: a, type: string}]' '  kafka: {config: {retention.ms: 86400000
       topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway}]
       priorityClassName: forms
       labels: {team: forms}
-      annotations: {sidecar.istio.io/inject: \"true\"}
+      annotations: {sidecar.istio.io/inject: enabled}
   consumer: {pod: {priorityClassName: bulk}}')
 Y"
 check "CEL: unknown topic config keys are refused" refused "not a topic config formpipe sets" "$(fp tc '[{name: a, type: string}]' '  kafka: {config: {cleanup.policy: compact}}')"
