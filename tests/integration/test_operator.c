@@ -961,6 +961,12 @@ Test(pods, topic_configs_are_applied_and_drift_is_reverted_on_kafka, .init = set
     topic_config_until(5, dlq, "retention.ms", "2592000000 dynamic");   /* its own, longer retention */
     topic_config_until(5, dlq, "compression.type", "zstd dynamic");
     topic_config_until(5, dlq, "max.message.bytes", "2000000 dynamic");
+    /* a task's dead-letter topic is created with the pipeline's dead-letter configs */
+    apply_task("keeper", "kept", "  webhook: {url: 'https://hooks.example.com/x'}");
+    char task_dlq[200];
+    snprintf(task_dlq, sizeof task_dlq, "%s.keeper.dlq", topic);
+    topic_config_until(15, task_dlq, "retention.ms", "2592000000 dynamic");
+    topic_config_until(5, task_dlq, "compression.type", "zstd dynamic");
 
     /* by hand: a value changed, an allowlisted key added, another config added */
     set_topic_configs_by_hand(topic, (const char *const[]){"retention.ms", "1000", "compression.type", "zstd",
