@@ -15,7 +15,18 @@ const op_child_type op_child_types[OP_CHILD_COUNT] = {
                                       "/apis/apps/v1/deployments", "consumer"},
     [OP_CHILD_FLUSH_CRONJOB] = {"CronJob", "batch/v1", "/apis/batch/v1/namespaces/%s/cronjobs",
                                 "/apis/batch/v1/cronjobs", "flush"},
+    [OP_CHILD_INGEST_PDB] = {"PodDisruptionBudget", "policy/v1", "/apis/policy/v1/namespaces/%s/poddisruptionbudgets",
+                             "/apis/policy/v1/poddisruptionbudgets", "ingest"},
+    [OP_CHILD_CONSUMER_PDB] = {"PodDisruptionBudget", "policy/v1", "/apis/policy/v1/namespaces/%s/poddisruptionbudgets",
+                               "/apis/policy/v1/poddisruptionbudgets", "consumer"},
+    [OP_CHILD_INGEST_HPA] = {"HorizontalPodAutoscaler", "autoscaling/v2",
+                             "/apis/autoscaling/v2/namespaces/%s/horizontalpodautoscalers",
+                             "/apis/autoscaling/v2/horizontalpodautoscalers", "ingest"},
 };
+
+/* The requests-per-second metric the HPA reads per ingest pod (custom metrics API, e.g.
+ * prometheus-adapter over formpipe_ingest_requests_total; docs/operator.md). */
+#define RPS_METRIC "formpipe_ingest_requests_per_second"
 
 #define FORM_DIR "/etc/formpipe/form"
 #define KAFKA_DIR "/etc/formpipe/kafka"
@@ -192,13 +203,19 @@ void op_child_pod(cJSON *podspec, const char *container, const char *image, cons
     op_child_env(out->env, "FORMPIPE_LOG_LEVEL", d->log_level);
 }
 
-/* Pod spec shared by the pipeline's workloads: op_child_pod and the form volume;
- * returns the container and hands back its args, env, mounts and the pod's volumes. */
-static cJSON *pod(cJSON *podspec, const op_pipeline *p, const char *container, const char *image,
+/* Pod spec shared by the pipeline's workloads: op_child_pod, the form volume and the
+ * component's pod settings (tmd: the template's metadata); returns the container and
+ * hands back its args, env, mounts and the pod's volumes. */
+static cJSON *pod(cJSON *tmd, cJSON *podspec, const op_pipeline *p, op_pod_component component, const char *image,
                   const op_defaults *d, cJSON **args, cJSON **env, cJSON **mounts, cJSON **volumes)
 {
     op_pod_parts pp;
+    const char *container = op_pod_component_names[component];
     op_child_pod(podspec, container, image, d, &pp);
+    cJSON *selector = cJSON_CreateObject();
+    labels(selector, p, container, 1);
+    op_podspec_apply(p->pods[component], tmd, podspec, pp.container, selector);
+    cJSON_Delete(selector);
     *args = pp.args;
     *env = pp.env;
     *mounts = pp.mounts;
@@ -251,17 +268,20 @@ void op_child_redis_settings(const op_pod_parts *pp, const op_pipeline *p)
     redis_settings(pp->args, pp->mounts, pp->volumes, p);
 }
 
-/* metadata + spec.selector + spec.template.metadata of a Deployment; returns the pod spec. */
-static cJSON *deployment(cJSON *o, const op_pipeline *p, const char *component, int replicas)
+/* metadata + spec.selector + spec.template.metadata of a Deployment; returns the pod spec
+ * and the template's metadata in *tmd. replicas < 0: left out (an HPA owns them). */
+static cJSON *deployment(cJSON *o, const op_pipeline *p, const char *component, int replicas, cJSON **tmd_out)
 {
     cJSON *spec = obj(o, "spec");
-    num(spec, "replicas", replicas);
+    if (replicas >= 0)
+        num(spec, "replicas", replicas);
     num(spec, "revisionHistoryLimit", 3);
     labels(obj(obj(spec, "selector"), "matchLabels"), p, component, 1);
     cJSON *tmpl = obj(spec, "template");
     cJSON *tmd = obj(tmpl, "metadata");
     labels(obj(tmd, "labels"), p, component, 0);
     str(obj(tmd, "annotations"), OP_FORM_HASH_ANNOTATION, p->form_hash);
+    *tmd_out = tmd;
     return obj(tmpl, "spec");
 }
 
@@ -289,9 +309,9 @@ static void ingest_abuse_settings(cJSON *args, cJSON *mounts, cJSON *volumes, co
 static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
 {
     cJSON *o = skeleton(p, OP_CHILD_INGEST_DEPLOYMENT, "ingest");
-    cJSON *args, *env, *mounts, *volumes, *item;
-    cJSON *c = pod(deployment(o, p, "ingest", p->ingest_replicas), p, "ingest", d->image_ingest, d,
-                   &args, &env, &mounts, &volumes);
+    cJSON *args, *env, *mounts, *volumes, *item, *tmd;
+    cJSON *ps = deployment(o, p, "ingest", p->autoscale ? -1 : p->ingest_replicas, &tmd);
+    cJSON *c = pod(tmd, ps, p, OP_POD_INGEST, d->image_ingest, d, &args, &env, &mounts, &volumes);
     arg_int(args, "--port=%lld", INGEST_PORT);
     arg_int(args, "--max-body-bytes=%lld", p->max_body_bytes);
     arg_int(args, "--rate-limit=%lld", p->rate_limit);
@@ -312,7 +332,6 @@ static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
     str(admin, "name", "admin");
     num(admin, "containerPort", ADMIN_PORT);
     str(admin, "protocol", "TCP");
-    op_child_resources(c, "100m", "64Mi", "256Mi");
     return o;
 }
 
@@ -354,15 +373,14 @@ static cJSON *build_ingress(const op_pipeline *p)
 static cJSON *build_consumer(const op_pipeline *p, const op_defaults *d, int replicas)
 {
     cJSON *o = skeleton(p, OP_CHILD_CONSUMER_DEPLOYMENT, "consumer");
-    cJSON *args, *env, *mounts, *volumes;
-    cJSON *c = pod(deployment(o, p, "consumer", replicas), p, "consumer", d->image_consumer, d,
-                   &args, &env, &mounts, &volumes);
+    cJSON *args, *env, *mounts, *volumes, *tmd;
+    cJSON *ps = deployment(o, p, "consumer", replicas, &tmd);
+    cJSON *c = pod(tmd, ps, p, OP_POD_CONSUMER, d->image_consumer, d, &args, &env, &mounts, &volumes);
     arg(args, "--topic=%s", p->topic);
     arg_int(args, "--admin-port=%lld", ADMIN_PORT);
     kafka_settings(args, env, mounts, volumes, p);
     redis_settings(args, mounts, volumes, p);
     op_child_served_port(c, "admin", ADMIN_PORT);
-    op_child_resources(c, "100m", "64Mi", "512Mi");
     return o;
 }
 
@@ -381,11 +399,12 @@ static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
     num(jobspec, "backoffLimit", 1);
     num(jobspec, "activeDeadlineSeconds", (double)p->flush_deadline_s);
     cJSON *tmpl = obj(jobspec, "template");
-    labels(obj(obj(tmpl, "metadata"), "labels"), p, "flush", 0);
+    cJSON *tmd = obj(tmpl, "metadata");
+    labels(obj(tmd, "labels"), p, "flush", 0);
     cJSON *podspec = obj(tmpl, "spec");
     str(podspec, "restartPolicy", "Never");
     cJSON *args, *env, *mounts, *volumes;
-    cJSON *c = pod(podspec, p, "flush", d->image_flush, d, &args, &env, &mounts, &volumes);
+    cJSON *c = pod(tmd, podspec, p, OP_POD_FLUSH, d->image_flush, d, &args, &env, &mounts, &volumes);
     arg(args, "--spreadsheet-id=%s", p->spreadsheet_id);
     cJSON *more;
     cJSON_ArrayForEach(more, p->more_spreadsheets)
@@ -404,8 +423,68 @@ static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
     op_child_secret_volume(volumes, mounts, "google-credentials", &p->google_credentials, "key.json", GOOGLE_DIR);
     arg(args, "--google-credentials=%s", GOOGLE_DIR "/key.json");
     redis_settings(args, mounts, volumes, p);
-    op_child_resources(c, "100m", "64Mi", "256Mi");
     return o;
+}
+
+/* At most one pod of the component down at a time by eviction (a node drain); with one
+ * replica the drain may still take it (maxUnavailable, not minAvailable, never blocks). */
+static cJSON *build_pdb(const op_pipeline *p, op_child_kind kind, const char *component)
+{
+    cJSON *o = skeleton(p, kind, component);
+    cJSON *spec = obj(o, "spec");
+    num(spec, "maxUnavailable", 1);
+    labels(obj(obj(spec, "selector"), "matchLabels"), p, component, 1);
+    return o;
+}
+
+static void hpa_metric_cpu(cJSON *metrics, int percent)
+{
+    cJSON *m = push_obj(metrics);
+    str(m, "type", "Resource");
+    cJSON *res = obj(m, "resource");
+    str(res, "name", "cpu");
+    cJSON *target = obj(res, "target");
+    str(target, "type", "Utilization");
+    num(target, "averageUtilization", percent);
+}
+
+static void hpa_metric_rps(cJSON *metrics, int rps)
+{
+    cJSON *m = push_obj(metrics);
+    str(m, "type", "Pods");
+    cJSON *pods = obj(m, "pods");
+    str(obj(pods, "metric"), "name", RPS_METRIC);
+    cJSON *target = obj(pods, "target");
+    char v[32];
+    snprintf(v, sizeof v, "%d", rps);
+    str(target, "type", "AverageValue");
+    str(target, "averageValue", v);
+}
+
+/* autoscaling/v2 HPA of the ingest Deployment (whose replicas we then leave out). */
+static cJSON *build_hpa(const op_pipeline *p)
+{
+    cJSON *o = skeleton(p, OP_CHILD_INGEST_HPA, "ingest");
+    cJSON *spec = obj(o, "spec");
+    cJSON *ref = obj(spec, "scaleTargetRef");
+    char name[128];
+    op_pipeline_child(p, "ingest", name, sizeof name);
+    str(ref, "apiVersion", "apps/v1");
+    str(ref, "kind", "Deployment");
+    str(ref, "name", name);
+    num(spec, "minReplicas", p->hpa_min);
+    num(spec, "maxReplicas", p->hpa_max);
+    cJSON *metrics = arr(spec, "metrics");
+    if (p->hpa_cpu_percent)
+        hpa_metric_cpu(metrics, p->hpa_cpu_percent);
+    if (p->hpa_rps)
+        hpa_metric_rps(metrics, p->hpa_rps);
+    return o;
+}
+
+int op_child_wanted(const op_pipeline *p, op_child_kind kind)
+{
+    return kind != OP_CHILD_INGEST_HPA || p->autoscale;
 }
 
 cJSON *op_child_build(const op_pipeline *p, const op_defaults *d, op_child_kind kind, int consumer_replicas)
@@ -417,6 +496,9 @@ cJSON *op_child_build(const op_pipeline *p, const op_defaults *d, op_child_kind 
     case OP_CHILD_INGEST_INGRESS: return build_ingress(p);
     case OP_CHILD_CONSUMER_DEPLOYMENT: return build_consumer(p, d, consumer_replicas);
     case OP_CHILD_FLUSH_CRONJOB: return build_cronjob(p, d);
+    case OP_CHILD_INGEST_PDB: return build_pdb(p, kind, "ingest");
+    case OP_CHILD_CONSUMER_PDB: return build_pdb(p, kind, "consumer");
+    case OP_CHILD_INGEST_HPA: return build_hpa(p);
     default: return NULL;
     }
 }

@@ -1,6 +1,7 @@
 /* children.h — the objects one FormPipeline owns, built as server-side-apply bodies:
- * the form ConfigMap, the ingest Deployment + Service + Ingress, the consumer
- * Deployment and the flush CronJob. Each carries the app.kubernetes.io labels and a
+ * the form ConfigMap, the ingest Deployment + Service + Ingress (+ HPA with autoscaling),
+ * the consumer Deployment, the flush CronJob, and PodDisruptionBudgets for ingest and
+ * consumers. Pods carry the pipeline's merged pod settings (podspec.h). Each carries the app.kubernetes.io labels and a
  * controller ownerReference; every pod runs non-root with a read-only root file
  * system, no capabilities, seccomp RuntimeDefault, probes and resources; secrets are
  * mounted from their Secrets, never copied. */
@@ -18,6 +19,9 @@ typedef enum {
     OP_CHILD_INGEST_INGRESS,
     OP_CHILD_CONSUMER_DEPLOYMENT,
     OP_CHILD_FLUSH_CRONJOB,
+    OP_CHILD_INGEST_PDB,         /* PodDisruptionBudgets: a drain takes one pod at a time */
+    OP_CHILD_CONSUMER_PDB,
+    OP_CHILD_INGEST_HPA,         /* only with spec.ingest.autoscaling (op_child_wanted) */
     OP_CHILD_COUNT
 } op_child_kind;
 
@@ -39,6 +43,10 @@ extern const op_child_type op_child_types[OP_CHILD_COUNT];
 /* The apply body of one child. consumer_replicas is used for the consumer Deployment.
  * NULL on ENOMEM. */
 cJSON *op_child_build(const op_pipeline *p, const op_defaults *d, op_child_kind kind, int consumer_replicas);
+
+/* True when the pipeline wants a child of kind (the HPA only with autoscaling); an
+ * unwanted child the pipeline owns is deleted. */
+int op_child_wanted(const op_pipeline *p, op_child_kind kind);
 
 /* Building blocks shared with the FormTask's Deployment (taskdeploy.c), so every pod the
  * operator makes is built one way. */

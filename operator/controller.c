@@ -20,7 +20,7 @@
 #include "taskreconcile.h"
 #include "workqueue.h"
 
-enum { INF_CONFIGMAPS, INF_DEPLOYMENTS, INF_SERVICES, INF_INGRESSES, INF_CRONJOBS, INF_PODS, INF_COUNT };
+enum { INF_CONFIGMAPS, INF_DEPLOYMENTS, INF_SERVICES, INF_INGRESSES, INF_CRONJOBS, INF_PODS, INF_PDBS, INF_HPAS, INF_COUNT };
 
 /* A queue and the workers that serve it: pipelines, or tasks. */
 typedef struct lane {
@@ -459,6 +459,9 @@ static int start_child_informers(op_controller *c, fp_error *err)
         [INF_INGRESSES] = {"ingresses", "/apis/networking.k8s.io/v1/ingresses", OP_LABEL_MANAGED_BY, strip_spec, on_child},
         [INF_CRONJOBS] = {"cronjobs", "/apis/batch/v1/cronjobs", OP_LABEL_MANAGED_BY, strip_spec, on_child},
         [INF_PODS] = {"flush-pods", "/api/v1/pods", OP_LABEL_FLUSH_PODS, strip_spec, on_flush_pod},
+        [INF_PDBS] = {"poddisruptionbudgets", "/apis/policy/v1/poddisruptionbudgets", OP_LABEL_MANAGED_BY, strip_spec, on_child},
+        [INF_HPAS] = {"horizontalpodautoscalers", "/apis/autoscaling/v2/horizontalpodautoscalers", OP_LABEL_MANAGED_BY,
+                      strip_spec, on_child},
     };
     for (int i = 0; i < INF_COUNT; i++)
         if (!(c->informers[i] = start_informer(c, kinds[i].name, kinds[i].path, kinds[i].selector, kinds[i].strip,
@@ -470,6 +473,9 @@ static int start_child_informers(op_controller *c, fp_error *err)
     c->by_child[OP_CHILD_INGEST_SERVICE] = c->informers[INF_SERVICES];
     c->by_child[OP_CHILD_INGEST_INGRESS] = c->informers[INF_INGRESSES];
     c->by_child[OP_CHILD_FLUSH_CRONJOB] = c->informers[INF_CRONJOBS];
+    c->by_child[OP_CHILD_INGEST_PDB] = c->informers[INF_PDBS];
+    c->by_child[OP_CHILD_CONSUMER_PDB] = c->informers[INF_PDBS];
+    c->by_child[OP_CHILD_INGEST_HPA] = c->informers[INF_HPAS];
     return 0;
 }
 

@@ -114,10 +114,21 @@ static int topic_result(const rd_kafka_topic_result_t **res, size_t n, const cha
 
 int op_kafka_create(op_kafka *k, const char *topic, int partitions, int replication, fp_error *err)
 {
+    return op_kafka_create_with(k, topic, partitions, replication, NULL, err);
+}
+
+int op_kafka_create_with(op_kafka *k, const char *topic, int partitions, int replication, const op_topicconfig *config,
+                         fp_error *err)
+{
     char why[256];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication, why, sizeof why);
     if (!nt)
         return fp_error_set(err, FP_EINVAL, "create topic %s: %s", topic, why);
+    for (size_t i = 0; config && i < config->n; i++)
+        if (rd_kafka_NewTopic_set_config(nt, config->e[i].name, config->e[i].value)) {
+            rd_kafka_NewTopic_destroy(nt);
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+        }
     rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
     rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_CreateTopics(k->rk, &nt, 1, o, q);
@@ -178,6 +189,81 @@ int op_kafka_delete(op_kafka *k, const char *topic, fp_error *err)
     rd_kafka_AdminOptions_destroy(o);
     rd_kafka_queue_destroy(q);
     rd_kafka_DeleteTopic_destroy(dt);
+    return rc;
+}
+
+/* The one resource of a DescribeConfigs/AlterConfigs result, or NULL with *err. */
+static const rd_kafka_ConfigResource_t *config_result(const rd_kafka_ConfigResource_t **res, size_t n, const char *what,
+                                                      const char *topic, fp_error *err)
+{
+    if (n < 1) {
+        fp_error_set(err, FP_EIO, "%s of %s: empty answer", what, topic);
+        return NULL;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_ConfigResource_error(res[0]);
+    if (e) {
+        const char *msg = rd_kafka_ConfigResource_error_string(res[0]);
+        fp_error_set(err, e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? FP_ENOTFOUND
+                          : e == RD_KAFKA_RESP_ERR_INVALID_CONFIG || e == RD_KAFKA_RESP_ERR_INVALID_REQUEST ? FP_EINVAL : FP_EIO,
+                     "%s of %s: %s", what, topic, msg ? msg : rd_kafka_err2str(e));
+        return NULL;
+    }
+    return res[0];
+}
+
+int op_kafka_topic_configs(op_kafka *k, const char *topic, op_topicconfig *out, fp_error *err)
+{
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_DescribeConfigs(k->rk, &cr, 1, o, q);
+    int rc = FP_EIO;
+    rd_kafka_event_t *ev = wait_result(k, q, "describe topic configs", err);
+    if (ev) {
+        size_t n = 0, ne = 0;
+        const rd_kafka_ConfigResource_t **res =
+            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+        const rd_kafka_ConfigResource_t *r = config_result(res, n, "describe configs", topic, err);
+        const rd_kafka_ConfigEntry_t **entries = r ? rd_kafka_ConfigResource_configs(r, &ne) : NULL;
+        rc = r ? 0 : err->code;
+        for (size_t i = 0; rc == 0 && i < ne; i++) {
+            const char *name = rd_kafka_ConfigEntry_name(entries[i]), *value = rd_kafka_ConfigEntry_value(entries[i]);
+            if (name && value &&
+                op_topicconfig_set(out, name, value,
+                                   rd_kafka_ConfigEntry_source(entries[i]) == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) < 0)
+                rc = fp_error_set(err, FP_ENOMEM, "out of memory");
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(cr);
+    return rc;
+}
+
+int op_kafka_alter_topic_configs(op_kafka *k, const char *topic, const op_topicconfig *all, fp_error *err)
+{
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    for (size_t i = 0; i < all->n; i++)
+        if (rd_kafka_ConfigResource_set_config(cr, all->e[i].name, all->e[i].value)) {
+            rd_kafka_ConfigResource_destroy(cr);
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+        }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
+    rd_kafka_AlterConfigs(k->rk, &cr, 1, o, q);
+    int rc = FP_EIO;
+    rd_kafka_event_t *ev = wait_result(k, q, "alter topic configs", err);
+    if (ev) {
+        size_t n = 0;
+        const rd_kafka_ConfigResource_t **res =
+            rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+        rc = config_result(res, n, "alter configs", topic, err) ? 0 : err->code;
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(cr);
     return rc;
 }
 

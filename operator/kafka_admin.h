@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "topicconfig.h"
 
 typedef struct op_kafka op_kafka;
 
@@ -23,6 +24,19 @@ int op_kafka_partitions(op_kafka *k, const char *topic, int *n, fp_error *err);
 
 /* Creates topic (an existing one is not an error). */
 int op_kafka_create(op_kafka *k, const char *topic, int partitions, int replication, fp_error *err);
+
+/* op_kafka_create with the topic configs of config (NULL: none). */
+int op_kafka_create_with(op_kafka *k, const char *topic, int partitions, int replication, const op_topicconfig *config,
+                         fp_error *err);
+
+/* The topic's configs (DescribeConfigs) into *out (empty before; dynamic marks those set
+ * on the topic itself). */
+int op_kafka_topic_configs(op_kafka *k, const char *topic, op_topicconfig *out, fp_error *err);
+
+/* Replaces the topic's topic-level configs with exactly `all` (AlterConfigs: librdkafka
+ * 2.0 has no IncrementalAlterConfigs, so callers send every dynamic config the topic
+ * keeps, see op_topicconfig_plan). */
+int op_kafka_alter_topic_configs(op_kafka *k, const char *topic, const op_topicconfig *all, fp_error *err);
 
 /* Raises the partition count to partitions (must be larger than the current one). */
 int op_kafka_grow(op_kafka *k, const char *topic, int partitions, fp_error *err);

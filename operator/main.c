@@ -15,12 +15,13 @@
 #include "metrics.h"
 #include "shutdown.h"
 #include "kafka_admin.h"
+#include "podspec.h"
 
 static char *kubeconfig, *context, *kafka_bootstrap, *kafka_config, *kafka_config_secret;
 static long long redis_min_acks;
 static char *redis_sentinels, *redis_master, *redis_password_secret, *google_secret, *sheets_api_url;
 static char *image_ingest, *image_consumer, *image_flush, *image_task, *pull_policy, *lease_name, *lease_ns, *identity;
-static char *admin_bind, *log_level, *workload_log_level;
+static char *admin_bind, *log_level, *workload_log_level, *pod_defaults_file;
 static fp_strlist kafka_properties, ingest_trusted_proxies;
 static char *ingest_token_key_secret;
 static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout_ms, admin_port;
@@ -49,6 +50,7 @@ static const fp_option options[] = {
     {"flush-image", FP_OPT_STRING, "formpipe/formpipe-flush:0.1.0", "image of formpipe-flush", 0, 0, 0, &image_flush},
     {"task-image", FP_OPT_STRING, "formpipe/formpipe-task:0.1.0", "image of formpipe-task (FormTasks of kind webhook)", 0, 0, 0, &image_task},
     {"image-pull-policy", FP_OPT_STRING, "IfNotPresent", "imagePullPolicy of pipeline pods", 0, 0, 0, &pull_policy},
+    {"pod-defaults", FP_OPT_STRING, "", "JSON file of pod settings defaults for pipeline and task pods: {\"default\": POD, \"ingest\": POD, \"consumer\", \"flush\", \"task\"} (docs/operator.md; the chart writes it from pipelines.pods)", 0, 0, 0, &pod_defaults_file},
     {"workload-log-level", FP_OPT_STRING, "info", "log level of pipeline pods", 0, 0, 0, &workload_log_level},
     {"workers", FP_OPT_INT, "8", "pipelines reconciled at the same time (each waits on the API and Kafka most of the time)", 0, 1, 64, &workers},
     {"resync-period", FP_OPT_DURATION, "5m", "every pipeline is reconciled at least this often", 0, 1000, 86400000, &resync_ms},
@@ -161,11 +163,17 @@ int main(int argc, char **argv)
     int rc = 1;
     fp_error err = {0};
     app a = {0};
+    cJSON *pod_defaults = op_podspec_load_defaults(pod_defaults_file, &err);
+    cc.defaults.pods = pod_defaults;
     kube_client *kube = NULL;
     op_kafka *kafka = NULL;
     fp_admin *admin = NULL;
     fp_metrics *metrics = fp_metrics_new(2000);
-    kube_config *kc = kube_config_load(kubeconfig, context, &err);
+    kube_config *kc = pod_defaults ? kube_config_load(kubeconfig, context, &err) : NULL;
+    if (!pod_defaults) {
+        fprintf(stderr, "formpipe-operator: --pod-defaults: %s\n", err.msg);
+        goto out;
+    }
     if (!kc || !(kube = kube_client_new(kc, &err))) {
         fprintf(stderr, "formpipe-operator: %s\n", err.msg);
         goto out;
@@ -213,5 +221,6 @@ out:
     kube_client_free(kube);
     fp_metrics_free(metrics);
     fp_config_free(options, NOPTIONS);
+    cJSON_Delete(pod_defaults);
     return rc;
 }

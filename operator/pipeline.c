@@ -192,6 +192,72 @@ static int read_int_settings(op_pipeline *p, const cJSON *spec, const op_default
     return 0;
 }
 
+/* The pod settings of ingest, consumer and flush: spec.<section>.pod over the operator's
+ * defaults (podspec.h). */
+static int read_pods(op_pipeline *p, const cJSON *spec, const op_defaults *d, fp_error *err)
+{
+    static const char *const section[OP_POD_TASK] = {"ingest", "consumer", "sheets"};
+    for (int c = 0; c < OP_POD_TASK; c++) {
+        const cJSON *own = op_spec_member(op_spec_member(spec, section[c]), "pod");
+        char path[64];
+        snprintf(path, sizeof path, "spec.%s.pod", section[c]);
+        int rc = op_podspec_check(own, path, err);
+        if (rc < 0)
+            return rc;
+        if (!(p->pods[c] = op_podspec_for((op_pod_component)c, d->pods, NULL, own)))
+            return fp_error_set(err, FP_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* spec.ingest.autoscaling: bounds and at least one target; CPU utilization needs a CPU
+ * request on the ingest. The HPA's minimum is the replica count status waits for. */
+static int read_autoscaling(op_pipeline *p, const cJSON *as, fp_error *err)
+{
+    const char *path = "spec.ingest.autoscaling";
+    long long min = 0, max = 0, cpu = 0, rps = 0;
+    if (!as)
+        return 0;
+    int rc;
+    if ((rc = op_spec_int(as, "minReplicas", 2, 1, 1000, path, &min, err)) < 0 ||
+        (rc = op_spec_int(as, "maxReplicas", 0, 1, 1000, path, &max, err)) < 0 ||
+        (rc = op_spec_int(as, "targetCPUUtilizationPercentage", 0, 0, 1000, path, &cpu, err)) < 0 ||
+        (rc = op_spec_int(as, "requestsPerSecond", 0, 0, 1000000, path, &rps, err)) < 0)
+        return rc;
+    if (!op_spec_member(as, "maxReplicas"))
+        return fp_error_set(err, FP_EINVAL, "%s.maxReplicas: required", path);
+    if (min > max)
+        return fp_error_set(err, FP_EINVAL, "%s: minReplicas must not be above maxReplicas", path);
+    if (!cpu && !rps)
+        return fp_error_set(err, FP_EINVAL, "%s: set targetCPUUtilizationPercentage and/or requestsPerSecond", path);
+    if (cpu && !op_podspec_requests_cpu(p->pods[OP_POD_INGEST]))
+        return fp_error_set(err, FP_EINVAL, "%s.targetCPUUtilizationPercentage: the ingest pods request no CPU "
+                            "(spec.ingest.pod.resources.requests.cpu)", path);
+    p->autoscale = 1;
+    p->hpa_min = (int)min;
+    p->hpa_max = (int)max;
+    p->hpa_cpu_percent = (int)cpu;
+    p->hpa_rps = (int)rps;
+    p->ingest_replicas = (int)min;
+    return 0;
+}
+
+/* spec.kafka.config and deadLetterConfig (topicconfig.h); min.insync.replicas cannot be
+ * above the replication factor (every acks=all write would fail). */
+static int read_topic_config(op_pipeline *p, const cJSON *kafka, fp_error *err)
+{
+    int rc = op_topicconfig_read(op_spec_member(kafka, "config"), op_spec_member(kafka, "deadLetterConfig"),
+                                 &p->topic_config, &p->dlq_config, err);
+    const op_topicconfig *both[2] = {&p->topic_config, &p->dlq_config};
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        const op_topicconfig_entry *isr = op_topicconfig_find(both[i], "min.insync.replicas");
+        if (isr && atoi(isr->value) > p->replication_factor)
+            rc = fp_error_set(err, FP_EINVAL, "spec.kafka.%s.min.insync.replicas: %s is above the replication factor %d",
+                              i ? "deadLetterConfig" : "config", isr->value, p->replication_factor);
+    }
+    return rc;
+}
+
 static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, fp_error *err)
 {
     const cJSON *kafka = op_spec_member(spec, "kafka"), *ingest = op_spec_member(spec, "ingest");
@@ -219,6 +285,9 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     p->kafka_bootstrap = op_spec_str(kafka, "bootstrapServers", d->kafka_bootstrap);
     secret_ref(kafka, "configSecret", "client.properties", d->kafka_config, &p->kafka_config);
     p->delete_topic = cJSON_IsTrue(op_spec_member(kafka, "deleteTopicOnDelete"));
+    if ((rc = read_topic_config(p, kafka, err)) < 0 || (rc = read_pods(p, spec, d, err)) < 0 ||
+        (rc = read_autoscaling(p, op_spec_member(ingest, "autoscaling"), err)) < 0)
+        return rc;
 
     p->host = op_spec_str(ingest, "host", NULL);
     p->ingress_class = op_spec_str(ingest, "ingressClassName", NULL);
@@ -298,6 +367,10 @@ void op_pipeline_free(op_pipeline *p)
     cJSON_Delete(p->obj);
     cJSON_Delete(p->columns);
     free(p->compiled_form);
+    op_topicconfig_clear(&p->topic_config);
+    op_topicconfig_clear(&p->dlq_config);
+    for (int c = 0; c < OP_POD_TASK; c++)
+        cJSON_Delete(p->pods[c]);
     free(p);
 }
 

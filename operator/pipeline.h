@@ -9,6 +9,8 @@
 
 #include "config.h"
 #include "error.h"
+#include "podspec.h"
+#include "topicconfig.h"
 
 #define OP_GROUP "formpipe.io"
 #define OP_VERSION "v1alpha1"
@@ -41,6 +43,7 @@ typedef struct op_defaults {
     const char *log_level;
     const fp_strlist *ingest_trusted_proxies;  /* for pipelines without spec.ingest.trustedProxies (#16) */
     op_secret_ref ingest_token_key;  /* Secret with the ingest's submission-token key (#16); name NULL: none */
+    const cJSON *pods;               /* pod settings defaults (podspec.h: "default", "ingest", ...), or NULL */
 } op_defaults;
 
 typedef struct op_pipeline {
@@ -62,6 +65,8 @@ typedef struct op_pipeline {
     const char *kafka_bootstrap;
     op_secret_ref kafka_config;
     int delete_topic;
+    op_topicconfig topic_config;     /* spec.kafka.config: what the topic must have (topicconfig.h) */
+    op_topicconfig dlq_config;       /* the dead-letter topic's: the same, its own retention */
 
     int ingest_replicas;
     const char *host, *ingress_class;
@@ -70,6 +75,9 @@ typedef struct op_pipeline {
     const cJSON *trusted_proxies;    /* array of strings or NULL: the ingress controller's addresses */
     int rate_limit, rate_burst;
     int max_connections, max_header_bytes, idle_timeout_s;   /* the ingest's connection limits */
+    int autoscale;                   /* spec.ingest.autoscaling set: an HPA owns the ingest's replicas */
+    int hpa_min, hpa_max, hpa_cpu_percent, hpa_rps;   /* hpa_cpu_percent, hpa_rps: 0 when not a target */
+    cJSON *pods[OP_POD_TASK];        /* merged pod settings of ingest, consumer, flush (podspec.h) */
 
     int consumer_min;
     long long lag_per_replica;       /* 0: replicas follow the partition count */

@@ -3,10 +3,12 @@
  *   2. deletion: delete the topics if asked, then drop our finalizer;
  *   3. the finalizer present exactly when deleteTopicOnDelete is set;
  *   4. topics: the pipeline's and its dead-letter topic: create, grow, never shrink;
+ *      their configs set to spec.kafka.config (drift reverted, topicconfig.h);
  *   5. offsets: lag and progress per partition, dead letters (at most once an interval);
  *   6. consumer replicas: the partition count, or lag-based with stabilization;
  *   7. status.columns first when the form gained a column, then the children by
- *      server-side apply, skipping objects someone else owns;
+ *      server-side apply, skipping objects someone else owns (an owned child the spec
+ *      no longer wants, the ingest HPA, is deleted);
  *   8. status (merge patch on /status) only when it changed (status.h decides it). */
 #include "reconcile.h"
 
@@ -213,13 +215,14 @@ static int finish_deletion(run *r)
 
 /* Creates topic with want partitions or grows it to them; the count it has into
  * *actual. *created tells whether it had to be created. */
-static int ensure_topic(run *r, const char *topic, int want, int *actual, int *created, fp_error *err)
+static int ensure_topic(run *r, const char *topic, int want, const op_topicconfig *config, int *actual, int *created,
+                        fp_error *err)
 {
     op_pipeline *p = r->p;
     *created = 0;
     int rc = op_kafka_partitions(r->env->kafka, topic, actual, err);
     if (rc == FP_ENOTFOUND) {
-        if ((rc = op_kafka_create(r->env->kafka, topic, want, p->replication_factor, err)) < 0)
+        if ((rc = op_kafka_create_with(r->env->kafka, topic, want, p->replication_factor, config, err)) < 0)
             return rc;
         *actual = want;
         *created = 1;
@@ -234,6 +237,27 @@ static int ensure_topic(run *r, const char *topic, int want, int *actual, int *c
     return rc;
 }
 
+/* Makes the topic's allowlisted configs what want says (topicconfig.h): reads them,
+ * and writes them back only when they differ (a change or a hand edit: an Event). */
+static int configure_topic(run *r, const char *topic, const op_topicconfig *want, fp_error *err)
+{
+    op_topicconfig current = {0}, all = {0};
+    int rc = op_kafka_topic_configs(r->env->kafka, topic, &current, err);
+    if (rc == 0)
+        rc = op_topicconfig_plan(want, &current, &all, err);
+    if (rc == 1 && (rc = op_kafka_alter_topic_configs(r->env->kafka, topic, &all, err)) == 0) {
+        char list[512] = "";
+        for (size_t i = 0; i < want->n; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s=%s", i ? ", " : "", want->e[i].name,
+                     want->e[i].value);
+        event(r, "Normal", "TopicConfigured", "Kafka topic %s configured as the spec says: %s", topic,
+              want->n ? list : "broker defaults");
+    }
+    op_topicconfig_clear(&current);
+    op_topicconfig_clear(&all);
+    return rc < 0 ? rc : 0;
+}
+
 /* The pipeline's topic and its dead-letter topic, which must exist before a consumer
  * can set an event aside (same partitions and replication factor). A dead-letter topic
  * that vanished (deleted by hand) is created again and reported. */
@@ -242,14 +266,36 @@ static void reconcile_topics(run *r)
     op_pipeline *p = r->p;
     fp_error err = {0};
     int actual = 0, dlq_actual = 0, created = 0, dlq_created = 0;
-    int rc = ensure_topic(r, p->topic, p->partitions, &actual, &created, &err);
+    int rc = ensure_topic(r, p->topic, p->partitions, &p->topic_config, &actual, &created, &err);
     if (rc == 0)   /* as many partitions as the topic really has (it never shrinks) */
-        rc = ensure_topic(r, p->dlq_topic, actual, &dlq_actual, &dlq_created, &err);
+        rc = ensure_topic(r, p->dlq_topic, actual, &p->dlq_config, &dlq_actual, &dlq_created, &err);
     if (rc < 0) {
         r->failed = 1;
         r->seen.partitions = 0;
         op_condition_set(&r->seen.topic, "TopicReady", 0, rc == FP_EINVAL ? "TopicRejected" : "KafkaUnavailable", "%s",
                          err.msg);
+        return;
+    }
+    /* topic configs: checked when the spec changed, else at most once an interval (two
+     * DescribeConfigs per pipeline); topics just created with them need no look */
+    long long now = fp_clock_mono_ms();
+    op_pipe_state *st = r->st;
+    int due = st->configs_generation != p->generation || now - st->configs_at_ms >= r->env->measure_interval_ms;
+    if (created && dlq_created)
+        due = 0;
+    else if (due && ((rc = configure_topic(r, p->topic, &p->topic_config, &err)) < 0 ||
+                     (rc = configure_topic(r, p->dlq_topic, &p->dlq_config, &err)) < 0))
+        st->configs_at_ms = 0;
+    if (rc == 0 && (due || (created && dlq_created))) {
+        st->configs_at_ms = now;
+        st->configs_generation = p->generation;
+    }
+    if (rc < 0) {
+        r->failed = 1;   /* the topics exist: the children go on; TopicReady says what Kafka refused */
+        r->seen.partitions = actual;
+        r->seen.dlq_partitions = dlq_actual;
+        op_condition_set(&r->seen.topic, "TopicReady", 0, rc == FP_EINVAL ? "TopicConfigRejected" : "KafkaUnavailable",
+                         "%s", err.msg);
         return;
     }
     r->seen.partitions = actual;
@@ -351,6 +397,30 @@ static void note_conflict(run *r, op_child_kind kind, const char *name)
         event(r, "Warning", "OwnershipConflict", "%s; left alone", r->conflict);
 }
 
+static cJSON *owned_child(const run *r, op_child_kind kind);
+
+/* Deletes the pipeline's own child of kind that the spec no longer wants (the ingest HPA
+ * when autoscaling is turned off); an object of that name someone else owns is left. */
+static void remove_child(run *r, op_child_kind kind, const char *collection, const char *name)
+{
+    cJSON *c = owned_child(r, kind);
+    if (!c)
+        return;
+    cJSON_Delete(c);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", collection, name);
+    fp_error err = {0};
+    int rc = kube_request(r->env->conn, "DELETE", path, NULL, NULL, NULL, NULL, &err);
+    r->st->applied[kind] = (op_applied_mark){{0}, {0}};
+    if (rc < 0 && rc != FP_ENOTFOUND) {
+        r->failed = 1;
+        fp_log_warn("delete failed", FP_LSTR("pipeline", r->p->name), FP_LSTR("kind", op_child_types[kind].kind),
+                    FP_LSTR("name", name), FP_LSTR("error", err.msg));
+    } else if (rc == 0) {
+        event(r, "Normal", "ChildDeleted", "deleted %s %s (no longer in the spec)", op_child_types[kind].kind, name);
+    }
+}
+
 /* Applies one child unless someone else owns an object of that name, or nothing
  * changed since our last apply. */
 static void apply_child(run *r, op_child_kind kind)
@@ -360,6 +430,10 @@ static void apply_child(run *r, op_child_kind kind)
     char name[128], collection[512];
     op_pipeline_child(p, t->suffix, name, sizeof name);
     snprintf(collection, sizeof collection, t->collection, p->ns);
+    if (!op_child_wanted(p, kind)) {
+        remove_child(r, kind, collection, name);
+        return;
+    }
     cJSON *body = op_child_build(p, r->env->defaults, kind, r->seen.consumers);
     fp_error err = {0};
     int rc = body ? op_apply_owned(r->env->conn, r->env->children[kind], collection, p->ns, name, body, p->uid,

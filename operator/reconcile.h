@@ -33,6 +33,8 @@ typedef struct op_pipe_state {
     int measured;                  /* stall holds a measurement */
     long long dead_letters;        /* messages on the dead-letter topic; -1: not yet */
     op_applied_mark applied[OP_CHILD_COUNT];
+    long long configs_at_ms;       /* topic configs last found matching (monotonic); 0: never */
+    long long configs_generation;  /* ... for this generation of the spec */
 } op_pipe_state;
 
 /* A fresh state (NULL on ENOMEM); op_pipe_state_free frees one (NULL is fine). */

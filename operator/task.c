@@ -200,7 +200,8 @@ static int parse_spec(op_task *t, const cJSON *spec, fp_error *err)
     if (op_spec_int(scaling, "scaleDownStabilizationSeconds", 300, 0, 86400, "spec.scaling", &v, err) < 0)
         return err->code;
     t->stabilization_s = (int)v;
-    return 0;
+    t->pod = op_spec_member(spec, "pod");   /* pod settings (podspec.h) */
+    return op_podspec_check(t->pod, "spec.pod", err);
 }
 
 op_task *op_task_parse(const cJSON *obj, fp_error *err)

@@ -64,6 +64,7 @@ struct op_task {
     /* spec.filter for the built-in kinds: "<path>=<JSON scalar>" each, formpipe-task's --filter */
     char *filter[OP_TASK_MAX_FILTER];
     int nfilter;
+    const cJSON *pod;                /* spec.pod: pod settings over the operator's defaults (podspec.h), or NULL */
 };
 
 /* Reads obj (copied). NULL with *err naming the field; err->code FP_EINVAL for a spec

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "children.h"
+#include "podspec.h"
 
 static void str(cJSON *o, const char *k, const char *v)
 {
@@ -63,6 +64,10 @@ static void runner_args(const op_task *t, const op_task_route *r, const op_pod_p
     filter_args(t, pp);
 }
 
+/* The moderate kind's memory limit over the task defaults: librdkafka holds a
+ * transaction and the prefetch (bench/moderate: 170 MiB at the peak). */
+#define MODERATE_RESOURCES "{\"limits\":{\"memory\":\"512Mi\"}}"
+
 /* formpipe-task's command line for a moderate task: the output stream, the word list
  * from the ConfigMap mounted whole (a subPath mount would never see an update), the
  * fields and threshold. Its transactional.id is <group>.<pod name> (the hostname). */
@@ -92,7 +97,6 @@ static void moderate_container(const op_task *t, const op_pipeline *p, const op_
     cJSON_AddItemToArray(pp->mounts, m);
     op_child_kafka_settings(pp, p, NULL);
     op_child_served_port(pp->container, "admin", OP_TASK_ADMIN_PORT);
-    op_child_resources(pp->container, "200m", "64Mi", "512Mi");   /* librdkafka: a transaction and prefetch (bench: 170 MiB peak) */
 }
 
 /* formpipe-task's command line for a webhook task (the shared contract of issue #17). */
@@ -108,7 +112,6 @@ static void webhook_container(const op_task *t, const op_pipeline *p, const op_t
     }
     op_child_kafka_settings(pp, p, NULL);
     op_child_served_port(pp->container, "admin", OP_TASK_ADMIN_PORT);
-    op_child_resources(pp->container, "100m", "64Mi", "256Mi");
 }
 
 /* formpipe-task's command line for an email task: the SMTP Secret mounted whole (url,
@@ -143,11 +146,10 @@ static void email_container(const op_task *t, const op_pipeline *p, const op_tas
     op_child_redis_settings(pp, p);
     op_child_kafka_settings(pp, p, NULL);
     op_child_served_port(pp->container, "admin", OP_TASK_ADMIN_PORT);
-    op_child_resources(pp->container, "100m", "64Mi", "256Mi");
 }
 
 /* The team's image: its args and env, the task's facts as FORMPIPE_* variables, a
- * writable /tmp (the root file system is read-only), and its resources. */
+ * writable /tmp (the root file system is read-only). */
 static void team_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
 {
     const cJSON *it;
@@ -174,13 +176,9 @@ static void team_container(const op_task *t, const op_pipeline *p, const op_task
     str(m, "name", "tmp");
     str(m, "mountPath", "/tmp");
     cJSON_AddItemToArray(pp->mounts, m);
-    if (t->resources)
-        cJSON_AddItemToObject(pp->container, "resources", cJSON_Duplicate(t->resources, 1));
-    else
-        op_child_resources(pp->container, "100m", "64Mi", "256Mi");
 }
 
-/* Each kind's container: formpipe-task's command line, mounts and resources. */
+/* Each kind's container: formpipe-task's command line and mounts. */
 static void (*const containers[OP_TASK_KIND_COUNT])(const op_task *, const op_pipeline *, const op_task_route *,
                                                     const op_pod_parts *) = {
     [OP_TASK_WEBHOOK] = webhook_container,
@@ -223,5 +221,18 @@ cJSON *op_taskdeploy_build(const op_task *t, const op_pipeline *p, const op_task
     op_pod_parts pp;
     op_child_pod(podspec, "task", t->kind == OP_TASK_CONTAINER ? t->image : image_task, d, &pp);
     containers[t->kind](t, p, r, &pp);
+    /* pod settings: the operator's defaults < the kind's own needs (a container task's
+     * spec.container.resources; moderate's memory limit) < spec.pod (podspec.h) */
+    cJSON *extra = cJSON_CreateObject(), *selector = cJSON_CreateObject();
+    if (t->kind == OP_TASK_CONTAINER && t->resources)
+        cJSON_AddItemReferenceToObject(extra, "resources", (cJSON *)t->resources);
+    else if (t->kind == OP_TASK_MODERATE)
+        cJSON_AddItemToObject(extra, "resources", cJSON_Parse(MODERATE_RESOURCES));
+    cJSON *settings = op_podspec_for(OP_POD_TASK, d->pods, extra, t->pod);
+    labels(selector, t, 1);
+    op_podspec_apply(settings, cJSON_GetObjectItemCaseSensitive(tmpl, "metadata"), podspec, pp.container, selector);
+    cJSON_Delete(settings);
+    cJSON_Delete(selector);
+    cJSON_Delete(extra);
     return o;
 }

@@ -339,7 +339,9 @@ static void ensure_topics(trun *r)
         return;
     }
     if (rc == 0 && (rc = op_kafka_partitions(r->env->kafka, r->route.dlq_topic, &dn, &err)) == FP_ENOTFOUND) {
-        if ((rc = op_kafka_create(r->env->kafka, r->route.dlq_topic, n, r->p->replication_factor, &err)) == 0) {
+        /* created with the pipeline's dead-letter topic configs (retention: topicconfig.h) */
+        if ((rc = op_kafka_create_with(r->env->kafka, r->route.dlq_topic, n, r->p->replication_factor, &r->p->dlq_config,
+                                       &err)) == 0) {
             const char *before = recorded_dlq(r->t);
             if (before && strcmp(before, r->route.dlq_topic) == 0) {
                 r->seen.dlq_recreated = 1;

@@ -734,6 +734,274 @@ Test(operator, the_chart_rbac_is_enough, .init = setup, .fini = teardown, .timeo
     cr_assert_str_empty(refused, "the ServiceAccount was refused something: %s", refused);
 }
 
+/* --- #24: pod settings, disruption budgets, ingest autoscaling, topic configs --- */
+
+/* The chart's --pod-defaults file rendered by helm with values (helm flags), written to a
+ * temporary file whose path the caller frees (and unlinks). */
+static char *chart_pod_defaults(const char *helm_flags)
+{
+    char *json;
+    cr_assert_eq(tk_sh(&json, "\"$HELM\" template pods %s/charts/formpipe %s --show-only templates/poddefaults.yaml | "
+                              "kubectl create --dry-run=client -o jsonpath='{.data.pod-defaults\\.json}' -f -",
+                       FP_SOURCE_DIR, helm_flags), 0, "%s", json);
+    char *path = tk_write_temp(json);
+    free(json);
+    return path;
+}
+
+Test(pods, settings_from_the_chart_and_the_spec_reach_every_pod_and_budgets_hold, .init = setup, .fini = teardown, .timeout = 180)
+{
+    char pc[80], *out;
+    snprintf(pc, sizeof pc, "%s-bulk", ns);   /* a pod naming a missing PriorityClass is refused */
+    cr_assert_eq(tk_sh(&out, "kubectl create priorityclass %s --value=1000", pc), 0, "%s", out);
+    free(out);
+    /* a private registry's pull secret and per-component defaults, as chart values */
+    char flags[1024];
+    snprintf(flags, sizeof flags, "--set-json 'imagePullSecrets=[{\"name\":\"regcred\"}]' --set-json 'pipelines.pods={"
+             "\"default\":{\"labels\":{\"team\":\"forms\"},\"annotations\":{\"sidecar.istio.io/inject\":\"true\"}},"
+             "\"consumer\":{\"priorityClassName\":\"%s\",\"resources\":{\"limits\":{\"memory\":\"1Gi\"}}},"
+             "\"task\":{\"nodeSelector\":{\"pool\":\"tasks\"}}}'", pc);
+    char *defaults = chart_pod_defaults(flags);
+    tk_proc op;
+    start_operator(&op, NULL, (const char *const[]){"--pod-defaults", defaults, "--task-image", "formpipe/formpipe-task:test", NULL});
+    apply_pipeline("podded", 2, "  ingest:\n    replicas: 2\n    pod:\n      resources: {requests: {cpu: 300m}}\n"
+                   "      tolerations: [{key: web, operator: Exists, effect: NoSchedule}]\n"
+                   "  consumer: {pod: {labels: {tier: bulk}}}\n"
+                   "  sheets:\n    spreadsheetId: s-podded\n    pod: {annotations: {example.com/flush: \"yes\"}}");
+    /* real Pod objects (the controller-manager's ReplicaSets, admitted under Pod Security "restricted") */
+    tk_sh_until(30, "2", "kubectl get pods -n %s -l app.kubernetes.io/instance=podded,app.kubernetes.io/component=ingest --no-headers | wc -l", ns);
+    tk_sh_until(30, "2", "kubectl get pods -n %s -l app.kubernetes.io/instance=podded,app.kubernetes.io/component=consumer --no-headers | wc -l", ns);
+    char *got = get("pods -l app.kubernetes.io/instance=podded,app.kubernetes.io/component=ingest",
+                    "{.items[0].spec.imagePullSecrets[0].name} {.items[0].metadata.labels.team} "
+                    "{.items[0].metadata.annotations.sidecar\\.istio\\.io/inject} {.items[0].spec.containers[0].resources.requests.cpu} "
+                    "{.items[0].spec.containers[0].resources.requests.memory} {.items[0].spec.tolerations[?(@.key==\"web\")].effect} "
+                    "{.items[0].spec.topologySpreadConstraints[0].topologyKey} "
+                    "{.items[0].spec.topologySpreadConstraints[0].labelSelector.matchLabels.app\\.kubernetes\\.io/instance}");
+    cr_assert_str_eq(got, "regcred forms true 300m 64Mi NoSchedule kubernetes.io/hostname podded",
+                     "chart default; the pipeline's cpu over the built-in, the built-in memory kept; spread across nodes");
+    free(got);
+    got = get("pods -l app.kubernetes.io/instance=podded,app.kubernetes.io/component=consumer",
+              "{.items[0].spec.imagePullSecrets[0].name} {.items[0].spec.priorityClassName} "
+              "{.items[0].spec.containers[0].resources.limits.memory} {.items[0].metadata.labels.tier} "
+              "{.items[0].metadata.labels.team} {.items[0].metadata.labels.app\\.kubernetes\\.io/managed-by}");
+    char want[256];
+    snprintf(want, sizeof want, "regcred %s 1Gi bulk forms formpipe-operator", pc);
+    cr_assert_str_eq(got, want);
+    free(got);
+    got = get("cronjob podded-flush", "{.spec.jobTemplate.spec.template.spec.imagePullSecrets[0].name} "
+              "{.spec.jobTemplate.spec.template.metadata.annotations.example\\.com/flush} "
+              "{.spec.jobTemplate.spec.template.metadata.labels.team} "
+              "{.spec.jobTemplate.spec.template.spec.containers[0].resources.limits.memory}");
+    cr_assert_str_eq(got, "regcred yes forms 256Mi");
+    free(got);
+
+    /* disruption budgets: one pod at a time, counted by the disruption controller */
+    tk_sh_until(30, "1 2", "kubectl get -n %s pdb podded-ingest -o jsonpath='{.spec.maxUnavailable} {.status.expectedPods}'", ns);
+    tk_sh_until(30, "1 2", "kubectl get -n %s pdb podded-consumer -o jsonpath='{.spec.maxUnavailable} {.status.expectedPods}'", ns);
+    char *uid = get("formpipeline podded", "{.metadata.uid}");
+    got = get("pdb podded-ingest", "{.metadata.ownerReferences[?(@.controller==true)].uid}");
+    cr_assert_str_eq(got, uid);
+    free(got);
+    free(uid);
+
+    /* drift: a budget, the pull secret and a per-pipeline setting come back */
+    cr_assert_eq(tk_sh(&out, "kubectl patch -n %s pdb podded-ingest --type=merge -p '{\"spec\":{\"maxUnavailable\":0}}' && "
+                             "kubectl patch -n %s deployment podded-ingest --type=json -p "
+                             "'[{\"op\":\"remove\",\"path\":\"/spec/template/spec/imagePullSecrets\"}]' && "
+                             "kubectl delete -n %s pdb podded-consumer", ns, ns, ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(10, "1", "kubectl get -n %s pdb podded-ingest -o jsonpath='{.spec.maxUnavailable}'", ns);
+    tk_sh_until(10, "regcred", "kubectl get -n %s deployment podded-ingest -o jsonpath='{.spec.template.spec.imagePullSecrets[0].name}'", ns);
+    tk_sh_until(10, "1", "kubectl get -n %s pdb podded-consumer -o jsonpath='{.spec.maxUnavailable}'", ns);
+    cr_assert_eq(tk_sh(&out, "kubectl patch -n %s fp podded --type=merge -p "
+                             "'{\"spec\":{\"consumer\":{\"pod\":{\"resources\":{\"limits\":{\"memory\":\"2Gi\"}}}}}}'", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(10, "2Gi", "kubectl get -n %s deployment podded-consumer -o jsonpath='{.spec.template.spec.containers[0].resources.limits.memory}'", ns);
+
+    /* a FormTask's Deployment: the same settings, task defaults < spec.pod */
+    apply_task("podtask", "podded", "  webhook: {url: 'https://hooks.example.com/x'}\n  pod: {resources: {limits: {memory: 300Mi}}}");
+    tk_sh_until(15, "regcred tasks 300Mi 64Mi forms",
+                "kubectl get -n %s deployment podtask-task -o jsonpath='{.spec.template.spec.imagePullSecrets[0].name} "
+                "{.spec.template.spec.nodeSelector.pool} {.spec.template.spec.containers[0].resources.limits.memory} "
+                "{.spec.template.spec.containers[0].resources.requests.memory} {.spec.template.metadata.labels.team}'", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+    unlink(defaults);
+    free(defaults);
+    tk_sh(NULL, "kubectl delete priorityclass %s", pc);
+}
+
+/* The fields the operator's field manager owns in the Deployment (its managedFields). */
+static char *operator_fields(const char *deployment)
+{
+    char *out;
+    tk_sh(&out, "kubectl get -n %s deployment %s --show-managed-fields -o jsonpath="
+          "'{.metadata.managedFields[?(@.manager==\"formpipe-operator\")].fieldsV1.f:spec}'", ns, deployment);
+    return out;
+}
+
+Test(pods, autoscaling_hands_ingest_replicas_to_an_hpa_and_takes_them_back, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    start_operator(&op, NULL, fast_measure);
+    apply_pipeline("scaled", 1, "  ingest:\n    replicas: 2\n    autoscaling: {minReplicas: 3, maxReplicas: 6, "
+                   "targetCPUUtilizationPercentage: 60, requestsPerSecond: 150}");
+    tk_sh_until(15, "Deployment scaled-ingest 3 6", "kubectl get -n %s hpa scaled-ingest -o jsonpath="
+                "'{.spec.scaleTargetRef.kind} {.spec.scaleTargetRef.name} {.spec.minReplicas} {.spec.maxReplicas}'", ns);
+    char *got = get("hpa scaled-ingest", "{.apiVersion} {.spec.metrics[0].resource.name} {.spec.metrics[0].resource.target.averageUtilization} "
+                    "{.spec.metrics[1].pods.metric.name} {.spec.metrics[1].pods.target.averageValue}");
+    cr_assert_str_eq(got, "autoscaling/v2 cpu 60 formpipe_ingest_requests_per_second 150");
+    free(got);
+    /* the controller-manager's HPA controller brings the Deployment to minReplicas (it
+     * cannot read metrics here: no kubelet, no metrics server) */
+    double took = tk_sh_until(60, "3", "kubectl get -n %s deployment scaled-ingest -o jsonpath='{.spec.replicas}'", ns);
+    cr_log_info("the HPA controller scaled the ingest to its minimum in %.1f s", took);
+    got = operator_fields("scaled-ingest");
+    cr_assert_null(strstr(got, "f:replicas"), "the operator must not own the replicas under an HPA: %s", got);
+    cr_assert_not_null(strstr(got, "f:template"), "%s", got);
+    free(got);
+
+    /* replicas are left to the HPA: a scale (what the HPA does) is not reverted */
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl scale -n %s deployment scaled-ingest --replicas=5", ns), 0, "%s", out);
+    free(out);
+    sleep(4);   /* the scale itself and the one-second requeue reconcile the pipeline several times */
+    got = get("deployment scaled-ingest", "{.spec.replicas}");
+    cr_assert_str_eq(got, "5", "the operator reverted the HPA's replicas");
+    free(got);
+
+    /* drift of the HPA itself is reverted */
+    cr_assert_eq(tk_sh(&out, "kubectl patch -n %s hpa scaled-ingest --type=merge -p '{\"spec\":{\"maxReplicas\":20}}'", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(10, "6", "kubectl get -n %s hpa scaled-ingest -o jsonpath='{.spec.maxReplicas}'", ns);
+
+    /* autoscaling off: the HPA goes, spec.ingest.replicas rules again */
+    cr_assert_eq(tk_sh(&out, "kubectl patch -n %s fp scaled --type=json -p '[{\"op\":\"remove\",\"path\":\"/spec/ingest/autoscaling\"}]'", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(15, "0", "kubectl get -n %s hpa --no-headers 2>/dev/null | wc -l", ns);
+    tk_sh_until(10, "2", "kubectl get -n %s deployment scaled-ingest -o jsonpath='{.spec.replicas}'", ns);
+    got = operator_fields("scaled-ingest");
+    cr_assert_not_null(strstr(got, "f:replicas"), "%s", got);
+    free(got);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* The value of config key of topic, and whether it is set on the topic itself
+ * ("<value> dynamic" / "<value> default"), per Kafka's DescribeConfigs. */
+static void topic_config(const char *topic, const char *key, char *out, size_t outsz)
+{
+    rd_kafka_t *rk = tk_producer();
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DescribeConfigs(rk, &cr, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    snprintf(out, outsz, "(no answer)");
+    if (ev && !rd_kafka_event_error(ev)) {
+        size_t n = 0, ne = 0;
+        const rd_kafka_ConfigResource_t **res =
+            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+        const rd_kafka_ConfigEntry_t **e = n ? rd_kafka_ConfigResource_configs(res[0], &ne) : NULL;
+        snprintf(out, outsz, "(no %s)", key);
+        for (size_t i = 0; i < ne; i++)
+            if (strcmp(rd_kafka_ConfigEntry_name(e[i]), key) == 0)
+                snprintf(out, outsz, "%s %s", rd_kafka_ConfigEntry_value(e[i]),
+                         rd_kafka_ConfigEntry_source(e[i]) == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG ? "dynamic" : "default");
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(cr);
+    rd_kafka_destroy(rk);
+}
+
+/* Waits up to timeout_s for topic's key to read want (topic_config's form). */
+static void topic_config_until(double timeout_s, const char *topic, const char *key, const char *want)
+{
+    char got[256] = "";
+    for (double t0 = tk_now(); tk_now() - t0 < timeout_s; usleep(200000)) {
+        topic_config(topic, key, got, sizeof got);
+        if (strcmp(got, want) == 0)
+            return;
+    }
+    cr_assert_fail("%s %s: '%s', want '%s'", topic, key, got, want);
+}
+
+/* Sets the topic's configs to exactly the key=value pairs of kv (NULL-terminated),
+ * as someone with kafka-configs.sh would. */
+static void set_topic_configs_by_hand(const char *topic, const char *const *kv)
+{
+    rd_kafka_t *rk = tk_producer();
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    for (; *kv; kv += 2)
+        rd_kafka_ConfigResource_set_config(cr, kv[0], kv[1]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AlterConfigs(rk, &cr, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    cr_assert(ev && !rd_kafka_event_error(ev), "alter configs: %s", ev ? rd_kafka_event_error_string(ev) : "no answer");
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t **res = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+    cr_assert(n == 1 && !rd_kafka_ConfigResource_error(res[0]), "alter configs of %s", topic);
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(cr);
+    rd_kafka_destroy(rk);
+}
+
+Test(pods, topic_configs_are_applied_and_drift_is_reverted_on_kafka, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    start_operator(&op, NULL, fast_measure);   /* reconciled every second: drift shows within seconds */
+    apply_pipeline("kept", 2, "  kafka:\n    partitions: 2\n    config: {retention.ms: 86400000, compression.type: zstd, "
+                   "max.message.bytes: \"2000000\"}");
+    char topic[160], dlq[170];
+    snprintf(topic, sizeof topic, "forms.%s.kept", ns);
+    snprintf(dlq, sizeof dlq, "%s.dlq", topic);
+    topic_config_until(15, topic, "retention.ms", "86400000 dynamic");
+    topic_config_until(5, topic, "compression.type", "zstd dynamic");
+    topic_config_until(5, topic, "max.message.bytes", "2000000 dynamic");
+    topic_config_until(5, dlq, "retention.ms", "2592000000 dynamic");   /* its own, longer retention */
+    topic_config_until(5, dlq, "compression.type", "zstd dynamic");
+    topic_config_until(5, dlq, "max.message.bytes", "2000000 dynamic");
+    /* a task's dead-letter topic is created with the pipeline's dead-letter configs */
+    apply_task("keeper", "kept", "  webhook: {url: 'https://hooks.example.com/x'}");
+    char task_dlq[200];
+    snprintf(task_dlq, sizeof task_dlq, "%s.keeper.dlq", topic);
+    topic_config_until(15, task_dlq, "retention.ms", "2592000000 dynamic");
+    topic_config_until(5, task_dlq, "compression.type", "zstd dynamic");
+
+    /* by hand: a value changed, an allowlisted key added, another config added */
+    set_topic_configs_by_hand(topic, (const char *const[]){"retention.ms", "1000", "compression.type", "zstd",
+                                                           "max.message.bytes", "2000000", "retention.bytes", "5000",
+                                                           "flush.messages", "777", NULL});
+    double took = 0, t0 = tk_now();
+    topic_config_until(15, topic, "retention.ms", "86400000 dynamic");
+    took = tk_now() - t0;
+    topic_config_until(5, topic, "retention.bytes", "-1 default");         /* not in the spec: removed */
+    topic_config_until(5, topic, "flush.messages", "777 dynamic");        /* not formpipe's: kept */
+    cr_log_info("topic config drift reverted in %.1f s", took);
+    tk_sh_until(10, "TopicConfigured", "kubectl get events -n %s --field-selector involvedObject.name=kept,reason=TopicConfigured "
+                "-o jsonpath='{.items[0].reason}'", ns);
+
+    /* a spec change follows; a removed key goes back to the broker's default */
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl patch -n %s fp kept --type=json -p '[{\"op\":\"replace\",\"path\":\"/spec/kafka/config\","
+                             "\"value\":{\"retention.ms\":3600000}},{\"op\":\"add\",\"path\":\"/spec/kafka/deadLetterConfig\","
+                             "\"value\":{\"retention.ms\":-1}}]'", ns), 0, "%s", out);
+    free(out);
+    topic_config_until(15, topic, "retention.ms", "3600000 dynamic");
+    topic_config_until(5, topic, "compression.type", "producer default");
+    topic_config_until(5, dlq, "retention.ms", "-1 dynamic");
+
+    /* a config Kafka would accept but every write would fail on: refused by the operator */
+    cr_assert_eq(tk_sh(&out, "kubectl patch -n %s fp kept --type=merge -p '{\"spec\":{\"kafka\":{\"config\":{\"min.insync.replicas\":2}}}}'", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(15, "InvalidSpec", "kubectl get -n %s fp kept -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    char *msg = get("fp kept", "{.status.conditions[?(@.type==\"Ready\")].message}");
+    cr_assert_not_null(strstr(msg, "min.insync.replicas: 2 is above the replication factor 1"), "%s", msg);
+    free(msg);
+    topic_config_until(5, topic, "min.insync.replicas", "1 default");
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
 /* The resourceVersions of the pipeline's six children, for "nothing of the pipeline's
  * was touched". */
 static char *pipeline_children_versions(const char *pipeline)

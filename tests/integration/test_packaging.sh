@@ -96,6 +96,46 @@ check "CEL: partitions can only grow" refused "partitions can only grow" "$(fp g
 check "CEL: partitions may grow" bash -c "kubectl apply --dry-run=server -f - <<'Y'
 $(fp grow '[{name: a, type: string}]' '  kafka: {partitions: 8}')
 Y"
+# #24: pod settings, autoscaling, topic configs
+check "pod settings, autoscaling and topic configs are accepted" bash -c "kubectl apply --dry-run=server -f - <<'Y'
+$(fp pods '[{name: a, type: string}]' '  kafka: {config: {retention.ms: 86400000, compression.type: zstd, min.insync.replicas: 2}, deadLetterConfig: {retention.ms: -1}}
+  ingest:
+    autoscaling: {minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70, requestsPerSecond: 200}
+    pod:
+      resources: {requests: {cpu: 250m, memory: 128Mi}, limits: {memory: 1Gi}}
+      imagePullSecrets: [{name: regcred}]
+      nodeSelector: {pool: web}
+      tolerations: [{key: web, operator: Exists, effect: NoSchedule}]
+      affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 1, podAffinityTerm: {topologyKey: kubernetes.io/hostname}}]}}
+      topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway}]
+      priorityClassName: forms
+      labels: {team: forms}
+      annotations: {sidecar.istio.io/inject: enabled}
+  consumer: {pod: {priorityClassName: bulk}}')
+Y"
+check "CEL: unknown topic config keys are refused" refused "not a topic config formpipe sets" "$(fp tc '[{name: a, type: string}]' '  kafka: {config: {cleanup.policy: compact}}')"
+check "CEL: unknown dead-letter topic config keys are refused" refused "not a topic config formpipe sets" "$(fp tcd '[{name: a, type: string}]' '  kafka: {deadLetterConfig: {unclean.leader.election.enable: \"true\"}}')"
+check "CEL: compression.type is one Kafka knows" refused "compression.type must be" "$(fp tcc '[{name: a, type: string}]' '  kafka: {config: {compression.type: brotli}}')"
+check "CEL: retention.ms is an integer" refused "are integers" "$(fp tci '[{name: a, type: string}]' '  kafka: {config: {retention.ms: forever}}')"
+check "CEL: autoscaling min <= max" refused "autoscaling.minReplicas must not be above maxReplicas" "$(fp as1 '[{name: a, type: string}]' '  ingest: {autoscaling: {minReplicas: 5, maxReplicas: 2, requestsPerSecond: 10}}')"
+check "CEL: autoscaling needs a target" refused "autoscaling needs targetCPUUtilizationPercentage and/or requestsPerSecond" "$(fp as2 '[{name: a, type: string}]' '  ingest: {autoscaling: {maxReplicas: 4}}')"
+check "CEL: pod labels are not the operator's" refused "labels are set by the operator" "$(fp pl '[{name: a, type: string}]' '  consumer: {pod: {labels: {app.kubernetes.io/name: x}}}')"
+check "CEL: resource quantities" refused "must be a quantity" "$(fp pq '[{name: a, type: string}]' '  ingest: {pod: {resources: {limits: {memory: lots}}}}')"
+check "CEL: resource names" refused "resources are cpu, memory and ephemeral-storage" "$(fp pr '[{name: a, type: string}]' '  ingest: {pod: {resources: {limits: {nvidia.com/gpu: 1}}}}')"
+check "a FormTask takes the same pod settings" bash -c "kubectl apply --dry-run=server -f - <<'Y'
+$(ft podhook '  webhook: {url: https://h.example.com/}\n  pod: {imagePullSecrets: [{name: regcred}], priorityClassName: tasks, resources: {limits: {memory: 1Gi}}}')
+Y"
+check "CEL: FormTask pod annotations are not the operator's" refused "formpipe.io/ annotations are set by the operator" "$(ft podbad '  webhook: {url: https://h.example.com/}\n  pod: {annotations: {formpipe.io/form-hash: x}}')"
+same_pod_schema() {
+  python3 - "$crd" "$tcrd" <<'PY'
+import sys, yaml
+p = yaml.safe_load(open(sys.argv[1]))["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+t = yaml.safe_load(open(sys.argv[2]))["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+pods = [p["ingest"]["properties"]["pod"], p["consumer"]["properties"]["pod"], p["sheets"]["properties"]["pod"], t["pod"]]
+sys.exit(0 if all(x == pods[0] for x in pods) else 1)
+PY
+}
+check "one pod settings schema for ingest, consumer, flush and tasks" same_pod_schema
 check "kubectl get fp prints the columns" bash -c \
   'kubectl get fp -n "'"$ns"'-forms" | head -1 | grep -Eq "^NAME +PARTITIONS +INGEST +CONSUMERS +LAG +DEAD +READY +REASON +AGE"'
 check "defaults are filled in" equals \
@@ -117,7 +157,9 @@ custom_rendered() {
               "runbook_url: https://docs.example.com/formpipe/runbooks#pipeline-not-progressing" \
               "release: prometheus" "secretName: kafka-client" "dedicated" "podAntiAffinity" "regcred" \
               "--ingest-trusted-proxy=10.42.0.0/16" "--ingest-trusted-proxy=fd00:42::/56" \
-              "--ingest-token-key-secret=form-tokens:k"; do
+              "--ingest-token-key-secret=form-tokens:k" \
+              '"default":{"annotations":{"sidecar.istio.io/inject":"true"},"imagePullSecrets":[{"name":"regcred"}]' \
+              '"task":{"imagePullSecrets":[{"name":"task-regcred"}]}' "--pod-defaults=/etc/formpipe/pod-defaults/pod-defaults.json"; do
     grep -qF -- "$want" <<<"$out" || { echo "missing: $want"; return 1; }
   done
   ! grep -q "formpipe-dashboard" <<<"$out" || { echo "the dashboard was disabled"; return 1; }
@@ -165,8 +207,20 @@ check "every chart object has the recommended labels" labels_ok
 kubectl create namespace "$ns" >/dev/null
 kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
 # --set-json: a bootstrap list has commas, which --set would split on
+# a private registry: its pull secret in the values reaches the operator and, through
+# the pod defaults, every pipeline and task pod (tests/integration/test_operator.c
+# pod_settings_from_the_chart_reach_pipeline_pods follows them into the pods)
+kubectl create secret docker-registry regcred -n "$ns" --docker-server=registry.example.com --docker-username=u --docker-password=p >/dev/null
 check "helm install into a restricted namespace" bash -c '"$HELM" install "'"$rel"'" charts/formpipe -n "'"$ns"'" \
-  --set-json "kafka.bootstrapServers=\"$FORMPIPE_KAFKA_BOOTSTRAP\"" > "'"$work"'/notes" 2>&1 || { cat "'"$work"'/notes"; false; }'
+  --set-json "kafka.bootstrapServers=\"$FORMPIPE_KAFKA_BOOTSTRAP\"" --set image.registry=registry.example.com \
+  --set-json "imagePullSecrets=[{\"name\":\"regcred\"}]" > "'"$work"'/notes" 2>&1 || { cat "'"$work"'/notes"; false; }'
+check "the operator pulls with the private registry's secret" equals \
+  "$(kubectl get deploy -n "$ns" "$rel-formpipe-operator" -o jsonpath='{.spec.template.spec.imagePullSecrets[0].name} {.spec.template.spec.containers[0].image}')" \
+  "regcred registry.example.com/formpipe/formpipe-operator:0.1.0"
+check "the pipeline pods' defaults carry the pull secret" equals \
+  "$(kubectl get configmap -n "$ns" "$rel-formpipe-pod-defaults" -o jsonpath='{.data.pod-defaults\.json}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["default"]["imagePullSecrets"][0]["name"])')" \
+  "regcred"
+check "the operator reads them" bash -c 'kubectl get deploy -n "'"$ns"'" "'"$rel"'-formpipe-operator" -o jsonpath="{.spec.template.spec.containers[0].args} {.spec.template.spec.volumes[0].configMap.name}" | grep -q -- "--pod-defaults=/etc/formpipe/pod-defaults/pod-defaults.json.* '"$rel"'-formpipe-pod-defaults"'
 check "NOTES tell the next step" bash -c 'grep -q "kubectl apply -f student-data.yaml" "'"$work"'/notes"'
 pods() { kubectl get pods -n "$ns" -l app.kubernetes.io/component=operator --no-headers 2>/dev/null | wc -l; }
 wait_pods() { for _ in $(seq 60); do [ "$(pods)" = "$1" ] && return 0; sleep 0.5; done; echo "$(pods) operator pods, want $1"; kubectl get events -n "$ns" | tail -5; return 1; }

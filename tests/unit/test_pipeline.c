@@ -102,6 +102,17 @@ static struct bad_case bad[] = {
     {",\"sheets\":{\"spreadsheetId\":\"S\",\"maxFailedRuns\":0}", "spec.sheets.maxFailedRuns: must be an integer from 1 to 10"},
     {",\"progressDeadlineSeconds\":5", "spec.progressDeadlineSeconds: must be an integer from 10 to 86400"},
     {",\"redis\":{\"sentinels\":\"\"},\"kafka\":{\"bootstrapServers\":\"\"}", NULL},   /* empty = default */
+    /* pod settings, autoscaling, topic configs (#24) */
+    {",\"ingest\":{\"pod\":{\"hostPID\":true}}", "spec.ingest.pod.hostPID: unknown pod setting"},
+    {",\"consumer\":{\"pod\":{\"labels\":{\"app.kubernetes.io/name\":\"x\"}}}", "spec.consumer.pod.labels.app.kubernetes.io/name"},
+    {",\"sheets\":{\"spreadsheetId\":\"S\",\"pod\":{\"tolerations\":{}}}", "spec.sheets.pod.tolerations: must be a list"},
+    {",\"ingest\":{\"autoscaling\":{\"minReplicas\":2}}", "spec.ingest.autoscaling.maxReplicas: required"},
+    {",\"ingest\":{\"autoscaling\":{\"minReplicas\":5,\"maxReplicas\":3,\"requestsPerSecond\":100}}", "minReplicas must not be above maxReplicas"},
+    {",\"ingest\":{\"autoscaling\":{\"maxReplicas\":3}}", "set targetCPUUtilizationPercentage and/or requestsPerSecond"},
+    {",\"ingest\":{\"autoscaling\":{\"maxReplicas\":3,\"targetCPUUtilizationPercentage\":70},\"pod\":{\"resources\":{\"requests\":{}}}}", NULL},
+    {",\"kafka\":{\"config\":{\"cleanup.policy\":\"compact\"}}", "spec.kafka.config.cleanup.policy: not a topic config formpipe sets"},
+    {",\"kafka\":{\"config\":{\"min.insync.replicas\":4}}", "spec.kafka.config.min.insync.replicas: 4 is above the replication factor 3"},
+    {",\"kafka\":{\"replicationFactor\":1,\"deadLetterConfig\":{\"min.insync.replicas\":2}}", "spec.kafka.deadLetterConfig.min.insync.replicas"},
 };
 
 ParameterizedTestParameters(pipeline, refused_specs_name_field_and_rule)
@@ -177,7 +188,9 @@ Test(children, every_child_is_labelled_and_owned)
     op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
     cr_assert_not_null(p, "%s", err.msg);
     static const char *const names[] = {"student-data-form", "student-data-ingest", "student-data-ingest",
-                                        "student-data-ingest", "student-data-consumer", "student-data-flush"};
+                                        "student-data-ingest", "student-data-consumer", "student-data-flush",
+                                        "student-data-ingest", "student-data-consumer", "student-data-ingest"};
+    cr_assert_eq(sizeof names / sizeof names[0], OP_CHILD_COUNT);
     for (int k = 0; k < OP_CHILD_COUNT; k++) {
         cJSON *c = op_child_build(p, &defaults, (op_child_kind)k, 3);
         cr_assert_not_null(c);
@@ -461,6 +474,105 @@ Test(children, flush_runs_report_their_outcome_and_fill_spreadsheets_in_order)
     cr_assert_eq(at(cj, "spec.failedJobsHistoryLimit")->valuedouble, 5, "failed runs stay readable for maxFailedRuns");
     cr_assert(cJSON_IsFalse(at(cj, "spec.suspend")));
     cJSON_Delete(cj);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+/* --- #24: pod settings, PDBs, the ingest HPA ---------------------------------- */
+
+Test(children, pod_settings_reach_every_workload_from_defaults_and_spec)
+{
+    cJSON *pods = cJSON_Parse("{\"default\":{\"imagePullSecrets\":[{\"name\":\"regcred\"}],\"priorityClassName\":\"forms\","
+                              "\"labels\":{\"team\":\"ops\"}},\"consumer\":{\"resources\":{\"limits\":{\"memory\":\"1Gi\"}}}}");
+    op_defaults d = defaults;
+    d.pods = pods;
+    cJSON *j = resource(",\"ingest\":{\"pod\":{\"nodeSelector\":{\"pool\":\"web\"},\"annotations\":{\"sidecar.istio.io/inject\":\"true\"}}},"
+                        "\"consumer\":{\"pod\":{\"priorityClassName\":\"bulk\"}}");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &d, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    struct { op_child_kind kind; const char *priority, *memory; int spread; } want[] = {
+        {OP_CHILD_INGEST_DEPLOYMENT, "forms", "256Mi", 1},
+        {OP_CHILD_CONSUMER_DEPLOYMENT, "bulk", "1Gi", 0},
+        {OP_CHILD_FLUSH_CRONJOB, "forms", "256Mi", 0},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *c = op_child_build(p, &d, want[i].kind, 2);
+        const cJSON *ps = podspec(c);
+        const cJSON *tmd = at(c, "spec.template.metadata") ? at(c, "spec.template.metadata")
+                                                           : at(c, "spec.jobTemplate.spec.template.metadata");
+        cr_assert_str_eq(sat(ps, "imagePullSecrets.0.name"), "regcred");
+        cr_assert_str_eq(sat(ps, "priorityClassName"), want[i].priority);
+        cr_assert_str_eq(sat(ps, "containers.0.resources.limits.memory"), want[i].memory);
+        cr_assert_str_eq(sat(ps, "containers.0.resources.requests.cpu"), "100m");
+        cr_assert_str_eq(sat(tmd, "labels.team"), "ops");
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at(tmd, "labels"), "app.kubernetes.io/managed-by")),
+                         "formpipe-operator");
+        cr_assert_eq(at(ps, "topologySpreadConstraints") != NULL, want[i].spread);
+        cJSON_Delete(c);
+    }
+    cJSON *ingest = op_child_build(p, &d, OP_CHILD_INGEST_DEPLOYMENT, 0);
+    cr_assert_str_eq(sat(ingest, "spec.template.spec.nodeSelector.pool"), "web");
+    const cJSON *ann = at(ingest, "spec.template.metadata.annotations");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ann, "sidecar.istio.io/inject")), "true");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ann, OP_FORM_HASH_ANNOTATION)), p->form_hash);
+    const cJSON *spread = at(ingest, "spec.template.spec.topologySpreadConstraints.0");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spread, "topologyKey")), "kubernetes.io/hostname");
+    const cJSON *sel = at(spread, "labelSelector.matchLabels");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sel, "app.kubernetes.io/component")), "ingest");
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sel, "app.kubernetes.io/instance")), "student-data");
+    cr_assert_eq(at(ingest, "spec.replicas")->valuedouble, 2);
+    cJSON_Delete(ingest);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+    cJSON_Delete(pods);
+}
+
+Test(children, disruption_budgets_take_one_pod_at_a_time)
+{
+    cJSON *j = resource("");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    const char *component[] = {"ingest", "consumer"};
+    op_child_kind kinds[] = {OP_CHILD_INGEST_PDB, OP_CHILD_CONSUMER_PDB};
+    for (int i = 0; i < 2; i++) {
+        cJSON *c = op_child_build(p, &defaults, kinds[i], 3);
+        cr_assert_str_eq(sat(c, "apiVersion"), "policy/v1");
+        cr_assert_eq(at(c, "spec.maxUnavailable")->valuedouble, 1);
+        const cJSON *sel = at(c, "spec.selector.matchLabels");
+        cr_assert_eq(cJSON_GetArraySize(sel), 3, "the Deployment's selector labels");
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sel, "app.kubernetes.io/component")), component[i]);
+        cr_assert(op_child_wanted(p, kinds[i]));
+        cJSON_Delete(c);
+    }
+    cr_assert(!op_child_wanted(p, OP_CHILD_INGEST_HPA), "no HPA without spec.ingest.autoscaling");
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+Test(children, autoscaling_gives_an_hpa_and_leaves_replicas_to_it)
+{
+    cJSON *j = resource(",\"ingest\":{\"replicas\":7,\"autoscaling\":{\"minReplicas\":3,\"maxReplicas\":12,"
+                        "\"targetCPUUtilizationPercentage\":70,\"requestsPerSecond\":200}}");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cr_assert(op_child_wanted(p, OP_CHILD_INGEST_HPA));
+    cr_assert_eq(p->ingest_replicas, 3, "status waits for the HPA's minimum");
+    cJSON *hpa = op_child_build(p, &defaults, OP_CHILD_INGEST_HPA, 0);
+    char *text = cJSON_PrintUnformatted(at(hpa, "spec"));
+    cr_assert_str_eq(text, "{\"scaleTargetRef\":{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"name\":\"student-data-ingest\"},"
+                           "\"minReplicas\":3,\"maxReplicas\":12,\"metrics\":[{\"type\":\"Resource\",\"resource\":{\"name\":\"cpu\","
+                           "\"target\":{\"type\":\"Utilization\",\"averageUtilization\":70}}},{\"type\":\"Pods\",\"pods\":"
+                           "{\"metric\":{\"name\":\"formpipe_ingest_requests_per_second\"},\"target\":{\"type\":\"AverageValue\","
+                           "\"averageValue\":\"200\"}}}]}");
+    free(text);
+    cr_assert_str_eq(sat(hpa, "apiVersion"), "autoscaling/v2");
+    cJSON *ingest = op_child_build(p, &defaults, OP_CHILD_INGEST_DEPLOYMENT, 0);
+    cr_assert_null(at(ingest, "spec.replicas"), "the operator does not own the ingest's replicas under an HPA");
+    cJSON_Delete(ingest);
+    cJSON_Delete(hpa);
     op_pipeline_free(p);
     cJSON_Delete(j);
 }

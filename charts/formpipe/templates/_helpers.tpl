@@ -34,3 +34,15 @@ app.kubernetes.io/component: operator
 {{- define "formpipe.secretRef" -}}
 {{- if .name -}}{{ printf "%s:%s" .name .key }}{{- end -}}
 {{- end -}}
+
+{{/* The operator's --pod-defaults file (JSON): pipelines.pods, the release's
+imagePullSecrets as the default's when it names none. */}}
+{{- define "formpipe.podDefaults" -}}
+{{- $pods := deepCopy .Values.pipelines.pods -}}
+{{- $default := default dict $pods.default -}}
+{{- if and .Values.imagePullSecrets (not (hasKey $default "imagePullSecrets")) -}}
+{{- $_ := set $default "imagePullSecrets" .Values.imagePullSecrets -}}
+{{- end -}}
+{{- $_ := set $pods "default" $default -}}
+{{- toJson $pods -}}
+{{- end -}}
