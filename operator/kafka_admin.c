@@ -114,12 +114,14 @@ static int topic_result(const rd_kafka_topic_result_t **res, size_t n, const cha
 
 int op_kafka_create(op_kafka *k, const char *topic, int partitions, int replication, fp_error *err)
 {
-    return op_kafka_create_with(k, topic, partitions, replication, NULL, err);
+    return op_kafka_create_with(k, topic, partitions, replication, NULL, NULL, err);
 }
 
 int op_kafka_create_with(op_kafka *k, const char *topic, int partitions, int replication, const op_topicconfig *config,
-                         fp_error *err)
+                         int *existed, fp_error *err)
 {
+    if (existed)
+        *existed = 0;
     char why[256];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication, why, sizeof why);
     if (!nt)
@@ -139,6 +141,8 @@ int op_kafka_create_with(op_kafka *k, const char *topic, int partitions, int rep
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
         rc = topic_result(res, n, "create topic", RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, err);
+        if (rc == 0 && existed && n > 0 && rd_kafka_topic_result_error(res[0]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            *existed = 1;
         rd_kafka_event_destroy(ev);
     }
     rd_kafka_AdminOptions_destroy(o);

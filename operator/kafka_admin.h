@@ -25,9 +25,10 @@ int op_kafka_partitions(op_kafka *k, const char *topic, int *n, fp_error *err);
 /* Creates topic (an existing one is not an error). */
 int op_kafka_create(op_kafka *k, const char *topic, int partitions, int replication, fp_error *err);
 
-/* op_kafka_create with the topic configs of config (NULL: none). */
+/* op_kafka_create with the topic configs of config (NULL: none); *existed (may be
+ * NULL) is 1 when the topic was there already (someone created it meanwhile). */
 int op_kafka_create_with(op_kafka *k, const char *topic, int partitions, int replication, const op_topicconfig *config,
-                         fp_error *err);
+                         int *existed, fp_error *err);
 
 /* The topic's configs (DescribeConfigs) into *out (empty before; dynamic marks those set
  * on the topic itself). */

@@ -11,6 +11,7 @@
  *      no longer wants, the ingest HPA, is deleted);
  *   8. status (merge patch on /status) only when it changed (status.h decides it). */
 #include "reconcile.h"
+#include "topicowner.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,12 +195,16 @@ static int set_finalizer(run *r, int want)
     return rc == FP_ENOTFOUND ? 0 : rc;
 }
 
-/* Deletes the pipeline's topics (dead-letter topic first), then lets the object go. */
+/* Deletes the pipeline's topics (dead-letter topic first) when it created them, then
+ * lets the object go. */
 static int finish_deletion(run *r)
 {
     if (!r->p->has_finalizer)
         return 0;
-    if (r->p->delete_topic) {
+    if (r->p->delete_topic && !op_topic_may_change(op_topic_ownership(status_of(r->obj), r->p->topic, 1))) {
+        event(r, "Warning", "TopicNotDeleted", "Kafka topic %s was not created by this FormPipeline: left in place",
+              r->p->topic);
+    } else if (r->p->delete_topic) {
         const char *topics[] = {r->p->dlq_topic, r->p->topic};
         for (size_t i = 0; i < 2; i++) {
             fp_error err = {0};
@@ -219,11 +224,14 @@ static int ensure_topic(run *r, const char *topic, int want, const op_topicconfi
                         fp_error *err)
 {
     op_pipeline *p = r->p;
+    int existed = 0;
     *created = 0;
     int rc = op_kafka_partitions(r->env->kafka, topic, actual, err);
     if (rc == FP_ENOTFOUND) {
-        if ((rc = op_kafka_create_with(r->env->kafka, topic, want, p->replication_factor, config, err)) < 0)
+        if ((rc = op_kafka_create_with(r->env->kafka, topic, want, p->replication_factor, config, &existed, err)) < 0)
             return rc;
+        if (existed && topic == p->topic)   /* another creator won the race after our claim: not ours */
+            return FP_EPERM;
         *actual = want;
         *created = 1;
         event(r, "Normal", "TopicCreated", "created Kafka topic %s with %d partitions, replication factor %d", topic,
@@ -258,15 +266,76 @@ static int configure_topic(run *r, const char *topic, const op_topicconfig *want
     return rc < 0 ? rc : 0;
 }
 
+/* Records in status what topicowner.h decides for the topic (a claim before creating
+ * it) and keeps it in r->seen.topic_owned. 0, or negative when the record cannot be
+ * written (then nothing is created). */
+static int record_ownership(run *r, op_topic_owner o)
+{
+    r->seen.topic_owned = op_topic_may_change(o);
+    cJSON *record = op_topic_owner_record(o);
+    int rc = record ? patch_status(r->env->conn, record, r->p->ns, r->p->name) : 0;
+    cJSON_Delete(record);
+    return rc;
+}
+
+/* Someone else's topic (topicowner.h): used as it is, never created, grown, configured
+ * or deleted; both it and its dead-letter topic must exist. */
+static void use_foreign_topics(run *r)
+{
+    op_pipeline *p = r->p;
+    fp_error err = {0};
+    int actual = 0, dlq_actual = 0;
+    int rc = op_kafka_partitions(r->env->kafka, p->topic, &actual, &err);
+    if (rc == 0)
+        rc = op_kafka_partitions(r->env->kafka, p->dlq_topic, &dlq_actual, &err);
+    if (rc < 0) {
+        r->failed = rc != FP_ENOTFOUND;
+        op_condition_set(&r->seen.topic, "TopicReady", 0, rc == FP_ENOTFOUND ? "TopicNotOwned" : "KafkaUnavailable",
+                         rc == FP_ENOTFOUND ? "topic %s or its dead-letter topic %s is missing, and this FormPipeline "
+                                              "did not create %s, so it creates neither (spec.kafka.topic)"
+                                            : "%s",
+                         rc == FP_ENOTFOUND ? p->topic : err.msg, p->dlq_topic, p->topic);
+        return;
+    }
+    r->seen.partitions = actual;
+    r->seen.dlq_partitions = dlq_actual;
+    op_condition_set(&r->seen.topic, "TopicReady", 1, "TopicNotOwned",
+                     "topic %s (%d partitions) was not created by this FormPipeline: it is used as it is, never "
+                     "grown, configured or deleted", p->topic, actual);
+}
+
 /* The pipeline's topic and its dead-letter topic, which must exist before a consumer
  * can set an event aside (same partitions and replication factor). A dead-letter topic
- * that vanished (deleted by hand) is created again and reported. */
+ * that vanished (deleted by hand) is created again and reported. Only a topic this
+ * pipeline created is created, grown, configured (and deleted): topicowner.h. */
 static void reconcile_topics(run *r)
 {
     op_pipeline *p = r->p;
     fp_error err = {0};
     int actual = 0, dlq_actual = 0, created = 0, dlq_created = 0;
+    int exists = op_kafka_partitions(r->env->kafka, p->topic, &actual, &err);
+    if (exists < 0 && exists != FP_ENOTFOUND) {
+        r->failed = 1;
+        op_condition_set(&r->seen.topic, "TopicReady", 0, "KafkaUnavailable", "%s", err.msg);
+        return;
+    }
+    op_topic_owner owner = op_topic_ownership(status_of(r->obj), p->topic, exists == 0);
+    if (record_ownership(r, owner) < 0) {
+        r->failed = 1;
+        op_condition_set(&r->seen.topic, "TopicReady", 0, "KafkaUnavailable",
+                         "the topic's ownership cannot be recorded in status; retried");
+        return;
+    }
+    if (!op_topic_may_change(owner)) {
+        use_foreign_topics(r);
+        return;
+    }
     int rc = ensure_topic(r, p->topic, p->partitions, &p->topic_config, &actual, &created, &err);
+    if (rc == FP_EPERM) {   /* lost the claim: the topic is someone else's after all */
+        record_ownership(r, OP_TOPIC_RECORD_NOT_OWNED);
+        use_foreign_topics(r);
+        return;
+    }
     if (rc == 0)   /* as many partitions as the topic really has (it never shrinks) */
         rc = ensure_topic(r, p->dlq_topic, actual, &p->dlq_config, &dlq_actual, &dlq_created, &err);
     if (rc < 0) {
@@ -557,7 +626,7 @@ int op_reconcile(const op_reconcile_env *env, const cJSON *obj, op_pipe_state *s
     if (!p)
         return err.code == FP_EINVAL ? report_invalid(env, obj, err.msg) : err.code;
     run r = {.env = env, .p = p, .obj = p->obj, .st = st,
-             .seen = {.lag = -1, .dead_letters = -1, .flush = env->flush, .group = p->group, .dlq_topic = p->dlq_topic,
+             .seen = {.lag = -1, .dead_letters = -1, .topic_owned = -1, .flush = env->flush, .group = p->group, .dlq_topic = p->dlq_topic,
                       .tab_owner = env->tab_owner}};
     p->flush_suspended = env->tab_owner && env->tab_owner[0];
     int rc = 0;

@@ -128,6 +128,8 @@ cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *
     cJSON_AddNumberToObject(status, "observedGeneration", (double)p->generation);
     cJSON_AddStringToObject(status, "topic", p->topic);
     cJSON_AddNumberToObject(status, "partitions", o->partitions);
+    if (o->topic_owned >= 0)
+        cJSON_AddBoolToObject(status, "topicOwned", o->topic_owned);
     cJSON_AddItemToObject(status, "columns", cJSON_Duplicate(p->columns, 1));
     cJSON *ing = cJSON_AddObjectToObject(status, "ingest");
     cJSON_AddNumberToObject(ing, "replicas", p->ingest_replicas);

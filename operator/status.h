@@ -28,6 +28,7 @@ typedef struct op_observed {
     int dlq_partitions;                /* the dead-letter topic's; 0 when unknown */
     op_condition topic;                /* TopicReady as the topic step found it */
     int dlq_recreated;                 /* the dead-letter topic was missing and was created again */
+    int topic_owned;                   /* 1: created by this pipeline, 0: someone else's, -1: unknown (topicowner.h) */
     int ingest_ready, ingest_ok;       /* ready replicas; all wanted ones available */
     int consumers, consumer_ready, consumers_ok;
     int cronjob_ok;                    /* the flush CronJob exists and is ours */

@@ -8,6 +8,7 @@
 #include "children.h"
 #include "names.h"
 #include "spec.h"
+#include "urlpolicy.h"
 
 
 static int parse_webhook(op_task *t, const cJSON *w, fp_error *err)
@@ -32,6 +33,10 @@ static int parse_webhook(op_task *t, const cJSON *w, fp_error *err)
     if (op_spec_int(w, "concurrency", 32, 1, 1024, "spec.webhook", &v, err) < 0)
         return err->code;
     t->concurrency = (int)v;
+    t->allow_http = cJSON_IsTrue(op_spec_member(w, "allowInsecureHTTP"));
+    if (strncmp(t->url, "http://", 7) == 0 && !t->allow_http && !fp_urlpolicy_loopback(t->url))
+        return fp_error_set(err, FP_EINVAL, "spec.webhook.url: plain http:// to a host that is not loopback needs "
+                                            "spec.webhook.allowInsecureHTTP: true (the events travel in clear)");
     return 0;
 }
 

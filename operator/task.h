@@ -48,6 +48,7 @@ struct op_task {
     long long lag_per_replica;       /* 0: one replica per partition */
     /* webhook */
     const char *url, *content_mode;
+    int allow_http;                  /* spec.webhook.allowInsecureHTTP */
     op_secret_ref secret;            /* name NULL: requests are not signed */
     int timeout_s, concurrency;
     /* email (timeout_s and concurrency too) */

@@ -106,6 +106,8 @@ static void webhook_container(const op_task *t, const op_pipeline *p, const op_t
     arg(pp->args, "--webhook-url=%s", t->url);
     arg(pp->args, "--webhook-timeout=%ds", t->timeout_s);
     arg(pp->args, "--webhook-mode=%s", t->content_mode);
+    if (t->allow_http)
+        arg(pp->args, "--webhook-allow-http");
     if (t->secret.name) {
         op_child_secret_volume(pp->volumes, pp->mounts, "webhook-secret", &t->secret, t->secret.key, OP_TASK_WEBHOOK_DIR);
         arg(pp->args, "--webhook-secret-file=%s/%s", OP_TASK_WEBHOOK_DIR, t->secret.key);

@@ -341,7 +341,7 @@ static void ensure_topics(trun *r)
     if (rc == 0 && (rc = op_kafka_partitions(r->env->kafka, r->route.dlq_topic, &dn, &err)) == FP_ENOTFOUND) {
         /* created with the pipeline's dead-letter topic configs (retention: topicconfig.h) */
         if ((rc = op_kafka_create_with(r->env->kafka, r->route.dlq_topic, n, r->p->replication_factor, &r->p->dlq_config,
-                                       &err)) == 0) {
+                                       NULL, &err)) == 0) {
             const char *before = recorded_dlq(r->t);
             if (before && strcmp(before, r->route.dlq_topic) == 0) {
                 r->seen.dlq_recreated = 1;

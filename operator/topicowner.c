@@ -21,15 +21,14 @@ int op_topic_may_change(op_topic_owner o)
     return o == OP_TOPIC_OWNED || o == OP_TOPIC_CLAIM || o == OP_TOPIC_RECORD_OWNED;
 }
 
-cJSON *op_topic_owner_patch(op_topic_owner o)
+cJSON *op_topic_owner_record(op_topic_owner o)
 {
     if (o == OP_TOPIC_OWNED || o == OP_TOPIC_NOT_OWNED)
         return NULL;
-    cJSON *patch = cJSON_CreateObject();
-    cJSON *status = cJSON_AddObjectToObject(patch, "status");
+    cJSON *status = cJSON_CreateObject();
     if (!status || !cJSON_AddBoolToObject(status, "topicOwned", op_topic_may_change(o))) {
-        cJSON_Delete(patch);
+        cJSON_Delete(status);
         return NULL;
     }
-    return patch;
+    return status;
 }

@@ -25,8 +25,9 @@ op_topic_owner op_topic_ownership(const cJSON *status, const char *topic, int ex
 /* 1 when the pipeline may change the topic (OWNED, CLAIM, RECORD_OWNED), else 0. */
 int op_topic_may_change(op_topic_owner o);
 
-/* The status patch that records o ({"status":{"topicOwned":...}}), or NULL when o needs
- * no write (OWNED, NOT_OWNED). Owned by the caller (cJSON_Delete). */
-cJSON *op_topic_owner_patch(op_topic_owner o);
+/* The status members that record o ({"topicOwned":...}, for a merge patch of
+ * /status), or NULL when o needs no write (OWNED, NOT_OWNED) or on ENOMEM. Owned by the
+ * caller (cJSON_Delete). */
+cJSON *op_topic_owner_record(op_topic_owner o);
 
 #endif

@@ -311,6 +311,39 @@ Test(operator, delete_collects_children_and_keeps_the_topic_unless_asked, .init 
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 
+Test(operator, a_topic_it_did_not_create_is_used_never_grown_or_deleted, .init = setup, .fini = teardown, .timeout = 150)
+{
+    tk_proc op;
+    start_operator(&op, NULL, NULL);
+    char shared[160], spec[300];
+    snprintf(shared, sizeof shared, "forms.%s.shared", ns);
+    snprintf(spec, sizeof spec, "  kafka: {partitions: 2, topic: %s}", shared);
+    apply_pipeline("first", 2, spec);
+    tk_sh_until(20, "true TopicExists", "kubectl get -n %s fp first -o jsonpath='{.status.topicOwned} "
+                "{.status.conditions[?(@.type==\"TopicReady\")].reason}'", ns);
+    /* a second pipeline names the same topic, asks for more partitions and its deletion */
+    snprintf(spec, sizeof spec, "  kafka: {partitions: 4, topic: %s, deleteTopicOnDelete: true}", shared);
+    apply_pipeline("second", 4, spec);
+    tk_sh_until(20, "false TopicNotOwned", "kubectl get -n %s fp second -o jsonpath='{.status.topicOwned} "
+                "{.status.conditions[?(@.type==\"TopicReady\")].reason}'", ns);
+    char *msg = get("fp second", "{.status.conditions[?(@.type==\"TopicReady\")].message}");
+    cr_assert_not_null(strstr(msg, "never grown, configured or deleted"), "%s", msg);
+    free(msg);
+    sleep(3);   /* reconciles of second come and go */
+    cr_assert_eq(topic_partitions(shared), 2, "the topic keeps the partitions its creator asked for");
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp second --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(10, "TopicNotDeleted", "kubectl get events -n %s --field-selector involvedObject.name=second,"
+                "reason=TopicNotDeleted -o jsonpath='{.items[0].reason}'", ns);
+    cr_assert_eq(topic_partitions(shared), 2, "deleting the second pipeline leaves the first one's topic");
+    char *first = get("fp first", "{.status.topicOwned}");
+    cr_assert_str_eq(first, "true");
+    free(first);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+    tk_topic_delete(shared);
+}
+
 /* Commits offset for every partition 0..n-1 of topic as group (what a consumer does
  * once it has stored events), without joining the group. */
 static void commit_group(const char *group, const char *topic, int n, long long offset)
@@ -1252,7 +1285,7 @@ Test(tasks, moderate_writes_a_stream_another_task_reads, .init = setup, .fini = 
                "  webhook: {url: 'https://hooks.example.com/flagged'}");
     tk_sh_until(15, "review-hook-task", "kubectl get -n %s deployment review-hook-task -o jsonpath='{.metadata.name}'", ns);
     snprintf(want, sizeof want, "--topic=%s --filter=moderation.flagged=true", stream);
-    char *hook = get("deployment review-hook-task", "{.spec.template.spec.containers[0].args[1]} {.spec.template.spec.containers[0].args[12]}");
+    char *hook = get("deployment review-hook-task", "{.spec.template.spec.containers[0].args[1]} {.spec.template.spec.containers[0].args[9]}");
     cr_assert_str_eq(hook, want);
     free(hook);
     tk_sh_until(30, "1", "kubectl get pods -n %s -l formpipe.io/task=check --no-headers | wc -l", ns);

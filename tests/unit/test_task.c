@@ -58,6 +58,10 @@ static struct parse_case parses[] = {
     {"{\"pipeline\":\"p\"}", 0, 0, 0, 0, 0},                                                       /* no kind */
     {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"container\":{\"image\":\"x\"}}", 0, 0, 0, 0, 0},
     {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"ftp://h/\"}}", 0, 0, 0, 0, 0},
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"http://hooks.team.svc:8080/x\"}}", 0, 0, 0, 0, 0},   /* clear text */
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"http://hooks.team.svc:8080/x\",\"allowInsecureHTTP\":true}}", 1,
+     OP_TASK_WEBHOOK, 10, 1, 1000},
+    {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"http://127.0.0.1:8080/x\"}}", 1, OP_TASK_WEBHOOK, 10, 1, 1000},
     {"{\"pipeline\":\"P_bad\",\"webhook\":{\"url\":\"https://h/\"}}", 0, 0, 0, 0, 0},
     {"{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h/\"},\"maxAttempts\":101}", 0, 0, 0, 0, 0},
     {"{\"pipeline\":\"p\",\"source\":{\"task\":\"confirm\"},\"webhook\":{\"url\":\"https://h/\"}}", 0, 0, 0, 0, 0},
@@ -298,6 +302,20 @@ Test(taskdeploy, moderate_mounts_its_configmap_and_writes_its_stream)
     cr_assert_not_null(strstr(text, "\"mountPath\":\"/etc/formpipe/words\",\"readOnly\":true"), "%s", text);
     cr_assert_null(strstr(text, "subPath"), "%s", text);
     free(text);
+    cJSON_Delete(d);
+}
+
+Test(taskdeploy, a_webhook_allowed_plain_http_says_so_to_formpipe_task)
+{
+    char args[4096], env[4096];
+    cJSON *d;
+    shape("{\"pipeline\":\"p\",\"webhook\":{\"url\":\"http://hooks.team.svc/x\",\"allowInsecureHTTP\":true}}",
+          args, sizeof args, env, sizeof env, &d);
+    cr_assert_not_null(strstr(args, " --webhook-allow-http"), "%s", args);
+    cJSON_Delete(d);
+    shape("{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://hooks.example.com/x\"}}", args, sizeof args, env,
+          sizeof env, &d);
+    cr_assert_null(strstr(args, "allow-http"), "%s", args);
     cJSON_Delete(d);
 }
 
