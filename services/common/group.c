@@ -184,6 +184,20 @@ void fp_group_publish_lag(fp_group *g)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+void fp_group_store_positions(fp_group *g, int (*idle)(void *opaque, int32_t partition), void *opaque)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(g->rk, &parts) || !parts)
+        return;
+    rd_kafka_position(g->rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (p->offset >= 0 && idle(opaque, p->partition))
+            fp_group_store_offset(g, p->partition, p->offset);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 void fp_group_close(fp_group *g)
 {
     rd_kafka_resp_err_t e = g->transactional ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_commit(g->rk, NULL, 0);

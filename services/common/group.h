@@ -65,6 +65,13 @@ void fp_group_store_offset(fp_group *g, int32_t partition, int64_t offset);
 /* Publishes the lag of every assigned partition from the cached high watermarks. */
 void fp_group_publish_lag(fp_group *g);
 
+/* For every assigned partition that idle(opaque, partition) says has nothing in flight,
+ * stores the consumer's position. It is past every message read and past transaction
+ * markers, which a read_committed consumer never gets as messages: without this, the
+ * committed offset on a transactional topic (a moderate task's stream) stays one short
+ * of its end and the group never reaches lag 0. */
+void fp_group_store_positions(fp_group *g, int (*idle)(void *opaque, int32_t partition), void *opaque);
+
 /* Commits what was stored and leaves the group (call once, at the end). */
 void fp_group_close(fp_group *g);
 

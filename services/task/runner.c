@@ -459,6 +459,13 @@ static int letters_pending(const fp_runner *r)
     return 0;
 }
 
+/* fp_group_store_positions: a partition with no event read and unfinished. */
+static int partition_idle(void *opaque, int32_t partition)
+{
+    fp_runner *r = opaque;
+    return fp_offsets_pending(r->offsets, partition) == 0;
+}
+
 /* After a stop: no new reads or attempts; running attempts and dead letters get the
  * grace period. */
 static void drain(fp_runner *r)
@@ -498,6 +505,7 @@ int fp_runner_run(fp_runner *r)
             fp_letters_tick(r->letters, on_letter_written, r);
         maybe_resume(r);
         if (fp_clock_mono_ms() >= r->next_lag_ms) {
+            fp_group_store_positions(r->group, partition_idle, r);
             fp_group_publish_lag(r->group);
             r->next_lag_ms = fp_clock_mono_ms() + r->cfg.lag_interval_ms;
         }

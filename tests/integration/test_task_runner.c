@@ -551,3 +551,73 @@ Test(task_runner, filter_skips_and_commits_what_does_not_match)
         cr_assert_leq(seen.attempts[n], 1, "mod-%d attempted again after the restart", n);
     pthread_mutex_unlock(&seen.mu);
 }
+
+/* The group's committed offset minus the partition's end, summed over partitions 0..n-1
+ * of topic (what `kafka-consumer-groups --describe` shows as lag). */
+static long long committed_lag(int n)
+{
+    char why[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), why, sizeof why);
+    rd_kafka_conf_set(conf, "group.id", group, why, sizeof why);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    cr_assert_not_null(rk, "%s", why);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i);
+    cr_assert_eq(rd_kafka_committed(rk, l, 10000), 0);
+    long long lag = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t lo, hi;
+        cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000), 0);
+        lag += hi - (l->elems[i].offset >= 0 ? l->elems[i].offset : lo);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return lag;
+}
+
+/* A moderate task's stream is written in transactions: after the last event of each
+ * partition comes a commit marker that a read_committed consumer never gets as a
+ * message. Once everything is done the group still reaches lag 0 (the task is not
+ * reported as lagging and not progressing forever). */
+Test(task_runner, a_transactional_stream_is_committed_to_its_end)
+{
+    tk_topic_create(topic, 2);
+    tk_topic_create(dlq, 2);
+    char why[256], txid[200], key[16];
+    snprintf(txid, sizeof txid, "%s.writer", group);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"), why, sizeof why);
+    rd_kafka_conf_set(conf, "transactional.id", txid, why, sizeof why);
+    rd_kafka_t *tx = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    cr_assert_not_null(tx, "%s", why);
+    cr_assert_null(rd_kafka_init_transactions(tx, 30000));
+    cr_assert_null(rd_kafka_begin_transaction(tx));
+    for (int i = 0; i < 20; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "ok-%d", i);
+        snprintf(key, sizeof key, "k%d", i);
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddNumberToObject(data, "n", i);
+        char *ev = fp_event_encode(id, "tests", name, (long long)time(NULL) * 1000, 1, data);
+        cJSON_Delete(data);
+        cr_assert_eq(rd_kafka_producev(tx, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE(ev, strlen(ev)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_END), 0);
+        free(ev);
+    }
+    cr_assert_null(rd_kafka_commit_transaction(tx, 30000));
+    rd_kafka_destroy(tx);
+    running x;
+    start_runner(&x, 8, 3);
+    wait_done(0, 20, 60);
+    double end = tk_now() + 10;
+    long long lag = committed_lag(2);
+    while (lag != 0 && tk_now() < end) {
+        usleep(250 * 1000);
+        lag = committed_lag(2);
+    }
+    stop_runner(&x);
+    cr_assert_eq(lag, 0, "the commits step over the transaction markers (lag %lld)", lag);
+}
