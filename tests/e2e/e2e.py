@@ -262,6 +262,15 @@ class HookReceiver:
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.load(r)
 
+    def delivered(self):
+        """{id: number of requests that carried it} over the deliveries answered 2xx, and
+        the number of requests whose signature did not verify."""
+        seen = {}
+        for r in self.control("requests")["requests"]:
+            if r["status"] is not None and 200 <= r["status"] < 300:
+                seen[r["id"]] = seen.get(r["id"], 0) + 1
+        return seen, self.control("stats")["bad_signatures"]
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)

@@ -108,14 +108,6 @@ def kill_task(ns, task):
     return len(pids)
 
 
-def delivered_ids(receiver):
-    seen = {}
-    for d in receiver.control("deliveries")["deliveries"]:
-        if 200 <= d["status"] < 300:
-            seen[d["id"]] = seen.get(d["id"], 0) + 1
-    return seen
-
-
 def stream_ids(topic):
     """Every id on a stream, read with read_committed by Kafka's console consumer."""
     out = subprocess.run([TESTENV, "kafka-tool", "tools.consumer.ConsoleConsumer", "--bootstrap-server",
@@ -220,12 +212,13 @@ def run(ns, name, sheet, key, hook):
     check("repeated mails stay within the crash window", repeats <= window, "%d > %d" % (repeats, window))
     check("each mail went to its submitter", to == {b["email"] for b in bodies}, "%d addresses" % len(to))
 
-    hooked = delivered_ids(hook)
+    hooked, bad = hook.delivered()
     print("  flagged receiver: %d ids (%d expected flagged), %d repeated deliveries"
           % (len(hooked), len(flagged_want), sum(n - 1 for n in hooked.values())), flush=True)
     check("the webhook on the moderated stream received exactly the flagged submissions",
           set(hooked) == flagged_want, "missing %d, unexpected %d" % (len(flagged_want - set(hooked)),
                                                                        len(set(hooked) - flagged_want)))
+    check("every delivery on the stream was signed with the Secret's key", bad == 0, str(bad))
     out_topic = kubectl("get", "ft", "check", "-n", ns, "-o", "jsonpath={.status.outputTopic}")
     streamed = stream_ids(out_topic)
     check("the moderated stream holds every id exactly once (read_committed)",

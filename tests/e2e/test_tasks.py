@@ -70,15 +70,6 @@ def task_ready(ns, name):
     return conds.get("Ready") == "True" and o["status"].get("observedGeneration") == o["metadata"]["generation"]
 
 
-def delivered_ids(receiver):
-    """{id: number of requests that carried it} over the deliveries answered 2xx, and
-    the number of requests whose signature did not verify."""
-    seen = {}
-    for r in receiver.control("requests")["requests"]:
-        if r["status"] is not None and 200 <= r["status"] < 300:
-            seen[r["id"]] = seen.get(r["id"], 0) + 1
-    return seen, receiver.control("stats")["bad_signatures"]
-
 
 def kill_task(ns, task):
     r = subprocess.run(["pgrep", "-f", "formpipe-task .*%s_[^ ]*%s" % (ns, task)], capture_output=True, text=True)
@@ -159,7 +150,7 @@ def run(ns, name, sheet, key, fast, flaky):
     verify_sheet(sheet, ids, COLUMNS, "sheet with two tasks on the topic")
     want = set(ids)
     for what, receiver in (("fast", fast), ("flaky", flaky)):
-        seen, bad = delivered_ids(receiver)
+        seen, bad = receiver.delivered()
         repeats = sum(n - 1 for n in seen.values())
         print("  %s receiver: %d ids answered 2xx, %d repeated deliveries, %d bad signatures"
               % (what, len(seen), repeats, bad), flush=True)
