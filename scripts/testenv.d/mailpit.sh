@@ -5,11 +5,15 @@
 # localhost from a CA generated per environment: $STATE/mailpit/ca.crt) and AUTH
 # (user formpipe, the password in $STATE/mailpit/password). Recipients outside
 # example.org/.com/.net are refused with 550 (the tests' 5xx); chaos is enabled so a
-# test can make Mailpit answer 4xx through PUT /api/v1/chaos.
+# test can make Mailpit answer 4xx through PUT /api/v1/chaos. A second one, mailpit-tls,
+# speaks implicit TLS (smtps://) on $MAILPIT_TLS_SMTP_PORT with the same certificate and
+# AUTH, its API on $MAILPIT_TLS_HTTP_PORT.
 
 mailpit_dir() { echo "$FP_CACHE/mailpit-$MAILPIT_VERSION-$(fp_recipe_key build_mailpit)"; }
 mailpit_smtp_url() { echo "smtp://127.0.0.1:$MAILPIT_SMTP_PORT"; }
 mailpit_api_url() { echo "http://127.0.0.1:$MAILPIT_HTTP_PORT"; }
+mailpit_smtps_url() { echo "smtps://127.0.0.1:$MAILPIT_TLS_SMTP_PORT"; }
+mailpit_tls_api_url() { echo "http://127.0.0.1:$MAILPIT_TLS_HTTP_PORT"; }
 
 build_mailpit() {
   local dest; dest=$(mailpit_dir)
@@ -43,20 +47,26 @@ mailpit_secrets() {
   )
 }
 
-mailpit_up() {
-  proc_pid mailpit >/dev/null && return 0
-  require_free_port mailpit "$MAILPIT_SMTP_PORT" && require_free_port mailpit "$MAILPIT_HTTP_PORT" || return 1
-  mailpit_secrets || { echo "testenv: cannot make mailpit's certificate" >&2; return 1; }
-  fp_progress "starting mailpit"
-  local d=$STATE/mailpit
-  start_proc mailpit "$(mailpit_dir)/bin/mailpit" \
-    --smtp "127.0.0.1:$MAILPIT_SMTP_PORT" --listen "127.0.0.1:$MAILPIT_HTTP_PORT" \
-    --database "$d/mailpit.db" --max 0 --disable-version-check --smtp-disable-rdns \
-    --smtp-tls-cert "$d/server.crt" --smtp-tls-key "$d/server.key" --smtp-require-starttls \
+# mailpit_start NAME SMTP_PORT HTTP_PORT TLS_FLAG: one Mailpit (TLS_FLAG: --smtp-require-starttls
+# or --smtp-require-tls for implicit TLS), its own store.
+mailpit_start() {
+  local name=$1 smtp=$2 http=$3 tls=$4 d=$STATE/mailpit
+  proc_pid "$name" >/dev/null && return 0
+  require_free_port "$name" "$smtp" && require_free_port "$name" "$http" || return 1
+  start_proc "$name" "$(mailpit_dir)/bin/mailpit" \
+    --smtp "127.0.0.1:$smtp" --listen "127.0.0.1:$http" \
+    --database "$d/$name.db" --max 0 --disable-version-check --smtp-disable-rdns \
+    --smtp-tls-cert "$d/server.crt" --smtp-tls-key "$d/server.key" "$tls" \
     --smtp-auth-file "$d/auth" --smtp-allowed-recipients '@example\.(org|com|net)$' \
     --enable-chaos
-  wait_until 30 "mailpit" curl -fsS "$(mailpit_api_url)/api/v1/info" || { fail_with_log mailpit; return 1; }
-  fp_progress "mailpit ready: SMTP $(mailpit_smtp_url), API $(mailpit_api_url)"
+  wait_until 30 "$name" curl -fsS "http://127.0.0.1:$http/api/v1/info" || { fail_with_log "$name"; return 1; }
 }
 
-mailpit_down() { stop_proc mailpit 5; }
+mailpit_up() {
+  mailpit_secrets || { echo "testenv: cannot make mailpit's certificate" >&2; return 1; }
+  fp_progress "starting mailpit"
+  mailpit_start mailpit "$MAILPIT_SMTP_PORT" "$MAILPIT_HTTP_PORT" --smtp-require-starttls &&
+    mailpit_start mailpit-tls "$MAILPIT_TLS_SMTP_PORT" "$MAILPIT_TLS_HTTP_PORT" --smtp-require-tls || return 1
+  fp_progress "mailpit ready: SMTP $(mailpit_smtp_url) and $(mailpit_smtps_url), APIs $(mailpit_api_url) and $(mailpit_tls_api_url)"
+}
+

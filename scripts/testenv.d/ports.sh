@@ -19,3 +19,6 @@ BENCH_INGEST_PORT=29891
 # Mailpit (scripts/testenv.d/mailpit.sh): SMTP with STARTTLS + AUTH, and its HTTP API
 MAILPIT_SMTP_PORT=29525
 MAILPIT_HTTP_PORT=29825
+# a second Mailpit speaking implicit TLS (smtps://), with its own API
+MAILPIT_TLS_SMTP_PORT=29526
+MAILPIT_TLS_HTTP_PORT=29826

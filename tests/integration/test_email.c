@@ -427,6 +427,23 @@ static double receive_spread(void)
     return last - first;
 }
 
+Test(email, implicit_tls_delivers_too)
+{
+    /* the second Mailpit speaks smtps:// (TLS from the first byte) */
+    snprintf(api, sizeof api, "%s", tk_env("FORMPIPE_MAILPIT_TLS_API"));
+    free(mailpit("DELETE", "/api/v1/messages", NULL));
+    make_smtp_dir(tk_env("FORMPIPE_MAILPIT_SMTPS"));
+    produce("tls-1", "Ada", "ada@example.org", "over TLS");
+    produce("tls-2", "Bo", "bo@example.org", "over TLS");
+    tk_flush(producer);
+    start_task(0, NULL);
+    cr_assert_eq(wait_messages(2, 60), 2, "both mails arrive over implicit TLS");
+    fp_deadletter dl[2];
+    char ids[2][64];
+    cr_assert_eq(dead_letters(dl, ids, 1, 1), 0, "nothing dead-lettered");
+    stop_task();
+}
+
 Test(email, pacing_costs_no_attempt)
 {
     char id[16], addr[64];
