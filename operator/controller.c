@@ -245,8 +245,12 @@ static void on_flush_pod(void *ctx, op_event_type type, const cJSON *pod)
         free(runs);
         runs = NULL;
     }
+    long long before = runs ? runs->rows_total : 0;
     int changed = runs && op_flushruns_record(runs, pod);
+    long long written = changed ? runs->rows_total - before : 0;
     pthread_mutex_unlock(&c->lock);
+    if (written > 0)
+        op_pipemetrics_flush_rows(c->pipe_metrics, ns, name, written);
     if (changed)
         op_queue_add(c->queue, key);
 }

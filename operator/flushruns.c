@@ -70,10 +70,12 @@ int op_flushruns_record(op_flushruns *r, const cJSON *pod)
     op_flush_run run;
     if (!t || read_run(pod, t, &run) < 0)
         return 0;
+    long long counted = 0;   /* rows of this pod already in rows_total */
     for (int i = 0; i < r->n; i++) {   /* seen before: drop the old entry, insert again */
         if (strcmp(r->run[i].pod, run.pod) == 0) {
             if (same_run(&r->run[i], &run))
                 return 0;
+            counted = r->run[i].rows > 0 ? r->run[i].rows : 0;
             memmove(&r->run[i], &r->run[i + 1], (size_t)(r->n - i - 1) * sizeof run);
             r->n--;
             break;
@@ -84,6 +86,8 @@ int op_flushruns_record(op_flushruns *r, const cJSON *pod)
         at++;
     if (at == OP_FLUSHRUNS_KEPT)
         return 0;
+    if (run.rows > counted)
+        r->rows_total += run.rows - counted;
     int keep = r->n < OP_FLUSHRUNS_KEPT ? r->n : OP_FLUSHRUNS_KEPT - 1;
     memmove(&r->run[at + 1], &r->run[at], (size_t)(keep - at) * sizeof run);
     r->run[at] = run;

@@ -29,6 +29,7 @@ typedef struct op_flush_run {
 typedef struct op_flushruns {
     op_flush_run run[OP_FLUSHRUNS_KEPT];   /* newest first */
     int n;
+    long long rows_total;                  /* rows of every run recorded, also those no longer kept */
 } op_flushruns;
 
 /* What the newest runs say, for status and conditions. */
@@ -48,7 +49,7 @@ typedef struct op_flush_facts {
 /* 1 when the pod's container has terminated (a run that may be recorded). */
 int op_flushruns_finished(const cJSON *pod);
 
-/* Records a flush pod if it has terminated (a run that found the lock taken is no
+/* Records a flush pod if it has terminated (its rows count once in rows_total) (a run that found the lock taken is no
  * outcome and is not recorded) (a pod seen again is updated, not added).
  * Returns 1 when the record changed, 0 when not (running pod, nothing new, or older than
  * every kept run). */

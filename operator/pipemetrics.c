@@ -25,6 +25,7 @@ static const fp_metric_def families[G_COUNT] = {
 
 struct op_pipemetrics {
     fp_metric *g[G_COUNT];
+    fp_metric *rows;   /* counter: rows written by flush runs */
 };
 
 op_pipemetrics *op_pipemetrics_new(fp_metrics *m, fp_error *err)
@@ -35,7 +36,10 @@ op_pipemetrics *op_pipemetrics_new(fp_metrics *m, fp_error *err)
         fp_error_set(err, FP_ENOMEM, "out of memory");
         return NULL;
     }
-    if (fp_metrics_gauges(m, families, G_COUNT, labels, pm->g, err) < 0) {
+    if (fp_metrics_gauges(m, families, G_COUNT, labels, pm->g, err) < 0 ||
+        !(pm->rows = fp_metrics_counter(m, "formpipe_pipeline_flush_rows_total",
+                                        "Rows flush runs wrote to the sheet (counted when the operator records the run).",
+                                        labels, err))) {
         free(pm);
         return NULL;
     }
@@ -68,9 +72,17 @@ void op_pipemetrics_set(op_pipemetrics *pm, const char *ns, const char *name, co
     fp_metric_put(pm->g[G_THROTTLED], labels, (double)f->throttled);
 }
 
+void op_pipemetrics_flush_rows(op_pipemetrics *pm, const char *ns, const char *name, long long rows)
+{
+    const char *const labels[] = {ns, name};
+    if (pm && rows > 0)
+        fp_series_add(fp_metric_series(pm->rows, labels), (double)rows);
+}
+
 void op_pipemetrics_forget(op_pipemetrics *pm, const char *ns, const char *name)
 {
     const char *const labels[] = {ns, name};
+    fp_metric_forget(pm->rows, labels);
     for (int i = 0; i < G_COUNT; i++)
         fp_metric_forget(pm->g[i], labels);
 }

@@ -19,6 +19,9 @@ void op_pipemetrics_free(op_pipemetrics *pm);   /* NULL is fine; the registry ke
 void op_pipemetrics_set(op_pipemetrics *pm, const char *ns, const char *name, const op_observed *o,
                         const op_condition cond[OP_C_COUNT]);
 
+/* Adds rows a newly recorded flush run wrote to formpipe_pipeline_flush_rows_total. */
+void op_pipemetrics_flush_rows(op_pipemetrics *pm, const char *ns, const char *name, long long rows);
+
 /* Removes the pipeline's series. */
 void op_pipemetrics_forget(op_pipemetrics *pm, const char *ns, const char *name);
 

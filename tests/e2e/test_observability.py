@@ -27,7 +27,7 @@ MUST_HAVE_DATA = {
     "Submissions accepted /s by form", "Refused /s by status (4xx: the client, 5xx: formpipe)",
     "Failing fields /s by rule", "Kafka acknowledgement latency p99", "Pipeline lag (events not yet in the buffer)",
     "Consumer lag by partition", "Rows inserted /s", "Rows waiting for the sheet", "Redis errors /s",
-    "Rows written by the newest run", "Failed runs in a row", "Quota waits per run", "429 answers per run",
+    "Rows written to the sheet /s", "Rows written by the newest run", "Failed runs in a row", "Quota waits per run", "429 answers per run",
     "Time since the last successful run", "On the pipelines' dead-letter topics", "Reconciles /s by result",
     "Leader (1: a replica leads)", "Work queue depth", "Watch restarts /s",
 }

@@ -139,3 +139,22 @@ ParameterizedTest(struct quota_case *c, flushruns, quota_and_oldest)
     cr_assert_eq(f.quota_wait_ms, c->quota_wait_ms, "%s: quota wait %lld", c->what, f.quota_wait_ms);
     cr_assert_eq(f.throttled, c->throttled, "%s: throttled %lld", c->what, f.throttled);
 }
+
+Test(flushruns, rows_total_counts_each_run_once_also_after_it_is_no_longer_kept)
+{
+    op_flushruns r = {0};
+    char name[16], at[32];
+    for (int i = 0; i < OP_FLUSHRUNS_KEPT + 3; i++) {   /* more runs than kept, each of 10 rows */
+        snprintf(name, sizeof name, "p%d", i);
+        snprintf(at, sizeof at, "2026-12-01T10:%02d:00Z", i);
+        cJSON *p = pod(name, at, 0, OK(10, 0));
+        op_flushruns_record(&r, p);
+        op_flushruns_record(&r, p);   /* seen again: not counted again */
+        cJSON_Delete(p);
+    }
+    cr_assert_eq(r.rows_total, 10 * (OP_FLUSHRUNS_KEPT + 3));
+    cJSON *p = pod("late", "2026-12-01T09:00:00Z", 0, OK(99, 0));   /* older than every kept run: not recorded */
+    op_flushruns_record(&r, p);
+    cJSON_Delete(p);
+    cr_assert_eq(r.rows_total, 10 * (OP_FLUSHRUNS_KEPT + 3), "a run too old to keep is not counted");
+}
