@@ -93,7 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int max_pairs = 1 + data[0] % FP_BODY_MAX_PAIRS;
     check_form((const char *)data + 1, size - 1, max_pairs);
-    char *text = strndup((const char *)data + 1, size - 1);   /* a header value: up to the first NUL */
+    char *text = malloc(size);   /* a header value: up to the first NUL (the input need not hold one) */
+    if (!text)
+        return 0;
+    memcpy(text, data + 1, size - 1);
+    text[size - 1] = '\0';
     check_forwarded(text);
     free(text);
     return 0;

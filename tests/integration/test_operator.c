@@ -1215,7 +1215,7 @@ Test(tasks, replicas_follow_the_task_groups_lag_up_to_the_partitions, .init = se
     int port = start_operator(&op, NULL, fast_measure);
     apply_pipeline("busy", 4, "  progressDeadlineSeconds: 10");
     tk_sh_until(15, "True", "kubectl get -n %s fp busy -o jsonpath='%s'", ns, condition("TopicReady"));
-    apply_task("hook", "busy", "  webhook: {url: 'http://receiver.example.com/'}\n  scaling: {minReplicas: 1, lagPerReplica: 100}");
+    apply_task("hook", "busy", "  webhook: {url: 'https://receiver.example.com/'}\n  scaling: {minReplicas: 1, lagPerReplica: 100}");
     tk_sh_until(15, "1", "kubectl get -n %s deployment hook-task -o jsonpath='{.spec.replicas}'", ns);
     char topic[160];
     snprintf(topic, sizeof topic, "forms.%s.busy", ns);
