@@ -76,9 +76,9 @@ ENTRYPOINT ["/usr/local/bin/formpipe-flush"]
 
 FROM runtime AS formpipe-task
 USER root
-# runtime-libs formpipe-task: ca-certificates libcjson1 libcurl4 librdkafka1 libssl3 libwebsockets17
+# runtime-libs formpipe-task: ca-certificates libcjson1 libcurl4 libhiredis0.14 librdkafka1 libssl3 libwebsockets17
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      ca-certificates libcjson1 libcurl4 librdkafka1 libssl3 libwebsockets17 \
+      ca-certificates libcjson1 libcurl4 libhiredis0.14 librdkafka1 libssl3 libwebsockets17 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/formpipe-task /usr/local/bin/formpipe-task
 USER 65532:65532

@@ -271,9 +271,7 @@ runtime_libs() {   # the Debian packages of the libraries bin/$1 links directly,
 check "Dockerfile: the ingest's image has the lws event-loop plugin it loads" equals \
   "$(grep '^# runtime-plugins formpipe-ingest:' Dockerfile | cut -d: -f2 | awk '{print $1}')" \
   "$(dpkg -S '*/libwebsockets-evlib_ev.so' | cut -d: -f1 | head -1)"
-images=(formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush)
-# formpipe-task joins once its sources (services/task, issue #17) are part of the build
-[ -f services/task/CMakeLists.txt ] && images+=(formpipe-task)
+images=(formpipe-operator formpipe-ingest formpipe-consumer formpipe-flush formpipe-task)
 for b in "${images[@]}"; do
   check "Dockerfile: $b is built and copied" bash -c "[ -x '$bin/$b' ] && grep -q 'COPY --from=build /build/bin/$b ' Dockerfile"
   declared=$(grep "^# runtime-libs $b:" Dockerfile | cut -d: -f2- | tr ' ' '\n' | grep -v -e '^$' -e '^ca-certificates$' | sort -u | tr '\n' ' ')
