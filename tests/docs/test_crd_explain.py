@@ -7,8 +7,8 @@ import html, importlib.machinery, importlib.util, os, re, subprocess, sys, time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = os.path.join(ROOT, "docs", "guide", "reference.md")
 _loader = importlib.machinery.SourceFileLoader("crd_reference", os.path.join(ROOT, "scripts", "crd-reference"))
-ref = importlib.util.module_from_spec(importlib.util.spec_from_loader("crd_reference", _loader))
-_loader.exec_module(ref)   # the reference's own type names, as explain prints them
+crdref = importlib.util.module_from_spec(importlib.util.spec_from_loader("crd_reference", _loader))
+_loader.exec_module(crdref)   # the reference's own type names, as explain prints them
 FAILURES = []
 
 
@@ -115,7 +115,7 @@ def main():
                 listed[(parent + "." if parent else "") + name] = child
         for path in sorted(set(tree) & set(rows)):
             typ, required, enum, desc = rows[path]
-            want_type = ref.explain_name(typ)
+            want_type = crdref.explain_name(typ)
             e_type, e_required, e_desc, e_has_enum = listed.get(path, ("?", None, "?", False))
             check("%s %s: type" % (kind, path), e_type == want_type, "explain %r, reference %r" % (e_type, want_type))
             check("%s %s: required" % (kind, path), e_required == required, "explain %r, reference %r" % (e_required, required))
