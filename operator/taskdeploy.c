@@ -82,6 +82,11 @@ static void moderate_container(const op_task *t, const op_pipeline *p, const op_
     arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
     arg(pp->args, "--moderate-words-file=%s/%s", OP_TASK_WORDS_DIR, t->words_key);
     arg(pp->args, "--moderate-threshold=%d", t->threshold);
+    /* transactional.id <group>.<pod name>: one per replica, kept by a restarted container */
+    cJSON *pod = cJSON_CreateObject();
+    str(pod, "name", "FORMPIPE_POD_NAME");
+    str(cJSON_AddObjectToObject(cJSON_AddObjectToObject(pod, "valueFrom"), "fieldRef"), "fieldPath", "metadata.name");
+    cJSON_AddItemToArray(pp->env, pod);
     cJSON_ArrayForEach(it, t->fields)
         arg(pp->args, "--moderate-field=%s", it->valuestring);
     filter_args(t, pp);

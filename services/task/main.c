@@ -71,7 +71,7 @@ static const fp_option options[] = {
     {"min-replicas-ack", FP_OPT_INT, "1", "email kind: replicas that must confirm a sent-record (WAIT)", 0, 0, 16, &min_replicas_ack},
     {"filter", FP_OPT_LIST, NULL, "only events where <path>=<JSON scalar> holds (all of them) are acted on; others are committed and counted", 0, 0, 0, &filter},
     {"output-topic", FP_OPT_STRING, "", "moderate kind: the output stream (<topic>.<task>)", 0, 0, 0, &output_topic},
-    {"transactional-id", FP_OPT_STRING, "", "moderate kind: the producer's transactional.id (default <group>.<hostname>)", 0, 0, 0, &transactional_id},
+    {"transactional-id", FP_OPT_STRING, "", "moderate kind: the producer's transactional.id (default <group>.<$FORMPIPE_POD_NAME, else the hostname>)", 0, 0, 0, &transactional_id},
     {"moderate-words-file", FP_OPT_STRING, "", "moderate kind: the word list, one term per line (reloaded when it changes)", 0, 0, 0, &words_file},
     {"moderate-field", FP_OPT_LIST, NULL, "moderate kind: a text field checked (repeatable; default every string field)", 0, 0, 0, &moderate_fields},
     {"moderate-threshold", FP_OPT_INT, "1", "moderate kind: score (terms found) at which an event is flagged", 0, 1, 1000000, &moderate_threshold},
@@ -218,8 +218,12 @@ static int run_moderate(fp_metrics *metrics)
     }
     if (*transactional_id) {
         snprintf(txid, sizeof txid, "%s", transactional_id);
-    } else {   /* a pod's hostname is its name: stable across restarts of its container */
-        gethostname(host, sizeof host - 1);
+    } else {   /* the pod's name (downward API), else the hostname: stable across restarts of its container */
+        const char *pod = getenv("FORMPIPE_POD_NAME");
+        if (pod && *pod)
+            snprintf(host, sizeof host, "%s", pod);
+        else
+            gethostname(host, sizeof host - 1);
         snprintf(txid, sizeof txid, "%s.%s", group, *host ? host : "task");
     }
     fp_moderate_config mc = {

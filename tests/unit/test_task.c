@@ -298,6 +298,8 @@ Test(taskdeploy, moderate_mounts_its_configmap_and_writes_its_stream)
                      "--moderate-field=comments --moderate-field=name --filter=data.lang=\"en\" "
                      "--kafka-config=/etc/formpipe/kafka/client.properties");
     char *text = cJSON_PrintUnformatted(d);
+    cr_assert_not_null(strstr(text, "{\"name\":\"FORMPIPE_POD_NAME\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.name\"}}}"),
+                       "each replica's transactional.id comes from its pod's name: %s", text);
     cr_assert_not_null(strstr(text, "\"configMap\":{\"name\":\"words\"}"), "the whole ConfigMap (no items, no subPath): %s", text);
     cr_assert_not_null(strstr(text, "\"mountPath\":\"/etc/formpipe/words\",\"readOnly\":true"), "%s", text);
     cr_assert_null(strstr(text, "subPath"), "%s", text);
