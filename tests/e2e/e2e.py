@@ -74,6 +74,24 @@ spec:
 %s""" % (name, ns, fields, extra_fields, kafka, sheet, spec)
 
 
+def hmac_key(work):
+    """A fresh 32-byte webhook signing key in work/hmac; returns its path."""
+    path = os.path.join(work, "hmac")
+    with open(path, "wb") as f:
+        f.write(os.urandom(32))
+    return path
+
+
+def pipeline_with_hook_secret(ns, name, sheet, key):
+    """Namespace ns (the stack's Secrets), spreadsheet sheet, Secret hook holding key, and
+    the student-data FormPipeline name, waited for until Ready."""
+    stack("namespace", ns)
+    stack("sheet", sheet)
+    kubectl("create", "secret", "generic", "hook", "-n", ns, "--from-file=hmac=" + key)
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 3))
+    until("FormPipeline Ready", lambda: ready(ns, name), 120)
+
+
 def status(ns, name, jsonpath):
     return kubectl("get", "fp", name, "-n", ns, "-o", "jsonpath=" + jsonpath, check=False)
 

@@ -15,8 +15,8 @@ Run under scripts/testenv exec with the stack up (ctest fixture `stack`)."""
 import json, os, subprocess, sys, tempfile, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (HookReceiver, TESTENV, check, finish, flush_until, group_lag, kubectl, pipeline_yaml, post_all, ready,
-                 sanitizer_reports, stack, submission, until, verify_sheet)
+from e2e import (HookReceiver, TESTENV, check, hmac_key, pipeline_with_hook_secret, finish, flush_until, group_lag,
+                 kubectl, post_all, sanitizer_reports, submission, until, verify_sheet)
 
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 N, KEYS = int(os.environ.get("FORMPIPE_E2E_N", "10000")), 200
@@ -128,9 +128,7 @@ def main():
     ns = "e2e-builtin-%d" % os.getpid()
     name, sheet = "asked-%d" % os.getpid(), "e2e-builtin-sheet-%d" % os.getpid()
     work = tempfile.mkdtemp(prefix="e2e-builtin-")
-    key = os.path.join(work, "hmac")
-    with open(key, "wb") as f:
-        f.write(os.urandom(32))
+    key = hmac_key(work)
     hook = HookReceiver(key, os.path.join(work, "hook.log"))
     try:
         run(ns, name, sheet, key, hook)
@@ -142,15 +140,12 @@ def main():
 def run(ns, name, sheet, key, hook):
     check("Mailpit runs (scripts/testenv)", bool(API) and mailpit("GET", "/api/v1/info") is not None, API)
     mailpit("DELETE", "/api/v1/messages")
-    stack("namespace", ns)
-    stack("sheet", sheet)
-    kubectl("create", "secret", "generic", "hook", "-n", ns, "--from-file=hmac=" + key)
+    kubectl("create", "namespace", ns)
     kubectl("create", "secret", "generic", "smtp", "-n", ns, "--from-literal=url=" + os.environ["FORMPIPE_MAILPIT_SMTP"],
             "--from-literal=username=" + os.environ["FORMPIPE_MAILPIT_USER"],
             "--from-file=password=" + os.environ["FORMPIPE_MAILPIT_PASSWORD_FILE"],
             "--from-file=ca.crt=" + os.environ["FORMPIPE_MAILPIT_CA_FILE"])
-    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 3))
-    until("FormPipeline Ready", lambda: ready(ns, name), 120)
+    pipeline_with_hook_secret(ns, name, sheet, key)
     kubectl("apply", "-f", "-", input=tasks_yaml(ns, name, hook.url))
     until("the FormTasks Ready", lambda: all(
         kubectl("get", "ft", t, "-n", ns, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",

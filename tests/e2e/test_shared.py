@@ -79,7 +79,6 @@ def post_form(name, first, count):
 
 
 def main():
-    kubectl("create", "namespace", NS)
     stack("namespace", NS)
     names = ["alpha", "beta", "gamma"]
     for name in names + ["delta"]:

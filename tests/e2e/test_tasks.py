@@ -16,8 +16,8 @@ Run under scripts/testenv exec with the stack up (ctest fixture `stack`)."""
 import json, os, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (HookReceiver, check, finish, flush_until, group_lag, kubectl, pipeline_yaml, post_all, ready,
-                 sanitizer_reports, stack, submission, until, verify_sheet, STACK_LOGS)
+from e2e import (HookReceiver, check, hmac_key, pipeline_with_hook_secret, finish, flush_until, group_lag, kubectl,
+                 post_all, sanitizer_reports, submission, until, verify_sheet, STACK_LOGS)
 
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 N, KEYS = 10000, 200
@@ -83,9 +83,7 @@ def main():
     ns = "e2e-tasks-%d" % os.getpid()
     name, sheet = "tasked-%d" % os.getpid(), "e2e-tasks-sheet-%d" % os.getpid()
     work = tempfile.mkdtemp(prefix="e2e-tasks-")
-    key = os.path.join(work, "hmac")
-    with open(key, "wb") as f:
-        f.write(os.urandom(32))
+    key = hmac_key(work)
     fast = HookReceiver(key, os.path.join(work, "fast.log"))
     flaky = HookReceiver(key, os.path.join(work, "flaky.log"))
     flaky.control("script", {"fail_percent": 30, "action": {"status": 500}})
@@ -98,11 +96,7 @@ def main():
 
 
 def run(ns, name, sheet, key, fast, flaky):
-    stack("namespace", ns)
-    stack("sheet", sheet)
-    kubectl("create", "secret", "generic", "hook", "-n", ns, "--from-file=hmac=" + key)
-    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 3))
-    until("FormPipeline Ready", lambda: ready(ns, name), 120)
+    pipeline_with_hook_secret(ns, name, sheet, key)
     t0 = time.time()
     kubectl("apply", "-f", "-", input=task_yaml(ns, "fast", name, fast.url))
     kubectl("apply", "-f", "-", input=task_yaml(ns, "flaky", name, flaky.url, max_attempts=30,
