@@ -169,20 +169,7 @@ static int read_output(const char *prefix, int *counts, int *flagged, int want, 
  * aborted transactions included), read until wait_s passes without news. */
 static int count_uncommitted(double wait_s)
 {
-    char errstr[512], g[128];
-    tk_unique(g, sizeof g, "uncommitted");
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[][2] = {{"bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP")}, {"group.id", g},
-                           {"auto.offset.reset", "earliest"}, {"isolation.level", "read_uncommitted"}};
-    for (size_t i = 0; i < 4; i++)
-        cr_assert_eq(rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr), RD_KAFKA_CONF_OK, "%s", errstr);
-    rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    cr_assert_not_null(r, "%s", errstr);
-    rd_kafka_poll_set_consumer(r);
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(subs, output, RD_KAFKA_PARTITION_UA);
-    cr_assert_eq(rd_kafka_subscribe(r, subs), 0);
-    rd_kafka_topic_partition_list_destroy(subs);
+    rd_kafka_t *r = tk_kafka_reader_isolated(output, "read_uncommitted");
     int n = 0;
     double quiet_until = tk_now() + 10;   /* the first assignment takes a moment */
     while (tk_now() < quiet_until) {

@@ -351,12 +351,17 @@ void tk_redis_component(int port, char *out, size_t outsz)
 
 rd_kafka_t *tk_kafka_reader(const char *topic)
 {
+    return tk_kafka_reader_isolated(topic, "read_committed");
+}
+
+rd_kafka_t *tk_kafka_reader_isolated(const char *topic, const char *isolation_level)
+{
     char err[512], group[128];
     tk_unique(group, sizeof group, "reader");
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *kv[][2] = {{"bootstrap.servers", tk_env("FORMPIPE_KAFKA_BOOTSTRAP")}, {"group.id", group},
-                           {"auto.offset.reset", "earliest"}};
-    for (size_t i = 0; i < 3; i++)
+                           {"auto.offset.reset", "earliest"}, {"isolation.level", isolation_level}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         cr_assert_eq(rd_kafka_conf_set(conf, kv[i][0], kv[i][1], err, sizeof err), RD_KAFKA_CONF_OK, "%s", err);
     rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     cr_assert_not_null(r, "%s", err);

@@ -84,6 +84,9 @@ void tk_redis_component(int port, char *out, size_t outsz);
 /* A consumer in a fresh group reading topic from the start (rd_kafka_consumer_close
  * and rd_kafka_destroy it; destroy every message first). */
 rd_kafka_t *tk_kafka_reader(const char *topic);
+/* The same with isolation.level "read_committed" or "read_uncommitted" (the outputs of
+ * aborted transactions too). */
+rd_kafka_t *tk_kafka_reader_isolated(const char *topic, const char *isolation_level);
 
 /* Reads the dead letters on topic from the start (until want arrived or wait_s passed):
  * their headers into out[] and their payloads (at most 1023 bytes) into payloads[].
