@@ -438,7 +438,7 @@ class Node:
         st, ings = api.call("GET", "/apis/networking.k8s.io/v1/ingresses")
         st2, svcs = api.call("GET", "/api/v1/services")
         services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in svcs.get("items", [])}
-        upstreams, chosen = [], {}   # path -> (has endpoints, created, upstream name or None)
+        upstreams, chosen = {}, {}   # upstream name -> block; path -> (has endpoints, created, upstream name or None)
         for ing in ings.get("items", []):
             ns = ing["metadata"]["namespace"]
             created = ing["metadata"].get("creationTimestamp", "")
@@ -453,9 +453,9 @@ class Node:
                                    if p["port"] == port or p.get("name") == port), None)
                     eps = self.endpoints(ns, svc["spec"].get("selector", {}), target)
                     up = "u_%s_%s" % (ns.replace("-", "_"), be["name"].replace("-", "_"))
-                    if eps:
-                        upstreams.append("  upstream %s {\n%s    keepalive 64;\n  }\n" %
-                                         (up, "".join("    server 127.0.0.1:%d;\n" % p for p in eps)))
+                    if eps:   # many Ingresses may route to one Service (shared mode): one upstream
+                        upstreams[up] = "  upstream %s {\n%s    keepalive 64;\n  }\n" % (
+                            up, "".join("    server 127.0.0.1:%d;\n" % p for p in eps))
                     # one host serves every Ingress here: when two claim a path, the one
                     # with endpoints wins, then the newest (a deleted pipeline may linger)
                     cand = (bool(eps), created, up if eps else None)
@@ -474,7 +474,7 @@ class Node:
                 "    proxy_http_version 1.1;\n    proxy_set_header Connection \"\";\n"
                 "    proxy_set_header Host $host;\n    proxy_set_header X-Forwarded-For $remote_addr;\n"
                 "    proxy_next_upstream error timeout http_503;\n"
-                "%s  }\n}\n") % (user, d, d, d, d, d, d, d, "".join(upstreams), self.ingress_port,
+                "%s  }\n}\n") % (user, d, d, d, d, d, d, d, "".join(v for _, v in sorted(upstreams.items())), self.ingress_port,
                                  "".join(locations))
 
     def stop_stale_nginx(self, d):
