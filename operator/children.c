@@ -367,6 +367,12 @@ static cJSON *build_ingress(const op_pipeline *p)
     cJSON *service = obj(obj(path, "backend"), "service");
     str(service, "name", svc);
     num(obj(service, "port"), "number", 80);
+    if (p->tls_secret) {
+        cJSON *tls = push_obj(arr(spec, "tls"));
+        if (p->host)
+            cJSON_AddItemToArray(arr(tls, "hosts"), cJSON_CreateString(p->host));
+        str(tls, "secretName", p->tls_secret);
+    }
     return o;
 }
 

@@ -291,6 +291,7 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
 
     p->host = op_spec_str(ingest, "host", NULL);
     p->ingress_class = op_spec_str(ingest, "ingressClassName", NULL);
+    p->tls_secret = op_spec_str(op_spec_member(ingest, "tls"), "secretName", NULL);
     p->allowed_origins = op_spec_member(ingest, "allowedOrigins");
     p->trusted_proxies = op_spec_member(ingest, "trustedProxies");
     const cJSON *tp;   /* #16: the ingest refuses to start on a bad one; say so here instead */

@@ -70,6 +70,7 @@ typedef struct op_pipeline {
 
     int ingest_replicas;
     const char *host, *ingress_class;
+    const char *tls_secret;       /* spec.ingest.tls.secretName: the Ingress serves https with it; NULL: http only */
     long long max_body_bytes;
     const cJSON *allowed_origins;    /* array of strings or NULL */
     const cJSON *trusted_proxies;    /* array of strings or NULL: the ingress controller's addresses */

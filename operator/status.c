@@ -135,7 +135,8 @@ cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *
     cJSON_AddNumberToObject(ing, "replicas", p->ingest_replicas);
     cJSON_AddNumberToObject(ing, "readyReplicas", o->ingest_ready);
     char url[512];
-    snprintf(url, sizeof url, "%s%s/forms/%s", p->host ? "http://" : "", p->host ? p->host : "", p->name);
+    const char *scheme = p->tls_secret ? "https://" : "http://";
+    snprintf(url, sizeof url, "%s%s/forms/%s", p->host ? scheme : "", p->host ? p->host : "", p->name);
     cJSON_AddStringToObject(ing, "url", url);
     cJSON *con = cJSON_AddObjectToObject(status, "consumer");
     cJSON_AddNumberToObject(con, "replicas", o->consumers);

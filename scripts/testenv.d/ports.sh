@@ -11,6 +11,7 @@ KUBE_CONTROLLER_MANAGER_PORT=29444
 SHEETS_EMULATOR_PORT=29500
 # scripts/stack: the local system on top of the environment
 STACK_INGRESS_PORT=29880            # nginx playing the ingress controller
+STACK_INGRESS_TLS_PORT=29883        # its https side (Ingresses with tls)
 OPERATOR_ADMIN_PORTS=(29881 29882)  # two operator replicas (leader election)
 # bench/ingest: the reference nginx (fixed 202) and the ingest under test
 BENCH_NGINX_PORT=29890

@@ -15,12 +15,13 @@ and an ingress controller:
     the exit code), restarts crashed containers with backoff like a kubelet, and stops
     processes when Pods are deleted;
   * writes an nginx configuration from the Ingress objects and the ready endpoints of
-    their Services and reloads nginx, which listens on 127.0.0.1:INGRESS_PORT;
+    their Services and reloads nginx, which listens on 127.0.0.1:INGRESS_PORT (and, for
+    Ingresses with tls, https on 127.0.0.1:INGRESS_TLS_PORT with their Secrets);
   * writes STATE/scrape-targets.json, a Prometheus file_sd list of the pods the chart's
     PodMonitor selects, with the labels its relabelings give (namespace, pod, pipeline,
     task, component), so a real Prometheus can scrape the stack (tests/e2e).
 
-Usage: node.py --bin-dir DIR --state DIR --ingress-port PORT [--node NAME]
+Usage: node.py --bin-dir DIR --state DIR --ingress-port PORT [--ingress-tls-port PORT] [--node NAME]
 Needs FORMPIPE_TEST_KUBE_SERVER, FORMPIPE_TEST_KUBE_CA_FILE, FORMPIPE_TEST_KUBE_TOKEN_FILE
 (scripts/testenv env). Stops on SIGTERM: every pod process gets SIGTERM, nginx stops.
 """
@@ -335,6 +336,7 @@ class Node:
     def __init__(self, args):
         self.name, self.bin_dir, self.state = args.node, args.bin_dir, args.state
         self.ingress_port = args.ingress_port
+        self.ingress_tls_port = args.ingress_tls_port
         self.pods, self.lock, self.changed = {}, threading.Lock(), threading.Event()
         self.api = Api()
         os.makedirs(os.path.join(self.state, "pods"), exist_ok=True)
@@ -461,21 +463,62 @@ class Node:
                     cand = (bool(eps), created, up if eps else None)
                     if path["path"] not in chosen or cand[:2] > chosen[path["path"]][:2]:
                         chosen[path["path"]] = cand
-        locations = ["    location %s {\n      %s\n    }\n" %
-                     (p, "proxy_pass http://%s;" % c[2] if c[2] else "return 503;") for p, c in sorted(chosen.items())]
+        locations = "".join("    location %s {\n      %s\n    }\n" %
+                            (p, "proxy_pass http://%s;" % c[2] if c[2] else "return 503;") for p, c in sorted(chosen.items()))
         d = os.path.join(self.state, "nginx")
         user = "user root root;\n" if os.geteuid() == 0 else ""
+        proxy = ("    proxy_http_version 1.1;\n    proxy_set_header Connection \"\";\n"
+                 "    proxy_set_header Host $host;\n    proxy_set_header X-Forwarded-For $remote_addr;\n"
+                 "    proxy_next_upstream error timeout http_503;\n")
+        tls_servers = self.tls_servers(api, ings.get("items", []), d, proxy + locations)
         return ("%sworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
                 "events { worker_connections 4096; }\n"
                 "http {\n  access_log off;\n  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
                 "  fastcgi_temp_path %s/fastcgi;\n  uwsgi_temp_path %s/uwsgi;\n  scgi_temp_path %s/scgi;\n"
                 "  client_max_body_size 16m;\n%s"
-                "  server {\n    listen 127.0.0.1:%d default_server;\n"
-                "    proxy_http_version 1.1;\n    proxy_set_header Connection \"\";\n"
-                "    proxy_set_header Host $host;\n    proxy_set_header X-Forwarded-For $remote_addr;\n"
-                "    proxy_next_upstream error timeout http_503;\n"
-                "%s  }\n}\n") % (user, d, d, d, d, d, d, d, "".join(v for _, v in sorted(upstreams.items())), self.ingress_port,
-                                 "".join(locations))
+                "  server {\n    listen 127.0.0.1:%d default_server;\n%s%s  }\n%s}\n") % (
+                    user, d, d, d, d, d, d, d, "".join(v for _, v in sorted(upstreams.items())), self.ingress_port,
+                    proxy, locations, tls_servers)
+
+    def tls_servers(self, api, ingresses, d, body):
+        """nginx servers for the Ingresses' tls entries, as ingress-nginx makes them: https
+        on 127.0.0.1:TLS_PORT with the entry's kubernetes.io/tls Secret (by SNI for its
+        hosts; without hosts, the default certificate), and http requests to those hosts
+        redirected (308) to https. A Secret not there yet leaves its entry out."""
+        if not self.ingress_tls_port:
+            return ""
+        out, default_done, seen = [], False, set()
+        os.makedirs(os.path.join(d, "tls"), mode=0o700, exist_ok=True)
+        for ing in ingresses:
+            ns = ing["metadata"]["namespace"]
+            for entry in ing["spec"].get("tls", []):
+                st, sec = api.call("GET", "/api/v1/namespaces/%s/secrets/%s" % (ns, entry.get("secretName", "")))
+                data = sec.get("data", {}) if st == 200 else {}
+                if "tls.crt" not in data or "tls.key" not in data:
+                    continue
+                base = os.path.join(d, "tls", "%s_%s" % (ns, entry["secretName"]))
+                for ext, key in (("crt", "tls.crt"), ("key", "tls.key")):
+                    blob = base64.b64decode(data[key])
+                    fd = os.open("%s.%s" % (base, ext), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(blob)
+                # the Secret's version in the text: a renewed certificate reloads nginx
+                version = sec["metadata"].get("resourceVersion", "")
+                hosts = [h for h in entry.get("hosts", []) if h not in seen]
+                seen.update(hosts)
+                if not hosts and default_done:
+                    continue
+                names = " ".join(hosts) if hosts else "_"
+                out.append("  server {\n    listen 127.0.0.1:%d ssl%s;\n    server_name %s;\n"
+                           "    ssl_certificate %s.crt;\n    ssl_certificate_key %s.key;   # %s\n%s  }\n" %
+                           (self.ingress_tls_port, "" if hosts else " default_server", names, base, base, version,
+                            body))
+                default_done = default_done or not hosts
+                if hosts:
+                    out.append("  server {\n    listen 127.0.0.1:%d;\n    server_name %s;\n"
+                               "    return 308 https://$host:%d$request_uri;\n  }\n" %
+                               (self.ingress_port, names, self.ingress_tls_port))
+        return "".join(out)
 
     def stop_stale_nginx(self, d):
         """An nginx left by a node.py that was killed still holds the port: stop it."""
@@ -563,6 +606,7 @@ def main():
     ap.add_argument("--bin-dir", required=True)
     ap.add_argument("--state", required=True)
     ap.add_argument("--ingress-port", type=int, required=True)
+    ap.add_argument("--ingress-tls-port", type=int, default=0, help="https for Ingresses with tls (0: none)")
     ap.add_argument("--node", default="formpipe-node")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())

@@ -9,6 +9,7 @@
 
 #include "children.h"
 #include "pipeline.h"
+#include "status.h"
 
 static const op_defaults defaults = {
     .kafka_bootstrap = "kafka:9092", .replication_factor = 3,
@@ -278,6 +279,53 @@ Test(children, pods_are_locked_down_and_secrets_are_mounted_not_copied)
     cr_assert_str_eq(sat(ing, "spec.rules.0.http.paths.0.path"), "/forms/student-data");
     cr_assert_str_eq(sat(ing, "spec.rules.0.http.paths.0.backend.service.name"), "student-data-ingest");
     cJSON_Delete(ing);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+/* spec.ingest.tls: the Ingress's tls entry (hosts only with a host) and the URL status shows. */
+struct tls_case {
+    const char *ingest;      /* spec.ingest JSON */
+    const char *tls_json;    /* spec.tls of the Ingress, printed; NULL: none */
+    const char *url;         /* status.ingest.url */
+};
+
+ParameterizedTestParameters(children, ingress_tls_follows_the_spec)
+{
+    static struct tls_case cases[] = {
+        {"{}", NULL, "/forms/student-data"},
+        {"{\"host\":\"forms.example.com\"}", NULL, "http://forms.example.com/forms/student-data"},
+        {"{\"host\":\"forms.example.com\",\"tls\":{\"secretName\":\"forms-tls\"}}",
+         "[{\"hosts\":[\"forms.example.com\"],\"secretName\":\"forms-tls\"}]", "https://forms.example.com/forms/student-data"},
+        {"{\"tls\":{\"secretName\":\"forms-tls\"}}", "[{\"secretName\":\"forms-tls\"}]", "/forms/student-data"},
+    };
+    return cr_make_param_array(struct tls_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct tls_case *c, children, ingress_tls_follows_the_spec)
+{
+    char tail[512];
+    snprintf(tail, sizeof tail, ",\"ingest\":%s", c->ingest);
+    cJSON *j = resource(tail);
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    cJSON *ing = op_child_build(p, &defaults, OP_CHILD_INGEST_INGRESS, 0);
+    const cJSON *tls = at(ing, "spec.tls");
+    char *text = tls ? cJSON_PrintUnformatted(tls) : NULL;
+    if (c->tls_json)
+        cr_assert(text && strcmp(text, c->tls_json) == 0, "tls %s, want %s", text ? text : "(none)", c->tls_json);
+    else
+        cr_assert_null(text, "tls %s, want none", text);
+    free(text);
+    cJSON_Delete(ing);
+    op_flush_facts flush = {.last_rows = -1, .rows_waiting = -1, .oldest_waiting_ms = -1};
+    op_observed o = {.partitions = 1, .topic = {"TopicReady", 1, "TopicExists", "t"}, .flush = &flush, .conflict = "",
+                     .tab_owner = "", .group = "g", .dlq_topic = "d"};
+    op_condition cond[OP_C_COUNT];
+    cJSON *st = op_status_build(p, &o, NULL, "2026-12-01T10:01:00Z", cond);
+    cr_assert_str_eq(sat(st, "ingest.url"), c->url);
+    cJSON_Delete(st);
     op_pipeline_free(p);
     cJSON_Delete(j);
 }
