@@ -32,7 +32,7 @@ static char *form_json(const char *suffix, int generation, const char *extra_fie
         snprintf(sh, sizeof sh, ",\"shared\":%s", shared);
     snprintf(out, 4096,
              "{\"name\":\"%s-%s\",\"namespace\":\"tests\",\"generation\":%d,%s\"fields\":["
-             "{\"name\":\"text\",\"type\":\"string\",\"required\":true,\"maxLength\":100000}%s]%s}",
+             "{\"name\":\"text\",\"type\":\"string\",\"required\":true,\"maxLength\":50000}%s]%s}",
              prefix, suffix, generation, top, extra_fields, sh);
     return out;
 }
