@@ -123,7 +123,8 @@ static int list_files(const char *dir, fd_file **out, size_t *nout, fp_error *er
         files[n++] = (fd_file){.path = path, .name = path + dirlen + 1, .dev = st.st_dev, .ino = st.st_ino,
                                .size = st.st_size, .mtime = st.st_mtim};
     }
-    qsort(files, n, sizeof *files, by_name);
+    if (n)
+        qsort(files, n, sizeof *files, by_name);
 out:
     closedir(dh);
     if (rc) {
@@ -182,6 +183,8 @@ const char *fp_formdir_dir(const fp_formdir *d)
 long fp_formdir_find(const fp_formdir *d, const char *name)
 {
     fd_file key = {.name = name};
+    if (!d->n)
+        return -1;
     const fd_file *f = bsearch(&key, d->files, d->n, sizeof *d->files, by_name);
     return f ? (long)(f - d->files) : -1;
 }
