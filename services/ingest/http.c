@@ -31,19 +31,40 @@ static int header(struct lws *wsi, enum lws_token_indexes t, char *out, int outs
     return lws_hdr_total_length(wsi, t) > 0 && lws_hdr_copy(wsi, out, outsz, t) > 0;
 }
 
-/* Keeps the request's Origin when the configuration allows it. */
+/* 1 when allowed (an origin or "*") lets origin post. */
+static int origin_matches(const char *allowed, const char *origin)
+{
+    return !strcmp(allowed, "*") || !strcmp(allowed, origin);
+}
+
+/* Keeps the request's Origin when the configuration allows it: the form's own
+ * "shared.ingest.allowedOrigins" when it has them (a shared ingest serves pipelines
+ * with different sites), else --allowed-origin. */
 static void note_origin(server *s, struct lws *wsi, request *r)
 {
     char origin[256];
-    const fp_strlist *allowed = s->cfg->allowed_origins;
-    if (!allowed || !header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin))
+    if (!header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin))
         return;
-    for (size_t i = 0; i < allowed->n; i++) {
-        if (!strcmp(allowed->items[i], "*") || !strcmp(allowed->items[i], origin)) {
-            snprintf(r->origin, sizeof r->origin, "%s", origin);
-            return;
-        }
+    int ok = 0;
+    if (r->form && r->form->allowed_origins) {
+        const cJSON *o;
+        cJSON_ArrayForEach(o, r->form->allowed_origins)
+            ok |= origin_matches(o->valuestring, origin);
+    } else {
+        const fp_strlist *allowed = s->cfg->allowed_origins;
+        for (size_t i = 0; allowed && i < allowed->n; i++)
+            ok |= origin_matches(allowed->items[i], origin);
     }
+    if (ok)
+        snprintf(r->origin, sizeof r->origin, "%s", origin);
+}
+
+/* The body limit of r: its form's "shared.ingest.maxBodyBytes", bounded above by
+ * --max-body-bytes, or that flag alone. */
+static long body_limit(const server *s, const request *r)
+{
+    long max = s->cfg->max_body_bytes;
+    return r->form && r->form->max_body_bytes && r->form->max_body_bytes < max ? r->form->max_body_bytes : max;
 }
 
 /* A new request on wsi's connection, held by the connection. NULL when out of memory. */
@@ -134,11 +155,11 @@ static void respond_error(server *s, request *r, int status, const char *msg, co
     cJSON_Delete(o);
 }
 
-/* 413: the body is over --max-body-bytes (said by Content-Length, or counted). */
+/* 413: the body is over its limit (body_limit; said by Content-Length, or counted). */
 static void respond_too_large(server *s, request *r)
 {
     char msg[96];
-    snprintf(msg, sizeof msg, "the body is larger than %ld bytes", s->cfg->max_body_bytes);
+    snprintf(msg, sizeof msg, "the body is larger than %ld bytes", body_limit(s, r));
     respond_error(s, r, 413, msg, NULL);
 }
 
@@ -468,10 +489,11 @@ static void check_post_head(server *s, struct lws *wsi, request *r)
         respond_error(s, r, 400, "Content-Length must be a non-negative decimal number", NULL);
         return;
     }
-    if (len > s->cfg->max_body_bytes) {
+    if (len > body_limit(s, r)) {
         respond_too_large(s, r);
         return;
     }
+    fp_buf_init(&r->in, (size_t)body_limit(s, r));   /* nothing read yet: the form's own limit */
     header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype);
     if (!is_json(ctype) && !is_form_post(ctype)) {
         respond_error(s, r, 415, "send application/json or application/x-www-form-urlencoded", NULL);
@@ -516,11 +538,9 @@ static int on_http(worker *w, struct lws *wsi, struct session *ss, const char *u
     ss->req = r;
     if (r->is_get && answer_admin(s, r, uri))
         return 0;
-    note_origin(s, wsi, r);
-    if (r->is_get && answer_schema(s, r, uri))
-        return 0;
-    if (find_form(s, r, uri))
+    if (!(r->is_get && answer_schema(s, r, uri)) && find_form(s, r, uri))
         route_form(s, wsi, r);
+    note_origin(s, wsi, r);   /* the form's origins, if found; written with the answer */
     return 0;
 }
 

@@ -263,7 +263,7 @@ static void *reporter(void *arg)
 }
 
 /* Checks every two seconds that Kafka answers (for /readyz) and every second whether a
- * form file changed. */
+ * form file changed (--forms-dir: whether files came, went or changed). */
 static void *housekeeper(void *arg)
 {
     server *s = arg;
@@ -430,7 +430,8 @@ int fp_ingest_run(const fp_ingest_config *cfg, fp_metrics *metrics, fp_error *er
     server s = {.cfg = cfg};
     s.admin = (fp_admin_routes){.ready = ready, .ctx = &s};   /* no /metrics on the public port */
     int rc, threads = cfg->threads > 0 ? cfg->threads : 1;
-    if (!(s.forms = fp_formset_load(cfg->forms, err))) {
+    if (!(s.forms = cfg->forms_dir && cfg->forms_dir[0] ? fp_formset_open_dir(cfg->forms_dir, err)
+                                                         : fp_formset_load(cfg->forms, err))) {
         rc = err->code;
         goto out;
     }

@@ -11,7 +11,8 @@
 #include "metrics.h"
 
 typedef struct fp_ingest_config {
-    const fp_strlist *forms;        /* compiled form definition files */
+    const fp_strlist *forms;        /* compiled form definition files (--form) */
+    const char *forms_dir;          /* or a directory of them (--forms-dir); NULL/"": --form */
     const char *kafka_bootstrap;
     const char *kafka_config_file;  /* may be NULL */
     const fp_strlist *kafka_properties;

@@ -11,12 +11,13 @@
 #include <stdio.h>
 
 static fp_strlist forms, kafka_properties, allowed_origins, trusted_proxies;
-static char *kafka_bootstrap, *kafka_config, *bind_addr, *log_level, *admin_bind, *token_key_file;
+static char *forms_dir, *kafka_bootstrap, *kafka_config, *bind_addr, *log_level, *admin_bind, *token_key_file;
 static long long port, threads, max_header, max_body, delivery_ms, max_conns, idle_s, grace_ms, rate, burst;
 static long long conns_per_client, request_timeout_s, token_ttl_s, admin_port;
 
 static const fp_option options[] = {
-    {"form", FP_OPT_LIST, NULL, "compiled form definition (JSON) to serve", FP_OPT_REQUIRED, 0, 0, &forms},
+    {"form", FP_OPT_LIST, NULL, "compiled form definition (JSON) to serve (or --forms-dir)", 0, 0, 0, &forms},
+    {"forms-dir", FP_OPT_STRING, "", "serve every form file (*.json) of this directory, e.g. the mounted shared ConfigMap; files added, changed or removed take effect within a second, without a restart (instead of --form)", 0, 0, 0, &forms_dir},
     {"kafka-bootstrap", FP_OPT_STRING, NULL, "Kafka bootstrap servers host:port,...", FP_OPT_REQUIRED, 0, 0, &kafka_bootstrap},
     {"kafka-config", FP_OPT_STRING, "", "librdkafka properties file (security.protocol, sasl.*, ssl.*)", 0, 0, 0, &kafka_config},
     {"kafka-property", FP_OPT_LIST, NULL, "one librdkafka property key=value", 0, 0, 0, &kafka_properties},
@@ -24,14 +25,14 @@ static const fp_option options[] = {
     {"port", FP_OPT_INT, "8080", "HTTP port for the forms (also /healthz, /readyz; never /metrics)", 0, 1, 65535, &port},
     {"admin-bind", FP_OPT_STRING, "0.0.0.0", "address for /healthz, /readyz, /metrics (IPv4)", 0, 0, 0, &admin_bind},
     {"admin-port", FP_OPT_INT, "9090", "port for /healthz, /readyz, /metrics (0: any free port)", 0, 0, 65535, &admin_port},
-    {"max-body-bytes", FP_OPT_INT, "65536", "largest accepted request body", 0, 1, 16 * 1024 * 1024, &max_body},
+    {"max-body-bytes", FP_OPT_INT, "65536", "largest accepted request body (a form's shared.ingest.maxBodyBytes may lower it for that form)", 0, 1, 16 * 1024 * 1024, &max_body},
     {"delivery-timeout", FP_OPT_DURATION, "5s", "answer 503 when Kafka has not acknowledged within this", 0, 100, 300000, &delivery_ms},
     {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections; more are closed at accept", 0, 1, 1000000, &max_conns},
     {"max-header-bytes", FP_OPT_INT, "4096", "largest request line + headers; a larger request is dropped (connection closed)", 0, 512, 65535, &max_header},
     {"threads", FP_OPT_INT, "0", "service threads, each with its own listener on the port (0: four per usable CPU, at most 16)", 0, 0, 256, &threads},
     {"idle-timeout", FP_OPT_INT, "30", "seconds an idle connection is kept", 0, 1, 3600, &idle_s},
     {"shutdown-grace", FP_OPT_DURATION, "10s", "bound on answering in-flight submissions after SIGTERM", 0, 0, 300000, &grace_ms},
-    {"allowed-origin", FP_OPT_LIST, NULL, "origin browsers may post from (CORS), e.g. https://example.com; * for any", 0, 0, 0, &allowed_origins},
+    {"allowed-origin", FP_OPT_LIST, NULL, "origin browsers may post from (CORS), e.g. https://example.com; * for any (a form's shared.ingest.allowedOrigins replace these for that form)", 0, 0, 0, &allowed_origins},
     {"rate-limit", FP_OPT_INT, "20", "submissions per second per client address (0: no limit)", 0, 0, 1000000, &rate},
     {"rate-burst", FP_OPT_INT, "40", "submissions a client may send at once before the rate applies", 0, 1, 1000000, &burst},
     {"trusted-proxy", FP_OPT_LIST, NULL, "address or CIDR (IPv4/IPv6) of peers whose X-Forwarded-For names the client (the ingress controller)", 0, 0, 0, &trusted_proxies},
@@ -76,6 +77,11 @@ int main(int argc, char **argv)
     if (fp_config_load("formpipe-ingest", "Validates form submissions and publishes them to Kafka.",
                        options, NOPTIONS, argc, argv, &status))
         return status;
+    if ((forms.n > 0) == (forms_dir[0] != '\0')) {
+        fprintf(stderr, "formpipe-ingest: give --form (one or more) or --forms-dir, not both\n");
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
     if (fp_log_setup("formpipe-ingest", "ingest", log_level)) {
         fp_config_free(options, NOPTIONS);
         return 2;
@@ -84,7 +90,7 @@ int main(int argc, char **argv)
     fp_shutdown_install();
     fp_metrics *metrics = fp_metrics_new(10000);
     fp_ingest_config cfg = {
-        .forms = &forms, .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
+        .forms = &forms, .forms_dir = forms_dir, .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
         .kafka_properties = &kafka_properties, .bind = bind_addr, .port = (int)port,
         .max_body_bytes = max_body, .delivery_timeout_ms = delivery_ms, .max_connections = (int)max_conns,
         .max_header_bytes = (int)max_header, .threads = threads ? (int)threads : default_threads(),

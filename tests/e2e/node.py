@@ -9,8 +9,10 @@ and an ingress controller:
     ".../formpipe-ingest:tag" -> BIN_DIR/formpipe-ingest; a team's task image
     ".../python-count:tag" -> examples/tasks/python-count): args and env (values,
     Secret/ConfigMap/field refs), ConfigMap/Secret/emptyDir volumes written to a
-    directory whose path replaces the mount path in args, container ports mapped to
-    free local ports on 127.0.0.1;
+    directory whose path replaces the mount path in args (ConfigMap/Secret ones with the
+    kubelet's ..data symlink layout, re-read every ~2 s and swapped atomically when their
+    data changed, as a kubelet's sync does), container ports mapped to free local ports
+    on 127.0.0.1;
   * reports Pod status (Running, Ready from the readiness probe, Succeeded/Failed with
     the exit code), restarts crashed containers with backoff like a kubelet, and stops
     processes when Pods are deleted;
@@ -119,6 +121,38 @@ def free_port():
     return port
 
 
+def atomic_write(d, payload):
+    """Writes payload (relative path -> bytes) into volume directory d the way the kubelet's
+    AtomicWriter does, so a reader never sees a half-written set: the files go into a new
+    hidden directory ..<timestamp>, the ..data link is swapped to it with one rename, each
+    top-level name gets a link <name> -> ..data/<name> (once; it follows ..data from then
+    on), links of names no longer in the payload are removed, and so is the old version."""
+    old = os.readlink(os.path.join(d, "..data")) if os.path.islink(os.path.join(d, "..data")) else None
+    version = "..%s.%d" % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y_%m_%d_%H_%M_%S.%f"), os.getpid())
+    for path, content in payload.items():
+        f = os.path.join(d, version, path)
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        with open(f, "wb") as fh:
+            fh.write(content)
+    os.makedirs(os.path.join(d, version), exist_ok=True)
+    tmp = os.path.join(d, "..data_tmp")
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(version, tmp)
+    os.rename(tmp, os.path.join(d, "..data"))
+    top = {p.split("/", 1)[0] for p in payload}
+    for name in top:
+        link = os.path.join(d, name)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join("..data", name), link)
+    for name in os.listdir(d):
+        link = os.path.join(d, name)
+        if not name.startswith(".") and name not in top and os.path.islink(link):
+            os.unlink(link)
+    if old and old != version:
+        shutil.rmtree(os.path.join(d, old), ignore_errors=True)
+
+
 class Pod:
     """One pod bound to this node: its process, restarts, readiness and status."""
 
@@ -140,8 +174,8 @@ class Pod:
         return self.spec()["containers"][0]
 
     # ---- preparing ------------------------------------------------------------
-    def key_data(self, kind, name, optional=False):
-        st, o = self.api.call("GET", "/api/v1/namespaces/%s/%ss/%s" % (self.ns, kind, name))
+    def key_data(self, kind, name, optional=False, api=None):
+        st, o = (api or self.api).call("GET", "/api/v1/namespaces/%s/%ss/%s" % (self.ns, kind, name))
         if st != 200:
             if optional:
                 return {}
@@ -150,19 +184,24 @@ class Pod:
             return {k: base64.b64decode(v) for k, v in (o.get("data") or {}).items()}
         return {k: v.encode() for k, v in (o.get("data") or {}).items()}
 
+    def volume_payload(self, v, api=None):
+        """The files (path -> bytes) of a ConfigMap/Secret volume v as they are now."""
+        src = v.get("configMap") or v.get("secret")
+        kind = "configmap" if "configMap" in v else "secret"
+        data = self.key_data(kind, src.get("name") or src.get("secretName"), src.get("optional", False), api)
+        items = src.get("items") or [{"key": k, "path": k} for k in data]
+        return {it["path"]: data[it["key"]] for it in items if it["key"] in data or not src.get("optional")}
+
     def write_volumes(self):
         paths = {}
+        self.synced = []   # (volume, its directory, the payload last written)
         for v in self.spec().get("volumes", []):
             d = os.path.join(self.dir, "vol", v["name"])
             os.makedirs(d, exist_ok=True)
-            src = v.get("configMap") or v.get("secret")
-            if src is not None:
-                kind = "configmap" if "configMap" in v else "secret"
-                data = self.key_data(kind, src.get("name") or src.get("secretName"), src.get("optional", False))
-                items = src.get("items") or [{"key": k, "path": k} for k in data]
-                for it in items:
-                    with open(os.path.join(d, it["path"]), "wb") as f:
-                        f.write(data[it["key"]])
+            if (v.get("configMap") or v.get("secret")) is not None:
+                payload = self.volume_payload(v)
+                atomic_write(d, payload)
+                self.synced.append((v, d, payload))
             paths[v["name"]] = d
         mounts = {}
         for m in self.container().get("volumeMounts", []):
@@ -170,6 +209,24 @@ class Pod:
         # the kubelet gives each container a writable termination-message file
         mounts[self.container().get("terminationMessagePath", "/dev/termination-log")] = self.termination_log()
         return mounts
+
+    def sync_volumes(self):
+        """Like the kubelet's periodic sync: every ~2 s each ConfigMap/Secret volume is read
+        again and, when its data changed, rewritten atomically (atomic_write). A source
+        that cannot be read keeps the files it had. Its own connection (one per thread)."""
+        api = Api()
+        while not self.stopping.wait(2.0):
+            for i, (v, d, last) in enumerate(self.synced):
+                try:
+                    payload = self.volume_payload(v, api)
+                except Exception as e:
+                    log("volume not refreshed", pod="%s/%s" % (self.ns, self.name), volume=v["name"], error=str(e))
+                    continue
+                if payload != last:
+                    atomic_write(d, payload)
+                    self.synced[i] = (v, d, payload)
+                    log("volume refreshed", pod="%s/%s" % (self.ns, self.name), volume=v["name"],
+                        files=len(payload))
 
     def termination_log(self):
         return os.path.join(self.dir, "termination-log")
@@ -271,6 +328,8 @@ class Pod:
             log("pod cannot start", pod="%s/%s" % (self.ns, self.name), error=str(e))
             self.status("Pending", False, "waiting")
             return
+        if self.synced:
+            threading.Thread(target=self.sync_volumes, daemon=True).start()
         policy = self.spec().get("restartPolicy", "Always")
         probe = self.container().get("readinessProbe")
         backoff = 1.0

@@ -4,6 +4,7 @@
 #include "redis.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <curl/curl.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -262,6 +264,94 @@ long tk_http(const char *url, const char *json, char **body)
     return status;
 }
 
+long tk_http_request(const char *method, const char *url, const char *ctype, const char *body, const char *header,
+                     char **headers_out, char **body_out)
+{
+    fp_buf b, h;
+    fp_buf_init(&b, 1 << 20);
+    fp_buf_init(&h, 1 << 16);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hs = NULL;
+    char ct[160];
+    if (ctype) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
+        hs = curl_slist_append(hs, ct);
+    }
+    if (header)
+        hs = curl_slist_append(hs, header);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    if (strcmp(method, "POST") != 0)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    long status = 0;
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hs);
+    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, url, curl_easy_strerror(rc));
+    if (headers_out)
+        *headers_out = fp_buf_take(&h);
+    else
+        fp_buf_free(&h);
+    if (body_out)
+        *body_out = fp_buf_take(&b);
+    else
+        fp_buf_free(&b);
+    return status;
+}
+
+void tk_kubelet_write(const char *dir, const char *const *names, const char *const *texts, size_t n)
+{
+    static int version;
+    char path[1024], target[1024], old[256] = "", ver[64];
+    snprintf(path, sizeof path, "%s/..data", dir);
+    ssize_t len = readlink(path, old, sizeof old - 1);
+    old[len > 0 ? len : 0] = '\0';
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(ver, sizeof ver, "..%ld_%ld.%d", (long)ts.tv_sec, (long)getpid(), ++version);
+    snprintf(path, sizeof path, "%s/%s", dir, ver);
+    cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s: %s", path, strerror(errno));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s/%s", dir, ver, names[i]);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f, "cannot write %s", path);
+        fputs(texts[i], f);
+        cr_assert_eq(fclose(f), 0);
+    }
+    snprintf(path, sizeof path, "%s/..data_tmp", dir);
+    unlink(path);
+    cr_assert_eq(symlink(ver, path), 0, "symlink %s: %s", path, strerror(errno));
+    snprintf(target, sizeof target, "%s/..data", dir);
+    cr_assert_eq(rename(path, target), 0, "rename %s: %s", path, strerror(errno));
+    for (size_t i = 0; i < n; i++) {   /* links of new names */
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(target, sizeof target, "..data/%s", names[i]);
+        if (lstat(path, &st) != 0)
+            cr_assert_eq(symlink(target, path), 0, "symlink %s: %s", path, strerror(errno));
+    }
+    DIR *d = opendir(dir);   /* links of names that left the payload now dangle */
+    cr_assert_not_null(d, "opendir %s", dir);
+    for (struct dirent *de; (de = readdir(d));) {
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (de->d_name[0] != '.' && lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && stat(path, &st) != 0)
+            cr_assert_eq(unlink(path), 0, "unlink %s", path);
+    }
+    closedir(d);
+    if (old[0])
+        cr_assert_eq(tk_sh(NULL, "rm -rf '%s/%s'", dir, old), 0, "remove the old version %s", old);
+}
+
 long tk_http_get(int port, const char *path, char **body)
 {
     char url[256];
@@ -289,10 +379,14 @@ int tk_start_ingest(tk_proc *p, const char *form_path, const char *ready_path, c
         p->admin_port = tk_free_port();
     while (p->admin_port == port);
     snprintf(adminstr, sizeof adminstr, "%d", p->admin_port);
-    const char *argv[64] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
+    const char *argv[64] = {"--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
                             "--bind", "127.0.0.1", "--port", portstr, "--admin-bind", "127.0.0.1",
                             "--admin-port", adminstr};
-    size_t n = 12;
+    size_t n = 10;
+    if (form_path) {
+        argv[n++] = "--form";
+        argv[n++] = form_path;
+    }
     for (size_t i = 0; extra && extra[i]; i++) {
         cr_assert_lt(n, sizeof argv / sizeof argv[0] - 1, "too many options");
         argv[n++] = extra[i];

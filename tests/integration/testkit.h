@@ -107,7 +107,20 @@ int tk_free_port(void);
 /* Starts formpipe-ingest for the form file on a free port of 127.0.0.1 (its admin port,
  * /metrics, on another: p->admin_port) with the extra options (NULL-terminated, may be
  * NULL), waits up to 30 s until ready_path answers 200 (fails the test otherwise) and
- * returns the port. */
+ * returns the port. form_path NULL: the extra options name the forms (--forms-dir). */
 int tk_start_ingest(tk_proc *p, const char *form_path, const char *ready_path, const char *const *extra);
+
+/* Sends method (GET, POST, OPTIONS...) to url with an optional Content-Type, body and
+ * one extra header line ("Origin: ..."); returns the status, and the answer's headers
+ * and body when asked (caller frees). Fails the test when there is no answer. */
+long tk_http_request(const char *method, const char *url, const char *ctype, const char *body, const char *header,
+                     char **headers_out, char **body_out);
+
+/* Writes the files of a mounted ConfigMap volume the way the kubelet does (its
+ * AtomicWriter): the whole payload (names[i] -> texts[i], n files) into a new hidden
+ * `..<version>` directory of dir, `..data` swapped to it with a rename, a link
+ * `<name> -> ..data/<name>` for each new name, links of names no longer in the payload
+ * and the old version removed. */
+void tk_kubelet_write(const char *dir, const char *const *names, const char *const *texts, size_t n);
 
 #endif
