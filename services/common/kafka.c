@@ -120,3 +120,31 @@ rd_kafka_conf_t *fp_kafka_conf_new(const char *bootstrap, const char *const *def
     }
     return conf;
 }
+
+int fp_kafka_committed(const rd_kafka_conf_t *base, const char *group, rd_kafka_topic_partition_list_t *parts,
+                       int timeout_ms, fp_error *err)
+{
+    char why[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(base);
+    if (rd_kafka_conf_set(conf, "group.id", group, why, sizeof why) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, sizeof why) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return fp_error_set(err, FP_EINVAL, "committed offsets of %s: %s", group, why);
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, NULL);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return fp_error_set(err, FP_EIO, "committed offsets of %s: %s", group, why);
+    }
+    for (int i = 0; i < parts->cnt; i++)
+        parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, parts, timeout_ms);
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);   /* it never joined */
+    for (int i = 0; !e && i < parts->cnt; i++)
+        e = parts->elems[i].err;
+    if (e)
+        return fp_error_set(err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? FP_ETIMEOUT : FP_EIO, "committed offsets of %s: %s",
+                            group, rd_kafka_err2str(e));
+    return 0;
+}

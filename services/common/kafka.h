@@ -23,6 +23,15 @@ rd_kafka_conf_t *fp_kafka_conf_new(const char *bootstrap, const char *const *def
 /* Sets one property; FP_EINVAL with a message that hides secret values. */
 int fp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, fp_error *err);
 
+/* Fills the offset of each element of parts with group's committed offset (a negative
+ * offset, RD_KAFKA_OFFSET_INVALID, where the group has none), read through a
+ * short-lived consumer handle made from base (a copy; group.id replaced) that never
+ * joins the group, so asking adds no member. Not the Admin API's
+ * ListConsumerGroupOffsets: librdkafka 2.0 (Debian 12) dereferences NULL in it when the
+ * coordinator answers NOT_COORDINATOR. 0; FP_ETIMEOUT or FP_EIO with *err. */
+int fp_kafka_committed(const rd_kafka_conf_t *base, const char *group, rd_kafka_topic_partition_list_t *parts,
+                       int timeout_ms, fp_error *err);
+
 /* True for keys whose values are secrets (sasl.password, ssl.key.password, ...). */
 int fp_kafka_key_is_secret(const char *key);
 

@@ -32,6 +32,18 @@ struct fp_letters {
     fp_series *m_failures;
 };
 
+/* The topic a message of source's letter goes to, or NULL. */
+static const char *dlq_topic_of(const fp_letters *l, const rd_kafka_message_t *m)
+{
+    return l->cfg.route ? l->cfg.route(l->cfg.route_opaque, rd_kafka_topic_name(m->rkt)) : l->topic;
+}
+
+/* The topic of a message (a waiting partition's). */
+static const char *topic_of(const rd_kafka_message_t *m)
+{
+    return rd_kafka_topic_name(m->rkt);
+}
+
 /* The delivery report: fills the letter's record (the produce's opaque). */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -120,10 +132,12 @@ void fp_letters_produce(fp_letters *l, const rd_kafka_message_t *m, const fp_let
                         fp_letter *d)
 {
     *d = (fp_letter){0};
-    rd_kafka_headers_t *h = fp_letters_headers(m, why, generation);
-    rd_kafka_resp_err_t e = !h ? RD_KAFKA_RESP_ERR__FAIL
+    const char *to = dlq_topic_of(l, m);
+    rd_kafka_headers_t *h = to ? fp_letters_headers(m, why, generation) : NULL;
+    rd_kafka_resp_err_t e = !to ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                          : !h ? RD_KAFKA_RESP_ERR__FAIL
                           : !l->dlq ? RD_KAFKA_RESP_ERR__FATAL
-                          : rd_kafka_producev(l->dlq, RD_KAFKA_V_TOPIC(l->topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+                          : rd_kafka_producev(l->dlq, RD_KAFKA_V_TOPIC(to), RD_KAFKA_V_KEY(m->key, m->key_len),
                                               RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                               RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
     if (e) {   /* not queued: no delivery report will come */
@@ -149,15 +163,17 @@ void fp_letters_note(fp_letters *l, const rd_kafka_message_t *m, const fp_letter
 {
     const char *code = fp_deadletter_reason_name(why->reason);
     fp_series_inc(fp_metric_series(l->m_dead, (const char *[]){code}));
-    fp_log_warn("event dead-lettered", FP_LSTR("topic", l->topic), FP_LSTR("reason", code),
-                FP_LSTR("message", why->message), FP_LINT("partition", m->partition), FP_LINT("offset", m->offset));
+    const char *to = dlq_topic_of(l, m);
+    fp_log_warn("event dead-lettered", FP_LSTR("topic", to ? to : ""), FP_LSTR("source_topic", topic_of(m)),
+                FP_LSTR("reason", code), FP_LSTR("message", why->message), FP_LINT("partition", m->partition),
+                FP_LINT("offset", m->offset));
 }
 
-/* The waiting entry of a partition we own, or NULL. */
-static blocked *find_blocked(const fp_letters *l, int32_t partition)
+/* The waiting entry of a partition we own (of topic; NULL: of any), or NULL. */
+static blocked *find_blocked(const fp_letters *l, const char *topic, int32_t partition)
 {
     for (blocked *e = l->blocked; e; e = e->next)
-        if (e->partition == partition && !e->revoked)
+        if (e->partition == partition && !e->revoked && (!topic || strcmp(topic_of(e->msg), topic) == 0))
             return e;
     return NULL;
 }
@@ -181,10 +197,11 @@ int fp_letters_block(fp_letters *l, rd_kafka_message_t *m, const fp_letter_why *
                    .backoff = l->cfg.backoff_initial_ms, .next_try_ms = fp_clock_mono_ms() + l->cfg.backoff_initial_ms,
                    .next = l->blocked};
     l->blocked = w;
-    fp_group_pause_partition(l->group, m->partition, 1);
+    fp_group_pause_at(l->group, topic_of(m), m->partition, 1);
     set_blocked_gauge(l, m->partition, 1);
+    const char *to = dlq_topic_of(l, m);
     fp_log_warn("dead letter not written; the partition waits at it and retries in the background",
-                FP_LSTR("topic", l->topic), FP_LSTR("error", rd_kafka_err2str(e)),
+                FP_LSTR("topic", to ? to : ""), FP_LSTR("source_topic", topic_of(m)), FP_LSTR("error", rd_kafka_err2str(e)),
                 FP_LINT("partition", m->partition), FP_LINT("offset", m->offset),
                 FP_LSTR("reason", fp_deadletter_reason_name(why->reason)));
     return 0;
@@ -192,7 +209,12 @@ int fp_letters_block(fp_letters *l, rd_kafka_message_t *m, const fp_letter_why *
 
 int fp_letters_waiting(const fp_letters *l, int32_t partition)
 {
-    return l->blocked && find_blocked(l, partition);
+    return l->blocked && find_blocked(l, NULL, partition);
+}
+
+int fp_letters_waiting_at(const fp_letters *l, const char *topic, int32_t partition)
+{
+    return l->blocked && find_blocked(l, topic, partition);
 }
 
 int fp_letters_any_waiting(const fp_letters *l)
@@ -204,13 +226,13 @@ void fp_letters_repause(fp_letters *l)
 {
     for (blocked *e = l->blocked; e; e = e->next)
         if (!e->revoked)
-            fp_group_pause_partition(l->group, e->partition, 1);
+            fp_group_pause_at(l->group, topic_of(e->msg), e->partition, 1);
 }
 
 void fp_letters_forget(fp_letters *l, const rd_kafka_topic_partition_list_t *parts)
 {
     for (int i = 0; i < parts->cnt; i++) {
-        blocked *e = find_blocked(l, parts->elems[i].partition);
+        blocked *e = find_blocked(l, parts->elems[i].topic, parts->elems[i].partition);
         if (e) {
             e->revoked = 1;
             set_blocked_gauge(l, e->partition, 0);
@@ -233,7 +255,7 @@ static void unblock(fp_letters *l, blocked *w, fp_letters_written_fn *written, v
     if (written)
         written(opaque, w->msg);
     if (!fp_group_paused(l->group))
-        fp_group_pause_partition(l->group, w->partition, 0);
+        fp_group_pause_at(l->group, topic_of(w->msg), w->partition, 0);
     set_blocked_gauge(l, w->partition, 0);
     fp_letters_note(l, w->msg, &w->why);
     fp_log_warn("dead letter written; partition resumed", FP_LINT("partition", w->partition),

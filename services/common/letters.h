@@ -33,7 +33,11 @@ typedef struct fp_letters_config {
     const char *kafka_bootstrap;
     const char *kafka_config_file;      /* may be NULL */
     const fp_strlist *kafka_properties; /* may be NULL */
-    const char *topic;                  /* the dead-letter topic */
+    const char *topic;                  /* the dead-letter topic (unless route is set) */
+    /* A group over several pipelines' topics: the dead-letter topic of a message from
+     * source_topic, NULL when none is known (the letter then fails and is retried). */
+    const char *(*route)(void *opaque, const char *source_topic);
+    void *route_opaque;
     long timeout_ms;                    /* a letter not acknowledged by then failed */
     long backoff_initial_ms;            /* retries of a letter that failed */
     long backoff_max_ms;
@@ -74,8 +78,11 @@ void fp_letters_note(fp_letters *l, const rd_kafka_message_t *m, const fp_letter
 int fp_letters_block(fp_letters *l, rd_kafka_message_t *m, const fp_letter_why *why, long long generation,
                      rd_kafka_resp_err_t e);
 
-/* 1 when a partition we own waits at a letter. */
+/* 1 when a partition we own waits at a letter (of any topic). */
 int fp_letters_waiting(const fp_letters *l, int32_t partition);
+
+/* 1 when the partition of topic waits at a letter. */
+int fp_letters_waiting_at(const fp_letters *l, const char *topic, int32_t partition);
 
 /* 1 when any partition waits. */
 int fp_letters_any_waiting(const fp_letters *l);

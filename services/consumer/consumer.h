@@ -1,5 +1,8 @@
 /* consumer.h — formpipe-consumer's work: move submission events from the form's
- * Kafka topic into the pipeline's Redis buffer, nothing lost and nothing twice.
+ * Kafka topic into the pipeline's Redis buffer, nothing lost and nothing twice. One
+ * pipeline (--form) or every pipeline of a forms directory (--forms-dir, the shared
+ * ConfigMap): one group over their topics, each event to its own pipeline's buffer and
+ * dead-letter topic; the directory is rescanned and the subscription follows it.
  * Offsets are stored only after a batch is in Redis and WAIT confirmed it; events that
  * can't become rows go to the dead-letter topic with a reason code (deadletter.h), and
  * offsets move past one only once the broker acknowledged it. A dead letter that
@@ -16,10 +19,14 @@
 #define FP_CONSUMER_MAX_IN_FLIGHT 8
 
 typedef struct fp_consumer_config {
-    const char *form_path;
-    const char *topic;              /* "" = forms.<ns>.<name> */
-    const char *group;              /* "" = formpipe.<ns>.<name> */
-    const char *dlq_topic;          /* "" = <topic>.dlq */
+    const char *form_path;          /* one pipeline; NULL with forms_dir */
+    const char *forms_dir;          /* every form file (*.json) of it; NULL with form_path */
+    long rescan_interval_ms;        /* how often forms_dir is rescanned */
+    const char *topic;              /* form_path only: "" = the form's topic */
+    const char *group;              /* "" = formpipe.<ns>.<name>, or shared.group of forms_dir's forms */
+    const char *dlq_topic;          /* form_path only: "" = <topic>.dlq (forms_dir: shared.dlqTopic) */
+    const char *previous_group;     /* form_path only: where partitions without a commit of the group start
+                                       ("" none; forms_dir: each form's shared.dedicatedGroup) */
     const char *kafka_bootstrap;
     const char *kafka_config_file;  /* may be NULL */
     const fp_strlist *kafka_properties;
@@ -44,7 +51,7 @@ typedef struct fp_consumer_config {
 
 typedef struct fp_consumer fp_consumer;
 
-/* Loads the form, creates the Kafka consumer, the dead-letter producer and the Redis
+/* Loads the form(s), creates the Kafka consumer, the dead-letter producer and the Redis
  * connections, and registers metrics. NULL with *err on a bad form or configuration. */
 fp_consumer *fp_consumer_new(const fp_consumer_config *cfg, fp_metrics *metrics, fp_error *err);
 

@@ -1,4 +1,5 @@
-/* formpipe-consumer: moves submission events from a form's Kafka topic into the
+/* formpipe-consumer: moves submission events from a form's Kafka topic (--form), or
+ * from every topic of a directory of forms (--forms-dir, shared mode), into each
  * pipeline's Redis (Sentinel) buffer. See consumer.h for the guarantees. */
 #include "admin.h"
 #include "config.h"
@@ -11,17 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *form_path, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_config;
+static char *form_path, *forms_dir, *previous_group, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_config;
 static char *redis_sentinels, *redis_master, *redis_password_file, *admin_bind, *log_level;
 static fp_strlist kafka_properties;
 static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_max, batch_wait_ms, in_flight;
-static long long dead_letter_timeout_ms, backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port, dedup_ms, form_wait_ms;
+static long long rescan_ms, dead_letter_timeout_ms, backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port, dedup_ms, form_wait_ms;
 
 static const fp_option options[] = {
-    {"form", FP_OPT_STRING, NULL, "compiled form definition (JSON) from the pipeline's ConfigMap", FP_OPT_REQUIRED, 0, 0, &form_path},
-    {"topic", FP_OPT_STRING, "", "Kafka topic (default forms.<namespace>.<name>)", 0, 0, 0, &topic},
-    {"group", FP_OPT_STRING, "", "consumer group (default formpipe.<namespace>.<name>)", 0, 0, 0, &group},
-    {"dlq-topic", FP_OPT_STRING, "", "dead-letter topic (default <topic>.dlq)", 0, 0, 0, &dlq_topic},
+    {"form", FP_OPT_STRING, "", "compiled form definition (JSON) from the pipeline's ConfigMap (or --forms-dir)", 0, 0, 0, &form_path},
+    {"forms-dir", FP_OPT_STRING, "", "directory of compiled forms (*.json, the shared ConfigMap): one group over every form's topic (or --form)", 0, 0, 0, &forms_dir},
+    {"rescan-interval", FP_OPT_DURATION, "5s", "how often --forms-dir is rescanned for added, changed and removed forms", 0, 100, 300000, &rescan_ms},
+    {"topic", FP_OPT_STRING, "", "Kafka topic (default the form's, forms.<namespace>.<name>; --form only)", 0, 0, 0, &topic},
+    {"group", FP_OPT_STRING, "", "consumer group (default formpipe.<namespace>.<name>; with --forms-dir the forms' shared.group)", 0, 0, 0, &group},
+    {"dlq-topic", FP_OPT_STRING, "", "dead-letter topic (default <topic>.dlq; --form only, with --forms-dir each form's shared.dlqTopic)", 0, 0, 0, &dlq_topic},
+    {"previous-group", FP_OPT_STRING, "", "group whose committed offsets a partition without a commit of ours starts at (the shared group when switching to dedicated; --form only, with --forms-dir each form's shared.dedicatedGroup)", 0, 0, 0, &previous_group},
     {"kafka-bootstrap", FP_OPT_STRING, NULL, "Kafka bootstrap servers host:port,...", FP_OPT_REQUIRED, 0, 0, &kafka_bootstrap},
     {"kafka-config", FP_OPT_STRING, "", "librdkafka properties file (security.protocol, sasl.*, ssl.*)", 0, 0, 0, &kafka_config},
     {"kafka-property", FP_OPT_LIST, NULL, "one librdkafka property key=value", 0, 0, 0, &kafka_properties},
@@ -59,6 +63,11 @@ int main(int argc, char **argv)
         return 2;
     }
     fp_admin_route_lws_logs();
+    if (!*form_path == !*forms_dir || (*forms_dir && (*topic || *dlq_topic || *previous_group))) {
+        fprintf(stderr, "formpipe-consumer: give either --form or --forms-dir (--topic, --dlq-topic and --previous-group go with --form)\n");
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
 
     char *password = NULL;
     fp_error perr = {0};
@@ -74,7 +83,8 @@ int main(int argc, char **argv)
     fp_consumer *consumer = NULL;
     fp_admin *admin = NULL;
     fp_consumer_config cfg = {
-        .form_path = form_path, .topic = topic, .group = group, .dlq_topic = dlq_topic,
+        .form_path = *form_path ? form_path : NULL, .forms_dir = *forms_dir ? forms_dir : NULL,
+        .rescan_interval_ms = (long)rescan_ms, .previous_group = previous_group, .topic = topic, .group = group, .dlq_topic = dlq_topic,
         .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
         .kafka_properties = &kafka_properties, .redis_sentinels = redis_sentinels,
         .redis_master = redis_master, .redis_password = password,
