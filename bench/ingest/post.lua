@@ -6,6 +6,10 @@ local kind = os.getenv("FP_BENCH_BODY") or "valid"
 -- FP_BENCH_PACE_MS: each connection waits this long after an answer before its next
 -- submission (a person thinking), so the offered rate is about connections / pace.
 local pace = tonumber(os.getenv("FP_BENCH_PACE_MS") or "0")
+-- FP_BENCH_FORMS=N with FP_BENCH_FORM_PREFIX=P: each submission goes to form P<k>, k
+-- taking every value 0..N-1 in turn (many forms served by one ingest).
+local nforms = tonumber(os.getenv("FP_BENCH_FORMS") or "0")
+local prefix = os.getenv("FP_BENCH_FORM_PREFIX") or ""
 local counter = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -25,7 +29,11 @@ request = function()
   counter = counter + 1
   local body = '{"name":"Saurabh raj","roll":"' .. (counter % 100000) .. '","university":"BCE","cgpa":8.04,' ..
                '"gender":"F","age":21,"email":"kumarsaurabhraj.sr@gmail.com","mobile":"7004465984"}'
-  return wrk.format(nil, nil, nil, body)
+  local path = nil
+  if nforms > 0 then
+    path = "/forms/" .. prefix .. (counter % nforms)
+  end
+  return wrk.format(nil, path, nil, body)
 end
 
 if pace > 0 then

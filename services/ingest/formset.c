@@ -78,6 +78,9 @@ static int ingest_settings(fp_form_entry *e, fp_error *err)
 /* Frees an entry that never was shared. */
 static void entry_free(fp_form_entry *e)
 {
+    rd_kafka_topic_t *rkt = atomic_load(&e->rkt);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
     fp_schema_free(e->schema);
     fp_form_free(e->form);
     free(e);

@@ -12,6 +12,7 @@
 #include "form.h"
 #include "schema.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 
 typedef struct fp_form_entry {
@@ -19,6 +20,7 @@ typedef struct fp_form_entry {
     fp_form *form;
     fp_schema *schema;
     char topic[256];
+    _Atomic(rd_kafka_topic_t *) rkt;  /* the producer's handle of topic, made on first use (http.c); destroyed with the entry */
     const char *partition_key;   /* field name, or NULL: the submission id keys the event */
     const char *honeypot;        /* "honeypot": a field a person leaves empty, or NULL */
     int token_required;          /* "submissionToken": true - posts need a token (token.h) */

@@ -295,13 +295,31 @@ static void partition_key(const request *r, const cJSON *clean, char *key, size_
         snprintf(key, keysz, "%s", r->id);
 }
 
+/* The producer's handle of the entry's topic, made once per entry: producing by handle
+ * skips librdkafka's lookup of the topic by name, which takes the handle's write lock
+ * (the lock every service thread would queue on) and compares the name with every
+ * known topic (one per form). NULL when librdkafka cannot make it. */
+static rd_kafka_topic_t *entry_topic(server *s, fp_form_entry *e)
+{
+    rd_kafka_topic_t *have = atomic_load(&e->rkt);
+    if (have)
+        return have;
+    rd_kafka_topic_t *made = rd_kafka_topic_new(s->rk, e->topic, NULL);
+    if (made && !atomic_compare_exchange_strong(&e->rkt, &have, made)) {
+        rd_kafka_topic_destroy(made);   /* another thread was first: use its handle */
+        return have;
+    }
+    return made;
+}
+
 /* Hands event (taken) to Kafka under key. On success Kafka's delivery holds r until its
  * report; otherwise the answer is 503. */
 static void produce(server *s, request *r, const char *key, char *event)
 {
     r->started = fp_ingest_now();
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        s->rk, RD_KAFKA_V_TOPIC(r->form->topic), RD_KAFKA_V_KEY(key, strlen(key)),
+    rd_kafka_topic_t *rkt = entry_topic(s, r->form);
+    rd_kafka_resp_err_t e = !rkt ? rd_kafka_last_error() : rd_kafka_producev(
+        s->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE(event, strlen(event)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
         RD_KAFKA_V_OPAQUE(r), RD_KAFKA_V_END);
     if (e) {

@@ -489,12 +489,12 @@ out:
     for (int i = 0; i < s.nworkers; i++)
         worker_free(&s.workers[i]);
     free(s.workers);
+    fp_formset_free(s.forms);   /* before the producer: each form holds a handle of its topic */
     if (s.rk)
         rd_kafka_destroy(s.rk);
     fp_ratelimit_free(s.limiter);
     fp_connlimit_free(s.per_client);
     fp_cidrs_free(&s.trusted);
     fp_token_key_wipe(&s.token_key);
-    fp_formset_free(s.forms);
     return rc;
 }
