@@ -214,13 +214,16 @@ class Pod:
         """Like the kubelet's periodic sync: every ~2 s each ConfigMap/Secret volume is read
         again and, when its data changed, rewritten atomically (atomic_write). A source
         that cannot be read keeps the files it had. Its own connection (one per thread)."""
-        api = Api()
+        api, failing = Api(), {}
         while not self.stopping.wait(2.0):
             for i, (v, d, last) in enumerate(self.synced):
                 try:
                     payload = self.volume_payload(v, api)
+                    failing.pop(d, None)
                 except Exception as e:
-                    log("volume not refreshed", pod="%s/%s" % (self.ns, self.name), volume=v["name"], error=str(e))
+                    if failing.get(d) != str(e):   # once per error, not every sync
+                        log("volume not refreshed", pod="%s/%s" % (self.ns, self.name), volume=v["name"], error=str(e))
+                    failing[d] = str(e)
                     continue
                 if payload != last:
                     atomic_write(d, payload)

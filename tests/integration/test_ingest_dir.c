@@ -121,6 +121,14 @@ static int log_count(const char *text)
     return n;
 }
 
+/* How often the ingest reloaded form <prefix>-<suffix>. */
+static int reloads(const char *suffix)
+{
+    char text[160];
+    snprintf(text, sizeof text, "\"msg\":\"form reloaded\",\"form\":\"%s-%s\"", prefix, suffix);
+    return log_count(text);
+}
+
 TestSuite(ingest_dir, .init = make_dir, .fini = remove_dir, .timeout = 240);
 
 Test(ingest_dir, forms_come_go_and_change_without_a_restart)
@@ -148,6 +156,7 @@ Test(ingest_dir, forms_come_go_and_change_without_a_restart)
     cr_log_info("a form added to the directory was served after %.1f s", took);
     accepted_onto_topic("c");
     accepted_onto_topic("a");
+    cr_assert_eq(reloads("a") + reloads("b"), 0, "the kubelet rewrote a and b with the same content: not reloaded");
 
     /* one is removed: 404 like an unknown form; the others go on */
     tk_kubelet_write(dir, (const char *[]){"b.json", "c.json"}, (const char *[]){b, c}, 2);
@@ -158,6 +167,8 @@ Test(ingest_dir, forms_come_go_and_change_without_a_restart)
     /* one changes (a new required field): reloaded */
     tk_kubelet_write(dir, (const char *[]){"b.json", "c.json"}, (const char *[]){b2, c}, 2);
     post_until("b", "{\"text\":\"hello\"}", 422, 10);
+    cr_assert_eq(reloads("b"), 1, "b reloaded once");
+    cr_assert_eq(reloads("c"), 0, "c did not change");
     cr_assert_eq(post("b", "{\"text\":\"hello\",\"email\":\"x@example.com\"}", NULL, 0, NULL, NULL), 202,
                  "the changed form takes its new field");
 
