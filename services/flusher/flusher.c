@@ -19,7 +19,7 @@
 
 typedef struct run {
     const fp_flusher_config *cfg;
-    fp_form *form;
+    const fp_form *form;
     fp_gauth *auth;
     fp_sheets *sheets;
     fp_redis *redis;
@@ -35,6 +35,9 @@ typedef struct run {
     int full;                         /* the open spreadsheet has no room for the batch */
     int batch_limit;                  /* rows per new batch: halved while Sheets refuses batches */
     int retry_next_run;               /* a refused row waits for the next run (attempts spread over runs) */
+    long long deadline;               /* monotonic ms: no new step after it */
+    long long max_rows;               /* stop once this many rows were written (0: no limit) */
+    int stop_at_quota;                /* stop when this process's minute quota is spent */
 } run;
 
 /* WAIT after a state change, so a failover can't forget it. */
@@ -403,11 +406,11 @@ static int choose_spreadsheet(run *r, fp_error *err)
  * run; the lock and the recorded batch make every retry safe. */
 static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
 {
-    long long deadline = fp_clock_mono_ms() + r->cfg->max_run_ms;
+    long long deadline = r->deadline;
     long backoff = 500;
     int rc, done = 0;
     do {
-        if (r->ready && fp_sheets_writes_available(r->sheets) < 2) {
+        if (r->stop_at_quota && r->ready && fp_sheets_writes_available(r->sheets) < 2) {
             /* A batch needs at least two writes: leave the rest to the next run. */
             fp_log_info("stopping: this minute's Sheets write quota is spent");
             sum->quota_spent = 1;
@@ -423,7 +426,8 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
         }
         if (!rc)
             backoff = 500;
-    } while (!rc && !done && !r->retry_next_run && fp_clock_mono_ms() < deadline && !fp_shutdown_requested());
+    } while (!rc && !done && !r->retry_next_run && (r->max_rows <= 0 || sum->rows < r->max_rows) &&
+             fp_clock_mono_ms() < deadline && !fp_shutdown_requested());
     return rc;
 }
 
@@ -439,64 +443,133 @@ static void count_left(run *r, fp_flush_summary *sum)
         sum->oldest_left_ms = -1;
 }
 
-int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err)
+int fp_flusher_turn(const fp_flusher_config *cfg, const fp_flusher_env *env, const fp_flusher_limits *lim,
+                    fp_flush_summary *sum, fp_error *err)
 {
-    run r = {.cfg = cfg, .batch_limit = cfg->batch_rows};
+    fp_flusher_config c = *cfg;
+    if (lim->max_rows > 0 && lim->max_rows < c.batch_rows)
+        c.batch_rows = (int)lim->max_rows;   /* no batch bigger than the turn */
+    run r = {.cfg = &c, .form = env->form, .auth = env->auth, .sheets = env->sheets, .redis = env->redis,
+             .batch_limit = c.batch_rows, .deadline = lim->deadline_ms, .max_rows = lim->max_rows,
+             .stop_at_quota = lim->stop_at_quota};
     unsigned char rnd[16];
     int rc, locked = 0;
     long long t0 = fp_clock_mono_ms();
+    long calls0 = fp_sheets_write_calls(r.sheets), api0 = fp_sheets_api_calls(r.sheets);
+    long retries0 = fp_sheets_retries(r.sheets), throttled0 = fp_sheets_throttled(r.sheets);
+    long long wait0 = fp_sheets_quota_wait_ms(r.sheets);
     memset(sum, 0, sizeof *sum);
     sum->pending_left = sum->oldest_left_ms = -1;
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return fp_error_set(err, FP_EIO, "no randomness for the lock token");
     for (int i = 0; i < 16; i++)
         snprintf(r.token + 2 * i, 3, "%02x", rnd[i]);
-
-    if (cfg->nspreadsheets == 0)
+    if (c.nspreadsheets == 0)
         return fp_error_set(err, FP_EINVAL, "no spreadsheet to write to (--spreadsheet-id)");
-    fp_sheets_config sc = {.api_base = cfg->api_base, .spreadsheet_id = cfg->spreadsheet_ids[0],
-                           .sheet = cfg->sheet, .max_attempts = cfg->max_attempts,
-                           .backoff_initial_ms = cfg->backoff_initial_ms, .backoff_max_ms = cfg->backoff_max_ms,
-                           .writes_per_minute = cfg->writes_per_minute, .timeout_ms = cfg->http_timeout_ms,
-                           .max_request_bytes = cfg->max_request_bytes};
-    fp_redis_config rcfg = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
-                            .password = cfg->redis_password, .connect_timeout_ms = cfg->redis_connect_timeout_ms,
-                            .command_timeout_ms = cfg->redis_command_timeout_ms};
-    if (!(r.form = fp_form_load(cfg->form_path, err)) ||
-        !(r.auth = fp_gauth_load(cfg->credentials_file, cfg->token_url, err)) ||
-        !(r.sheets = fp_sheets_new(&sc, r.auth, err)) || !(r.redis = fp_redis_new(&rcfg, err)) ||
-        !(r.buffer = fp_rowstore_new(r.redis, r.form->ns, r.form->name, err)) ||
+    if (!(r.buffer = fp_rowstore_new(r.redis, r.form->ns, r.form->name, err)) ||
         !(r.state = fp_flushstate_new(r.redis, r.form->ns, r.form->name, err))) {
         rc = err ? err->code : FP_EINVAL;
         goto out;
     }
     r.ncols = 2 + (int)r.form->ncolumns;
-    if ((rc = fp_flushstate_lock(r.state, r.token, cfg->lock_ttl_ms, &locked, err)))
+    if ((rc = fp_flushstate_lock(r.state, r.token, c.lock_ttl_ms, &locked, err)))
         goto out;
     if (!locked) {
         sum->lock_busy = 1;
-        fp_log_info("another flush run holds the lock; nothing to do");
+        fp_log_info("another flush run holds the lock; nothing to do", FP_LSTR("namespace", r.form->ns),
+                    FP_LSTR("pipeline", r.form->name));
         count_left(&r, sum);
         goto out;
     }
     if (!(rc = choose_spreadsheet(&r, err)))
         rc = flush_loop(&r, sum, err);
     count_left(&r, sum);
-    snprintf(sum->spreadsheet, sizeof sum->spreadsheet, "%s", cfg->spreadsheet_ids[r.current]);
+    snprintf(sum->spreadsheet, sizeof sum->spreadsheet, "%s", c.spreadsheet_ids[r.current]);
     fp_error ignore;
     fp_flushstate_unlock(r.state, r.token, &ignore);
 out:
-    sum->write_calls = r.sheets ? fp_sheets_write_calls(r.sheets) : 0;
-    sum->api_calls = r.sheets ? fp_sheets_api_calls(r.sheets) : 0;
-    sum->retries = r.sheets ? fp_sheets_retries(r.sheets) : 0;
-    sum->throttled = r.sheets ? fp_sheets_throttled(r.sheets) : 0;
-    sum->quota_wait_ms = r.sheets ? fp_sheets_quota_wait_ms(r.sheets) : 0;
+    sum->write_calls = fp_sheets_write_calls(r.sheets) - calls0;
+    sum->api_calls = fp_sheets_api_calls(r.sheets) - api0;
+    sum->retries = fp_sheets_retries(r.sheets) - retries0;
+    sum->throttled = fp_sheets_throttled(r.sheets) - throttled0;
+    sum->quota_wait_ms = fp_sheets_quota_wait_ms(r.sheets) - wait0;
     sum->duration_ms = fp_clock_mono_ms() - t0;
     fp_flushstate_free(r.state);
     fp_rowstore_free(r.buffer);
-    fp_redis_free(r.redis);
-    fp_sheets_free(r.sheets);
-    fp_gauth_free(r.auth);
-    fp_form_free(r.form);
+    return rc;
+}
+
+int fp_flusher_exit_status(int rc)
+{
+    return rc == 0 ? 0 : (rc == FP_EIO || rc == FP_ETIMEOUT) ? 75 : 1;
+}
+
+int fp_flusher_budget_init(fp_budget *b, fp_redis *redis, const char *client_email, int writes_per_minute,
+                           fp_error *err)
+{
+    char key[512];
+    if (snprintf(key, sizeof key, "fp:sheets-budget:{%s}", client_email) >= (int)sizeof key)
+        return fp_error_set(err, FP_ELIMIT, "service account e-mail too long for a budget key");
+    /* One write per (60 s + 1 s)/N, no burst: any 60 s window then holds at most N
+     * writes with a second to spare for network and clock jitter. */
+    return fp_budget_init(b, redis, key, writes_per_minute, FP_FLUSHER_BUDGET_WINDOW_MS, 1, err);
+}
+
+int fp_flusher_record(fp_redis *redis, const fp_form *form, const fp_flush_summary *sum, int exit_status,
+                      const char *error, fp_error *err)
+{
+    fp_flushstate *st = fp_flushstate_new(redis, form->ns, form->name, err);
+    if (!st)
+        return err->code;
+    fp_flush_outcome o = {.finished_ms = fp_clock_wall_ms(), .rows = sum->rows, .rows_left = sum->pending_left,
+                          .oldest_left_ms = sum->oldest_left_ms, .exit_status = exit_status, .error = error,
+                          .throttled = sum->throttled, .quota_wait_ms = sum->quota_wait_ms,
+                          .spreadsheets_full = sum->spreadsheets_full, .spreadsheet = sum->spreadsheet};
+    int rc = fp_flushstate_set_lastflush(st, &o, err);
+    fp_flushstate_free(st);
+    return rc;
+}
+
+int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err)
+{
+    fp_flusher_env env = {0};
+    fp_form *form = NULL;
+    fp_budget budget;
+    int rc;
+    long long t0 = fp_clock_mono_ms();
+    memset(sum, 0, sizeof *sum);
+    sum->pending_left = sum->oldest_left_ms = -1;
+    if (cfg->nspreadsheets == 0)
+        return fp_error_set(err, FP_EINVAL, "no spreadsheet to write to (--spreadsheet-id)");
+    fp_sheets_config sc = {.api_base = cfg->api_base, .spreadsheet_id = cfg->spreadsheet_ids[0],
+                           .sheet = cfg->sheet, .max_attempts = cfg->max_attempts,
+                           .backoff_initial_ms = cfg->backoff_initial_ms, .backoff_max_ms = cfg->backoff_max_ms,
+                           .writes_per_minute = cfg->writes_per_minute, .timeout_ms = cfg->http_timeout_ms,
+                           .max_request_bytes = cfg->max_request_bytes, .budget = &budget};
+    fp_redis_config rcfg = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
+                            .password = cfg->redis_password, .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+                            .command_timeout_ms = cfg->redis_command_timeout_ms};
+    if (!(form = fp_form_load(cfg->form_path, err)) ||
+        !(env.auth = fp_gauth_load(cfg->credentials_file, cfg->token_url, err)) ||
+        !(env.redis = fp_redis_new(&rcfg, err)) ||
+        (rc = fp_flusher_budget_init(&budget, env.redis, fp_gauth_email(env.auth), cfg->writes_per_minute, err)) ||
+        !(env.sheets = fp_sheets_new(&sc, env.auth, err))) {
+        rc = err ? err->code : FP_EINVAL;
+        goto out;
+    }
+    env.form = form;
+    fp_flusher_limits lim = {.deadline_ms = t0 + cfg->max_run_ms, .stop_at_quota = 1};
+    rc = fp_flusher_turn(cfg, &env, &lim, sum, err);
+    if (!sum->lock_busy) {   /* the run holding the lock records its own outcome */
+        fp_error rerr = {0};
+        if (fp_flusher_record(env.redis, form, sum, fp_flusher_exit_status(rc), rc ? err->msg : "", &rerr))
+            fp_log_warn("cannot record the run's outcome in Redis", FP_LSTR("error", rerr.msg));
+    }
+out:
+    sum->duration_ms = fp_clock_mono_ms() - t0;
+    fp_sheets_free(env.sheets);
+    fp_redis_free(env.redis);
+    fp_gauth_free(env.auth);
+    fp_form_free(form);
     return rc;
 }
