@@ -178,9 +178,11 @@ static account *account_for(shared_run *s, const char *credentials)
                            .backoff_initial_ms = b->backoff_initial_ms, .backoff_max_ms = b->backoff_max_ms,
                            .writes_per_minute = b->writes_per_minute, .timeout_ms = b->http_timeout_ms,
                            .max_request_bytes = b->max_request_bytes, .budget = &a->budget};
-    if (!(a->auth = fp_gauth_load(path, b->token_url, &err)) ||
-        (a->rc = fp_flusher_budget_init(&a->budget, s->redis, fp_gauth_email(a->auth), b->writes_per_minute, &err)) ||
-        !(a->sheets = fp_sheets_new(&sc, a->auth, &err)))
+    if (!(a->auth = fp_gauth_load(path, b->token_url, &err)))
+        a->rc = err.code == FP_ENOMEM ? FP_ENOMEM : FP_EINVAL;   /* a missing or bad key file: a person must act */
+    else if ((a->rc = fp_flusher_budget_init(&a->budget, s->redis, fp_gauth_email(a->auth), b->writes_per_minute,
+                                             &err)) ||
+             !(a->sheets = fp_sheets_new(&sc, a->auth, &err)))
         a->rc = err.code ? err.code : FP_EINVAL;
     else
         fp_log_info("service account loaded", FP_LSTR("credentials", credentials),

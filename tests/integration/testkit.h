@@ -107,4 +107,15 @@ int tk_free_port(void);
  * returns the port. */
 int tk_start_ingest(tk_proc *p, const char *form_path, const char *ready_path, const char *const *extra);
 
+/* The Sheets emulator (FORMPIPE_SHEETS_URL): POSTs json to a /_control path (NULL json:
+ * GET) and returns the parsed answer (cJSON_Delete it); the test fails unless it is 200. */
+cJSON *tk_sheets_control(const char *path, const char *json);
+
+/* A fresh service account for email: an RSA key written as a key file at path (with the
+ * emulator's token_uri), registered with the emulator unless trusted is 0. */
+void tk_sheets_key(const char *email, const char *path, int trusted);
+
+/* Creates (or replaces) spreadsheet id with one tab of rows x 26 shared with email. */
+void tk_sheets_create(const char *id, const char *tab, int rows, const char *email);
+
 #endif
