@@ -180,7 +180,9 @@ int fp_flushstate_target_key(char *out, size_t outsz, const char *spreadsheet, c
 
 static int command(fp_flushstate *s, redisReply **rep, fp_error *err, int argc, const char **argv)
 {
-    size_t lens[8];
+    size_t lens[24];
+    if (argc > 24)
+        return fp_error_set(err, FP_EINVAL, "flush state: a command of %d arguments", argc);
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     return fp_redis_command(s->redis, rep, err, argc, argv, lens);
