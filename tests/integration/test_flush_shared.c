@@ -368,17 +368,21 @@ Test(flush_shared, kill_9_mid_run_is_repaired_by_the_next_run)
     account("b", email_b, sizeof email_b);
     pl *p1 = add_pipeline("a", 1500, 1000000, 100), *p2 = add_pipeline("b", 900, 2000000, 100),
        *p3 = add_pipeline("a", 300, 3000000, 50);
-    cJSON_Delete(tk_sheets_control("/_control/faults", "{\"write_quota_per_minute\":100000}"));
-    const char *const flags[] = {"--writes-per-minute", "100000", "--lock-ttl", "1s", "--rows-per-turn", "200", NULL};
+    /* 10 writes a second: the runs take seconds, and each kill lands mid-run. */
+    const char *const flags[] = {"--writes-per-minute", "600", "--lock-ttl", "1s", "--rows-per-turn", "200", NULL};
+    cJSON_Delete(tk_sheets_control("/_control/faults", "{\"write_quota_per_minute\":600}"));
     unsigned seed = (unsigned)getpid();
+    int mid_run = 0;
     for (int k = 0; k < 4; k++) {
         tk_proc proc;
         start_run(&proc, forms_dir, flags);
-        usleep((useconds_t)(300000 + rand_r(&seed) % 1200000));
-        int rc = tk_stop(&proc, SIGKILL, 10);
-        cr_log_info("kill %d: exit %d, rows so far %d/%d/%d", k, rc, sheet_rows(p1), sheet_rows(p2), sheet_rows(p3));
+        usleep((useconds_t)(500000 + rand_r(&seed) % 1500000));
+        int rc = tk_stop(&proc, SIGKILL, 10), so_far = sheet_rows(p1) + sheet_rows(p2) + sheet_rows(p3);
+        cr_log_info("kill %d: exit %d, rows so far %d of 2700", k, rc, so_far);
+        mid_run += rc == 128 + SIGKILL && so_far < 2700;
         usleep(1200 * 1000);   /* the killed run's locks expire */
     }
+    cr_assert_geq(mid_run, 2, "kill -9 landed mid-run only %d times", mid_run);
     int rc = run(flags, 200);
     cJSON_Delete(tk_sheets_control("/_control/faults", "{\"write_quota_per_minute\":60}"));
     cr_assert_eq(rc, 0);
