@@ -40,6 +40,9 @@ typedef struct run {
     int stop_at_quota;                /* stop when this process's minute quota is spent */
 } run;
 
+/* The pipeline on a log line: in shared mode one process flushes many. */
+#define LOG_PIPELINE(r) FP_LSTR("namespace", (r)->form->ns), FP_LSTR("pipeline", (r)->form->name)
+
 /* WAIT after a state change, so a failover can't forget it. */
 static int replicate(run *r, fp_error *err)
 {
@@ -214,7 +217,7 @@ static int next_spreadsheet(run *r, fp_flush_summary *sum, fp_error *err)
                             "share it with %s and add its id to the pipeline's spreadsheets (--spreadsheet-id)",
                             cfg->cell_limit, fp_gauth_email(r->auth));
     }
-    fp_log_warn("spreadsheet is near its cell limit: moving on to the next one",
+    fp_log_warn("spreadsheet is near its cell limit: moving on to the next one", LOG_PIPELINE(r),
                 FP_LSTR("full", cfg->spreadsheet_ids[r->current]),
                 FP_LSTR("next", cfg->spreadsheet_ids[r->current + 1]), FP_LINT("cell_limit", cfg->cell_limit));
     r->current++;
@@ -238,7 +241,8 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
         if (rc || (rc = fp_flushstate_abandon(r->state, r->token, &count, err)) || (rc = replicate(r, err)))
             return rc;
         r->batch_limit = (int)(n / 2);
-        fp_log_warn("Sheets refused a batch: trying smaller ones to find the refused rows", FP_LSTR("reason", reason),
+        fp_log_warn("Sheets refused a batch: trying smaller ones to find the refused rows", LOG_PIPELINE(r),
+                    FP_LSTR("reason", reason),
                     FP_LINT("first_row", start), FP_LINT("rows", n), FP_LINT("next_batch_rows", r->batch_limit));
         return fp_sheets_grid(r->sheets, &r->tab, err);   /* the grid may have changed under us */
     }
@@ -246,7 +250,7 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
     if (rc)
         return rc;
     if (failures < r->cfg->dead_letter_after) {
-        fp_log_warn("Sheets refused a row; the next run tries it again", FP_LSTR("reason", reason),
+        fp_log_warn("Sheets refused a row; the next run tries it again", LOG_PIPELINE(r), FP_LSTR("reason", reason),
                     FP_LINT("row", start), FP_LINT("attempt", failures),
                     FP_LINT("dead_letter_after", r->cfg->dead_letter_after));
         r->retry_next_run = 1;   /* not at once: a refusal that passes gets a minute to pass */
@@ -256,7 +260,8 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
         (rc = fp_flushstate_dead_letter(r->state, r->token, fp_clock_wall_ms(), &count, err)) || (rc = replicate(r, err)))
         return rc;
     sum->dead_lettered += count;
-    fp_log_warn("Sheets refused a row every time: it moved to the dead letters", FP_LSTR("reason", reason),
+    fp_log_warn("Sheets refused a row every time: it moved to the dead letters", LOG_PIPELINE(r),
+                FP_LSTR("reason", reason),
                 FP_LINT("rows", count), FP_LINT("attempts", failures), FP_LSTR("target", r->key));
     return 0;
 }
@@ -300,7 +305,7 @@ static int write_batch(run *r, long long start, const fp_rowstore_rowset *rs, fp
         sum->batches++;
         if (r->batch_limit < r->cfg->batch_rows)   /* past a refused row: grow back */
             r->batch_limit = r->batch_limit * 2 < r->cfg->batch_rows ? r->batch_limit * 2 : r->cfg->batch_rows;
-        fp_log_info("batch written", FP_LINT("first_row", start), FP_LINT("rows", count));
+        fp_log_info("batch written", LOG_PIPELINE(r), FP_LINT("first_row", start), FP_LINT("rows", count));
     }
     return rc;
 }
@@ -319,7 +324,7 @@ static int redo(run *r, fp_flush_batch *b, fp_flush_summary *sum, fp_error *err)
     }
     if (rc)
         return rc;
-    fp_log_info("finishing an interrupted batch", FP_LINT("first_row", b->start_row),
+    fp_log_info("finishing an interrupted batch", LOG_PIPELINE(r), FP_LINT("first_row", b->start_row),
                 FP_LINT("rows", cJSON_GetArraySize(b->ids)));
     if ((rc = fp_rowstore_rows(r->buffer, b->ids, &rs, err)))
         return rc;
@@ -418,7 +423,8 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
         }
         rc = step(r, sum, &done, err);
         if ((rc == FP_EIO || rc == FP_ETIMEOUT) && fp_clock_mono_ms() + backoff < deadline) {
-            fp_log_warn("flush step failed; retrying", FP_LSTR("error", err->msg), FP_LINT("backoff_ms", backoff));
+            fp_log_warn("flush step failed; retrying", LOG_PIPELINE(r), FP_LSTR("error", err->msg),
+                        FP_LINT("backoff_ms", backoff));
             fp_shutdown_sleep(backoff);
             backoff = backoff * 2 > 8000 ? 8000 : backoff * 2;
             rc = 0;

@@ -105,7 +105,8 @@ int fp_flusher_record(fp_redis *redis, const fp_form *form, const fp_flush_summa
                       const char *error, fp_error *err);
 
 /* Runs once (dedicated mode: one pipeline, every write through the account's budget)
- * and records the outcome in fp:{P}:lastflush unless another run held the lock. Returns 0 (also when another run holds the lock) or a negative FP_E*
+ * and records the outcome in fp:{P}:lastflush unless another run held the lock.
+ * Returns 0 (also when another run holds the lock) or a negative FP_E*
  * with *err holding one line a person can act on: FP_EIO / FP_ETIMEOUT are worth
  * retrying later (the rows stay buffered); FP_ELIMIT with sum->spreadsheets_full set
  * means every spreadsheet is full (a new one must be added); the others need a person. */

@@ -54,7 +54,8 @@ int fp_shared_sheets_parse(const cJSON *form, fp_shared_sheets *out, fp_error *e
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(sh, "batchRows");
     memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(sh))
-        return fp_error_set(err, FP_EINVAL, "the form file has no shared.sheets object (is the pipeline in mode Shared?)");
+        return fp_error_set(err, FP_EINVAL,
+                            "the form file has no shared.sheets object (is the pipeline in mode Shared?)");
     cJSON_ArrayForEach(id, ids) {
         if (!cJSON_IsString(id) || !*id->valuestring || out->nids == sizeof out->ids / sizeof out->ids[0])
             return fp_error_set(err, FP_EINVAL, "shared.sheets.spreadsheetIds: 1 to %zu non-empty strings",
@@ -317,7 +318,8 @@ static void finish(shared_run *s, fp_shared_summary *sum)
         else
             sum->left_waiting++;
         if (p->exit_status && !sum->first_error[0])
-            snprintf(sum->first_error, sizeof sum->first_error, "%.63s/%.63s: %.190s", p->form->ns, p->form->name, p->error);
+            snprintf(sum->first_error, sizeof sum->first_error, "%.63s/%.63s: %.190s", p->form->ns, p->form->name,
+                     p->error);
         if (p->lock_busy)
             continue;   /* the run holding the lock records its own outcome */
         fp_error err = {0};
