@@ -38,6 +38,8 @@ typedef struct run {
     long long deadline;               /* monotonic ms: no new step after it */
     long long max_rows;               /* stop once this many rows were written (0: no limit) */
     int stop_at_quota;                /* stop when this process's minute quota is spent */
+    int header_due;                   /* the open target's header goes out with its first batch (row 2) */
+    fp_buf header_row, header_sig;    /* that header and its signature */
 } run;
 
 /* The pipeline on a log line: in shared mode one process flushes many. */
@@ -58,6 +60,7 @@ static int replicate(run *r, fp_error *err)
 static int open_tab(run *r, const char *spreadsheet, const char *sheet, fp_error *err)
 {
     r->ready = 0;
+    r->header_due = 0;
     if (strlen(spreadsheet) >= sizeof r->spreadsheet)
         return fp_error_set(err, FP_ELIMIT, "spreadsheet id '%.40s...' is too long", spreadsheet);
     memcpy(r->spreadsheet, spreadsheet, strlen(spreadsheet) + 1);
@@ -159,9 +162,12 @@ static int header_texts(const run *r, fp_buf *row, fp_buf *sig, fp_error *err)
 }
 
 /* Writes the header row when it differs from the one last written to this target (a
- * field was added): row 1 is an explicit range, so rewriting it is harmless. With
- * write unset, only records it: a tab that already had rows keeps its row 1. */
-static int refresh_header(run *r, int write, fp_error *err)
+ * field was added): row 1 is an explicit range, so rewriting it is harmless. When
+ * nothing is written yet (next_row 2) the header waits for the first batch and goes
+ * out with it in one request (write_batch): a new pipeline's first flush then costs one
+ * write less of the account's budget. With write unset, only records it: a tab that
+ * already had rows keeps its row 1. */
+static int refresh_header(run *r, int write, long long next_row, fp_error *err)
 {
     fp_buf row, sig;
     char *stored = NULL;
@@ -173,6 +179,16 @@ static int refresh_header(run *r, int write, fp_error *err)
         goto out;
     if (stored)
         fp_log_info("the form's fields changed: rewriting the header row", FP_LSTR("sheet", r->tab.title));
+    if (write && next_row == 2) {
+        fp_buf_free(&r->header_row);
+        fp_buf_free(&r->header_sig);
+        r->header_row = row;
+        r->header_sig = sig;
+        fp_buf_init(&row, 1);
+        fp_buf_init(&sig, 1);
+        r->header_due = 1;
+        goto out;
+    }
     const char *rows[] = {row.data};
     if (write && ((rc = ensure_grid(r, 1, err)) || (rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, &row.len, 1, err))))
         goto out;
@@ -194,8 +210,9 @@ static int open_current(run *r, fp_error *err)
     if (rc || (rc = fp_flushstate_nextrow(r->state, r->key, &next, &exists, err)))
         return rc;
     if (exists) {
-        rc = refresh_header(r, 1, err);
-    } else if (!(rc = fp_sheets_last_row(r->sheets, &last, err)) && !(rc = refresh_header(r, last == 0, err))) {
+        rc = refresh_header(r, 1, next, err);
+    } else if (!(rc = fp_sheets_last_row(r->sheets, &last, err)) &&
+               !(rc = refresh_header(r, last == 0, (last ? last : 1) + 1, err))) {
         if (!(rc = fp_flushstate_init_nextrow(r->state, r->key, (last ? last : 1) + 1, err)))
             rc = replicate(r, err);
     }
@@ -284,6 +301,30 @@ static int give_back(run *r, long long start, long long n, fp_error *err)
     return FP_ELIMIT;
 }
 
+/* Writes the header (row 1) and a batch starting at row 2 as one range, then records
+ * the header as written. */
+static int write_with_header(run *r, const fp_rowstore_rowset *rs, fp_error *err)
+{
+    const char **rows = malloc((rs->n + 1) * sizeof *rows);
+    size_t *lens = malloc((rs->n + 1) * sizeof *lens);
+    int rc = FP_ENOMEM;
+    if (!rows || !lens) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        goto out;
+    }
+    rows[0] = r->header_row.data;
+    lens[0] = r->header_row.len;
+    memcpy(rows + 1, rs->rows, rs->n * sizeof *rows);
+    memcpy(lens + 1, rs->lens, rs->n * sizeof *lens);
+    if (!(rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, lens, rs->n + 1, err)) &&
+        !(rc = fp_flushstate_set_header(r->state, r->key, r->header_sig.data, err)))
+        r->header_due = 0;
+out:
+    free(rows);
+    free(lens);
+    return rc;
+}
+
 /* Writes one recorded batch (rows read from the buffer) to the open tab and finishes
  * it in Redis. */
 static int write_batch(run *r, long long start, const fp_rowstore_rowset *rs, fp_flush_summary *sum, fp_error *err)
@@ -292,7 +333,9 @@ static int write_batch(run *r, long long start, const fp_rowstore_rowset *rs, fp
     int rc = ensure_grid(r, start + n - 1, err);
     if (rc == FP_ELIMIT && r->full)
         return give_back(r, start, n, err);
-    if (!rc)
+    if (!rc && r->header_due && start == 2)
+        rc = write_with_header(r, rs, err);
+    else if (!rc)
         rc = fp_sheets_write(r->sheets, start, r->ncols, rs->rows, rs->lens, rs->n, err);
     if (rc == FP_EINVAL)
         return refused(r, start, n, sum, err);
@@ -459,6 +502,8 @@ int fp_flusher_turn(const fp_flusher_config *cfg, const fp_flusher_env *env, con
              .batch_limit = c.batch_rows, .deadline = lim->deadline_ms, .max_rows = lim->max_rows,
              .stop_at_quota = lim->stop_at_quota};
     unsigned char rnd[16];
+    fp_buf_init(&r.header_row, 1);
+    fp_buf_init(&r.header_sig, 1);
     int rc, locked = 0;
     long long t0 = fp_clock_mono_ms();
     long calls0 = fp_sheets_write_calls(r.sheets), api0 = fp_sheets_api_calls(r.sheets);
@@ -502,6 +547,8 @@ out:
     sum->duration_ms = fp_clock_mono_ms() - t0;
     fp_flushstate_free(r.state);
     fp_rowstore_free(r.buffer);
+    fp_buf_free(&r.header_row);
+    fp_buf_free(&r.header_sig);
     return rc;
 }
 
