@@ -322,10 +322,11 @@ static double peak(const char *email)
     return v;
 }
 
-Test(flush_shared, two_concurrent_runs_share_one_budget_and_never_see_a_429, .timeout = 400)
+/* Two runs at once for one service account: a shared run and a second one, shared or
+ * dedicated. Google (and the emulator) allow 12 writes a minute here; each run alone
+ * would stay within it, both together would not without the shared budget. */
+static void concurrent_runs(int second_dedicated)
 {
-    /* Google (and the emulator) allow 12 writes a minute here; each run alone would
-     * stay within it, both together would not without the shared budget. */
     char other[64];
     snprintf(other, sizeof other, "/tmp/fp-forms2-XXXXXX");
     cr_assert_not_null(mkdtemp(other));
@@ -337,7 +338,20 @@ Test(flush_shared, two_concurrent_runs_share_one_budget_and_never_see_a_429, .ti
     const char *const flags[] = {"--writes-per-minute", "12", "--max-run-time", "70s", NULL};
     tk_proc r1, r2;
     start_run(&r1, forms_dir, flags);
-    start_run(&r2, other, flags);
+    if (second_dedicated) {
+        char form[256], key[256];
+        snprintf(form, sizeof form, "%s/%s.json", other, p2->name);
+        snprintf(key, sizeof key, "%s/sa-a/key.json", creds_dir);
+        tk_start(&r2, "formpipe-flush",
+                 (const char *[]){"--form", form, "--google-credentials", key, "--sheets-api-url",
+                                  tk_env("FORMPIPE_SHEETS_URL"), "--spreadsheet-id", p2->sheet, "--sheet", "Sheet1",
+                                  "--batch-rows", "10", "--redis-sentinels", tk_env("FORMPIPE_REDIS_SENTINELS"),
+                                  "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"), "--redis-password-file",
+                                  tk_env("FORMPIPE_REDIS_PASSWORD_FILE"), "--writes-per-minute", "12",
+                                  "--max-run-time", "70s", NULL});
+    } else {
+        start_run(&r2, other, flags);
+    }
     int rc1 = tk_wait(&r1, 150), rc2 = tk_wait(&r2, 150);
     cJSON *after = tk_sheets_control("/_control/stats", NULL);
     cJSON_Delete(tk_sheets_control("/_control/faults", "{\"write_quota_per_minute\":60}"));
@@ -360,6 +374,16 @@ Test(flush_shared, two_concurrent_runs_share_one_budget_and_never_see_a_429, .ti
     cr_assert_eq(rc, 0);
     assert_sheet_exact(p1, 400);
     assert_sheet_exact(p2, 400);
+}
+
+Test(flush_shared, two_concurrent_runs_share_one_budget_and_never_see_a_429, .timeout = 400)
+{
+    concurrent_runs(0);
+}
+
+Test(flush_shared, a_dedicated_run_shares_the_budget_of_a_concurrent_shared_run, .timeout = 400)
+{
+    concurrent_runs(1);
 }
 
 Test(flush_shared, kill_9_mid_run_is_repaired_by_the_next_run)
