@@ -12,7 +12,7 @@
 #define KEYMAX 600
 
 enum {
-    K_LOCK, K_BATCH, K_PENDING, K_ROWS, K_FLUSHED, K_POSITIONS, K_HEADERS, K_SPREADSHEET, K_DEAD,
+    K_LOCK, K_BATCH, K_PENDING, K_ROWS, K_FLUSHED, K_POSITIONS, K_HEADERS, K_SPREADSHEET, K_DEAD, K_LASTFLUSH,
     K_NEXTROW, K_HEADER,   /* one position per pipeline (earlier versions): migrated */
     K_COUNT
 };
@@ -140,7 +140,8 @@ struct fp_flushstate {
 fp_flushstate *fp_flushstate_new(fp_redis *redis, const char *ns, const char *name, fp_error *err)
 {
     static const char *const suffix[K_COUNT] = {"lock", "batch", "pending", "rows", "flushed", "positions",
-                                                 "headers", "spreadsheet", "dead", "nextrow", "header"};
+                                                 "headers", "spreadsheet", "dead", "lastflush",
+                                                 "nextrow", "header"};
     fp_flushstate *s = calloc(1, sizeof *s);
     if (!s) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
@@ -179,7 +180,9 @@ int fp_flushstate_target_key(char *out, size_t outsz, const char *spreadsheet, c
 
 static int command(fp_flushstate *s, redisReply **rep, fp_error *err, int argc, const char **argv)
 {
-    size_t lens[8];
+    size_t lens[24];
+    if (argc > 24)
+        return fp_error_set(err, FP_EINVAL, "flush state: a command of %d arguments", argc);
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     return fp_redis_command(s->redis, rep, err, argc, argv, lens);
@@ -445,4 +448,22 @@ int fp_flushstate_spreadsheet(fp_flushstate *s, char **id, fp_error *err)
 int fp_flushstate_set_spreadsheet(fp_flushstate *s, const char *id, fp_error *err)
 {
     return command_ok(s, err, 3, (const char *[]){"SET", s->keys[K_SPREADSHEET], id});
+}
+
+int fp_flushstate_set_lastflush(fp_flushstate *s, const fp_flush_outcome *o, fp_error *err)
+{
+    char n[8][24];
+    snprintf(n[0], sizeof n[0], "%lld", o->finished_ms);
+    snprintf(n[1], sizeof n[1], "%lld", o->rows);
+    snprintf(n[2], sizeof n[2], "%lld", o->rows_left);
+    snprintf(n[3], sizeof n[3], "%lld", o->oldest_left_ms);
+    snprintf(n[4], sizeof n[4], "%d", o->exit_status);
+    snprintf(n[5], sizeof n[5], "%ld", o->throttled);
+    snprintf(n[6], sizeof n[6], "%lld", o->quota_wait_ms);
+    snprintf(n[7], sizeof n[7], "%d", o->spreadsheets_full ? 1 : 0);
+    const char *argv[] = {"HSET", s->keys[K_LASTFLUSH], "finished_ms", n[0], "rows", n[1], "rows_left", n[2],
+                          "oldest_left_ms", n[3], "exit", n[4], "error", o->error ? o->error : "",
+                          "throttled", n[5], "quota_wait_ms", n[6], "spreadsheets_full", n[7],
+                          "spreadsheet", o->spreadsheet ? o->spreadsheet : ""};
+    return command_ok(s, err, (int)(sizeof argv / sizeof argv[0]), argv);
 }

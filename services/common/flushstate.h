@@ -6,6 +6,10 @@
  *   fp:P:headers      HASH target key -> the header row last written there
  *   fp:P:spreadsheet  STR  the spreadsheet of the list now being filled
  *   fp:P:dead         HASH id -> {"reason","at","target","row"}: rows Sheets refused
+ *   fp:P:lastflush    HASH the outcome of the last run's part for this pipeline (for the
+ *                          operator): finished_ms, rows, rows_left, oldest_left_ms, exit
+ *                          (0 | 75 | 1), error, throttled, quota_wait_ms,
+ *                          spreadsheets_full (0 | 1), spreadsheet
  * A target is one tab of one spreadsheet: its key is "<spreadsheet id>/<tab title in
  * lower case>" (Google matches tab titles case-insensitively). The keys fp:P:nextrow
  * and fp:P:header of earlier versions (one position per pipeline) are moved to the
@@ -104,6 +108,23 @@ int fp_flushstate_set_header(fp_flushstate *s, const char *target, const char *h
  * frees), and setting it when the flusher moves on to the next one. */
 int fp_flushstate_spreadsheet(fp_flushstate *s, char **id, fp_error *err);
 int fp_flushstate_set_spreadsheet(fp_flushstate *s, const char *id, fp_error *err);
+
+/* One pipeline's outcome of a flush run, as fp:P:lastflush holds it. */
+typedef struct fp_flush_outcome {
+    long long finished_ms;     /* epoch ms */
+    long long rows;            /* rows written by the run */
+    long long rows_left;       /* still buffered (-1: unknown) */
+    long long oldest_left_ms;  /* received-at of the oldest of those (-1: none or unknown) */
+    int exit_status;           /* 0 done, 75 retry later, 1 a person must act */
+    const char *error;         /* "" or one line saying what is wrong */
+    long throttled;            /* answers 429 */
+    long long quota_wait_ms;
+    int spreadsheets_full;
+    const char *spreadsheet;   /* the one being filled */
+} fp_flush_outcome;
+
+/* Replaces fp:P:lastflush with o (every field written). */
+int fp_flushstate_set_lastflush(fp_flushstate *s, const fp_flush_outcome *o, fp_error *err);
 
 void fp_flush_batch_clear(fp_flush_batch *b);
 

@@ -19,7 +19,7 @@
 
 typedef struct run {
     const fp_flusher_config *cfg;
-    fp_form *form;
+    const fp_form *form;
     fp_gauth *auth;
     fp_sheets *sheets;
     fp_redis *redis;
@@ -35,7 +35,15 @@ typedef struct run {
     int full;                         /* the open spreadsheet has no room for the batch */
     int batch_limit;                  /* rows per new batch: halved while Sheets refuses batches */
     int retry_next_run;               /* a refused row waits for the next run (attempts spread over runs) */
+    long long deadline;               /* monotonic ms: no new step after it */
+    long long max_rows;               /* stop once this many rows were written (0: no limit) */
+    int stop_at_quota;                /* stop when this process's minute quota is spent */
+    int header_due;                   /* the open target's header goes out with its first batch (row 2) */
+    fp_buf header_row, header_sig;    /* that header and its signature */
 } run;
+
+/* The pipeline on a log line: in shared mode one process flushes many. */
+#define LOG_PIPELINE(r) FP_LSTR("namespace", (r)->form->ns), FP_LSTR("pipeline", (r)->form->name)
 
 /* WAIT after a state change, so a failover can't forget it. */
 static int replicate(run *r, fp_error *err)
@@ -52,6 +60,7 @@ static int replicate(run *r, fp_error *err)
 static int open_tab(run *r, const char *spreadsheet, const char *sheet, fp_error *err)
 {
     r->ready = 0;
+    r->header_due = 0;
     if (strlen(spreadsheet) >= sizeof r->spreadsheet)
         return fp_error_set(err, FP_ELIMIT, "spreadsheet id '%.40s...' is too long", spreadsheet);
     memcpy(r->spreadsheet, spreadsheet, strlen(spreadsheet) + 1);
@@ -153,9 +162,12 @@ static int header_texts(const run *r, fp_buf *row, fp_buf *sig, fp_error *err)
 }
 
 /* Writes the header row when it differs from the one last written to this target (a
- * field was added): row 1 is an explicit range, so rewriting it is harmless. With
- * write unset, only records it: a tab that already had rows keeps its row 1. */
-static int refresh_header(run *r, int write, fp_error *err)
+ * field was added): row 1 is an explicit range, so rewriting it is harmless. When
+ * nothing is written yet (next_row 2) the header waits for the first batch and goes
+ * out with it in one request (write_batch): a new pipeline's first flush then costs one
+ * write less of the account's budget. With write unset, only records it: a tab that
+ * already had rows keeps its row 1. */
+static int refresh_header(run *r, int write, long long next_row, fp_error *err)
 {
     fp_buf row, sig;
     char *stored = NULL;
@@ -167,6 +179,16 @@ static int refresh_header(run *r, int write, fp_error *err)
         goto out;
     if (stored)
         fp_log_info("the form's fields changed: rewriting the header row", FP_LSTR("sheet", r->tab.title));
+    if (write && next_row == 2) {
+        fp_buf_free(&r->header_row);
+        fp_buf_free(&r->header_sig);
+        r->header_row = row;
+        r->header_sig = sig;
+        fp_buf_init(&row, 1);
+        fp_buf_init(&sig, 1);
+        r->header_due = 1;
+        goto out;
+    }
     const char *rows[] = {row.data};
     if (write && ((rc = ensure_grid(r, 1, err)) || (rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, &row.len, 1, err))))
         goto out;
@@ -188,8 +210,9 @@ static int open_current(run *r, fp_error *err)
     if (rc || (rc = fp_flushstate_nextrow(r->state, r->key, &next, &exists, err)))
         return rc;
     if (exists) {
-        rc = refresh_header(r, 1, err);
-    } else if (!(rc = fp_sheets_last_row(r->sheets, &last, err)) && !(rc = refresh_header(r, last == 0, err))) {
+        rc = refresh_header(r, 1, next, err);
+    } else if (!(rc = fp_sheets_last_row(r->sheets, &last, err)) &&
+               !(rc = refresh_header(r, last == 0, (last ? last : 1) + 1, err))) {
         if (!(rc = fp_flushstate_init_nextrow(r->state, r->key, (last ? last : 1) + 1, err)))
             rc = replicate(r, err);
     }
@@ -211,7 +234,7 @@ static int next_spreadsheet(run *r, fp_flush_summary *sum, fp_error *err)
                             "share it with %s and add its id to the pipeline's spreadsheets (--spreadsheet-id)",
                             cfg->cell_limit, fp_gauth_email(r->auth));
     }
-    fp_log_warn("spreadsheet is near its cell limit: moving on to the next one",
+    fp_log_warn("spreadsheet is near its cell limit: moving on to the next one", LOG_PIPELINE(r),
                 FP_LSTR("full", cfg->spreadsheet_ids[r->current]),
                 FP_LSTR("next", cfg->spreadsheet_ids[r->current + 1]), FP_LINT("cell_limit", cfg->cell_limit));
     r->current++;
@@ -235,7 +258,8 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
         if (rc || (rc = fp_flushstate_abandon(r->state, r->token, &count, err)) || (rc = replicate(r, err)))
             return rc;
         r->batch_limit = (int)(n / 2);
-        fp_log_warn("Sheets refused a batch: trying smaller ones to find the refused rows", FP_LSTR("reason", reason),
+        fp_log_warn("Sheets refused a batch: trying smaller ones to find the refused rows", LOG_PIPELINE(r),
+                    FP_LSTR("reason", reason),
                     FP_LINT("first_row", start), FP_LINT("rows", n), FP_LINT("next_batch_rows", r->batch_limit));
         return fp_sheets_grid(r->sheets, &r->tab, err);   /* the grid may have changed under us */
     }
@@ -243,7 +267,7 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
     if (rc)
         return rc;
     if (failures < r->cfg->dead_letter_after) {
-        fp_log_warn("Sheets refused a row; the next run tries it again", FP_LSTR("reason", reason),
+        fp_log_warn("Sheets refused a row; the next run tries it again", LOG_PIPELINE(r), FP_LSTR("reason", reason),
                     FP_LINT("row", start), FP_LINT("attempt", failures),
                     FP_LINT("dead_letter_after", r->cfg->dead_letter_after));
         r->retry_next_run = 1;   /* not at once: a refusal that passes gets a minute to pass */
@@ -253,7 +277,8 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
         (rc = fp_flushstate_dead_letter(r->state, r->token, fp_clock_wall_ms(), &count, err)) || (rc = replicate(r, err)))
         return rc;
     sum->dead_lettered += count;
-    fp_log_warn("Sheets refused a row every time: it moved to the dead letters", FP_LSTR("reason", reason),
+    fp_log_warn("Sheets refused a row every time: it moved to the dead letters", LOG_PIPELINE(r),
+                FP_LSTR("reason", reason),
                 FP_LINT("rows", count), FP_LINT("attempts", failures), FP_LSTR("target", r->key));
     return 0;
 }
@@ -276,6 +301,30 @@ static int give_back(run *r, long long start, long long n, fp_error *err)
     return FP_ELIMIT;
 }
 
+/* Writes the header (row 1) and a batch starting at row 2 as one range, then records
+ * the header as written. */
+static int write_with_header(run *r, const fp_rowstore_rowset *rs, fp_error *err)
+{
+    const char **rows = malloc((rs->n + 1) * sizeof *rows);
+    size_t *lens = malloc((rs->n + 1) * sizeof *lens);
+    int rc = FP_ENOMEM;
+    if (!rows || !lens) {
+        fp_error_set(err, FP_ENOMEM, "out of memory");
+        goto out;
+    }
+    rows[0] = r->header_row.data;
+    lens[0] = r->header_row.len;
+    memcpy(rows + 1, rs->rows, rs->n * sizeof *rows);
+    memcpy(lens + 1, rs->lens, rs->n * sizeof *lens);
+    if (!(rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, lens, rs->n + 1, err)) &&
+        !(rc = fp_flushstate_set_header(r->state, r->key, r->header_sig.data, err)))
+        r->header_due = 0;
+out:
+    free(rows);
+    free(lens);
+    return rc;
+}
+
 /* Writes one recorded batch (rows read from the buffer) to the open tab and finishes
  * it in Redis. */
 static int write_batch(run *r, long long start, const fp_rowstore_rowset *rs, fp_flush_summary *sum, fp_error *err)
@@ -284,7 +333,9 @@ static int write_batch(run *r, long long start, const fp_rowstore_rowset *rs, fp
     int rc = ensure_grid(r, start + n - 1, err);
     if (rc == FP_ELIMIT && r->full)
         return give_back(r, start, n, err);
-    if (!rc)
+    if (!rc && r->header_due && start == 2)
+        rc = write_with_header(r, rs, err);
+    else if (!rc)
         rc = fp_sheets_write(r->sheets, start, r->ncols, rs->rows, rs->lens, rs->n, err);
     if (rc == FP_EINVAL)
         return refused(r, start, n, sum, err);
@@ -297,7 +348,7 @@ static int write_batch(run *r, long long start, const fp_rowstore_rowset *rs, fp
         sum->batches++;
         if (r->batch_limit < r->cfg->batch_rows)   /* past a refused row: grow back */
             r->batch_limit = r->batch_limit * 2 < r->cfg->batch_rows ? r->batch_limit * 2 : r->cfg->batch_rows;
-        fp_log_info("batch written", FP_LINT("first_row", start), FP_LINT("rows", count));
+        fp_log_info("batch written", LOG_PIPELINE(r), FP_LINT("first_row", start), FP_LINT("rows", count));
     }
     return rc;
 }
@@ -316,7 +367,7 @@ static int redo(run *r, fp_flush_batch *b, fp_flush_summary *sum, fp_error *err)
     }
     if (rc)
         return rc;
-    fp_log_info("finishing an interrupted batch", FP_LINT("first_row", b->start_row),
+    fp_log_info("finishing an interrupted batch", LOG_PIPELINE(r), FP_LINT("first_row", b->start_row),
                 FP_LINT("rows", cJSON_GetArraySize(b->ids)));
     if ((rc = fp_rowstore_rows(r->buffer, b->ids, &rs, err)))
         return rc;
@@ -403,11 +454,11 @@ static int choose_spreadsheet(run *r, fp_error *err)
  * run; the lock and the recorded batch make every retry safe. */
 static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
 {
-    long long deadline = fp_clock_mono_ms() + r->cfg->max_run_ms;
+    long long deadline = r->deadline;
     long backoff = 500;
     int rc, done = 0;
     do {
-        if (r->ready && fp_sheets_writes_available(r->sheets) < 2) {
+        if (r->stop_at_quota && r->ready && fp_sheets_writes_available(r->sheets) < 2) {
             /* A batch needs at least two writes: leave the rest to the next run. */
             fp_log_info("stopping: this minute's Sheets write quota is spent");
             sum->quota_spent = 1;
@@ -415,7 +466,8 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
         }
         rc = step(r, sum, &done, err);
         if ((rc == FP_EIO || rc == FP_ETIMEOUT) && fp_clock_mono_ms() + backoff < deadline) {
-            fp_log_warn("flush step failed; retrying", FP_LSTR("error", err->msg), FP_LINT("backoff_ms", backoff));
+            fp_log_warn("flush step failed; retrying", LOG_PIPELINE(r), FP_LSTR("error", err->msg),
+                        FP_LINT("backoff_ms", backoff));
             fp_shutdown_sleep(backoff);
             backoff = backoff * 2 > 8000 ? 8000 : backoff * 2;
             rc = 0;
@@ -423,7 +475,8 @@ static int flush_loop(run *r, fp_flush_summary *sum, fp_error *err)
         }
         if (!rc)
             backoff = 500;
-    } while (!rc && !done && !r->retry_next_run && fp_clock_mono_ms() < deadline && !fp_shutdown_requested());
+    } while (!rc && !done && !r->retry_next_run && (r->max_rows <= 0 || sum->rows < r->max_rows) &&
+             fp_clock_mono_ms() < deadline && !fp_shutdown_requested());
     return rc;
 }
 
@@ -439,64 +492,137 @@ static void count_left(run *r, fp_flush_summary *sum)
         sum->oldest_left_ms = -1;
 }
 
-int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err)
+int fp_flusher_turn(const fp_flusher_config *cfg, const fp_flusher_env *env, const fp_flusher_limits *lim,
+                    fp_flush_summary *sum, fp_error *err)
 {
-    run r = {.cfg = cfg, .batch_limit = cfg->batch_rows};
+    fp_flusher_config c = *cfg;
+    if (lim->max_rows > 0 && lim->max_rows < c.batch_rows)
+        c.batch_rows = (int)lim->max_rows;   /* no batch bigger than the turn */
+    run r = {.cfg = &c, .form = env->form, .auth = env->auth, .sheets = env->sheets, .redis = env->redis,
+             .batch_limit = c.batch_rows, .deadline = lim->deadline_ms, .max_rows = lim->max_rows,
+             .stop_at_quota = lim->stop_at_quota};
     unsigned char rnd[16];
+    fp_buf_init(&r.header_row, 1);
+    fp_buf_init(&r.header_sig, 1);
     int rc, locked = 0;
     long long t0 = fp_clock_mono_ms();
+    long calls0 = fp_sheets_write_calls(r.sheets), api0 = fp_sheets_api_calls(r.sheets);
+    long retries0 = fp_sheets_retries(r.sheets), throttled0 = fp_sheets_throttled(r.sheets);
+    long long wait0 = fp_sheets_quota_wait_ms(r.sheets);
     memset(sum, 0, sizeof *sum);
     sum->pending_left = sum->oldest_left_ms = -1;
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return fp_error_set(err, FP_EIO, "no randomness for the lock token");
     for (int i = 0; i < 16; i++)
         snprintf(r.token + 2 * i, 3, "%02x", rnd[i]);
-
-    if (cfg->nspreadsheets == 0)
+    if (c.nspreadsheets == 0)
         return fp_error_set(err, FP_EINVAL, "no spreadsheet to write to (--spreadsheet-id)");
-    fp_sheets_config sc = {.api_base = cfg->api_base, .spreadsheet_id = cfg->spreadsheet_ids[0],
-                           .sheet = cfg->sheet, .max_attempts = cfg->max_attempts,
-                           .backoff_initial_ms = cfg->backoff_initial_ms, .backoff_max_ms = cfg->backoff_max_ms,
-                           .writes_per_minute = cfg->writes_per_minute, .timeout_ms = cfg->http_timeout_ms,
-                           .max_request_bytes = cfg->max_request_bytes};
-    fp_redis_config rcfg = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
-                            .password = cfg->redis_password, .connect_timeout_ms = cfg->redis_connect_timeout_ms,
-                            .command_timeout_ms = cfg->redis_command_timeout_ms};
-    if (!(r.form = fp_form_load(cfg->form_path, err)) ||
-        !(r.auth = fp_gauth_load(cfg->credentials_file, cfg->token_url, err)) ||
-        !(r.sheets = fp_sheets_new(&sc, r.auth, err)) || !(r.redis = fp_redis_new(&rcfg, err)) ||
-        !(r.buffer = fp_rowstore_new(r.redis, r.form->ns, r.form->name, err)) ||
+    if (!(r.buffer = fp_rowstore_new(r.redis, r.form->ns, r.form->name, err)) ||
         !(r.state = fp_flushstate_new(r.redis, r.form->ns, r.form->name, err))) {
         rc = err ? err->code : FP_EINVAL;
         goto out;
     }
     r.ncols = 2 + (int)r.form->ncolumns;
-    if ((rc = fp_flushstate_lock(r.state, r.token, cfg->lock_ttl_ms, &locked, err)))
+    if ((rc = fp_flushstate_lock(r.state, r.token, c.lock_ttl_ms, &locked, err)))
         goto out;
     if (!locked) {
         sum->lock_busy = 1;
-        fp_log_info("another flush run holds the lock; nothing to do");
+        fp_log_info("another flush run holds the lock; nothing to do", FP_LSTR("namespace", r.form->ns),
+                    FP_LSTR("pipeline", r.form->name));
         count_left(&r, sum);
         goto out;
     }
     if (!(rc = choose_spreadsheet(&r, err)))
         rc = flush_loop(&r, sum, err);
     count_left(&r, sum);
-    snprintf(sum->spreadsheet, sizeof sum->spreadsheet, "%s", cfg->spreadsheet_ids[r.current]);
+    snprintf(sum->spreadsheet, sizeof sum->spreadsheet, "%s", c.spreadsheet_ids[r.current]);
     fp_error ignore;
     fp_flushstate_unlock(r.state, r.token, &ignore);
 out:
-    sum->write_calls = r.sheets ? fp_sheets_write_calls(r.sheets) : 0;
-    sum->api_calls = r.sheets ? fp_sheets_api_calls(r.sheets) : 0;
-    sum->retries = r.sheets ? fp_sheets_retries(r.sheets) : 0;
-    sum->throttled = r.sheets ? fp_sheets_throttled(r.sheets) : 0;
-    sum->quota_wait_ms = r.sheets ? fp_sheets_quota_wait_ms(r.sheets) : 0;
+    sum->write_calls = fp_sheets_write_calls(r.sheets) - calls0;
+    sum->api_calls = fp_sheets_api_calls(r.sheets) - api0;
+    sum->retries = fp_sheets_retries(r.sheets) - retries0;
+    sum->throttled = fp_sheets_throttled(r.sheets) - throttled0;
+    sum->quota_wait_ms = fp_sheets_quota_wait_ms(r.sheets) - wait0;
     sum->duration_ms = fp_clock_mono_ms() - t0;
     fp_flushstate_free(r.state);
     fp_rowstore_free(r.buffer);
-    fp_redis_free(r.redis);
-    fp_sheets_free(r.sheets);
-    fp_gauth_free(r.auth);
-    fp_form_free(r.form);
+    fp_buf_free(&r.header_row);
+    fp_buf_free(&r.header_sig);
+    return rc;
+}
+
+int fp_flusher_exit_status(int rc)
+{
+    return rc == 0 ? 0 : (rc == FP_EIO || rc == FP_ETIMEOUT) ? 75 : 1;
+}
+
+int fp_flusher_budget_init(fp_budget *b, fp_redis *redis, const char *client_email, int writes_per_minute,
+                           fp_error *err)
+{
+    char key[512];
+    if (snprintf(key, sizeof key, "fp:sheets-budget:{%s}", client_email) >= (int)sizeof key)
+        return fp_error_set(err, FP_ELIMIT, "service account e-mail too long for a budget key");
+    /* One write per (60 s + 1 s)/N, no burst: any 60 s window then holds at most N
+     * writes with a second to spare for network and clock jitter. */
+    return fp_budget_init(b, redis, key, writes_per_minute, FP_FLUSHER_BUDGET_WINDOW_MS, 1, err);
+}
+
+int fp_flusher_record(fp_redis *redis, const fp_form *form, const fp_flush_summary *sum, int exit_status,
+                      const char *error, fp_error *err)
+{
+    fp_flushstate *st = fp_flushstate_new(redis, form->ns, form->name, err);
+    if (!st)
+        return err->code;
+    fp_flush_outcome o = {.finished_ms = fp_clock_wall_ms(), .rows = sum->rows, .rows_left = sum->pending_left,
+                          .oldest_left_ms = sum->oldest_left_ms, .exit_status = exit_status, .error = error,
+                          .throttled = sum->throttled, .quota_wait_ms = sum->quota_wait_ms,
+                          .spreadsheets_full = sum->spreadsheets_full, .spreadsheet = sum->spreadsheet};
+    int rc = fp_flushstate_set_lastflush(st, &o, err);
+    fp_flushstate_free(st);
+    return rc;
+}
+
+int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error *err)
+{
+    fp_flusher_env env = {0};
+    fp_form *form = NULL;
+    fp_budget budget;
+    int rc;
+    long long t0 = fp_clock_mono_ms();
+    memset(sum, 0, sizeof *sum);
+    sum->pending_left = sum->oldest_left_ms = -1;
+    if (cfg->nspreadsheets == 0)
+        return fp_error_set(err, FP_EINVAL, "no spreadsheet to write to (--spreadsheet-id)");
+    fp_sheets_config sc = {.api_base = cfg->api_base, .spreadsheet_id = cfg->spreadsheet_ids[0],
+                           .sheet = cfg->sheet, .max_attempts = cfg->max_attempts,
+                           .backoff_initial_ms = cfg->backoff_initial_ms, .backoff_max_ms = cfg->backoff_max_ms,
+                           .writes_per_minute = cfg->writes_per_minute, .timeout_ms = cfg->http_timeout_ms,
+                           .max_request_bytes = cfg->max_request_bytes, .budget = &budget};
+    fp_redis_config rcfg = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
+                            .password = cfg->redis_password, .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+                            .command_timeout_ms = cfg->redis_command_timeout_ms};
+    if (!(form = fp_form_load(cfg->form_path, err)) ||
+        !(env.auth = fp_gauth_load(cfg->credentials_file, cfg->token_url, err)) ||
+        !(env.redis = fp_redis_new(&rcfg, err)) ||
+        (rc = fp_flusher_budget_init(&budget, env.redis, fp_gauth_email(env.auth), cfg->writes_per_minute, err)) ||
+        !(env.sheets = fp_sheets_new(&sc, env.auth, err))) {
+        rc = err ? err->code : FP_EINVAL;
+        goto out;
+    }
+    env.form = form;
+    fp_flusher_limits lim = {.deadline_ms = t0 + cfg->max_run_ms, .stop_at_quota = 1};
+    rc = fp_flusher_turn(cfg, &env, &lim, sum, err);
+    if (!sum->lock_busy) {   /* the run holding the lock records its own outcome */
+        fp_error rerr = {0};
+        if (fp_flusher_record(env.redis, form, sum, fp_flusher_exit_status(rc), rc ? err->msg : "", &rerr))
+            fp_log_warn("cannot record the run's outcome in Redis", FP_LSTR("error", rerr.msg));
+    }
+out:
+    sum->duration_ms = fp_clock_mono_ms() - t0;
+    fp_sheets_free(env.sheets);
+    fp_redis_free(env.redis);
+    fp_gauth_free(env.auth);
+    fp_form_free(form);
     return rc;
 }

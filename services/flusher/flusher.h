@@ -11,7 +11,15 @@
 
 #include <stddef.h>
 
+#include "budget.h"
 #include "error.h"
+#include "form.h"
+#include "gauth.h"
+#include "redis.h"
+#include "sheets.h"
+
+/* The write budget's window: N writes per 61 s (see fp_flusher_budget_init). */
+#define FP_FLUSHER_BUDGET_WINDOW_MS 61000
 
 typedef struct fp_flusher_config {
     const char *form_path;
@@ -60,7 +68,45 @@ typedef struct fp_flush_summary {
     char spreadsheet[256];   /* the spreadsheet being filled at the end */
 } fp_flush_summary;
 
-/* Runs once. Returns 0 (also when another run holds the lock) or a negative FP_E*
+/* What a turn borrows instead of making its own (shared mode: one Redis connection for
+ * every pipeline, one Sheets client per service account). */
+typedef struct fp_flusher_env {
+    const fp_form *form;
+    fp_gauth *auth;
+    fp_sheets *sheets;
+    fp_redis *redis;
+} fp_flusher_env;
+
+typedef struct fp_flusher_limits {
+    long long deadline_ms;   /* monotonic (fp_clock_mono_ms): no new step after it */
+    long long max_rows;      /* stop once this many rows were written; batches no bigger (0: no limit) */
+    int stop_at_quota;       /* stop when this process's own minute quota is spent */
+} fp_flusher_limits;
+
+/* One pipeline's turn on borrowed resources: the whole per-pipeline protocol (its
+ * lock, the interrupted batch, then batches) within the limits; the lock is released at
+ * the end. *sum counts this turn only. Returns as fp_flusher_run. cfg's form_path,
+ * credentials and Redis settings are not used (env has them). */
+int fp_flusher_turn(const fp_flusher_config *cfg, const fp_flusher_env *env, const fp_flusher_limits *lim,
+                    fp_flush_summary *sum, fp_error *err);
+
+/* The exit status a run's result stands for: 0, 75 (FP_EIO/FP_ETIMEOUT: retry later)
+ * or 1 (a person must act). */
+int fp_flusher_exit_status(int rc);
+
+/* The write budget of a Google service account, shared in Redis by every flush run of
+ * that account (key fp:sheets-budget:{<client_email>}): writes_per_minute writes per
+ * FP_FLUSHER_BUDGET_WINDOW_MS, evenly spaced. */
+int fp_flusher_budget_init(fp_budget *b, fp_redis *redis, const char *client_email, int writes_per_minute,
+                           fp_error *err);
+
+/* Writes a pipeline's outcome of a run into fp:{P}:lastflush (flushstate.h). */
+int fp_flusher_record(fp_redis *redis, const fp_form *form, const fp_flush_summary *sum, int exit_status,
+                      const char *error, fp_error *err);
+
+/* Runs once (dedicated mode: one pipeline, every write through the account's budget)
+ * and records the outcome in fp:{P}:lastflush unless another run held the lock.
+ * Returns 0 (also when another run holds the lock) or a negative FP_E*
  * with *err holding one line a person can act on: FP_EIO / FP_ETIMEOUT are worth
  * retrying later (the rows stay buffered); FP_ELIMIT with sum->spreadsheets_full set
  * means every spreadsheet is full (a new one must be added); the others need a person. */

@@ -122,6 +122,30 @@ long fp_sheets_backoff_ms(int attempt, long initial_ms, long max_ms, unsigned *s
     return wait > max_ms ? max_ms : wait;
 }
 
+/* Takes one unit of the shared budget, waiting for it (waiting is not a retry: no
+ * attempt is spent). FP_EIO when Redis cannot say, FP_ETIMEOUT after
+ * budget_max_wait_ms, FP_EIO on shutdown. */
+static int take_budget(fp_sheets *s, fp_error *err)
+{
+    long long waited = 0, limit = s->cfg.budget_max_wait_ms > 0 ? s->cfg.budget_max_wait_ms : 600000;
+    for (;;) {
+        long long wait = 0;
+        int rc = fp_budget_take(s->cfg.budget, &wait, err);
+        if (rc < 0)
+            return rc;
+        if (wait == 0)
+            return 0;
+        if (fp_shutdown_requested())
+            return fp_error_set(err, FP_EIO, "shutting down while waiting for the Sheets write budget");
+        if (waited >= limit)
+            return fp_error_set(err, FP_ETIMEOUT, "waited %lld ms for the Sheets write budget %s", waited,
+                                s->cfg.budget->key);
+        fp_shutdown_sleep((long)wait);
+        waited += wait;
+        s->quota_wait_ms += wait;
+    }
+}
+
 /* Waits until one more write keeps us within writes_per_minute. */
 static void pace_write(fp_sheets *s)
 {
@@ -191,6 +215,8 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
         fp_buf_init(&resp, FP_SHEETS_MAX_RESPONSE);
         if (rc == FP_EPERM || rc == FP_ENOMEM || rc == FP_EINVAL)
             return rc;   /* bad credentials: retrying can't help */
+        if (!rc && is_write && s->cfg.budget && (rc = take_budget(s, err)) < 0)
+            return rc;
         if (!rc) {
             if (is_write)
                 pace_write(s);

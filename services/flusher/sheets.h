@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+#include "budget.h"
 #include "error.h"
 #include "gauth.h"
 
@@ -24,6 +25,9 @@ typedef struct fp_sheets_config {
     int writes_per_minute;       /* quota: 60 per user */
     long timeout_ms;             /* per HTTP request */
     size_t max_request_bytes;    /* largest values.batchUpdate body (one row may exceed it) */
+    fp_budget *budget;           /* borrowed, may be NULL: every write request takes one unit
+                                    of this budget first (the service account's, in Redis) */
+    long budget_max_wait_ms;     /* longest wait for one unit, then FP_ETIMEOUT (0: 10 min) */
 } fp_sheets_config;
 
 /* One tab of a spreadsheet, from spreadsheets.get. */
@@ -75,11 +79,13 @@ long fp_sheets_api_calls(const fp_sheets *s);
 long fp_sheets_retries(const fp_sheets *s);
 
 /* Answers 429 (Google's quota refused a call), and the time spent waiting for the
- * quota: pacing to writes_per_minute plus the backoff after each 429. */
+ * quota: waiting for the budget, pacing to writes_per_minute plus the backoff after
+ * each 429. */
 long fp_sheets_throttled(const fp_sheets *s);
 long long fp_sheets_quota_wait_ms(const fp_sheets *s);
 
-/* How many write calls the per-minute quota allows right now without waiting. */
+/* How many write calls the per-minute quota allows right now without waiting (this
+ * process's own count; a shared budget is not consulted). */
 int fp_sheets_writes_available(const fp_sheets *s);
 
 /* Parses a spreadsheets.get answer: the tab titled sheet (any case) and the cells of

@@ -29,7 +29,8 @@ Control endpoints (tests only):
   GET  /_control/spreadsheets/{id}/values/{title}   the whole sheet, for assertions
   GET  /_control/stats         calls (in all and by spreadsheet; per spreadsheet also the
                                largest request body, "max_request_bytes"), faults injected,
-                               the highest writes/minute seen, by user
+                               the highest writes/minute seen and the 429s of the write
+                               quota, by user ("max_writes_per_minute", "quota_429_by_user")
 """
 import argparse
 import base64
@@ -171,7 +172,8 @@ class State:
         self.write_quota = 60
         self.writes = {}            # email -> deque of write times
         self.stats = {"calls": {}, "by_spreadsheet": {}, "faults": {"status": 0, "drop_after_apply": 0, "latency": 0,
-                                              "quota_429": 0}, "max_writes_per_minute": {}}
+                                              "quota_429": 0}, "max_writes_per_minute": {},
+                      "quota_429_by_user": {}}
         self.token_ttl = 3600
         self.max_cells = MAX_CELLS
         self.max_request_bytes = MAX_REQUEST_BYTES
@@ -302,6 +304,8 @@ class Handler(BaseHTTPRequestHandler):
             window.popleft()
         if len(window) >= STATE.write_quota:
             STATE.stats["faults"]["quota_429"] += 1
+            by_user = STATE.stats["quota_429_by_user"]
+            by_user[email] = by_user.get(email, 0) + 1
             raise ApiError(429, "Quota exceeded for quota metric 'Write requests' and limit "
                                 "'Write requests per minute per user' of service 'sheets.googleapis.com'.")
         window.append(now)

@@ -64,6 +64,22 @@ class Limits(unittest.TestCase):
         self.assertEqual(sheet.values(1, 1, None, None), [["h1", "h2"], [], ["c", "d"]])
         self.assertEqual((sheet.rows, sheet.cols), (10, 26))
 
+    def test_the_write_quota_is_per_user_across_spreadsheets(self):
+        saved = emu.STATE.write_quota
+        emu.STATE.write_quota = 3
+        try:
+            for _ in range(3):   # the quota counts requests, whichever spreadsheet they write
+                self.api.check_quota("a@x")
+            with self.assertRaises(emu.ApiError) as e:
+                self.api.check_quota("a@x")
+            self.assertEqual(e.exception.code, 429)
+            self.assertIn("per minute per user", e.exception.message)
+            self.api.check_quota("b@x")   # another user has a quota of its own
+            self.assertEqual(emu.STATE.stats["quota_429_by_user"], {"a@x": 1})
+            self.assertEqual(emu.STATE.stats["max_writes_per_minute"]["a@x"], 3)
+        finally:
+            emu.STATE.write_quota = saved
+
     def test_408_has_googles_status_name(self):
         self.assertEqual(emu.STATUS_NAMES[408], "DEADLINE_EXCEEDED")
 

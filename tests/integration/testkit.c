@@ -563,3 +563,59 @@ double tk_sh_until(double timeout_s, const char *want, const char *fmt, ...)
     cr_assert_fail("after %.0f s `%s` says '%s', want '%s'", timeout_s, cmd, said, want);
     return -1;
 }
+
+cJSON *tk_sheets_control(const char *path, const char *json)
+{
+    char url[512], *body = NULL;
+    snprintf(url, sizeof url, "%s%s", tk_env("FORMPIPE_SHEETS_URL"), path);
+    long st = tk_http(url, json, &body);
+    cr_assert_eq(st, 200, "%s: HTTP %ld %s", path, st, body ? body : "");
+    cJSON *doc = cJSON_Parse(body ? body : "");
+    cr_assert_not_null(doc, "%s answered %s", path, body ? body : "");
+    free(body);
+    return doc;
+}
+
+void tk_sheets_key(const char *email, const char *path, int trusted)
+{
+    char dir[] = "/tmp/fp-key-XXXXXX", pem_path[64], pub_path[64], token_uri[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(pem_path, sizeof pem_path, "%s/key.pem", dir);
+    snprintf(pub_path, sizeof pub_path, "%s/pub.pem", dir);
+    cr_assert_eq(tk_sh(NULL, "openssl genrsa -out %s 2048 && openssl rsa -in %s -pubout -out %s", pem_path, pem_path,
+                       pub_path), 0, "openssl failed");
+    char *pem = tk_read_file(pem_path), *pub = tk_read_file(pub_path);
+    snprintf(token_uri, sizeof token_uri, "%s/token", tk_env("FORMPIPE_SHEETS_URL"));
+    cJSON *key = cJSON_CreateObject();
+    cJSON_AddStringToObject(key, "type", "service_account");
+    cJSON_AddStringToObject(key, "client_email", email);
+    cJSON_AddStringToObject(key, "private_key", pem);
+    cJSON_AddStringToObject(key, "private_key_id", "test-key-1");
+    cJSON_AddStringToObject(key, "token_uri", token_uri);
+    char *text = cJSON_Print(key);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fputs(text, f) >= 0 && fclose(f) == 0, 1, "cannot write %s", path);
+    if (trusted) {
+        cJSON *reg = cJSON_CreateObject();
+        cJSON_AddStringToObject(reg, "client_email", email);
+        cJSON_AddStringToObject(reg, "public_key_pem", pub);
+        char *json = cJSON_PrintUnformatted(reg);
+        cJSON_Delete(tk_sheets_control("/_control/keys", json));
+        free(json);
+        cJSON_Delete(reg);
+    }
+    free(text);
+    cJSON_Delete(key);
+    free(pem);
+    free(pub);
+    tk_sh(NULL, "rm -rf %s", dir);
+}
+
+void tk_sheets_create(const char *id, const char *tab, int rows, const char *email)
+{
+    char json[1024];
+    snprintf(json, sizeof json, "{\"id\":\"%s\",\"sheets\":[{\"title\":\"%s\",\"rowCount\":%d,\"columnCount\":26}],"
+             "\"shared_with\":[\"%s\"]}", id, tab, rows, email);
+    cJSON_Delete(tk_sheets_control("/_control/spreadsheets", json));
+}

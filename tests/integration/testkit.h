@@ -123,4 +123,15 @@ long tk_http_request(const char *method, const char *url, const char *ctype, con
  * and the old version removed. */
 void tk_kubelet_write(const char *dir, const char *const *names, const char *const *texts, size_t n);
 
+/* The Sheets emulator (FORMPIPE_SHEETS_URL): POSTs json to a /_control path (NULL json:
+ * GET) and returns the parsed answer (cJSON_Delete it); the test fails unless it is 200. */
+cJSON *tk_sheets_control(const char *path, const char *json);
+
+/* A fresh service account for email: an RSA key written as a key file at path (with the
+ * emulator's token_uri), registered with the emulator unless trusted is 0. */
+void tk_sheets_key(const char *email, const char *path, int trusted);
+
+/* Creates (or replaces) spreadsheet id with one tab of rows x 26 shared with email. */
+void tk_sheets_create(const char *id, const char *tab, int rows, const char *email);
+
 #endif
