@@ -370,6 +370,30 @@ Test(consumer_shared, a_form_added_changed_or_removed_at_runtime_is_followed_wit
     rd_kafka_destroy(k);
 }
 
+Test(consumer_shared, a_form_whose_topic_is_created_later_is_consumed_once_it_exists)
+{
+    tpipe *a = &pipes[0], *b = &pipes[1];
+    topics(a, 1);
+    write_form(a, 1);
+    write_form(b, 1);   /* the operator may write the form before the topic */
+    tk_proc c;
+    start_shared(&c, tk_free_port());
+    rd_kafka_t *k = tk_producer();
+    produce(k, a, 0, 10, 1);
+    tk_flush(k);
+    wait_pending(a, 10, 60, &c);
+    sleep(2);
+    topics(b, 2);
+    produce(k, b, 0, 50, 1);
+    tk_flush(k);
+    double t0 = tk_now();
+    wait_pending(b, 50, 60, &c);
+    assert_exact(b, 0, 50, 2);
+    cr_log_info("a topic created after its form was consumed %.1f s after its events were written", tk_now() - t0);
+    cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);
+    rd_kafka_destroy(k);
+}
+
 /* The start-offset rule: group "first" consumes events [0, 300) and commits; their rows
  * are deleted from Redis (so a re-read would show); 200 more are produced; then the
  * other group starts. With a previous group that committed, exactly the 200 new ones
