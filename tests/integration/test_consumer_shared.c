@@ -494,3 +494,33 @@ Test(consumer_shared, kill_9_mid_stream_leaves_each_id_once_in_each_pipeline)
     cr_log_info("killed at %lld of %d rows; after restart exactly %d in each", at_kill, 2 * n, n);
     rd_kafka_destroy(k);
 }
+
+Test(consumer_shared, dedicated_and_shared_running_at_once_during_a_switch_leave_each_id_once)
+{
+    const int n = 8000;
+    tpipe *p = &pipes[0];
+    topics(p, 3);
+    write_form(p, 1);
+    rd_kafka_t *k = tk_producer();
+    produce(k, p, 0, n, 1);
+    tk_flush(k);
+
+    tk_proc dedicated, shared;
+    char group[200];
+    snprintf(group, sizeof group, "formpipe.tests.%s", p->name);
+    start(&dedicated, tk_free_port(), (const char *[]){"--form", p->file, "--group", group, NULL});
+    double deadline = tk_now() + 60;
+    while (tk_now() < deadline && pending(p) < n / 8)
+        usleep(20 * 1000);
+    start_shared(&shared, tk_free_port());   /* the operator started the shared one ... */
+    while (tk_now() < deadline && pending(p) < n / 2)
+        usleep(20 * 1000);
+    long long at_stop = pending(p);
+    cr_assert_lt(at_stop, n, "the dedicated consumer must stop mid-stream (already had %lld)", at_stop);
+    cr_assert_eq(tk_stop(&dedicated, SIGTERM, 20), 0);   /* ... and deleted the dedicated one */
+    wait_pending(p, n, 120, &shared);
+    assert_exact(p, 0, n, 2);
+    cr_assert_eq(tk_stop(&shared, SIGTERM, 20), 0);
+    cr_log_info("dedicated stopped at %lld of %d rows; exactly %d after the shared one took over", at_stop, n, n);
+    rd_kafka_destroy(k);
+}
