@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ typedef struct fd_file {
     ino_t ino;
     off_t size;
     struct timespec mtime;
+    unsigned char sum[32];   /* SHA-256 of the content */
     int changed;         /* new or different in the scan that listed it */
 } fd_file;
 
@@ -123,7 +125,8 @@ static int list_files(const char *dir, fd_file **out, size_t *nout, fp_error *er
         files[n++] = (fd_file){.path = path, .name = path + dirlen + 1, .dev = st.st_dev, .ino = st.st_ino,
                                .size = st.st_size, .mtime = st.st_mtim};
     }
-    qsort(files, n, sizeof *files, by_name);
+    if (n)
+        qsort(files, n, sizeof *files, by_name);
 out:
     closedir(dh);
     if (rc) {
@@ -141,6 +144,28 @@ static int same_file(const fd_file *a, const fd_file *b)
            a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
+/* The SHA-256 of f's content into f->sum (at most FP_FORMDIR_MAX_BYTES are read: a
+ * longer file is a change of its own, the reader refuses it). 0, or -1 when it cannot
+ * be read (gone mid-swap). */
+static int checksum(fd_file *f)
+{
+    FILE *fh = fopen(f->path, "rb");
+    if (!fh)
+        return -1;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned char buf[16384];
+    size_t n, total = 0;
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    while (ok && total <= FP_FORMDIR_MAX_BYTES && (n = fread(buf, 1, sizeof buf, fh)) > 0) {
+        ok = EVP_DigestUpdate(c, buf, n);
+        total += n;
+    }
+    ok = ok && !ferror(fh) && EVP_DigestFinal_ex(c, f->sum, NULL);
+    EVP_MD_CTX_free(c);
+    fclose(fh);
+    return ok ? 0 : -1;
+}
+
 int fp_formdir_scan(fp_formdir *d, fp_error *err)
 {
     fd_file *files = NULL;
@@ -148,15 +173,26 @@ int fp_formdir_scan(fp_formdir *d, fp_error *err)
     int rc = list_files(d->dir, &files, &n, err);
     if (rc)
         return rc;
-    int changed = !d->scanned || n != d->n;
-    size_t j = 0;   /* both lists are sorted by name: walk them together */
+    size_t j = 0, kept = 0;   /* both lists are sorted by name: walk them together */
     for (size_t i = 0; i < n; i++) {
         while (j < d->n && strcmp(d->files[j].name, files[i].name) < 0)
             j++;
-        int same = j < d->n && !strcmp(d->files[j].name, files[i].name) && same_file(&d->files[j], &files[i]);
-        files[i].changed = !same;
-        changed |= !same;
+        const fd_file *old = j < d->n && !strcmp(d->files[j].name, files[i].name) ? &d->files[j] : NULL;
+        if (old && same_file(old, &files[i])) {   /* the usual case: no read at all */
+            memcpy(files[i].sum, old->sum, sizeof old->sum);
+        } else if (checksum(&files[i])) {         /* gone since the listing: not listed */
+            free(files[i].path);
+            continue;
+        }
+        /* a new version with the same content (the kubelet rewrites every file of a
+         * volume when one changes) is no change */
+        files[i].changed = !old || memcmp(old->sum, files[i].sum, sizeof old->sum) != 0;
+        files[kept++] = files[i];
     }
+    n = kept;
+    int changed = !d->scanned || n != d->n;
+    for (size_t i = 0; i < n; i++)
+        changed |= files[i].changed;
     files_free(d->files, d->n);
     d->files = files;
     d->n = n;
@@ -182,6 +218,8 @@ const char *fp_formdir_dir(const fp_formdir *d)
 long fp_formdir_find(const fp_formdir *d, const char *name)
 {
     fd_file key = {.name = name};
+    if (!d->n)
+        return -1;
     const fd_file *f = bsearch(&key, d->files, d->n, sizeof *d->files, by_name);
     return f ? (long)(f - d->files) : -1;
 }

@@ -1,10 +1,13 @@
 /* formdir.h — a directory of compiled form files (*.json), such as the mounted shared
  * ConfigMap `formpipe-shared-forms`. A scan lists the regular files named *.json (hidden
  * names, like the kubelet's `..data` link and its `..<timestamp>` directories, are not
- * forms) and compares each file's identity (device, inode, size, mtime) with the last
- * scan: the kubelet swaps `..data` to a new directory, so every changed file shows up as
- * a new inode behind its unchanged name. Scans are cheap (one readdir, one stat a file)
- * and report whether anything changed; the caller reads the files it cares about. */
+ * forms; links are followed) and compares each file's identity (device, inode, size,
+ * mtime) with the last scan; only a file whose identity changed is read, and it changed
+ * when its content (SHA-256) did. The kubelet writes every file of a volume anew (a new
+ * `..<timestamp>` directory, `..data` swapped to it) when one key changes: the others
+ * are new inodes with the same content, which is no change. Scans are cheap (one
+ * readdir, one stat a file) and report whether anything changed; the caller reads the
+ * files it cares about. */
 #ifndef FP_FORMDIR_H
 #define FP_FORMDIR_H
 
@@ -15,6 +18,8 @@
 /* At most this many form files in a directory; a scan finding more fails (FP_ELIMIT).
  * The 1 MiB ConfigMap cap keeps a real directory far below. */
 #define FP_FORMDIR_MAX_FILES 4096
+/* The most bytes of a file a scan reads (the ConfigMap cap). */
+#define FP_FORMDIR_MAX_BYTES (1024 * 1024)
 
 typedef struct fp_formdir fp_formdir;
 
@@ -39,8 +44,8 @@ const char *fp_formdir_dir(const fp_formdir *d);
  * or -1. */
 long fp_formdir_find(const fp_formdir *d, const char *name);
 
-/* 1 when file i of the last scan is new or changed by that scan (not listed, or a
- * different file, in the scan before it), else 0. */
+/* 1 when file i of the last scan is new or changed by that scan (not listed, or with
+ * other content, in the scan before it), else 0. */
 int fp_formdir_changed(const fp_formdir *d, size_t i);
 
 #endif

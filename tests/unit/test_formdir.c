@@ -38,6 +38,8 @@ static struct dir_case cases[] = {
     {{"w b.json {}"}, {"w a.json {}"}, 1, "a.json b.json", "a.json"},
     /* a removed file */
     {{"w a.json {}", "w b.json {}"}, {"rm a.json"}, 1, "b.json", ""},
+    /* a file rewritten in place with the same content: no change */
+    {{"w a.json {}"}, {"w a.json {}"}, 0, "a.json", ""},
     /* a file rewritten in place with other content */
     {{"w a.json {}", "w b.json {}"}, {"w a.json {\"x\":1}"}, 1, "a.json b.json", "a.json"},
     /* one removed and one added: same count, still a change */
@@ -49,15 +51,20 @@ static struct dir_case cases[] = {
     {{"w a.json {}"}, {"w .real {}", "ln b.json .real"}, 1, "a.json b.json", "b.json"},
     /* the kubelet: the first payload */
     {{"w .keep x"}, {"kube a.json={},b.json={}"}, 1, "a.json b.json", "a.json b.json"},
-    /* the kubelet: an unchanged payload rewritten is still a new version of each file */
+    /* the kubelet: nothing happens */
     {{"kube a.json={},b.json={}"}, {NULL}, 0, "a.json b.json", ""},
-    /* the kubelet: one file changed - every file is in the new ..<version> directory */
-    {{"kube a.json={},b.json={}"}, {"kube a.json={},b.json={\"y\":2}"}, 1, "a.json b.json", "a.json b.json"},
+    /* the kubelet: the same payload written again - new inodes, same content: no change */
+    {{"kube a.json={},b.json={}"}, {"kube a.json={},b.json={}"}, 0, "a.json b.json", ""},
+    /* the kubelet: one file changed - every file is in the new ..<version> directory,
+     * only the one with other content is changed */
+    {{"kube a.json={},b.json={}"}, {"kube a.json={},b.json={\"y\":2}"}, 1, "a.json b.json", "b.json"},
     /* the kubelet: a file added and one removed */
-    {{"kube a.json={},b.json={}"}, {"kube b.json={},c.json={}"}, 1, "b.json c.json", "b.json c.json"},
+    {{"kube a.json={},b.json={}"}, {"kube b.json={},c.json={}"}, 1, "b.json c.json", "c.json"},
     /* the kubelet mid-swap: the removed name's link dangles and is not listed; the new
      * name has no link yet */
-    {{"kube a.json={},b.json={}"}, {"kubeswap b.json={},c.json={}"}, 1, "b.json", "b.json"},
+    {{"kube a.json={},b.json={}"}, {"kubeswap b.json={},c.json={}"}, 1, "b.json", ""},
+    /* the same payload after the swap, then its links: c.json appears */
+    {{"kube a.json={},b.json={}"}, {"kubeswap b.json={},c.json={}", "ln c.json ..data/c.json"}, 1, "b.json c.json", "c.json"},
     /* the kubelet: everything removed */
     {{"kube a.json={}"}, {"kube "}, 1, "", ""},
 };
