@@ -152,6 +152,7 @@ static const char *route_letter(void *opaque, const char *source_topic)
     return p ? p->dlq_topic : NULL;
 }
 
+/* Frees p (its buffers on every lane, its form); NULL is fine. */
 static void pipeline_free(fp_consumer *c, pipeline *p)
 {
     if (!p)
