@@ -152,6 +152,7 @@ static const char *route_letter(void *opaque, const char *source_topic)
     return p ? p->dlq_topic : NULL;
 }
 
+/* Frees p (its buffers on every lane, its form); NULL is fine. */
 static void pipeline_free(fp_consumer *c, pipeline *p)
 {
     if (!p)
@@ -522,8 +523,14 @@ static int create_group_consumer(fp_consumer *c, fp_metrics *m, fp_error *err)
     static const char *const consumer_defaults[] = {"queued.max.messages.kbytes", "8192",
                                                     "queued.min.messages", "20000",
                                                     "max.partition.fetch.bytes", "4194304", NULL};
+    /* Shared: a pipeline's form may arrive before its topic exists; librdkafka notices a
+     * subscribed topic appear at its next metadata refresh (every 5 min by default). */
+    static const char *const shared_defaults[] = {"queued.max.messages.kbytes", "8192",
+                                                  "queued.min.messages", "20000",
+                                                  "max.partition.fetch.bytes", "4194304",
+                                                  "topic.metadata.refresh.interval.ms", "10000", NULL};
     fp_group_config gc = {.kafka_bootstrap = cfg->kafka_bootstrap, .kafka_config_file = cfg->kafka_config_file,
-                          .kafka_properties = cfg->kafka_properties, .defaults = consumer_defaults,
+                          .kafka_properties = cfg->kafka_properties, .defaults = c->dir ? shared_defaults : consumer_defaults,
                           .group = c->group, .lag_metric = "formpipe_consumer_lag", .lag_by_pipeline = 1,
                           .revoked = on_revoked, .opaque = c};
     if (!(c->kgroup = fp_group_new(&gc, m, err)))

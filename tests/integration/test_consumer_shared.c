@@ -370,6 +370,30 @@ Test(consumer_shared, a_form_added_changed_or_removed_at_runtime_is_followed_wit
     rd_kafka_destroy(k);
 }
 
+Test(consumer_shared, a_form_whose_topic_is_created_later_is_consumed_once_it_exists)
+{
+    tpipe *a = &pipes[0], *b = &pipes[1];
+    topics(a, 1);
+    write_form(a, 1);
+    write_form(b, 1);   /* the operator may write the form before the topic */
+    tk_proc c;
+    start_shared(&c, tk_free_port());
+    rd_kafka_t *k = tk_producer();
+    produce(k, a, 0, 10, 1);
+    tk_flush(k);
+    wait_pending(a, 10, 60, &c);
+    sleep(2);
+    topics(b, 2);
+    produce(k, b, 0, 50, 1);
+    tk_flush(k);
+    double t0 = tk_now();
+    wait_pending(b, 50, 60, &c);
+    assert_exact(b, 0, 50, 2);
+    cr_log_info("a topic created after its form was consumed %.1f s after its events were written", tk_now() - t0);
+    cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);
+    rd_kafka_destroy(k);
+}
+
 /* The start-offset rule: group "first" consumes events [0, 300) and commits; their rows
  * are deleted from Redis (so a re-read would show); 200 more are produced; then the
  * other group starts. With a previous group that committed, exactly the 200 new ones
@@ -468,5 +492,35 @@ Test(consumer_shared, kill_9_mid_stream_leaves_each_id_once_in_each_pipeline)
     assert_exact(b, 0, n, 2);
     cr_assert_eq(tk_stop(&c, SIGTERM, 20), 0);
     cr_log_info("killed at %lld of %d rows; after restart exactly %d in each", at_kill, 2 * n, n);
+    rd_kafka_destroy(k);
+}
+
+Test(consumer_shared, dedicated_and_shared_running_at_once_during_a_switch_leave_each_id_once)
+{
+    const int n = 8000;
+    tpipe *p = &pipes[0];
+    topics(p, 3);
+    write_form(p, 1);
+    rd_kafka_t *k = tk_producer();
+    produce(k, p, 0, n, 1);
+    tk_flush(k);
+
+    tk_proc dedicated, shared;
+    char group[200];
+    snprintf(group, sizeof group, "formpipe.tests.%s", p->name);
+    start(&dedicated, tk_free_port(), (const char *[]){"--form", p->file, "--group", group, NULL});
+    double deadline = tk_now() + 60;
+    while (tk_now() < deadline && pending(p) < n / 8)
+        usleep(20 * 1000);
+    start_shared(&shared, tk_free_port());   /* the operator started the shared one ... */
+    while (tk_now() < deadline && pending(p) < n / 2)
+        usleep(20 * 1000);
+    long long at_stop = pending(p);
+    cr_assert_lt(at_stop, n, "the dedicated consumer must stop mid-stream (already had %lld)", at_stop);
+    cr_assert_eq(tk_stop(&dedicated, SIGTERM, 20), 0);   /* ... and deleted the dedicated one */
+    wait_pending(p, n, 120, &shared);
+    assert_exact(p, 0, n, 2);
+    cr_assert_eq(tk_stop(&shared, SIGTERM, 20), 0);
+    cr_log_info("dedicated stopped at %lld of %d rows; exactly %d after the shared one took over", at_stop, n, n);
     rd_kafka_destroy(k);
 }
