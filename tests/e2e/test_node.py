@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""e2e.node - the chart on the real node (issue #20): containerd + runc + kubelet run the
+images that buildah built from the Dockerfile (`scripts/testenv up node`).
+
+helm installs the chart into a fresh namespace with kafka.configSecret set, tolerating
+the real node's taint and selecting it. Both operator replicas must start from the
+image, read the mounted Kafka client config (a Secret, mode 0440, group fsGroup) and
+stay Ready. Then, from inside a running container (kubectl exec through the apiserver,
+the kubelet and containerd's streaming server): uid/gid 65532, no capabilities,
+no_new_privs, seccomp, a read-only root file system, the config readable, and the
+apiserver reachable through the kubernetes Service address.
+
+The apiserver is shared with other tests, so the operators must not reconcile their
+FormPipelines: the test holds the operators' leader-election Lease itself, and both
+replicas wait as standbys (ready, as a standby is). They read the config and talk to the
+apiserver before and while they wait, which is what this test is about.
+"""
+import datetime, json, os, subprocess, sys, time, uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import ROOT, check, finish, kubectl, sh, until  # noqa: E402
+
+NODE = os.environ["FORMPIPE_NODE_NAME"]
+HELM = os.environ["HELM"]
+RELEASE = "formpipe-proof"
+CONFIG = "# the operator's admin client reads this file\nclient.id=formpipe-node-proof\nsocket.keepalive.enable=true\n"
+
+
+def now_micro():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def pods(ns):
+    return json.loads(kubectl("get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=operator", "-o", "json"))["items"]
+
+
+def all_ready(ns, want):
+    ps = pods(ns)
+    if len(ps) != want:
+        return None
+    for p in ps:
+        conds = {c["type"]: c["status"] for c in p["status"].get("conditions", [])}
+        if conds.get("Ready") != "True":
+            return None
+    return ps
+
+
+def status_field(text, key):
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return line.split(":", 1)[1].split()
+    return None
+
+
+def main():
+    t0 = time.time()
+    node = json.loads(kubectl("get", "node", NODE, "-o", "json"))
+    ready = [c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready"]
+    check("the real node %s is Ready" % NODE, ready == ["True"], str(ready))
+    taints = [(t["key"], t.get("value"), t["effect"]) for t in node["spec"].get("taints", [])]
+    check("the real node carries the taint formpipe.io/real-node=true:NoSchedule",
+          ("formpipe.io/real-node", "true", "NoSchedule") in taints, str(taints))
+    runtime = node["status"]["nodeInfo"]["containerRuntimeVersion"]
+    check("the node's runtime is containerd 2.x", runtime.startswith("containerd://2."), runtime)
+
+    ns = "node-proof-" + uuid.uuid4().hex[:6]
+    kubectl("create", "namespace", ns)
+    try:
+        kubectl("create", "secret", "generic", "kafka-client", "-n", ns, "--from-file=client.properties=/dev/stdin",
+                input=CONFIG)
+        # Held by the test: the chart's operators stay standbys (see the docstring).
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                 "metadata": {"name": RELEASE + "-operator", "namespace": ns},
+                 "spec": {"holderIdentity": "e2e.node", "leaseDurationSeconds": 3600,
+                          "acquireTime": now_micro(), "renewTime": now_micro()}}
+        kubectl("apply", "-f", "-", input=json.dumps(lease))
+        values = {
+            "operator": {"replicas": 2, "nodeSelector": {"formpipe.io/real-node": "true"},
+                         "tolerations": [{"key": "formpipe.io/real-node", "operator": "Equal", "value": "true",
+                                          "effect": "NoSchedule"}]},
+            "kafka": {"bootstrapServers": "127.0.0.1:29091", "replicationFactor": 1,
+                      "configSecret": {"name": "kafka-client", "key": "client.properties"}},
+            "redis": {"sentinels": "127.0.0.1:29479"},
+        }
+        t_install = time.time()
+        sh(HELM, "install", RELEASE, os.path.join(ROOT, "charts", "formpipe"), "-n", ns,
+           "--values", "/dev/stdin", input=json.dumps(values))
+        try:
+            ps = until("both operator pods Ready", lambda: all_ready(ns, 2), 180)
+        except RuntimeError as e:
+            check("both operator pods Ready on the real node", False, str(e))
+            print(kubectl("describe", "pods", "-n", ns, check=False))
+            for p in pods(ns):
+                print(kubectl("logs", "-n", ns, p["metadata"]["name"], "--tail=30", check=False))
+            return
+        print("operator pods Ready %.1f s after helm install" % (time.time() - t_install))
+        check("both operator pods Ready on the real node", all(p["spec"]["nodeName"] == NODE for p in ps),
+              str([p["spec"]["nodeName"] for p in ps]))
+        for p in ps:
+            st = p["status"]["containerStatuses"][0]
+            check("%s runs the image built here (%s)" % (p["metadata"]["name"], st["image"]),
+                  st["image"].endswith("formpipe/formpipe-operator:0.1.0") and st["imageID"].startswith("sha256:"),
+                  st["imageID"])
+            check("%s did not restart" % p["metadata"]["name"], st["restartCount"] == 0, str(st["restartCount"]))
+        pod = ps[0]["metadata"]["name"]
+        logs = kubectl("logs", "-n", ns, pod)
+        check("the operator started (log 'started')", '"msg":"started"' in logs.replace(" ", ""), logs[-600:])
+        check("the operator could read its Lease through the API (no 'lease: cannot read')",
+              "cannot read" not in logs, logs[-600:])
+
+        def inside(*cmd, check_rc=True):
+            return kubectl("exec", "-n", ns, pod, "-c", "operator", "--", *cmd, check=check_rc)
+
+        status = inside("cat", "/proc/1/status")
+        check("uid 65532 (real, effective, saved, fs)", status_field(status, "Uid") == ["65532"] * 4, str(status_field(status, "Uid")))
+        check("gid 65532", status_field(status, "Gid") == ["65532"] * 4, str(status_field(status, "Gid")))
+        check("fsGroup 65532 among the groups", "65532" in (status_field(status, "Groups") or []), str(status_field(status, "Groups")))
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            check("no capabilities: %s = 0" % cap, status_field(status, cap) == ["0000000000000000"], str(status_field(status, cap)))
+        check("no_new_privs set", status_field(status, "NoNewPrivs") == ["1"], str(status_field(status, "NoNewPrivs")))
+        check("seccomp filter on (RuntimeDefault)", status_field(status, "Seccomp") == ["2"], str(status_field(status, "Seccomp")))
+        root = [line.split() for line in inside("cat", "/proc/1/mounts").splitlines() if line.split()[1] == "/"]
+        check("root file system mounted read-only", bool(root) and "ro" in root[-1][3].split(","), str(root))
+        r = subprocess.run(["kubectl", "exec", "-n", ns, pod, "-c", "operator", "--", "touch", "/probe"],
+                           capture_output=True, text=True)
+        check("writing to / fails: Read-only file system", r.returncode != 0 and "Read-only file system" in r.stderr,
+              r.stdout + r.stderr)
+        conf = inside("cat", "/etc/formpipe/kafka/client.properties")
+        check("the Kafka config Secret is readable by uid 65532 and intact", conf + "\n" == CONFIG or conf == CONFIG.strip(),
+              conf)
+        mode = inside("stat", "-L", "-c", "%a %g", "/etc/formpipe/kafka/client.properties")
+        check("the Secret file is mode 0440, group 65532", mode == "440 65532", mode)
+        cmdline = inside("cat", "/proc/1/cmdline").replace("\0", " ")
+        check("the operator runs with --kafka-config of that file", "--kafka-config=/etc/formpipe/kafka/client.properties" in cmdline,
+              cmdline)
+        # The apiserver through the kubernetes Service (what the in-cluster client uses).
+        reach = inside("bash", "-c", 'exec 3<>/dev/tcp/$KUBERNETES_SERVICE_HOST/$KUBERNETES_SERVICE_PORT && echo open',
+                       check_rc=False)
+        check("the apiserver answers at the kubernetes Service address from the pod", reach == "open", reach)
+    finally:
+        sh(HELM, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "60s", check=False)
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        print("e2e.node took %.1f s" % (time.time() - t0))
+    finish()
+
+
+if __name__ == "__main__":
+    main()
