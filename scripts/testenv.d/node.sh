@@ -236,12 +236,13 @@ node_sock() { echo "$(NODE_DIR)/containerd/containerd.sock"; }
 NODE_BRIDGE=fpnode0
 NODE_NAT_CHAIN=FP-REALNODE
 
-node_crictl() { "$(crictl_dir)/bin/crictl" --runtime-endpoint "unix://$(node_sock)" --image-endpoint "unix://$(node_sock)" "$@"; }
+node_crictl() { "$(crictl_dir)/bin/crictl" --config "$(NODE_DIR)/crictl.yaml" --runtime-endpoint "unix://$(node_sock)" --image-endpoint "unix://$(node_sock)" "$@"; }
 node_ctr() { "$(containerd_dir)/bin/ctr" --address "$(node_sock)" --namespace k8s.io "$@"; }
 node_kubectl() { kubectl --kubeconfig "$STATE/kube/admin.kubeconfig" "$@"; }
 
 # The node's name: the apiserver reaches a kubelet at its Node's Hostname address
-# first, so the name must resolve to 127.0.0.1, where the kubelet listens.
+# first, so the name must resolve to 127.0.0.1, where the kubelet listens. (Its
+# InternalIP is the bridge's gateway: the kubelet refuses a loopback node IP.)
 node_name() {
   local h; h=$(hostname)
   if getent ahostsv4 "$h" 2>/dev/null | awk '{print $1}' | grep -qx '127\.0\.0\.1'; then echo "$h"; else echo localhost; fi
@@ -256,6 +257,7 @@ node_write_configs() {
   local d; d=$(NODE_DIR)
   local gw=${NODE_POD_SUBNET%.*}.1
   mkdir -p "$d/containerd" "$d/cni/net.d" "$d/cni/ipam" "$d/kubelet" "$d/pod-logs" "$(node_containerd_root)"
+  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 10\n' "$(node_sock)" "$(node_sock)" >"$d/crictl.yaml"
   cat >"$d/containerd/config.toml" <<TOML
 version = 3
 root = '$(node_containerd_root)'
@@ -333,7 +335,7 @@ clusterCIDR: $NODE_POD_SUBNET
 bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:$NODE_PROXY_HEALTHZ_PORT
 metricsBindAddress: 127.0.0.1:$NODE_PROXY_METRICS_PORT
-nodePortAddresses: [127.0.0.1/32]
+nodePortAddresses: [${NODE_POD_SUBNET%.*}.1/32]   # the bridge only, never eth0
 conntrack: {maxPerCore: 0, min: 0}   # leave the machine's conntrack table alone
 iptables: {localhostNodePorts: false}
 YAML
@@ -407,7 +409,7 @@ node_up() {
   local kbin; kbin=$(node_k8s_dir)/bin
   start_proc node-kubelet "$kbin/kubelet" --config "$d/kubelet/config.yaml" \
     --kubeconfig "$STATE/kube/admin.kubeconfig" --root-dir "$d/kubelet" --cert-dir "$d/kubelet/pki" \
-    --hostname-override "$name" --node-ip 127.0.0.1 \
+    --hostname-override "$name" --node-ip "${NODE_POD_SUBNET%.*}.1" \
     --node-labels "formpipe.io/real-node=true" --v=1
   wait_until 90 "the kubelet's node to be Ready" bash -c \
     "kubectl --kubeconfig '$STATE/kube/admin.kubeconfig' get node '$name' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True" ||

@@ -39,6 +39,9 @@ def all_ready(ns, want):
     if len(ps) != want:
         return None
     for p in ps:
+        for st in p["status"].get("containerStatuses", []):
+            if st["restartCount"] >= 2:   # crash-looping: no point in waiting longer
+                raise RuntimeError("%s restarted %d times" % (p["metadata"]["name"], st["restartCount"]))
         conds = {c["type"]: c["status"] for c in p["status"].get("conditions", [])}
         if conds.get("Ready") != "True":
             return None
@@ -86,7 +89,7 @@ def main():
         sh(HELM, "install", RELEASE, os.path.join(ROOT, "charts", "formpipe"), "-n", ns,
            "--values", "/dev/stdin", input=json.dumps(values))
         try:
-            ps = until("both operator pods Ready", lambda: all_ready(ns, 2), 180)
+            ps = until("both operator pods Ready", lambda: all_ready(ns, 2), 120)
         except RuntimeError as e:
             check("both operator pods Ready on the real node", False, str(e))
             print(kubectl("describe", "pods", "-n", ns, check=False))
@@ -141,8 +144,8 @@ def main():
         sh(HELM, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "60s", check=False)
         kubectl("delete", "namespace", ns, "--wait=false", check=False)
         print("e2e.node took %.1f s" % (time.time() - t0))
-    finish()
 
 
 if __name__ == "__main__":
     main()
+    finish()
