@@ -8,10 +8,11 @@
 node_k8s_dir() { echo "$FP_CACHE/k8s-node-$K8S_VERSION-$(fp_recipe_key build_node_k8s)"; }
 containerd_dir() { echo "$FP_CACHE/containerd-$CONTAINERD_VERSION-$(fp_recipe_key build_containerd)"; }
 crictl_dir() { echo "$FP_CACHE/crictl-$CRICTL_VERSION-$(fp_recipe_key build_crictl)"; }
+coredns_dir() { echo "$FP_CACHE/coredns-$COREDNS_VERSION-$(fp_recipe_key build_coredns)"; }
 
 NODE_NAME=formpipe-real-node
 NODE_TAINT=formpipe.io/real-node=true:NoSchedule
-NODE_PROCS=(kube-proxy kubelet kube-scheduler containerd)
+NODE_PROCS=(kube-proxy kubelet kube-scheduler coredns containerd)
 
 # k8s_module_init : in the current directory, a go.mod that requires k8s.io/kubernetes
 # $K8S_VERSION with every ./staging module replaced by its published $K8S_STAGING_VERSION.
@@ -114,8 +115,52 @@ build_crictl() {
   rm -rf "$dest"; mv "$work" "$dest"
 }
 
+# CoreDNS with only the plugins cluster DNS needs (CoreDNS as a library: its own main
+# sets the directive list), so the cloud providers' SDKs are not compiled.
+build_coredns() {
+  local dest; dest=$(coredns_dir)
+  [ -x "$dest/bin/coredns" ] && return 0
+  fp_progress "building CoreDNS $COREDNS_VERSION (cluster DNS plugins only) from Go modules"
+  local work=$FP_CACHE/.build-coredns-$COREDNS_VERSION
+  rm -rf "$work"; mkdir -p "$work"
+  (
+    set -euo pipefail
+    cd "$work"
+    printf 'module formpipe.local/testenv/coredns\n\ngo 1.25\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >go.mod
+    cat >main.go <<'GO'
+// Command coredns is CoreDNS with the plugins of a cluster DNS server only.
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func init() {
+	// The order of CoreDNS's own plugin.cfg.
+	dnsserver.Directives = []string{"bind", "errors", "log", "health", "ready", "cache", "loadbalance", "kubernetes"}
+}
+
+func main() { coremain.Run() }
+GO
+    fp_with_heartbeat "coredns modules" go mod tidy >/dev/null 2>&1 || go mod tidy
+    mkdir -p out/bin
+    CGO_ENABLED=0 fp_with_heartbeat coredns go build -p 2 -trimpath -ldflags=-s -o out/bin/coredns .
+  ) || { fp_progress "coredns build failed (work dir $work)"; return 1; }
+  rm -rf "$dest"; mv "$work/out" "$dest"; rm -rf "$work"
+}
+
 build_node() {
-  build_containerd && build_crictl && build_node_k8s
+  build_containerd && build_crictl && build_node_k8s && build_coredns
 }
 
 # ---- images ---------------------------------------------------------------------
@@ -318,6 +363,7 @@ registerWithTaints: [{key: formpipe.io/real-node, value: "true", effect: NoSched
 failSwapOn: false
 podLogsDir: $d/pod-logs
 clusterDomain: cluster.local
+clusterDNS: [$gw]                # CoreDNS, a process of the node on the bridge's gateway
 resolvConf: ""
 # Our images come from no registry: never garbage-collect them, never evict for disk.
 imageGCHighThresholdPercent: 100
@@ -325,6 +371,23 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 serializeImagePulls: false
 YAML
+  mkdir -p "$d/coredns"
+  cat >"$d/coredns/Corefile" <<COREFILE
+.:53 {
+    bind $gw
+    errors
+    health 127.0.0.1:$NODE_DNS_HEALTH_PORT
+    ready 127.0.0.1:$NODE_DNS_READY_PORT
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $STATE/kube/admin.kubeconfig formpipe-testenv
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 5
+    }
+    cache 5
+    loadbalance
+}
+COREFILE
   cat >"$d/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -375,9 +438,10 @@ node_images_import() {
   local want t; want="$(node_images_dir) $(node_pause_dir)"
   [ "$(cat "$mark" 2>/dev/null)" = "$want" ] && return 0
   fp_progress "importing the images into containerd"
-  node_ctr images import --local "$(node_pause_dir)/pause.tar" >/dev/null || return 1
+  local log=$STATE/logs/node-images.log
+  node_ctr images import --local "$(node_pause_dir)/pause.tar" >>"$log" 2>&1 || { tail -5 "$log" >&2; return 1; }
   for t in "${NODE_IMAGE_TARGETS[@]}"; do
-    node_ctr images import --local "$(node_images_dir)/$t.tar" >/dev/null || return 1
+    node_ctr images import --local "$(node_images_dir)/$t.tar" >>"$log" 2>&1 || { tail -5 "$log" >&2; return 1; }
   done
   echo "$want" >"$mark"
 }
@@ -397,13 +461,17 @@ node_up() {
   name=$(node_name)
   node_write_configs && node_network_up || { echo "testenv: node network setup failed" >&2; return 1; }
   for p in $NODE_KUBELET_PORT $NODE_KUBELET_HEALTHZ_PORT $NODE_SCHEDULER_PORT $NODE_PROXY_HEALTHZ_PORT \
-           $NODE_PROXY_METRICS_PORT $NODE_CRI_STREAM_PORT; do require_free_port node "$p" || return 1; done
+           $NODE_PROXY_METRICS_PORT $NODE_CRI_STREAM_PORT $NODE_DNS_HEALTH_PORT $NODE_DNS_READY_PORT; do require_free_port node "$p" || return 1; done
 
   fp_progress "starting containerd $CONTAINERD_VERSION"
   start_proc node-containerd env PATH="$(containerd_dir)/bin:$PATH" \
     "$(containerd_dir)/bin/containerd" --config "$d/containerd/config.toml" --log-level warn
   wait_until 30 containerd node_crictl info || { fail_with_log node-containerd; return 1; }
   node_images_import || { echo "testenv: importing images into containerd failed" >&2; return 1; }
+
+  fp_progress "starting CoreDNS $COREDNS_VERSION on ${NODE_POD_SUBNET%.*}.1:53"
+  start_proc node-coredns "$(coredns_dir)/bin/coredns" -conf "$d/coredns/Corefile"
+  wait_until 30 coredns curl -fsS "http://127.0.0.1:$NODE_DNS_READY_PORT/ready" || { fail_with_log node-coredns; return 1; }
 
   fp_progress "starting kubelet $K8S_VERSION (node $name, taint $NODE_TAINT)"
   local kbin; kbin=$(node_k8s_dir)/bin
@@ -446,6 +514,7 @@ node_down() {
     "$(node_k8s_dir)/bin/kube-proxy" --cleanup --config "$d/kube-proxy.yaml" >/dev/null 2>&1
   fi
   stop_proc node-containerd 10
+  stop_proc node-coredns 5
   local m
   findmnt -rn -o TARGET 2>/dev/null | grep -E "^($d|$(node_containerd_root))/" | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done

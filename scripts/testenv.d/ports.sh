@@ -30,3 +30,5 @@ NODE_PROXY_HEALTHZ_PORT=29613
 NODE_PROXY_METRICS_PORT=29614
 NODE_CRI_STREAM_PORT=29615        # containerd's CRI streaming server (exec, attach)
 NODE_POD_SUBNET=10.229.0.0/24     # the CNI bridge fpnode0 (gateway .1), no NAT, no route out
+NODE_DNS_HEALTH_PORT=29616        # CoreDNS /health; it serves DNS on the bridge's gateway, port 53
+NODE_DNS_READY_PORT=29617

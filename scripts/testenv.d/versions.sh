@@ -15,3 +15,4 @@ MAILPIT_VERSION=v1.33.1          # the SMTP server with an HTTP API the email ki
 CONTAINERD_VERSION=v2.2.9        # github.com/containerd/containerd/v2 (Kubernetes 1.35 needs 2.x)
 CRICTL_VERSION=v1.34.0           # sigs.k8s.io/cri-tools (v1.35.0 is not on the Go proxy)
 DEBIAN_SUITE=bookworm            # the debootstrap minbase base image of the pod images
+COREDNS_VERSION=v1.14.2          # github.com/coredns/coredns: cluster DNS of the real node

@@ -8,7 +8,7 @@ image, read the mounted Kafka client config (a Secret, mode 0440, group fsGroup)
 stay Ready. Then, from inside a running container (kubectl exec through the apiserver,
 the kubelet and containerd's streaming server): uid/gid 65532, no capabilities,
 no_new_privs, seccomp, a read-only root file system, the config readable, and the
-apiserver reachable through the kubernetes Service address.
+apiserver reachable through the kubernetes Service address, cluster DNS answering.
 
 The apiserver is shared with other tests, so the operators must not reconcile their
 FormPipelines: the test holds the operators' leader-election Lease itself, and both
@@ -140,6 +140,9 @@ def main():
         reach = inside("bash", "-c", 'exec 3<>/dev/tcp/$KUBERNETES_SERVICE_HOST/$KUBERNETES_SERVICE_PORT && echo open',
                        check_rc=False)
         check("the apiserver answers at the kubernetes Service address from the pod", reach == "open", reach)
+        # Cluster DNS (CoreDNS of the node) through the pod's resolv.conf search path.
+        dns = inside("getent", "hosts", "kubernetes.default", check_rc=False)
+        check("cluster DNS: kubernetes.default resolves to 10.96.0.1 in the pod", dns.split()[:1] == ["10.96.0.1"], dns)
     finally:
         sh(HELM, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "60s", check=False)
         kubectl("delete", "namespace", ns, "--wait=false", check=False)
