@@ -399,7 +399,8 @@ bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:$NODE_PROXY_HEALTHZ_PORT
 metricsBindAddress: 127.0.0.1:$NODE_PROXY_METRICS_PORT
 nodePortAddresses: [${NODE_POD_SUBNET%.*}.1/32]   # the bridge only, never eth0
-conntrack: {maxPerCore: 0, min: 0}   # leave the machine's conntrack table alone
+# leave the machine's conntrack settings alone (0: do not set)
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {localhostNodePorts: false}
 YAML
 }
@@ -407,6 +408,21 @@ YAML
 # The bridge exists before the first pod so route_localnet can be set on it: pods reach
 # the apiserver (127.0.0.1 only, and with no kubernetes Endpoints since it advertises a
 # loopback address) through 10.96.0.1:443, DNATed here to 127.0.0.1.
+# Kernel settings the node changes (the kubelet sets vm.overcommit_memory, kernel.panic,
+# kernel.panic_on_oops and kernel.keys.*; the bridge needs ip_forward): saved by up,
+# restored by down.
+NODE_SYSCTLS=(net.ipv4.ip_forward vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+              kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+node_sysctl_save() {
+  local f; f=$(NODE_DIR)/sysctl.saved
+  [ -s "$f" ] || sysctl -e "${NODE_SYSCTLS[@]}" 2>/dev/null | sed 's/ = /=/' >"$f"
+}
+node_sysctl_restore() {
+  local f; f=$(NODE_DIR)/sysctl.saved
+  [ -s "$f" ] && sysctl -qw $(cat "$f") >/dev/null 2>&1
+  return 0
+}
+
 node_network_up() {
   local gw=${NODE_POD_SUBNET%.*}.1
   ip link show "$NODE_BRIDGE" >/dev/null 2>&1 || ip link add "$NODE_BRIDGE" type bridge || return 1
@@ -459,7 +475,7 @@ node_up() {
   local d name p
   d=$(NODE_DIR)
   name=$(node_name)
-  node_write_configs && node_network_up || { echo "testenv: node network setup failed" >&2; return 1; }
+  node_write_configs && node_sysctl_save && node_network_up || { echo "testenv: node network setup failed" >&2; return 1; }
   for p in $NODE_KUBELET_PORT $NODE_KUBELET_HEALTHZ_PORT $NODE_SCHEDULER_PORT $NODE_PROXY_HEALTHZ_PORT \
            $NODE_PROXY_METRICS_PORT $NODE_CRI_STREAM_PORT $NODE_DNS_HEALTH_PORT $NODE_DNS_READY_PORT; do require_free_port node "$p" || return 1; done
 
@@ -519,6 +535,7 @@ node_down() {
   findmnt -rn -o TARGET 2>/dev/null | grep -E "^($d|$(node_containerd_root))/" | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
   node_network_down
+  node_sysctl_restore
   if [ -f "$d/kubelet/config.yaml" ] && kube_apiserver_ready 2>/dev/null; then
     node_kubectl delete node "$(node_name)" --ignore-not-found --wait=false >/dev/null 2>&1
   fi

@@ -69,6 +69,8 @@ def main():
     ns = "node-proof-" + uuid.uuid4().hex[:6]
     kubectl("create", "namespace", ns)
     try:
+        # Pod Security "restricted" is enforced: the chart's pods must pass admission.
+        kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
         kubectl("create", "secret", "generic", "kafka-client", "-n", ns, "--from-file=client.properties=/dev/stdin",
                 input=CONFIG)
         # Held by the test: the chart's operators stay standbys (see the docstring).
