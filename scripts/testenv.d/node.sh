@@ -444,6 +444,17 @@ node_network_down() {
   iptables -w -D FORWARD -j "$NODE_NAT_CHAIN" 2>/dev/null
   iptables -w -F "$NODE_NAT_CHAIN" 2>/dev/null && iptables -w -X "$NODE_NAT_CHAIN" 2>/dev/null
   ip link del "$NODE_BRIDGE" 2>/dev/null
+  # What the kubelet itself adds (kube-proxy --cleanup removes kube-proxy's own).
+  local ipt t c
+  for ipt in iptables ip6tables; do
+    $ipt -w -D INPUT -j KUBE-FIREWALL 2>/dev/null
+    $ipt -w -D OUTPUT -j KUBE-FIREWALL 2>/dev/null
+    for t in filter nat mangle; do
+      for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+        $ipt -w -t "$t" -F "$c" 2>/dev/null && $ipt -w -t "$t" -X "$c" 2>/dev/null
+      done
+    done
+  done
   return 0
 }
 
@@ -519,18 +530,15 @@ node_up() {
 # bridge, our iptables chains and the Node object.
 node_down() {
   local d; d=$(NODE_DIR)
-  stop_proc node-kube-scheduler 5
-  stop_proc node-kubelet 10
+  stop_proc node-kube-scheduler 5 & stop_proc node-kubelet 10 & wait
   if proc_pid node-containerd >/dev/null; then
     node_crictl stopp $(node_crictl pods -q 2>/dev/null) >/dev/null 2>&1
     node_crictl rmp -f $(node_crictl pods -q 2>/dev/null) >/dev/null 2>&1
   fi
   if proc_pid node-kube-proxy >/dev/null; then
-    stop_proc node-kube-proxy 5
-    "$(node_k8s_dir)/bin/kube-proxy" --cleanup --config "$d/kube-proxy.yaml" >/dev/null 2>&1
+    { stop_proc node-kube-proxy 5; "$(node_k8s_dir)/bin/kube-proxy" --cleanup --config "$d/kube-proxy.yaml" >/dev/null 2>&1; } &
   fi
-  stop_proc node-containerd 10
-  stop_proc node-coredns 5
+  stop_proc node-containerd 10 & stop_proc node-coredns 5 & wait
   local m
   findmnt -rn -o TARGET 2>/dev/null | grep -E "^($d|$(node_containerd_root))/" | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
