@@ -2,7 +2,7 @@
 # kube-scheduler on this machine, registered with the testenv's apiserver, plus the
 # formpipe images built from the Dockerfile by buildah and imported into containerd.
 # Started only by `scripts/testenv up node` (or FORMPIPE_TESTENV_NODE=1), stopped by
-# `down` or `scripts/testenv down-node`. Sourced by scripts/testenv.
+# `down` or `scripts/testenv down node`. Sourced by scripts/testenv.
 
 # Where each built thing lives in the cache (version + hash of its recipe).
 node_k8s_dir() { echo "$FP_CACHE/k8s-node-$K8S_VERSION-$(fp_recipe_key build_node_k8s)"; }
@@ -10,7 +10,6 @@ containerd_dir() { echo "$FP_CACHE/containerd-$CONTAINERD_VERSION-$(fp_recipe_ke
 crictl_dir() { echo "$FP_CACHE/crictl-$CRICTL_VERSION-$(fp_recipe_key build_crictl)"; }
 coredns_dir() { echo "$FP_CACHE/coredns-$COREDNS_VERSION-$(fp_recipe_key build_coredns)"; }
 
-NODE_NAME=formpipe-real-node
 NODE_TAINT=formpipe.io/real-node=true:NoSchedule
 NODE_PROCS=(kube-proxy kubelet kube-scheduler coredns containerd)
 
@@ -256,6 +255,11 @@ build_node_images() {
   local missing=0
   for t in "${NODE_IMAGE_TARGETS[@]}"; do [ -s "$dest/$t.tar" ] || missing=1; done
   ((missing)) || return 0
+  # buildah's layer cache (untagged images) grows by about 1 GB a rebuild: past 6 GB it
+  # starts over (the apt steps run again once).
+  if [ -d "$FP_CACHE/buildah/storage" ] && (($(du -sm "$FP_CACHE/buildah/storage" | cut -f1) > 6144)); then
+    node_buildah rmi --prune >/dev/null 2>&1 || true
+  fi
   build_node_base && node_base_load || return 1
   fp_progress "building the formpipe images from the Dockerfile with buildah (cold: several minutes)"
   local work=$FP_CACHE/.build-node-images
@@ -272,6 +276,9 @@ build_node_images() {
     done
   ) || { fp_progress "image build failed (log $work/build.log)"; return 1; }
   rm -rf "$dest"; mv "$work/out" "$dest"; rm -rf "$work"
+  # Each set is about 1 GB: keep only the newest.
+  local old
+  for old in "$FP_CACHE"/node-images-*; do [ "$old" = "$dest" ] || rm -rf "$old"; done
 }
 
 # ---- the node -------------------------------------------------------------------
