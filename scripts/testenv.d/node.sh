@@ -502,6 +502,7 @@ node_up() {
     "$(containerd_dir)/bin/containerd" --config "$d/containerd/config.toml" --log-level warn
   wait_until 30 containerd node_crictl info || { fail_with_log node-containerd; return 1; }
   node_images_import || { echo "testenv: importing images into containerd failed" >&2; return 1; }
+  node_images_dir >"$d/images"   # for tests: which build the node runs
 
   fp_progress "starting CoreDNS $COREDNS_VERSION on ${NODE_POD_SUBNET%.*}.1:53"
   start_proc node-coredns "$(coredns_dir)/bin/coredns" -conf "$d/coredns/Corefile"

@@ -15,7 +15,7 @@ FormPipelines: the test holds the operators' leader-election Lease itself, and b
 replicas wait as standbys (ready, as a standby is). They read the config and talk to the
 apiserver before and while they wait, which is what this test is about.
 """
-import datetime, json, os, subprocess, sys, time, uuid
+import datetime, json, os, subprocess, sys, tarfile, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import ROOT, check, finish, kubectl, sh, until  # noqa: E402
@@ -46,6 +46,14 @@ def all_ready(ns, want):
         if conds.get("Ready") != "True":
             return None
     return ps
+
+
+def built_image_id(target):
+    """The config digest of TARGET's image as buildah built it for the running node."""
+    images = open(os.path.join(os.environ["FORMPIPE_TESTENV_DIR"], "realnode", "images")).read().strip()
+    with tarfile.open(os.path.join(images, target + ".tar")) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    return "sha256:" + os.path.basename(manifest[0]["Config"]).removesuffix(".json")
 
 
 def status_field(text, key):
@@ -101,11 +109,12 @@ def main():
         print("operator pods Ready %.1f s after helm install" % (time.time() - t_install))
         check("both operator pods Ready on the real node", all(p["spec"]["nodeName"] == NODE for p in ps),
               str([p["spec"]["nodeName"] for p in ps]))
+        built = built_image_id("formpipe-operator")
         for p in ps:
             st = p["status"]["containerStatuses"][0]
-            check("%s runs the image built here (%s)" % (p["metadata"]["name"], st["image"]),
-                  st["image"].endswith("formpipe/formpipe-operator:0.1.0") and st["imageID"].startswith("sha256:"),
-                  st["imageID"])
+            check("%s runs the image buildah built from the Dockerfile (%s)" % (p["metadata"]["name"], built[:19]),
+                  st["image"].endswith("formpipe/formpipe-operator:0.1.0") and st["imageID"] == built,
+                  "%s %s" % (st["image"], st["imageID"]))
             check("%s did not restart" % p["metadata"]["name"], st["restartCount"] == 0, str(st["restartCount"]))
         pod = ps[0]["metadata"]["name"]
         logs = kubectl("logs", "-n", ns, pod)
