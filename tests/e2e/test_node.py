@@ -156,7 +156,8 @@ def main():
         check("cluster DNS: kubernetes.default resolves to 10.96.0.1 in the pod", dns.split()[:1] == ["10.96.0.1"], dns)
     finally:
         sh(HELM, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "60s", check=False)
-        kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        # Waits: the pods must be gone before `down node` stops their kubelet.
+        kubectl("delete", "namespace", ns, "--timeout=120s", check=False)
         print("e2e.node took %.1f s" % (time.time() - t0))
 
 
