@@ -9,13 +9,15 @@ stay Ready. Then, from inside a running container (kubectl exec through the apis
 the kubelet and containerd's streaming server): uid/gid 65532, no capabilities,
 no_new_privs, seccomp, a read-only root file system, the config readable, and the
 apiserver reachable through the kubernetes Service address, cluster DNS answering.
+Last, the operator's process is killed from the host (SIGKILL, as the chaos test does to
+servers): the kubelet must restart the container and it must be Ready again.
 
 The apiserver is shared with other tests, so the operators must not reconcile their
 FormPipelines: the test holds the operators' leader-election Lease itself, and both
 replicas wait as standbys (ready, as a standby is). They read the config and talk to the
 apiserver before and while they wait, which is what this test is about.
 """
-import datetime, json, os, subprocess, sys, tarfile, time, uuid
+import datetime, json, os, signal, subprocess, sys, tarfile, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import ROOT, check, finish, kubectl, sh, until  # noqa: E402
@@ -154,6 +156,25 @@ def main():
         # Cluster DNS (CoreDNS of the node) through the pod's resolv.conf search path.
         dns = inside("getent", "hosts", "kubernetes.default", check_rc=False)
         check("cluster DNS: kubernetes.default resolves to 10.96.0.1 in the pod", dns.split()[:1] == ["10.96.0.1"], dns)
+
+        # A real container process killed from the host: the kubelet restarts the container.
+        crictl = [os.environ["FORMPIPE_NODE_CRICTL"], "--runtime-endpoint", os.environ["FORMPIPE_NODE_CRI"]]
+        cid = ps[0]["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+        pid = json.loads(sh(*crictl, "inspect", cid))["info"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        t_kill = time.time()
+
+        def restarted():
+            st = json.loads(kubectl("get", "pod", "-n", ns, pod, "-o", "json"))["status"]
+            c = st["containerStatuses"][0]
+            return c if c["restartCount"] == 1 and c.get("ready") else None
+        try:
+            c = until("the killed container restarted and Ready", restarted, 60)
+            check("container process %d killed with SIGKILL: restarted by the kubelet (exit %s) and Ready again in %.1f s"
+                  % (pid, c["lastState"]["terminated"]["exitCode"], time.time() - t_kill),
+                  c["lastState"]["terminated"]["exitCode"] == 137, json.dumps(c["lastState"]))
+        except RuntimeError as e:
+            check("the killed container restarted and Ready", False, str(e))
     finally:
         sh(HELM, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "60s", check=False)
         # Waits: the pods must be gone before `down node` stops their kubelet.
