@@ -481,7 +481,11 @@ node_images_import() {
 }
 
 node_up() {
-  if node_running; then return 0; fi
+  if node_running; then
+    # Running: only bring the images up to date (new pods use them; running ones keep theirs).
+    build_node_images && node_images_import && node_images_dir >"$(NODE_DIR)/images"
+    return
+  fi
   kube_apiserver_ready || { echo "testenv: the node needs the control plane: scripts/testenv up first" >&2; return 1; }
   local n
   for n in runc iptables conntrack debootstrap buildah; do
