@@ -9,8 +9,10 @@ stay Ready. Then, from inside a running container (kubectl exec through the apis
 the kubelet and containerd's streaming server): uid/gid 65532, no capabilities,
 no_new_privs, seccomp, a read-only root file system, the config readable, and the
 apiserver reachable through the kubernetes Service address, cluster DNS answering.
-Last, the operator's process is killed from the host (SIGKILL, as the chaos test does to
-servers): the kubelet must restart the container and it must be Ready again.
+Then the operator's process is killed from the host (SIGKILL, as the chaos test does to
+servers): the kubelet must restart the container and it must be Ready again. Last, every
+other image's binary (ingest, consumer, dlq, flush, task) must start in a restricted
+container on the node (`--help` exits 0: its shared libraries resolve).
 
 The apiserver is shared with other tests, so the operators must not reconcile their
 FormPipelines: the test holds the operators' leader-election Lease itself, and both
@@ -56,6 +58,22 @@ def built_image_id(target):
     with tarfile.open(os.path.join(images, target + ".tar")) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
     return "sha256:" + os.path.basename(manifest[0]["Config"]).removesuffix(".json")
+
+
+def start_pod(ns, image, binary):
+    """A pod on the real node that runs BINARY --help from image formpipe-IMAGE, restricted."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "start-" + binary, "namespace": ns},
+            "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False,
+                     "nodeSelector": {"formpipe.io/real-node": "true"},
+                     "tolerations": [{"key": "formpipe.io/real-node", "operator": "Equal", "value": "true",
+                                      "effect": "NoSchedule"}],
+                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [{"name": "main", "image": "formpipe/formpipe-%s:0.1.0" % image,
+                                     "imagePullPolicy": "Never",   # only what was imported here
+                                     "command": ["/usr/local/bin/" + binary], "args": ["--help"],
+                                     "securityContext": {"allowPrivilegeEscalation": False,
+                                                         "readOnlyRootFilesystem": True,
+                                                         "capabilities": {"drop": ["ALL"]}}}]}}
 
 
 def status_field(text, key):
@@ -175,6 +193,29 @@ def main():
                   c["lastState"]["terminated"]["exitCode"] == 137, json.dumps(c["lastState"]))
         except RuntimeError as e:
             check("the killed container restarted and Ready", False, str(e))
+
+        # Every other image's binary starts (its shared libraries resolve) in a restricted
+        # container on the node: `--help` exits 0 with the usage text.
+        starts = [("ingest", "formpipe-ingest"), ("consumer", "formpipe-consumer"), ("consumer", "formpipe-dlq"),
+                  ("flush", "formpipe-flush"), ("task", "formpipe-task")]
+        for image, binary in starts:
+            kubectl("apply", "-f", "-", input=json.dumps(start_pod(ns, image, binary)))
+        for image, binary in starts:
+            name = "start-" + binary
+
+            def done():
+                st = json.loads(kubectl("get", "pod", "-n", ns, name, "-o", "json"))["status"]
+                return st if st.get("phase") in ("Succeeded", "Failed") else None
+            try:
+                st = until(name + " to finish", done, 60)
+            except RuntimeError as e:
+                check("%s starts from image formpipe-%s" % (binary, image), False, str(e))
+                continue
+            term = st["containerStatuses"][0]["state"].get("terminated", {})
+            out = kubectl("logs", "-n", ns, name, check=False)
+            check("%s starts from image formpipe-%s (--help exits 0 with its usage)" % (binary, image),
+                  st["phase"] == "Succeeded" and term.get("exitCode") == 0 and out.startswith("Usage: " + binary),
+                  "%s %s %s" % (st["phase"], term, out[:300]))
     finally:
         sh(HELM, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "60s", check=False)
         # Waits: the pods must be gone before `down node` stops their kubelet.
