@@ -23,3 +23,13 @@ MAILPIT_HTTP_PORT=29825
 # a second Mailpit speaking implicit TLS (smtps://), with its own API
 MAILPIT_TLS_SMTP_PORT=29526
 MAILPIT_TLS_HTTP_PORT=29826
+# The real node (scripts/testenv.d/node.sh, `scripts/testenv up node`)
+NODE_KUBELET_PORT=29610           # kubelet API (exec, logs) on 127.0.0.1
+NODE_KUBELET_HEALTHZ_PORT=29611
+NODE_SCHEDULER_PORT=29612         # kube-scheduler's secure port
+NODE_PROXY_HEALTHZ_PORT=29613
+NODE_PROXY_METRICS_PORT=29614
+NODE_CRI_STREAM_PORT=29615        # containerd's CRI streaming server (exec, attach)
+NODE_POD_SUBNET=10.229.0.0/24     # the CNI bridge fpnode0 (gateway .1), no NAT, no route out
+NODE_DNS_HEALTH_PORT=29616        # CoreDNS /health; it serves DNS on the bridge's gateway, port 53
+NODE_DNS_READY_PORT=29617

@@ -449,6 +449,8 @@ class Node:
             md = pod["metadata"]
             if kind == "DELETED" or md.get("deletionTimestamp") or pod["spec"].get("nodeName"):
                 return
+            if (pod["spec"].get("nodeSelector") or {}).get("formpipe.io/real-node") == "true":
+                return   # for the real node (scripts/testenv up node): its kube-scheduler binds it
             body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": md["name"]},
                     "target": {"apiVersion": "v1", "kind": "Node", "name": self.name}}
             api.call("POST", "/api/v1/namespaces/%s/pods/%s/binding" % (md["namespace"], md["name"]), body)
