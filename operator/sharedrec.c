@@ -243,6 +243,16 @@ static void digest(const op_sharedrec_env *env, const op_shared_set *s, char *ou
             h = (h ^ (unsigned char)*c) * 1099511628211ull;
         h = (h ^ (i < s->n_in ? '+' : '-')) * 1099511628211ull;
     }
+    /* the members the cached ConfigMap lists: a pipeline waiting for its form hears of it
+     * once the cache has it (the apply above reaches the cache a moment later) */
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", s->ns, OP_SHARED_FORMS);
+    cJSON *cm = op_informer_get(env->children[OP_CHILD_CONFIGMAP], key);
+    const char *listed = op_spec_str(op_spec_member(op_spec_member(cm, "metadata"), "annotations"),
+                                     OP_SHARED_MEMBERS_ANNOTATION, "");
+    for (const char *c = listed; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    cJSON_Delete(cm);
     snprintf(out, outsz, "%d/%d/%d/%d/%d/%016llx", ingest, iready, consumer, ready, s->suspended, h);
 }
 
