@@ -1517,7 +1517,7 @@ Test(shared, the_flush_sleeps_while_every_buffer_is_empty_and_status_reads_redis
     tk_sh_until(20, "1 2023-11-14T22:13:20.000Z", "kubectl get -n %s fp busy -o jsonpath='{.status.flush.rowsWaiting} {.status.flush.oldestWaitingTime}'", ns);
 
     /* a run ended: its outcome per pipeline reaches status */
-    redis_cmd(4, (const char *[]){"ZREM", pending, "id-1"});
+    redis_cmd(3, (const char *[]){"ZREM", pending, "id-1"});
     redis_cmd(16, (const char *[]){"HSET", last, "finished_ms", "1700000100000", "rows", "1", "rows_left", "0",
                                    "exit", "0", "error", "", "throttled", "0", "quota_wait_ms", "0"});
     tk_sh_until(20, "1 0 True", "kubectl get -n %s fp busy -o jsonpath='{.status.flush.lastRunRows} {.status.flush.rowsWaiting} %s'",
