@@ -344,6 +344,15 @@ static void queue_in_namespace(void *ctx, const char *key)
 static int reconcile_shared_key(op_controller *c, kube_conn *conn, const char *key, long long *requeue)
 {
     const char *ns = key + strlen(OP_SHAREDREC_PREFIX);
+    /* the members come from the cache: a cache still listing would drop forms (or, empty,
+     * delete the workloads) */
+    int synced = op_informer_synced(c->pipelines);
+    for (int i = 0; synced && i < INF_COUNT; i++)
+        synced = op_informer_synced(c->informers[i]);
+    if (!synced) {
+        *requeue = 500;
+        return 0;
+    }
     pthread_mutex_lock(&c->lock);
     op_sharedrec_state *st = op_map_get(c->shared_states, key);
     if (!st && (st = calloc(1, sizeof *st)) && op_map_put(c->shared_states, key, st) < 0) {
