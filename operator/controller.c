@@ -145,8 +145,8 @@ static void queue_linked_tasks(op_controller *c, const char *key, int which)
 }
 
 /* Queues the shared reconcile of the pipeline's namespace when the pipeline is or was
- * Shared, or the namespace has shared workloads; soon (a status write) or at once. */
-static void queue_namespace(op_controller *c, const cJSON *obj, int soon)
+ * Shared, or the namespace has shared workloads. */
+static void queue_namespace(op_controller *c, const cJSON *obj)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
@@ -163,10 +163,7 @@ static void queue_namespace(op_controller *c, const cJSON *obj, int soon)
     }
     if (!shared)
         return;
-    if (soon)   /* status writes of many pipelines: one reconcile a second at most */
-        op_queue_add_after(c->queue, key, 1000);
-    else
-        op_queue_add(c->queue, key);
+    op_queue_add(c->queue, key);
 }
 
 /* FormPipeline changed. Our own status writes come back as changes too: they are
@@ -187,13 +184,15 @@ static void on_pipeline(void *ctx, op_event_type type, const cJSON *obj)
         pthread_mutex_lock(&c->lock);
         op_pipe_state *st = op_map_get(c->states, key);
         int current = st && st->synced_generation == (long long)gen->valuedouble;
+        int flipped = current && atomic_exchange(&st->mode_flipped, 0);
         pthread_mutex_unlock(&c->lock);
-        if (current) {
-            queue_namespace(c, obj, 1);
+        if (current) {   /* our status write; one that changed status.mode changes the shared set */
+            if (flipped)
+                queue_namespace(c, obj);
             return;
         }
     }
-    queue_namespace(c, obj, 0);
+    queue_namespace(c, obj);
     queue_linked_tasks(c, key, 0);
     op_queue_add(c->queue, key);
 }

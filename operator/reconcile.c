@@ -601,6 +601,8 @@ static void plan_mode(run *r)
     p->ingress_shared = r->plan.ingress_shared;
     r->seen.group = r->plan.consumer_shared ? p->shared_group : p->group;
     r->seen.mode = r->plan.now_shared ? "Shared" : "Dedicated";
+    if (p->status_shared != r->plan.now_shared)
+        atomic_store(&st->mode_flipped, 1);
     if (st->phase[0] && strcmp(st->phase, r->plan.phase) != 0)
         event(r, "Normal", "ModeChanged", "%s -> %s%s", st->phase, r->plan.phase,
               strcmp(r->plan.phase, "Shared") == 0 ? ": the Ingress routes to " OP_SHARED_INGEST
