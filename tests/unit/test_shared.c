@@ -1,5 +1,6 @@
 /* Unit tests for operator/shared (the namespace's shared workloads and the mode-switch
- * plan) and the pure parts of operator/bufstate (the lastflush record, flush facts). */
+ * plan, a Shared pipeline's status) and the pure parts of operator/bufstate (the lastflush
+ * record, flush facts). */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 
 #include "bufstate.h"
 #include "shared.h"
+#include "status.h"
 
 static const op_defaults defaults = {
     .kafka_bootstrap = "kafka:9092", .replication_factor = 3,
@@ -411,4 +413,49 @@ Test(bufstate, failures_in_a_row_count_new_records_only)
     cr_assert_eq(f.last_rows, 7);
     cr_assert_eq(f.oldest_waiting_ms, -1, "nothing waits");
     cr_assert_str_eq(f.last_success, "2023-11-14T22:13:20.000Z");
+}
+
+/* ---- status of a Shared pipeline ---- */
+
+struct status_case {
+    const char *mode;
+    const char *note_reason;   /* NULL: the form is served */
+    int ingest_ok;
+    const char *ingest_status, *ingest_reason;
+};
+
+static struct status_case status_cases[] = {
+    {"Shared", NULL, 1, "True", "ReplicasReady"},
+    {"Shared", NULL, 0, "False", "ReplicasNotReady"},
+    {"Shared", "SharedFormsFull", 1, "False", "SharedFormsFull"},   /* available pods that do not have the form */
+    {"Shared", "NotInSharedForms", 1, "False", "NotInSharedForms"},
+    {"Dedicated", NULL, 1, "True", "ReplicasReady"},
+};
+
+ParameterizedTestParameters(shared, status)
+{
+    return cr_make_param_array(struct status_case, status_cases, sizeof status_cases / sizeof status_cases[0]);
+}
+
+ParameterizedTest(struct status_case *c, shared, status)
+{
+    fp_error err = {0};
+    op_pipeline *p = parse("x", "", &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    op_flush_facts none = {.last_rows = -1, .rows_waiting = -1, .oldest_waiting_ms = -1};
+    op_observed o = {.partitions = 3, .topic = {.type = "TopicReady", .status = 1, .reason = "TopicExists"},
+                     .ingest_ok = c->ingest_ok, .ingest_ready = 2, .consumers = 1, .consumer_ready = 1,
+                     .consumers_ok = 1, .cronjob_ok = 1, .lag = 0, .dead_letters = 0, .flush = &none, .conflict = "",
+                     .tab_owner = "", .group = p->shared_group, .dlq_topic = p->dlq_topic, .mode = c->mode,
+                     .ingest_note_reason = c->note_reason, .ingest_note = c->note_reason ? "why" : NULL};
+    op_condition cond[OP_C_COUNT];
+    cJSON *s = op_status_build(p, &o, NULL, "2026-12-01T10:00:00Z", cond);
+    cr_assert_not_null(s);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "mode")), c->mode);
+    cr_assert_eq(cond[OP_C_INGEST].status, strcmp(c->ingest_status, "True") == 0);
+    cr_assert_str_eq(cond[OP_C_INGEST].reason, c->ingest_reason);
+    if (c->note_reason)
+        cr_assert_str_eq(cond[OP_C_READY].reason, c->note_reason, "Ready says why the form is not served");
+    cJSON_Delete(s);
+    op_pipeline_free(p);
 }
