@@ -608,10 +608,10 @@ static void plan_mode(run *r)
               strcmp(r->plan.phase, "Shared") == 0 ? ": the Ingress routes to " OP_SHARED_INGEST
               : strcmp(r->plan.phase, "Dedicated") == 0 ? ": the Ingress routes to the pipeline's own ingest" : "");
     snprintf(st->phase, sizeof st->phase, "%s", r->plan.phase);
-    if (r->plan.consumer_shared && r->env->shared) {   /* the shared workloads' numbers in status */
-        p->ingest_replicas = r->env->shared->ingest_replicas;
+    if (r->plan.consumer_shared && r->env->shared)   /* the shared CronJob flushes it (its own is gone) */
         p->schedule = r->env->shared->flush_schedule;
-    }
+    if (r->plan.consumer_shared && r->plan.ingress_shared && r->env->shared)   /* no ingest of its own is applied */
+        p->ingest_replicas = r->env->shared->ingest_replicas;
 }
 
 /* The shared workloads' state for a pipeline they serve: availability of the shared
