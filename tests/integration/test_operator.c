@@ -1320,13 +1320,13 @@ Test(tasks, moderate_writes_a_stream_another_task_reads, .init = setup, .fini = 
 
 /* ---- mode: Shared (shared.h): one set of workloads per namespace ---- */
 
-/* An operator for the shared tests: measures every second, reads Redis, and switches
- * modes after switch_delay. */
-static void start_shared_operator(tk_proc *op, const char *switch_delay)
+/* An operator for the shared tests: measures every second, reads Redis, switches modes
+ * after switch_delay, runs ingest_replicas shared ingest pods. */
+static void start_shared_operator(tk_proc *op, const char *switch_delay, const char *ingest_replicas)
 {
     start_operator(op, NULL, (const char *const[]){"--lag-interval", "1s", "--shared-switch-delay", switch_delay,
                                                   "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
-                                                  NULL});
+                                                  "--shared-ingest-replicas", ingest_replicas, NULL});
 }
 
 static const char *const shared_objects[] = {"configmap/formpipe-shared-forms", "deployment/formpipe-shared-ingest",
@@ -1351,7 +1351,7 @@ Test(shared, pipelines_of_a_namespace_share_one_set_of_workloads_and_take_them_a
      .timeout = 150)
 {
     tk_proc op;
-    start_shared_operator(&op, "90s");
+    start_shared_operator(&op, "90s", "2");
     apply_pipeline("alpha", 2, "  mode: Shared");
     apply_pipeline("beta", 1, "  mode: Shared");
     for (size_t i = 0; i < NSHARED; i++)
@@ -1445,7 +1445,7 @@ Test(shared, switching_modes_moves_the_ingress_only_when_the_other_side_serves, 
      .timeout = 180)
 {
     tk_proc op;
-    start_shared_operator(&op, "5s");
+    start_shared_operator(&op, "5s", "1");   /* its own ingest has 2 */
     apply_pipeline("swing", 2, NULL);
     tk_sh_until(15, "swing-ingest Dedicated", ROUTE_AND_MODE, ns, "swing", ns, "swing");
     tk_sh_until(15, "swing-consumer", "kubectl get -n %s deployment swing-consumer -o jsonpath='{.metadata.name}'", ns);
@@ -1461,6 +1461,9 @@ Test(shared, switching_modes_moves_the_ingress_only_when_the_other_side_serves, 
     expect_members(15, "swing", "swing.json");
     tk_sh_until(15, "", "kubectl get -n %s deployment/swing-consumer cronjob/swing-flush --ignore-not-found -o name", ns);
     double t0 = tk_now();
+    char *replicas = get("deployment swing-ingest", "{.spec.replicas}");
+    cr_assert_str_eq(replicas, "2", "its own ingest keeps its replicas while the switch waits");
+    free(replicas);
     char *route = NULL;
     tk_sh(&route, ROUTE_AND_MODE, ns, "swing", ns, "swing");
     cr_assert_str_eq(route, "swing-ingest Dedicated", "the shared ingest is not available yet");
@@ -1502,7 +1505,7 @@ Test(shared, the_flush_sleeps_while_every_buffer_is_empty_and_status_reads_redis
      .timeout = 120)
 {
     tk_proc op;
-    start_shared_operator(&op, "90s");
+    start_shared_operator(&op, "90s", "2");
     apply_pipeline("quiet", 1, "  mode: Shared");
     apply_pipeline("busy", 1, "  mode: Shared");
     tk_sh_until(20, "true", "kubectl get -n %s cronjob formpipe-shared-flush -o jsonpath='{.spec.suspend}'", ns);
