@@ -164,6 +164,9 @@ static void mark_pods_ready(const char *selector)
     free(out);
 }
 
+/* The cached pipeline's Ingress backend and status.mode, "<service> <mode>". */
+#define ROUTE_AND_MODE "kubectl get -n %s ingress %s-ingest -o jsonpath='{.spec.rules[0].http.paths[0].backend.service.name} ' && kubectl get -n %s fp %s -o jsonpath='{.status.mode}'"
+
 /* ingest and consumer pods (a flush Job's pod may come and go) */
 #define LONG_RUNNING "app.kubernetes.io/component in (ingest,consumer)"
 
@@ -725,7 +728,8 @@ Test(operator, the_chart_rbac_is_enough, .init = setup, .fini = teardown, .timeo
     char lease_name[96];
     snprintf(lease_name, sizeof lease_name, "%s-formpipe-operator", release);
     tk_proc op;
-    start_operator(&op, path, (const char *const[]){"--lease-name", lease_name, "--lease-namespace", ns, NULL});
+    start_operator(&op, path, (const char *const[]){"--lease-name", lease_name, "--lease-namespace", ns,
+                                                    "--shared-switch-delay", "1s", NULL});
     apply_pipeline("least", 2, "  kafka: {partitions: 2, deleteTopicOnDelete: true}");
     tk_sh_until(15, "formpipe.io/delete-topic", "kubectl get -n %s fp least -o jsonpath='{.metadata.finalizers[*]}'", ns);
     const char *children[] = {"configmap/least-form", "deployment/least-ingest", "service/least-ingest",
@@ -745,11 +749,20 @@ Test(operator, the_chart_rbac_is_enough, .init = setup, .fini = teardown, .timeo
     cr_assert_eq(tk_sh(&out, "kubectl delete -n %s ft least-hook --timeout=30s", ns), 0, "%s", out);
     free(out);
     cr_assert_eq(topic_partitions(least_dlq), 0, "the task's dead-letter topic went before its finalizer was released");
+    /* mode: Shared under the same role: the shared workloads made, its own deleted, and
+     * (below) the shared ones deleted with the last Shared pipeline */
+    apply_pipeline("least", 2, "  kafka: {partitions: 2, deleteTopicOnDelete: true}\n  mode: Shared");
+    tk_sh_until(15, "", "kubectl get -n %s deployment/least-consumer cronjob/least-flush --ignore-not-found -o name", ns);
+    tk_sh_until(15, "1", "kubectl get pods -n %s -l app.kubernetes.io/instance=formpipe-shared,app.kubernetes.io/component=ingest -o name | wc -l | tr -d ' ' | sed 's/^[1-9][0-9]*$/1/'", ns);
+    mark_pods_ready("app.kubernetes.io/instance=formpipe-shared");
+    tk_sh_until(20, "formpipe-shared-ingest Shared", ROUTE_AND_MODE, ns, "least", ns, "least");
+    tk_sh_until(15, "", "kubectl get -n %s deployment/least-ingest service/least-ingest --ignore-not-found -o name", ns);
     cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp least --timeout=30s", ns), 0, "%s", out);
     free(out);
     char topic[160];
     snprintf(topic, sizeof topic, "forms.%s.least", ns);
     cr_assert_eq(topic_partitions(topic), 0, "the topic went before the finalizer was released");
+    tk_sh_until(20, "", "kubectl get -n %s deployments,services,cronjobs,configmaps,poddisruptionbudgets -l formpipe.io/shared=true -o name", ns);
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
     unlink(path);
     free(path);
@@ -1437,9 +1450,6 @@ Test(shared, admission_refuses_what_shared_pods_cannot_have, .init = setup, .fin
         free(out);
     }
 }
-
-/* The cached pipeline's Ingress backend and status.mode, "<service> <mode>". */
-#define ROUTE_AND_MODE "kubectl get -n %s ingress %s-ingest -o jsonpath='{.spec.rules[0].http.paths[0].backend.service.name} ' && kubectl get -n %s fp %s -o jsonpath='{.status.mode}'"
 
 Test(shared, switching_modes_moves_the_ingress_only_when_the_other_side_serves, .init = setup, .fini = teardown,
      .timeout = 180)
