@@ -327,6 +327,28 @@ static int reconcile_key(op_controller *c, kube_conn *conn, const char *key, lon
     return rc;
 }
 
+/* op_informer_each_key callback: the names of one namespace's pipelines whose sheet tab
+ * another pipeline writes, "a,b" (c->lock held by the caller). */
+struct tab_taken { op_controller *c; const char *prefix; size_t len; char *list; size_t used, cap; };
+
+static void note_tab_taken(void *ctx, const char *key)
+{
+    struct tab_taken *t = ctx;
+    char owner[OP_TARGETS_KEY_MAX];
+    if (strncmp(key, t->prefix, t->len) != 0 || !op_targets_owner(t->c->targets, key, owner, sizeof owner))
+        return;
+    size_t n = strlen(key + t->len);
+    if (t->used + n + 2 > t->cap) {
+        size_t cap = (t->cap + n + 2) * 2;
+        char *list = realloc(t->list, cap);
+        if (!list)
+            return;   /* out of memory: that pipeline keeps its flush */
+        t->list = list;
+        t->cap = cap;
+    }
+    t->used += (size_t)snprintf(t->list + t->used, t->cap - t->used, "%s%s", t->used ? "," : "", key + t->len);
+}
+
 /* op_informer_each_key callback: queues the keys of one namespace's pipelines. */
 struct ns_keys { op_queue *queue; const char *prefix; size_t len; };
 
@@ -361,15 +383,21 @@ static int reconcile_shared_key(op_controller *c, kube_conn *conn, const char *k
     pthread_mutex_unlock(&c->lock);
     if (!st)
         return FP_ENOMEM;
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "%s/", ns);
+    struct tab_taken taken = {c, prefix, strlen(prefix), NULL, 0, 0};
+    pthread_mutex_lock(&c->lock);
+    op_informer_each_key(c->pipelines, note_tab_taken, &taken);
+    pthread_mutex_unlock(&c->lock);
     op_sharedrec_env env = {
         .conn = conn, .defaults = &c->cfg.defaults, .cfg = &c->cfg.shared, .pipelines = c->pipelines,
         .children = c->by_child, .buffers = c->cfg.buffers, .interval_ms = c->cfg.lag_interval_ms,
+        .tab_taken = taken.list,
     };
     int notify = 0;
     int rc = op_sharedrec_reconcile(&env, ns, st, requeue, &notify);
+    free(taken.list);
     if (notify) {
-        char prefix[300];
-        snprintf(prefix, sizeof prefix, "%s/", ns);
         struct ns_keys n = {c->queue, prefix, strlen(prefix)};
         op_informer_each_key(c->pipelines, queue_in_namespace, &n);
     }

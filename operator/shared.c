@@ -134,7 +134,7 @@ int op_shared_group(const char *ns, char *out, size_t outsz)
     return fp_names_group(ns, OP_SHARED_NAME, out, outsz);
 }
 
-char *op_shared_form(const op_pipeline *p)
+char *op_shared_form(const op_pipeline *p, int with_sheets)
 {
     cJSON *form = cJSON_Parse(p->compiled_form), *item;
     cJSON *sh = cJSON_CreateObject();
@@ -151,6 +151,11 @@ char *op_shared_form(const op_pipeline *p)
     num(ingest, "maxBodyBytes", (double)p->max_body_bytes);
     if (cJSON_GetArraySize(p->allowed_origins) > 0)
         cJSON_AddItemToObject(ingest, "allowedOrigins", cJSON_Duplicate(p->allowed_origins, 1));
+    if (!with_sheets) {
+        char *text = cJSON_PrintUnformatted(form);
+        cJSON_Delete(form);
+        return text;
+    }
     cJSON *sheets = obj(sh, "sheets");
     cJSON *ids = arr(sheets, "spreadsheetIds");
     cJSON_AddItemToArray(ids, cJSON_CreateString(p->spreadsheet_id));

@@ -100,8 +100,11 @@ int op_shared_group(const char *ns, char *out, size_t outsz);
 
 /* <name>.json of a member: p's compiled form plus its "shared" object (group,
  * dedicatedGroup, dlqTopic, ingest {maxBodyBytes, allowedOrigins}, sheets
- * {spreadsheetIds, sheet, batchRows, credentials "<secret>/<key>"}). NULL on ENOMEM. */
-char *op_shared_form(const op_pipeline *p);
+ * {spreadsheetIds, sheet, batchRows, credentials "<secret>/<key>"}). Without sheets
+ * (with_sheets 0: another pipeline writes its tab) the shared flush refuses the
+ * pipeline and its rows wait, as a dedicated pipeline's suspended flush does. NULL on
+ * ENOMEM. */
+char *op_shared_form(const op_pipeline *p, int with_sheets);
 
 /* The apply body of one shared object of s (the ConfigMap holds the first n_in members).
  * NULL on ENOMEM. */

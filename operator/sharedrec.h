@@ -42,6 +42,7 @@ typedef struct op_sharedrec_env {
     op_informer *const *children;   /* the child caches, by op_child_kind */
     op_bufstate *buffers;           /* NULL: the flush is never suspended */
     long long interval_ms;          /* requeue: lag and buffers are looked at this often */
+    const char *tab_taken;          /* "a,b": pipelines whose sheet tab another pipeline writes (no flush) */
 } op_sharedrec_env;
 
 /* Reconciles namespace ns. 0 with *requeue_ms (0: none) and *notify (1: queue the

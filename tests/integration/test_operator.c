@@ -1540,3 +1540,29 @@ Test(shared, the_flush_sleeps_while_every_buffer_is_empty_and_status_reads_redis
     redis_cmd(2, (const char *[]){"DEL", rows});
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
+
+/* The spreadsheets a member's form file names in the shared ConfigMap ("" when none). */
+#define SHARED_SHEETS "kubectl get -n %s configmap formpipe-shared-forms -o json | python3 -c 'import json,sys; " \
+    "f=json.loads(json.load(sys.stdin)[\"data\"][\"%s.json\"]); print(f[\"shared\"].get(\"sheets\", {}).get(\"sheet\", \"\"))'"
+
+Test(shared, two_shared_pipelines_never_flush_one_tab, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_shared_operator(&op, "90s", "2");
+    char spec[200];
+    snprintf(spec, sizeof spec, "  mode: Shared\n  sheets: {spreadsheetId: tab-%s, sheet: Responses}", ns);
+    apply_pipeline("first", 1, spec);
+    tk_sh_until(15, "Responses", SHARED_SHEETS, ns, "first");
+    sleep(1);   /* creationTimestamp has seconds: the first is the older */
+    snprintf(spec, sizeof spec, "  mode: Shared\n  sheets: {spreadsheetId: tab-%s, sheet: responses}", ns);
+    apply_pipeline("second", 1, spec);
+    tk_sh_until(15, "first,second", "kubectl get -n %s configmap formpipe-shared-forms -o "
+                "jsonpath='{.metadata.annotations.formpipe\\.io/pipelines}'", ns);
+    tk_sh_until(15, "", SHARED_SHEETS, ns, "second");   /* served and consumed, not flushed */
+    tk_sh_until(15, "SheetInUse", "kubectl get -n %s fp second -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    /* the first moves to its own tab: the second is flushed again */
+    snprintf(spec, sizeof spec, "  mode: Shared\n  sheets: {spreadsheetId: tab-%s, sheet: First}", ns);
+    apply_pipeline("first", 1, spec);
+    tk_sh_until(15, "responses", SHARED_SHEETS, ns, "second");
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}

@@ -137,7 +137,7 @@ Test(shared, the_form_file_says_what_each_shared_service_needs)
                            "\"credentialsSecret\":{\"name\":\"sa-2\",\"key\":\"k.json\"}}", &err);
     cr_assert_not_null(p, "%s", err.msg);
     cr_assert_eq(p->shared, 1);
-    char *text = op_shared_form(p);
+    char *text = op_shared_form(p, 1);
     cJSON *f = cJSON_Parse(text);
     cr_assert_not_null(f);
     cr_assert_str_eq(jstr(f, "name"), "student-data");
@@ -154,6 +154,20 @@ Test(shared, the_form_file_says_what_each_shared_service_needs)
     cr_assert_str_eq(jstr(f, "shared.sheets.credentials"), "sa-2/k.json");
     free(origins);
     free(ids);
+    free(text);
+    cJSON_Delete(f);
+    op_pipeline_free(p);
+}
+
+Test(shared, a_pipeline_whose_tab_another_writes_has_no_sheets_so_the_flush_leaves_it)
+{
+    fp_error err = {0};
+    op_pipeline *p = parse("second", "", &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    char *text = op_shared_form(p, 0);
+    cJSON *f = cJSON_Parse(text);
+    cr_assert_str_eq(jstr(f, "shared.group"), "formpipe.forms.formpipe-shared", "still served and consumed");
+    cr_assert_null(jstr(f, "shared.sheets"), "not flushed");
     free(text);
     cJSON_Delete(f);
     op_pipeline_free(p);
