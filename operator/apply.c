@@ -8,6 +8,7 @@
 
 #include "children.h"
 #include "pipeline.h"
+#include "shared.h"
 
 /* generation when the object has one, else resourceVersion */
 static void change_marker(const cJSON *obj, char *out, size_t outsz)
@@ -49,7 +50,7 @@ int op_apply_owned(kube_conn *conn, op_informer *cache, const char *collection, 
             goto out;
     }
     short_hash(text, hash);
-    int owned = cached && op_child_owned_by(cached, owner_uid);
+    int owned = cached && (owner_uid ? op_child_owned_by(cached, owner_uid) : op_shared_owned(cached));
     if (cached && !owned) {
         rc = OP_APPLY_FOREIGN;
         goto out;

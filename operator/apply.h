@@ -23,7 +23,8 @@ typedef struct op_applied_mark {
 
 /* Applies body as ns/name under collection ("/apis/apps/v1/namespaces/<ns>/deployments")
  * unless an object of that name exists whose controller ownerReference is not owner_uid
- * (returns OP_APPLY_FOREIGN), or nothing changed since the apply *mark recorded. The
+ * (owner_uid NULL: that is not one of the namespace's shared objects, shared.h) (returns
+ * OP_APPLY_FOREIGN), or nothing changed since the apply *mark recorded. The
  * object is looked up in cache, else (not ours as far as the cache knows) on the
  * apiserver. 0 when applied or unchanged; negative with *err on failure (*mark is then
  * cleared). */

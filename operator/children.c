@@ -32,9 +32,9 @@ const op_child_type op_child_types[OP_CHILD_COUNT] = {
 #define KAFKA_DIR "/etc/formpipe/kafka"
 #define REDIS_DIR "/etc/formpipe/redis"
 #define GOOGLE_DIR "/var/run/secrets/formpipe/google"
-#define INGEST_PORT 8080
+#define INGEST_PORT OP_CHILD_INGEST_PORT
 #define INGEST_TOKEN_DIR "/etc/formpipe/token"
-#define ADMIN_PORT 9090
+#define ADMIN_PORT OP_CHILD_ADMIN_PORT
 
 /* Small builders: each adds to o and returns the new item (NULL items are harmless:
  * cJSON ignores them and the final print fails, which callers treat as ENOMEM). */
@@ -292,11 +292,10 @@ static cJSON *build_configmap(const op_pipeline *p)
     return o;
 }
 
-/* #16: the chart's trusted proxies for a pipeline that names none, the shared
- * submission-token key, /metrics on the admin port. */
-static void ingest_abuse_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_pipeline *p, const op_defaults *d)
+void op_child_ingest_common(const op_pod_parts *pp, int own_proxies, const op_defaults *d)
 {
-    if (cJSON_GetArraySize(p->trusted_proxies) == 0)
+    cJSON *args = pp->args, *mounts = pp->mounts, *volumes = pp->volumes;
+    if (!own_proxies)
         for (size_t i = 0; d->ingest_trusted_proxies && i < d->ingest_trusted_proxies->n; i++)
             arg(args, "--trusted-proxy=%s", d->ingest_trusted_proxies->items[i]);
     if (d->ingest_token_key.name) {
@@ -325,7 +324,8 @@ static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
     cJSON_ArrayForEach(item, p->trusted_proxies)
         if (cJSON_IsString(item))
             arg(args, "--trusted-proxy=%s", item->valuestring);
-    ingest_abuse_settings(args, mounts, volumes, p, d);
+    op_pod_parts pp = {.args = args, .env = env, .mounts = mounts, .volumes = volumes};
+    op_child_ingest_common(&pp, cJSON_GetArraySize(p->trusted_proxies) > 0, d);
     kafka_settings(args, env, mounts, volumes, p);
     op_child_served_port(c, "http", INGEST_PORT);
     cJSON *admin = push_obj(cJSON_GetObjectItemCaseSensitive(c, "ports"));   /* /metrics: the Ingress routes only "http" */
@@ -361,7 +361,10 @@ static cJSON *build_ingress(const op_pipeline *p)
     cJSON *path = push_obj(arr(obj(rule, "http"), "paths"));
     char prefix[128], svc[128];
     snprintf(prefix, sizeof prefix, "/forms/%s", p->name);
-    op_pipeline_child(p, "ingest", svc, sizeof svc);
+    if (p->ingress_shared)   /* the namespace's shared ingest serves the form */
+        snprintf(svc, sizeof svc, "%s-ingest", OP_SHARED_NAME);
+    else
+        op_pipeline_child(p, "ingest", svc, sizeof svc);
     str(path, "path", prefix);
     str(path, "pathType", "Prefix");
     cJSON *service = obj(obj(path, "backend"), "service");
@@ -383,6 +386,9 @@ static cJSON *build_consumer(const op_pipeline *p, const op_defaults *d, int rep
     cJSON *ps = deployment(o, p, "consumer", replicas, &tmd);
     cJSON *c = pod(tmd, ps, p, OP_POD_CONSUMER, d->image_consumer, d, &args, &env, &mounts, &volumes);
     arg(args, "--topic=%s", p->topic);
+    /* a partition its group never committed starts where the shared group got to (a
+     * switch from mode: Shared loses and repeats nothing) */
+    arg(args, "--previous-group=%s", p->shared_group);
     arg_int(args, "--admin-port=%lld", ADMIN_PORT);
     kafka_settings(args, env, mounts, volumes, p);
     redis_settings(args, mounts, volumes, p);
@@ -490,6 +496,8 @@ static cJSON *build_hpa(const op_pipeline *p)
 
 int op_child_wanted(const op_pipeline *p, op_child_kind kind)
 {
+    if (p->skip_children & (1u << kind))
+        return 0;
     return kind != OP_CHILD_INGEST_HPA || p->autoscale;
 }
 

@@ -39,13 +39,15 @@ extern const op_child_type op_child_types[OP_CHILD_COUNT];
 /* the pods of flush Jobs (their template carries the children's labels) */
 #define OP_LABEL_FLUSH_PODS OP_LABEL_MANAGED_BY ",app.kubernetes.io/component=flush"
 #define OP_FORM_HASH_ANNOTATION "formpipe.io/form-hash"
+#define OP_CHILD_INGEST_PORT 8080   /* the ingest's HTTP port ("http") */
+#define OP_CHILD_ADMIN_PORT 9090    /* /healthz, /readyz, /metrics ("admin") */
 
 /* The apply body of one child. consumer_replicas is used for the consumer Deployment.
  * NULL on ENOMEM. */
 cJSON *op_child_build(const op_pipeline *p, const op_defaults *d, op_child_kind kind, int consumer_replicas);
 
-/* True when the pipeline wants a child of kind (the HPA only with autoscaling); an
- * unwanted child the pipeline owns is deleted. */
+/* True when the pipeline wants a child of kind (the HPA only with autoscaling; none
+ * that p->skip_children names); an unwanted child the pipeline owns is deleted. */
 int op_child_wanted(const op_pipeline *p, op_child_kind kind);
 
 /* Building blocks shared with the FormTask's Deployment (taskdeploy.c), so every pod the
@@ -77,6 +79,10 @@ void op_child_redis_settings(const op_pod_parts *pp, const op_pipeline *p);
 /* Mounts key ref->key of Secret ref->name read-only as dir/path_in_volume (volume vol). */
 void op_child_secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
                             const char *path_in_volume, const char *dir);
+
+/* #16 for an ingest: the chart's trusted proxies unless the pods have their own
+ * (own_proxies), the shared submission-token key, /metrics on the admin port. */
+void op_child_ingest_common(const op_pod_parts *pp, int own_proxies, const op_defaults *d);
 
 /* The container's named port, and readiness (/readyz) and liveness (/healthz) probes on it. */
 void op_child_served_port(cJSON *c, const char *name, int number);

@@ -13,6 +13,7 @@
 #include "informer.h"
 #include "log.h"
 #include "reconcile.h"
+#include "sharedrec.h"
 #include "rfc3339.h"
 #include "strmap.h"
 #include "targets.h"
@@ -48,6 +49,7 @@ struct op_controller {
     pthread_mutex_t lock;          /* guards states, task_states (the maps, not their entries), task_links,
                                     * flush_runs, targets, started */
     op_map *states;                /* key -> op_pipe_state */
+    op_map *shared_states;         /* "shared:<ns>" -> op_sharedrec_state: namespaces that have (had) Shared pipelines */
     op_map *flush_runs;            /* key -> op_flushruns */
     op_targets *targets;           /* which pipeline writes which sheet tab */
     op_pipemetrics *pipe_metrics;  /* per-pipeline gauges */
@@ -142,9 +144,32 @@ static void queue_linked_tasks(op_controller *c, const char *key, int which)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Queues the shared reconcile of the pipeline's namespace when the pipeline is or was
+ * Shared, or the namespace has shared workloads. */
+static void queue_namespace(op_controller *c, const cJSON *obj)
+{
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+    const char *want = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "mode"));
+    const char *now = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "status"), "mode"));
+    char key[300];
+    if (!ns || snprintf(key, sizeof key, OP_SHAREDREC_PREFIX "%s", ns) >= (int)sizeof key)
+        return;
+    int shared = (want && strcmp(want, "Shared") == 0) || (now && strcmp(now, "Shared") == 0);
+    if (!shared) {
+        pthread_mutex_lock(&c->lock);
+        shared = op_map_get(c->shared_states, key) != NULL;
+        pthread_mutex_unlock(&c->lock);
+    }
+    if (!shared)
+        return;
+    op_queue_add(c->queue, key);
+}
+
 /* FormPipeline changed. Our own status writes come back as changes too: they are
  * skipped when the generation was already reconciled and nothing is being deleted.
- * The pipeline's tasks follow its appearance, spec changes and deletion. */
+ * The pipeline's tasks follow its appearance, spec changes and deletion; its namespace's
+ * shared workloads follow its mode. */
 static void on_pipeline(void *ctx, op_event_type type, const cJSON *obj)
 {
     op_controller *c = ctx;
@@ -159,10 +184,15 @@ static void on_pipeline(void *ctx, op_event_type type, const cJSON *obj)
         pthread_mutex_lock(&c->lock);
         op_pipe_state *st = op_map_get(c->states, key);
         int current = st && st->synced_generation == (long long)gen->valuedouble;
+        int flipped = current && atomic_exchange(&st->mode_flipped, 0);
         pthread_mutex_unlock(&c->lock);
-        if (current)
+        if (current) {   /* our status write; one that changed status.mode changes the shared set */
+            if (flipped)
+                queue_namespace(c, obj);
             return;
+        }
     }
+    queue_namespace(c, obj);
     queue_linked_tasks(c, key, 0);
     op_queue_add(c->queue, key);
 }
@@ -208,7 +238,12 @@ static void on_child(void *ctx, op_event_type type, const cJSON *obj)
     (void)type;
     op_controller *c = ctx;
     char key[512];
-    if (op_child_owner_key(obj, key, sizeof key) == 0)
+    const char *ns = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "namespace"));
+    if (op_shared_owned(obj) && ns) {   /* one of a namespace's shared objects */
+        if (snprintf(key, sizeof key, OP_SHAREDREC_PREFIX "%s", ns) < (int)sizeof key)
+            op_queue_add(c->queue, key);
+    } else if (op_child_owner_key(obj, key, sizeof key) == 0)
         op_queue_add(c->queue, key);
     else if (op_task_owner_key(obj, key, sizeof key) == 0)
         op_queue_add(c->task_lane.queue, key);
@@ -285,10 +320,92 @@ static int reconcile_key(op_controller *c, kube_conn *conn, const char *key, lon
     op_reconcile_env env = {
         .conn = conn, .kafka = c->kafka, .defaults = &c->cfg.defaults, .identity = c->cfg.identity,
         .measure_interval_ms = c->cfg.lag_interval_ms, .children = c->by_child, .flush = &flush,
-        .tab_owner = tab_owner, .metrics = c->pipe_metrics,
+        .tab_owner = tab_owner, .metrics = c->pipe_metrics, .shared = &c->cfg.shared, .buffers = c->cfg.buffers,
     };
     int rc = st ? op_reconcile(&env, obj, st, requeue) : FP_ENOMEM;
     cJSON_Delete(obj);
+    return rc;
+}
+
+/* op_informer_each_key callback: the names of one namespace's pipelines whose sheet tab
+ * another pipeline writes, "a,b" (c->lock held by the caller). */
+struct tab_taken { op_controller *c; const char *prefix; size_t len; char *list; size_t used, cap; };
+
+static void note_tab_taken(void *ctx, const char *key)
+{
+    struct tab_taken *t = ctx;
+    char owner[OP_TARGETS_KEY_MAX];
+    if (strncmp(key, t->prefix, t->len) != 0 || !op_targets_owner(t->c->targets, key, owner, sizeof owner))
+        return;
+    size_t n = strlen(key + t->len);
+    if (t->used + n + 2 > t->cap) {
+        size_t cap = (t->cap + n + 2) * 2;
+        char *list = realloc(t->list, cap);
+        if (!list)
+            return;   /* out of memory: that pipeline keeps its flush */
+        t->list = list;
+        t->cap = cap;
+    }
+    t->used += (size_t)snprintf(t->list + t->used, t->cap - t->used, "%s%s", t->used ? "," : "", key + t->len);
+}
+
+/* op_informer_each_key callback: queues the keys of one namespace's pipelines. */
+struct ns_keys { op_queue *queue; const char *prefix; size_t len; };
+
+static void queue_in_namespace(void *ctx, const char *key)
+{
+    const struct ns_keys *n = ctx;
+    if (strncmp(key, n->prefix, n->len) == 0)
+        op_queue_add(n->queue, key);
+}
+
+/* One namespace's shared workloads ("shared:<ns>"): reconcile them with the namespace's
+ * state, forget a namespace that has none left, and queue its pipelines when what their
+ * status reads changed. */
+static int reconcile_shared_key(op_controller *c, kube_conn *conn, const char *key, long long *requeue)
+{
+    const char *ns = key + strlen(OP_SHAREDREC_PREFIX);
+    /* the members come from the cache: a cache still listing would drop forms (or, empty,
+     * delete the workloads) */
+    int synced = op_informer_synced(c->pipelines);
+    for (int i = 0; synced && i < INF_COUNT; i++)
+        synced = op_informer_synced(c->informers[i]);
+    if (!synced) {
+        *requeue = 500;
+        return 0;
+    }
+    pthread_mutex_lock(&c->lock);
+    op_sharedrec_state *st = op_map_get(c->shared_states, key);
+    if (!st && (st = calloc(1, sizeof *st)) && op_map_put(c->shared_states, key, st) < 0) {
+        free(st);
+        st = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!st)
+        return FP_ENOMEM;
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "%s/", ns);
+    struct tab_taken taken = {c, prefix, strlen(prefix), NULL, 0, 0};
+    pthread_mutex_lock(&c->lock);
+    op_informer_each_key(c->pipelines, note_tab_taken, &taken);
+    pthread_mutex_unlock(&c->lock);
+    op_sharedrec_env env = {
+        .conn = conn, .defaults = &c->cfg.defaults, .cfg = &c->cfg.shared, .pipelines = c->pipelines,
+        .children = c->by_child, .buffers = c->cfg.buffers, .interval_ms = c->cfg.lag_interval_ms,
+        .tab_taken = taken.list,
+    };
+    int notify = 0;
+    int rc = op_sharedrec_reconcile(&env, ns, st, requeue, &notify);
+    free(taken.list);
+    if (notify) {
+        struct ns_keys n = {c->queue, prefix, strlen(prefix)};
+        op_informer_each_key(c->pipelines, queue_in_namespace, &n);
+    }
+    if (rc == 0 && *requeue == 0) {   /* no Shared pipeline left and the workloads are gone */
+        pthread_mutex_lock(&c->lock);
+        op_map_del(c->shared_states, key);
+        pthread_mutex_unlock(&c->lock);
+    }
     return rc;
 }
 
@@ -358,7 +475,10 @@ static void *worker(void *arg)
     op_queue *queue = ln->queue;
     while ((key = op_queue_get(queue))) {
         long long t0 = fp_clock_mono_ms(), requeue = 0;
-        int rc = ln->tasks ? reconcile_task_key(c, conn, key, &requeue) : reconcile_key(c, conn, key, &requeue);
+        int rc = ln->tasks ? reconcile_task_key(c, conn, key, &requeue)
+                 : strncmp(key, OP_SHAREDREC_PREFIX, strlen(OP_SHAREDREC_PREFIX)) == 0
+                     ? reconcile_shared_key(c, conn, key, &requeue)
+                     : reconcile_key(c, conn, key, &requeue);
         fp_series_observe(c->duration, (double)(fp_clock_mono_ms() - t0) / 1000.0);
         if (rc < 0) {
             fp_series_inc(c->reconciles_failed);
@@ -418,9 +538,11 @@ op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics 
     c->task_states = op_map_new(op_task_state_free);
     c->task_links = op_map_new(free);
     c->states = op_map_new(op_pipe_state_free);
+    c->shared_states = op_map_new(free);
     c->flush_runs = op_map_new(free);
     c->targets = op_targets_new();
-    if (!c->queue || !c->task_lane.queue || !c->task_states || !c->task_links || !c->states || !c->flush_runs ||
+    if (!c->queue || !c->task_lane.queue || !c->task_states || !c->task_links || !c->states || !c->shared_states ||
+        !c->flush_runs ||
         !c->targets) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         op_controller_free(c);
@@ -539,6 +661,7 @@ void op_controller_free(op_controller *c)
     op_map_free(c->task_states);
     op_map_free(c->task_links);
     op_map_free(c->states);
+    op_map_free(c->shared_states);
     op_map_free(c->flush_runs);
     op_targets_free(c->targets);
     op_pipemetrics_free(c->pipe_metrics);

@@ -10,6 +10,8 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "kafka_admin.h"
+#include "bufstate.h"
+#include "shared.h"
 
 typedef struct op_controller_config {
     op_defaults defaults;
@@ -18,6 +20,8 @@ typedef struct op_controller_config {
     long long lag_interval_ms;  /* lag and progress of every pipeline are measured this often */
     long long backoff_base_ms, backoff_max_ms;
     const char *identity;       /* reportingInstance of Events */
+    op_shared_config shared;    /* the namespaces' shared workloads (shared.h) */
+    op_bufstate *buffers;       /* Redis, read for Shared pipelines (borrowed; NULL: not read) */
 } op_controller_config;
 
 typedef struct op_controller op_controller;

@@ -27,6 +27,9 @@ static char *ingest_token_key_secret;
 static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout_ms, admin_port;
 static long long lease_duration_ms, renew_deadline_ms, retry_ms;
 static int leader_elect;
+static char *redis_password_file, *shared_flush_schedule;
+static long long shared_ingest_replicas, shared_consumer_max, shared_lag_per_replica, shared_writes_per_minute;
+static long long shared_flush_deadline_s, shared_switch_delay_ms;
 
 static const fp_option options[] = {
     {"kubeconfig", FP_OPT_STRING, "", "kubeconfig file (default $KUBECONFIG, else the in-cluster service account)", 0, 0, 0, &kubeconfig},
@@ -41,6 +44,14 @@ static const fp_option options[] = {
     {"redis-master", FP_OPT_STRING, "", "default Redis master name", 0, 0, 0, &redis_master},
     {"redis-min-replicas-ack", FP_OPT_INT, "1", "default replicas that must confirm each buffer write (WAIT); the number of replicas means a failover cannot lose a confirmed row", 0, 0, 16, &redis_min_acks},
     {"redis-password-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Redis password", 0, 0, 0, &redis_password_secret},
+    {"redis-password-file", FP_OPT_STRING, "", "file with the Redis password for the operator's own reads of Shared pipelines' buffers (the chart mounts redis.passwordSecret)", 0, 0, 0, &redis_password_file},
+    {"shared-ingest-replicas", FP_OPT_INT, "2", "replicas of each namespace's formpipe-shared-ingest", 0, 1, 1000, &shared_ingest_replicas},
+    {"shared-consumer-max-replicas", FP_OPT_INT, "10", "most replicas of each namespace's formpipe-shared-consumer (also bounded by the Shared pipelines' partitions)", 0, 1, 1000, &shared_consumer_max},
+    {"shared-consumer-lag-per-replica", FP_OPT_INT, "1000", "events waiting in Kafka per shared consumer replica (0: always the most replicas)", 0, 0, 1000000000, &shared_lag_per_replica},
+    {"shared-flush-schedule", FP_OPT_STRING, "*/1 * * * *", "cron schedule of each namespace's formpipe-shared-flush", 0, 0, 0, &shared_flush_schedule},
+    {"shared-flush-writes-per-minute", FP_OPT_INT, "60", "Sheets write requests per minute per Google service account, shared by every flush run", 0, 1, 100000, &shared_writes_per_minute},
+    {"shared-flush-deadline", FP_OPT_INT, "300", "activeDeadlineSeconds of a shared flush run", 0, 30, 3600, &shared_flush_deadline_s},
+    {"shared-switch-delay", FP_OPT_DURATION, "90s", "switching a pipeline to mode: Shared, the Ingress moves this long after its form is in the shared ConfigMap (the kubelet's ConfigMap sync)", 0, 0, 3600000, &shared_switch_delay_ms},
     {"google-credentials-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Google service-account key", 0, 0, 0, &google_secret},
     {"sheets-api-url", FP_OPT_STRING, "", "Sheets API base URL given to flush jobs (default: the real API)", 0, 0, 0, &sheets_api_url},
     {"ingest-trusted-proxy", FP_OPT_LIST, NULL, "default address or CIDR of the ingress controller (the ingest's --trusted-proxy) for pipelines that set none", 0, 0, 0, &ingest_trusted_proxies},
@@ -85,6 +96,27 @@ static void parse_secret_ref(char *text, const char *default_key, op_secret_ref 
         *colon = 0;
     ref->name = text;
     ref->key = colon && colon[1] ? colon + 1 : default_key;
+}
+
+/* The operator's Redis reads (bufstate.h): the default sentinels, the password from
+ * --redis-password-file; short timeouts, a reconcile must not wait on Redis. */
+static op_bufstate *open_buffers(fp_error *err)
+{
+    char password[512] = "";
+    if (*redis_password_file) {
+        FILE *f = fopen(redis_password_file, "r");
+        size_t n = f ? fread(password, 1, sizeof password - 1, f) : 0;
+        if (!f) {
+            fp_error_set(err, FP_EIO, "--redis-password-file: cannot read %s", redis_password_file);
+            return NULL;
+        }
+        fclose(f);
+        password[n] = 0;
+        password[strcspn(password, "\r\n")] = 0;
+    }
+    fp_redis_config rc = {.sentinels = redis_sentinels, .master_name = redis_master, .password = password,
+                          .connect_timeout_ms = 500, .command_timeout_ms = 1000};
+    return op_bufstate_new(&rc, err);
 }
 
 static void on_elected(void *ctx)
@@ -139,6 +171,12 @@ int main(int argc, char **argv)
         },
         .workers = (int)workers, .resync_ms = resync_ms, .lag_interval_ms = lag_interval_ms,
         .backoff_base_ms = 5, .backoff_max_ms = 1000000,
+        .shared = {
+            .ingest_replicas = (int)shared_ingest_replicas, .consumer_max_replicas = (int)shared_consumer_max,
+            .consumer_lag_per_replica = shared_lag_per_replica, .flush_schedule = shared_flush_schedule,
+            .flush_writes_per_minute = (int)shared_writes_per_minute, .flush_deadline_s = shared_flush_deadline_s,
+            .switch_delay_ms = shared_switch_delay_ms,
+        },
     };
     parse_secret_ref(kafka_config_secret, "client.properties", &cc.defaults.kafka_config);
     parse_secret_ref(redis_password_secret, "password", &cc.defaults.redis_password);
@@ -167,6 +205,7 @@ int main(int argc, char **argv)
     cc.defaults.pods = pod_defaults;
     kube_client *kube = NULL;
     op_kafka *kafka = NULL;
+    op_bufstate *buffers = NULL;
     fp_admin *admin = NULL;
     fp_metrics *metrics = fp_metrics_new(2000);
     kube_config *kc = pod_defaults ? kube_config_load(kubeconfig, context, &err) : NULL;
@@ -178,6 +217,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "formpipe-operator: %s\n", err.msg);
         goto out;
     }
+    if (*redis_sentinels && *redis_master && !(buffers = open_buffers(&err))) {
+        fprintf(stderr, "formpipe-operator: %s\n", err.msg);
+        goto out;
+    }
+    cc.buffers = buffers;
     if (!(kafka = op_kafka_new(kafka_bootstrap, kafka_config, &kafka_properties, kafka_timeout_ms, &err))) {
         fprintf(stderr, "formpipe-operator: %s\n", err.msg);
         goto out;
@@ -218,6 +262,7 @@ out:
     op_controller_free(a.controller);
     fp_admin_stop(admin);
     op_kafka_free(kafka);
+    op_bufstate_free(buffers);
     kube_client_free(kube);
     fp_metrics_free(metrics);
     fp_config_free(options, NOPTIONS);

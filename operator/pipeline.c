@@ -258,6 +258,21 @@ static int read_topic_config(op_pipeline *p, const cJSON *kafka, fp_error *err)
     return rc;
 }
 
+/* What mode: Shared refuses (the CRD's CEL rules say the same): settings the shared
+ * pods cannot have per pipeline. */
+static int check_shared(const cJSON *spec, fp_error *err)
+{
+    static const struct { const char *section, *key; } own[] = {
+        {"kafka", "bootstrapServers"}, {"kafka", "configSecret"}, {NULL, "redis"},
+        {"ingest", "pod"}, {"ingest", "autoscaling"}, {"consumer", "pod"}, {"sheets", "pod"},
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (op_spec_member(own[i].section ? op_spec_member(spec, own[i].section) : spec, own[i].key))
+            return fp_error_set(err, FP_EINVAL, "spec.%s%s%s needs its own pods: use mode: Dedicated",
+                                own[i].section ? own[i].section : "", own[i].section ? "." : "", own[i].key);
+    return 0;
+}
+
 static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, fp_error *err)
 {
     const cJSON *kafka = op_spec_member(spec, "kafka"), *ingest = op_spec_member(spec, "ingest");
@@ -282,6 +297,15 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
                             "namespace's topics)", p->ns);
     fp_names_dlq_topic(p->topic, p->dlq_topic, sizeof p->dlq_topic);
     fp_names_group(p->ns, p->name, p->group, sizeof p->group);
+    fp_names_group(p->ns, OP_SHARED_NAME, p->shared_group, sizeof p->shared_group);
+    const char *mode = op_spec_str(spec, "mode", "Dedicated");
+    if (strcmp(mode, "Shared") != 0 && strcmp(mode, "Dedicated") != 0)
+        return fp_error_set(err, FP_EINVAL, "spec.mode: must be Shared or Dedicated");
+    p->shared = strcmp(mode, "Shared") == 0;
+    const char *now = op_spec_str(op_spec_member(p->obj, "status"), "mode", NULL);
+    p->status_shared = now ? strcmp(now, "Shared") == 0 : -1;
+    if (p->shared && (rc = check_shared(spec, err)) < 0)
+        return rc;
     p->kafka_bootstrap = op_spec_str(kafka, "bootstrapServers", d->kafka_bootstrap);
     secret_ref(kafka, "configSecret", "client.properties", d->kafka_config, &p->kafka_config);
     p->delete_topic = cJSON_IsTrue(op_spec_member(kafka, "deleteTopicOnDelete"));

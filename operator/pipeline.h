@@ -22,6 +22,7 @@
 #define OP_MAX_NAME 40      /* children add up to 12 characters; CronJob names end at 52 */
 #define OP_MAX_PARTITIONS 1000
 #define OP_MAX_TOPIC 244    /* Kafka allows 249; the dead-letter topic adds ".dlq" */
+#define OP_SHARED_NAME "formpipe-shared"   /* reserved pipeline name: the namespace's shared workloads (shared.h) */
 
 typedef struct op_secret_ref {
     const char *name;   /* NULL: not configured */
@@ -92,6 +93,12 @@ typedef struct op_pipeline {
     int max_failed_runs;             /* flush runs failed in a row before Progressing turns False */
     int progress_deadline_s;         /* a lagging partition without a commit this long is stalled */
     int flush_suspended;             /* set by reconcile: another pipeline writes this sheet tab */
+
+    int shared;                      /* spec.mode: Shared */
+    int status_shared;               /* status.mode: 1 Shared, 0 Dedicated, -1 not recorded */
+    char shared_group[256];          /* the namespace's shared consumer group (shared.h) */
+    unsigned skip_children;          /* set by reconcile: bit per op_child_kind the mode does not want */
+    int ingress_shared;              /* set by reconcile: the Ingress routes to the shared ingest */
 
     const char *redis_sentinels, *redis_master;
     int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */

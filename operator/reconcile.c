@@ -24,6 +24,7 @@
 #include "log.h"
 #include "rfc3339.h"
 #include "spec.h"
+#include "sharedrec.h"
 #include "status.h"
 
 #define COMPONENT "formpipe-operator"
@@ -34,6 +35,9 @@ typedef struct run {
     const cJSON *obj;         /* the pipeline's own copy of the resource (p->obj) */
     op_pipe_state *st;
     op_observed seen;
+    op_mode_plan plan;        /* which workloads serve it (shared.h) */
+    int in_forms;             /* op_shared_membership of the shared ConfigMap */
+    long long requeue_ms;     /* a switch waits: come back then (0: the interval) */
     int failed;               /* something must be retried */
     char conflict[256];       /* first ownership conflict, "" when none */
 } run;
@@ -409,7 +413,7 @@ static void measure(run *r)
     st->measured_at_ms = now;   /* a failed attempt also waits an interval */
     op_partition_offsets *offs = calloc((size_t)n, sizeof *offs);
     fp_error err = {0};
-    if (!offs || op_kafka_offsets(r->env->kafka, r->p->group, r->p->topic, n, offs, &err) < 0 ||
+    if (!offs || op_kafka_offsets(r->env->kafka, r->seen.group, r->p->topic, n, offs, &err) < 0 ||
         op_progress_update(&st->progress, offs, n, now, (long long)r->p->progress_deadline_s * 1000, &st->stall) < 0) {
         fp_log_debug("offsets unavailable", FP_LSTR("pipeline", r->p->name), FP_LSTR("error", offs ? err.msg : "out of memory"));
         free(offs);
@@ -547,13 +551,122 @@ static int deployment_available(const run *r, op_child_kind kind, int want, int 
     return ok;
 }
 
+/* The cached shared object of kind in the pipeline's namespace when we own it, or NULL. */
+static cJSON *shared_object(const run *r, op_shared_kind kind)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", r->p->ns, op_shared_types[kind].name);
+    cJSON *c = op_informer_get(r->env->children[op_shared_types[kind].like], key);
+    if (c && !op_shared_owned(c)) {
+        cJSON_Delete(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Which workloads serve the pipeline, and switching between them (op_shared_plan):
+ * sets r->plan, p->skip_children, p->ingress_shared and the group measured. */
+static void plan_mode(run *r)
+{
+    op_pipeline *p = r->p;
+    op_pipe_state *st = r->st;
+    op_mode_facts f = {.want_shared = p->shared};
+    if (p->status_shared >= 0) {
+        f.now_shared = p->status_shared;
+    } else {   /* not recorded yet: a pipeline with its own ingest runs Dedicated */
+        cJSON *own = owned_child(r, OP_CHILD_INGEST_DEPLOYMENT);
+        f.now_shared = own ? 0 : p->shared;
+        cJSON_Delete(own);
+    }
+    cJSON *cm = shared_object(r, OP_SHARED_CONFIGMAP);
+    r->in_forms = cm ? op_shared_membership(cm, p->name) : 0;
+    cJSON_Delete(cm);
+    f.in_forms = r->in_forms == 1;
+    long long now = fp_clock_mono_ms(), delay = r->env->shared ? r->env->shared->switch_delay_ms : 0;
+    if (f.want_shared && !f.now_shared && f.in_forms) {
+        if (!st->shared_seen_ms)
+            st->shared_seen_ms = now;
+        f.delay_passed = now - st->shared_seen_ms >= delay;
+        if (!f.delay_passed)
+            r->requeue_ms = delay - (now - st->shared_seen_ms) + 100;
+    } else {
+        st->shared_seen_ms = 0;
+    }
+    int ready, replicas;
+    f.shared_ingest_ok = op_sharedrec_deployment(r->env->children[OP_CHILD_INGEST_DEPLOYMENT], p->ns, OP_SHARED_INGEST,
+                                                 &ready, &replicas);
+    f.dedicated_ingest_ok = deployment_available(r, OP_CHILD_INGEST_DEPLOYMENT, p->ingest_replicas, &ready);
+    op_shared_plan(&f, &r->plan);
+    p->skip_children = ~r->plan.children & ((1u << OP_CHILD_COUNT) - 1);
+    p->ingress_shared = r->plan.ingress_shared;
+    r->seen.group = r->plan.consumer_shared ? p->shared_group : p->group;
+    r->seen.mode = r->plan.now_shared ? "Shared" : "Dedicated";
+    if (p->status_shared != r->plan.now_shared)
+        atomic_store(&st->mode_flipped, 1);
+    if (st->phase[0] && strcmp(st->phase, r->plan.phase) != 0)
+        event(r, "Normal", "ModeChanged", "%s -> %s%s", st->phase, r->plan.phase,
+              strcmp(r->plan.phase, "Shared") == 0 ? ": the Ingress routes to " OP_SHARED_INGEST
+              : strcmp(r->plan.phase, "Dedicated") == 0 ? ": the Ingress routes to the pipeline's own ingest" : "");
+    snprintf(st->phase, sizeof st->phase, "%s", r->plan.phase);
+    if (r->plan.consumer_shared && r->env->shared)   /* the shared CronJob flushes it (its own is gone) */
+        p->schedule = r->env->shared->flush_schedule;
+    if (r->plan.consumer_shared && r->plan.ingress_shared && r->env->shared)   /* no ingest of its own is applied */
+        p->ingest_replicas = r->env->shared->ingest_replicas;
+}
+
+/* The shared workloads' state for a pipeline they serve: availability of the shared
+ * Deployments, the shared CronJob, and the flush outcome from Redis. */
+static cJSON *observe_shared(run *r)
+{
+    op_observed *o = &r->seen;
+    op_pipe_state *st = r->st;
+    int replicas = 0;
+    o->ingest_ok = op_sharedrec_deployment(r->env->children[OP_CHILD_INGEST_DEPLOYMENT], r->p->ns, OP_SHARED_INGEST,
+                                           &o->ingest_ready, &replicas);
+    o->consumers_ok = op_sharedrec_deployment(r->env->children[OP_CHILD_CONSUMER_DEPLOYMENT], r->p->ns,
+                                              OP_SHARED_CONSUMER, &o->consumer_ready, &o->consumers);
+    if (r->in_forms == -1) {
+        o->ingest_note_reason = "SharedFormsFull";
+        o->ingest_note = "the shared ConfigMap " OP_SHARED_FORMS " is full (1 MiB): this form was left out; move a "
+                         "pipeline of the namespace to mode: Dedicated";
+    } else if (r->in_forms == 0) {
+        o->ingest_note_reason = "NotInSharedForms";
+        o->ingest_note = "the form is not in " OP_SHARED_FORMS " yet";
+    }
+    op_buffer buf;
+    fp_error err = {0};
+    if (r->env->buffers && op_bufstate_read(r->env->buffers, r->p->ns, r->p->name, &buf, &err) == 0) {
+        op_bufstate_facts(&buf, &st->shared_flush, &st->shared_facts);
+        st->shared_facts_read = 1;
+    } else if (!st->shared_facts_read) {
+        memset(&st->shared_facts, 0, sizeof st->shared_facts);
+        st->shared_facts.last_rows = st->shared_facts.rows_waiting = st->shared_facts.oldest_waiting_ms = -1;
+        st->shared_facts.quota_wait_ms = st->shared_facts.throttled = -1;
+        if (r->env->buffers)
+            fp_log_debug("buffer unreadable", FP_LSTR("pipeline", r->p->name), FP_LSTR("error", err.msg));
+    }
+    o->flush = &st->shared_facts;
+    return shared_object(r, OP_SHARED_FLUSH_CRONJOB);
+}
+
 /* Reads the children's state and builds the status. NULL on ENOMEM. */
 static cJSON *build_status(run *r)
 {
     op_observed *o = &r->seen;
-    o->ingest_ok = deployment_available(r, OP_CHILD_INGEST_DEPLOYMENT, r->p->ingest_replicas, &o->ingest_ready);
-    o->consumers_ok = deployment_available(r, OP_CHILD_CONSUMER_DEPLOYMENT, o->consumers, &o->consumer_ready);
-    cJSON *cj = owned_child(r, OP_CHILD_FLUSH_CRONJOB);
+    cJSON *cj;
+    if (r->plan.consumer_shared) {
+        cj = observe_shared(r);
+    } else {
+        o->consumers_ok = deployment_available(r, OP_CHILD_CONSUMER_DEPLOYMENT, o->consumers, &o->consumer_ready);
+        cj = owned_child(r, OP_CHILD_FLUSH_CRONJOB);
+    }
+    if (r->plan.ingress_shared && !r->plan.consumer_shared) {   /* switching back: the Ingress still routes to the shared ingest */
+        int replicas;
+        o->ingest_ok = op_sharedrec_deployment(r->env->children[OP_CHILD_INGEST_DEPLOYMENT], r->p->ns, OP_SHARED_INGEST,
+                                               &o->ingest_ready, &replicas);
+    } else if (!r->plan.consumer_shared || !r->plan.ingress_shared) {
+        o->ingest_ok = deployment_available(r, OP_CHILD_INGEST_DEPLOYMENT, r->p->ingest_replicas, &o->ingest_ready);
+    }
     o->cronjob_ok = cj != NULL;
     o->last_schedule_time = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(status_of(cj), "lastScheduleTime"));
     o->stall = r->st->measured ? &r->st->stall : NULL;
@@ -593,10 +706,11 @@ static int reconcile_live(run *r)
     long long t_start = fp_clock_mono_ms();
     reconcile_topics(r);
     long long t_topic = fp_clock_mono_ms();
+    plan_mode(r);
     measure(r);
     plan_consumers(r);
     long long t_lag = fp_clock_mono_ms();
-    if (st->consumer_replicas && st->consumer_replicas != r->seen.consumers)
+    if (st->consumer_replicas && st->consumer_replicas != r->seen.consumers && !r->plan.consumer_shared)
         event(r, "Normal", "ScaledConsumers", "consumer replicas %d -> %d (partitions %d, lag %lld)",
               st->consumer_replicas, r->seen.consumers, r->seen.partitions, st->lag);
     int rc = record_columns(r);
@@ -605,7 +719,7 @@ static int reconcile_live(run *r)
     for (int k = 0; k < OP_CHILD_COUNT; k++)
         if (k != OP_CHILD_CONSUMER_DEPLOYMENT || r->seen.partitions > 0)
             apply_child(r, (op_child_kind)k);
-    if (r->seen.partitions > 0)
+    if (r->seen.partitions > 0 && !r->plan.consumer_shared)
         st->consumer_replicas = r->seen.consumers;
     long long t_apply = fp_clock_mono_ms();
     cJSON *status = build_status(r);
@@ -639,6 +753,8 @@ int op_reconcile(const op_reconcile_env *env, const cJSON *obj, op_pipe_state *s
         if (rc == 0 && !r.failed)
             st->synced_generation = p->generation;
         *requeue_ms = env->measure_interval_ms;   /* progress is measured every interval */
+        if (r.requeue_ms > 0 && r.requeue_ms < *requeue_ms)   /* a mode switch waits less */
+            *requeue_ms = r.requeue_ms;
     }
     op_pipeline_free(p);
     return rc < 0 ? rc : r.failed ? FP_EIO : 0;

@@ -19,6 +19,8 @@
 #include "pipemetrics.h"
 #include "progress.h"
 #include "scale.h"
+#include "shared.h"
+#include "bufstate.h"
 
 /* Per-pipeline memory kept across reconciles. Only the worker holding the pipeline's key
  * touches it (the work queue never hands a key to two workers). */
@@ -35,6 +37,12 @@ typedef struct op_pipe_state {
     op_applied_mark applied[OP_CHILD_COUNT];
     long long configs_at_ms;       /* topic configs last found matching (monotonic); 0: never */
     long long configs_generation;  /* ... for this generation of the spec */
+    long long shared_seen_ms;      /* switching to Shared: when the shared ConfigMap was first seen with the form (monotonic); 0: not */
+    char phase[32];                /* the mode plan's phase last reconciled ("" at first) */
+    _Atomic int mode_flipped;      /* this reconcile changes status.mode: the namespace's shared set follows (read by the informer thread) */
+    op_flush_history shared_flush; /* flush outcomes seen in Redis (Shared) */
+    op_flush_facts shared_facts;   /* ... and the last facts read, kept while Redis cannot be read */
+    int shared_facts_read;
 } op_pipe_state;
 
 /* A fresh state (NULL on ENOMEM); op_pipe_state_free frees one (NULL is fine). */
@@ -52,6 +60,8 @@ typedef struct op_reconcile_env {
     const op_flush_facts *flush;                /* the pipeline's recorded flush runs */
     const char *tab_owner;                      /* "" or the pipeline that owns this one's sheet tab */
     op_pipemetrics *metrics;                    /* per-pipeline gauges */
+    const op_shared_config *shared;             /* the shared workloads' settings */
+    op_bufstate *buffers;                       /* Redis, for Shared pipelines' buffers; NULL: not read */
 } op_reconcile_env;
 
 /* Reconciles obj (a cached FormPipeline) with its state st. 0 on success with

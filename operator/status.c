@@ -40,8 +40,11 @@ static void progressing(const op_pipeline *p, const op_observed *o, op_condition
 void op_status_conditions(const op_pipeline *p, const op_observed *o, op_condition cond[OP_C_COUNT])
 {
     cond[OP_C_TOPIC] = o->topic;
-    op_condition_set(&cond[OP_C_INGEST], "IngestAvailable", o->ingest_ok, o->ingest_ok ? "ReplicasReady" : "ReplicasNotReady",
-        "%d/%d ingest replicas ready", o->ingest_ready, p->ingest_replicas);
+    if (o->ingest_note)
+        op_condition_set(&cond[OP_C_INGEST], "IngestAvailable", 0, o->ingest_note_reason, "%s", o->ingest_note);
+    else
+        op_condition_set(&cond[OP_C_INGEST], "IngestAvailable", o->ingest_ok, o->ingest_ok ? "ReplicasReady" : "ReplicasNotReady",
+            "%d/%d ingest replicas ready", o->ingest_ready, p->ingest_replicas);
     op_condition_set(&cond[OP_C_CONSUMERS], "ConsumersAvailable", o->consumers_ok,
         o->consumers_ok ? "ReplicasReady" : "ReplicasNotReady", "%d/%d consumer replicas ready", o->consumer_ready,
         o->consumers);
@@ -126,6 +129,8 @@ cJSON *op_status_build(const op_pipeline *p, const op_observed *o, const cJSON *
     op_status_conditions(p, o, cond);
     cJSON *status = cJSON_CreateObject();
     cJSON_AddNumberToObject(status, "observedGeneration", (double)p->generation);
+    if (o->mode)
+        cJSON_AddStringToObject(status, "mode", o->mode);
     cJSON_AddStringToObject(status, "topic", p->topic);
     cJSON_AddNumberToObject(status, "partitions", o->partitions);
     if (o->topic_owned >= 0)

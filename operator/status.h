@@ -41,6 +41,9 @@ typedef struct op_observed {
     const char *tab_owner;             /* "" or the pipeline that writes this pipeline's sheet tab */
     const char *group;                 /* the consumer group, for messages */
     const char *dlq_topic;             /* the dead-letter topic, for messages */
+    const char *mode;                  /* status.mode: "Shared", "Dedicated" */
+    const char *ingest_note;           /* NULL, or why the shared ingest does not serve the form (reason + message) */
+    const char *ingest_note_reason;
 } op_observed;
 
 /* The conditions for what was observed into cond[OP_C_COUNT]. */

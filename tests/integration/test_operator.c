@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "redis.h"
 #include "testkit.h"
 
 #define CRD FP_SOURCE_DIR "/crds/formpipelines.formpipe.io.yaml -f " FP_SOURCE_DIR "/crds/formtasks.formpipe.io.yaml"
@@ -162,6 +163,9 @@ static void mark_pods_ready(const char *selector)
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
 }
+
+/* The cached pipeline's Ingress backend and status.mode, "<service> <mode>". */
+#define ROUTE_AND_MODE "kubectl get -n %s ingress %s-ingest -o jsonpath='{.spec.rules[0].http.paths[0].backend.service.name} ' && kubectl get -n %s fp %s -o jsonpath='{.status.mode}'"
 
 /* ingest and consumer pods (a flush Job's pod may come and go) */
 #define LONG_RUNNING "app.kubernetes.io/component in (ingest,consumer)"
@@ -724,7 +728,8 @@ Test(operator, the_chart_rbac_is_enough, .init = setup, .fini = teardown, .timeo
     char lease_name[96];
     snprintf(lease_name, sizeof lease_name, "%s-formpipe-operator", release);
     tk_proc op;
-    start_operator(&op, path, (const char *const[]){"--lease-name", lease_name, "--lease-namespace", ns, NULL});
+    start_operator(&op, path, (const char *const[]){"--lease-name", lease_name, "--lease-namespace", ns,
+                                                    "--shared-switch-delay", "1s", NULL});
     apply_pipeline("least", 2, "  kafka: {partitions: 2, deleteTopicOnDelete: true}");
     tk_sh_until(15, "formpipe.io/delete-topic", "kubectl get -n %s fp least -o jsonpath='{.metadata.finalizers[*]}'", ns);
     const char *children[] = {"configmap/least-form", "deployment/least-ingest", "service/least-ingest",
@@ -744,11 +749,20 @@ Test(operator, the_chart_rbac_is_enough, .init = setup, .fini = teardown, .timeo
     cr_assert_eq(tk_sh(&out, "kubectl delete -n %s ft least-hook --timeout=30s", ns), 0, "%s", out);
     free(out);
     cr_assert_eq(topic_partitions(least_dlq), 0, "the task's dead-letter topic went before its finalizer was released");
+    /* mode: Shared under the same role: the shared workloads made, its own deleted, and
+     * (below) the shared ones deleted with the last Shared pipeline */
+    apply_pipeline("least", 2, "  kafka: {partitions: 2, deleteTopicOnDelete: true}\n  mode: Shared");
+    tk_sh_until(15, "", "kubectl get -n %s deployment/least-consumer cronjob/least-flush --ignore-not-found -o name", ns);
+    tk_sh_until(15, "1", "kubectl get pods -n %s -l app.kubernetes.io/instance=formpipe-shared,app.kubernetes.io/component=ingest -o name | wc -l | tr -d ' ' | sed 's/^[1-9][0-9]*$/1/'", ns);
+    mark_pods_ready("app.kubernetes.io/instance=formpipe-shared");
+    tk_sh_until(20, "formpipe-shared-ingest Shared", ROUTE_AND_MODE, ns, "least", ns, "least");
+    tk_sh_until(15, "", "kubectl get -n %s deployment/least-ingest service/least-ingest --ignore-not-found -o name", ns);
     cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp least --timeout=30s", ns), 0, "%s", out);
     free(out);
     char topic[160];
     snprintf(topic, sizeof topic, "forms.%s.least", ns);
     cr_assert_eq(topic_partitions(topic), 0, "the topic went before the finalizer was released");
+    tk_sh_until(20, "", "kubectl get -n %s deployments,services,cronjobs,configmaps,poddisruptionbudgets -l formpipe.io/shared=true -o name", ns);
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
     unlink(path);
     free(path);
@@ -1314,5 +1328,241 @@ Test(tasks, moderate_writes_a_stream_another_task_reads, .init = setup, .fini = 
     free(out);
     cr_assert_eq(topic_partitions(stream), 0, "the output stream went with the task");
     tk_sh_until(20, "SourceTaskNotFound", "kubectl get -n %s ft review-hook -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* ---- mode: Shared (shared.h): one set of workloads per namespace ---- */
+
+/* An operator for the shared tests: measures every second, reads Redis, switches modes
+ * after switch_delay, runs ingest_replicas shared ingest pods. */
+static void start_shared_operator(tk_proc *op, const char *switch_delay, const char *ingest_replicas)
+{
+    start_operator(op, NULL, (const char *const[]){"--lag-interval", "1s", "--shared-switch-delay", switch_delay,
+                                                  "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
+                                                  "--shared-ingest-replicas", ingest_replicas, NULL});
+}
+
+static const char *const shared_objects[] = {"configmap/formpipe-shared-forms", "deployment/formpipe-shared-ingest",
+                                             "service/formpipe-shared-ingest", "deployment/formpipe-shared-consumer",
+                                             "cronjob/formpipe-shared-flush", "poddisruptionbudget/formpipe-shared-ingest",
+                                             "poddisruptionbudget/formpipe-shared-consumer"};
+#define NSHARED (sizeof shared_objects / sizeof shared_objects[0])
+
+/* The members the shared ConfigMap lists, and its data keys. */
+static void expect_members(double timeout_s, const char *members, const char *keys)
+{
+    tk_sh_until(timeout_s, members, "kubectl get -n %s configmap formpipe-shared-forms -o "
+                "jsonpath='{.metadata.annotations.formpipe\\.io/pipelines}'", ns);
+    char *out;
+    tk_sh(&out, "kubectl get -n %s configmap formpipe-shared-forms -o json | python3 -c "
+          "'import json,sys; print(\",\".join(sorted(json.load(sys.stdin)[\"data\"])))'", ns);
+    cr_assert_str_eq(out, keys, "ConfigMap keys");
+    free(out);
+}
+
+Test(shared, pipelines_of_a_namespace_share_one_set_of_workloads_and_take_them_along, .init = setup, .fini = teardown,
+     .timeout = 150)
+{
+    tk_proc op;
+    start_shared_operator(&op, "90s", "2");
+    apply_pipeline("alpha", 2, "  mode: Shared");
+    apply_pipeline("beta", 1, "  mode: Shared");
+    for (size_t i = 0; i < NSHARED; i++)
+        tk_sh_until(15, "true", "kubectl get -n %s %s -o jsonpath='{.metadata.labels.formpipe\\.io/shared}'", ns,
+                    shared_objects[i]);
+    expect_members(15, "alpha,beta", "alpha.json,beta.json");
+    char *gen0 = get("deployment formpipe-shared-ingest formpipe-shared-consumer", "{.items[*].metadata.generation}");
+    apply_pipeline("gamma", 3, "  mode: Shared");
+    expect_members(15, "alpha,beta,gamma", "alpha.json,beta.json,gamma.json");
+
+    /* each pipeline: its topic and Ingress (to the shared Service), nothing else of its own */
+    for (const char *const *p = (const char *const[]){"alpha", "beta", "gamma", NULL}; *p; p++) {
+        tk_sh_until(15, "Shared formpipe-shared-ingest", "kubectl get -n %s fp %s -o jsonpath='{.status.mode} '"
+                    "&& kubectl get -n %s ingress %s-ingest -o jsonpath='{.spec.rules[0].http.paths[0].backend.service.name}'",
+                    ns, *p, ns, *p);
+        char *own = NULL;
+        tk_sh(&own, "kubectl get -n %s deployments,cronjobs,configmaps -l app.kubernetes.io/instance=%s -o name", ns, *p);
+        cr_assert_str_eq(own, "", "%s has no workloads of its own: %s", *p, own);
+        free(own);
+        char topic[160];
+        snprintf(topic, sizeof topic, "forms.%s.%s", ns, *p);
+        cr_assert_gt(topic_partitions(topic), 0, "%s's topic exists", *p);
+    }
+    /* the form file: the compiled form plus what the shared services read */
+    char *shared = NULL, want[1024];
+    tk_sh(&shared, "kubectl get -n %s configmap formpipe-shared-forms -o json | python3 -c "
+          "'import json,sys; f=json.loads(json.load(sys.stdin)[\"data\"][\"gamma.json\"]); s=f[\"shared\"]; "
+          "print(f[\"name\"], f[\"topic\"], s[\"group\"], s[\"dedicatedGroup\"], s[\"dlqTopic\"], s[\"ingest\"][\"maxBodyBytes\"], "
+          "s[\"sheets\"][\"spreadsheetIds\"][0], s[\"sheets\"][\"sheet\"], s[\"sheets\"][\"credentials\"])'", ns);
+    snprintf(want, sizeof want, "gamma forms.%s.gamma formpipe.%s.formpipe-shared formpipe.%s.gamma forms.%s.gamma.dlq "
+             "65536 s-%s-gamma Responses google-sa/key.json", ns, ns, ns, ns, ns);
+    cr_assert_str_eq(shared, want);
+    free(shared);
+    /* a member more changed no pod template: nothing restarted */
+    char *gen1 = get("deployment formpipe-shared-ingest formpipe-shared-consumer", "{.items[*].metadata.generation}");
+    cr_assert_str_eq(gen1, gen0, "the shared Deployments' generations");
+    free(gen0);
+    free(gen1);
+    char *args = get("deployment formpipe-shared-consumer", "{.spec.template.spec.containers[0].args[0]} {.spec.template.spec.containers[0].args[1]}");
+    snprintf(want, sizeof want, "--forms-dir=/etc/formpipe/forms --group=formpipe.%s.formpipe-shared", ns);
+    cr_assert_str_eq(args, want);
+    free(args);
+    char *cred = get("cronjob formpipe-shared-flush", "{.spec.jobTemplate.spec.template.spec.volumes[?(@.name==\"credentials\")].projected.sources[*].secret.name} "
+                     "{.spec.jobTemplate.spec.template.spec.volumes[?(@.name==\"credentials\")].projected.sources[*].secret.items[*].path}");
+    cr_assert_str_eq(cred, "google-sa google-sa/key.json");
+    free(cred);
+    /* the pods pass Pod Security "restricted" (the namespace enforces it) */
+    tk_sh_until(30, "2", "kubectl get pods -n %s -l app.kubernetes.io/instance=formpipe-shared,app.kubernetes.io/component=ingest -o name | wc -l", ns);
+
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp beta --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    expect_members(15, "alpha,gamma", "alpha.json,gamma.json");
+    cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp alpha gamma --timeout=30s", ns), 0, "%s", out);
+    free(out);
+    tk_sh_until(30, "", "kubectl get -n %s deployments,services,ingresses,cronjobs,configmaps,poddisruptionbudgets -l formpipe.io/shared=true -o name", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* What admission refuses with mode: Shared. */
+struct refusal { const char *name, *spec; };
+
+static struct refusal refusals[] = {
+    {"own-kafka", "  mode: Shared\n  kafka: {bootstrapServers: 'elsewhere:9092'}"},
+    {"own-kafka-config", "  mode: Shared\n  kafka: {configSecret: {name: kafka-client}}"},
+    {"own-redis", "  mode: Shared\n  redis: {sentinels: 'r:26379', masterName: m}"},
+    {"own-pods", "  mode: Shared\n  consumer: {pod: {nodeSelector: {disk: ssd}}}"},
+    {"own-autoscaling", "  mode: Shared\n  ingest: {autoscaling: {maxReplicas: 4, targetCPUUtilizationPercentage: 80}}"},
+    {"formpipe-shared", "  mode: Dedicated"},
+};
+
+Test(shared, admission_refuses_what_shared_pods_cannot_have, .init = setup, .fini = teardown, .timeout = 60)
+{
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        char *out;
+        int rc = tk_sh(&out, "kubectl apply -n %s -f - <<'YAML'\n"
+                       "apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: %s}\n"
+                       "spec:\n  form: {fields: [{name: a, type: string}]}\n  sheets: {spreadsheetId: s1}\n%s\nYAML",
+                       ns, refusals[i].name, refusals[i].spec);
+        cr_expect_neq(rc, 0, "%s was accepted", refusals[i].name);
+        const char *why = strcmp(refusals[i].name, "formpipe-shared") == 0 ? "reserved" : "use mode: Dedicated";
+        cr_expect(strstr(out, why) != NULL, "%s: the refusal says \"%s\": %s", refusals[i].name, why, out);
+        free(out);
+    }
+}
+
+Test(shared, switching_modes_moves_the_ingress_only_when_the_other_side_serves, .init = setup, .fini = teardown,
+     .timeout = 180)
+{
+    tk_proc op;
+    start_shared_operator(&op, "5s", "1");   /* its own ingest has 2 */
+    apply_pipeline("swing", 2, NULL);
+    tk_sh_until(15, "swing-ingest Dedicated", ROUTE_AND_MODE, ns, "swing", ns, "swing");
+    tk_sh_until(15, "swing-consumer", "kubectl get -n %s deployment swing-consumer -o jsonpath='{.metadata.name}'", ns);
+    char *prev = get("deployment swing-consumer", "{.spec.template.spec.containers[0].args}");
+    char want[256];
+    snprintf(want, sizeof want, "\"--previous-group=formpipe.%s.formpipe-shared\"", ns);
+    cr_assert(strstr(prev, want), "a dedicated consumer starts where the shared group got to: %s", prev);
+    free(prev);
+
+    /* Dedicated -> Shared: the form into the shared ConfigMap, its consumer and flush go at
+     * once, the Ingress waits for the delay and the shared ingest */
+    apply_pipeline("swing", 2, "  mode: Shared");
+    expect_members(15, "swing", "swing.json");
+    tk_sh_until(15, "", "kubectl get -n %s deployment/swing-consumer cronjob/swing-flush --ignore-not-found -o name", ns);
+    double t0 = tk_now();
+    char *replicas = get("deployment swing-ingest", "{.spec.replicas}");
+    cr_assert_str_eq(replicas, "2", "its own ingest keeps its replicas while the switch waits");
+    free(replicas);
+    char *route = NULL;
+    tk_sh(&route, ROUTE_AND_MODE, ns, "swing", ns, "swing");
+    cr_assert_str_eq(route, "swing-ingest Dedicated", "the shared ingest is not available yet");
+    free(route);
+    tk_sh_until(15, "1", "kubectl get pods -n %s -l app.kubernetes.io/instance=formpipe-shared,app.kubernetes.io/component=ingest -o name | wc -l | tr -d ' ' | sed 's/^[1-9][0-9]*$/1/'", ns);
+    mark_pods_ready("app.kubernetes.io/instance=formpipe-shared");
+    tk_sh_until(30, "formpipe-shared-ingest Shared", ROUTE_AND_MODE, ns, "swing", ns, "swing");
+    cr_assert_geq(tk_now() - t0, 3.5, "the Ingress moved only after --shared-switch-delay (5s)");
+    tk_sh_until(15, "", "kubectl get -n %s deployment/swing-ingest configmap/swing-form --ignore-not-found -o name", ns);
+
+    /* Shared -> Dedicated: its own workloads first, the Ingress once its ingest serves,
+     * then the form leaves the ConfigMap (and, the last member gone, the shared workloads) */
+    apply_pipeline("swing", 2, "  mode: Dedicated");
+    tk_sh_until(15, "swing-consumer swing-flush swing-ingest", "kubectl get -n %s deployment/swing-consumer cronjob/swing-flush deployment/swing-ingest --ignore-not-found -o jsonpath='{.items[*].metadata.name}'", ns);
+    route = NULL;
+    tk_sh(&route, ROUTE_AND_MODE, ns, "swing", ns, "swing");
+    cr_assert_str_eq(route, "formpipe-shared-ingest Shared", "its own ingest is not available yet");
+    free(route);
+    tk_sh_until(15, "2", "kubectl get pods -n %s -l app.kubernetes.io/instance=swing,app.kubernetes.io/component=ingest -o name | wc -l | tr -d ' '", ns);
+    mark_pods_ready("app.kubernetes.io/instance=swing,app.kubernetes.io/component=ingest");
+    tk_sh_until(30, "swing-ingest Dedicated", ROUTE_AND_MODE, ns, "swing", ns, "swing");
+    tk_sh_until(30, "", "kubectl get -n %s deployments,services,cronjobs,configmaps -l formpipe.io/shared=true -o name", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* Runs one Redis command (arguments as strings) through the environment's sentinels. */
+static void redis_cmd(int argc, const char **argv)
+{
+    struct fp_redis *r = tk_redis();
+    redisReply *reply = NULL;
+    fp_error err = {0};
+    cr_assert_eq(fp_redis_command(r, &reply, &err, argc, argv, NULL), 0, "%s", err.msg);
+    cr_assert_neq(reply->type, REDIS_REPLY_ERROR, "%s", reply->str);
+    freeReplyObject(reply);
+    fp_redis_free(r);
+}
+
+Test(shared, the_flush_sleeps_while_every_buffer_is_empty_and_status_reads_redis, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    tk_proc op;
+    start_shared_operator(&op, "90s", "2");
+    apply_pipeline("quiet", 1, "  mode: Shared");
+    apply_pipeline("busy", 1, "  mode: Shared");
+    tk_sh_until(20, "true", "kubectl get -n %s cronjob formpipe-shared-flush -o jsonpath='{.spec.suspend}'", ns);
+
+    char pending[256], rows[256], last[256];
+    snprintf(pending, sizeof pending, "fp:{%s/busy}:pending", ns);
+    snprintf(rows, sizeof rows, "fp:{%s/busy}:rows", ns);
+    snprintf(last, sizeof last, "fp:{%s/busy}:lastflush", ns);
+    redis_cmd(4, (const char *[]){"ZADD", pending, "1700000000000", "id-1"});
+    redis_cmd(4, (const char *[]){"HSET", rows, "id-1", "[\"id-1\"]"});
+    tk_sh_until(20, "false", "kubectl get -n %s cronjob formpipe-shared-flush -o jsonpath='{.spec.suspend}'", ns);
+    tk_sh_until(20, "1 2023-11-14T22:13:20.000Z", "kubectl get -n %s fp busy -o jsonpath='{.status.flush.rowsWaiting} {.status.flush.oldestWaitingTime}'", ns);
+
+    /* a run ended: its outcome per pipeline reaches status */
+    redis_cmd(3, (const char *[]){"ZREM", pending, "id-1"});
+    redis_cmd(16, (const char *[]){"HSET", last, "finished_ms", "1700000100000", "rows", "1", "rows_left", "0",
+                                   "exit", "0", "error", "", "throttled", "0", "quota_wait_ms", "0"});
+    tk_sh_until(20, "1 0 True", "kubectl get -n %s fp busy -o jsonpath='{.status.flush.lastRunRows} {.status.flush.rowsWaiting} %s'",
+                ns, condition("Flushing"));
+    tk_sh_until(20, "true", "kubectl get -n %s cronjob formpipe-shared-flush -o jsonpath='{.spec.suspend}'", ns);
+    redis_cmd(2, (const char *[]){"DEL", last});
+    redis_cmd(2, (const char *[]){"DEL", rows});
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* The spreadsheets a member's form file names in the shared ConfigMap ("" when none). */
+#define SHARED_SHEETS "kubectl get -n %s configmap formpipe-shared-forms -o json | python3 -c 'import json,sys; " \
+    "f=json.loads(json.load(sys.stdin)[\"data\"][\"%s.json\"]); print(f[\"shared\"].get(\"sheets\", {}).get(\"sheet\", \"\"))'"
+
+Test(shared, two_shared_pipelines_never_flush_one_tab, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_shared_operator(&op, "90s", "2");
+    char spec[200];
+    snprintf(spec, sizeof spec, "  mode: Shared\n  sheets: {spreadsheetId: tab-%s, sheet: Responses}", ns);
+    apply_pipeline("first", 1, spec);
+    tk_sh_until(15, "Responses", SHARED_SHEETS, ns, "first");
+    sleep(1);   /* creationTimestamp has seconds: the first is the older */
+    snprintf(spec, sizeof spec, "  mode: Shared\n  sheets: {spreadsheetId: tab-%s, sheet: responses}", ns);
+    apply_pipeline("second", 1, spec);
+    tk_sh_until(15, "first,second", "kubectl get -n %s configmap formpipe-shared-forms -o "
+                "jsonpath='{.metadata.annotations.formpipe\\.io/pipelines}'", ns);
+    tk_sh_until(15, "", SHARED_SHEETS, ns, "second");   /* served and consumed, not flushed */
+    tk_sh_until(15, "SheetInUse", "kubectl get -n %s fp second -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    /* the first moves to its own tab: the second is flushed again */
+    snprintf(spec, sizeof spec, "  mode: Shared\n  sheets: {spreadsheetId: tab-%s, sheet: First}", ns);
+    apply_pipeline("first", 1, spec);
+    tk_sh_until(15, "responses", SHARED_SHEETS, ns, "second");
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }

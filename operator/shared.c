@@ -1,0 +1,484 @@
+/* shared.c — see shared.h. */
+#include "shared.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "names.h"
+#include "podspec.h"
+#include "spec.h"
+
+const op_shared_type op_shared_types[OP_SHARED_COUNT] = {
+    [OP_SHARED_CONFIGMAP] = {OP_CHILD_CONFIGMAP, OP_SHARED_FORMS},
+    [OP_SHARED_INGEST_DEPLOYMENT] = {OP_CHILD_INGEST_DEPLOYMENT, OP_SHARED_INGEST},
+    [OP_SHARED_INGEST_SERVICE] = {OP_CHILD_INGEST_SERVICE, OP_SHARED_INGEST},
+    [OP_SHARED_INGEST_PDB] = {OP_CHILD_INGEST_PDB, OP_SHARED_INGEST},
+    [OP_SHARED_CONSUMER_DEPLOYMENT] = {OP_CHILD_CONSUMER_DEPLOYMENT, OP_SHARED_CONSUMER},
+    [OP_SHARED_CONSUMER_PDB] = {OP_CHILD_CONSUMER_PDB, OP_SHARED_CONSUMER},
+    [OP_SHARED_FLUSH_CRONJOB] = {OP_CHILD_FLUSH_CRONJOB, OP_SHARED_FLUSH},
+};
+
+#define MAX_BODY_BYTES 16777216   /* the CRD's bound of spec.ingest.maxBodyBytes: each form's own applies */
+
+/* Small builders, as in children.c: each adds to o (NULL items make the final print
+ * fail, which callers treat as ENOMEM). */
+static cJSON *obj(cJSON *o, const char *k)
+{
+    return cJSON_AddObjectToObject(o, k);
+}
+
+static cJSON *arr(cJSON *o, const char *k)
+{
+    return cJSON_AddArrayToObject(o, k);
+}
+
+static void str(cJSON *o, const char *k, const char *v)
+{
+    cJSON_AddStringToObject(o, k, v);
+}
+
+static void num(cJSON *o, const char *k, double v)
+{
+    cJSON_AddNumberToObject(o, k, v);
+}
+
+static void flag(cJSON *o, const char *k, int v)
+{
+    cJSON_AddBoolToObject(o, k, v);
+}
+
+static cJSON *push_obj(cJSON *array)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(array, o);
+    return o;
+}
+
+static void argf(cJSON *args, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void argf(cJSON *args, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
+}
+
+void op_shared_set_init(op_shared_set *s, const char *ns)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->ns, sizeof s->ns, "%s", ns);
+    op_shared_group(ns, s->group, sizeof s->group);
+}
+
+void op_shared_set_clear(op_shared_set *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->m[i].name);
+        free(s->m[i].form);
+        free(s->m[i].secret);
+        free(s->m[i].key);
+    }
+    free(s->m);
+    s->m = NULL;
+    s->n = s->cap = s->n_in = 0;
+}
+
+int op_shared_set_add(op_shared_set *s, const char *name, const char *form, const char *secret, const char *key)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        op_shared_member *m = realloc(s->m, cap * sizeof *m);
+        if (!m)
+            return FP_ENOMEM;
+        s->m = m;
+        s->cap = cap;
+    }
+    op_shared_member *m = &s->m[s->n];
+    *m = (op_shared_member){strdup(name), strdup(form), strdup(secret), strdup(key)};
+    if (!m->name || !m->form || !m->secret || !m->key) {
+        free(m->name);
+        free(m->form);
+        free(m->secret);
+        free(m->key);
+        return FP_ENOMEM;
+    }
+    s->n++;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const op_shared_member *)a)->name, ((const op_shared_member *)b)->name);
+}
+
+void op_shared_set_fit(op_shared_set *s)
+{
+    if (s->n > 1)
+        qsort(s->m, s->n, sizeof *s->m, by_name);
+    size_t used = 0;
+    for (s->n_in = 0; s->n_in < s->n; s->n_in++) {
+        size_t need = strlen(s->m[s->n_in].name) + 5 + strlen(s->m[s->n_in].form);
+        if (used + need > OP_SHARED_DATA_MAX)
+            break;
+        used += need;
+    }
+}
+
+int op_shared_group(const char *ns, char *out, size_t outsz)
+{
+    return fp_names_group(ns, OP_SHARED_NAME, out, outsz);
+}
+
+char *op_shared_form(const op_pipeline *p, int with_sheets)
+{
+    cJSON *form = cJSON_Parse(p->compiled_form), *item;
+    cJSON *sh = cJSON_CreateObject();
+    if (!form || !sh) {
+        cJSON_Delete(form);
+        cJSON_Delete(sh);
+        return NULL;
+    }
+    cJSON_AddItemToObject(form, "shared", sh);
+    str(sh, "group", p->shared_group);
+    str(sh, "dedicatedGroup", p->group);
+    str(sh, "dlqTopic", p->dlq_topic);
+    cJSON *ingest = obj(sh, "ingest");
+    num(ingest, "maxBodyBytes", (double)p->max_body_bytes);
+    if (cJSON_GetArraySize(p->allowed_origins) > 0)
+        cJSON_AddItemToObject(ingest, "allowedOrigins", cJSON_Duplicate(p->allowed_origins, 1));
+    if (!with_sheets) {
+        char *text = cJSON_PrintUnformatted(form);
+        cJSON_Delete(form);
+        return text;
+    }
+    cJSON *sheets = obj(sh, "sheets");
+    cJSON *ids = arr(sheets, "spreadsheetIds");
+    cJSON_AddItemToArray(ids, cJSON_CreateString(p->spreadsheet_id));
+    cJSON_ArrayForEach(item, p->more_spreadsheets)
+        if (cJSON_IsString(item))
+            cJSON_AddItemToArray(ids, cJSON_CreateString(item->valuestring));
+    str(sheets, "sheet", p->sheet);
+    num(sheets, "batchRows", p->batch_rows);
+    char cred[512];
+    snprintf(cred, sizeof cred, "%s/%s", p->google_credentials.name, p->google_credentials.key);
+    str(sheets, "credentials", cred);
+    char *text = cJSON_PrintUnformatted(form);
+    cJSON_Delete(form);
+    return text;
+}
+
+static void labels(cJSON *o, const char *component, int selector_only)
+{
+    char name[64];
+    snprintf(name, sizeof name, "formpipe-%s", component);
+    str(o, "app.kubernetes.io/name", name);
+    str(o, "app.kubernetes.io/instance", OP_SHARED_NAME);
+    str(o, "app.kubernetes.io/component", component);
+    if (selector_only)
+        return;
+    str(o, "app.kubernetes.io/part-of", "formpipe");
+    str(o, "app.kubernetes.io/managed-by", "formpipe-operator");
+    str(o, OP_SHARED_LABEL, "true");
+}
+
+/* apiVersion, kind, metadata (name, namespace, labels; no owner). */
+static cJSON *skeleton(const op_shared_set *s, op_shared_kind kind, const char *component)
+{
+    const op_child_type *t = &op_child_types[op_shared_types[kind].like];
+    cJSON *o = cJSON_CreateObject();
+    str(o, "apiVersion", t->api_version);
+    str(o, "kind", t->kind);
+    cJSON *md = obj(o, "metadata");
+    str(md, "name", op_shared_types[kind].name);
+    str(md, "namespace", s->ns);
+    labels(obj(md, "labels"), component, 0);
+    return o;
+}
+
+/* The operator's defaults as the pipeline-shaped settings op_child_kafka_settings and
+ * op_child_redis_settings read (shared pods use only the defaults). */
+static op_pipeline default_settings(const op_defaults *d)
+{
+    return (op_pipeline){
+        .kafka_bootstrap = d->kafka_bootstrap, .kafka_config = d->kafka_config,
+        .redis_sentinels = d->redis_sentinels, .redis_master = d->redis_master,
+        .redis_min_replicas_ack = d->redis_min_replicas_ack, .redis_password = d->redis_password,
+    };
+}
+
+/* The pod of a shared workload: op_child_pod, the forms volume (the whole ConfigMap, so
+ * the kubelet's updates reach running pods), the component's default pod settings. */
+static void pod(cJSON *tmd, cJSON *podspec, op_pod_component component, const char *image, const op_defaults *d,
+                op_pod_parts *pp)
+{
+    const char *container = op_pod_component_names[component];
+    op_child_pod(podspec, container, image, d, pp);
+    cJSON *settings = op_podspec_for(component, d->pods, NULL, NULL);
+    cJSON *selector = cJSON_CreateObject();
+    labels(selector, container, 1);
+    op_podspec_apply(settings, tmd, podspec, pp->container, selector);
+    cJSON_Delete(selector);
+    cJSON_Delete(settings);
+    cJSON *v = push_obj(pp->volumes);
+    str(v, "name", "forms");
+    str(obj(v, "configMap"), "name", OP_SHARED_FORMS);
+    cJSON *m = push_obj(pp->mounts);
+    str(m, "name", "forms");
+    str(m, "mountPath", OP_SHARED_FORMS_DIR);
+    flag(m, "readOnly", 1);
+    argf(pp->args, "--forms-dir=%s", OP_SHARED_FORMS_DIR);
+}
+
+/* spec (replicas, selector) and the template's metadata of a Deployment; returns the pod spec. */
+static cJSON *deployment(cJSON *o, const char *component, int replicas, cJSON **tmd)
+{
+    cJSON *spec = obj(o, "spec");
+    num(spec, "replicas", replicas);
+    num(spec, "revisionHistoryLimit", 3);
+    labels(obj(obj(spec, "selector"), "matchLabels"), component, 1);
+    cJSON *tmpl = obj(spec, "template");
+    *tmd = obj(tmpl, "metadata");
+    labels(obj(*tmd, "labels"), component, 0);
+    return obj(tmpl, "spec");
+}
+
+static cJSON *build_configmap(const op_shared_set *s)
+{
+    cJSON *o = skeleton(s, OP_SHARED_CONFIGMAP, "forms");
+    cJSON *data = obj(o, "data");
+    size_t in_len = 1, out_len = 1;
+    for (size_t i = 0; i < s->n; i++)
+        *(i < s->n_in ? &in_len : &out_len) += strlen(s->m[i].name) + 1;
+    char *in = calloc(1, in_len), *out = calloc(1, out_len);
+    for (size_t i = 0; in && out && i < s->n; i++) {
+        char *list = i < s->n_in ? in : out;
+        if (*list)
+            strcat(list, ",");
+        strcat(list, s->m[i].name);
+        if (i < s->n_in) {
+            char key[128];
+            snprintf(key, sizeof key, "%s.json", s->m[i].name);
+            str(data, key, s->m[i].form);
+        }
+    }
+    cJSON *ann = obj(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "annotations");
+    if (in && out) {
+        str(ann, OP_SHARED_MEMBERS_ANNOTATION, in);
+        str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, out);
+    } else {   /* out of memory */
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    free(in);
+    free(out);
+    return o;
+}
+
+static cJSON *build_ingest(const op_shared_set *s, const op_defaults *d, const op_shared_config *cfg)
+{
+    cJSON *o = skeleton(s, OP_SHARED_INGEST_DEPLOYMENT, "ingest"), *tmd;
+    cJSON *ps = deployment(o, "ingest", cfg->ingest_replicas, &tmd);
+    op_pod_parts pp;
+    pod(tmd, ps, OP_POD_INGEST, d->image_ingest, d, &pp);
+    argf(pp.args, "--port=%d", OP_CHILD_INGEST_PORT);
+    argf(pp.args, "--max-body-bytes=%d", MAX_BODY_BYTES);
+    op_child_ingest_common(&pp, 0, d);
+    op_pipeline def = default_settings(d);
+    op_child_kafka_settings(&pp, &def, NULL);
+    op_child_served_port(pp.container, "http", OP_CHILD_INGEST_PORT);
+    cJSON *admin = push_obj(cJSON_GetObjectItemCaseSensitive(pp.container, "ports"));
+    str(admin, "name", "admin");
+    num(admin, "containerPort", OP_CHILD_ADMIN_PORT);
+    str(admin, "protocol", "TCP");
+    return o;
+}
+
+static cJSON *build_service(const op_shared_set *s)
+{
+    cJSON *o = skeleton(s, OP_SHARED_INGEST_SERVICE, "ingest");
+    cJSON *spec = obj(o, "spec");
+    str(spec, "type", "ClusterIP");
+    labels(obj(spec, "selector"), "ingest", 1);
+    cJSON *port = push_obj(arr(spec, "ports"));
+    str(port, "name", "http");
+    num(port, "port", 80);
+    str(port, "targetPort", "http");
+    str(port, "protocol", "TCP");
+    return o;
+}
+
+static cJSON *build_pdb(const op_shared_set *s, op_shared_kind kind, const char *component)
+{
+    cJSON *o = skeleton(s, kind, component);
+    cJSON *spec = obj(o, "spec");
+    num(spec, "maxUnavailable", 1);
+    labels(obj(obj(spec, "selector"), "matchLabels"), component, 1);
+    return o;
+}
+
+static cJSON *build_consumer(const op_shared_set *s, const op_defaults *d)
+{
+    cJSON *o = skeleton(s, OP_SHARED_CONSUMER_DEPLOYMENT, "consumer"), *tmd;
+    cJSON *ps = deployment(o, "consumer", s->consumer_replicas, &tmd);
+    op_pod_parts pp;
+    pod(tmd, ps, OP_POD_CONSUMER, d->image_consumer, d, &pp);
+    argf(pp.args, "--group=%s", s->group);
+    argf(pp.args, "--admin-port=%d", OP_CHILD_ADMIN_PORT);
+    op_pipeline def = default_settings(d);
+    op_child_kafka_settings(&pp, &def, NULL);
+    op_child_redis_settings(&pp, &def);
+    op_child_served_port(pp.container, "admin", OP_CHILD_ADMIN_PORT);
+    return o;
+}
+
+/* The members' Google credentials, one projected volume: each distinct Secret at
+ * <dir>/<secret>/, with the keys the members name. */
+static void credentials_volume(const op_shared_set *s, cJSON *volumes, cJSON *mounts)
+{
+    cJSON *v = push_obj(volumes);
+    str(v, "name", "credentials");
+    cJSON *proj = obj(v, "projected");
+    num(proj, "defaultMode", 0440);
+    cJSON *sources = arr(proj, "sources");
+    for (size_t i = 0; i < s->n_in; i++) {
+        size_t first = i;   /* the first member naming this Secret carries every key of it */
+        for (size_t j = 0; j < i && first == i; j++)
+            if (strcmp(s->m[j].secret, s->m[i].secret) == 0)
+                first = j;
+        if (first != i)
+            continue;
+        cJSON *secret = obj(push_obj(sources), "secret");
+        str(secret, "name", s->m[i].secret);
+        cJSON *items = arr(secret, "items");
+        for (size_t j = i; j < s->n_in; j++) {
+            if (strcmp(s->m[j].secret, s->m[i].secret) != 0)
+                continue;
+            int seen = 0;
+            for (size_t k = i; k < j && !seen; k++)
+                seen = strcmp(s->m[k].secret, s->m[j].secret) == 0 && strcmp(s->m[k].key, s->m[j].key) == 0;
+            if (seen)
+                continue;
+            cJSON *item = push_obj(items);
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", s->m[j].secret, s->m[j].key);
+            str(item, "key", s->m[j].key);
+            str(item, "path", path);
+        }
+    }
+    cJSON *m = push_obj(mounts);
+    str(m, "name", "credentials");
+    str(m, "mountPath", OP_SHARED_CREDENTIALS_DIR);
+    flag(m, "readOnly", 1);
+}
+
+static cJSON *build_cronjob(const op_shared_set *s, const op_defaults *d, const op_shared_config *cfg)
+{
+    cJSON *o = skeleton(s, OP_SHARED_FLUSH_CRONJOB, "flush");
+    cJSON *spec = obj(o, "spec");
+    str(spec, "schedule", cfg->flush_schedule);
+    str(spec, "concurrencyPolicy", "Forbid");
+    flag(spec, "suspend", s->suspended);
+    num(spec, "startingDeadlineSeconds", 60);
+    num(spec, "successfulJobsHistoryLimit", 3);
+    num(spec, "failedJobsHistoryLimit", 3);
+    cJSON *jobspec = obj(obj(spec, "jobTemplate"), "spec");
+    num(jobspec, "backoffLimit", 1);
+    num(jobspec, "activeDeadlineSeconds", (double)cfg->flush_deadline_s);
+    cJSON *tmpl = obj(jobspec, "template");
+    cJSON *tmd = obj(tmpl, "metadata");
+    labels(obj(tmd, "labels"), "flush", 0);
+    cJSON *podspec = obj(tmpl, "spec");
+    str(podspec, "restartPolicy", "Never");
+    op_pod_parts pp;
+    pod(tmd, podspec, OP_POD_FLUSH, d->image_flush, d, &pp);
+    argf(pp.args, "--credentials-dir=%s", OP_SHARED_CREDENTIALS_DIR);
+    argf(pp.args, "--writes-per-minute=%d", cfg->flush_writes_per_minute);
+    argf(pp.args, "--termination-log=%s", "/dev/termination-log");
+    str(pp.container, "terminationMessagePath", "/dev/termination-log");
+    str(pp.container, "terminationMessagePolicy", "FallbackToLogsOnError");
+    long long deadline = cfg->flush_deadline_s;
+    argf(pp.args, "--max-run-time=%llds", deadline > 60 ? deadline - 30 : deadline / 2);
+    if (d->sheets_api_url && *d->sheets_api_url)
+        argf(pp.args, "--sheets-api-url=%s", d->sheets_api_url);
+    credentials_volume(s, pp.volumes, pp.mounts);
+    op_pipeline def = default_settings(d);
+    op_child_redis_settings(&pp, &def);
+    return o;
+}
+
+cJSON *op_shared_build(const op_shared_set *s, const op_defaults *d, const op_shared_config *cfg, op_shared_kind kind)
+{
+    switch (kind) {
+    case OP_SHARED_CONFIGMAP: return build_configmap(s);
+    case OP_SHARED_INGEST_DEPLOYMENT: return build_ingest(s, d, cfg);
+    case OP_SHARED_INGEST_SERVICE: return build_service(s);
+    case OP_SHARED_INGEST_PDB: return build_pdb(s, kind, "ingest");
+    case OP_SHARED_CONSUMER_DEPLOYMENT: return build_consumer(s, d);
+    case OP_SHARED_CONSUMER_PDB: return build_pdb(s, kind, "consumer");
+    case OP_SHARED_FLUSH_CRONJOB: return build_cronjob(s, d, cfg);
+    default: return NULL;
+    }
+}
+
+int op_shared_owned(const cJSON *o)
+{
+    const cJSON *l = op_spec_member(op_spec_member(o, "metadata"), "labels");
+    return strcmp(op_spec_str(l, OP_SHARED_LABEL, ""), "true") == 0 &&
+           strcmp(op_spec_str(l, "app.kubernetes.io/managed-by", ""), "formpipe-operator") == 0;
+}
+
+/* True when name is an item of the comma-separated list. */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *at = list; at && *at;) {
+        const char *end = strchr(at, ',');
+        size_t len = end ? (size_t)(end - at) : strlen(at);
+        if (len == n && memcmp(at, name, n) == 0)
+            return 1;
+        at = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+int op_shared_membership(const cJSON *configmap, const char *name)
+{
+    const cJSON *ann = op_spec_member(op_spec_member(configmap, "metadata"), "annotations");
+    if (listed(op_spec_str(ann, OP_SHARED_MEMBERS_ANNOTATION, NULL), name))
+        return 1;
+    return listed(op_spec_str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, NULL), name) ? -1 : 0;
+}
+
+/* The children of a dedicated pipeline, by the parts they serve. */
+#define INGEST_PART ((1u << OP_CHILD_CONFIGMAP) | (1u << OP_CHILD_INGEST_DEPLOYMENT) | (1u << OP_CHILD_INGEST_SERVICE) | \
+                     (1u << OP_CHILD_INGEST_PDB) | (1u << OP_CHILD_INGEST_HPA))
+#define CONSUMER_PART ((1u << OP_CHILD_CONSUMER_DEPLOYMENT) | (1u << OP_CHILD_CONSUMER_PDB))
+#define FLUSH_PART (1u << OP_CHILD_FLUSH_CRONJOB)
+#define INGRESS (1u << OP_CHILD_INGEST_INGRESS)
+
+void op_shared_plan(const op_mode_facts *f, op_mode_plan *out)
+{
+    const unsigned all = INGEST_PART | CONSUMER_PART | FLUSH_PART | INGRESS;
+    if (!f->want_shared && !f->now_shared) {
+        *out = (op_mode_plan){all, 0, 0, 0, "Dedicated"};
+    } else if (f->want_shared && f->now_shared) {
+        *out = (op_mode_plan){INGRESS, 1, 1, 1, "Shared"};
+    } else if (f->want_shared) {   /* Dedicated -> Shared */
+        if (!f->in_forms)
+            *out = (op_mode_plan){all, 0, 0, 0, "SwitchingToShared"};
+        else if (!f->delay_passed || !f->shared_ingest_ok)
+            *out = (op_mode_plan){INGEST_PART | INGRESS, 0, 1, 0, "SwitchingToShared"};
+        else
+            *out = (op_mode_plan){INGRESS, 1, 1, 1, "Shared"};
+    } else {                       /* Shared -> Dedicated */
+        if (!f->dedicated_ingest_ok)
+            *out = (op_mode_plan){all, 1, 0, 1, "SwitchingToDedicated"};
+        else
+            *out = (op_mode_plan){all, 0, 0, 0, "Dedicated"};
+    }
+}

@@ -1,0 +1,329 @@
+/* sharedrec.c — see sharedrec.h. */
+#include "sharedrec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "spec.h"
+
+#define STABILIZATION_MS (300 * 1000)   /* as a pipeline's default scaleDownStabilizationSeconds */
+
+/* The keys of one namespace's pipelines (op_informer_each_key callback). */
+typedef struct keys {
+    const char *prefix;   /* "<ns>/" */
+    size_t plen;
+    char **k;
+    size_t n, cap;
+    int oom;
+} keys;
+
+static void collect(void *ctx, const char *key)
+{
+    keys *ks = ctx;
+    if (strncmp(key, ks->prefix, ks->plen) != 0 || ks->oom)
+        return;
+    if (ks->n == ks->cap) {
+        size_t cap = ks->cap ? 2 * ks->cap : 32;
+        char **k = realloc(ks->k, cap * sizeof *k);
+        if (!k) {
+            ks->oom = 1;
+            return;
+        }
+        ks->k = k;
+        ks->cap = cap;
+    }
+    if (!(ks->k[ks->n] = strdup(key)))
+        ks->oom = 1;
+    else
+        ks->n++;
+}
+
+static void keys_free(keys *ks)
+{
+    for (size_t i = 0; i < ks->n; i++)
+        free(ks->k[i]);
+    free(ks->k);
+}
+
+/* True when name is an item of the comma-separated list (NULL: none). */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *at = list; at && *at;) {
+        const char *end = strchr(at, ',');
+        size_t len = end ? (size_t)(end - at) : strlen(at);
+        if (len == n && memcmp(at, name, n) == 0)
+            return 1;
+        at = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* True when obj (a FormPipeline) belongs in the shared set. */
+static int is_member(const cJSON *obj)
+{
+    const cJSON *md = op_spec_member(obj, "metadata");
+    if (op_spec_member(md, "deletionTimestamp"))
+        return 0;
+    return strcmp(op_spec_str(op_spec_member(obj, "spec"), "mode", ""), "Shared") == 0 ||
+           strcmp(op_spec_str(op_spec_member(obj, "status"), "mode", ""), "Shared") == 0;
+}
+
+/* What the members add up to for the consumer Deployment. */
+typedef struct totals {
+    long long lag;          /* -1: no member measured yet */
+    long long partitions;
+} totals;
+
+/* Reads the live ConfigMap's data (the informer keeps none) once, for members whose spec
+ * cannot be compiled now. */
+static const cJSON *live_data(const op_sharedrec_env *env, const char *ns, cJSON **live, int *looked)
+{
+    if (!*looked) {
+        *looked = 1;
+        char path[512];
+        snprintf(path, sizeof path, "/api/v1/namespaces/%s/configmaps/%s", ns, OP_SHARED_FORMS);
+        fp_error err = {0};
+        if (kube_request(env->conn, "GET", path, NULL, NULL, live, NULL, &err) < 0)
+            *live = NULL;
+    }
+    return op_spec_member(*live, "data");
+}
+
+/* A member whose spec does not compile now keeps its form of the ConfigMap (its own
+ * reconcile reports the spec); one the ConfigMap never had is left out. */
+static int keep_old_form(op_shared_set *s, const char *name, const cJSON *data)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.json", name);
+    const char *form = op_spec_str(data, key, NULL);
+    if (!form)
+        return 0;
+    cJSON *f = cJSON_Parse(form);
+    const char *cred = op_spec_str(op_spec_member(op_spec_member(f, "shared"), "sheets"), "credentials", NULL);
+    const char *slash = cred ? strchr(cred, '/') : NULL;
+    int rc = 0;
+    if (slash) {
+        char secret[256];
+        snprintf(secret, sizeof secret, "%.*s", (int)(slash - cred), cred);
+        rc = op_shared_set_add(s, name, form, secret, slash + 1);
+    }
+    cJSON_Delete(f);
+    return rc;
+}
+
+/* Step 1: the members of ns into s, their lag and partitions into *t. */
+static int gather(const op_sharedrec_env *env, const char *ns, op_shared_set *s, totals *t)
+{
+    char prefix[80];
+    snprintf(prefix, sizeof prefix, "%s/", ns);
+    keys ks = {.prefix = prefix, .plen = strlen(prefix)};
+    op_informer_each_key(env->pipelines, collect, &ks);
+    int rc = ks.oom ? FP_ENOMEM : 0, looked = 0;
+    cJSON *live = NULL;
+    t->lag = -1;
+    t->partitions = 0;
+    for (size_t i = 0; rc == 0 && i < ks.n; i++) {
+        cJSON *obj = op_informer_get(env->pipelines, ks.k[i]);
+        if (!obj || !is_member(obj)) {
+            cJSON_Delete(obj);
+            continue;
+        }
+        const cJSON *status = op_spec_member(obj, "status");
+        const cJSON *lag = op_spec_member(op_spec_member(status, "consumer"), "lag");
+        if (cJSON_IsNumber(lag))
+            t->lag = (t->lag < 0 ? 0 : t->lag) + (long long)lag->valuedouble;
+        fp_error err = {0};
+        op_pipeline *p = op_pipeline_parse(obj, env->defaults, &err);
+        const char *name = ks.k[i] + ks.plen;
+        if (p) {
+            t->partitions += op_spec_num(status, "partitions", p->partitions);
+            char *form = op_shared_form(p, !listed(env->tab_taken, name));
+            rc = form ? op_shared_set_add(s, name, form, p->google_credentials.name, p->google_credentials.key)
+                      : FP_ENOMEM;
+            free(form);
+        } else if (err.code == FP_EINVAL) {
+            t->partitions += op_spec_num(status, "partitions", 1);
+            rc = keep_old_form(s, name, live_data(env, ns, &live, &looked));
+        } else {
+            rc = err.code ? err.code : FP_ENOMEM;
+        }
+        op_pipeline_free(p);
+        cJSON_Delete(obj);
+    }
+    cJSON_Delete(live);
+    keys_free(&ks);
+    return rc;
+}
+
+/* DELETE of a shared object of kind that we own (its Pods and Jobs go in the background). */
+static int delete_shared(const op_sharedrec_env *env, const char *ns, op_shared_kind kind, op_sharedrec_state *st)
+{
+    const op_shared_type *t = &op_shared_types[kind];
+    char key[256], path[512];
+    snprintf(key, sizeof key, "%s/%s", ns, t->name);
+    cJSON *cached = op_informer_get(env->children[t->like], key);
+    int owned = cached && op_shared_owned(cached);
+    cJSON_Delete(cached);
+    st->applied[kind] = (op_applied_mark){{0}, {0}};
+    if (!owned)
+        return 0;
+    snprintf(path, sizeof path, op_child_types[t->like].collection, ns);
+    snprintf(path + strlen(path), sizeof path - strlen(path), "/%s", t->name);
+    fp_error err = {0};
+    int rc = kube_request(env->conn, "DELETE", path, "application/json", "{\"propagationPolicy\":\"Background\"}", NULL,
+                          NULL, &err);
+    if (rc == FP_ENOTFOUND)
+        return 0;
+    if (rc < 0)
+        fp_log_warn("delete failed", FP_LSTR("namespace", ns), FP_LSTR("name", t->name), FP_LSTR("error", err.msg));
+    else
+        fp_log_info("deleted a shared object: no Shared pipeline left", FP_LSTR("namespace", ns),
+                    FP_LSTR("kind", op_child_types[t->like].kind), FP_LSTR("name", t->name));
+    return rc;
+}
+
+/* Step 3: the consumer replicas from the members' lag. */
+static int plan_consumers(const op_sharedrec_env *env, op_sharedrec_state *st, const totals *t)
+{
+    const op_shared_config *cfg = env->cfg;
+    int max = cfg->consumer_max_replicas;
+    if (t->partitions > 0 && t->partitions < max)
+        max = (int)t->partitions;
+    if (max < 1)
+        max = 1;
+    if (cfg->consumer_lag_per_replica <= 0)
+        return max;
+    if (t->lag < 0)   /* keep what runs until the members are measured */
+        return st->consumer_replicas > 0 ? (st->consumer_replicas < max ? st->consumer_replicas : max) : 1;
+    int desired = op_scale_from_lag(t->lag, cfg->consumer_lag_per_replica, 1, max);
+    return op_scale_stabilize(&st->history, fp_clock_mono_ms(), STABILIZATION_MS, desired);
+}
+
+/* Step 3: suspended while no member has rows waiting or a batch in flight; never when
+ * Redis cannot tell. */
+static int plan_suspend(const op_sharedrec_env *env, const op_shared_set *s)
+{
+    if (!env->buffers || s->n_in == 0)
+        return 0;
+    const char **names = calloc(s->n_in, sizeof *names);
+    if (!names)
+        return 0;
+    for (size_t i = 0; i < s->n_in; i++)
+        names[i] = s->m[i].name;
+    int waiting = 1;
+    fp_error err = {0};
+    if (op_bufstate_waiting(env->buffers, s->ns, names, s->n_in, &waiting, &err) < 0)
+        fp_log_info("buffers unreadable: the shared flush stays scheduled", FP_LSTR("namespace", s->ns),
+                    FP_LSTR("error", err.msg));
+    free(names);
+    return !waiting;
+}
+
+int op_sharedrec_deployment(op_informer *deployments, const char *ns, const char *name, int *ready, int *replicas)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    cJSON *d = op_informer_get(deployments, key);
+    if (d && !op_shared_owned(d)) {
+        cJSON_Delete(d);
+        d = NULL;
+    }
+    const cJSON *st = op_spec_member(d, "status");
+    *ready = (int)op_spec_num(st, "readyReplicas", 0);
+    *replicas = (int)op_spec_num(st, "replicas", 0);
+    long long gen = op_spec_num(op_spec_member(d, "metadata"), "generation", 0);
+    int ok = d && op_spec_num(st, "observedGeneration", 0) >= gen && op_spec_num(st, "availableReplicas", 0) >= 1 &&
+             op_spec_num(st, "unavailableReplicas", 0) == 0 && *ready >= *replicas;
+    cJSON_Delete(d);
+    return ok;
+}
+
+/* What the members' status reads of the shared objects, to notice a change. */
+static void digest(const op_sharedrec_env *env, const op_shared_set *s, char *out, size_t outsz)
+{
+    int ready, replicas;
+    int ingest = op_sharedrec_deployment(env->children[OP_CHILD_INGEST_DEPLOYMENT], s->ns, OP_SHARED_INGEST, &ready,
+                                         &replicas);
+    int iready = ready;
+    int consumer = op_sharedrec_deployment(env->children[OP_CHILD_CONSUMER_DEPLOYMENT], s->ns, OP_SHARED_CONSUMER,
+                                           &ready, &replicas);
+    unsigned long long h = 1469598103934665603ull;   /* FNV-1a of the members and whether each fits */
+    for (size_t i = 0; i < s->n; i++) {
+        for (const char *c = s->m[i].name; *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ull;
+        h = (h ^ (i < s->n_in ? '+' : '-')) * 1099511628211ull;
+    }
+    /* the members the cached ConfigMap lists: a pipeline waiting for its form hears of it
+     * once the cache has it (the apply above reaches the cache a moment later) */
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", s->ns, OP_SHARED_FORMS);
+    cJSON *cm = op_informer_get(env->children[OP_CHILD_CONFIGMAP], key);
+    const char *listed = op_spec_str(op_spec_member(op_spec_member(cm, "metadata"), "annotations"),
+                                     OP_SHARED_MEMBERS_ANNOTATION, "");
+    for (const char *c = listed; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    cJSON_Delete(cm);
+    snprintf(out, outsz, "%d/%d/%d/%d/%d/%016llx", ingest, iready, consumer, ready, s->suspended, h);
+}
+
+int op_sharedrec_reconcile(const op_sharedrec_env *env, const char *ns, op_sharedrec_state *st, long long *requeue_ms,
+                           int *notify)
+{
+    *requeue_ms = 0;
+    *notify = 0;
+    op_shared_set s;
+    op_shared_set_init(&s, ns);
+    totals t;
+    int rc = gather(env, ns, &s, &t), failed = 0;
+    if (rc < 0)
+        goto out;
+    if (s.n == 0) {
+        for (int k = OP_SHARED_COUNT - 1; k >= 0; k--)
+            if (delete_shared(env, ns, (op_shared_kind)k, st) < 0)
+                failed = 1;
+        st->consumer_replicas = 0;
+        st->history.n = 0;
+        *notify = st->digest[0] != 0;
+        st->digest[0] = 0;
+        rc = failed ? FP_EIO : 0;
+        goto out;
+    }
+    op_shared_set_fit(&s);
+    if (s.n_in < s.n)
+        fp_log_warn("shared forms exceed the ConfigMap's size: some pipelines are left out", FP_LSTR("namespace", ns),
+                    FP_LINT("members", (long long)s.n), FP_LINT("left_out", (long long)(s.n - s.n_in)));
+    s.consumer_replicas = plan_consumers(env, st, &t);
+    s.suspended = plan_suspend(env, &s);
+    for (int k = 0; k < OP_SHARED_COUNT; k++) {
+        const op_shared_type *ty = &op_shared_types[k];
+        char collection[512];
+        snprintf(collection, sizeof collection, op_child_types[ty->like].collection, ns);
+        cJSON *body = op_shared_build(&s, env->defaults, env->cfg, (op_shared_kind)k);
+        fp_error err = {0};
+        int arc = body ? op_apply_owned(env->conn, env->children[ty->like], collection, ns, ty->name, body, NULL,
+                                        &st->applied[k], &err)
+                       : fp_error_set(&err, FP_ENOMEM, "out of memory");
+        cJSON_Delete(body);
+        if (arc == OP_APPLY_FOREIGN) {
+            fp_log_warn("a shared object's name is taken by an object formpipe does not own: left alone",
+                        FP_LSTR("namespace", ns), FP_LSTR("kind", op_child_types[ty->like].kind), FP_LSTR("name", ty->name));
+        } else if (arc < 0) {
+            failed = 1;
+            fp_log_warn("apply failed", FP_LSTR("namespace", ns), FP_LSTR("name", ty->name), FP_LSTR("error", err.msg));
+        }
+    }
+    st->consumer_replicas = s.consumer_replicas;
+    char now[sizeof st->digest];
+    digest(env, &s, now, sizeof now);
+    *notify = strcmp(now, st->digest) != 0;
+    memcpy(st->digest, now, sizeof now);
+    *requeue_ms = env->interval_ms;
+    rc = failed ? FP_EIO : 0;
+out:
+    op_shared_set_clear(&s);
+    return rc;
+}
