@@ -28,6 +28,7 @@ static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout
 static long long lease_duration_ms, renew_deadline_ms, retry_ms;
 static int leader_elect;
 static char *redis_password_file, *shared_flush_schedule;
+static long long shared_ingest_rate, shared_ingest_burst;
 static long long shared_ingest_replicas, shared_consumer_max, shared_lag_per_replica, shared_writes_per_minute;
 static long long shared_flush_deadline_s, shared_switch_delay_ms;
 
@@ -46,6 +47,8 @@ static const fp_option options[] = {
     {"redis-password-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Redis password", 0, 0, 0, &redis_password_secret},
     {"redis-password-file", FP_OPT_STRING, "", "file with the Redis password for the operator's own reads of Shared pipelines' buffers (the chart mounts redis.passwordSecret)", 0, 0, 0, &redis_password_file},
     {"shared-ingest-replicas", FP_OPT_INT, "2", "replicas of each namespace's formpipe-shared-ingest", 0, 1, 1000, &shared_ingest_replicas},
+    {"shared-ingest-rate-limit", FP_OPT_INT, "20", "submissions per second per client address per formpipe-shared-ingest replica, over all its forms (0: no limit; a Shared pipeline's spec.ingest.rateLimit does not apply)", 0, 0, 1000000, &shared_ingest_rate},
+    {"shared-ingest-rate-burst", FP_OPT_INT, "40", "submissions a client may send at once to formpipe-shared-ingest before the rate applies", 0, 1, 1000000, &shared_ingest_burst},
     {"shared-consumer-max-replicas", FP_OPT_INT, "10", "most replicas of each namespace's formpipe-shared-consumer (also bounded by the Shared pipelines' partitions)", 0, 1, 1000, &shared_consumer_max},
     {"shared-consumer-lag-per-replica", FP_OPT_INT, "1000", "events waiting in Kafka per shared consumer replica (0: always the most replicas)", 0, 0, 1000000000, &shared_lag_per_replica},
     {"shared-flush-schedule", FP_OPT_STRING, "*/1 * * * *", "cron schedule of each namespace's formpipe-shared-flush", 0, 0, 0, &shared_flush_schedule},
@@ -172,7 +175,8 @@ int main(int argc, char **argv)
         .workers = (int)workers, .resync_ms = resync_ms, .lag_interval_ms = lag_interval_ms,
         .backoff_base_ms = 5, .backoff_max_ms = 1000000,
         .shared = {
-            .ingest_replicas = (int)shared_ingest_replicas, .consumer_max_replicas = (int)shared_consumer_max,
+            .ingest_replicas = (int)shared_ingest_replicas, .ingest_rate_limit = shared_ingest_rate,
+            .ingest_rate_burst = shared_ingest_burst, .consumer_max_replicas = (int)shared_consumer_max,
             .consumer_lag_per_replica = shared_lag_per_replica, .flush_schedule = shared_flush_schedule,
             .flush_writes_per_minute = (int)shared_writes_per_minute, .flush_deadline_s = shared_flush_deadline_s,
             .switch_delay_ms = shared_switch_delay_ms,

@@ -287,6 +287,8 @@ static cJSON *build_ingest(const op_shared_set *s, const op_defaults *d, const o
     pod(tmd, ps, OP_POD_INGEST, d->image_ingest, d, &pp);
     argf(pp.args, "--port=%d", OP_CHILD_INGEST_PORT);
     argf(pp.args, "--max-body-bytes=%d", MAX_BODY_BYTES);
+    argf(pp.args, "--rate-limit=%lld", cfg->ingest_rate_limit);
+    argf(pp.args, "--rate-burst=%lld", cfg->ingest_rate_burst);
     op_child_ingest_common(&pp, 0, d);
     op_pipeline def = default_settings(d);
     op_child_kafka_settings(&pp, &def, NULL);

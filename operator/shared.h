@@ -57,6 +57,7 @@ extern const op_shared_type op_shared_types[OP_SHARED_COUNT];
 /* The operator's settings of the shared workloads (flags / chart values shared.*). */
 typedef struct op_shared_config {
     int ingest_replicas;
+    long long ingest_rate_limit, ingest_rate_burst;   /* per client address and replica, over all forms */
     int consumer_max_replicas;
     long long consumer_lag_per_replica;   /* 0: always consumer_max_replicas (bounded by partitions) */
     const char *flush_schedule;

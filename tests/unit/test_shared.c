@@ -20,7 +20,7 @@ static const op_defaults defaults = {
 };
 
 static const op_shared_config config = {
-    .ingest_replicas = 3, .consumer_max_replicas = 10, .consumer_lag_per_replica = 1000,
+    .ingest_replicas = 3, .ingest_rate_limit = 20, .ingest_rate_burst = 40, .consumer_max_replicas = 10, .consumer_lag_per_replica = 1000,
     .flush_schedule = "*/2 * * * *", .flush_writes_per_minute = 60, .flush_deadline_s = 300, .switch_delay_ms = 90000,
 };
 
@@ -293,7 +293,7 @@ struct args_case { op_shared_kind kind; int cronjob; const char *want; };
 
 static struct args_case args_cases[] = {
     {OP_SHARED_INGEST_DEPLOYMENT, 0,
-     "[\"--forms-dir=/etc/formpipe/forms\",\"--port=8080\",\"--max-body-bytes=16777216\",\"--admin-port=9090\"]"},
+     "[\"--forms-dir=/etc/formpipe/forms\",\"--port=8080\",\"--max-body-bytes=16777216\",\"--rate-limit=20\",\"--rate-burst=40\",\"--admin-port=9090\"]"},
     {OP_SHARED_CONSUMER_DEPLOYMENT, 0,
      "[\"--forms-dir=/etc/formpipe/forms\",\"--group=formpipe.forms.formpipe-shared\",\"--admin-port=9090\","
      "\"--redis-sentinels=s1:26379,s2:26379\",\"--redis-master=formpipe\",\"--min-replicas-ack=1\","
