@@ -285,7 +285,6 @@ static int committed(op_kafka *k, const char *group, const char *topic, int part
         rd_kafka_conf_destroy(conf);
         return fp_error_set(err, FP_EINVAL, "consumer group offsets: %s", why);
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, NULL);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     if (!rk) {
         rd_kafka_conf_destroy(conf);
