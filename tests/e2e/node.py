@@ -185,7 +185,13 @@ class Pod:
         return {k: v.encode() for k, v in (o.get("data") or {}).items()}
 
     def volume_payload(self, v, api=None):
-        """The files (path -> bytes) of a ConfigMap/Secret volume v as they are now."""
+        """The files (path -> bytes) of a ConfigMap, Secret or projected volume v (its
+        configMap and secret sources) as they are now."""
+        if "projected" in v:
+            payload = {}
+            for source in v["projected"].get("sources", []):
+                payload.update(self.volume_payload(source, api))
+            return payload
         src = v.get("configMap") or v.get("secret")
         kind = "configmap" if "configMap" in v else "secret"
         data = self.key_data(kind, src.get("name") or src.get("secretName"), src.get("optional", False), api)
@@ -198,7 +204,7 @@ class Pod:
         for v in self.spec().get("volumes", []):
             d = os.path.join(self.dir, "vol", v["name"])
             os.makedirs(d, exist_ok=True)
-            if (v.get("configMap") or v.get("secret")) is not None:
+            if (v.get("configMap") or v.get("secret") or v.get("projected")) is not None:
                 payload = self.volume_payload(v)
                 atomic_write(d, payload)
                 self.synced.append((v, d, payload))
