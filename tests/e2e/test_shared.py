@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (check, finish, kubectl, pipeline_yaml, post_all, ready, sanitizer_reports, sheet_values, stack,
                  status, submission, until, verify_sheet)
 
-NS = "e2e-shared"
+NS = "e2e-shared-%d" % os.getpid()   # its own topics and buffers each run
 N = int(os.environ.get("FORMPIPE_E2E_SHARED_N", "400"))
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 SHARED = {"ingest": "deployment/formpipe-shared-ingest", "consumer": "deployment/formpipe-shared-consumer",
@@ -27,7 +27,7 @@ SHARED = {"ingest": "deployment/formpipe-shared-ingest", "consumer": "deployment
 
 
 def sheet(name):
-    return "e2e-shared-" + name
+    return "%s-%s" % (NS, name)
 
 
 def apply(name, mode="Shared"):
