@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonb.h"
+
 const op_child_type op_child_types[OP_CHILD_COUNT] = {
     [OP_CHILD_CONFIGMAP] = {"ConfigMap", "v1", "/api/v1/namespaces/%s/configmaps", "/api/v1/configmaps", "form"},
     [OP_CHILD_INGEST_DEPLOYMENT] = {"Deployment", "apps/v1", "/apis/apps/v1/namespaces/%s/deployments",
@@ -36,66 +38,18 @@ const op_child_type op_child_types[OP_CHILD_COUNT] = {
 #define INGEST_TOKEN_DIR "/etc/formpipe/token"
 #define ADMIN_PORT OP_CHILD_ADMIN_PORT
 
-/* Small builders: each adds to o and returns the new item (NULL items are harmless:
- * cJSON ignores them and the final print fails, which callers treat as ENOMEM). */
-static cJSON *obj(cJSON *o, const char *k)
-{
-    return cJSON_AddObjectToObject(o, k);
-}
-
-static cJSON *arr(cJSON *o, const char *k)
-{
-    return cJSON_AddArrayToObject(o, k);
-}
-
-static void str(cJSON *o, const char *k, const char *v)
-{
-    cJSON_AddStringToObject(o, k, v);
-}
-
-static void num(cJSON *o, const char *k, double v)
-{
-    cJSON_AddNumberToObject(o, k, v);
-}
-
-static void flag(cJSON *o, const char *k, int v)
-{
-    cJSON_AddBoolToObject(o, k, v);
-}
-
-static void arg(cJSON *args, const char *fmt, const char *v)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, fmt, v);
-    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
-}
-
-static void arg_int(cJSON *args, const char *fmt, long long v)
-{
-    char buf[64];
-    snprintf(buf, sizeof buf, fmt, v);
-    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
-}
-
-static cJSON *push_obj(cJSON *array)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(array, o);
-    return o;
-}
-
 static void labels(cJSON *o, const op_pipeline *p, const char *component, int selector_only)
 {
     char name[64];
     snprintf(name, sizeof name, "formpipe-%s", component);
-    str(o, "app.kubernetes.io/name", name);
-    str(o, "app.kubernetes.io/instance", p->name);
-    str(o, "app.kubernetes.io/component", component);
+    op_jb_str(o, "app.kubernetes.io/name", name);
+    op_jb_str(o, "app.kubernetes.io/instance", p->name);
+    op_jb_str(o, "app.kubernetes.io/component", component);
     if (selector_only)
         return;
-    str(o, "app.kubernetes.io/part-of", "formpipe");
-    str(o, "app.kubernetes.io/managed-by", "formpipe-operator");
-    str(o, "formpipe.io/pipeline", p->name);
+    op_jb_str(o, "app.kubernetes.io/part-of", "formpipe");
+    op_jb_str(o, "app.kubernetes.io/managed-by", "formpipe-operator");
+    op_jb_str(o, "formpipe.io/pipeline", p->name);
 }
 
 /* apiVersion, kind, metadata (name, namespace, labels, ownerReferences). */
@@ -105,101 +59,101 @@ static cJSON *skeleton(const op_pipeline *p, op_child_kind kind, const char *com
     cJSON *o = cJSON_CreateObject();
     char name[128];
     op_pipeline_child(p, t->suffix, name, sizeof name);
-    str(o, "apiVersion", t->api_version);
-    str(o, "kind", t->kind);
-    cJSON *md = obj(o, "metadata");
-    str(md, "name", name);
-    str(md, "namespace", p->ns);
-    labels(obj(md, "labels"), p, component, 0);
-    cJSON *ref = push_obj(arr(md, "ownerReferences"));
-    str(ref, "apiVersion", OP_API_VERSION);
-    str(ref, "kind", OP_KIND);
-    str(ref, "name", p->name);
-    str(ref, "uid", p->uid);
-    flag(ref, "controller", 1);
-    flag(ref, "blockOwnerDeletion", 1);
+    op_jb_str(o, "apiVersion", t->api_version);
+    op_jb_str(o, "kind", t->kind);
+    cJSON *md = op_jb_obj(o, "metadata");
+    op_jb_str(md, "name", name);
+    op_jb_str(md, "namespace", p->ns);
+    labels(op_jb_obj(md, "labels"), p, component, 0);
+    cJSON *ref = op_jb_push_obj(op_jb_arr(md, "ownerReferences"));
+    op_jb_str(ref, "apiVersion", OP_API_VERSION);
+    op_jb_str(ref, "kind", OP_KIND);
+    op_jb_str(ref, "name", p->name);
+    op_jb_str(ref, "uid", p->uid);
+    op_jb_flag(ref, "controller", 1);
+    op_jb_flag(ref, "blockOwnerDeletion", 1);
     return o;
 }
 
 void op_child_env(cJSON *env, const char *name, const char *value)
 {
-    cJSON *e = push_obj(env);
-    str(e, "name", name);
-    str(e, "value", value);
+    cJSON *e = op_jb_push_obj(env);
+    op_jb_str(e, "name", name);
+    op_jb_str(e, "value", value);
 }
 
 void op_child_secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
                             const char *path_in_volume, const char *dir)
 {
-    cJSON *v = push_obj(volumes);
-    str(v, "name", vol);
-    cJSON *s = obj(v, "secret");
-    str(s, "secretName", ref->name);
-    num(s, "defaultMode", 0440);
-    cJSON *item = push_obj(arr(s, "items"));
-    str(item, "key", ref->key);
-    str(item, "path", path_in_volume);
-    cJSON *m = push_obj(mounts);
-    str(m, "name", vol);
-    str(m, "mountPath", dir);
-    flag(m, "readOnly", 1);
+    cJSON *v = op_jb_push_obj(volumes);
+    op_jb_str(v, "name", vol);
+    cJSON *s = op_jb_obj(v, "secret");
+    op_jb_str(s, "secretName", ref->name);
+    op_jb_num(s, "defaultMode", 0440);
+    cJSON *item = op_jb_push_obj(op_jb_arr(s, "items"));
+    op_jb_str(item, "key", ref->key);
+    op_jb_str(item, "path", path_in_volume);
+    cJSON *m = op_jb_push_obj(mounts);
+    op_jb_str(m, "name", vol);
+    op_jb_str(m, "mountPath", dir);
+    op_jb_flag(m, "readOnly", 1);
 }
 
 static void probe(cJSON *c, const char *k, const char *path, const char *port, int period)
 {
-    cJSON *pr = obj(c, k);
-    cJSON *get = obj(pr, "httpGet");
-    str(get, "path", path);
-    str(get, "port", port);
-    num(pr, "periodSeconds", period);
-    num(pr, "timeoutSeconds", 2);
-    num(pr, "failureThreshold", 3);
+    cJSON *pr = op_jb_obj(c, k);
+    cJSON *get = op_jb_obj(pr, "httpGet");
+    op_jb_str(get, "path", path);
+    op_jb_str(get, "port", port);
+    op_jb_num(pr, "periodSeconds", period);
+    op_jb_num(pr, "timeoutSeconds", 2);
+    op_jb_num(pr, "failureThreshold", 3);
 }
 
 void op_child_served_port(cJSON *c, const char *name, int number)
 {
-    cJSON *port = push_obj(arr(c, "ports"));
-    str(port, "name", name);
-    num(port, "containerPort", number);
-    str(port, "protocol", "TCP");
+    cJSON *port = op_jb_push_obj(op_jb_arr(c, "ports"));
+    op_jb_str(port, "name", name);
+    op_jb_num(port, "containerPort", number);
+    op_jb_str(port, "protocol", "TCP");
     probe(c, "readinessProbe", "/readyz", name, 5);
     probe(c, "livenessProbe", "/healthz", name, 10);
 }
 
 void op_child_resources(cJSON *c, const char *cpu, const char *mem_request, const char *mem_limit)
 {
-    cJSON *r = obj(c, "resources");
-    cJSON *req = obj(r, "requests");
-    str(req, "cpu", cpu);
-    str(req, "memory", mem_request);
-    str(obj(r, "limits"), "memory", mem_limit);
+    cJSON *r = op_jb_obj(c, "resources");
+    cJSON *req = op_jb_obj(r, "requests");
+    op_jb_str(req, "cpu", cpu);
+    op_jb_str(req, "memory", mem_request);
+    op_jb_str(op_jb_obj(r, "limits"), "memory", mem_limit);
 }
 
 void op_child_pod(cJSON *podspec, const char *container, const char *image, const op_defaults *d, op_pod_parts *out)
 {
-    flag(podspec, "automountServiceAccountToken", 0);
-    flag(podspec, "enableServiceLinks", 0);
-    cJSON *psc = obj(podspec, "securityContext");
-    flag(psc, "runAsNonRoot", 1);
-    num(psc, "runAsUser", 65532);
-    num(psc, "runAsGroup", 65532);
-    num(psc, "fsGroup", 65532);
-    str(obj(psc, "seccompProfile"), "type", "RuntimeDefault");
-    cJSON *c = push_obj(arr(podspec, "containers"));
-    str(c, "name", container);
-    str(c, "image", image);
-    str(c, "imagePullPolicy", d->image_pull_policy);
-    cJSON *sc = obj(c, "securityContext");
-    flag(sc, "allowPrivilegeEscalation", 0);
-    flag(sc, "readOnlyRootFilesystem", 1);
-    flag(sc, "runAsNonRoot", 1);
-    cJSON *drop = arr(obj(sc, "capabilities"), "drop");
+    op_jb_flag(podspec, "automountServiceAccountToken", 0);
+    op_jb_flag(podspec, "enableServiceLinks", 0);
+    cJSON *psc = op_jb_obj(podspec, "securityContext");
+    op_jb_flag(psc, "runAsNonRoot", 1);
+    op_jb_num(psc, "runAsUser", 65532);
+    op_jb_num(psc, "runAsGroup", 65532);
+    op_jb_num(psc, "fsGroup", 65532);
+    op_jb_str(op_jb_obj(psc, "seccompProfile"), "type", "RuntimeDefault");
+    cJSON *c = op_jb_push_obj(op_jb_arr(podspec, "containers"));
+    op_jb_str(c, "name", container);
+    op_jb_str(c, "image", image);
+    op_jb_str(c, "imagePullPolicy", d->image_pull_policy);
+    cJSON *sc = op_jb_obj(c, "securityContext");
+    op_jb_flag(sc, "allowPrivilegeEscalation", 0);
+    op_jb_flag(sc, "readOnlyRootFilesystem", 1);
+    op_jb_flag(sc, "runAsNonRoot", 1);
+    cJSON *drop = op_jb_arr(op_jb_obj(sc, "capabilities"), "drop");
     cJSON_AddItemToArray(drop, cJSON_CreateString("ALL"));
     out->container = c;
-    out->args = arr(c, "args");
-    out->env = arr(c, "env");
-    out->mounts = arr(c, "volumeMounts");
-    out->volumes = arr(podspec, "volumes");
+    out->args = op_jb_arr(c, "args");
+    out->env = op_jb_arr(c, "env");
+    out->mounts = op_jb_arr(c, "volumeMounts");
+    out->volumes = op_jb_arr(podspec, "volumes");
     op_child_env(out->env, "FORMPIPE_LOG_LEVEL", d->log_level);
 }
 
@@ -223,14 +177,14 @@ static cJSON *pod(cJSON *tmd, cJSON *podspec, const op_pipeline *p, op_pod_compo
 
     char cm[128];
     op_pipeline_child(p, "form", cm, sizeof cm);
-    cJSON *v = push_obj(*volumes);
-    str(v, "name", "form");
-    str(obj(v, "configMap"), "name", cm);
-    cJSON *m = push_obj(*mounts);
-    str(m, "name", "form");
-    str(m, "mountPath", FORM_DIR);
-    flag(m, "readOnly", 1);
-    arg(*args, "--form=%s", FORM_DIR "/form.json");
+    cJSON *v = op_jb_push_obj(*volumes);
+    op_jb_str(v, "name", "form");
+    op_jb_str(op_jb_obj(v, "configMap"), "name", cm);
+    cJSON *m = op_jb_push_obj(*mounts);
+    op_jb_str(m, "name", "form");
+    op_jb_str(m, "mountPath", FORM_DIR);
+    op_jb_flag(m, "readOnly", 1);
+    op_jb_argf(*args, "--form=%s", FORM_DIR "/form.json");
     return pp.container;
 }
 
@@ -242,7 +196,7 @@ void op_child_kafka_settings(const op_pod_parts *pp, const op_pipeline *p, const
         if (config_env)
             op_child_env(pp->env, config_env, KAFKA_DIR "/client.properties");
         else
-            arg(pp->args, "--kafka-config=%s", KAFKA_DIR "/client.properties");
+            op_jb_argf(pp->args, "--kafka-config=%s", KAFKA_DIR "/client.properties");
     }
 }
 
@@ -254,12 +208,12 @@ static void kafka_settings(cJSON *args, cJSON *env, cJSON *mounts, cJSON *volume
 
 static void redis_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_pipeline *p)
 {
-    arg(args, "--redis-sentinels=%s", p->redis_sentinels);
-    arg(args, "--redis-master=%s", p->redis_master);
-    arg_int(args, "--min-replicas-ack=%lld", p->redis_min_replicas_ack);
+    op_jb_argf(args, "--redis-sentinels=%s", p->redis_sentinels);
+    op_jb_argf(args, "--redis-master=%s", p->redis_master);
+    op_jb_argf(args, "--min-replicas-ack=%d", p->redis_min_replicas_ack);
     if (p->redis_password.name) {
         op_child_secret_volume(volumes, mounts, "redis-password", &p->redis_password, "password", REDIS_DIR);
-        arg(args, "--redis-password-file=%s", REDIS_DIR "/password");
+        op_jb_argf(args, "--redis-password-file=%s", REDIS_DIR "/password");
     }
 }
 
@@ -272,23 +226,23 @@ void op_child_redis_settings(const op_pod_parts *pp, const op_pipeline *p)
  * and the template's metadata in *tmd. replicas < 0: left out (an HPA owns them). */
 static cJSON *deployment(cJSON *o, const op_pipeline *p, const char *component, int replicas, cJSON **tmd_out)
 {
-    cJSON *spec = obj(o, "spec");
+    cJSON *spec = op_jb_obj(o, "spec");
     if (replicas >= 0)
-        num(spec, "replicas", replicas);
-    num(spec, "revisionHistoryLimit", 3);
-    labels(obj(obj(spec, "selector"), "matchLabels"), p, component, 1);
-    cJSON *tmpl = obj(spec, "template");
-    cJSON *tmd = obj(tmpl, "metadata");
-    labels(obj(tmd, "labels"), p, component, 0);
-    str(obj(tmd, "annotations"), OP_FORM_HASH_ANNOTATION, p->form_hash);
+        op_jb_num(spec, "replicas", replicas);
+    op_jb_num(spec, "revisionHistoryLimit", 3);
+    labels(op_jb_obj(op_jb_obj(spec, "selector"), "matchLabels"), p, component, 1);
+    cJSON *tmpl = op_jb_obj(spec, "template");
+    cJSON *tmd = op_jb_obj(tmpl, "metadata");
+    labels(op_jb_obj(tmd, "labels"), p, component, 0);
+    op_jb_str(op_jb_obj(tmd, "annotations"), OP_FORM_HASH_ANNOTATION, p->form_hash);
     *tmd_out = tmd;
-    return obj(tmpl, "spec");
+    return op_jb_obj(tmpl, "spec");
 }
 
 static cJSON *build_configmap(const op_pipeline *p)
 {
     cJSON *o = skeleton(p, OP_CHILD_CONFIGMAP, "form");
-    str(obj(o, "data"), "form.json", p->compiled_form);
+    op_jb_str(op_jb_obj(o, "data"), "form.json", p->compiled_form);
     return o;
 }
 
@@ -297,12 +251,12 @@ void op_child_ingest_common(const op_pod_parts *pp, int own_proxies, const op_de
     cJSON *args = pp->args, *mounts = pp->mounts, *volumes = pp->volumes;
     if (!own_proxies)
         for (size_t i = 0; d->ingest_trusted_proxies && i < d->ingest_trusted_proxies->n; i++)
-            arg(args, "--trusted-proxy=%s", d->ingest_trusted_proxies->items[i]);
+            op_jb_argf(args, "--trusted-proxy=%s", d->ingest_trusted_proxies->items[i]);
     if (d->ingest_token_key.name) {
         op_child_secret_volume(volumes, mounts, "token-key", &d->ingest_token_key, "token-key", INGEST_TOKEN_DIR);
-        arg(args, "--token-key-file=%s", INGEST_TOKEN_DIR "/token-key");
+        op_jb_argf(args, "--token-key-file=%s", INGEST_TOKEN_DIR "/token-key");
     }
-    arg_int(args, "--admin-port=%lld", ADMIN_PORT);
+    op_jb_argf(args, "--admin-port=%d", ADMIN_PORT);
 }
 
 static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
@@ -311,70 +265,70 @@ static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
     cJSON *args, *env, *mounts, *volumes, *item, *tmd;
     cJSON *ps = deployment(o, p, "ingest", p->autoscale ? -1 : p->ingest_replicas, &tmd);
     cJSON *c = pod(tmd, ps, p, OP_POD_INGEST, d->image_ingest, d, &args, &env, &mounts, &volumes);
-    arg_int(args, "--port=%lld", INGEST_PORT);
-    arg_int(args, "--max-body-bytes=%lld", p->max_body_bytes);
-    arg_int(args, "--rate-limit=%lld", p->rate_limit);
-    arg_int(args, "--rate-burst=%lld", p->rate_burst);
-    arg_int(args, "--max-connections=%lld", p->max_connections);
-    arg_int(args, "--max-header-bytes=%lld", p->max_header_bytes);
-    arg_int(args, "--idle-timeout=%lld", p->idle_timeout_s);
+    op_jb_argf(args, "--port=%d", INGEST_PORT);
+    op_jb_argf(args, "--max-body-bytes=%lld", p->max_body_bytes);
+    op_jb_argf(args, "--rate-limit=%d", p->rate_limit);
+    op_jb_argf(args, "--rate-burst=%d", p->rate_burst);
+    op_jb_argf(args, "--max-connections=%d", p->max_connections);
+    op_jb_argf(args, "--max-header-bytes=%d", p->max_header_bytes);
+    op_jb_argf(args, "--idle-timeout=%d", p->idle_timeout_s);
     cJSON_ArrayForEach(item, p->allowed_origins)
         if (cJSON_IsString(item))
-            arg(args, "--allowed-origin=%s", item->valuestring);
+            op_jb_argf(args, "--allowed-origin=%s", item->valuestring);
     cJSON_ArrayForEach(item, p->trusted_proxies)
         if (cJSON_IsString(item))
-            arg(args, "--trusted-proxy=%s", item->valuestring);
+            op_jb_argf(args, "--trusted-proxy=%s", item->valuestring);
     op_pod_parts pp = {.args = args, .env = env, .mounts = mounts, .volumes = volumes};
     op_child_ingest_common(&pp, cJSON_GetArraySize(p->trusted_proxies) > 0, d);
     kafka_settings(args, env, mounts, volumes, p);
     op_child_served_port(c, "http", INGEST_PORT);
-    cJSON *admin = push_obj(cJSON_GetObjectItemCaseSensitive(c, "ports"));   /* /metrics: the Ingress routes only "http" */
-    str(admin, "name", "admin");
-    num(admin, "containerPort", ADMIN_PORT);
-    str(admin, "protocol", "TCP");
+    cJSON *admin = op_jb_push_obj(cJSON_GetObjectItemCaseSensitive(c, "ports"));   /* /metrics: the Ingress routes only "http" */
+    op_jb_str(admin, "name", "admin");
+    op_jb_num(admin, "containerPort", ADMIN_PORT);
+    op_jb_str(admin, "protocol", "TCP");
     return o;
 }
 
 static cJSON *build_service(const op_pipeline *p)
 {
     cJSON *o = skeleton(p, OP_CHILD_INGEST_SERVICE, "ingest");
-    cJSON *spec = obj(o, "spec");
-    str(spec, "type", "ClusterIP");
-    labels(obj(spec, "selector"), p, "ingest", 1);
-    cJSON *port = push_obj(arr(spec, "ports"));
-    str(port, "name", "http");
-    num(port, "port", 80);
-    str(port, "targetPort", "http");
-    str(port, "protocol", "TCP");
+    cJSON *spec = op_jb_obj(o, "spec");
+    op_jb_str(spec, "type", "ClusterIP");
+    labels(op_jb_obj(spec, "selector"), p, "ingest", 1);
+    cJSON *port = op_jb_push_obj(op_jb_arr(spec, "ports"));
+    op_jb_str(port, "name", "http");
+    op_jb_num(port, "port", 80);
+    op_jb_str(port, "targetPort", "http");
+    op_jb_str(port, "protocol", "TCP");
     return o;
 }
 
 static cJSON *build_ingress(const op_pipeline *p)
 {
     cJSON *o = skeleton(p, OP_CHILD_INGEST_INGRESS, "ingest");
-    cJSON *spec = obj(o, "spec");
+    cJSON *spec = op_jb_obj(o, "spec");
     if (p->ingress_class)
-        str(spec, "ingressClassName", p->ingress_class);
-    cJSON *rule = push_obj(arr(spec, "rules"));
+        op_jb_str(spec, "ingressClassName", p->ingress_class);
+    cJSON *rule = op_jb_push_obj(op_jb_arr(spec, "rules"));
     if (p->host)
-        str(rule, "host", p->host);
-    cJSON *path = push_obj(arr(obj(rule, "http"), "paths"));
+        op_jb_str(rule, "host", p->host);
+    cJSON *path = op_jb_push_obj(op_jb_arr(op_jb_obj(rule, "http"), "paths"));
     char prefix[128], svc[128];
     snprintf(prefix, sizeof prefix, "/forms/%s", p->name);
     if (p->ingress_shared)   /* the namespace's shared ingest serves the form */
         snprintf(svc, sizeof svc, "%s-ingest", OP_SHARED_NAME);
     else
         op_pipeline_child(p, "ingest", svc, sizeof svc);
-    str(path, "path", prefix);
-    str(path, "pathType", "Prefix");
-    cJSON *service = obj(obj(path, "backend"), "service");
-    str(service, "name", svc);
-    num(obj(service, "port"), "number", 80);
+    op_jb_str(path, "path", prefix);
+    op_jb_str(path, "pathType", "Prefix");
+    cJSON *service = op_jb_obj(op_jb_obj(path, "backend"), "service");
+    op_jb_str(service, "name", svc);
+    op_jb_num(op_jb_obj(service, "port"), "number", 80);
     if (p->tls_secret) {
-        cJSON *tls = push_obj(arr(spec, "tls"));
+        cJSON *tls = op_jb_push_obj(op_jb_arr(spec, "tls"));
         if (p->host)
-            cJSON_AddItemToArray(arr(tls, "hosts"), cJSON_CreateString(p->host));
-        str(tls, "secretName", p->tls_secret);
+            cJSON_AddItemToArray(op_jb_arr(tls, "hosts"), cJSON_CreateString(p->host));
+        op_jb_str(tls, "secretName", p->tls_secret);
     }
     return o;
 }
@@ -385,11 +339,11 @@ static cJSON *build_consumer(const op_pipeline *p, const op_defaults *d, int rep
     cJSON *args, *env, *mounts, *volumes, *tmd;
     cJSON *ps = deployment(o, p, "consumer", replicas, &tmd);
     cJSON *c = pod(tmd, ps, p, OP_POD_CONSUMER, d->image_consumer, d, &args, &env, &mounts, &volumes);
-    arg(args, "--topic=%s", p->topic);
+    op_jb_argf(args, "--topic=%s", p->topic);
     /* a partition its group never committed starts where the shared group got to (a
      * switch from mode: Shared loses and repeats nothing) */
-    arg(args, "--previous-group=%s", p->shared_group);
-    arg_int(args, "--admin-port=%lld", ADMIN_PORT);
+    op_jb_argf(args, "--previous-group=%s", p->shared_group);
+    op_jb_argf(args, "--admin-port=%d", ADMIN_PORT);
     kafka_settings(args, env, mounts, volumes, p);
     redis_settings(args, mounts, volumes, p);
     op_child_served_port(c, "admin", ADMIN_PORT);
@@ -399,41 +353,41 @@ static cJSON *build_consumer(const op_pipeline *p, const op_defaults *d, int rep
 static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
 {
     cJSON *o = skeleton(p, OP_CHILD_FLUSH_CRONJOB, "flush");
-    cJSON *spec = obj(o, "spec");
-    str(spec, "schedule", p->schedule);
-    str(spec, "concurrencyPolicy", "Forbid");
-    flag(spec, "suspend", p->flush_suspended);
-    num(spec, "startingDeadlineSeconds", 60);
-    num(spec, "successfulJobsHistoryLimit", 3);
+    cJSON *spec = op_jb_obj(o, "spec");
+    op_jb_str(spec, "schedule", p->schedule);
+    op_jb_str(spec, "concurrencyPolicy", "Forbid");
+    op_jb_flag(spec, "suspend", p->flush_suspended);
+    op_jb_num(spec, "startingDeadlineSeconds", 60);
+    op_jb_num(spec, "successfulJobsHistoryLimit", 3);
     /* the runs of failed Jobs stay readable for maxFailedRuns (flushruns.h) */
-    num(spec, "failedJobsHistoryLimit", p->max_failed_runs > 3 ? p->max_failed_runs : 3);
-    cJSON *jobspec = obj(obj(spec, "jobTemplate"), "spec");
-    num(jobspec, "backoffLimit", 1);
-    num(jobspec, "activeDeadlineSeconds", (double)p->flush_deadline_s);
-    cJSON *tmpl = obj(jobspec, "template");
-    cJSON *tmd = obj(tmpl, "metadata");
-    labels(obj(tmd, "labels"), p, "flush", 0);
-    cJSON *podspec = obj(tmpl, "spec");
-    str(podspec, "restartPolicy", "Never");
+    op_jb_num(spec, "failedJobsHistoryLimit", p->max_failed_runs > 3 ? p->max_failed_runs : 3);
+    cJSON *jobspec = op_jb_obj(op_jb_obj(spec, "jobTemplate"), "spec");
+    op_jb_num(jobspec, "backoffLimit", 1);
+    op_jb_num(jobspec, "activeDeadlineSeconds", (double)p->flush_deadline_s);
+    cJSON *tmpl = op_jb_obj(jobspec, "template");
+    cJSON *tmd = op_jb_obj(tmpl, "metadata");
+    labels(op_jb_obj(tmd, "labels"), p, "flush", 0);
+    cJSON *podspec = op_jb_obj(tmpl, "spec");
+    op_jb_str(podspec, "restartPolicy", "Never");
     cJSON *args, *env, *mounts, *volumes;
     cJSON *c = pod(tmd, podspec, p, OP_POD_FLUSH, d->image_flush, d, &args, &env, &mounts, &volumes);
-    arg(args, "--spreadsheet-id=%s", p->spreadsheet_id);
+    op_jb_argf(args, "--spreadsheet-id=%s", p->spreadsheet_id);
     cJSON *more;
     cJSON_ArrayForEach(more, p->more_spreadsheets)
         if (cJSON_IsString(more))
-            arg(args, "--spreadsheet-id=%s", more->valuestring);
-    arg(args, "--sheet=%s", p->sheet);
+            op_jb_argf(args, "--spreadsheet-id=%s", more->valuestring);
+    op_jb_argf(args, "--sheet=%s", p->sheet);
     /* the run's summary is its termination message: the operator reads each run's outcome */
-    arg(args, "--termination-log=%s", "/dev/termination-log");
-    str(c, "terminationMessagePath", "/dev/termination-log");
-    str(c, "terminationMessagePolicy", "FallbackToLogsOnError");
-    arg_int(args, "--batch-rows=%lld", p->batch_rows);
+    op_jb_argf(args, "--termination-log=%s", "/dev/termination-log");
+    op_jb_str(c, "terminationMessagePath", "/dev/termination-log");
+    op_jb_str(c, "terminationMessagePolicy", "FallbackToLogsOnError");
+    op_jb_argf(args, "--batch-rows=%d", p->batch_rows);
     /* stop starting batches well before the Job's deadline kills the pod */
-    arg_int(args, "--max-run-time=%llds", p->flush_deadline_s > 60 ? p->flush_deadline_s - 30 : p->flush_deadline_s / 2);
+    op_jb_argf(args, "--max-run-time=%llds", p->flush_deadline_s > 60 ? p->flush_deadline_s - 30 : p->flush_deadline_s / 2);
     if (d->sheets_api_url && *d->sheets_api_url)
-        arg(args, "--sheets-api-url=%s", d->sheets_api_url);
+        op_jb_argf(args, "--sheets-api-url=%s", d->sheets_api_url);
     op_child_secret_volume(volumes, mounts, "google-credentials", &p->google_credentials, "key.json", GOOGLE_DIR);
-    arg(args, "--google-credentials=%s", GOOGLE_DIR "/key.json");
+    op_jb_argf(args, "--google-credentials=%s", GOOGLE_DIR "/key.json");
     redis_settings(args, mounts, volumes, p);
     return o;
 }
@@ -443,50 +397,50 @@ static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
 static cJSON *build_pdb(const op_pipeline *p, op_child_kind kind, const char *component)
 {
     cJSON *o = skeleton(p, kind, component);
-    cJSON *spec = obj(o, "spec");
-    num(spec, "maxUnavailable", 1);
-    labels(obj(obj(spec, "selector"), "matchLabels"), p, component, 1);
+    cJSON *spec = op_jb_obj(o, "spec");
+    op_jb_num(spec, "maxUnavailable", 1);
+    labels(op_jb_obj(op_jb_obj(spec, "selector"), "matchLabels"), p, component, 1);
     return o;
 }
 
 static void hpa_metric_cpu(cJSON *metrics, int percent)
 {
-    cJSON *m = push_obj(metrics);
-    str(m, "type", "Resource");
-    cJSON *res = obj(m, "resource");
-    str(res, "name", "cpu");
-    cJSON *target = obj(res, "target");
-    str(target, "type", "Utilization");
-    num(target, "averageUtilization", percent);
+    cJSON *m = op_jb_push_obj(metrics);
+    op_jb_str(m, "type", "Resource");
+    cJSON *res = op_jb_obj(m, "resource");
+    op_jb_str(res, "name", "cpu");
+    cJSON *target = op_jb_obj(res, "target");
+    op_jb_str(target, "type", "Utilization");
+    op_jb_num(target, "averageUtilization", percent);
 }
 
 static void hpa_metric_rps(cJSON *metrics, int rps)
 {
-    cJSON *m = push_obj(metrics);
-    str(m, "type", "Pods");
-    cJSON *pods = obj(m, "pods");
-    str(obj(pods, "metric"), "name", RPS_METRIC);
-    cJSON *target = obj(pods, "target");
+    cJSON *m = op_jb_push_obj(metrics);
+    op_jb_str(m, "type", "Pods");
+    cJSON *pods = op_jb_obj(m, "pods");
+    op_jb_str(op_jb_obj(pods, "metric"), "name", RPS_METRIC);
+    cJSON *target = op_jb_obj(pods, "target");
     char v[32];
     snprintf(v, sizeof v, "%d", rps);
-    str(target, "type", "AverageValue");
-    str(target, "averageValue", v);
+    op_jb_str(target, "type", "AverageValue");
+    op_jb_str(target, "averageValue", v);
 }
 
 /* autoscaling/v2 HPA of the ingest Deployment (whose replicas we then leave out). */
 static cJSON *build_hpa(const op_pipeline *p)
 {
     cJSON *o = skeleton(p, OP_CHILD_INGEST_HPA, "ingest");
-    cJSON *spec = obj(o, "spec");
-    cJSON *ref = obj(spec, "scaleTargetRef");
+    cJSON *spec = op_jb_obj(o, "spec");
+    cJSON *ref = op_jb_obj(spec, "scaleTargetRef");
     char name[128];
     op_pipeline_child(p, "ingest", name, sizeof name);
-    str(ref, "apiVersion", "apps/v1");
-    str(ref, "kind", "Deployment");
-    str(ref, "name", name);
-    num(spec, "minReplicas", p->hpa_min);
-    num(spec, "maxReplicas", p->hpa_max);
-    cJSON *metrics = arr(spec, "metrics");
+    op_jb_str(ref, "apiVersion", "apps/v1");
+    op_jb_str(ref, "kind", "Deployment");
+    op_jb_str(ref, "name", name);
+    op_jb_num(spec, "minReplicas", p->hpa_min);
+    op_jb_num(spec, "maxReplicas", p->hpa_max);
+    cJSON *metrics = op_jb_arr(spec, "metrics");
     if (p->hpa_cpu_percent)
         hpa_metric_cpu(metrics, p->hpa_cpu_percent);
     if (p->hpa_rps)

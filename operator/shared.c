@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonb.h"
 #include "names.h"
 #include "podspec.h"
 #include "spec.h"
@@ -21,52 +22,6 @@ const op_shared_type op_shared_types[OP_SHARED_COUNT] = {
 };
 
 #define MAX_BODY_BYTES 16777216   /* the CRD's bound of spec.ingest.maxBodyBytes: each form's own applies */
-
-/* Small builders, as in children.c: each adds to o (NULL items make the final print
- * fail, which callers treat as ENOMEM). */
-static cJSON *obj(cJSON *o, const char *k)
-{
-    return cJSON_AddObjectToObject(o, k);
-}
-
-static cJSON *arr(cJSON *o, const char *k)
-{
-    return cJSON_AddArrayToObject(o, k);
-}
-
-static void str(cJSON *o, const char *k, const char *v)
-{
-    cJSON_AddStringToObject(o, k, v);
-}
-
-static void num(cJSON *o, const char *k, double v)
-{
-    cJSON_AddNumberToObject(o, k, v);
-}
-
-static void flag(cJSON *o, const char *k, int v)
-{
-    cJSON_AddBoolToObject(o, k, v);
-}
-
-static cJSON *push_obj(cJSON *array)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToArray(array, o);
-    return o;
-}
-
-static void argf(cJSON *args, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void argf(cJSON *args, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    cJSON_AddItemToArray(args, cJSON_CreateString(buf));
-}
 
 void op_shared_set_init(op_shared_set *s, const char *ns)
 {
@@ -144,11 +99,11 @@ char *op_shared_form(const op_pipeline *p, int with_sheets)
         return NULL;
     }
     cJSON_AddItemToObject(form, "shared", sh);
-    str(sh, "group", p->shared_group);
-    str(sh, "dedicatedGroup", p->group);
-    str(sh, "dlqTopic", p->dlq_topic);
-    cJSON *ingest = obj(sh, "ingest");
-    num(ingest, "maxBodyBytes", (double)p->max_body_bytes);
+    op_jb_str(sh, "group", p->shared_group);
+    op_jb_str(sh, "dedicatedGroup", p->group);
+    op_jb_str(sh, "dlqTopic", p->dlq_topic);
+    cJSON *ingest = op_jb_obj(sh, "ingest");
+    op_jb_num(ingest, "maxBodyBytes", (double)p->max_body_bytes);
     if (cJSON_GetArraySize(p->allowed_origins) > 0)
         cJSON_AddItemToObject(ingest, "allowedOrigins", cJSON_Duplicate(p->allowed_origins, 1));
     if (!with_sheets) {
@@ -156,17 +111,17 @@ char *op_shared_form(const op_pipeline *p, int with_sheets)
         cJSON_Delete(form);
         return text;
     }
-    cJSON *sheets = obj(sh, "sheets");
-    cJSON *ids = arr(sheets, "spreadsheetIds");
+    cJSON *sheets = op_jb_obj(sh, "sheets");
+    cJSON *ids = op_jb_arr(sheets, "spreadsheetIds");
     cJSON_AddItemToArray(ids, cJSON_CreateString(p->spreadsheet_id));
     cJSON_ArrayForEach(item, p->more_spreadsheets)
         if (cJSON_IsString(item))
             cJSON_AddItemToArray(ids, cJSON_CreateString(item->valuestring));
-    str(sheets, "sheet", p->sheet);
-    num(sheets, "batchRows", p->batch_rows);
+    op_jb_str(sheets, "sheet", p->sheet);
+    op_jb_num(sheets, "batchRows", p->batch_rows);
     char cred[512];
     snprintf(cred, sizeof cred, "%s/%s", p->google_credentials.name, p->google_credentials.key);
-    str(sheets, "credentials", cred);
+    op_jb_str(sheets, "credentials", cred);
     char *text = cJSON_PrintUnformatted(form);
     cJSON_Delete(form);
     return text;
@@ -176,14 +131,14 @@ static void labels(cJSON *o, const char *component, int selector_only)
 {
     char name[64];
     snprintf(name, sizeof name, "formpipe-%s", component);
-    str(o, "app.kubernetes.io/name", name);
-    str(o, "app.kubernetes.io/instance", OP_SHARED_NAME);
-    str(o, "app.kubernetes.io/component", component);
+    op_jb_str(o, "app.kubernetes.io/name", name);
+    op_jb_str(o, "app.kubernetes.io/instance", OP_SHARED_NAME);
+    op_jb_str(o, "app.kubernetes.io/component", component);
     if (selector_only)
         return;
-    str(o, "app.kubernetes.io/part-of", "formpipe");
-    str(o, "app.kubernetes.io/managed-by", "formpipe-operator");
-    str(o, OP_SHARED_LABEL, "true");
+    op_jb_str(o, "app.kubernetes.io/part-of", "formpipe");
+    op_jb_str(o, "app.kubernetes.io/managed-by", "formpipe-operator");
+    op_jb_str(o, OP_SHARED_LABEL, "true");
 }
 
 /* apiVersion, kind, metadata (name, namespace, labels; no owner). */
@@ -191,12 +146,12 @@ static cJSON *skeleton(const op_shared_set *s, op_shared_kind kind, const char *
 {
     const op_child_type *t = &op_child_types[op_shared_types[kind].like];
     cJSON *o = cJSON_CreateObject();
-    str(o, "apiVersion", t->api_version);
-    str(o, "kind", t->kind);
-    cJSON *md = obj(o, "metadata");
-    str(md, "name", op_shared_types[kind].name);
-    str(md, "namespace", s->ns);
-    labels(obj(md, "labels"), component, 0);
+    op_jb_str(o, "apiVersion", t->api_version);
+    op_jb_str(o, "kind", t->kind);
+    cJSON *md = op_jb_obj(o, "metadata");
+    op_jb_str(md, "name", op_shared_types[kind].name);
+    op_jb_str(md, "namespace", s->ns);
+    labels(op_jb_obj(md, "labels"), component, 0);
     return o;
 }
 
@@ -224,33 +179,33 @@ static void pod(cJSON *tmd, cJSON *podspec, op_pod_component component, const ch
     op_podspec_apply(settings, tmd, podspec, pp->container, selector);
     cJSON_Delete(selector);
     cJSON_Delete(settings);
-    cJSON *v = push_obj(pp->volumes);
-    str(v, "name", "forms");
-    str(obj(v, "configMap"), "name", OP_SHARED_FORMS);
-    cJSON *m = push_obj(pp->mounts);
-    str(m, "name", "forms");
-    str(m, "mountPath", OP_SHARED_FORMS_DIR);
-    flag(m, "readOnly", 1);
-    argf(pp->args, "--forms-dir=%s", OP_SHARED_FORMS_DIR);
+    cJSON *v = op_jb_push_obj(pp->volumes);
+    op_jb_str(v, "name", "forms");
+    op_jb_str(op_jb_obj(v, "configMap"), "name", OP_SHARED_FORMS);
+    cJSON *m = op_jb_push_obj(pp->mounts);
+    op_jb_str(m, "name", "forms");
+    op_jb_str(m, "mountPath", OP_SHARED_FORMS_DIR);
+    op_jb_flag(m, "readOnly", 1);
+    op_jb_argf(pp->args, "--forms-dir=%s", OP_SHARED_FORMS_DIR);
 }
 
 /* spec (replicas, selector) and the template's metadata of a Deployment; returns the pod spec. */
 static cJSON *deployment(cJSON *o, const char *component, int replicas, cJSON **tmd)
 {
-    cJSON *spec = obj(o, "spec");
-    num(spec, "replicas", replicas);
-    num(spec, "revisionHistoryLimit", 3);
-    labels(obj(obj(spec, "selector"), "matchLabels"), component, 1);
-    cJSON *tmpl = obj(spec, "template");
-    *tmd = obj(tmpl, "metadata");
-    labels(obj(*tmd, "labels"), component, 0);
-    return obj(tmpl, "spec");
+    cJSON *spec = op_jb_obj(o, "spec");
+    op_jb_num(spec, "replicas", replicas);
+    op_jb_num(spec, "revisionHistoryLimit", 3);
+    labels(op_jb_obj(op_jb_obj(spec, "selector"), "matchLabels"), component, 1);
+    cJSON *tmpl = op_jb_obj(spec, "template");
+    *tmd = op_jb_obj(tmpl, "metadata");
+    labels(op_jb_obj(*tmd, "labels"), component, 0);
+    return op_jb_obj(tmpl, "spec");
 }
 
 static cJSON *build_configmap(const op_shared_set *s)
 {
     cJSON *o = skeleton(s, OP_SHARED_CONFIGMAP, "forms");
-    cJSON *data = obj(o, "data");
+    cJSON *data = op_jb_obj(o, "data");
     size_t in_len = 1, out_len = 1;
     for (size_t i = 0; i < s->n; i++)
         *(i < s->n_in ? &in_len : &out_len) += strlen(s->m[i].name) + 1;
@@ -263,13 +218,13 @@ static cJSON *build_configmap(const op_shared_set *s)
         if (i < s->n_in) {
             char key[128];
             snprintf(key, sizeof key, "%s.json", s->m[i].name);
-            str(data, key, s->m[i].form);
+            op_jb_str(data, key, s->m[i].form);
         }
     }
-    cJSON *ann = obj(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "annotations");
+    cJSON *ann = op_jb_obj(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "annotations");
     if (in && out) {
-        str(ann, OP_SHARED_MEMBERS_ANNOTATION, in);
-        str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, out);
+        op_jb_str(ann, OP_SHARED_MEMBERS_ANNOTATION, in);
+        op_jb_str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, out);
     } else {   /* out of memory */
         cJSON_Delete(o);
         o = NULL;
@@ -285,41 +240,41 @@ static cJSON *build_ingest(const op_shared_set *s, const op_defaults *d, const o
     cJSON *ps = deployment(o, "ingest", cfg->ingest_replicas, &tmd);
     op_pod_parts pp;
     pod(tmd, ps, OP_POD_INGEST, d->image_ingest, d, &pp);
-    argf(pp.args, "--port=%d", OP_CHILD_INGEST_PORT);
-    argf(pp.args, "--max-body-bytes=%d", MAX_BODY_BYTES);
-    argf(pp.args, "--rate-limit=%lld", cfg->ingest_rate_limit);
-    argf(pp.args, "--rate-burst=%lld", cfg->ingest_rate_burst);
+    op_jb_argf(pp.args, "--port=%d", OP_CHILD_INGEST_PORT);
+    op_jb_argf(pp.args, "--max-body-bytes=%d", MAX_BODY_BYTES);
+    op_jb_argf(pp.args, "--rate-limit=%lld", cfg->ingest_rate_limit);
+    op_jb_argf(pp.args, "--rate-burst=%lld", cfg->ingest_rate_burst);
     op_child_ingest_common(&pp, 0, d);
     op_pipeline def = default_settings(d);
     op_child_kafka_settings(&pp, &def, NULL);
     op_child_served_port(pp.container, "http", OP_CHILD_INGEST_PORT);
-    cJSON *admin = push_obj(cJSON_GetObjectItemCaseSensitive(pp.container, "ports"));
-    str(admin, "name", "admin");
-    num(admin, "containerPort", OP_CHILD_ADMIN_PORT);
-    str(admin, "protocol", "TCP");
+    cJSON *admin = op_jb_push_obj(cJSON_GetObjectItemCaseSensitive(pp.container, "ports"));
+    op_jb_str(admin, "name", "admin");
+    op_jb_num(admin, "containerPort", OP_CHILD_ADMIN_PORT);
+    op_jb_str(admin, "protocol", "TCP");
     return o;
 }
 
 static cJSON *build_service(const op_shared_set *s)
 {
     cJSON *o = skeleton(s, OP_SHARED_INGEST_SERVICE, "ingest");
-    cJSON *spec = obj(o, "spec");
-    str(spec, "type", "ClusterIP");
-    labels(obj(spec, "selector"), "ingest", 1);
-    cJSON *port = push_obj(arr(spec, "ports"));
-    str(port, "name", "http");
-    num(port, "port", 80);
-    str(port, "targetPort", "http");
-    str(port, "protocol", "TCP");
+    cJSON *spec = op_jb_obj(o, "spec");
+    op_jb_str(spec, "type", "ClusterIP");
+    labels(op_jb_obj(spec, "selector"), "ingest", 1);
+    cJSON *port = op_jb_push_obj(op_jb_arr(spec, "ports"));
+    op_jb_str(port, "name", "http");
+    op_jb_num(port, "port", 80);
+    op_jb_str(port, "targetPort", "http");
+    op_jb_str(port, "protocol", "TCP");
     return o;
 }
 
 static cJSON *build_pdb(const op_shared_set *s, op_shared_kind kind, const char *component)
 {
     cJSON *o = skeleton(s, kind, component);
-    cJSON *spec = obj(o, "spec");
-    num(spec, "maxUnavailable", 1);
-    labels(obj(obj(spec, "selector"), "matchLabels"), component, 1);
+    cJSON *spec = op_jb_obj(o, "spec");
+    op_jb_num(spec, "maxUnavailable", 1);
+    labels(op_jb_obj(op_jb_obj(spec, "selector"), "matchLabels"), component, 1);
     return o;
 }
 
@@ -329,8 +284,8 @@ static cJSON *build_consumer(const op_shared_set *s, const op_defaults *d)
     cJSON *ps = deployment(o, "consumer", s->consumer_replicas, &tmd);
     op_pod_parts pp;
     pod(tmd, ps, OP_POD_CONSUMER, d->image_consumer, d, &pp);
-    argf(pp.args, "--group=%s", s->group);
-    argf(pp.args, "--admin-port=%d", OP_CHILD_ADMIN_PORT);
+    op_jb_argf(pp.args, "--group=%s", s->group);
+    op_jb_argf(pp.args, "--admin-port=%d", OP_CHILD_ADMIN_PORT);
     op_pipeline def = default_settings(d);
     op_child_kafka_settings(&pp, &def, NULL);
     op_child_redis_settings(&pp, &def);
@@ -342,11 +297,11 @@ static cJSON *build_consumer(const op_shared_set *s, const op_defaults *d)
  * <dir>/<secret>/, with the keys the members name. */
 static void credentials_volume(const op_shared_set *s, cJSON *volumes, cJSON *mounts)
 {
-    cJSON *v = push_obj(volumes);
-    str(v, "name", "credentials");
-    cJSON *proj = obj(v, "projected");
-    num(proj, "defaultMode", 0440);
-    cJSON *sources = arr(proj, "sources");
+    cJSON *v = op_jb_push_obj(volumes);
+    op_jb_str(v, "name", "credentials");
+    cJSON *proj = op_jb_obj(v, "projected");
+    op_jb_num(proj, "defaultMode", 0440);
+    cJSON *sources = op_jb_arr(proj, "sources");
     for (size_t i = 0; i < s->n_in; i++) {
         size_t first = i;   /* the first member naming this Secret carries every key of it */
         for (size_t j = 0; j < i && first == i; j++)
@@ -354,9 +309,9 @@ static void credentials_volume(const op_shared_set *s, cJSON *volumes, cJSON *mo
                 first = j;
         if (first != i)
             continue;
-        cJSON *secret = obj(push_obj(sources), "secret");
-        str(secret, "name", s->m[i].secret);
-        cJSON *items = arr(secret, "items");
+        cJSON *secret = op_jb_obj(op_jb_push_obj(sources), "secret");
+        op_jb_str(secret, "name", s->m[i].secret);
+        cJSON *items = op_jb_arr(secret, "items");
         for (size_t j = i; j < s->n_in; j++) {
             if (strcmp(s->m[j].secret, s->m[i].secret) != 0)
                 continue;
@@ -365,48 +320,48 @@ static void credentials_volume(const op_shared_set *s, cJSON *volumes, cJSON *mo
                 seen = strcmp(s->m[k].secret, s->m[j].secret) == 0 && strcmp(s->m[k].key, s->m[j].key) == 0;
             if (seen)
                 continue;
-            cJSON *item = push_obj(items);
+            cJSON *item = op_jb_push_obj(items);
             char path[512];
             snprintf(path, sizeof path, "%s/%s", s->m[j].secret, s->m[j].key);
-            str(item, "key", s->m[j].key);
-            str(item, "path", path);
+            op_jb_str(item, "key", s->m[j].key);
+            op_jb_str(item, "path", path);
         }
     }
-    cJSON *m = push_obj(mounts);
-    str(m, "name", "credentials");
-    str(m, "mountPath", OP_SHARED_CREDENTIALS_DIR);
-    flag(m, "readOnly", 1);
+    cJSON *m = op_jb_push_obj(mounts);
+    op_jb_str(m, "name", "credentials");
+    op_jb_str(m, "mountPath", OP_SHARED_CREDENTIALS_DIR);
+    op_jb_flag(m, "readOnly", 1);
 }
 
 static cJSON *build_cronjob(const op_shared_set *s, const op_defaults *d, const op_shared_config *cfg)
 {
     cJSON *o = skeleton(s, OP_SHARED_FLUSH_CRONJOB, "flush");
-    cJSON *spec = obj(o, "spec");
-    str(spec, "schedule", cfg->flush_schedule);
-    str(spec, "concurrencyPolicy", "Forbid");
-    flag(spec, "suspend", s->suspended);
-    num(spec, "startingDeadlineSeconds", 60);
-    num(spec, "successfulJobsHistoryLimit", 3);
-    num(spec, "failedJobsHistoryLimit", 3);
-    cJSON *jobspec = obj(obj(spec, "jobTemplate"), "spec");
-    num(jobspec, "backoffLimit", 1);
-    num(jobspec, "activeDeadlineSeconds", (double)cfg->flush_deadline_s);
-    cJSON *tmpl = obj(jobspec, "template");
-    cJSON *tmd = obj(tmpl, "metadata");
-    labels(obj(tmd, "labels"), "flush", 0);
-    cJSON *podspec = obj(tmpl, "spec");
-    str(podspec, "restartPolicy", "Never");
+    cJSON *spec = op_jb_obj(o, "spec");
+    op_jb_str(spec, "schedule", cfg->flush_schedule);
+    op_jb_str(spec, "concurrencyPolicy", "Forbid");
+    op_jb_flag(spec, "suspend", s->suspended);
+    op_jb_num(spec, "startingDeadlineSeconds", 60);
+    op_jb_num(spec, "successfulJobsHistoryLimit", 3);
+    op_jb_num(spec, "failedJobsHistoryLimit", 3);
+    cJSON *jobspec = op_jb_obj(op_jb_obj(spec, "jobTemplate"), "spec");
+    op_jb_num(jobspec, "backoffLimit", 1);
+    op_jb_num(jobspec, "activeDeadlineSeconds", (double)cfg->flush_deadline_s);
+    cJSON *tmpl = op_jb_obj(jobspec, "template");
+    cJSON *tmd = op_jb_obj(tmpl, "metadata");
+    labels(op_jb_obj(tmd, "labels"), "flush", 0);
+    cJSON *podspec = op_jb_obj(tmpl, "spec");
+    op_jb_str(podspec, "restartPolicy", "Never");
     op_pod_parts pp;
     pod(tmd, podspec, OP_POD_FLUSH, d->image_flush, d, &pp);
-    argf(pp.args, "--credentials-dir=%s", OP_SHARED_CREDENTIALS_DIR);
-    argf(pp.args, "--writes-per-minute=%d", cfg->flush_writes_per_minute);
-    argf(pp.args, "--termination-log=%s", "/dev/termination-log");
-    str(pp.container, "terminationMessagePath", "/dev/termination-log");
-    str(pp.container, "terminationMessagePolicy", "FallbackToLogsOnError");
+    op_jb_argf(pp.args, "--credentials-dir=%s", OP_SHARED_CREDENTIALS_DIR);
+    op_jb_argf(pp.args, "--writes-per-minute=%d", cfg->flush_writes_per_minute);
+    op_jb_argf(pp.args, "--termination-log=%s", "/dev/termination-log");
+    op_jb_str(pp.container, "terminationMessagePath", "/dev/termination-log");
+    op_jb_str(pp.container, "terminationMessagePolicy", "FallbackToLogsOnError");
     long long deadline = cfg->flush_deadline_s;
-    argf(pp.args, "--max-run-time=%llds", deadline > 60 ? deadline - 30 : deadline / 2);
+    op_jb_argf(pp.args, "--max-run-time=%llds", deadline > 60 ? deadline - 30 : deadline / 2);
     if (d->sheets_api_url && *d->sheets_api_url)
-        argf(pp.args, "--sheets-api-url=%s", d->sheets_api_url);
+        op_jb_argf(pp.args, "--sheets-api-url=%s", d->sheets_api_url);
     credentials_volume(s, pp.volumes, pp.mounts);
     op_pipeline def = default_settings(d);
     op_child_redis_settings(&pp, &def);

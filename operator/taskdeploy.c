@@ -6,61 +6,43 @@
 #include <stdlib.h>
 
 #include "children.h"
+#include "jsonb.h"
 #include "podspec.h"
-
-static void str(cJSON *o, const char *k, const char *v)
-{
-    cJSON_AddStringToObject(o, k, v);
-}
-
-/* One argument "--name=value" (printf-style) appended to args. */
-static void arg(cJSON *args, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void arg(cJSON *args, const char *fmt, ...)
-{
-    char *buf = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&buf, fmt, ap);   /* any length: an e-mail template is a value too */
-    va_end(ap);
-    cJSON_AddItemToArray(args, n < 0 ? cJSON_CreateNull() : cJSON_CreateString(buf));   /* null: the apply fails loudly */
-    free(buf);
-}
 
 /* The labels of the task's objects; selector_only: the three the Deployment selects on. */
 static void labels(cJSON *o, const op_task *t, int selector_only)
 {
-    str(o, "app.kubernetes.io/name", "formpipe-task");
-    str(o, "app.kubernetes.io/instance", t->name);
-    str(o, "app.kubernetes.io/component", "task");
+    op_jb_str(o, "app.kubernetes.io/name", "formpipe-task");
+    op_jb_str(o, "app.kubernetes.io/instance", t->name);
+    op_jb_str(o, "app.kubernetes.io/component", "task");
     if (selector_only)
         return;
-    str(o, "app.kubernetes.io/part-of", "formpipe");
-    str(o, "app.kubernetes.io/managed-by", "formpipe-operator");
-    str(o, "formpipe.io/pipeline", t->pipeline);
-    str(o, "formpipe.io/task", t->name);
+    op_jb_str(o, "app.kubernetes.io/part-of", "formpipe");
+    op_jb_str(o, "app.kubernetes.io/managed-by", "formpipe-operator");
+    op_jb_str(o, "formpipe.io/pipeline", t->pipeline);
+    op_jb_str(o, "formpipe.io/task", t->name);
 }
 
 /* --filter for each spec.filter condition (the built-in kinds). */
 static void filter_args(const op_task *t, const op_pod_parts *pp)
 {
     for (int i = 0; i < t->nfilter; i++)
-        arg(pp->args, "--filter=%s", t->filter[i]);
+        op_jb_argf(pp->args, "--filter=%s", t->filter[i]);
 }
 
 /* What formpipe-task's runner needs whatever the kind (webhook, email): where to read,
  * its group and dead letters, attempts, backoff, the filter. */
 static void runner_args(const op_task *t, const op_task_route *r, const op_pod_parts *pp)
 {
-    arg(pp->args, "--kind=%s", op_task_kinds[t->kind].name);
-    arg(pp->args, "--topic=%s", r->topic);
-    arg(pp->args, "--group=%s", r->group);
-    arg(pp->args, "--dlq-topic=%s", r->dlq_topic);
-    arg(pp->args, "--max-attempts=%d", t->max_attempts);
-    arg(pp->args, "--concurrency=%d", t->concurrency);
-    arg(pp->args, "--backoff-initial=%dms", t->backoff_initial_ms);
-    arg(pp->args, "--backoff-max=%ds", t->backoff_max_s);
-    arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
+    op_jb_argf(pp->args, "--kind=%s", op_task_kinds[t->kind].name);
+    op_jb_argf(pp->args, "--topic=%s", r->topic);
+    op_jb_argf(pp->args, "--group=%s", r->group);
+    op_jb_argf(pp->args, "--dlq-topic=%s", r->dlq_topic);
+    op_jb_argf(pp->args, "--max-attempts=%d", t->max_attempts);
+    op_jb_argf(pp->args, "--concurrency=%d", t->concurrency);
+    op_jb_argf(pp->args, "--backoff-initial=%dms", t->backoff_initial_ms);
+    op_jb_argf(pp->args, "--backoff-max=%ds", t->backoff_max_s);
+    op_jb_argf(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
     filter_args(t, pp);
 }
 
@@ -74,30 +56,30 @@ static void runner_args(const op_task *t, const op_task_route *r, const op_pod_p
 static void moderate_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
 {
     const cJSON *it;
-    arg(pp->args, "--kind=moderate");
-    arg(pp->args, "--topic=%s", r->topic);
-    arg(pp->args, "--group=%s", r->group);
-    arg(pp->args, "--dlq-topic=%s", r->dlq_topic);
-    arg(pp->args, "--output-topic=%s", r->stream_topic);
-    arg(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
-    arg(pp->args, "--moderate-words-file=%s/%s", OP_TASK_WORDS_DIR, t->words_key);
-    arg(pp->args, "--moderate-threshold=%d", t->threshold);
+    op_jb_argf(pp->args, "--kind=moderate");
+    op_jb_argf(pp->args, "--topic=%s", r->topic);
+    op_jb_argf(pp->args, "--group=%s", r->group);
+    op_jb_argf(pp->args, "--dlq-topic=%s", r->dlq_topic);
+    op_jb_argf(pp->args, "--output-topic=%s", r->stream_topic);
+    op_jb_argf(pp->args, "--admin-port=%d", OP_TASK_ADMIN_PORT);
+    op_jb_argf(pp->args, "--moderate-words-file=%s/%s", OP_TASK_WORDS_DIR, t->words_key);
+    op_jb_argf(pp->args, "--moderate-threshold=%d", t->threshold);
     /* transactional.id <group>.<pod name>: one per replica, kept by a restarted container */
     cJSON *pod = cJSON_CreateObject();
-    str(pod, "name", "FORMPIPE_POD_NAME");
-    str(cJSON_AddObjectToObject(cJSON_AddObjectToObject(pod, "valueFrom"), "fieldRef"), "fieldPath", "metadata.name");
+    op_jb_str(pod, "name", "FORMPIPE_POD_NAME");
+    op_jb_str(cJSON_AddObjectToObject(cJSON_AddObjectToObject(pod, "valueFrom"), "fieldRef"), "fieldPath", "metadata.name");
     cJSON_AddItemToArray(pp->env, pod);
     cJSON_ArrayForEach(it, t->fields)
-        arg(pp->args, "--moderate-field=%s", it->valuestring);
+        op_jb_argf(pp->args, "--moderate-field=%s", it->valuestring);
     filter_args(t, pp);
     cJSON *v = cJSON_CreateObject();
-    str(v, "name", "words");
+    op_jb_str(v, "name", "words");
     cJSON *cm = cJSON_AddObjectToObject(v, "configMap");
-    str(cm, "name", t->words_configmap);
+    op_jb_str(cm, "name", t->words_configmap);
     cJSON_AddItemToArray(pp->volumes, v);
     cJSON *m = cJSON_CreateObject();
-    str(m, "name", "words");
-    str(m, "mountPath", OP_TASK_WORDS_DIR);
+    op_jb_str(m, "name", "words");
+    op_jb_str(m, "mountPath", OP_TASK_WORDS_DIR);
     cJSON_AddBoolToObject(m, "readOnly", 1);
     cJSON_AddItemToArray(pp->mounts, m);
     op_child_kafka_settings(pp, p, NULL);
@@ -108,14 +90,14 @@ static void moderate_container(const op_task *t, const op_pipeline *p, const op_
 static void webhook_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
 {
     runner_args(t, r, pp);
-    arg(pp->args, "--webhook-url=%s", t->url);
-    arg(pp->args, "--webhook-timeout=%ds", t->timeout_s);
-    arg(pp->args, "--webhook-mode=%s", t->content_mode);
+    op_jb_argf(pp->args, "--webhook-url=%s", t->url);
+    op_jb_argf(pp->args, "--webhook-timeout=%ds", t->timeout_s);
+    op_jb_argf(pp->args, "--webhook-mode=%s", t->content_mode);
     if (t->allow_http)
-        arg(pp->args, "--webhook-allow-http");
+        op_jb_argf(pp->args, "--webhook-allow-http");
     if (t->secret.name) {
         op_child_secret_volume(pp->volumes, pp->mounts, "webhook-secret", &t->secret, t->secret.key, OP_TASK_WEBHOOK_DIR);
-        arg(pp->args, "--webhook-secret-file=%s/%s", OP_TASK_WEBHOOK_DIR, t->secret.key);
+        op_jb_argf(pp->args, "--webhook-secret-file=%s/%s", OP_TASK_WEBHOOK_DIR, t->secret.key);
     }
     op_child_kafka_settings(pp, p, NULL);
     op_child_served_port(pp->container, "admin", OP_TASK_ADMIN_PORT);
@@ -126,28 +108,28 @@ static void webhook_container(const op_task *t, const op_pipeline *p, const op_t
 static void email_container(const op_task *t, const op_pipeline *p, const op_task_route *r, const op_pod_parts *pp)
 {
     runner_args(t, r, pp);
-    arg(pp->args, "--email-smtp-dir=%s", OP_TASK_SMTP_DIR);
-    arg(pp->args, "--email-pipeline=%s/%s", t->ns, t->pipeline);
-    arg(pp->args, "--email-task=%s", t->name);
-    arg(pp->args, "--email-from=%s", t->from);
-    arg(pp->args, "--email-to-field=%s", t->to_field);
-    arg(pp->args, "--email-subject=%s", t->subject);
-    arg(pp->args, "--email-text=%s", t->text);
+    op_jb_argf(pp->args, "--email-smtp-dir=%s", OP_TASK_SMTP_DIR);
+    op_jb_argf(pp->args, "--email-pipeline=%s/%s", t->ns, t->pipeline);
+    op_jb_argf(pp->args, "--email-task=%s", t->name);
+    op_jb_argf(pp->args, "--email-from=%s", t->from);
+    op_jb_argf(pp->args, "--email-to-field=%s", t->to_field);
+    op_jb_argf(pp->args, "--email-subject=%s", t->subject);
+    op_jb_argf(pp->args, "--email-text=%s", t->text);
     if (t->html)
-        arg(pp->args, "--email-html=%s", t->html);
-    arg(pp->args, "--email-rate=%d", t->rate_per_second);
-    arg(pp->args, "--email-timeout=%ds", t->timeout_s);
-    arg(pp->args, "--email-max-connections=%d", t->max_connections);
-    arg(pp->args, "--email-sent-ttl=%dh", t->sent_ttl_hours);
+        op_jb_argf(pp->args, "--email-html=%s", t->html);
+    op_jb_argf(pp->args, "--email-rate=%d", t->rate_per_second);
+    op_jb_argf(pp->args, "--email-timeout=%ds", t->timeout_s);
+    op_jb_argf(pp->args, "--email-max-connections=%d", t->max_connections);
+    op_jb_argf(pp->args, "--email-sent-ttl=%dh", t->sent_ttl_hours);
     cJSON *v = cJSON_CreateObject();
-    str(v, "name", "smtp");
+    op_jb_str(v, "name", "smtp");
     cJSON *secret = cJSON_AddObjectToObject(v, "secret");
-    str(secret, "secretName", t->smtp_secret);
+    op_jb_str(secret, "secretName", t->smtp_secret);
     cJSON_AddNumberToObject(secret, "defaultMode", 0440);
     cJSON_AddItemToArray(pp->volumes, v);
     cJSON *m = cJSON_CreateObject();
-    str(m, "name", "smtp");
-    str(m, "mountPath", OP_TASK_SMTP_DIR);
+    op_jb_str(m, "name", "smtp");
+    op_jb_str(m, "mountPath", OP_TASK_SMTP_DIR);
     cJSON_AddBoolToObject(m, "readOnly", 1);
     cJSON_AddItemToArray(pp->mounts, m);
     op_child_redis_settings(pp, p);
@@ -176,12 +158,12 @@ static void team_container(const op_task *t, const op_pipeline *p, const op_task
                      cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "value"))
                          ? cJSON_GetObjectItemCaseSensitive(it, "value")->valuestring : "");
     cJSON *tmp = cJSON_CreateObject();
-    str(tmp, "name", "tmp");
+    op_jb_str(tmp, "name", "tmp");
     cJSON_AddObjectToObject(tmp, "emptyDir");
     cJSON_AddItemToArray(pp->volumes, tmp);
     cJSON *m = cJSON_CreateObject();
-    str(m, "name", "tmp");
-    str(m, "mountPath", "/tmp");
+    op_jb_str(m, "name", "tmp");
+    op_jb_str(m, "mountPath", "/tmp");
     cJSON_AddItemToArray(pp->mounts, m);
 }
 
@@ -200,18 +182,18 @@ cJSON *op_taskdeploy_build(const op_task *t, const op_pipeline *p, const op_task
     char name[128];
     op_task_deployment_name(t, name, sizeof name);
     cJSON *o = cJSON_CreateObject();
-    str(o, "apiVersion", "apps/v1");
-    str(o, "kind", "Deployment");
+    op_jb_str(o, "apiVersion", "apps/v1");
+    op_jb_str(o, "kind", "Deployment");
     cJSON *md = cJSON_AddObjectToObject(o, "metadata");
-    str(md, "name", name);
-    str(md, "namespace", t->ns);
+    op_jb_str(md, "name", name);
+    op_jb_str(md, "namespace", t->ns);
     labels(cJSON_AddObjectToObject(md, "labels"), t, 0);
     cJSON *ref = cJSON_CreateObject();
     cJSON_AddItemToArray(cJSON_AddArrayToObject(md, "ownerReferences"), ref);
-    str(ref, "apiVersion", OP_API_VERSION);
-    str(ref, "kind", OP_TASK_KIND);
-    str(ref, "name", t->name);
-    str(ref, "uid", t->uid);
+    op_jb_str(ref, "apiVersion", OP_API_VERSION);
+    op_jb_str(ref, "kind", OP_TASK_KIND);
+    op_jb_str(ref, "name", t->name);
+    op_jb_str(ref, "uid", t->uid);
     cJSON_AddBoolToObject(ref, "controller", 1);
     cJSON_AddBoolToObject(ref, "blockOwnerDeletion", 1);
 
