@@ -389,8 +389,7 @@ int op_shared_owned(const cJSON *o)
            strcmp(op_spec_str(l, "app.kubernetes.io/managed-by", ""), "formpipe-operator") == 0;
 }
 
-/* True when name is an item of the comma-separated list. */
-static int listed(const char *list, const char *name)
+int op_shared_listed(const char *list, const char *name)
 {
     size_t n = strlen(name);
     for (const char *at = list; at && *at;) {
@@ -406,9 +405,9 @@ static int listed(const char *list, const char *name)
 int op_shared_membership(const cJSON *configmap, const char *name)
 {
     const cJSON *ann = op_spec_member(op_spec_member(configmap, "metadata"), "annotations");
-    if (listed(op_spec_str(ann, OP_SHARED_MEMBERS_ANNOTATION, NULL), name))
+    if (op_shared_listed(op_spec_str(ann, OP_SHARED_MEMBERS_ANNOTATION, NULL), name))
         return 1;
-    return listed(op_spec_str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, NULL), name) ? -1 : 0;
+    return op_shared_listed(op_spec_str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, NULL), name) ? -1 : 0;
 }
 
 /* The children of a dedicated pipeline, by the parts they serve. */

@@ -145,4 +145,7 @@ typedef struct op_mode_plan {
  * of the ConfigMap. */
 void op_shared_plan(const op_mode_facts *f, op_mode_plan *out);
 
+/* True when name is an item of the comma-separated list (NULL: none). */
+int op_shared_listed(const char *list, const char *name);
+
 #endif

@@ -48,20 +48,6 @@ static void keys_free(keys *ks)
     free(ks->k);
 }
 
-/* True when name is an item of the comma-separated list (NULL: none). */
-static int listed(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *at = list; at && *at;) {
-        const char *end = strchr(at, ',');
-        size_t len = end ? (size_t)(end - at) : strlen(at);
-        if (len == n && memcmp(at, name, n) == 0)
-            return 1;
-        at = end ? end + 1 : NULL;
-    }
-    return 0;
-}
-
 /* True when obj (a FormPipeline) belongs in the shared set. */
 static int is_member(const cJSON *obj)
 {
@@ -141,7 +127,7 @@ static int gather(const op_sharedrec_env *env, const char *ns, op_shared_set *s,
         const char *name = ks.k[i] + ks.plen;
         if (p) {
             t->partitions += op_spec_num(status, "partitions", p->partitions);
-            char *form = op_shared_form(p, !listed(env->tab_taken, name));
+            char *form = op_shared_form(p, !op_shared_listed(env->tab_taken, name));
             rc = form ? op_shared_set_add(s, name, form, p->google_credentials.name, p->google_credentials.key)
                       : FP_ENOMEM;
             free(form);
