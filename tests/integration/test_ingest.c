@@ -70,37 +70,9 @@ static struct answer request(const char *method, const char *path, const char *c
                              const char *extra_header)
 {
     char url[256];
-    fp_buf b, h;
-    fp_buf_init(&b, 1 << 20);
-    fp_buf_init(&h, 1 << 16);
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *c = curl_easy_init();
-    struct curl_slist *hs = NULL;
-    char ct[128];
-    if (ctype) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
-        hs = curl_slist_append(hs, ct);
-    }
-    if (extra_header)
-        hs = curl_slist_append(hs, extra_header);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    if (strcmp(method, "POST") != 0)
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     struct answer a = {0, NULL, NULL};
-    cr_assert_eq(curl_easy_perform(c), CURLE_OK, "request to %s", url);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hs);
-    a.body = fp_buf_take(&b);
-    a.headers = fp_buf_take(&h);
+    a.status = tk_http_request(method, url, ctype, body, extra_header, &a.headers, &a.body);
     return a;
 }
 
