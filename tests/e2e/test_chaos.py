@@ -12,6 +12,8 @@ every id that got 202 is in the sheet exactly once and no other row exists. Pois
 messages (not CloudEvents, another pipeline's source, a repeated field) go to the topic
 among the faults and a field is added and removed mid-run: every poison message is a
 dead letter, nothing else is, and the pipeline is Progressing at the end.
+FORMPIPE_CHAOS_MODE=Shared runs the pipeline on its namespace's shared workloads (the
+form change then reaches the running ingest and consumer through the shared ConfigMap).
 Run after every other test (it replaces the single Kafka broker)."""
 import json, os, random, subprocess, sys, threading, time, urllib.request
 
@@ -20,6 +22,8 @@ from e2e import (ROOT, SHEETS, STACK_LOGS, TESTENV, check, condition, finish, ka
                  post_all, ready, sanitizer_reports, sheet_values, stack, status, submission, until, verify_sheet)
 
 SUBMISSIONS = int(os.environ.get("FORMPIPE_CHAOS_SUBMISSIONS", "100000"))
+# FORMPIPE_CHAOS_MODE=Shared: the pipeline runs on its namespace's shared workloads
+MODE = os.environ.get("FORMPIPE_CHAOS_MODE", "Dedicated")
 KEYS = 1000
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 STOP = threading.Event()
@@ -141,10 +145,10 @@ def change_form(ns, name, sheet):
     """Mid-run form changes while submissions flow: a field is added, later removed."""
     city = "    - {name: city, type: string, maxLength: 50}\n"
     if not STOP.wait(SUBMISSIONS / 3000):
-        kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, city))
+        kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, city, spec="  mode: %s\n" % MODE))
         count("form change: field added")
     if not STOP.wait(SUBMISSIONS / 3000):
-        kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6))
+        kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, spec="  mode: %s\n" % MODE))
         count("form change: field removed")
 
 
@@ -169,7 +173,8 @@ def redis_cli(*args):
 def kafka_whereabouts(ns, name, lost):
     """Where the lost ids are in the topic (partition, offset) and how far the consumer
     group has committed: tells a producer-side loss from a consumer-side skip."""
-    topic, group = "forms.%s.%s" % (ns, name), "formpipe.%s.%s" % (ns, name)
+    topic = "forms.%s.%s" % (ns, name)
+    group = "formpipe.%s.%s" % (ns, "formpipe-shared" if MODE == "Shared" else name)
     bootstrap = os.environ["FORMPIPE_KAFKA_BOOTSTRAP"]
     dump = subprocess.run([TESTENV, "kafka-tool", "tools.consumer.ConsoleConsumer", "--bootstrap-server", bootstrap,
                            "--topic", topic, "--from-beginning", "--timeout-ms", "20000",
@@ -208,13 +213,17 @@ def diagnose(ns, name, sheet, accepted):
     print("  logs kept in %s" % keep, flush=True)
 
 
+def flush_cronjob(name):
+    return "cronjob/" + ("formpipe-shared-flush" if MODE == "Shared" else name + "-flush")
+
+
 def flusher(ns, name):
     """Starts a flush Job every 10 s (the CronJob fires every minute as well)."""
     n = 0
     while not STOP.wait(10):
         n += 1
         subprocess.run(["kubectl", "create", "job", "-n", ns, "%s-chaos-%d" % (name, n),
-                        "--from=cronjob/%s-flush" % name], capture_output=True)
+                        "--from=" + flush_cronjob(name)], capture_output=True)
 
 
 def main():
@@ -227,7 +236,7 @@ def main():
     ns, name, sheet = "chaos-%d" % os.getpid(), "chaos-%d" % os.getpid(), "chaos-sheet-%d" % os.getpid()
     stack("namespace", ns)
     stack("sheet", sheet)
-    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6))
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, spec="  mode: %s\n" % MODE))
     until("FormPipeline Ready", lambda: ready(ns, name), 180)
     print("  pipeline Ready on 3 brokers after %.0f s" % (time.time() - t_start), flush=True)
 
@@ -254,7 +263,7 @@ def main():
     while len(sheet_values(sheet)) - 1 < len(set(ids)) and time.time() - t1 < 300:
         n += 1
         job = "%s-final-%d" % (name, n)
-        kubectl("create", "job", job, "-n", ns, "--from=cronjob/%s-flush" % name)
+        kubectl("create", "job", job, "-n", ns, "--from=" + flush_cronjob(name))
         until("job %s" % job, lambda: kubectl("get", "job", job, "-n", ns, "-o",
                                               "jsonpath={.status.succeeded}{.status.failed}", check=False), 180)
         time.sleep(2)
