@@ -22,7 +22,7 @@ static long long redis_min_acks;
 static char *redis_sentinels, *redis_master, *redis_password_secret, *google_secret, *sheets_api_url;
 static char *image_ingest, *image_consumer, *image_flush, *image_task, *pull_policy, *lease_name, *lease_ns, *identity;
 static char *admin_bind, *log_level, *workload_log_level, *pod_defaults_file;
-static fp_strlist kafka_properties, ingest_trusted_proxies;
+static fp_strlist kafka_properties, ingest_trusted_proxies, allowed_hosts, allowed_classes, allowed_kafka, allowed_redis;
 static char *ingest_token_key_secret;
 static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout_ms, admin_port;
 static long long lease_duration_ms, renew_deadline_ms, retry_ms;
@@ -57,6 +57,10 @@ static const fp_option options[] = {
     {"shared-switch-delay", FP_OPT_DURATION, "90s", "switching a pipeline to mode: Shared, the Ingress moves this long after its form is in the shared ConfigMap (the kubelet's ConfigMap sync)", 0, 0, 3600000, &shared_switch_delay_ms},
     {"google-credentials-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Google service-account key", 0, 0, 0, &google_secret},
     {"sheets-api-url", FP_OPT_STRING, "", "Sheets API base URL given to flush jobs (default: the real API)", 0, 0, 0, &sheets_api_url},
+    {"allowed-host", FP_OPT_LIST, NULL, "a host pipelines may serve on (spec.ingest.host): a name, or *.domain for any name under it; when given, a pipeline must name an allowed host", 0, 0, 0, &allowed_hosts},
+    {"allowed-ingress-class", FP_OPT_LIST, NULL, "an IngressClass pipelines may name (spec.ingest.ingressClassName); none given: any", 0, 0, 0, &allowed_classes},
+    {"allowed-kafka-bootstrap", FP_OPT_LIST, NULL, "a Kafka bootstrapServers value pipelines may name besides the operator's own; none given: any (the operator's Kafka Secret goes only to its own cluster)", 0, 0, 0, &allowed_kafka},
+    {"allowed-redis-sentinels", FP_OPT_LIST, NULL, "a Redis sentinels value pipelines may name besides the operator's own; none given: any (the operator's Redis password goes only to its own sentinels)", 0, 0, 0, &allowed_redis},
     {"ingest-trusted-proxy", FP_OPT_LIST, NULL, "default address or CIDR of the ingress controller (the ingest's --trusted-proxy) for pipelines that set none", 0, 0, 0, &ingest_trusted_proxies},
     {"ingest-token-key-secret", FP_OPT_STRING, "", "Secret NAME[:KEY] with the key every ingest replica signs submission tokens with", 0, 0, 0, &ingest_token_key_secret},
     {"ingest-image", FP_OPT_STRING, "formpipe/formpipe-ingest:0.1.0", "image of formpipe-ingest", 0, 0, 0, &image_ingest},
@@ -170,7 +174,8 @@ int main(int argc, char **argv)
             .redis_min_replicas_ack = (int)redis_min_acks,
             .sheets_api_url = sheets_api_url, .image_ingest = image_ingest, .image_consumer = image_consumer,
             .image_flush = image_flush, .image_task = image_task, .image_pull_policy = pull_policy, .log_level = workload_log_level,
-            .ingest_trusted_proxies = &ingest_trusted_proxies,
+            .ingest_trusted_proxies = &ingest_trusted_proxies, .allowed_hosts = &allowed_hosts,
+            .allowed_ingress_classes = &allowed_classes, .allowed_kafka = &allowed_kafka, .allowed_redis = &allowed_redis,
         },
         .workers = (int)workers, .resync_ms = resync_ms, .lag_interval_ms = lag_interval_ms,
         .backoff_base_ms = 5, .backoff_max_ms = 1000000,

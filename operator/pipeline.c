@@ -26,6 +26,44 @@ static void secret_ref(const cJSON *o, const char *k, const char *default_key, o
     }
 }
 
+/* True when list is empty or holds value; with hosts, an entry "*.domain" holds every
+ * name under domain (not domain itself). */
+static int allowed(const fp_strlist *list, const char *value, int hosts)
+{
+    if (!list || !list->n)
+        return 1;
+    for (size_t i = 0; i < list->n; i++) {
+        const char *e = list->items[i];
+        if (strcmp(e, value) == 0)
+            return 1;
+        size_t el = strlen(e), vl = strlen(value);
+        if (hosts && el > 2 && e[0] == '*' && e[1] == '.' && vl > el - 1 &&
+            strcmp(value + vl - (el - 1), e + 1) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* #16: a spec naming a host, ingress class or Kafka/Redis endpoint outside the
+ * operator's allowlists is refused with FP_EPERM (Ready=False/NotAllowed, nothing made). */
+static int check_allowed(const op_pipeline *p, const op_defaults *d, fp_error *err)
+{
+    if (d->allowed_hosts && d->allowed_hosts->n && !p->host)
+        return fp_error_set(err, FP_EPERM, "spec.ingest.host: required, the operator serves only allowed hosts");
+    if (p->host && !allowed(d->allowed_hosts, p->host, 1))
+        return fp_error_set(err, FP_EPERM, "spec.ingest.host: %s is not among the operator's allowed hosts", p->host);
+    if (p->ingress_class && !allowed(d->allowed_ingress_classes, p->ingress_class, 0))
+        return fp_error_set(err, FP_EPERM, "spec.ingest.ingressClassName: %s is not among the operator's allowed classes",
+                            p->ingress_class);
+    if (!p->kafka_default && !allowed(d->allowed_kafka, p->kafka_bootstrap, 0))
+        return fp_error_set(err, FP_EPERM, "spec.kafka.bootstrapServers: %s is not among the operator's allowed Kafka clusters",
+                            p->kafka_bootstrap);
+    if (!p->redis_default && !allowed(d->allowed_redis, p->redis_sentinels, 0))
+        return fp_error_set(err, FP_EPERM, "spec.redis.sentinels: %s is not among the operator's allowed Redis sentinels",
+                            p->redis_sentinels);
+    return 0;
+}
+
 /* The type a field is stored with ("string" when the definition names none). */
 static const char *field_type(const cJSON *field)
 {
@@ -307,7 +345,11 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     if (p->shared && (rc = check_shared(spec, err)) < 0)
         return rc;
     p->kafka_bootstrap = op_spec_str(kafka, "bootstrapServers", d->kafka_bootstrap);
-    secret_ref(kafka, "configSecret", "client.properties", d->kafka_config, &p->kafka_config);
+    /* the operator's default Secrets go only to its own endpoints (#16): another cluster
+     * named in a spec never receives the default credentials */
+    p->kafka_default = d->kafka_bootstrap && p->kafka_bootstrap && strcmp(p->kafka_bootstrap, d->kafka_bootstrap) == 0;
+    secret_ref(kafka, "configSecret", "client.properties", p->kafka_default ? d->kafka_config : (op_secret_ref){0},
+               &p->kafka_config);
     p->delete_topic = cJSON_IsTrue(op_spec_member(kafka, "deleteTopicOnDelete"));
     if ((rc = read_topic_config(p, kafka, err)) < 0 || (rc = read_pods(p, spec, d, err)) < 0 ||
         (rc = read_autoscaling(p, op_spec_member(ingest, "autoscaling"), err)) < 0)
@@ -344,11 +386,15 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
 
     p->redis_sentinels = op_spec_str(redis, "sentinels", d->redis_sentinels);
     p->redis_master = op_spec_str(redis, "masterName", d->redis_master);
-    secret_ref(redis, "passwordSecret", "password", d->redis_password, &p->redis_password);
+    p->redis_default = d->redis_sentinels && p->redis_sentinels && strcmp(p->redis_sentinels, d->redis_sentinels) == 0;
+    secret_ref(redis, "passwordSecret", "password", p->redis_default ? d->redis_password : (op_secret_ref){0},
+               &p->redis_password);
     if (!p->kafka_bootstrap || !*p->kafka_bootstrap)
         return fp_error_set(err, FP_EINVAL, "spec.kafka.bootstrapServers: required (no operator default)");
     if (!p->redis_sentinels || !*p->redis_sentinels || !p->redis_master || !*p->redis_master)
         return fp_error_set(err, FP_EINVAL, "spec.redis: sentinels and masterName required (no operator default)");
+    if ((rc = check_allowed(p, d, err)) < 0)
+        return rc;
     return compile_form(p, op_spec_member(spec, "form"), err);
 }
 

@@ -43,6 +43,10 @@ typedef struct op_defaults {
     const char *image_task;          /* formpipe-task, for FormTasks of kind webhook */
     const char *log_level;
     const fp_strlist *ingest_trusted_proxies;  /* for pipelines without spec.ingest.trustedProxies (#16) */
+    /* #16 allowlists (NULL or empty: any): what a spec may name. Hosts are names or
+     * "*.domain" (any name under domain); Kafka and Redis entries are whole
+     * bootstrapServers / sentinels strings. The operator's own endpoints are always allowed. */
+    const fp_strlist *allowed_hosts, *allowed_ingress_classes, *allowed_kafka, *allowed_redis;
     op_secret_ref ingest_token_key;  /* Secret with the ingest's submission-token key (#16); name NULL: none */
     const cJSON *pods;               /* pod settings defaults (podspec.h: "default", "ingest", ...), or NULL */
 } op_defaults;
@@ -103,12 +107,14 @@ typedef struct op_pipeline {
     const char *redis_sentinels, *redis_master;
     int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */
     op_secret_ref redis_password;
+    int kafka_default, redis_default;   /* the spec uses the operator's own Kafka / Redis (its Secrets go only there) */
 
     char topic_buf[256];
 } op_pipeline;
 
 /* Reads obj (copied). NULL with *err naming the field and the rule; err->code is
- * FP_EINVAL for a spec problem the user must fix. */
+ * FP_EINVAL for a spec problem the user must fix, FP_EPERM for a host, ingress class or
+ * endpoint outside the operator's allowlists. */
 op_pipeline *op_pipeline_parse(const cJSON *obj, const op_defaults *d, fp_error *err);
 void op_pipeline_free(op_pipeline *p);   /* NULL is fine */
 

@@ -1,5 +1,6 @@
 /* reconcile.c — one FormPipeline, from spec to the world and back to status:
- *   1. parse + compile the spec (a bad spec: Ready=False/InvalidSpec, nothing touched);
+ *   1. parse + compile the spec (a bad spec: Ready=False/InvalidSpec, one outside the
+ *      operator's allowlists: Ready=False/NotAllowed; nothing touched either way);
  *   2. deletion: delete the topics if asked, then drop our finalizer;
  *   3. the finalizer present exactly when deleteTopicOnDelete is set;
  *   4. topics: the pipeline's and its dead-letter topic: create, grow, never shrink;
@@ -124,9 +125,9 @@ static const cJSON *ready_condition(const cJSON *obj)
     return NULL;
 }
 
-/* A spec we cannot act on: say so in status (and an Event when it is news), keeping
+/* A spec we cannot act on (reason InvalidSpec or NotAllowed): say so in status (and an Event when it is news), keeping
  * what the status said about the running pipeline. */
-static int report_invalid(const op_reconcile_env *env, const cJSON *obj, const char *why)
+static int report_invalid(const op_reconcile_env *env, const cJSON *obj, const char *reason, const char *why)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
@@ -137,8 +138,8 @@ static int report_invalid(const op_reconcile_env *env, const cJSON *obj, const c
     const cJSON *old_ready = ready_condition(obj), *it;
     const char *old_msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old_ready, "message"));
     if (!old_msg || strcmp(old_msg, why) != 0)
-        op_event_post(env->conn, obj, "Warning", "InvalidSpec", COMPONENT, env->identity, "%s", why);
-    op_condition want = {.type = "Ready", .status = 0, .reason = "InvalidSpec"};
+        op_event_post(env->conn, obj, "Warning", reason, COMPONENT, env->identity, "%s", why);
+    op_condition want = {.type = "Ready", .status = 0, .reason = reason};
     snprintf(want.message, sizeof want.message, "%s", why);
     char now[FP_RFC3339_MAX];
     fp_rfc3339_now(0, now, sizeof now);
@@ -738,7 +739,9 @@ int op_reconcile(const op_reconcile_env *env, const cJSON *obj, op_pipe_state *s
     fp_error err = {0};
     op_pipeline *p = op_pipeline_parse(obj, env->defaults, &err);
     if (!p)
-        return err.code == FP_EINVAL ? report_invalid(env, obj, err.msg) : err.code;
+        return err.code == FP_EINVAL   ? report_invalid(env, obj, "InvalidSpec", err.msg)
+               : err.code == FP_EPERM ? report_invalid(env, obj, "NotAllowed", err.msg)
+                                      : err.code;
     run r = {.env = env, .p = p, .obj = p->obj, .st = st,
              .seen = {.lag = -1, .dead_letters = -1, .topic_owned = -1, .flush = env->flush, .group = p->group, .dlq_topic = p->dlq_topic,
                       .tab_owner = env->tab_owner}};

@@ -624,3 +624,100 @@ Test(children, autoscaling_gives_an_hpa_and_leaves_replicas_to_it)
     op_pipeline_free(p);
     cJSON_Delete(j);
 }
+
+/* #16: hosts, ingress classes and endpoints outside the operator's allowlists are refused
+ * with FP_EPERM (Ready=False/NotAllowed), naming the field; the operator's own endpoints
+ * are always allowed. */
+static char *hosts[] = {"forms.example.com", "*.forms.example.org"};
+static char *classes[] = {"nginx"};
+static char *kafkas[] = {"kafka-b:9092"};
+static char *redises[] = {"r1:26379"};
+static const fp_strlist allow_hosts = {hosts, 2}, allow_classes = {classes, 1}, allow_kafka = {kafkas, 1},
+                        allow_redis = {redises, 1};
+
+struct allow_case {
+    const char *tail;   /* more spec */
+    int code;           /* 0 or FP_EPERM */
+    const char *says;   /* part of the message */
+};
+
+ParameterizedTestParameters(pipeline, allowlists_refuse_what_is_not_listed)
+{
+    static struct allow_case cases[] = {
+        {",\"ingest\":{\"host\":\"forms.example.com\"}", 0, ""},
+        {",\"ingest\":{\"host\":\"a.forms.example.org\"}", 0, ""},
+        {",\"ingest\":{\"host\":\"x.y.forms.example.org\"}", 0, ""},
+        {",\"ingest\":{\"host\":\"forms.example.org\"}", FP_EPERM, "spec.ingest.host: forms.example.org"},
+        {",\"ingest\":{\"host\":\"evilforms.example.org\"}", FP_EPERM, "spec.ingest.host"},
+        {",\"ingest\":{\"host\":\"evil.com\"}", FP_EPERM, "not among the operator's allowed hosts"},
+        {"", FP_EPERM, "spec.ingest.host: required"},
+        {",\"ingest\":{\"host\":\"forms.example.com\",\"ingressClassName\":\"nginx\"}", 0, ""},
+        {",\"ingest\":{\"host\":\"forms.example.com\",\"ingressClassName\":\"traefik\"}", FP_EPERM, "spec.ingest.ingressClassName"},
+        {",\"ingest\":{\"host\":\"forms.example.com\"},\"kafka\":{\"bootstrapServers\":\"kafka:9092\"}", 0, ""},
+        {",\"ingest\":{\"host\":\"forms.example.com\"},\"kafka\":{\"bootstrapServers\":\"kafka-b:9092\"}", 0, ""},
+        {",\"ingest\":{\"host\":\"forms.example.com\"},\"kafka\":{\"bootstrapServers\":\"evil:9092\"}", FP_EPERM,
+         "spec.kafka.bootstrapServers: evil:9092"},
+        {",\"ingest\":{\"host\":\"forms.example.com\"},\"redis\":{\"sentinels\":\"r1:26379\"}", 0, ""},
+        {",\"ingest\":{\"host\":\"forms.example.com\"},\"redis\":{\"sentinels\":\"evil:26379\"}", FP_EPERM,
+         "spec.redis.sentinels"},
+    };
+    return cr_make_param_array(struct allow_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct allow_case *c, pipeline, allowlists_refuse_what_is_not_listed)
+{
+    op_defaults d = defaults;
+    d.allowed_hosts = &allow_hosts;
+    d.allowed_ingress_classes = &allow_classes;
+    d.allowed_kafka = &allow_kafka;
+    d.allowed_redis = &allow_redis;
+    cJSON *j = resource(c->tail);
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &d, &err);
+    if (c->code) {
+        cr_assert_null(p, "accepted %s", c->tail);
+        cr_assert_eq(err.code, c->code, "code %d for %s: %s", err.code, c->tail, err.msg);
+        cr_assert_not_null(strstr(err.msg, c->says), "\"%s\" does not say \"%s\"", err.msg, c->says);
+    } else {
+        cr_assert_not_null(p, "refused %s: %s", c->tail, err.msg);
+    }
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
+
+/* #16: the operator's default Kafka and Redis Secrets are given only to pipelines that use
+ * its own endpoints; a pipeline naming another cluster gets none (or its own). */
+struct secret_case {
+    const char *tail;
+    const char *kafka_secret, *redis_secret;   /* expected names, NULL: none */
+};
+
+ParameterizedTestParameters(pipeline, default_secrets_only_for_default_endpoints)
+{
+    static struct secret_case cases[] = {
+        {"", "kafka-client", "redis-auth"},
+        {",\"kafka\":{\"bootstrapServers\":\"kafka:9092\"},\"redis\":{\"sentinels\":\"s1:26379,s2:26379\"}", "kafka-client",
+         "redis-auth"},
+        {",\"kafka\":{\"bootstrapServers\":\"other:9092\"}", NULL, "redis-auth"},
+        {",\"kafka\":{\"bootstrapServers\":\"other:9092\",\"configSecret\":{\"name\":\"mine\"}}", "mine", "redis-auth"},
+        {",\"redis\":{\"sentinels\":\"other:26379\"}", "kafka-client", NULL},
+        {",\"redis\":{\"sentinels\":\"other:26379\",\"passwordSecret\":{\"name\":\"pw\"}}", "kafka-client", "pw"},
+        {",\"redis\":{\"masterName\":\"other\"}", "kafka-client", "redis-auth"},
+    };
+    return cr_make_param_array(struct secret_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct secret_case *c, pipeline, default_secrets_only_for_default_endpoints)
+{
+    op_defaults d = defaults;
+    d.kafka_config = (op_secret_ref){"kafka-client", "client.properties"};
+    cJSON *j = resource(c->tail);
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &d, &err);
+    cr_assert_not_null(p, "%s", err.msg);
+    const char *k = p->kafka_config.name, *r = p->redis_password.name;
+    cr_assert(c->kafka_secret ? k && strcmp(k, c->kafka_secret) == 0 : !k, "kafka Secret %s for %s", k ? k : "(none)", c->tail);
+    cr_assert(c->redis_secret ? r && strcmp(r, c->redis_secret) == 0 : !r, "redis Secret %s for %s", r ? r : "(none)", c->tail);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
