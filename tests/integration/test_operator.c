@@ -289,6 +289,39 @@ Test(operator, bad_spec_and_foreign_objects_are_reported_not_touched, .init = se
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 
+/* #16: with allowlists, a spec naming another host or Kafka cluster is Ready=False/NotAllowed
+ * with an Event, and nothing is created; an allowed one runs. */
+Test(operator, specs_outside_the_allowlists_create_nothing, .init = setup, .fini = teardown, .timeout = 120)
+{
+    tk_proc op;
+    start_operator(&op, NULL, (const char *const[]){"--allowed-host", "*.forms.example.org",
+                                                    "--allowed-kafka-bootstrap", "kafka-b.example.org:9092", NULL});
+    const char *specs[][2] = {{"elsewhere", "ingest: {host: forms.evil.example}"},
+                              {"otherkafka", "ingest: {host: a.forms.example.org}\n  kafka: {bootstrapServers: \"evil:9092\"}"},
+                              {"allowed", "ingest: {host: a.forms.example.org}"}};
+    for (size_t i = 0; i < 3; i++) {
+        char *applied;
+        int rc = tk_sh(&applied, "kubectl apply -n %s -f - <<'YAML'\n"
+                       "apiVersion: formpipe.io/v1alpha1\nkind: FormPipeline\nmetadata: {name: %s}\n"
+                       "spec:\n  form: {fields: [{name: name, type: string}]}\n  sheets: {spreadsheetId: s-%s-%s}\n  %s\nYAML",
+                       ns, specs[i][0], ns, specs[i][0], specs[i][1]);
+        cr_assert_eq(rc, 0, "kubectl apply: %s", applied);
+        free(applied);
+    }
+    tk_sh_until(10, "NotAllowed", "kubectl get -n %s fp elsewhere -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    tk_sh_until(10, "NotAllowed", "kubectl get -n %s fp otherkafka -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}'", ns);
+    char *msg = get("fp otherkafka", "{.status.conditions[?(@.type==\"Ready\")].message}");
+    cr_assert_not_null(strstr(msg, "spec.kafka.bootstrapServers: evil:9092"), "%s", msg);
+    free(msg);
+    tk_sh_until(5, "NotAllowed", "kubectl get events -n %s --field-selector involvedObject.name=elsewhere -o jsonpath='{.items[0].reason}'", ns);
+    tk_sh_until(15, "allowed-form", "kubectl get -n %s configmap allowed-form -o name", ns);
+    char *out;
+    cr_assert_eq(tk_sh(&out, "kubectl get -n %s deployments,configmaps,ingresses -o name | grep -E 'elsewhere|otherkafka' || true", ns), 0);
+    cr_assert_str_eq(out, "", "nothing is created for a spec outside the allowlists");
+    free(out);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
 Test(operator, delete_collects_children_and_keeps_the_topic_unless_asked, .init = setup, .fini = teardown, .timeout = 150)
 {
     tk_proc op;
