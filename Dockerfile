@@ -31,9 +31,9 @@ USER 65532:65532
 
 FROM runtime AS formpipe-operator
 USER root
-# runtime-libs formpipe-operator: ca-certificates libcjson1 libcurl4 libpcre2-8-0 librdkafka1 libssl3 libwebsockets17 libyaml-0-2
+# runtime-libs formpipe-operator: ca-certificates libcjson1 libcurl4 libhiredis0.14 libpcre2-8-0 librdkafka1 libssl3 libwebsockets17 libyaml-0-2
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      ca-certificates libcjson1 libcurl4 libpcre2-8-0 librdkafka1 libssl3 libwebsockets17 libyaml-0-2 \
+      ca-certificates libcjson1 libcurl4 libhiredis0.14 libpcre2-8-0 librdkafka1 libssl3 libwebsockets17 libyaml-0-2 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/formpipe-operator /usr/local/bin/formpipe-operator
 USER 65532:65532

@@ -47,7 +47,7 @@ explained() {   # the apiserver publishes a new CRD's OpenAPI a few seconds afte
   kubectl explain formpipeline.spec.form.fields; return 1
 }
 check "kubectl explain teaches the fields" explained
-check "printer columns" bash -c 'kubectl get crd formpipelines.formpipe.io -o jsonpath="{.spec.versions[0].additionalPrinterColumns[*].name}" | grep -qx "Partitions Ingest Consumers Lag Dead Ready Reason Message Age"'
+check "printer columns" bash -c 'kubectl get crd formpipelines.formpipe.io -o jsonpath="{.spec.versions[0].additionalPrinterColumns[*].name}" | grep -qx "Partitions Ingest Consumers Lag Dead Ready Reason Mode Message Age"'
 check "short name fp and category formpipe" equals \
   "$(kubectl get crd formpipelines.formpipe.io -o jsonpath='{.spec.names.shortNames[0]} {.spec.names.categories[0]}')" "fp formpipe"
 
@@ -57,7 +57,7 @@ check "the chart's FormTask CRD is the one in crds/" cmp "$tcrd" charts/formpipe
 check "kubectl apply --server-side of the FormTask CRD" kubectl apply --server-side --force-conflicts -f "$tcrd"
 check "the FormTask CRD is established" kubectl wait --for condition=Established crd/formtasks.formpipe.io --timeout 30s
 check "every field of the FormTask schema has a description" bash -c "crd=$tcrd; $(declare -f undocumented); undocumented"
-check "FormTask printer columns" bash -c 'kubectl get crd formtasks.formpipe.io -o jsonpath="{.spec.versions[0].additionalPrinterColumns[*].name}" | grep -qx "Pipeline Kind Lag Delivered Ready Reason Age"'
+check "FormTask printer columns" bash -c 'kubectl get crd formtasks.formpipe.io -o jsonpath="{.spec.versions[0].additionalPrinterColumns[*].name}" | grep -qx "Pipeline Kind Lag Delivered Ready Reason Message Age"'
 check "FormTask short name ft and category formpipe" equals \
   "$(kubectl get crd formtasks.formpipe.io -o jsonpath='{.spec.names.shortNames[0]} {.spec.names.categories[0]}')" "ft formpipe"
 
