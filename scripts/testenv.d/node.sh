@@ -446,19 +446,19 @@ node_network_up() {
 }
 
 node_network_down() {
-  iptables -w -t nat -D PREROUTING -j "$NODE_NAT_CHAIN" 2>/dev/null
-  iptables -w -t nat -F "$NODE_NAT_CHAIN" 2>/dev/null && iptables -w -t nat -X "$NODE_NAT_CHAIN" 2>/dev/null
-  iptables -w -D FORWARD -j "$NODE_NAT_CHAIN" 2>/dev/null
-  iptables -w -F "$NODE_NAT_CHAIN" 2>/dev/null && iptables -w -X "$NODE_NAT_CHAIN" 2>/dev/null
-  ip link del "$NODE_BRIDGE" 2>/dev/null
+  iptables -w -t nat -D PREROUTING -j "$NODE_NAT_CHAIN" 2>/dev/null || true
+  iptables -w -t nat -F "$NODE_NAT_CHAIN" 2>/dev/null && iptables -w -t nat -X "$NODE_NAT_CHAIN" 2>/dev/null || true
+  iptables -w -D FORWARD -j "$NODE_NAT_CHAIN" 2>/dev/null || true
+  iptables -w -F "$NODE_NAT_CHAIN" 2>/dev/null && iptables -w -X "$NODE_NAT_CHAIN" 2>/dev/null || true
+  ip link del "$NODE_BRIDGE" 2>/dev/null || true
   # What the kubelet itself adds (kube-proxy --cleanup removes kube-proxy's own).
   local ipt t c
   for ipt in iptables ip6tables; do
-    $ipt -w -D INPUT -j KUBE-FIREWALL 2>/dev/null
-    $ipt -w -D OUTPUT -j KUBE-FIREWALL 2>/dev/null
+    $ipt -w -D INPUT -j KUBE-FIREWALL 2>/dev/null || true
+    $ipt -w -D OUTPUT -j KUBE-FIREWALL 2>/dev/null || true
     for t in filter nat mangle; do
       for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
-        $ipt -w -t "$t" -F "$c" 2>/dev/null && $ipt -w -t "$t" -X "$c" 2>/dev/null
+        $ipt -w -t "$t" -F "$c" 2>/dev/null && $ipt -w -t "$t" -X "$c" 2>/dev/null || true
       done
     done
   done
@@ -552,8 +552,8 @@ node_down() {
   fi
   stop_proc node-containerd 10 & stop_proc node-coredns 5 & wait
   local m
-  findmnt -rn -o TARGET 2>/dev/null | grep -E "^($d|$(node_containerd_root))/" | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null; done
+  { findmnt -rn -o TARGET 2>/dev/null | grep -E "^($d|$(node_containerd_root))/" | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null; done; } || true   # none left: grep fails under pipefail
   node_network_down
   node_sysctl_restore
   if [ -f "$d/kubelet/config.yaml" ] && kube_apiserver_ready 2>/dev/null; then
