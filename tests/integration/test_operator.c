@@ -314,7 +314,7 @@ Test(operator, specs_outside_the_allowlists_create_nothing, .init = setup, .fini
     cr_assert_not_null(strstr(msg, "spec.kafka.bootstrapServers: evil:9092"), "%s", msg);
     free(msg);
     tk_sh_until(5, "NotAllowed", "kubectl get events -n %s --field-selector involvedObject.name=elsewhere -o jsonpath='{.items[0].reason}'", ns);
-    tk_sh_until(15, "allowed-form", "kubectl get -n %s configmap allowed-form -o name", ns);
+    tk_sh_until(15, "configmap/allowed-form", "kubectl get -n %s configmap allowed-form -o name", ns);
     char *out;
     cr_assert_eq(tk_sh(&out, "kubectl get -n %s deployments,configmaps,ingresses -o name | grep -E 'elsewhere|otherkafka' || true", ns), 0);
     cr_assert_str_eq(out, "", "nothing is created for a spec outside the allowlists");
