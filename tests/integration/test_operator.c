@@ -1082,13 +1082,16 @@ Test(pods, topic_configs_are_applied_and_drift_is_reverted_on_kafka, .init = set
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 
-/* The resourceVersions of the pipeline's six children, for "nothing of the pipeline's
- * was touched". */
+/* When the operator last changed each of the pipeline's six children (its field
+ * manager's time), for "nothing of the pipeline's was touched". Not resourceVersions:
+ * the controllers' own status writes (a CronJob's lastScheduleTime every minute, a
+ * Deployment's rollout status) change those whatever the operator does. */
 static char *pipeline_children_versions(const char *pipeline)
 {
     char *out;
     tk_sh(&out, "kubectl get -n %s configmap/%s-form deployment/%s-ingest service/%s-ingest ingress/%s-ingest "
-          "deployment/%s-consumer cronjob/%s-flush -o jsonpath='{.items[*].metadata.resourceVersion}'",
+          "deployment/%s-consumer cronjob/%s-flush -o jsonpath='{range .items[*]}{.metadata.name}="
+          "{.metadata.managedFields[?(@.manager==\"formpipe-operator\")].time}{\" \"}{end}'",
           ns, pipeline, pipeline, pipeline, pipeline, pipeline, pipeline);
     return out;
 }
