@@ -120,6 +120,14 @@ void op_child_served_port(cJSON *c, const char *name, int number)
     probe(c, "livenessProbe", "/healthz", name, 10);
 }
 
+void op_child_admin_port(cJSON *c)
+{
+    cJSON *admin = op_jb_push_obj(cJSON_GetObjectItemCaseSensitive(c, "ports"));
+    op_jb_str(admin, "name", "admin");
+    op_jb_num(admin, "containerPort", ADMIN_PORT);
+    op_jb_str(admin, "protocol", "TCP");
+}
+
 void op_child_resources(cJSON *c, const char *cpu, const char *mem_request, const char *mem_limit)
 {
     cJSON *r = op_jb_obj(c, "resources");
@@ -282,10 +290,7 @@ static cJSON *build_ingest(const op_pipeline *p, const op_defaults *d)
     op_child_ingest_common(&pp, cJSON_GetArraySize(p->trusted_proxies) > 0, d);
     kafka_settings(args, env, mounts, volumes, p);
     op_child_served_port(c, "http", INGEST_PORT);
-    cJSON *admin = op_jb_push_obj(cJSON_GetObjectItemCaseSensitive(c, "ports"));   /* /metrics: the Ingress routes only "http" */
-    op_jb_str(admin, "name", "admin");
-    op_jb_num(admin, "containerPort", ADMIN_PORT);
-    op_jb_str(admin, "protocol", "TCP");
+    op_child_admin_port(c);
     return o;
 }
 

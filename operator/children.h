@@ -87,6 +87,10 @@ void op_child_ingest_common(const op_pod_parts *pp, int own_proxies, const op_de
 /* The container's named port, and readiness (/readyz) and liveness (/healthz) probes on it. */
 void op_child_served_port(cJSON *c, const char *name, int number);
 
+/* The container's "admin" port (/metrics, /healthz, /readyz), after its served port: the
+ * Ingress routes only "http". */
+void op_child_admin_port(cJSON *c);
+
 /* resources: requests cpu and memory, limits memory. */
 void op_child_resources(cJSON *c, const char *cpu, const char *mem_request, const char *mem_limit);
 

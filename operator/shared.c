@@ -248,10 +248,7 @@ static cJSON *build_ingest(const op_shared_set *s, const op_defaults *d, const o
     op_pipeline def = default_settings(d);
     op_child_kafka_settings(&pp, &def, NULL);
     op_child_served_port(pp.container, "http", OP_CHILD_INGEST_PORT);
-    cJSON *admin = op_jb_push_obj(cJSON_GetObjectItemCaseSensitive(pp.container, "ports"));
-    op_jb_str(admin, "name", "admin");
-    op_jb_num(admin, "containerPort", OP_CHILD_ADMIN_PORT);
-    op_jb_str(admin, "protocol", "TCP");
+    op_child_admin_port(pp.container);
     return o;
 }
 
