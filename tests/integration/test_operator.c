@@ -190,15 +190,22 @@ Test(operator, apply_creates_every_child_in_2s_and_status_follows_readiness, .in
     char *uid = get("formpipeline student-data", "{.metadata.uid}");
     const char *children[] = {"configmap/student-data-form", "deployment/student-data-ingest", "service/student-data-ingest",
                               "ingress/student-data-ingest", "deployment/student-data-consumer", "cronjob/student-data-flush"};
+    /* one kubectl call per poll for all six (the kit trims the trailing space), so the
+     * bound measures the operator, not twelve kubectl processes on a loaded machine */
+    char want[512] = "";
+    for (size_t i = 0; i < 6; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", i ? " " : "", uid);
+    double took = tk_now() - t0;
+    took += tk_sh_until(2.0, want,
+                        "kubectl get -n %s %s %s %s %s %s %s -o jsonpath='{range .items[*]}{.metadata.ownerReferences[?(@.controller==true)].uid}{\" \"}{end}' 2>&1",
+                        ns, children[0], children[1], children[2], children[3], children[4], children[5]);
+    cr_log_info("all six children within %.2f s", took);
+    cr_assert_leq(took, 2.5, "children took %.2f s (2 s plus the checker's own kubectl calls)", took);
     for (size_t i = 0; i < 6; i++) {
-        tk_sh_until(2.0 - (tk_now() - t0) > 0.3 ? 2.0 - (tk_now() - t0) : 0.3, uid,
-                    "kubectl get -n %s %s -o jsonpath='{.metadata.ownerReferences[?(@.controller==true)].uid}'", ns, children[i]);
         char *labels = get(children[i], "{.metadata.labels.app\\.kubernetes\\.io/managed-by} {.metadata.labels.app\\.kubernetes\\.io/instance} {.metadata.labels.app\\.kubernetes\\.io/part-of}");
         cr_assert_str_eq(labels, "formpipe-operator student-data formpipe", "%s", children[i]);
         free(labels);
     }
-    cr_log_info("all six children within %.2f s", tk_now() - t0);
-    cr_assert_leq(tk_now() - t0, 2.5, "children took %.2f s", tk_now() - t0);
 
     char topic[160];
     snprintf(topic, sizeof topic, "forms.%s.student-data", ns);
