@@ -2,9 +2,10 @@
 """e2e.node - the chart on the real node (issue #20): containerd + runc + kubelet run the
 images that buildah built from the Dockerfile (`scripts/testenv up node`).
 
-helm installs the chart into a fresh namespace with kafka.configSecret set, tolerating
+helm installs the chart into a fresh namespace with kafka.adminConfigSecret (the
+operator's) and kafka.configSecret (the pipelines') set, tolerating
 the real node's taint and selecting it. Both operator replicas must start from the
-image, read the mounted Kafka client config (a Secret, mode 0440, group fsGroup) and
+image, read the mounted Kafka admin config (a Secret, mode 0440, group fsGroup) and
 stay Ready. Then, from inside a running container (kubectl exec through the apiserver,
 the kubelet and containerd's streaming server): uid/gid 65532, no capabilities,
 no_new_privs, seccomp, a read-only root file system, the config readable, and the
@@ -28,6 +29,8 @@ NODE = os.environ["FORMPIPE_NODE_NAME"]
 HELM = os.environ["HELM"]
 RELEASE = "formpipe-proof"
 CONFIG = "# the operator's admin client reads this file\nclient.id=formpipe-node-proof\nsocket.keepalive.enable=true\n"
+# the pipelines' credentials: named to the operator for pipeline pods, never mounted into it
+PIPELINES_CONFIG = "client.id=formpipe-node-proof-pipelines\n"
 
 
 def now_micro():
@@ -99,8 +102,10 @@ def main():
     try:
         # Pod Security "restricted" is enforced: the chart's pods must pass admission.
         kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
-        kubectl("create", "secret", "generic", "kafka-client", "-n", ns, "--from-file=client.properties=/dev/stdin",
+        kubectl("create", "secret", "generic", "kafka-admin", "-n", ns, "--from-file=admin.properties=/dev/stdin",
                 input=CONFIG)
+        kubectl("create", "secret", "generic", "kafka-client", "-n", ns, "--from-file=client.properties=/dev/stdin",
+                input=PIPELINES_CONFIG)
         # Held by the test: the chart's operators stay standbys (see the docstring).
         lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                  "metadata": {"name": RELEASE + "-operator", "namespace": ns},
@@ -112,7 +117,8 @@ def main():
                          "tolerations": [{"key": "formpipe.io/real-node", "operator": "Equal", "value": "true",
                                           "effect": "NoSchedule"}]},
             "kafka": {"bootstrapServers": "127.0.0.1:29091", "replicationFactor": 1,
-                      "configSecret": {"name": "kafka-client", "key": "client.properties"}},
+                      "configSecret": {"name": "kafka-client", "key": "client.properties"},
+                      "adminConfigSecret": {"name": "kafka-admin", "key": "admin.properties"}},
             "redis": {"sentinels": "127.0.0.1:29479"},
         }
         t_install = time.time()
@@ -160,13 +166,15 @@ def main():
         check("writing to / fails: Read-only file system", r.returncode != 0 and "Read-only file system" in r.stderr,
               r.stdout + r.stderr)
         conf = inside("cat", "/etc/formpipe/kafka/client.properties")
-        check("the Kafka config Secret is readable by uid 65532 and intact", conf + "\n" == CONFIG or conf == CONFIG.strip(),
+        check("the operator's admin Kafka Secret is readable by uid 65532 and intact", conf + "\n" == CONFIG or conf == CONFIG.strip(),
               conf)
         mode = inside("stat", "-L", "-c", "%a %g", "/etc/formpipe/kafka/client.properties")
         check("the Secret file is mode 0440, group 65532", mode == "440 65532", mode)
         cmdline = inside("cat", "/proc/1/cmdline").replace("\0", " ")
         check("the operator runs with --kafka-config of that file", "--kafka-config=/etc/formpipe/kafka/client.properties" in cmdline,
               cmdline)
+        check("pipeline pods get the pipelines' Secret (--kafka-config-secret=kafka-client)",
+              "--kafka-config-secret=kafka-client:client.properties" in cmdline, cmdline)
         # The apiserver through the kubernetes Service (what the in-cluster client uses).
         reach = inside("bash", "-c", 'exec 3<>/dev/tcp/$KUBERNETES_SERVICE_HOST/$KUBERNETES_SERVICE_PORT && echo open',
                        check_rc=False)

@@ -155,7 +155,7 @@ custom_rendered() {
               "--task-image=registry.example.com/team/formpipe-task:9.9.9" "kind: ServiceMonitor" "kind: PrometheusRule" \
               "kind: PodMonitor" "interval: 20s" "targetLabel: pipeline" \
               "runbook_url: https://docs.example.com/formpipe/runbooks#pipeline-not-progressing" \
-              "release: prometheus" "secretName: kafka-client" "dedicated" "podAntiAffinity" "regcred" \
+              "release: prometheus" "secretName: kafka-admin" "items: [{key: admin.properties, path: client.properties}]" "dedicated" "podAntiAffinity" "regcred" \
               "--ingest-trusted-proxy=10.42.0.0/16" "--ingest-trusted-proxy=fd00:42::/56" \
               "--ingest-token-key-secret=form-tokens:k" \
               '"default":{"annotations":{"sidecar.istio.io/inject":"true"},"imagePullSecrets":[{"name":"regcred"}]' \
@@ -163,6 +163,8 @@ custom_rendered() {
     grep -qF -- "$want" <<<"$out" || { echo "missing: $want"; return 1; }
   done
   ! grep -q "formpipe-dashboard" <<<"$out" || { echo "the dashboard was disabled"; return 1; }
+  # the pipelines' client Secret is named to the operator, never mounted into it
+  ! grep -q "secretName: kafka-client" <<<"$out" || { echo "the operator mounts the pipelines' Kafka Secret"; return 1; }
 }
 check "helm template with every value customised renders them" custom_rendered
 # A Secret volume's files are root-owned; with defaultMode 0440 only the pod's fsGroup

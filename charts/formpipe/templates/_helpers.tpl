@@ -31,6 +31,14 @@ app.kubernetes.io/component: operator
 {{- if $reg -}}{{ printf "%s/%s:%s" $reg .image.repository $tag }}{{- else -}}{{ printf "%s:%s" .image.repository $tag }}{{- end -}}
 {{- end -}}
 
+{{/* The Secret of the operator's own Kafka admin client as JSON {name, key}:
+kafka.adminConfigSecret, else kafka.configSecret; "" when neither names one. */}}
+{{- define "formpipe.kafkaAdminSecret" -}}
+{{- $s := .Values.kafka.adminConfigSecret | default dict -}}
+{{- if not $s.name }}{{ $s = .Values.kafka.configSecret }}{{ end -}}
+{{- if $s.name }}{{ dict "name" $s.name "key" ($s.key | default "client.properties") | toJson }}{{ end -}}
+{{- end -}}
+
 {{- define "formpipe.secretRef" -}}
 {{- if .name -}}{{ printf "%s:%s" .name .key }}{{- end -}}
 {{- end -}}
