@@ -9,6 +9,13 @@ kafka_bootstrap() {
   echo "$out"
 }
 
+# The TLS listeners' bootstrap list (clients trust $STATE/pki/ca.crt).
+kafka_ssl_bootstrap() {
+  local n=${1:-$(kafka_nodes)} i out=""
+  for ((i = 1; i <= n; i++)); do out+="${out:+,}127.0.0.1:$((KAFKA_SSL_PORT_BASE + i))"; done
+  echo "$out"
+}
+
 kafka_write_config() {
   local i=$1 n=$2 dir=$STATE/kafka/node$i voters="" j
   for ((j = 1; j <= n; j++)); do
@@ -20,11 +27,16 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT_BASE + i))
-advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i))
+listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i)),SSL://127.0.0.1:$((KAFKA_SSL_PORT_BASE + i)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT_BASE + i))
+advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i)),SSL://127.0.0.1:$((KAFKA_SSL_PORT_BASE + i))
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
+ssl.keystore.type=PEM
+ssl.keystore.location=$STATE/kafka/keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$STATE/pki/ca.crt
+ssl.client.auth=requested
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=false
@@ -51,12 +63,16 @@ kafka_java_cmd() {
 kafka_start_node() {
   local i=$1
   require_free_port "kafka-$i" $((KAFKA_BROKER_PORT_BASE + i)) || return 1
+  require_free_port "kafka-$i" $((KAFKA_SSL_PORT_BASE + i)) || return 1
   kafka_java_cmd 768m
+  # the log is appended to across restarts: readiness counts only what this start writes
+  wc -c <"$STATE/logs/kafka-$i.log" >"$STATE/kafka/log-offset-$i" 2>/dev/null || echo 0 >"$STATE/kafka/log-offset-$i"
   start_proc "kafka-$i" "${KAFKA_JAVA[@]}" kafka.Kafka "$STATE/kafka/node$i/server.properties"
 }
 
 kafka_node_ready() {
-  grep -q "Kafka Server started" "$STATE/logs/kafka-$1.log" 2>/dev/null
+  local off; off=$(cat "$STATE/kafka/log-offset-$1" 2>/dev/null || echo 0)
+  tail -c +$((off + 1)) "$STATE/logs/kafka-$1.log" 2>/dev/null | grep -q "Kafka Server started"
 }
 
 kafka_wait_node() {
@@ -94,6 +110,9 @@ L4J
   while [[ $cluster_id == -* ]]; do
     cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
   done
+  # The TLS listeners' key and certificate chain, one PEM file as Kafka reads it.
+  pki_cert kafka || return 1
+  (umask 077; cat "$STATE/pki/kafka.key" "$STATE/pki/kafka.crt" >"$STATE/kafka/keystore.pem")
   fp_progress "starting Kafka $KAFKA_VERSION ($n node(s), KRaft)"
   for ((i = 1; i <= n; i++)); do
     kafka_write_config "$i" "$n"

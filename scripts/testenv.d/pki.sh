@@ -3,14 +3,18 @@
 # scripts/testenv. Files: $STATE/pki/ca.crt (what clients trust), NAME.crt / NAME.key.
 # Another CA ($STATE/pki/other-ca.crt) signs nothing: clients that trust it must refuse.
 
-# pki_ca: creates the CA and the untrusted one once per environment.
+# pki_ca: creates the CA and the untrusted one once per environment. Servers start side
+# by side, so every step holds $STATE/pki/.lock.
 pki_ca() {
   local d=$STATE/pki
   [ -s "$d/ca.crt" ] && [ -s "$d/other-ca.crt" ] && return 0
   mkdir -p "$d"
   (
     set -euo pipefail
+    exec 9>"$d/.lock"
+    flock 9
     cd "$d"
+    [ -s ca.crt ] && [ -s other-ca.crt ] && exit 0
     umask 077
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=formpipe testenv CA" \
       -keyout ca.key -out ca.crt 2>/dev/null
@@ -28,7 +32,10 @@ pki_cert() {
   [ -s "$d/$name.crt" ] && return 0
   (
     set -euo pipefail
+    exec 9>"$d/.lock"
+    flock 9
     cd "$d"
+    [ -s "$name.crt" ] && exit 0
     umask 077
     openssl req -newkey rsa:2048 -nodes -subj "/CN=$name" -keyout "$name.key" -out "$name.csr" 2>/dev/null
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$name.ext"

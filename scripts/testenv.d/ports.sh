@@ -1,6 +1,7 @@
 # Loopback ports of the test environment (all servers bind 127.0.0.1 only).
 KAFKA_BROKER_PORT_BASE=29090      # node i listens on base+i (29091, 29092, 29093)
 KAFKA_CONTROLLER_PORT_BASE=29190  # node i's KRaft controller on base+i
+KAFKA_SSL_PORT_BASE=29290         # node i's TLS listener (certificate from pki.sh's CA) on base+i
 REDIS_MASTER_NAME=formpipe
 REDIS_PORTS=(29379 29380 29381)   # first starts as master, the others replicate it
 SENTINEL_PORTS=(29479 29480 29481)
