@@ -32,6 +32,7 @@ const op_child_type op_child_types[OP_CHILD_COUNT] = {
 
 #define FORM_DIR "/etc/formpipe/form"
 #define KAFKA_DIR "/etc/formpipe/kafka"
+#define KAFKA_CA_DIR "/etc/formpipe/kafka-ca"
 #define REDIS_DIR "/etc/formpipe/redis"
 #define GOOGLE_DIR "/var/run/secrets/formpipe/google"
 #define INGEST_PORT OP_CHILD_INGEST_PORT
@@ -205,6 +206,13 @@ void op_child_kafka_settings(const op_pod_parts *pp, const op_pipeline *p, const
             op_child_env(pp->env, config_env, KAFKA_DIR "/client.properties");
         else
             op_jb_argf(pp->args, "--kafka-config=%s", KAFKA_DIR "/client.properties");
+    }
+    if (p->kafka_ca.name) {
+        op_child_secret_volume(pp->volumes, pp->mounts, "kafka-ca", &p->kafka_ca, "ca.crt", KAFKA_CA_DIR);
+        if (config_env)
+            op_child_env(pp->env, "FORMPIPE_KAFKA_CA_FILE", KAFKA_CA_DIR "/ca.crt");
+        else
+            op_jb_argf(pp->args, "--kafka-property=ssl.ca.location=%s", KAFKA_CA_DIR "/ca.crt");
     }
 }
 

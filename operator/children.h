@@ -68,7 +68,9 @@ void op_child_env(cJSON *env, const char *name, const char *value);
 
 /* The pipeline's Kafka client settings: env FORMPIPE_KAFKA_BOOTSTRAP and, when the
  * pipeline has a client-config Secret, its mount at /etc/formpipe/kafka/client.properties
- * named by --kafka-config (config_env NULL) or by the environment variable config_env. */
+ * named by --kafka-config (config_env NULL) or by the environment variable config_env;
+ * with a CA Secret, its mount at /etc/formpipe/kafka-ca/ca.crt named by
+ * --kafka-property=ssl.ca.location=... (config_env NULL) or env FORMPIPE_KAFKA_CA_FILE. */
 void op_child_kafka_settings(const op_pod_parts *pp, const op_pipeline *p, const char *config_env);
 
 /* The pipeline's Redis settings, as the consumer and flush get them: --redis-sentinels,

@@ -17,7 +17,7 @@
 #include "kafka_admin.h"
 #include "podspec.h"
 
-static char *kubeconfig, *context, *kafka_bootstrap, *kafka_config, *kafka_config_secret;
+static char *kubeconfig, *context, *kafka_bootstrap, *kafka_config, *kafka_config_secret, *kafka_ca_secret;
 static long long redis_min_acks;
 static char *redis_sentinels, *redis_master, *redis_password_secret, *google_secret, *sheets_api_url;
 static char *image_ingest, *image_consumer, *image_flush, *image_task, *pull_policy, *lease_name, *lease_ns, *identity;
@@ -39,6 +39,7 @@ static const fp_option options[] = {
     {"kafka-config", FP_OPT_STRING, "", "librdkafka properties file for the operator's own admin client", 0, 0, 0, &kafka_config},
     {"kafka-property", FP_OPT_LIST, NULL, "one librdkafka property key=value for the admin client", 0, 0, 0, &kafka_properties},
     {"kafka-config-secret", FP_OPT_STRING, "", "Secret NAME[:KEY] with librdkafka properties mounted into pipeline pods", 0, 0, 0, &kafka_config_secret},
+    {"kafka-ca-secret", FP_OPT_STRING, "", "Secret NAME[:KEY] with the PEM CA of the brokers' TLS certificates, mounted into pipeline pods (ssl.ca.location)", 0, 0, 0, &kafka_ca_secret},
     {"kafka-timeout", FP_OPT_DURATION, "10s", "timeout of each Kafka admin request", 0, 100, 300000, &kafka_timeout_ms},
     {"replication-factor", FP_OPT_INT, "3", "default replication factor of new topics", 0, 1, 32, &replication},
     {"redis-sentinels", FP_OPT_STRING, "", "default Redis sentinels host:port,... for pipelines", 0, 0, 0, &redis_sentinels},
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
         },
     };
     parse_secret_ref(kafka_config_secret, "client.properties", &cc.defaults.kafka_config);
+    parse_secret_ref(kafka_ca_secret, "ca.crt", &cc.defaults.kafka_ca);
     parse_secret_ref(redis_password_secret, "password", &cc.defaults.redis_password);
     parse_secret_ref(google_secret, "key.json", &cc.defaults.google_credentials);
     parse_secret_ref(ingest_token_key_secret, "token-key", &cc.defaults.ingest_token_key);

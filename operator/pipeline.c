@@ -301,7 +301,7 @@ static int read_topic_config(op_pipeline *p, const cJSON *kafka, fp_error *err)
 static int check_shared(const cJSON *spec, fp_error *err)
 {
     static const struct { const char *section, *key; } own[] = {
-        {"kafka", "bootstrapServers"}, {"kafka", "configSecret"}, {NULL, "redis"},
+        {"kafka", "bootstrapServers"}, {"kafka", "configSecret"}, {"kafka", "caSecret"}, {NULL, "redis"},
         {"ingest", "pod"}, {"ingest", "autoscaling"}, {"consumer", "pod"}, {"sheets", "pod"},
     };
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
@@ -350,6 +350,7 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     p->kafka_default = d->kafka_bootstrap && p->kafka_bootstrap && strcmp(p->kafka_bootstrap, d->kafka_bootstrap) == 0;
     secret_ref(kafka, "configSecret", "client.properties", p->kafka_default ? d->kafka_config : (op_secret_ref){0},
                &p->kafka_config);
+    secret_ref(kafka, "caSecret", "ca.crt", p->kafka_default ? d->kafka_ca : (op_secret_ref){0}, &p->kafka_ca);
     p->delete_topic = cJSON_IsTrue(op_spec_member(kafka, "deleteTopicOnDelete"));
     if ((rc = read_topic_config(p, kafka, err)) < 0 || (rc = read_pods(p, spec, d, err)) < 0 ||
         (rc = read_autoscaling(p, op_spec_member(ingest, "autoscaling"), err)) < 0)

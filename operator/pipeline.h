@@ -33,6 +33,7 @@ typedef struct op_secret_ref {
 typedef struct op_defaults {
     const char *kafka_bootstrap;
     op_secret_ref kafka_config;      /* librdkafka properties file in a Secret */
+    op_secret_ref kafka_ca;          /* PEM CA of the brokers' TLS certificates in a Secret (#16) */
     int replication_factor;
     const char *redis_sentinels, *redis_master;
     int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */
@@ -69,6 +70,7 @@ typedef struct op_pipeline {
     int partitions, replication_factor;
     const char *kafka_bootstrap;
     op_secret_ref kafka_config;
+    op_secret_ref kafka_ca;          /* spec.kafka.caSecret, else the default's with the default brokers */
     int delete_topic;
     op_topicconfig topic_config;     /* spec.kafka.config: what the topic must have (topicconfig.h) */
     op_topicconfig dlq_config;       /* the dead-letter topic's: the same, its own retention */

@@ -160,7 +160,7 @@ static cJSON *skeleton(const op_shared_set *s, op_shared_kind kind, const char *
 static op_pipeline default_settings(const op_defaults *d)
 {
     return (op_pipeline){
-        .kafka_bootstrap = d->kafka_bootstrap, .kafka_config = d->kafka_config,
+        .kafka_bootstrap = d->kafka_bootstrap, .kafka_config = d->kafka_config, .kafka_ca = d->kafka_ca,
         .redis_sentinels = d->redis_sentinels, .redis_master = d->redis_master,
         .redis_min_replicas_ack = d->redis_min_replicas_ack, .redis_password = d->redis_password,
     };

@@ -155,7 +155,9 @@ custom_rendered() {
               "--task-image=registry.example.com/team/formpipe-task:9.9.9" "kind: ServiceMonitor" "kind: PrometheusRule" \
               "kind: PodMonitor" "interval: 20s" "targetLabel: pipeline" \
               "runbook_url: https://docs.example.com/formpipe/runbooks#pipeline-not-progressing" \
-              "release: prometheus" "secretName: kafka-admin" "items: [{key: admin.properties, path: client.properties}]" "dedicated" "podAntiAffinity" "regcred" \
+              "release: prometheus" "secretName: kafka-admin" "items: [{key: admin.properties, path: client.properties}]" \
+              "--kafka-ca-secret=kafka-cluster-ca:ca.pem" "--kafka-property=ssl.ca.location=/etc/formpipe/kafka-ca/ca.crt" \
+              "items: [{key: ca.pem, path: ca.crt}]" "dedicated" "podAntiAffinity" "regcred" \
               "--ingest-trusted-proxy=10.42.0.0/16" "--ingest-trusted-proxy=fd00:42::/56" \
               "--ingest-token-key-secret=form-tokens:k" \
               '"default":{"annotations":{"sidecar.istio.io/inject":"true"},"imagePullSecrets":[{"name":"regcred"}]' \

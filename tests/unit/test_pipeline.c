@@ -711,6 +711,7 @@ ParameterizedTest(struct secret_case *c, pipeline, default_secrets_only_for_defa
 {
     op_defaults d = defaults;
     d.kafka_config = (op_secret_ref){"kafka-client", "client.properties"};
+    d.kafka_ca = (op_secret_ref){"kafka-ca", "ca.crt"};
     cJSON *j = resource(c->tail);
     fp_error err = {0};
     op_pipeline *p = op_pipeline_parse(j, &d, &err);
@@ -718,6 +719,7 @@ ParameterizedTest(struct secret_case *c, pipeline, default_secrets_only_for_defa
     const char *k = p->kafka_config.name, *r = p->redis_password.name;
     cr_assert(c->kafka_secret ? k && strcmp(k, c->kafka_secret) == 0 : !k, "kafka Secret %s for %s", k ? k : "(none)", c->tail);
     cr_assert(c->redis_secret ? r && strcmp(r, c->redis_secret) == 0 : !r, "redis Secret %s for %s", r ? r : "(none)", c->tail);
+    cr_assert_eq(p->kafka_ca.name != NULL, p->kafka_default, "the default Kafka CA only with the default brokers: %s", c->tail);
     op_pipeline_free(p);
     cJSON_Delete(j);
 }

@@ -27,11 +27,16 @@ static op_task *task(const char *spec)
     return t;
 }
 
+static const char *pipeline_extra = "";   /* more of the pipeline's spec (a test sets it) */
+
 static op_pipeline *pipeline(void)
 {
-    cJSON *j = cJSON_Parse("{\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"pu\",\"generation\":2},"
-                           "\"spec\":{\"form\":{\"fields\":[{\"name\":\"a\",\"type\":\"string\"}]},"
-                           "\"sheets\":{\"spreadsheetId\":\"S\"}}}");
+    char json[1024];
+    snprintf(json, sizeof json, "{\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"pu\",\"generation\":2},"
+             "\"spec\":{\"form\":{\"fields\":[{\"name\":\"a\",\"type\":\"string\"}]},"
+             "\"sheets\":{\"spreadsheetId\":\"S\"}%s}}", pipeline_extra);
+    cJSON *j = cJSON_Parse(json);
+    cr_assert_not_null(j, "%s", json);
     fp_error err = {0};
     op_pipeline *p = op_pipeline_parse(j, &defaults, &err);
     cr_assert_not_null(p, "%s", err.msg);
@@ -283,6 +288,32 @@ Test(taskdeploy, container_gets_the_task_facts_in_its_environment)
     cr_assert_null(strstr(text, "readinessProbe"), "no probes on a port we do not know: %s", text);
     free(text);
     cJSON_Delete(d);
+}
+
+/* #16: the pipeline's Kafka CA reaches every kind: our binaries as ssl.ca.location, a
+ * team's container as FORMPIPE_KAFKA_CA_FILE, the Secret mounted read-only. */
+Test(taskdeploy, the_pipelines_kafka_ca_is_mounted_and_named)
+{
+    pipeline_extra = ",\"kafka\":{\"caSecret\":{\"name\":\"cluster-ca\"}}";
+    static const char *specs[] = {
+        "{\"pipeline\":\"p\",\"webhook\":{\"url\":\"https://h.example.com/x\"}}",
+        "{\"pipeline\":\"p\",\"container\":{\"image\":\"team/x:1\"}}",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char args[4096], env[4096];
+        cJSON *d;
+        shape(specs[i], args, sizeof args, env, sizeof env, &d);
+        const char *where = i ? env : args;
+        const char *want = i ? "FORMPIPE_KAFKA_CA_FILE=/etc/formpipe/kafka-ca/ca.crt\n"
+                             : "--kafka-property=ssl.ca.location=/etc/formpipe/kafka-ca/ca.crt";
+        cr_assert_not_null(strstr(where, want), "%s: %s", specs[i], where);
+        char *text = cJSON_PrintUnformatted(d);
+        cr_assert_not_null(strstr(text, "\"secretName\":\"cluster-ca\""), "%s", text);
+        cr_assert_not_null(strstr(text, "{\"key\":\"ca.crt\",\"path\":\"ca.crt\"}"), "%s", text);
+        cr_assert_not_null(strstr(text, "\"mountPath\":\"/etc/formpipe/kafka-ca\""), "%s", text);
+        free(text);
+        cJSON_Delete(d);
+    }
 }
 
 Test(taskdeploy, moderate_mounts_its_configmap_and_writes_its_stream)
