@@ -34,6 +34,8 @@ const op_child_type op_child_types[OP_CHILD_COUNT] = {
 #define KAFKA_DIR "/etc/formpipe/kafka"
 #define KAFKA_CA_DIR "/etc/formpipe/kafka-ca"
 #define REDIS_DIR "/etc/formpipe/redis"
+#define REDIS_CA_DIR "/etc/formpipe/redis-ca"
+#define REDIS_CLIENT_DIR "/etc/formpipe/redis-client"
 #define GOOGLE_DIR "/var/run/secrets/formpipe/google"
 #define INGEST_PORT OP_CHILD_INGEST_PORT
 #define INGEST_TOKEN_DIR "/etc/formpipe/token"
@@ -86,14 +88,23 @@ void op_child_env(cJSON *env, const char *name, const char *value)
 void op_child_secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
                             const char *path_in_volume, const char *dir)
 {
+    op_child_secret_volume_keys(volumes, mounts, vol, ref->name, &ref->key, &path_in_volume, 1, dir);
+}
+
+void op_child_secret_volume_keys(cJSON *volumes, cJSON *mounts, const char *vol, const char *secret,
+                                 const char *const *keys, const char *const *paths, size_t n, const char *dir)
+{
     cJSON *v = op_jb_push_obj(volumes);
     op_jb_str(v, "name", vol);
     cJSON *s = op_jb_obj(v, "secret");
-    op_jb_str(s, "secretName", ref->name);
+    op_jb_str(s, "secretName", secret);
     op_jb_num(s, "defaultMode", 0440);
-    cJSON *item = op_jb_push_obj(op_jb_arr(s, "items"));
-    op_jb_str(item, "key", ref->key);
-    op_jb_str(item, "path", path_in_volume);
+    cJSON *items = op_jb_arr(s, "items");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *item = op_jb_push_obj(items);
+        op_jb_str(item, "key", keys[i]);
+        op_jb_str(item, "path", paths[i]);
+    }
     cJSON *m = op_jb_push_obj(mounts);
     op_jb_str(m, "name", vol);
     op_jb_str(m, "mountPath", dir);
@@ -230,6 +241,17 @@ static void redis_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_
     if (p->redis_password.name) {
         op_child_secret_volume(volumes, mounts, "redis-password", &p->redis_password, "password", REDIS_DIR);
         op_jb_argf(args, "--redis-password-file=%s", REDIS_DIR "/password");
+    }
+    if (p->redis_tls_ca.name) {
+        op_child_secret_volume(volumes, mounts, "redis-ca", &p->redis_tls_ca, "ca.crt", REDIS_CA_DIR);
+        op_jb_argf(args, "--redis-tls-ca-file=%s", REDIS_CA_DIR "/ca.crt");
+    }
+    if (p->redis_tls_client.name) {   /* a kubernetes.io/tls Secret */
+        static const char *const keys[] = {"tls.crt", "tls.key"};
+        op_child_secret_volume_keys(volumes, mounts, "redis-client", p->redis_tls_client.name, keys, keys, 2,
+                                    REDIS_CLIENT_DIR);
+        op_jb_argf(args, "--redis-tls-cert-file=%s", REDIS_CLIENT_DIR "/tls.crt");
+        op_jb_argf(args, "--redis-tls-key-file=%s", REDIS_CLIENT_DIR "/tls.key");
     }
 }
 

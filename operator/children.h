@@ -82,6 +82,10 @@ void op_child_redis_settings(const op_pod_parts *pp, const op_pipeline *p);
 void op_child_secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
                             const char *path_in_volume, const char *dir);
 
+/* The same with n keys of Secret secret: keys[i] appears as dir/paths[i]. */
+void op_child_secret_volume_keys(cJSON *volumes, cJSON *mounts, const char *vol, const char *secret,
+                                 const char *const *keys, const char *const *paths, size_t n, const char *dir);
+
 /* #16 for an ingest: the chart's trusted proxies unless the pods have their own
  * (own_proxies), the shared submission-token key, /metrics on the admin port. */
 void op_child_ingest_common(const op_pod_parts *pp, int own_proxies, const op_defaults *d);

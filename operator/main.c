@@ -20,6 +20,7 @@
 static char *kubeconfig, *context, *kafka_bootstrap, *kafka_config, *kafka_config_secret, *kafka_ca_secret;
 static long long redis_min_acks;
 static char *redis_sentinels, *redis_master, *redis_password_secret, *google_secret, *sheets_api_url;
+static char *redis_tls_ca_secret, *redis_tls_client_secret;
 static char *image_ingest, *image_consumer, *image_flush, *image_task, *pull_policy, *lease_name, *lease_ns, *identity;
 static char *admin_bind, *log_level, *workload_log_level, *pod_defaults_file;
 static fp_strlist kafka_properties, ingest_trusted_proxies, allowed_hosts, allowed_classes, allowed_kafka, allowed_redis;
@@ -46,6 +47,8 @@ static const fp_option options[] = {
     {"redis-master", FP_OPT_STRING, "", "default Redis master name", 0, 0, 0, &redis_master},
     {"redis-min-replicas-ack", FP_OPT_INT, "1", "default replicas that must confirm each buffer write (WAIT); the number of replicas means a failover cannot lose a confirmed row", 0, 0, 16, &redis_min_acks},
     {"redis-password-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Redis password", 0, 0, 0, &redis_password_secret},
+    {"redis-tls-ca-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] with the PEM CA of Redis's TLS certificates: pipeline pods speak TLS to the sentinels and data nodes", 0, 0, 0, &redis_tls_ca_secret},
+    {"redis-tls-client-secret", FP_OPT_STRING, "", "default kubernetes.io/tls Secret NAME (tls.crt, tls.key) pipeline pods present to Redis (mutual TLS)", 0, 0, 0, &redis_tls_client_secret},
     {"redis-password-file", FP_OPT_STRING, "", "file with the Redis password for the operator's own reads of Shared pipelines' buffers (the chart mounts redis.passwordSecret)", 0, 0, 0, &redis_password_file},
     {"shared-ingest-replicas", FP_OPT_INT, "2", "replicas of each namespace's formpipe-shared-ingest", 0, 1, 1000, &shared_ingest_replicas},
     {"shared-ingest-rate-limit", FP_OPT_INT, "20", "submissions per second per client address per formpipe-shared-ingest replica, over all its forms (0: no limit; a Shared pipeline's spec.ingest.rateLimit does not apply)", 0, 0, 1000000, &shared_ingest_rate},
@@ -191,6 +194,8 @@ int main(int argc, char **argv)
     parse_secret_ref(kafka_config_secret, "client.properties", &cc.defaults.kafka_config);
     parse_secret_ref(kafka_ca_secret, "ca.crt", &cc.defaults.kafka_ca);
     parse_secret_ref(redis_password_secret, "password", &cc.defaults.redis_password);
+    parse_secret_ref(redis_tls_ca_secret, "ca.crt", &cc.defaults.redis_tls_ca);
+    parse_secret_ref(redis_tls_client_secret, "tls.crt", &cc.defaults.redis_tls_client);
     parse_secret_ref(google_secret, "key.json", &cc.defaults.google_credentials);
     parse_secret_ref(ingest_token_key_secret, "token-key", &cc.defaults.ingest_token_key);
     fp_cidrs checked;   /* a bad chart value would stop every ingest: refuse it here */

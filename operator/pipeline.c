@@ -390,6 +390,13 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     p->redis_default = d->redis_sentinels && p->redis_sentinels && strcmp(p->redis_sentinels, d->redis_sentinels) == 0;
     secret_ref(redis, "passwordSecret", "password", p->redis_default ? d->redis_password : (op_secret_ref){0},
                &p->redis_password);
+    const cJSON *rtls = op_spec_member(redis, "tls");
+    secret_ref(rtls, "caSecret", "ca.crt", p->redis_default ? d->redis_tls_ca : (op_secret_ref){0}, &p->redis_tls_ca);
+    secret_ref(rtls, "clientSecret", "tls.crt", p->redis_default ? d->redis_tls_client : (op_secret_ref){0},
+               &p->redis_tls_client);
+    if (p->redis_tls_client.name && !p->redis_tls_ca.name)
+        return fp_error_set(err, FP_EINVAL, "spec.redis.tls.clientSecret: needs caSecret (a client certificate is sent "
+                            "only over TLS)");
     if (!p->kafka_bootstrap || !*p->kafka_bootstrap)
         return fp_error_set(err, FP_EINVAL, "spec.kafka.bootstrapServers: required (no operator default)");
     if (!p->redis_sentinels || !*p->redis_sentinels || !p->redis_master || !*p->redis_master)

@@ -38,6 +38,8 @@ typedef struct op_defaults {
     const char *redis_sentinels, *redis_master;
     int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */
     op_secret_ref redis_password;
+    op_secret_ref redis_tls_ca;      /* PEM CA of Redis's TLS certificates: TLS to sentinels and data nodes (#16) */
+    op_secret_ref redis_tls_client;  /* kubernetes.io/tls Secret (tls.crt, tls.key) for mutual TLS; name NULL: none */
     op_secret_ref google_credentials;
     const char *sheets_api_url;
     const char *image_ingest, *image_consumer, *image_flush, *image_pull_policy;
@@ -109,6 +111,7 @@ typedef struct op_pipeline {
     const char *redis_sentinels, *redis_master;
     int redis_min_replicas_ack;   /* WAIT <n> after each buffer write */
     op_secret_ref redis_password;
+    op_secret_ref redis_tls_ca, redis_tls_client;   /* spec.redis.tls, else the defaults' with the default sentinels */
     int kafka_default, redis_default;   /* the spec uses the operator's own Kafka / Redis (its Secrets go only there) */
 
     char topic_buf[256];

@@ -163,6 +163,7 @@ static op_pipeline default_settings(const op_defaults *d)
         .kafka_bootstrap = d->kafka_bootstrap, .kafka_config = d->kafka_config, .kafka_ca = d->kafka_ca,
         .redis_sentinels = d->redis_sentinels, .redis_master = d->redis_master,
         .redis_min_replicas_ack = d->redis_min_replicas_ack, .redis_password = d->redis_password,
+        .redis_tls_ca = d->redis_tls_ca, .redis_tls_client = d->redis_tls_client,
     };
 }
 

@@ -157,7 +157,9 @@ custom_rendered() {
               "runbook_url: https://docs.example.com/formpipe/runbooks#pipeline-not-progressing" \
               "release: prometheus" "secretName: kafka-admin" "items: [{key: admin.properties, path: client.properties}]" \
               "--kafka-ca-secret=kafka-cluster-ca:ca.pem" "--kafka-property=ssl.ca.location=/etc/formpipe/kafka-ca/ca.crt" \
-              "items: [{key: ca.pem, path: ca.crt}]" "dedicated" "podAntiAffinity" "regcred" \
+              "items: [{key: ca.pem, path: ca.crt}]" "--redis-tls-ca-secret=redis-ca:ca.pem" \
+              "--redis-tls-client-secret=redis-client" "--redis-tls-key-file=/etc/formpipe/redis-client/tls.key" \
+              "items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]" "dedicated" "podAntiAffinity" "regcred" \
               "--ingest-trusted-proxy=10.42.0.0/16" "--ingest-trusted-proxy=fd00:42::/56" \
               "--ingest-token-key-secret=form-tokens:k" \
               '"default":{"annotations":{"sidecar.istio.io/inject":"true"},"imagePullSecrets":[{"name":"regcred"}]' \

@@ -102,6 +102,8 @@ static struct bad_case bad[] = {
     {",\"sheets\":{\"spreadsheetId\":\"\"}", "spec.sheets.spreadsheetId: required"},
     {",\"sheets\":{\"spreadsheetId\":\"S\",\"maxFailedRuns\":0}", "spec.sheets.maxFailedRuns: must be an integer from 1 to 10"},
     {",\"progressDeadlineSeconds\":5", "spec.progressDeadlineSeconds: must be an integer from 10 to 86400"},
+    {",\"redis\":{\"tls\":{\"clientSecret\":{\"name\":\"me\"}}}", "spec.redis.tls.clientSecret: needs caSecret"},
+    {",\"mode\":\"Shared\",\"kafka\":{\"caSecret\":{\"name\":\"ca\"}}", "spec.kafka.caSecret needs its own pods"},
     {",\"redis\":{\"sentinels\":\"\"},\"kafka\":{\"bootstrapServers\":\"\"}", NULL},   /* empty = default */
     /* pod settings, autoscaling, topic configs (#24) */
     {",\"ingest\":{\"pod\":{\"hostPID\":true}}", "spec.ingest.pod.hostPID: unknown pod setting"},
@@ -712,6 +714,7 @@ ParameterizedTest(struct secret_case *c, pipeline, default_secrets_only_for_defa
     op_defaults d = defaults;
     d.kafka_config = (op_secret_ref){"kafka-client", "client.properties"};
     d.kafka_ca = (op_secret_ref){"kafka-ca", "ca.crt"};
+    d.redis_tls_ca = (op_secret_ref){"redis-ca", "ca.crt"};
     cJSON *j = resource(c->tail);
     fp_error err = {0};
     op_pipeline *p = op_pipeline_parse(j, &d, &err);
@@ -720,6 +723,8 @@ ParameterizedTest(struct secret_case *c, pipeline, default_secrets_only_for_defa
     cr_assert(c->kafka_secret ? k && strcmp(k, c->kafka_secret) == 0 : !k, "kafka Secret %s for %s", k ? k : "(none)", c->tail);
     cr_assert(c->redis_secret ? r && strcmp(r, c->redis_secret) == 0 : !r, "redis Secret %s for %s", r ? r : "(none)", c->tail);
     cr_assert_eq(p->kafka_ca.name != NULL, p->kafka_default, "the default Kafka CA only with the default brokers: %s", c->tail);
+    cr_assert_eq(p->redis_tls_ca.name != NULL, p->redis_default, "the default Redis CA only with the default sentinels: %s",
+                 c->tail);
     op_pipeline_free(p);
     cJSON_Delete(j);
 }

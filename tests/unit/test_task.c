@@ -316,6 +316,31 @@ Test(taskdeploy, the_pipelines_kafka_ca_is_mounted_and_named)
     }
 }
 
+/* #16: spec.redis.tls reaches the pods that use Redis: CA and client certificate mounted,
+ * their paths on the command line. */
+Test(taskdeploy, the_pipelines_redis_tls_is_mounted_and_named)
+{
+    pipeline_extra = ",\"redis\":{\"tls\":{\"caSecret\":{\"name\":\"redis-ca\"},\"clientSecret\":{\"name\":\"me\"}}}";
+    char args[8192], env[4096];
+    cJSON *d;
+    shape("{\"pipeline\":\"p\",\"email\":{\"smtpSecretRef\":{\"name\":\"smtp\"},\"from\":\"f@example.org\","
+          "\"toField\":\"email\",\"subject\":\"S\",\"text\":\"T\"}}", args, sizeof args, env, sizeof env, &d);
+    cr_assert_not_null(strstr(args, "--redis-tls-ca-file=/etc/formpipe/redis-ca/ca.crt "
+                                    "--redis-tls-cert-file=/etc/formpipe/redis-client/tls.crt "
+                                    "--redis-tls-key-file=/etc/formpipe/redis-client/tls.key"), "%s", args);
+    char *text = cJSON_PrintUnformatted(d);
+    static const char *const want[] = {
+        "\"secretName\":\"redis-ca\",\"defaultMode\":288,\"items\":[{\"key\":\"ca.crt\",\"path\":\"ca.crt\"}]",
+        "\"secretName\":\"me\",\"defaultMode\":288,\"items\":[{\"key\":\"tls.crt\",\"path\":\"tls.crt\"},"
+        "{\"key\":\"tls.key\",\"path\":\"tls.key\"}]",
+        "{\"name\":\"redis-client\",\"mountPath\":\"/etc/formpipe/redis-client\",\"readOnly\":true}",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_not_null(strstr(text, want[i]), "missing %s in %s", want[i], text);
+    free(text);
+    cJSON_Delete(d);
+}
+
 Test(taskdeploy, moderate_mounts_its_configmap_and_writes_its_stream)
 {
     char args[4096], env[4096];
