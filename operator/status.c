@@ -53,6 +53,9 @@ void op_status_conditions(const op_pipeline *p, const op_observed *o, op_conditi
             "spreadsheet %.100s tab '%.100s' is written by FormPipeline %.100s, and two pipelines must not write one "
             "tab (their rows would overwrite each other): choose another sheet; the flush is suspended",
             p->spreadsheet_id, p->sheet, o->tab_owner);
+    else if (o->cronjob_ok && o->flush_idle)
+        op_condition_set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 1, "Idle", "the shared flush is suspended while no "
+            "rows wait in the namespace's buffers; it resumes when rows arrive");
     else if (o->cronjob_ok)
         op_condition_set(&cond[OP_C_FLUSH_SCHEDULED], "FlushScheduled", 1, "Scheduled", "flush runs on schedule \"%s\"", p->schedule);
     else

@@ -32,6 +32,7 @@ typedef struct op_observed {
     int ingest_ready, ingest_ok;       /* ready replicas; all wanted ones available */
     int consumers, consumer_ready, consumers_ok;
     int cronjob_ok;                    /* the flush CronJob exists and is ours */
+    int flush_idle;                    /* Shared: the shared CronJob is suspended while no buffer has rows */
     const char *last_schedule_time;    /* the CronJob's status; NULL when none */
     long long lag;                     /* -1: unknown */
     const op_stall *stall;             /* NULL: not measured yet */

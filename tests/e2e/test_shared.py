@@ -135,6 +135,9 @@ def main():
                       for n in names), 120)
 
     until("the flush CronJob is suspended while every buffer is empty", suspended, 120)
+    until("each pipeline says its flush is idle (FlushScheduled Idle) and stays Ready",
+          lambda: all(status(NS, n, '{.status.conditions[?(@.type=="FlushScheduled")].reason} '
+                                    '{.status.conditions[?(@.type=="Ready")].status}') == "Idle True" for n in names), 60)
     extra = post_form("alpha", 5000, 3)
     accepted["alpha"] += extra
     until("the flush CronJob resumes when rows wait", lambda: not suspended(), 120)

@@ -116,6 +116,25 @@ Test(status, full_spreadsheets_are_named_as_the_reason)
     op_pipeline_free(p);
 }
 
+/* #19: a Shared pipeline whose shared flush is suspended (nothing waits) says so, and is
+ * still Ready: an idle flush is not a fault. */
+Test(status, an_idle_shared_flush_is_named_and_ready)
+{
+    op_pipeline *p = pipeline();
+    op_flush_facts flush = {.runs = 1, .last_rows = 3, .rows_waiting = 0};
+    op_observed o = {.partitions = 1, .topic = {"TopicReady", 1, "TopicExists", "t"}, .ingest_ok = 1, .consumers = 1,
+                     .consumers_ok = 1, .cronjob_ok = 1, .flush_idle = 1, .lag = 0, .flush = &flush, .conflict = "",
+                     .tab_owner = "", .group = "g", .dlq_topic = "d"};
+    op_condition cond[OP_C_COUNT];
+    op_status_conditions(p, &o, cond);
+    cr_assert_eq(cond[OP_C_FLUSH_SCHEDULED].status, 1);
+    cr_assert_str_eq(cond[OP_C_FLUSH_SCHEDULED].reason, "Idle");
+    cr_assert_not_null(strstr(cond[OP_C_FLUSH_SCHEDULED].message, "suspended while no rows wait"), "%s",
+                       cond[OP_C_FLUSH_SCHEDULED].message);
+    cr_assert_eq(cond[OP_C_READY].status, 1, "%s", cond[OP_C_READY].message);
+    op_pipeline_free(p);
+}
+
 Test(status, the_status_object_carries_the_numbers)
 {
     op_pipeline *p = pipeline();
