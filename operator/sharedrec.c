@@ -253,7 +253,13 @@ static void digest(const op_sharedrec_env *env, const op_shared_set *s, char *ou
     for (const char *c = listed; *c; c++)
         h = (h ^ (unsigned char)*c) * 1099511628211ull;
     cJSON_Delete(cm);
-    snprintf(out, outsz, "%d/%d/%d/%d/%d/%016llx", ingest, iready, consumer, ready, s->suspended, h);
+    /* the cached CronJob's suspend, not the planned one: the members' status reads the
+     * cache, so they hear of a change once the cache holds it */
+    snprintf(key, sizeof key, "%s/%s", s->ns, op_shared_types[OP_SHARED_FLUSH_CRONJOB].name);
+    cJSON *cj = op_informer_get(env->children[op_shared_types[OP_SHARED_FLUSH_CRONJOB].like], key);
+    int suspended = cj && op_shared_owned(cj) && cJSON_IsTrue(op_spec_member(op_spec_member(cj, "spec"), "suspend"));
+    cJSON_Delete(cj);
+    snprintf(out, outsz, "%d/%d/%d/%d/%d/%016llx", ingest, iready, consumer, ready, suspended, h);
 }
 
 int op_sharedrec_reconcile(const op_sharedrec_env *env, const char *ns, op_sharedrec_state *st, long long *requeue_ms,
