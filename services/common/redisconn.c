@@ -41,6 +41,29 @@ static const char *ssl_reason(char *buf, size_t bufsz, const char *fallback)
     return buf;
 }
 
+/* NULL when path can be opened for reading, else why not (OpenSSL would only say
+ * "system lib"). */
+static const char *unreadable(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return strerror(errno);
+    fclose(f);
+    return NULL;
+}
+
+/* Fills why with the reason a PEM file could not be used. */
+static const char *file_reason(const char *path, char *why, size_t whysz)
+{
+    const char *sys = unreadable(path);
+    if (sys) {
+        snprintf(why, whysz, "%s", sys);
+        ERR_clear_error();
+        return why;
+    }
+    return ssl_reason(why, whysz, "not usable");
+}
+
 fp_redistls *fp_redistls_new(const char *ca_file, const char *cert_file, const char *key_file,
                              fp_error *err)
 {
@@ -67,18 +90,18 @@ fp_redistls *fp_redistls_new(const char *ca_file, const char *cert_file, const c
     SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
         fp_error_set(err, FP_EINVAL, "redis TLS: cannot load CA file %s: %s", ca_file,
-                     ssl_reason(why, sizeof why, "unreadable"));
+                     file_reason(ca_file, why, sizeof why));
         goto fail;
     }
     if (has_cert && SSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != 1) {
         fp_error_set(err, FP_EINVAL, "redis TLS: cannot load client certificate %s: %s", cert_file,
-                     ssl_reason(why, sizeof why, "unreadable"));
+                     file_reason(cert_file, why, sizeof why));
         goto fail;
     }
     if (has_key && (SSL_CTX_use_PrivateKey_file(t->ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
                     SSL_CTX_check_private_key(t->ctx) != 1)) {
         fp_error_set(err, FP_EINVAL, "redis TLS: cannot use client key %s: %s", key_file,
-                     ssl_reason(why, sizeof why, "unreadable"));
+                     file_reason(key_file, why, sizeof why));
         goto fail;
     }
     return t;
