@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 struct fp_redistls {
     SSL_CTX *ctx;
+    BIO_METHOD *bio;        /* socket I/O with MSG_NOSIGNAL (bio_write) */
 };
 
 struct fp_redisconn {
@@ -28,8 +30,35 @@ struct fp_redisconn {
     redisReader *reader;
     char *out;              /* formatted commands not yet written: out[sent..len) */
     size_t len, sent, cap;
+    int failed;             /* an error or timeout happened: no close_notify on free */
     char addr[300];
 };
+
+/* OpenSSL's socket BIO writes with write(2), which raises SIGPIPE on a connection the
+ * server closed; this one sends with MSG_NOSIGNAL, like the plain path. */
+static int bio_write(BIO *b, const char *buf, int n)
+{
+    ssize_t r = send((int)(intptr_t)BIO_get_data(b), buf, (size_t)n, MSG_NOSIGNAL);
+    BIO_clear_retry_flags(b);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)r;
+}
+
+static int bio_read(BIO *b, char *buf, int n)
+{
+    ssize_t r = recv((int)(intptr_t)BIO_get_data(b), buf, (size_t)n, 0);
+    BIO_clear_retry_flags(b);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_read(b);
+    return (int)r;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b, (void)num, (void)ptr;
+    return cmd == BIO_CTRL_FLUSH;   /* nothing is buffered here */
+}
 
 /* OpenSSL's reason for the last failure on this thread, or fallback. Clears the queue. */
 static const char *ssl_reason(char *buf, size_t bufsz, const char *fallback)
@@ -80,7 +109,10 @@ fp_redistls *fp_redistls_new(const char *ca_file, const char *cert_file, const c
         return NULL;
     }
     ERR_clear_error();
-    if (!(t = calloc(1, sizeof *t)) || !(t->ctx = SSL_CTX_new(TLS_client_method()))) {
+    if (!(t = calloc(1, sizeof *t)) || !(t->ctx = SSL_CTX_new(TLS_client_method())) ||
+        !(t->bio = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "fp_redisconn")) ||
+        !BIO_meth_set_write(t->bio, bio_write) || !BIO_meth_set_read(t->bio, bio_read) ||
+        !BIO_meth_set_ctrl(t->bio, bio_ctrl)) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -116,6 +148,7 @@ void fp_redistls_free(fp_redistls *t)
     if (!t)
         return;
     SSL_CTX_free(t->ctx);
+    BIO_meth_free(t->bio);
     free(t);
 }
 
@@ -124,7 +157,8 @@ void fp_redisconn_free(fp_redisconn *c)
     if (!c)
         return;
     if (c->ssl) {
-        SSL_shutdown(c->ssl);   /* one close_notify, no waiting for the peer's */
+        if (!c->failed)
+            SSL_shutdown(c->ssl);   /* one close_notify, no waiting for the peer's */
         SSL_free(c->ssl);
         ERR_clear_error();
     }
@@ -184,11 +218,16 @@ static int handshake(fp_redisconn *c, const fp_redistls *tls, const char *host, 
     unsigned char ip[16];
     int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
 
+    BIO *bio = NULL;
     ERR_clear_error();
-    if (!(c->ssl = SSL_new(tls->ctx)) || SSL_set_fd(c->ssl, c->fd) != 1) {
+    c->failed = 1;   /* until the handshake completes */
+    if (!(c->ssl = SSL_new(tls->ctx)) || !(bio = BIO_new(tls->bio))) {
         snprintf(why, whysz, "out of memory");
         return -1;
     }
+    BIO_set_data(bio, (void *)(intptr_t)c->fd);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(c->ssl, bio, bio);   /* the SSL owns the BIO now */
     /* The certificate must name the host we connected to: an IP SAN for an address. */
     X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
     X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -198,10 +237,12 @@ static int handshake(fp_redisconn *c, const fp_redistls *tls, const char *host, 
         return -1;
     }
     for (;;) {
-        int rc = SSL_connect(c->ssl);
-        if (rc == 1)
+        int rc = SSL_connect(c->ssl), sys = errno;
+        if (rc == 1) {
+            c->failed = 0;
             return 0;
-        int e = SSL_get_error(c->ssl, rc), sys = errno;
+        }
+        int e = SSL_get_error(c->ssl, rc);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
             if (wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) == 0)
                 continue;
@@ -309,10 +350,10 @@ static ssize_t io(fp_redisconn *c, int writing, void *buf, size_t n, short *want
     }
     size_t done = 0;
     ERR_clear_error();
-    int ok = writing ? SSL_write_ex(c->ssl, buf, n, &done) : SSL_read_ex(c->ssl, buf, n, &done);
+    int ok = writing ? SSL_write_ex(c->ssl, buf, n, &done) : SSL_read_ex(c->ssl, buf, n, &done), sys = errno;
     if (ok)
         return (ssize_t)done;
-    int e = SSL_get_error(c->ssl, 0), sys = errno;
+    int e = SSL_get_error(c->ssl, 0);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         *want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
         return 0;
@@ -348,19 +389,16 @@ static int write_all(fp_redisconn *c, long long deadline, fp_error *err)
 
 int fp_redisconn_flush(fp_redisconn *c, long timeout_ms, fp_error *err)
 {
-    return write_all(c, fp_clock_mono_ms() + timeout_ms, err);
+    int rc = write_all(c, fp_clock_mono_ms() + timeout_ms, err);
+    c->failed |= rc != 0;
+    return rc;
 }
 
-int fp_redisconn_read(fp_redisconn *c, long timeout_ms, redisReply **reply, fp_error *err)
+/* Reads replies until one is complete, by the deadline. */
+static int read_reply(fp_redisconn *c, long long deadline, redisReply **reply, fp_error *err)
 {
-    long long deadline = fp_clock_mono_ms() + timeout_ms;
     char buf[16384], why[200];
     void *rep = NULL;
-    int rc;
-
-    *reply = NULL;
-    if ((rc = write_all(c, deadline, err)))
-        return rc;
     for (;;) {
         if (redisReaderGetReply(c->reader, &rep) != REDIS_OK)
             return fp_error_set(err, FP_EIO, "%s: protocol error: %s", c->addr, c->reader->errstr);
@@ -381,6 +419,17 @@ int fp_redisconn_read(fp_redisconn *c, long timeout_ms, redisReply **reply, fp_e
         if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
             return fp_error_set(err, FP_EIO, "%s: protocol error: %s", c->addr, c->reader->errstr);
     }
+}
+
+int fp_redisconn_read(fp_redisconn *c, long timeout_ms, redisReply **reply, fp_error *err)
+{
+    long long deadline = fp_clock_mono_ms() + timeout_ms;
+    *reply = NULL;
+    int rc = write_all(c, deadline, err);
+    if (!rc)
+        rc = read_reply(c, deadline, reply, err);
+    c->failed |= rc != 0;
+    return rc;
 }
 
 int fp_redisconn_command(fp_redisconn *c, long timeout_ms, redisReply **reply, fp_error *err,
