@@ -283,7 +283,7 @@ int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
     return rc ? rc : fp_redis_receive(r, 0, reply, err);   /* receiving sends first */
 }
 
-/* Drops the connection after an I/O error and says so as "redis: HOST:PORT: reason". */
+/* Drops the connection after an I/O error and says so: "redis HOST:PORT: reason". */
 static int io_failed(fp_redis *r, const fp_error *io, fp_error *err)
 {
     fp_error_set(err, FP_EIO, "redis %s", io->msg);

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,6 @@
 
 struct fp_redistls {
     SSL_CTX *ctx;
-    BIO_METHOD *bio;        /* socket I/O with MSG_NOSIGNAL (bio_write) */
 };
 
 struct fp_redisconn {
@@ -58,6 +58,19 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     (void)b, (void)num, (void)ptr;
     return cmd == BIO_CTRL_FLUSH;   /* nothing is buffered here */
+}
+
+/* One method for the whole process: BIO type indexes are few (BIO_get_new_index). */
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "fp_redisconn");
+    if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read) && BIO_meth_set_ctrl(m, bio_ctrl))
+        bio_method = m;
+    else
+        BIO_meth_free(m);
 }
 
 /* OpenSSL's reason for the last failure on this thread, or fallback. Clears the queue. */
@@ -109,10 +122,8 @@ fp_redistls *fp_redistls_new(const char *ca_file, const char *cert_file, const c
         return NULL;
     }
     ERR_clear_error();
-    if (!(t = calloc(1, sizeof *t)) || !(t->ctx = SSL_CTX_new(TLS_client_method())) ||
-        !(t->bio = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "fp_redisconn")) ||
-        !BIO_meth_set_write(t->bio, bio_write) || !BIO_meth_set_read(t->bio, bio_read) ||
-        !BIO_meth_set_ctrl(t->bio, bio_ctrl)) {
+    pthread_once(&bio_once, bio_method_init);
+    if (!bio_method || !(t = calloc(1, sizeof *t)) || !(t->ctx = SSL_CTX_new(TLS_client_method()))) {
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -148,7 +159,6 @@ void fp_redistls_free(fp_redistls *t)
     if (!t)
         return;
     SSL_CTX_free(t->ctx);
-    BIO_meth_free(t->bio);
     free(t);
 }
 
@@ -221,7 +231,7 @@ static int handshake(fp_redisconn *c, const fp_redistls *tls, const char *host, 
     BIO *bio = NULL;
     ERR_clear_error();
     c->failed = 1;   /* until the handshake completes */
-    if (!(c->ssl = SSL_new(tls->ctx)) || !(bio = BIO_new(tls->bio))) {
+    if (!(c->ssl = SSL_new(tls->ctx)) || !(bio = BIO_new(bio_method))) {
         snprintf(why, whysz, "out of memory");
         return -1;
     }
