@@ -1,8 +1,8 @@
 /* services/common/redis over TLS against the TLS-only Redis set of scripts/testenv (a
  * master, a replica and two sentinels that report TLS ports; the second sentinel
  * requires a client certificate): discovery, commands, pipelining and WAIT over TLS,
- * mutual TLS, the refusals a person must be able to read (an untrusted CA, a plain
- * port, a missing client certificate), and formpipe-consumer writing a submission into
+ * mutual TLS, following a failover, the refusals a person must be able to read (an
+ * untrusted CA, a plain port, a missing client certificate), and formpipe-consumer writing a submission into
  * the TLS Redis from the real Kafka. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -14,6 +14,7 @@
 
 #include "event.h"
 #include "redis.h"
+#include "redisconn.h"
 #include "rowstore.h"
 #include "testkit.h"
 
@@ -93,6 +94,78 @@ Test(redis_tls, discovery_commands_pipelining_and_wait_over_tls)
     cr_assert_eq(cmd(r, &rep, &err, 3, (const char *[]){"DEL", key, counter}), 0, "%s", err.msg);
     freeReplyObject(rep);
     cr_assert_eq(fp_redis_discoveries(r), 1, "one discovery for all of it");
+    fp_redis_free(r);
+}
+
+/* Asks the first TLS sentinel for a failover until it accepts (it refuses while one is
+ * under way or the replica is not ready). */
+static void request_failover(void)
+{
+    char host[64];
+    int port;
+    fp_error err = {0};
+    cr_assert_eq(sscanf(tk_env("FORMPIPE_TEST_REDIS_TLS_SENTINELS"), "%63[^:]:%d", host, &port), 2);
+    fp_redistls *tls = fp_redistls_new(tk_env("FORMPIPE_TEST_REDIS_TLS_CA"), NULL, NULL, &err);
+    cr_assert_not_null(tls, "%s", err.msg);
+    double deadline = tk_now() + 60;
+    int ok = 0;
+    while (!ok && tk_now() < deadline) {
+        redisReply *rep = NULL;
+        fp_redisconn *c = fp_redisconn_open(host, port, tls, CONNECT_MS, &err);
+        if (c && fp_redisconn_command(c, 2000, &rep, &err, 3,
+                                      (const char *[]){"SENTINEL", "FAILOVER", tk_env("FORMPIPE_REDIS_MASTER")}, NULL) == 0)
+            ok = rep->type == REDIS_REPLY_STATUS;
+        freeReplyObject(rep);
+        fp_redisconn_free(c);
+        if (!ok)
+            sleep(1);
+    }
+    fp_redistls_free(tls);
+    cr_assert(ok, "the TLS sentinel accepted no SENTINEL FAILOVER within 60 s");
+}
+
+Test(redis_tls, follows_a_failover_over_tls_and_keeps_acknowledged_writes)
+{
+    char key[96], val[96], before[300];
+    fp_redis *r = open_tls(tk_env("FORMPIPE_TEST_REDIS_TLS_SENTINELS"), tk_env("FORMPIPE_TEST_REDIS_TLS_CA"), NULL, NULL);
+    fp_error err = {0};
+    redisReply *rep;
+    long long acked = 0;
+    tk_unique(key, sizeof key, "fp:test:tls:failover");
+    tk_unique(val, sizeof val, "v");
+    cr_assert_eq(cmd(r, &rep, &err, 3, (const char *[]){"SET", key, val}), 0, "%s", err.msg);
+    freeReplyObject(rep);
+    cr_assert_eq(fp_redis_wait(r, 1, 10000, &acked, &err), 0, "the replica acknowledges: %s", err.msg);
+    snprintf(before, sizeof before, "%s", fp_redis_master_addr(r));
+
+    request_failover();
+
+    double deadline = tk_now() + 60;
+    while (tk_now() < deadline) {
+        int rc = cmd(r, &rep, &err, 3, (const char *[]){"SET", "fp:test:tls:probe", "x"});
+        int moved = rc == 0 && rep->type == REDIS_REPLY_STATUS && strcmp(fp_redis_master_addr(r), before) != 0;
+        if (rc == 0)
+            freeReplyObject(rep);
+        if (moved)
+            break;
+        usleep(100 * 1000);
+    }
+    cr_assert_str_neq(fp_redis_master_addr(r), before, "still on %s 60 s after FAILOVER", before);
+    cr_log_info("TLS failover followed from %s to %s", before, fp_redis_master_addr(r));
+    cr_assert_eq(cmd(r, &rep, &err, 2, (const char *[]){"GET", key}), 0, "%s", err.msg);
+    cr_assert_eq(rep->type, REDIS_REPLY_STRING, "acknowledged write lost in the failover");
+    cr_assert_str_eq(rep->str, val);
+    freeReplyObject(rep);
+
+    /* Leave the set settled: the demoted master replicates the new one again. */
+    deadline = tk_now() + 60;
+    int settled = 0;
+    while (!settled && tk_now() < deadline) {
+        settled = fp_redis_wait(r, 1, 1000, &acked, &err) == 0;
+        if (!settled)
+            usleep(200 * 1000);
+    }
+    cr_assert(settled, "the old master did not come back as a replica within 60 s: %s", err.msg);
     fp_redis_free(r);
 }
 
