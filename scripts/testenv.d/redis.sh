@@ -201,8 +201,7 @@ redis_tls_up() {
   redis_tls_down
   rm -rf "$STATE/redis/tls"
   mkdir -p "$STATE/redis/tls"
-  # Kafka's TLS listeners may create the CA at the same moment.
-  (flock 9 && pki_cert redis && pki_cert redis-client) 9>"$STATE/pki.lock" || return 1
+  pki_cert redis && pki_cert redis-client || return 1
   pw=$(cat "$STATE/redis/password")
   fp_progress "starting the TLS-only Redis set (1 master, 1 replica, 2 sentinels)"
   for i in 0 1; do

@@ -48,8 +48,8 @@ Test(redis_tls, discovery_commands_pipelining_and_wait_over_tls)
 {
     char list[256], key[96], val[96];
     /* Nothing listens on loopback port 1: the first sentinel is dead. */
-    snprintf(list, sizeof list, "127.0.0.1:1,%s", tk_env("FORMPIPE_TEST_REDIS_TLS_SENTINELS"));
-    fp_redis *r = open_tls(list, tk_env("FORMPIPE_TEST_REDIS_TLS_CA"), NULL, NULL);
+    snprintf(list, sizeof list, "127.0.0.1:1,%s", tk_env("FORMPIPE_REDIS_TLS_SENTINELS"));
+    fp_redis *r = open_tls(list, tk_env("FORMPIPE_TESTENV_CA_FILE"), NULL, NULL);
     fp_error err = {0};
     redisReply *rep;
     cr_assert_eq(fp_redis_connect(r, &err), 0, "%s", err.msg);
@@ -104,8 +104,8 @@ static void request_failover(void)
     char host[64];
     int port;
     fp_error err = {0};
-    cr_assert_eq(sscanf(tk_env("FORMPIPE_TEST_REDIS_TLS_SENTINELS"), "%63[^:]:%d", host, &port), 2);
-    fp_redistls *tls = fp_redistls_new(tk_env("FORMPIPE_TEST_REDIS_TLS_CA"), NULL, NULL, &err);
+    cr_assert_eq(sscanf(tk_env("FORMPIPE_REDIS_TLS_SENTINELS"), "%63[^:]:%d", host, &port), 2);
+    fp_redistls *tls = fp_redistls_new(tk_env("FORMPIPE_TESTENV_CA_FILE"), NULL, NULL, &err);
     cr_assert_not_null(tls, "%s", err.msg);
     double deadline = tk_now() + 60;
     int ok = 0;
@@ -127,7 +127,7 @@ static void request_failover(void)
 Test(redis_tls, follows_a_failover_over_tls_and_keeps_acknowledged_writes)
 {
     char key[96], val[96], before[300];
-    fp_redis *r = open_tls(tk_env("FORMPIPE_TEST_REDIS_TLS_SENTINELS"), tk_env("FORMPIPE_TEST_REDIS_TLS_CA"), NULL, NULL);
+    fp_redis *r = open_tls(tk_env("FORMPIPE_REDIS_TLS_SENTINELS"), tk_env("FORMPIPE_TESTENV_CA_FILE"), NULL, NULL);
     fp_error err = {0};
     redisReply *rep;
     long long acked = 0;
@@ -171,8 +171,8 @@ Test(redis_tls, follows_a_failover_over_tls_and_keeps_acknowledged_writes)
 
 Test(redis_tls, mutual_tls_with_the_client_certificate)
 {
-    fp_redis *r = open_tls(tk_env("FORMPIPE_TEST_REDIS_TLS_MTLS_SENTINEL"), tk_env("FORMPIPE_TEST_REDIS_TLS_CA"),
-                           tk_env("FORMPIPE_TEST_REDIS_TLS_CLIENT_CERT"), tk_env("FORMPIPE_TEST_REDIS_TLS_CLIENT_KEY"));
+    fp_redis *r = open_tls(tk_env("FORMPIPE_REDIS_MTLS_SENTINEL"), tk_env("FORMPIPE_TESTENV_CA_FILE"),
+                           tk_env("FORMPIPE_TESTENV_CLIENT_CERT_FILE"), tk_env("FORMPIPE_TESTENV_CLIENT_KEY_FILE"));
     fp_error err = {0};
     redisReply *rep;
     cr_assert_eq(cmd(r, &rep, &err, 1, (const char *[]){"ROLE"}), 0, "%s", err.msg);
@@ -188,13 +188,13 @@ struct refusal {
 };
 
 static struct refusal refusals[] = {
-    {"a CA that did not sign the server's certificate", "FORMPIPE_TEST_REDIS_TLS_SENTINELS",
-     "FORMPIPE_TEST_REDIS_OTHER_CA", NULL, NULL, "certificate verify failed"},
-    {"TLS to a plain sentinel", "FORMPIPE_REDIS_SENTINELS", "FORMPIPE_TEST_REDIS_TLS_CA", NULL, NULL,
+    {"a CA that did not sign the server's certificate", "FORMPIPE_REDIS_TLS_SENTINELS",
+     "FORMPIPE_TESTENV_OTHER_CA_FILE", NULL, NULL, "certificate verify failed"},
+    {"TLS to a plain sentinel", "FORMPIPE_REDIS_SENTINELS", "FORMPIPE_TESTENV_CA_FILE", NULL, NULL,
      "TLS handshake with 127.0.0.1:"},
-    {"plain TCP to a TLS sentinel", "FORMPIPE_TEST_REDIS_TLS_SENTINELS", NULL, NULL, NULL, "127.0.0.1:"},
-    {"no client certificate where one is required", "FORMPIPE_TEST_REDIS_TLS_MTLS_SENTINEL",
-     "FORMPIPE_TEST_REDIS_TLS_CA", NULL, NULL, "127.0.0.1:"},
+    {"plain TCP to a TLS sentinel", "FORMPIPE_REDIS_TLS_SENTINELS", NULL, NULL, NULL, "127.0.0.1:"},
+    {"no client certificate where one is required", "FORMPIPE_REDIS_MTLS_SENTINEL",
+     "FORMPIPE_TESTENV_CA_FILE", NULL, NULL, "127.0.0.1:"},
 };
 
 ParameterizedTestParameters(redis_tls, refused)
@@ -253,18 +253,18 @@ Test(redis_tls, consumer_buffers_submissions_over_mutual_tls)
     int port = tk_free_port();
     snprintf(portstr, sizeof portstr, "%d", port);
     const char *argv[] = {"--form", form_path, "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                          "--redis-sentinels", tk_env("FORMPIPE_TEST_REDIS_TLS_MTLS_SENTINEL"),
+                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_MTLS_SENTINEL"),
                           "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
                           "--redis-password-file", tk_env("FORMPIPE_REDIS_PASSWORD_FILE"),
-                          "--redis-tls-ca-file", tk_env("FORMPIPE_TEST_REDIS_TLS_CA"),
-                          "--redis-tls-cert-file", tk_env("FORMPIPE_TEST_REDIS_TLS_CLIENT_CERT"),
-                          "--redis-tls-key-file", tk_env("FORMPIPE_TEST_REDIS_TLS_CLIENT_KEY"),
+                          "--redis-tls-ca-file", tk_env("FORMPIPE_TESTENV_CA_FILE"),
+                          "--redis-tls-cert-file", tk_env("FORMPIPE_TESTENV_CLIENT_CERT_FILE"),
+                          "--redis-tls-key-file", tk_env("FORMPIPE_TESTENV_CLIENT_KEY_FILE"),
                           "--min-replicas-ack", "1", "--admin-bind", "127.0.0.1", "--admin-port", portstr, NULL};
     tk_proc c;
     tk_start(&c, "formpipe-consumer", argv);
 
     /* Read the buffer the way the flusher does, over TLS too. */
-    fp_redis *r = open_tls(tk_env("FORMPIPE_TEST_REDIS_TLS_SENTINELS"), tk_env("FORMPIPE_TEST_REDIS_TLS_CA"), NULL, NULL);
+    fp_redis *r = open_tls(tk_env("FORMPIPE_REDIS_TLS_SENTINELS"), tk_env("FORMPIPE_TESTENV_CA_FILE"), NULL, NULL);
     fp_error err = {0};
     fp_rowstore *buffer = fp_rowstore_new(r, "tests", name, &err);
     cr_assert_not_null(buffer, "%s", err.msg);
@@ -288,10 +288,10 @@ Test(redis_tls, consumer_buffers_submissions_over_mutual_tls)
 Test(redis_tls, consumer_refuses_a_certificate_without_its_key)
 {
     const char *argv[] = {"--form", "/nonexistent.json", "--kafka-bootstrap", tk_env("FORMPIPE_KAFKA_BOOTSTRAP"),
-                          "--redis-sentinels", tk_env("FORMPIPE_TEST_REDIS_TLS_SENTINELS"),
+                          "--redis-sentinels", tk_env("FORMPIPE_REDIS_TLS_SENTINELS"),
                           "--redis-master", tk_env("FORMPIPE_REDIS_MASTER"),
-                          "--redis-tls-ca-file", tk_env("FORMPIPE_TEST_REDIS_TLS_CA"),
-                          "--redis-tls-cert-file", tk_env("FORMPIPE_TEST_REDIS_TLS_CLIENT_CERT"), NULL};
+                          "--redis-tls-ca-file", tk_env("FORMPIPE_TESTENV_CA_FILE"),
+                          "--redis-tls-cert-file", tk_env("FORMPIPE_TESTENV_CLIENT_CERT_FILE"), NULL};
     tk_proc c;
     tk_start(&c, "formpipe-consumer", argv);
     cr_assert_eq(tk_wait(&c, 10), 2, "exit status 2 on a bad command line");
