@@ -29,6 +29,8 @@ static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout
 static long long lease_duration_ms, renew_deadline_ms, retry_ms;
 static int leader_elect;
 static char *redis_password_file, *shared_flush_schedule;
+static fp_redis_tls_flags redis_tls_flags;
+static fp_redis_tls redis_tls;   /* from redis_tls_flags, checked at start-up */
 static long long shared_ingest_rate, shared_ingest_burst;
 static long long shared_ingest_replicas, shared_consumer_max, shared_lag_per_replica, shared_writes_per_minute;
 static long long shared_flush_deadline_s, shared_switch_delay_ms;
@@ -50,6 +52,7 @@ static const fp_option options[] = {
     {"redis-tls-ca-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] with the PEM CA of Redis's TLS certificates: pipeline pods speak TLS to the sentinels and data nodes", 0, 0, 0, &redis_tls_ca_secret},
     {"redis-tls-client-secret", FP_OPT_STRING, "", "default kubernetes.io/tls Secret NAME (tls.crt, tls.key) pipeline pods present to Redis (mutual TLS)", 0, 0, 0, &redis_tls_client_secret},
     {"redis-password-file", FP_OPT_STRING, "", "file with the Redis password for the operator's own reads of Shared pipelines' buffers (the chart mounts redis.passwordSecret)", 0, 0, 0, &redis_password_file},
+    FP_REDIS_TLS_OPTIONS(&redis_tls_flags),   /* the operator's own connection (--redis-password-file's reads) */
     {"shared-ingest-replicas", FP_OPT_INT, "2", "replicas of each namespace's formpipe-shared-ingest", 0, 1, 1000, &shared_ingest_replicas},
     {"shared-ingest-rate-limit", FP_OPT_INT, "20", "submissions per second per client address per formpipe-shared-ingest replica, over all its forms (0: no limit; a Shared pipeline's spec.ingest.rateLimit does not apply)", 0, 0, 1000000, &shared_ingest_rate},
     {"shared-ingest-rate-burst", FP_OPT_INT, "40", "submissions a client may send at once to formpipe-shared-ingest before the rate applies", 0, 1, 1000000, &shared_ingest_burst},
@@ -126,7 +129,7 @@ static op_bufstate *open_buffers(fp_error *err)
         password[strcspn(password, "\r\n")] = 0;
     }
     fp_redis_config rc = {.sentinels = redis_sentinels, .master_name = redis_master, .password = password,
-                          .connect_timeout_ms = 500, .command_timeout_ms = 1000};
+                          .connect_timeout_ms = 500, .command_timeout_ms = 1000, .tls = redis_tls};
     return op_bufstate_new(&rc, err);
 }
 
@@ -164,6 +167,12 @@ int main(int argc, char **argv)
     if (fp_config_load("formpipe-operator", "Runs FormPipeline resources (topic, ingest, consumers, flush) and their FormTasks.",
                        options, NOPTIONS, argc, argv, &status))
         return status;
+    fp_error tls_err = {0};
+    if (fp_redis_tls_from_flags(&redis_tls_flags, &redis_tls, &tls_err)) {
+        fprintf(stderr, "formpipe-operator: %s\n", tls_err.msg);
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
     if (fp_log_setup("formpipe-operator", "operator", log_level)) {
         fp_config_free(options, NOPTIONS);
         return 2;

@@ -5,6 +5,10 @@ KAFKA_SSL_PORT_BASE=29290         # node i's TLS listener (certificate from pki.
 REDIS_MASTER_NAME=formpipe
 REDIS_PORTS=(29379 29380 29381)   # first starts as master, the others replicate it
 SENTINEL_PORTS=(29479 29480 29481)
+# the TLS-only set (port 0): a master and its replica, two sentinels (the second requires
+# a client certificate), all reporting TLS ports
+REDIS_TLS_PORTS=(29383 29384)
+SENTINEL_TLS_PORTS=(29483 29484)
 ETCD_CLIENT_PORT=29401
 ETCD_PEER_PORT=29402
 KUBE_APISERVER_PORT=29443

@@ -1,5 +1,8 @@
 # Redis with Sentinel: a master, two replicas and three sentinels on loopback, with
-# fresh config files every start (sentinel rewrites its own). Sourced by scripts/testenv.
+# fresh config files every start (sentinel rewrites its own). Beside it a TLS-only set
+# (a master, a replica, two sentinels; certificates from pki.sh) with the same password:
+# its sentinels monitor the master over TLS, so they name TLS ports to clients.
+# Sourced by scripts/testenv.
 
 # redis-cli for the data nodes: the password goes through REDISCLI_AUTH, never argv.
 redis_cli() { REDISCLI_AUTH=$(cat "$STATE/redis/password") redis-cli -h 127.0.0.1 "$@"; }
@@ -26,9 +29,19 @@ redis_running() {
   done
 }
 
+# redis_up: starts each set that is not running; a restarted plain set has a new
+# password, so the TLS set restarts with it.
 redis_up() {
+  if ! redis_running; then
+    redis_plain_up || return 1
+    redis_tls_up
+  elif ! redis_tls_running; then
+    redis_tls_up
+  fi
+}
+
+redis_plain_up() {
   local i p dir
-  if redis_running; then return 0; fi
   redis_down
   rm -rf "$STATE/redis"
   mkdir -p "$STATE/redis"
@@ -146,8 +159,114 @@ redis_sentinel_views() {
   done
 }
 
+# redis-cli for the TLS set, with the client certificate (sentinel-tls-1 requires one).
+redis_tls_cli() {
+  redis-cli --tls --cacert "$STATE/pki/ca.crt" --cert "$STATE/pki/redis-client.crt" \
+    --key "$STATE/pki/redis-client.key" -h 127.0.0.1 "$@"
+}
+
+redis_tls_data_cli() { REDISCLI_AUTH=$(cat "$STATE/redis/password") redis_tls_cli "$@"; }
+
+redis_tls_replica_synced() {
+  redis_tls_data_cli -p "${REDIS_TLS_PORTS[0]}" info replication | grep -q '^connected_slaves:1'
+}
+
+redis_tls_sentinel() { echo "127.0.0.1:${SENTINEL_TLS_PORTS[$1]}"; }
+
+redis_tls_running() {
+  local i
+  for i in 0 1; do
+    proc_pid "redis-tls-$i" >/dev/null && proc_pid "sentinel-tls-$i" >/dev/null || return 1
+  done
+}
+
+# Both TLS sentinels see the master with its replica and the other sentinel.
+redis_tls_sentinels_agree() {
+  local p kv
+  for p in "${SENTINEL_TLS_PORTS[@]}"; do
+    kv=$(redis_tls_cli -p "$p" sentinel master "$REDIS_MASTER_NAME" 2>/dev/null | paste -d' ' - -)
+    grep -qx 'num-slaves 1' <<<"$kv" && grep -qx 'num-other-sentinels 1' <<<"$kv" || return 1
+  done
+}
+
+# The TLS listener settings of every node of the TLS set; $1: tls-auth-clients.
+redis_tls_conf() {
+  local pki=$STATE/pki
+  printf '%s\n' "port 0" "tls-cert-file $pki/redis.crt" "tls-key-file $pki/redis.key" \
+    "tls-ca-cert-file $pki/ca.crt" "tls-auth-clients $1" "tls-replication yes"
+}
+
+redis_tls_up() {
+  local i p dir pw
+  redis_tls_down
+  rm -rf "$STATE/redis/tls"
+  mkdir -p "$STATE/redis/tls"
+  pki_cert redis && pki_cert redis-client || return 1
+  pw=$(cat "$STATE/redis/password")
+  fp_progress "starting the TLS-only Redis set (1 master, 1 replica, 2 sentinels)"
+  for i in 0 1; do
+    p=${REDIS_TLS_PORTS[$i]}
+    dir=$STATE/redis/tls/redis-$i
+    mkdir -p "$dir"
+    require_free_port "redis-tls-$i" "$p" || return 1
+    {
+      echo "bind 127.0.0.1"
+      echo "tls-port $p"
+      redis_tls_conf optional
+      echo "dir $dir"
+      echo "save \"\""
+      echo "appendonly no"
+      echo "protected-mode no"
+      echo "daemonize no"
+      echo "replica-announce-ip 127.0.0.1"
+      echo "requirepass $pw"
+      echo "masterauth $pw"
+      ((i > 0)) && echo "replicaof 127.0.0.1 ${REDIS_TLS_PORTS[0]}"
+    } >"$dir/redis.conf"
+    chmod 600 "$dir/redis.conf"
+    start_proc "redis-tls-$i" redis-server "$dir/redis.conf"
+  done
+  for p in "${REDIS_TLS_PORTS[@]}"; do
+    wait_until 20 "redis (TLS) on $p" redis_tls_data_cli -p "$p" ping || return 1
+  done
+  wait_until 30 "the TLS replica in sync" redis_tls_replica_synced || { fail_with_log redis-tls-1; return 1; }
+  for i in 0 1; do
+    p=${SENTINEL_TLS_PORTS[$i]}
+    dir=$STATE/redis/tls/sentinel-$i
+    mkdir -p "$dir"
+    require_free_port "sentinel-tls-$i" "$p" || return 1
+    {
+      echo "bind 127.0.0.1"
+      echo "tls-port $p"
+      redis_tls_conf "$( ((i == 0)) && echo optional || echo yes)"
+      cat <<CONF
+dir $dir
+daemonize no
+protected-mode no
+sentinel announce-ip 127.0.0.1
+sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 ${REDIS_TLS_PORTS[0]} 1
+sentinel auth-pass $REDIS_MASTER_NAME $pw
+sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000
+sentinel failover-timeout $REDIS_MASTER_NAME 10000
+CONF
+    } >"$dir/sentinel.conf"
+    chmod 600 "$dir/sentinel.conf"
+    start_proc "sentinel-tls-$i" redis-sentinel "$dir/sentinel.conf"
+  done
+  wait_until 60 "TLS sentinels to see 1 replica and 1 other sentinel" redis_tls_sentinels_agree ||
+    { fail_with_log sentinel-tls-0; return 1; }
+  fp_progress "Redis TLS set ready at $(redis_tls_sentinel 0) (client certificate required at $(redis_tls_sentinel 1))"
+}
+
+redis_tls_down() {
+  local i
+  for i in 0 1; do stop_proc "sentinel-tls-$i" 5; done
+  for i in 0 1; do stop_proc "redis-tls-$i" 5; done
+}
+
 redis_down() {
   local i
+  redis_tls_down
   for i in 0 1 2; do stop_proc "sentinel-$i" 5; done
   for i in 0 1 2; do stop_proc "redis-$i" 5; done
 }

@@ -2,11 +2,11 @@
 #include "redis.h"
 #include "config.h"
 #include "log.h"
+#include "redisconn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #define FP_REDIS_MAX_SENTINELS 16
 
@@ -23,7 +23,8 @@ struct fp_redis {
     char *sentinel_password;
     long connect_timeout_ms;
     long command_timeout_ms;
-    redisContext *ctx;
+    fp_redistls *tls;           /* NULL: plain TCP */
+    fp_redisconn *conn;         /* to the master; NULL when not connected */
     addr master;
     char master_addr[300];
     unsigned long discoveries;
@@ -95,6 +96,14 @@ fp_redis *fp_redis_new(const fp_redis_config *cfg, fp_error *err)
         fp_error_set(err, FP_ENOMEM, "out of memory");
         goto fail;
     }
+    if (fp_redis_tls_on(&cfg->tls) && !(r->tls = fp_redistls_new(cfg->tls.ca_file, cfg->tls.cert_file,
+                                                                  cfg->tls.key_file, err)))
+        goto fail;
+    if (!fp_redis_tls_on(&cfg->tls) && ((cfg->tls.cert_file && *cfg->tls.cert_file) ||
+                                        (cfg->tls.key_file && *cfg->tls.key_file))) {
+        fp_error_set(err, FP_EINVAL, "redis TLS: a client certificate needs a CA file");
+        goto fail;
+    }
     r->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 500;
     r->command_timeout_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 2000;
     return r;
@@ -103,12 +112,30 @@ fail:
     return NULL;
 }
 
+int fp_redis_tls_from_flags(const fp_redis_tls_flags *flags, fp_redis_tls *tls, fp_error *err)
+{
+    int ca = flags->ca_file && *flags->ca_file, cert = flags->cert_file && *flags->cert_file,
+        key = flags->key_file && *flags->key_file;
+    *tls = (fp_redis_tls){0};
+    if (cert != key)
+        return fp_error_set(err, FP_EINVAL, "%s given without %s", cert ? "--redis-tls-cert-file" : "--redis-tls-key-file",
+                            cert ? "--redis-tls-key-file" : "--redis-tls-cert-file");
+    if (cert && !ca)
+        return fp_error_set(err, FP_EINVAL, "--redis-tls-cert-file needs --redis-tls-ca-file (the CA that signed Redis's certificate)");
+    if (!ca)
+        return 0;
+    fp_redistls *t = fp_redistls_new(flags->ca_file, flags->cert_file, flags->key_file, err);
+    if (!t)
+        return err ? err->code : FP_EINVAL;
+    fp_redistls_free(t);
+    *tls = (fp_redis_tls){.ca_file = flags->ca_file, .cert_file = flags->cert_file, .key_file = flags->key_file};
+    return 0;
+}
+
 static void drop(fp_redis *r)
 {
-    if (r->ctx) {
-        redisFree(r->ctx);
-        r->ctx = NULL;
-    }
+    fp_redisconn_free(r->conn);
+    r->conn = NULL;
     r->master_addr[0] = '\0';
 }
 
@@ -117,39 +144,46 @@ void fp_redis_free(fp_redis *r)
     if (!r)
         return;
     drop(r);
+    fp_redistls_free(r->tls);
     free(r->master_name);
     fp_config_free_secret(r->password, r->password ? strlen(r->password) : 0);   /* wiped, #16 */
     fp_config_free_secret(r->sentinel_password, r->sentinel_password ? strlen(r->sentinel_password) : 0);
     free(r);
 }
 
-static struct timeval ms_tv(long ms)
+/* Runs one command given as C strings on c, within the command timeout. NULL with why
+ * filled on an I/O error. */
+static redisReply *run(const fp_redis *r, fp_redisconn *c, int argc, const char **argv, char *why,
+                       size_t whysz)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    return tv;
+    fp_error e = {0};
+    redisReply *rep = NULL;
+    if (fp_redisconn_command(c, r->command_timeout_ms, &rep, &e, argc, argv, NULL))
+        snprintf(why, whysz, "%s", e.msg);
+    return rep;
 }
 
-/* Connects to a, AUTHs with password if set. NULL with *why on failure. */
-static redisContext *open_conn(const fp_redis *r, const addr *a, const char *password,
+/* Connects to a (over TLS when configured), AUTHs with password if set. NULL with
+ * *why on failure. */
+static fp_redisconn *open_conn(const fp_redis *r, const addr *a, const char *password,
                                char *why, size_t whysz)
 {
-    redisContext *c = redisConnectWithTimeout(a->host, a->port, ms_tv(r->connect_timeout_ms));
-    if (!c || c->err) {
-        snprintf(why, whysz, "%s:%d: %s", a->host, a->port, c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
+    fp_error e = {0};
+    fp_redisconn *c = fp_redisconn_open(a->host, a->port, r->tls, r->connect_timeout_ms, &e);
+    if (!c) {
+        snprintf(why, whysz, "%s", e.msg);
         return NULL;
     }
-    redisSetTimeout(c, ms_tv(r->command_timeout_ms));
     if (password) {
-        redisReply *rep = redisCommand(c, "AUTH %s", password);
+        char io[256] = "";
+        redisReply *rep = run(r, c, 2, (const char *[]){"AUTH", password}, io, sizeof io);
         int ok = rep && rep->type == REDIS_REPLY_STATUS;
         if (!ok) {
             /* The password itself never goes into a message. */
-            snprintf(why, whysz, "%s:%d: AUTH failed: %s", a->host, a->port,
-                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : c->errstr);
+            snprintf(why, whysz, "%s: AUTH failed: %s", fp_redisconn_addr(c),
+                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : io);
             freeReplyObject(rep);
-            redisFree(c);
+            fp_redisconn_free(c);
             return NULL;
         }
         freeReplyObject(rep);
@@ -160,29 +194,34 @@ static redisContext *open_conn(const fp_redis *r, const addr *a, const char *pas
 /* Asks sentinel i for the master's address. 0 on success. */
 static int ask_sentinel(fp_redis *r, int i, addr *master, char *why, size_t whysz)
 {
-    redisContext *c = open_conn(r, &r->sentinels[i], r->sentinel_password, why, whysz);
+    fp_redisconn *c = open_conn(r, &r->sentinels[i], r->sentinel_password, why, whysz);
     if (!c)
         return -1;
-    redisReply *rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", r->master_name);
+    char io[256] = "";
+    redisReply *rep = run(r, c, 3, (const char *[]){"SENTINEL", "get-master-addr-by-name", r->master_name},
+                          io, sizeof io);
     int rc = -1;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
         rep->element[0]->type == REDIS_REPLY_STRING && rep->element[1]->type == REDIS_REPLY_STRING) {
         snprintf(master->host, sizeof master->host, "%s", rep->element[0]->str);
         master->port = atoi(rep->element[1]->str);
         rc = master->port > 0 ? 0 : -1;
+    } else if (!rep) {
+        snprintf(why, whysz, "sentinel %s", io);
     } else {
-        snprintf(why, whysz, "sentinel %s:%d does not know master '%s'%s%s", r->sentinels[i].host,
-                 r->sentinels[i].port, r->master_name, rep && rep->type == REDIS_REPLY_ERROR ? ": " : "",
-                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+        snprintf(why, whysz, "sentinel %s does not know master '%s'%s%s", fp_redisconn_addr(c),
+                 r->master_name, rep->type == REDIS_REPLY_ERROR ? ": " : "",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "");
     }
     freeReplyObject(rep);
-    redisFree(c);
+    fp_redisconn_free(c);
     return rc;
 }
 
-static int role_is_master(redisContext *c)
+static int role_is_master(const fp_redis *r, fp_redisconn *c)
 {
-    redisReply *rep = redisCommand(c, "ROLE");
+    char io[256];
+    redisReply *rep = run(r, c, 1, (const char *[]){"ROLE"}, io, sizeof io);
     int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
              rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0;
     freeReplyObject(rep);
@@ -203,18 +242,18 @@ int fp_redis_connect(fp_redis *r, fp_error *err)
             memmove(&r->sentinels[1], &r->sentinels[0], (size_t)i * sizeof(addr));
             r->sentinels[0] = first;
         }
-        redisContext *c = open_conn(r, &master, r->password, why, sizeof why);
+        fp_redisconn *c = open_conn(r, &master, r->password, why, sizeof why);
         if (!c)
             break;   /* the named master is unreachable: a failover is likely under way */
-        if (!role_is_master(c)) {
-            snprintf(why, sizeof why, "%s:%d is named master by the sentinels but its ROLE is not master",
-                     master.host, master.port);
-            redisFree(c);
+        if (!role_is_master(r, c)) {
+            snprintf(why, sizeof why, "%s is named master by the sentinels but its ROLE is not master",
+                     fp_redisconn_addr(c));
+            fp_redisconn_free(c);
             break;
         }
-        r->ctx = c;
+        r->conn = c;
         r->master = master;
-        snprintf(r->master_addr, sizeof r->master_addr, "%s:%d", master.host, master.port);
+        snprintf(r->master_addr, sizeof r->master_addr, "%s", fp_redisconn_addr(c));
         r->discoveries++;
         fp_log_info("redis master discovered", FP_LSTR("master", r->master_addr),
                     FP_LSTR("name", r->master_name));
@@ -244,54 +283,44 @@ int fp_redis_command(fp_redis *r, redisReply **reply, fp_error *err,
     return rc ? rc : fp_redis_receive(r, 0, reply, err);   /* receiving sends first */
 }
 
+/* Drops the connection after an I/O error and says so: "redis HOST:PORT: reason". */
+static int io_failed(fp_redis *r, const fp_error *io, fp_error *err)
+{
+    fp_error_set(err, FP_EIO, "redis %s", io->msg);
+    drop(r);
+    return FP_EIO;
+}
+
 int fp_redis_append(fp_redis *r, int argc, const char **argv, const size_t *argvlen, fp_error *err)
 {
-    if (!r->ctx) {
+    if (!r->conn) {
         int rc = fp_redis_connect(r, err);
         if (rc)
             return rc;
     }
-    if (redisAppendCommandArgv(r->ctx, argc, argv, argvlen) != REDIS_OK) {
-        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, r->ctx->errstr);
-        drop(r);
-        return FP_EIO;
-    }
-    return 0;
+    fp_error io = {0};
+    return fp_redisconn_append(r->conn, argc, argv, argvlen, &io) ? io_failed(r, &io, err) : 0;
 }
 
 int fp_redis_send(fp_redis *r, fp_error *err)
 {
-    int done = 0;
-    if (!r->ctx)
+    if (!r->conn)
         return fp_error_set(err, FP_EIO, "redis: not connected");
-    while (!done) {
-        if (redisBufferWrite(r->ctx, &done) != REDIS_OK) {
-            fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, r->ctx->errstr);
-            drop(r);
-            return FP_EIO;
-        }
-    }
-    return 0;
+    fp_error io = {0};
+    return fp_redisconn_flush(r->conn, r->command_timeout_ms, &io) ? io_failed(r, &io, err) : 0;
 }
 
 int fp_redis_receive(fp_redis *r, long block_ms, redisReply **reply, fp_error *err)
 {
-    void *rep = NULL;
+    redisReply *rep = NULL;
+    fp_error io = {0};
     *reply = NULL;
-    if (!r->ctx)
+    if (!r->conn)
         return fp_error_set(err, FP_EIO, "redis: connection lost");
-    if (block_ms > 0)
-        redisSetTimeout(r->ctx, ms_tv(r->command_timeout_ms + block_ms));
-    int ok = redisGetReply(r->ctx, &rep) == REDIS_OK && rep;
-    if (!ok) {
-        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, r->ctx->errstr);
-        drop(r);
-        return FP_EIO;
-    }
-    if (block_ms > 0)
-        redisSetTimeout(r->ctx, ms_tv(r->command_timeout_ms));
+    if (fp_redisconn_read(r->conn, r->command_timeout_ms + (block_ms > 0 ? block_ms : 0), &rep, &io))
+        return io_failed(r, &io, err);
     if (means_rediscover(rep)) {
-        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, ((redisReply *)rep)->str);
+        fp_error_set(err, FP_EIO, "redis %s: %s", r->master_addr, rep->str);
         freeReplyObject(rep);
         drop(r);
         return FP_EIO;

@@ -3,17 +3,30 @@
  * one that answered to the front, connect to the master it names, AUTH when a password
  * is configured, and confirm with ROLE that it really is the master. An I/O error or a
  * -READONLY / -LOADING / -MASTERDOWN reply drops the connection so the next command
- * rediscovers the master. */
+ * rediscovers the master. With a CA file configured every connection, to the sentinels
+ * and to the master, is TLS (redisconn.h): the sentinels must then report the data
+ * nodes' TLS ports (Redis's tls-replication yes). */
 #ifndef FP_REDIS_H
 #define FP_REDIS_H
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "error.h"
 
 /* FP_EAGAIN-class failure: the master may have moved; retry after a backoff. */
 #define FP_EREDIS_RETRY FP_EIO
+
+/* TLS to the sentinels and the data nodes: on when ca_file is set (NULL or "" = off).
+ * cert_file and key_file (both or neither) add a client certificate: mutual TLS. */
+typedef struct fp_redis_tls {
+    const char *ca_file;            /* PEM; the servers' certificates must chain to it */
+    const char *cert_file;          /* PEM client certificate chain */
+    const char *key_file;           /* PEM key of cert_file */
+} fp_redis_tls;
+
+static inline int fp_redis_tls_on(const fp_redis_tls *t) { return t->ca_file && *t->ca_file; }
 
 typedef struct fp_redis_config {
     const char *sentinels;          /* "host:port,host:port,..." */
@@ -22,12 +35,33 @@ typedef struct fp_redis_config {
     const char *sentinel_password;  /* AUTH for the sentinels; NULL or "" for none */
     long connect_timeout_ms;        /* per sentinel or master connection attempt */
     long command_timeout_ms;        /* per command */
+    fp_redis_tls tls;               /* zeroed: plain TCP */
 } fp_redis_config;
+
+/* The --redis-tls-* flags as a main's option table stores them (fp_config_free frees
+ * them): put FP_REDIS_TLS_OPTIONS(&flags) in the table, then turn them into an
+ * fp_redis_tls with fp_redis_tls_from_flags. */
+typedef struct fp_redis_tls_flags { char *ca_file, *cert_file, *key_file; } fp_redis_tls_flags;
+
+#define FP_REDIS_TLS_OPTIONS(flags)                                                                      \
+    {"redis-tls-ca-file", FP_OPT_STRING, "",                                                              \
+     "CA certificate (PEM): talk TLS to the Redis sentinels and data nodes, verifying them against it",   \
+     0, 0, 0, &(flags)->ca_file},                                                                         \
+    {"redis-tls-cert-file", FP_OPT_STRING, "",                                                            \
+     "client certificate (PEM) for mutual TLS with Redis; needs --redis-tls-key-file", 0, 0, 0,           \
+     &(flags)->cert_file},                                                                                \
+    {"redis-tls-key-file", FP_OPT_STRING, "", "private key (PEM) of --redis-tls-cert-file", 0, 0, 0,     \
+     &(flags)->key_file}
+
+/* Checks the flags go together (a certificate needs its key and the CA file) and that
+ * the files load, so a mistake stops the program at start-up with one line naming the
+ * flag or file; then points *tls at them. 0 or FP_EINVAL with *err. */
+int fp_redis_tls_from_flags(const fp_redis_tls_flags *flags, fp_redis_tls *tls, fp_error *err);
 
 typedef struct fp_redis fp_redis;
 
-/* Copies the configuration; connects nothing yet. NULL with *err on a bad sentinel
- * list ("host:port" items, at most 16). */
+/* Copies the configuration and loads the TLS files; connects nothing yet. NULL with
+ * *err on a bad sentinel list ("host:port" items, at most 16) or TLS file. */
 fp_redis *fp_redis_new(const fp_redis_config *cfg, fp_error *err);
 void fp_redis_free(fp_redis *r);   /* NULL is fine; closes the connection */
 

@@ -339,7 +339,7 @@ static int create_lanes(fp_consumer *c, fp_error *err)
     fp_redis_config rc = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
                           .password = cfg->redis_password,
                           .connect_timeout_ms = cfg->redis_connect_timeout_ms,
-                          .command_timeout_ms = cfg->redis_command_timeout_ms};
+                          .command_timeout_ms = cfg->redis_command_timeout_ms, .tls = cfg->redis_tls};
     for (int i = 0; i < c->lanes; i++)
         if (!(c->redis[i] = fp_redis_new(&rc, err)))
             return err ? err->code : FP_EINVAL;

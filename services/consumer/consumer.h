@@ -14,6 +14,7 @@
 #include "config.h"
 #include "error.h"
 #include "metrics.h"
+#include "redis.h"
 
 /* Most batches (and so Redis connections) in flight at once. */
 #define FP_CONSUMER_MAX_IN_FLIGHT 8
@@ -35,6 +36,7 @@ typedef struct fp_consumer_config {
     const char *redis_password;     /* read from a file by main; may be NULL */
     long redis_connect_timeout_ms;
     long redis_command_timeout_ms;
+    fp_redis_tls redis_tls;         /* zeroed: plain TCP */
     int min_replicas_ack;           /* WAIT numreplicas */
     long wait_timeout_ms;
     int batch_max;                  /* events per Redis script run */

@@ -15,6 +15,7 @@
 static char *form_path, *forms_dir, *previous_group, *topic, *group, *dlq_topic, *kafka_bootstrap, *kafka_config;
 static char *redis_sentinels, *redis_master, *redis_password_file, *admin_bind, *log_level;
 static fp_strlist kafka_properties;
+static fp_redis_tls_flags redis_tls_flags;
 static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_max, batch_wait_ms, in_flight;
 static long long rescan_ms, dead_letter_timeout_ms, backoff_initial_ms, backoff_max_ms, lag_interval_ms, grace_ms, admin_port, dedup_ms, form_wait_ms;
 
@@ -34,6 +35,7 @@ static const fp_option options[] = {
     {"redis-password-file", FP_OPT_STRING, "", "file holding the Redis password (mounted Secret)", 0, 0, 0, &redis_password_file},
     {"redis-connect-timeout", FP_OPT_DURATION, "500ms", "timeout per sentinel or master connection", 0, 1, 60000, &redis_connect_ms},
     {"redis-command-timeout", FP_OPT_DURATION, "2s", "timeout per Redis command", 0, 1, 60000, &redis_command_ms},
+    FP_REDIS_TLS_OPTIONS(&redis_tls_flags),
     {"min-replicas-ack", FP_OPT_INT, "1", "replicas that must confirm a batch (WAIT) before offsets are stored", 0, 0, 16, &min_replicas},
     {"wait-timeout", FP_OPT_DURATION, "2s", "how long WAIT may take before the batch is retried", 0, 1, 60000, &wait_ms},
     {"batch-max", FP_OPT_INT, "1000", "most events per Redis batch", 0, 1, 10000, &batch_max},
@@ -71,6 +73,12 @@ int main(int argc, char **argv)
 
     char *password = NULL;
     fp_error perr = {0};
+    fp_redis_tls redis_tls;
+    if (fp_redis_tls_from_flags(&redis_tls_flags, &redis_tls, &perr)) {
+        fprintf(stderr, "formpipe-consumer: %s\n", perr.msg);
+        fp_config_free(options, NOPTIONS);
+        return 2;
+    }
     if (*redis_password_file && !(password = fp_config_read_secret(redis_password_file, NULL, &perr))) {
         fprintf(stderr, "formpipe-consumer: --redis-password-file: %s\n", perr.msg);
         fp_config_free(options, NOPTIONS);
@@ -89,7 +97,7 @@ int main(int argc, char **argv)
         .kafka_properties = &kafka_properties, .redis_sentinels = redis_sentinels,
         .redis_master = redis_master, .redis_password = password,
         .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
-        .min_replicas_ack = (int)min_replicas, .form_wait_ms = form_wait_ms, .wait_timeout_ms = wait_ms, .batch_max = (int)batch_max,
+        .redis_tls = redis_tls, .min_replicas_ack = (int)min_replicas, .form_wait_ms = form_wait_ms, .wait_timeout_ms = wait_ms, .batch_max = (int)batch_max,
         .batch_wait_ms = batch_wait_ms, .batches_in_flight = (int)in_flight,
         .dead_letter_timeout_ms = dead_letter_timeout_ms, .backoff_initial_ms = backoff_initial_ms,
         .backoff_max_ms = backoff_max_ms, .lag_interval_ms = lag_interval_ms, .shutdown_grace_ms = grace_ms,

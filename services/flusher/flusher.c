@@ -601,7 +601,7 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
                            .max_request_bytes = cfg->max_request_bytes, .budget = &budget};
     fp_redis_config rcfg = {.sentinels = cfg->redis_sentinels, .master_name = cfg->redis_master,
                             .password = cfg->redis_password, .connect_timeout_ms = cfg->redis_connect_timeout_ms,
-                            .command_timeout_ms = cfg->redis_command_timeout_ms};
+                            .command_timeout_ms = cfg->redis_command_timeout_ms, .tls = cfg->redis_tls};
     if (!(form = fp_form_load(cfg->form_path, err)) ||
         !(env.auth = fp_gauth_load(cfg->credentials_file, cfg->token_url, err)) ||
         !(env.redis = fp_redis_new(&rcfg, err)) ||

@@ -34,6 +34,7 @@ typedef struct fp_flusher_config {
     const char *redis_password;     /* may be NULL */
     long redis_connect_timeout_ms;
     long redis_command_timeout_ms;
+    fp_redis_tls redis_tls;         /* zeroed: plain TCP */
     int min_replicas_ack;
     long wait_timeout_ms;
     int batch_rows;

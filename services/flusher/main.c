@@ -26,6 +26,8 @@ static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batc
 static long long lock_ttl_ms, max_attempts, backoff_initial_ms, backoff_max_ms, writes_per_minute, http_timeout_ms;
 static long long max_request_bytes, dead_letter_after, cell_limit, budget_wpm, rows_per_turn;
 static char *forms_dir, *credentials_dir;
+static fp_redis_tls_flags redis_tls_flags;
+static fp_redis_tls redis_tls;   /* from redis_tls_flags */
 
 static const fp_option options[] = {
     {"form", FP_OPT_STRING, "", "dedicated mode: compiled form definition (JSON) from the pipeline's ConfigMap", 0, 0, 0, &form_path},
@@ -43,6 +45,7 @@ static const fp_option options[] = {
     {"redis-password-file", FP_OPT_STRING, "", "file holding the Redis password (mounted Secret)", 0, 0, 0, &redis_password_file},
     {"redis-connect-timeout", FP_OPT_DURATION, "500ms", "timeout per sentinel or master connection", 0, 1, 60000, &redis_connect_ms},
     {"redis-command-timeout", FP_OPT_DURATION, "5s", "timeout per Redis command", 0, 1, 60000, &redis_command_ms},
+    FP_REDIS_TLS_OPTIONS(&redis_tls_flags),
     {"min-replicas-ack", FP_OPT_INT, "1", "replicas that must confirm each state change (WAIT)", 0, 0, 16, &min_replicas},
     {"wait-timeout", FP_OPT_DURATION, "2s", "how long WAIT may take", 0, 1, 60000, &wait_ms},
     {"batch-rows", FP_OPT_INT, "0", "dedicated mode: rows per Sheets write (0: 5000)", 0, 0, 50000, &batch_rows},
@@ -128,7 +131,7 @@ static int run_dedicated(const char *key, const char *password, int wpm)
         .sheet = *sheet ? sheet : "Responses", .redis_sentinels = redis_sentinels,
         .redis_master = redis_master, .redis_password = password,
         .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
-        .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms,
+        .redis_tls = redis_tls, .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms,
         .batch_rows = batch_rows ? (int)batch_rows : 5000,
         .max_run_ms = max_run_ms, .lock_ttl_ms = lock_ttl_ms, .max_attempts = (int)max_attempts,
         .backoff_initial_ms = backoff_initial_ms, .backoff_max_ms = backoff_max_ms,
@@ -169,7 +172,7 @@ static int run_shared(const char *password, int wpm)
         .base = {.token_url = token_url, .api_base = api_base, .redis_sentinels = redis_sentinels,
                  .redis_master = redis_master, .redis_password = password,
                  .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
-                 .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_rows = 5000,
+                 .redis_tls = redis_tls, .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_rows = 5000,
                  .max_run_ms = max_run_ms, .lock_ttl_ms = lock_ttl_ms, .max_attempts = (int)max_attempts,
                  .backoff_initial_ms = backoff_initial_ms, .backoff_max_ms = backoff_max_ms,
                  .writes_per_minute = wpm, .http_timeout_ms = http_timeout_ms,
@@ -216,6 +219,10 @@ int main(int argc, char **argv)
         goto out;
     }
     fp_error perr = {0};
+    if (fp_redis_tls_from_flags(&redis_tls_flags, &redis_tls, &perr)) {
+        fprintf(stderr, "formpipe-flush: %s\n", perr.msg);
+        goto out;
+    }
     if (*redis_password_file && !(password = fp_config_read_secret(redis_password_file, NULL, &perr))) {
         fprintf(stderr, "formpipe-flush: --redis-password-file: %s\n", perr.msg);
         goto out;

@@ -343,7 +343,7 @@ int fp_shared_run(const fp_shared_config *cfg, fp_shared_summary *sum, fp_error 
     memset(sum, 0, sizeof *sum);
     fp_redis_config rcfg = {.sentinels = b->redis_sentinels, .master_name = b->redis_master,
                             .password = b->redis_password, .connect_timeout_ms = b->redis_connect_timeout_ms,
-                            .command_timeout_ms = b->redis_command_timeout_ms};
+                            .command_timeout_ms = b->redis_command_timeout_ms, .tls = b->redis_tls};
     int rc = load_forms(&s, sum, err);
     if (rc || !(s.redis = fp_redis_new(&rcfg, err)) ||
         (s.npipes && !(s.accounts = calloc(s.npipes, sizeof *s.accounts)))) {

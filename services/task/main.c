@@ -20,6 +20,7 @@ static char *webhook_url, *webhook_secret_file, *webhook_mode;
 static fp_strlist kafka_properties, filter;
 static char *email_smtp_dir, *email_ca_file, *email_from, *email_to_field, *email_subject, *email_text, *email_html;
 static char *email_pipeline, *email_task, *redis_sentinels, *redis_master, *redis_password_file;
+static fp_redis_tls_flags redis_tls_flags;
 static long long email_rate, email_timeout_ms, email_max_connections, email_sent_ttl_ms, min_replicas_ack;
 static char *output_topic, *transactional_id, *words_file;
 static fp_strlist moderate_fields;
@@ -68,6 +69,7 @@ static const fp_option options[] = {
     {"redis-sentinels", FP_OPT_STRING, "", "email kind: the pipeline's Redis sentinels host:port,...", 0, 0, 0, &redis_sentinels},
     {"redis-master", FP_OPT_STRING, "", "email kind: the Redis master name the sentinels monitor", 0, 0, 0, &redis_master},
     {"redis-password-file", FP_OPT_STRING, "", "email kind: file holding the Redis password", 0, 0, 0, &redis_password_file},
+    FP_REDIS_TLS_OPTIONS(&redis_tls_flags),
     {"min-replicas-ack", FP_OPT_INT, "1", "email kind: replicas that must confirm a sent-record (WAIT)", 0, 0, 16, &min_replicas_ack},
     {"filter", FP_OPT_LIST, NULL, "only events where <path>=<JSON scalar> holds (all of them) are acted on; others are committed and counted", 0, 0, 0, &filter},
     {"output-topic", FP_OPT_STRING, "", "moderate kind: the output stream (<topic>.<task>)", 0, 0, 0, &output_topic},
@@ -147,6 +149,9 @@ static fp_task_kind *new_email(fp_metrics *m, int *usage, fp_error *err)
                      "--email-pipeline=<namespace>/<name>, --email-task, --redis-sentinels and --redis-master");
         return NULL;
     }
+    fp_redis_tls redis_tls;
+    if (fp_redis_tls_from_flags(&redis_tls_flags, &redis_tls, err))
+        return NULL;
     memcpy(ns, email_pipeline, (size_t)(slash - email_pipeline));
     *usage = 0;
     fp_error ferr = {0};
@@ -163,7 +168,7 @@ static fp_task_kind *new_email(fp_metrics *m, int *usage, fp_error *err)
     if (!*ca_file && access(secret_ca, R_OK) == 0)
         ca_file = secret_ca;
     fp_redis_config rc = {.sentinels = redis_sentinels, .master_name = redis_master, .password = redis_pass,
-                          .connect_timeout_ms = 500, .command_timeout_ms = 2000};
+                          .connect_timeout_ms = 500, .command_timeout_ms = 2000, .tls = redis_tls};
     fp_email_config ec = {
         .url = url, .username = user, .password = pass ? pass : "", .ca_file = ca_file, .from = email_from,
         .to_field = email_to_field, .subject = email_subject, .text = email_text, .html = email_html,
