@@ -615,6 +615,16 @@ static void plan_mode(run *r)
         p->ingest_replicas = r->env->shared->ingest_replicas;
 }
 
+/* True when the pipeline's recorded status says IngestAvailable=True (it was served). */
+static int was_available(const op_pipeline *p)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, op_spec_member(op_spec_member(p->obj, "status"), "conditions"))
+        if (strcmp(op_spec_str(c, "type", ""), "IngestAvailable") == 0)
+            return strcmp(op_spec_str(c, "status", ""), "True") == 0;
+    return 0;
+}
+
 /* The shared workloads' state for a pipeline they serve: availability of the shared
  * Deployments, the shared CronJob, and the flush outcome from Redis. */
 static cJSON *observe_shared(run *r)
@@ -626,6 +636,21 @@ static cJSON *observe_shared(run *r)
                                            &o->ingest_ready, &replicas);
     o->consumers_ok = op_sharedrec_deployment(r->env->children[OP_CHILD_CONSUMER_DEPLOYMENT], r->p->ns,
                                               OP_SHARED_CONSUMER, &o->consumer_ready, &o->consumers);
+    long long now = fp_clock_mono_ms(), delay = r->env->shared ? r->env->shared->switch_delay_ms : 0;
+    if (r->in_forms == 1 && !was_available(r->p)) {
+        /* a new form reaches each shared ingest pod with the kubelet's ConfigMap sync: not
+         * available (a replica would answer 404) until that time has passed */
+        if (!st->form_listed_ms)
+            st->form_listed_ms = now;
+        if (now - st->form_listed_ms < delay) {
+            o->ingest_note_reason = "FormSyncing";
+            o->ingest_note = "the form is in " OP_SHARED_FORMS "; the shared ingest's pods load it with the kubelet's "
+                             "ConfigMap sync (--shared-switch-delay)";
+            long long left = delay - (now - st->form_listed_ms) + 100;
+            if (!r->requeue_ms || left < r->requeue_ms)
+                r->requeue_ms = left;
+        }
+    }
     if (r->in_forms == -1) {
         o->ingest_note_reason = "SharedFormsFull";
         o->ingest_note = "the shared ConfigMap " OP_SHARED_FORMS " is full (1 MiB): this form was left out; move a "

@@ -110,6 +110,9 @@ def main():
     before = {**pods("ingest"), **pods("consumer")}
     apply("delta")
     names.append("delta")
+    # not available before the kubelet can have synced the form into every shared ingest pod
+    until("delta says IngestAvailable False, FormSyncing", lambda: status(
+        NS, "delta", '{.status.conditions[?(@.type=="IngestAvailable")].reason}') == "FormSyncing", 8)
     until("delta Ready", lambda: ready(NS, "delta"), 180)
     accepted = {}
     # the new form is served once the kubelet has synced the ConfigMap into the pods
