@@ -694,8 +694,7 @@ static cJSON *build_status(run *r)
         o->ingest_ok = deployment_available(r, OP_CHILD_INGEST_DEPLOYMENT, r->p->ingest_replicas, &o->ingest_ready);
     }
     o->cronjob_ok = cj != NULL;
-    o->flush_idle = r->plan.consumer_shared &&
-                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cj, "spec"), "suspend"));
+    o->flush_idle = r->plan.consumer_shared && cj && op_shared_idle(cj);
     o->last_schedule_time = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(status_of(cj), "lastScheduleTime"));
     o->stall = r->st->measured ? &r->st->stall : NULL;
     o->dead_letters = r->st->dead_letters;

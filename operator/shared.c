@@ -338,6 +338,7 @@ static cJSON *build_cronjob(const op_shared_set *s, const op_defaults *d, const 
     op_jb_str(spec, "schedule", cfg->flush_schedule);
     op_jb_str(spec, "concurrencyPolicy", "Forbid");
     op_jb_flag(spec, "suspend", s->suspended);
+    op_jb_str(op_jb_obj(op_jb_obj(o, "metadata"), "annotations"), OP_SHARED_IDLE_ANNOTATION, s->suspended ? "true" : "false");
     op_jb_num(spec, "startingDeadlineSeconds", 60);
     op_jb_num(spec, "successfulJobsHistoryLimit", 3);
     op_jb_num(spec, "failedJobsHistoryLimit", 3);
@@ -385,6 +386,12 @@ int op_shared_owned(const cJSON *o)
     const cJSON *l = op_spec_member(op_spec_member(o, "metadata"), "labels");
     return strcmp(op_spec_str(l, OP_SHARED_LABEL, ""), "true") == 0 &&
            strcmp(op_spec_str(l, "app.kubernetes.io/managed-by", ""), "formpipe-operator") == 0;
+}
+
+int op_shared_idle(const cJSON *cronjob)
+{
+    const cJSON *a = op_spec_member(op_spec_member(cronjob, "metadata"), "annotations");
+    return strcmp(op_spec_str(a, OP_SHARED_IDLE_ANNOTATION, ""), "true") == 0;
 }
 
 int op_shared_listed(const char *list, const char *name)

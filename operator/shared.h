@@ -29,6 +29,9 @@
 #define OP_SHARED_LABEL "formpipe.io/shared"
 /* on the ConfigMap: the members it holds, and those left out for its size, "a,b,c" */
 #define OP_SHARED_MEMBERS_ANNOTATION "formpipe.io/pipelines"
+/* On the shared CronJob: "true" while it is suspended for want of rows (the operator's
+ * cache keeps metadata, not spec, so the members' status reads this) */
+#define OP_SHARED_IDLE_ANNOTATION "formpipe.io/idle"
 #define OP_SHARED_LEFT_OUT_ANNOTATION "formpipe.io/left-out"
 #define OP_SHARED_FORMS_DIR "/etc/formpipe/forms"
 #define OP_SHARED_CREDENTIALS_DIR "/etc/formpipe/credentials"
@@ -113,6 +116,9 @@ cJSON *op_shared_build(const op_shared_set *s, const op_defaults *d, const op_sh
 
 /* True when obj carries formpipe.io/shared=true and managed-by formpipe-operator. */
 int op_shared_owned(const cJSON *obj);
+
+/* True when the (cached) shared CronJob says it is suspended for want of rows. */
+int op_shared_idle(const cJSON *cronjob);
 
 /* What the cached shared ConfigMap says of pipeline name: 1 it holds the form, 0 it does
  * not, -1 it was left out for the ConfigMap's size. */

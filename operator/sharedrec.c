@@ -257,7 +257,7 @@ static void digest(const op_sharedrec_env *env, const op_shared_set *s, char *ou
      * cache, so they hear of a change once the cache holds it */
     snprintf(key, sizeof key, "%s/%s", s->ns, op_shared_types[OP_SHARED_FLUSH_CRONJOB].name);
     cJSON *cj = op_informer_get(env->children[op_shared_types[OP_SHARED_FLUSH_CRONJOB].like], key);
-    int suspended = cj && op_shared_owned(cj) && cJSON_IsTrue(op_spec_member(op_spec_member(cj, "spec"), "suspend"));
+    int suspended = cj && op_shared_owned(cj) && op_shared_idle(cj);
     cJSON_Delete(cj);
     snprintf(out, outsz, "%d/%d/%d/%d/%d/%016llx", ingest, iready, consumer, ready, suspended, h);
 }

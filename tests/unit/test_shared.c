@@ -328,6 +328,7 @@ Test(shared, flush_mounts_each_credentials_secret_once_with_the_keys_members_nam
     cJSON *cj = op_shared_build(&s, &defaults, &config, OP_SHARED_FLUSH_CRONJOB);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cj, "spec");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspend")));
+    cr_assert(op_shared_idle(cj), "the suspension is also in metadata (the operator's cache strips spec)");
     cr_assert_str_eq(jstr(spec, "schedule"), "*/2 * * * *");
     const cJSON *pod = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "jobTemplate"), "spec"), "template"), "spec");
