@@ -338,7 +338,8 @@ static cJSON *build_cronjob(const op_shared_set *s, const op_defaults *d, const 
     op_jb_str(spec, "schedule", cfg->flush_schedule);
     op_jb_str(spec, "concurrencyPolicy", "Forbid");
     op_jb_flag(spec, "suspend", s->suspended);
-    op_jb_str(op_jb_obj(op_jb_obj(o, "metadata"), "annotations"), OP_SHARED_IDLE_ANNOTATION, s->suspended ? "true" : "false");
+    op_jb_str(op_jb_obj(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "annotations"), OP_SHARED_IDLE_ANNOTATION,
+              s->suspended ? "true" : "false");
     op_jb_num(spec, "startingDeadlineSeconds", 60);
     op_jb_num(spec, "successfulJobsHistoryLimit", 3);
     op_jb_num(spec, "failedJobsHistoryLimit", 3);
