@@ -58,6 +58,36 @@ static int is_member(const cJSON *obj)
            strcmp(op_spec_str(op_spec_member(obj, "status"), "mode", ""), "Shared") == 0;
 }
 
+/* Whether a pipeline that is no longer a member keeps its form in the shared set a while:
+ * listed (the cached ConfigMap holds it), not being deleted, and gone for less than the
+ * switch delay. Tracks it in st->leaving; a member again is forgotten there. */
+static int still_leaving(const op_sharedrec_env *env, op_sharedrec_state *st, const char *listed, const cJSON *obj,
+                         const char *name, int member)
+{
+    int i = 0;
+    while (i < st->n_leaving && strcmp(st->leaving[i].name, name) != 0)
+        i++;
+    int found = i < st->n_leaving;
+    int deleting = op_spec_member(op_spec_member(obj, "metadata"), "deletionTimestamp") != NULL;
+    if (member || deleting || !env->cfg || (!found && !op_shared_listed(listed, name))) {
+        if (found)
+            st->leaving[i] = st->leaving[--st->n_leaving];
+        return 0;
+    }
+    long long now = fp_clock_mono_ms();
+    if (!found) {
+        if (st->n_leaving == OP_SHAREDREC_MAX_LEAVING || strlen(name) >= sizeof st->leaving[0].name)
+            return 0;   /* more switches at once than tracked: these leave at once */
+        snprintf(st->leaving[st->n_leaving].name, sizeof st->leaving[0].name, "%s", name);
+        st->leaving[st->n_leaving++].since_ms = now;
+        return 1;
+    }
+    if (now - st->leaving[i].since_ms < env->cfg->switch_delay_ms)
+        return 1;
+    st->leaving[i] = st->leaving[--st->n_leaving];
+    return 0;
+}
+
 /* What the members add up to for the consumer Deployment. */
 typedef struct totals {
     long long lag;          /* -1: no member measured yet */
@@ -102,9 +132,13 @@ static int keep_old_form(op_shared_set *s, const char *name, const cJSON *data)
 }
 
 /* Step 1: the members of ns into s, their lag and partitions into *t. */
-static int gather(const op_sharedrec_env *env, const char *ns, op_shared_set *s, totals *t)
+static int gather(const op_sharedrec_env *env, const char *ns, op_sharedrec_state *st, op_shared_set *s, totals *t)
 {
-    char prefix[80];
+    char prefix[80], cmkey[256];
+    snprintf(cmkey, sizeof cmkey, "%s/%s", ns, OP_SHARED_FORMS);
+    cJSON *cm = op_informer_get(env->children[OP_CHILD_CONFIGMAP], cmkey);
+    const char *listed = op_spec_str(op_spec_member(op_spec_member(cm, "metadata"), "annotations"),
+                                     OP_SHARED_MEMBERS_ANNOTATION, "");
     snprintf(prefix, sizeof prefix, "%s/", ns);
     keys ks = {.prefix = prefix, .plen = strlen(prefix)};
     op_informer_each_key(env->pipelines, collect, &ks);
@@ -114,7 +148,8 @@ static int gather(const op_sharedrec_env *env, const char *ns, op_shared_set *s,
     t->partitions = 0;
     for (size_t i = 0; rc == 0 && i < ks.n; i++) {
         cJSON *obj = op_informer_get(env->pipelines, ks.k[i]);
-        if (!obj || !is_member(obj)) {
+        int member = obj && is_member(obj);
+        if (!obj || (still_leaving(env, st, listed, obj, ks.k[i] + ks.plen, member) == 0 && !member)) {
             cJSON_Delete(obj);
             continue;
         }
@@ -141,6 +176,7 @@ static int gather(const op_sharedrec_env *env, const char *ns, op_shared_set *s,
         cJSON_Delete(obj);
     }
     cJSON_Delete(live);
+    cJSON_Delete(cm);
     keys_free(&ks);
     return rc;
 }
@@ -270,7 +306,7 @@ int op_sharedrec_reconcile(const op_sharedrec_env *env, const char *ns, op_share
     op_shared_set s;
     op_shared_set_init(&s, ns);
     totals t;
-    int rc = gather(env, ns, &s, &t), failed = 0;
+    int rc = gather(env, ns, st, &s, &t), failed = 0;
     if (rc < 0)
         goto out;
     if (s.n == 0) {

@@ -27,7 +27,19 @@
 #define OP_SHAREDREC_PREFIX "shared:"   /* work-queue keys: "shared:<namespace>" */
 
 /* Memory of one namespace across reconciles (one worker at a time, like a pipeline's). */
+#define OP_SHAREDREC_MAX_LEAVING 32
+
+/* A pipeline that left the shared set (switched to Dedicated): its form stays in the
+ * shared ConfigMap for the switch delay after, while ingress controllers still route
+ * to the shared ingest. */
+typedef struct op_sharedrec_leaving {
+    char name[64];
+    long long since_ms;   /* monotonic; when it was first seen no longer a member */
+} op_sharedrec_leaving;
+
 typedef struct op_sharedrec_state {
+    op_sharedrec_leaving leaving[OP_SHAREDREC_MAX_LEAVING];
+    int n_leaving;
     op_applied_mark applied[OP_SHARED_COUNT];
     op_scale_history history;
     int consumer_replicas;       /* last applied; 0: none yet */
