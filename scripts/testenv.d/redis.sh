@@ -22,6 +22,22 @@ redis_sentinels_agree() {
   done
 }
 
+# redis_node_conf I DIR MASTER_PORT: what every data node's config says besides its port
+# (node 0 starts as the master, the others replicate MASTER_PORT).
+redis_node_conf() {
+  local pw; pw=$(cat "$STATE/redis/password")
+  echo "bind 127.0.0.1"
+  echo "dir $2"
+  echo "save \"\""
+  echo "appendonly no"
+  echo "protected-mode no"
+  echo "daemonize no"
+  echo "replica-announce-ip 127.0.0.1"
+  echo "requirepass $pw"
+  echo "masterauth $pw"
+  if (($1 > 0)); then echo "replicaof 127.0.0.1 $3"; fi
+}
+
 redis_running() {
   local i
   for i in 0 1 2; do
@@ -55,17 +71,8 @@ redis_plain_up() {
     mkdir -p "$dir"
     require_free_port "redis-$i" "$p" || return 1
     {
-      echo "bind 127.0.0.1"
       echo "port $p"
-      echo "dir $dir"
-      echo "save \"\""
-      echo "appendonly no"
-      echo "protected-mode no"
-      echo "daemonize no"
-      echo "replica-announce-ip 127.0.0.1"
-      echo "requirepass $pw"
-      echo "masterauth $pw"
-      ((i > 0)) && echo "replicaof 127.0.0.1 ${REDIS_PORTS[0]}"
+      redis_node_conf "$i" "$dir" "${REDIS_PORTS[0]}"
     } >"$dir/redis.conf"
     chmod 600 "$dir/redis.conf"
     start_proc "redis-$i" redis-server "$dir/redis.conf"
@@ -210,18 +217,9 @@ redis_tls_up() {
     mkdir -p "$dir"
     require_free_port "redis-tls-$i" "$p" || return 1
     {
-      echo "bind 127.0.0.1"
       echo "tls-port $p"
       redis_tls_conf optional
-      echo "dir $dir"
-      echo "save \"\""
-      echo "appendonly no"
-      echo "protected-mode no"
-      echo "daemonize no"
-      echo "replica-announce-ip 127.0.0.1"
-      echo "requirepass $pw"
-      echo "masterauth $pw"
-      ((i > 0)) && echo "replicaof 127.0.0.1 ${REDIS_TLS_PORTS[0]}"
+      redis_node_conf "$i" "$dir" "${REDIS_TLS_PORTS[0]}"
     } >"$dir/redis.conf"
     chmod 600 "$dir/redis.conf"
     start_proc "redis-tls-$i" redis-server "$dir/redis.conf"
