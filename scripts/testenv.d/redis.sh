@@ -38,6 +38,22 @@ redis_node_conf() {
   if (($1 > 0)); then echo "replicaof 127.0.0.1 $3"; fi
 }
 
+# redis_sentinel_conf DIR MASTER_PORT QUORUM: what every sentinel's config says besides
+# its port (parallel-syncs 1 is Redis's default, written for the reader).
+redis_sentinel_conf() {
+  local pw; pw=$(cat "$STATE/redis/password")
+  echo "bind 127.0.0.1"
+  echo "dir $1"
+  echo "daemonize no"
+  echo "protected-mode no"
+  echo "sentinel announce-ip 127.0.0.1"
+  echo "sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 $2 $3"
+  echo "sentinel auth-pass $REDIS_MASTER_NAME $pw"
+  echo "sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000"
+  echo "sentinel failover-timeout $REDIS_MASTER_NAME 10000"
+  echo "sentinel parallel-syncs $REDIS_MASTER_NAME 1"
+}
+
 redis_running() {
   local i
   for i in 0 1 2; do
@@ -87,19 +103,10 @@ redis_plain_up() {
     dir=$STATE/redis/sentinel-$i
     mkdir -p "$dir"
     require_free_port "sentinel-$i" "$p" || return 1
-    cat >"$dir/sentinel.conf" <<CONF
-bind 127.0.0.1
-port $p
-dir $dir
-daemonize no
-protected-mode no
-sentinel announce-ip 127.0.0.1
-sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 ${REDIS_PORTS[0]} 2
-sentinel auth-pass $REDIS_MASTER_NAME $pw
-sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000
-sentinel failover-timeout $REDIS_MASTER_NAME 10000
-sentinel parallel-syncs $REDIS_MASTER_NAME 1
-CONF
+    {
+      echo "port $p"
+      redis_sentinel_conf "$dir" "${REDIS_PORTS[0]}" 2
+    } >"$dir/sentinel.conf"
     chmod 600 "$dir/sentinel.conf"
     start_proc "sentinel-$i" redis-sentinel "$dir/sentinel.conf"
   done
@@ -234,19 +241,9 @@ redis_tls_up() {
     mkdir -p "$dir"
     require_free_port "sentinel-tls-$i" "$p" || return 1
     {
-      echo "bind 127.0.0.1"
       echo "tls-port $p"
       redis_tls_conf "$( ((i == 0)) && echo optional || echo yes)"
-      cat <<CONF
-dir $dir
-daemonize no
-protected-mode no
-sentinel announce-ip 127.0.0.1
-sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 ${REDIS_TLS_PORTS[0]} 1
-sentinel auth-pass $REDIS_MASTER_NAME $pw
-sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000
-sentinel failover-timeout $REDIS_MASTER_NAME 10000
-CONF
+      redis_sentinel_conf "$dir" "${REDIS_TLS_PORTS[0]}" 1
     } >"$dir/sentinel.conf"
     chmod 600 "$dir/sentinel.conf"
     start_proc "sentinel-tls-$i" redis-sentinel "$dir/sentinel.conf"
