@@ -389,12 +389,18 @@ static int register_metrics(server *s, fp_metrics *m, fp_error *err)
     return 0;
 }
 
+/* The idempotent producer (acks=all). Its message timeout is --kafka-message-timeout,
+ * well above the answer's --delivery-timeout, so a broker's restart is ridden out by
+ * retries rather than by messages timing out in flight: that forces an epoch bump, and
+ * an open librdkafka issue (confluentinc/librdkafka#4134) reports confirmed messages
+ * missing from the log after stalls past the message timeout. The queue is capped well
+ * inside the pod's memory limit (full: 503). */
 static rd_kafka_t *producer_new(server *s, fp_error *err)
 {
     const fp_ingest_config *cfg = s->cfg;
     char why[512], timeout[24];
-    snprintf(timeout, sizeof timeout, "%ld", cfg->delivery_timeout_ms);
-    static const char *const defaults[] = {"linger.ms", "2", NULL};
+    snprintf(timeout, sizeof timeout, "%ld", cfg->kafka_message_timeout_ms);
+    static const char *const defaults[] = {"linger.ms", "2", "queue.buffering.max.kbytes", "32768", NULL};
     rd_kafka_conf_t *kc = fp_kafka_conf_new(cfg->kafka_bootstrap, defaults, cfg->kafka_config_file,
                                             cfg->kafka_properties, err);
     if (!kc || fp_kafka_conf_set(kc, "enable.idempotence", "true", err) ||

@@ -20,6 +20,7 @@ typedef struct fp_ingest_config {
     int port;
     long max_body_bytes;
     long delivery_timeout_ms;       /* 503 when Kafka has not acknowledged by then */
+    long kafka_message_timeout_ms;  /* the producer's own bound (>= delivery_timeout_ms) */
     int max_connections;            /* open client connections; more are closed at accept */
     int max_header_bytes;           /* request line + headers */
     int idle_timeout_s;

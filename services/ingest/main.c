@@ -12,7 +12,7 @@
 
 static fp_strlist forms, kafka_properties, allowed_origins, trusted_proxies;
 static char *forms_dir, *kafka_bootstrap, *kafka_config, *bind_addr, *log_level, *admin_bind, *token_key_file;
-static long long port, threads, max_header, max_body, delivery_ms, max_conns, idle_s, grace_ms, rate, burst;
+static long long port, threads, max_header, max_body, delivery_ms, message_ms, max_conns, idle_s, grace_ms, rate, burst;
 static long long conns_per_client, request_timeout_s, token_ttl_s, admin_port;
 
 static const fp_option options[] = {
@@ -27,6 +27,7 @@ static const fp_option options[] = {
     {"admin-port", FP_OPT_INT, "9090", "port for /healthz, /readyz, /metrics (0: any free port)", 0, 0, 65535, &admin_port},
     {"max-body-bytes", FP_OPT_INT, "65536", "largest accepted request body (a form's shared.ingest.maxBodyBytes may lower it for that form)", 0, 1, 16 * 1024 * 1024, &max_body},
     {"delivery-timeout", FP_OPT_DURATION, "5s", "answer 503 when Kafka has not acknowledged within this", 0, 100, 300000, &delivery_ms},
+    {"kafka-message-timeout", FP_OPT_DURATION, "120s", "how long the producer keeps retrying a message (librdkafka message.timeout.ms); at least --delivery-timeout: a message still unconfirmed when its client got 503 goes on being delivered", 0, 100, 900000, &message_ms},
     {"max-connections", FP_OPT_INT, "4096", "most simultaneous connections; more are closed at accept", 0, 1, 1000000, &max_conns},
     {"max-header-bytes", FP_OPT_INT, "4096", "largest request line + headers; a larger request is dropped (connection closed)", 0, 512, 65535, &max_header},
     {"threads", FP_OPT_INT, "0", "service threads, each with its own listener on the port (0: four per usable CPU, at most 16)", 0, 0, 256, &threads},
@@ -71,18 +72,29 @@ static int default_threads(void)
     return n < 16 ? n : 16;
 }
 
+/* What the option table cannot check: one source of forms, and a producer bound no
+ * shorter than the answer's. Prints one line and returns 0 when the options conflict. */
+static int options_consistent(void)
+{
+    if ((forms.n > 0) == (forms_dir[0] != '\0')) {
+        fprintf(stderr, "formpipe-ingest: give --form (one or more) or --forms-dir, not both\n");
+        return 0;
+    }
+    if (message_ms < delivery_ms) {
+        fprintf(stderr, "formpipe-ingest: --kafka-message-timeout (%lld ms) must be at least --delivery-timeout (%lld ms)\n",
+                message_ms, delivery_ms);
+        return 0;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     int status;
     if (fp_config_load("formpipe-ingest", "Validates form submissions and publishes them to Kafka.",
                        options, NOPTIONS, argc, argv, &status))
         return status;
-    if ((forms.n > 0) == (forms_dir[0] != '\0')) {
-        fprintf(stderr, "formpipe-ingest: give --form (one or more) or --forms-dir, not both\n");
-        fp_config_free(options, NOPTIONS);
-        return 2;
-    }
-    if (fp_log_setup("formpipe-ingest", "ingest", log_level)) {
+    if (!options_consistent() || fp_log_setup("formpipe-ingest", "ingest", log_level)) {
         fp_config_free(options, NOPTIONS);
         return 2;
     }
@@ -92,7 +104,8 @@ int main(int argc, char **argv)
     fp_ingest_config cfg = {
         .forms = &forms, .forms_dir = forms_dir, .kafka_bootstrap = kafka_bootstrap, .kafka_config_file = kafka_config,
         .kafka_properties = &kafka_properties, .bind = bind_addr, .port = (int)port,
-        .max_body_bytes = max_body, .delivery_timeout_ms = delivery_ms, .max_connections = (int)max_conns,
+        .max_body_bytes = max_body, .delivery_timeout_ms = delivery_ms,
+        .kafka_message_timeout_ms = message_ms, .max_connections = (int)max_conns,
         .max_header_bytes = (int)max_header, .threads = threads ? (int)threads : default_threads(),
         .idle_timeout_s = (int)idle_s, .shutdown_grace_ms = grace_ms, .allowed_origins = &allowed_origins,
         .rate_limit = (double)rate, .rate_burst = (double)burst, .trusted_proxies = &trusted_proxies,

@@ -104,10 +104,17 @@ def condition(ns, name, ctype):
 
 
 def kafka_produce(topic, lines):
-    """Puts raw messages (one per line, no key) on topic with Kafka's console producer."""
-    subprocess.run([TESTENV, "kafka-tool", "tools.ConsoleProducer", "--bootstrap-server",
-                    os.environ["FORMPIPE_KAFKA_BOOTSTRAP"], "--topic", topic], input="\n".join(lines) + "\n",
-                   text=True, check=True, capture_output=True)
+    """Puts raw messages (one per line, no key) on topic with Kafka's console producer,
+    each acknowledged by all in-sync replicas before the next. The tool's defaults (3
+    retries, 100 ms apart) drop a message during a leader election and still exit 0, so
+    retries are bounded by time instead, and any send error fails the caller."""
+    out = subprocess.run([TESTENV, "kafka-tool", "tools.ConsoleProducer", "--bootstrap-server",
+                          os.environ["FORMPIPE_KAFKA_BOOTSTRAP"], "--topic", topic, "--sync",
+                          "--request-required-acks", "all", "--message-send-max-retries", "2147483647",
+                          "--retry-backoff-ms", "250", "--producer-property", "delivery.timeout.ms=120000"],
+                         input="\n".join(lines) + "\n", text=True, capture_output=True)
+    if out.returncode != 0 or "Error when sending" in out.stderr or "Exception" in out.stderr:
+        raise RuntimeError("kafka_produce to %s failed (exit %d): %s" % (topic, out.returncode, out.stderr[-2000:]))
 
 
 def kafka_count(topic):

@@ -29,6 +29,7 @@ COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobi
 STOP = threading.Event()
 faults = {}
 poison = []     # every poison message put on the topic (each unique)
+unsure = []     # poison messages whose put failed part way (may or may not be on the topic)
 timeline = []   # (wall time, fault) for a failure's diagnosis
 
 
@@ -136,7 +137,11 @@ def put_poison(ns):
     batch = ["poison-%d not a CloudEvent" % n,
              event % (n, "src", "elsewhere/other", '{"name":"x"}'),
              event % (n, "dup", "%s/%s" % (ns, ns), '{"name":"student a","name":"student b"}')]
-    kafka_produce(topic, batch)
+    try:
+        kafka_produce(topic, batch)
+    except RuntimeError:
+        unsure.extend(batch)   # some may be on the topic: each may or may not come back
+        raise
     poison.extend(batch)
     count("poison messages", " (%d)" % len(batch))
 
@@ -274,9 +279,11 @@ def main():
     diagnose(ns, name, sheet, ids)
     check("submissions that got 202: %d of %d" % (len(ids), SUBMISSIONS), len(ids) == SUBMISSIONS)
     dead = dead_letters(ns, name)
-    print("  poison messages %d, distinct dead letters %d" % (len(poison), len(dead)), flush=True)
-    check("every poison message is a dead letter, and nothing else is", dead == set(poison),
-          "missing %s, unexpected %s" % (sorted(set(poison) - dead)[:3], sorted(dead - set(poison))[:3]))
+    print("  poison messages %d (and %d whose put failed part way), distinct dead letters %d"
+          % (len(poison), len(unsure), len(dead)), flush=True)
+    check("every poison message is a dead letter, and nothing else is",
+          set(poison) <= dead and dead <= set(poison) | set(unsure),
+          "missing %s, unexpected %s" % (sorted(set(poison) - dead)[:3], sorted(dead - set(poison) - set(unsure))[:3]))
     check("the sheet kept the column of the removed field", "city" in status(ns, name, "{.status.columns[*].name}").split())
     until("Progressing True at the end", lambda: condition(ns, name, "Progressing")[0] == "True", 120)
     kubectl("delete", "namespace", ns)

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "event.h"
+#include "ids.h"
 #include "testkit.h"
 
 static char name[64], topic[128], *form_path;
@@ -284,7 +285,8 @@ Test(ingest, a_stopped_broker_means_503_within_the_bound_then_recovery)
     tk_testenv("kill", "kafka-1");
     broker_killed = 1;
     double t0 = tk_now();
-    struct answer a = post(path, "application/json", "{\"name\":\"Asha Verma\",\"roll\":\"5\",\"email\":\"a@b.co\"}", NULL);
+    struct answer a = post(path, "application/json", "{\"name\":\"Asha Verma\",\"roll\":\"5\",\"email\":\"a@b.co\"}",
+                           "Idempotency-Key: late-5");
     double took = tk_now() - t0;
     cr_assert_eq(a.status, 503, "nothing is answered 2xx that is not in Kafka: %ld %s", a.status, a.body);
     cr_assert_not_null(strcasestr(a.headers, "retry-after:"), "%s", a.headers);
@@ -312,6 +314,15 @@ Test(ingest, a_stopped_broker_means_503_within_the_bound_then_recovery)
             usleep(500 * 1000);
     }
     cr_assert_eq(st, 202, "the service recovers when the broker returns");
+
+    /* The 503 ended the answer, not the message: the producer kept it (its own timeout
+     * is --kafka-message-timeout, 120 s) and delivered it once the broker was back. */
+    char late[FP_ID_LEN + 1];
+    fp_id_derived("tests", name, "late-5", 6, late);
+    found_event *m = find_event(late);
+    cr_assert_not_null(m, "the submission answered 503 during the outage is on the topic afterwards (id %s)", late);
+    free(m->payload);
+    free(m);
 }
 
 Test(ingest, a_client_over_its_rate_gets_429_and_others_do_not)

@@ -287,28 +287,30 @@ ParameterizedTest(struct limit_case *lc, ingest_dir, per_form_settings)
 }
 
 /* --form and --forms-dir: exactly one of them. */
-struct cmdline_case { const char *args[6]; };
+struct cmdline_case { const char *args[8]; const char *says; };
 
 static struct cmdline_case cmdlines[] = {
-    {{"--kafka-bootstrap", "127.0.0.1:1", NULL}},
-    {{"--kafka-bootstrap", "127.0.0.1:1", "--form", "/etc/hostname", "--forms-dir", "/tmp"}},
+    {{"--kafka-bootstrap", "127.0.0.1:1", NULL}, "give --form (one or more) or --forms-dir, not both"},
+    {{"--kafka-bootstrap", "127.0.0.1:1", "--form", "/etc/hostname", "--forms-dir", "/tmp"},
+     "give --form (one or more) or --forms-dir, not both"},
+    {{"--kafka-bootstrap", "127.0.0.1:1", "--forms-dir", "/tmp", "--kafka-message-timeout", "3s", "--delivery-timeout", "5s"},
+     "--kafka-message-timeout (3000 ms) must be at least --delivery-timeout (5000 ms)"},
 };
 
-ParameterizedTestParameters(ingest_dir, form_or_forms_dir)
+ParameterizedTestParameters(ingest_dir, conflicting_options)
 {
     return cr_make_param_array(struct cmdline_case, cmdlines, sizeof cmdlines / sizeof cmdlines[0]);
 }
 
-ParameterizedTest(struct cmdline_case *cc, ingest_dir, form_or_forms_dir)
+ParameterizedTest(struct cmdline_case *cc, ingest_dir, conflicting_options)
 {
     tk_proc p = {0};
-    const char *argv[8] = {0};
-    for (int i = 0; i < 6 && cc->args[i]; i++)
+    const char *argv[10] = {0};
+    for (int i = 0; i < 8 && cc->args[i]; i++)
         argv[i] = cc->args[i];
     tk_start(&p, "formpipe-ingest", argv);
     int rc = tk_wait(&p, 10);
     cr_assert_eq(rc, 2, "a bad command line exits 2, not %d", rc);
-    cr_assert_eq(tk_sh(NULL, "grep -q 'give --form (one or more) or --forms-dir, not both' '%s'", p.log), 0,
-                 "the message says what to give");
+    cr_assert_eq(tk_sh(NULL, "grep -qF -- '%s' '%s'", cc->says, p.log), 0, "the message says what to give: %s", cc->says);
     unlink(p.log);
 }
