@@ -28,7 +28,7 @@ static char *ingest_token_key_secret;
 static long long replication, workers, resync_ms, lag_interval_ms, kafka_timeout_ms, admin_port;
 static long long lease_duration_ms, renew_deadline_ms, retry_ms;
 static int leader_elect;
-static char *redis_password_file, *shared_flush_schedule;
+static char *redis_password_file, *shared_flush_schedule, *default_mode;
 static fp_redis_tls_flags redis_tls_flags;
 static fp_redis_tls redis_tls;   /* from redis_tls_flags, checked at start-up */
 static long long shared_ingest_rate, shared_ingest_burst;
@@ -61,6 +61,7 @@ static const fp_option options[] = {
     {"shared-flush-schedule", FP_OPT_STRING, "*/1 * * * *", "cron schedule of each namespace's formpipe-shared-flush", 0, 0, 0, &shared_flush_schedule},
     {"shared-flush-writes-per-minute", FP_OPT_INT, "60", "Sheets write requests per minute per Google service account, shared by every flush run", 0, 1, 100000, &shared_writes_per_minute},
     {"shared-flush-deadline", FP_OPT_INT, "300", "activeDeadlineSeconds of a shared flush run", 0, 30, 3600, &shared_flush_deadline_s},
+    {"default-mode", FP_OPT_STRING, "Shared", "mode of a new FormPipeline without spec.mode: Shared (the namespace's shared pods, unless its spec needs its own) or Dedicated", 0, 0, 0, &default_mode},
     {"shared-switch-delay", FP_OPT_DURATION, "90s", "switching a pipeline to mode: Shared, the Ingress moves this long after its form is in the shared ConfigMap (the kubelet's ConfigMap sync)", 0, 0, 3600000, &shared_switch_delay_ms},
     {"google-credentials-secret", FP_OPT_STRING, "", "default Secret NAME[:KEY] holding the Google service-account key", 0, 0, 0, &google_secret},
     {"sheets-api-url", FP_OPT_STRING, "", "Sheets API base URL given to flush jobs (default: the real API)", 0, 0, 0, &sheets_api_url},
@@ -167,9 +168,11 @@ int main(int argc, char **argv)
     if (fp_config_load("formpipe-operator", "Runs FormPipeline resources (topic, ingest, consumers, flush) and their FormTasks.",
                        options, NOPTIONS, argc, argv, &status))
         return status;
-    fp_error tls_err = {0};
-    if (fp_redis_tls_from_flags(&redis_tls_flags, &redis_tls, &tls_err)) {
-        fprintf(stderr, "formpipe-operator: %s\n", tls_err.msg);
+    fp_error arg_err = {0};
+    if (strcmp(default_mode, "Shared") != 0 && strcmp(default_mode, "Dedicated") != 0)
+        fp_error_set(&arg_err, FP_EINVAL, "--default-mode: must be Shared or Dedicated, not \"%s\"", default_mode);
+    if (arg_err.code || fp_redis_tls_from_flags(&redis_tls_flags, &redis_tls, &arg_err)) {
+        fprintf(stderr, "formpipe-operator: %s\n", arg_err.msg);
         fp_config_free(options, NOPTIONS);
         return 2;
     }
@@ -189,6 +192,7 @@ int main(int argc, char **argv)
             .image_flush = image_flush, .image_task = image_task, .image_pull_policy = pull_policy, .log_level = workload_log_level,
             .ingest_trusted_proxies = &ingest_trusted_proxies, .allowed_hosts = &allowed_hosts,
             .allowed_ingress_classes = &allowed_classes, .allowed_kafka = &allowed_kafka, .allowed_redis = &allowed_redis,
+            .default_shared = strcmp(default_mode, "Shared") == 0,
         },
         .workers = (int)workers, .resync_ms = resync_ms, .lag_interval_ms = lag_interval_ms,
         .backoff_base_ms = 5, .backoff_max_ms = 1000000,

@@ -311,6 +311,18 @@ static int check_shared(const cJSON *spec, fp_error *err)
     return 0;
 }
 
+int op_pipeline_wants_shared(const cJSON *obj, const op_defaults *d)
+{
+    const cJSON *spec = op_spec_member(obj, "spec");
+    const char *mode = op_spec_str(spec, "mode", NULL);
+    if (mode)
+        return strcmp(mode, "Shared") == 0;
+    if (check_shared(spec, NULL) < 0)
+        return 0;
+    const char *now = op_spec_str(op_spec_member(obj, "status"), "mode", NULL);
+    return now ? strcmp(now, "Shared") == 0 : d->default_shared;
+}
+
 static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, fp_error *err)
 {
     const cJSON *kafka = op_spec_member(spec, "kafka"), *ingest = op_spec_member(spec, "ingest");
@@ -336,10 +348,10 @@ static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, f
     fp_names_dlq_topic(p->topic, p->dlq_topic, sizeof p->dlq_topic);
     fp_names_group(p->ns, p->name, p->group, sizeof p->group);
     fp_names_group(p->ns, OP_SHARED_NAME, p->shared_group, sizeof p->shared_group);
-    const char *mode = op_spec_str(spec, "mode", "Dedicated");
-    if (strcmp(mode, "Shared") != 0 && strcmp(mode, "Dedicated") != 0)
+    const char *mode = op_spec_str(spec, "mode", NULL);
+    if (mode && strcmp(mode, "Shared") != 0 && strcmp(mode, "Dedicated") != 0)
         return fp_error_set(err, FP_EINVAL, "spec.mode: must be Shared or Dedicated");
-    p->shared = strcmp(mode, "Shared") == 0;
+    p->shared = op_pipeline_wants_shared(p->obj, d);
     const char *now = op_spec_str(op_spec_member(p->obj, "status"), "mode", NULL);
     p->status_shared = now ? strcmp(now, "Shared") == 0 : -1;
     if (p->shared && (rc = check_shared(spec, err)) < 0)

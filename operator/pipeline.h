@@ -52,6 +52,7 @@ typedef struct op_defaults {
     const fp_strlist *allowed_hosts, *allowed_ingress_classes, *allowed_kafka, *allowed_redis;
     op_secret_ref ingest_token_key;  /* Secret with the ingest's submission-token key (#16); name NULL: none */
     const cJSON *pods;               /* pod settings defaults (podspec.h: "default", "ingest", ...), or NULL */
+    int default_shared;              /* a new pipeline without spec.mode runs Shared (--default-mode) */
 } op_defaults;
 
 typedef struct op_pipeline {
@@ -102,7 +103,7 @@ typedef struct op_pipeline {
     int progress_deadline_s;         /* a lagging partition without a commit this long is stalled */
     int flush_suspended;             /* set by reconcile: another pipeline writes this sheet tab */
 
-    int shared;                      /* spec.mode: Shared */
+    int shared;                      /* runs Shared: op_pipeline_wants_shared */
     int status_shared;               /* status.mode: 1 Shared, 0 Dedicated, -1 not recorded */
     char shared_group[256];          /* the namespace's shared consumer group (shared.h) */
     unsigned skip_children;          /* set by reconcile: bit per op_child_kind the mode does not want */
@@ -121,6 +122,13 @@ typedef struct op_pipeline {
  * FP_EINVAL for a spec problem the user must fix, FP_EPERM for a host, ingress class or
  * endpoint outside the operator's allowlists. */
 op_pipeline *op_pipeline_parse(const cJSON *obj, const op_defaults *d, fp_error *err);
+
+/* Whether the FormPipeline obj is to run Shared: its spec.mode when set. Without one, a
+ * spec that needs its own pods (its own Kafka, Redis, pod settings or autoscaling) runs
+ * Dedicated; any other keeps the mode it runs in (status.mode), and a new one takes the
+ * operator's default (d->default_shared). An invalid spec.mode counts as Dedicated (the
+ * parse refuses it). */
+int op_pipeline_wants_shared(const cJSON *obj, const op_defaults *d);
 void op_pipeline_free(op_pipeline *p);   /* NULL is fine */
 
 /* Child object names: "<name>-<suffix>" into out. */

@@ -48,13 +48,14 @@ static void keys_free(keys *ks)
     free(ks->k);
 }
 
-/* True when obj (a FormPipeline) belongs in the shared set. */
-static int is_member(const cJSON *obj)
+/* True when obj (a FormPipeline) belongs in the shared set: it is to run Shared, or
+ * still does. */
+static int is_member(const op_sharedrec_env *env, const cJSON *obj)
 {
     const cJSON *md = op_spec_member(obj, "metadata");
     if (op_spec_member(md, "deletionTimestamp"))
         return 0;
-    return strcmp(op_spec_str(op_spec_member(obj, "spec"), "mode", ""), "Shared") == 0 ||
+    return op_pipeline_wants_shared(obj, env->defaults) ||
            strcmp(op_spec_str(op_spec_member(obj, "status"), "mode", ""), "Shared") == 0;
 }
 
@@ -148,7 +149,7 @@ static int gather(const op_sharedrec_env *env, const char *ns, op_sharedrec_stat
     t->partitions = 0;
     for (size_t i = 0; rc == 0 && i < ks.n; i++) {
         cJSON *obj = op_informer_get(env->pipelines, ks.k[i]);
-        int member = obj && is_member(obj);
+        int member = obj && is_member(env, obj);
         if (!obj || (still_leaving(env, st, listed, obj, ks.k[i] + ks.plen, member) == 0 && !member)) {
             cJSON_Delete(obj);
             continue;

@@ -56,8 +56,12 @@ FIELDS = [
 
 def pipeline_yaml(ns, name, sheet, partitions, extra_fields="", drop=(), topic=None, spec=""):
     """The student-data FormPipeline; drop: field names left out; topic: a custom topic;
-    spec: more spec lines (two-space indented)."""
+    spec: more spec lines (two-space indented). Without a mode in spec it is Dedicated
+    (its rateLimit 0 and own pods are what the load tests need; test_shared.py covers
+    the Shared default)."""
     fields = "".join("    - %s\n" % f for n, f in FIELDS if n not in drop)
+    if "mode:" not in spec:
+        spec += "  mode: Dedicated\n"
     kafka = "{partitions: %d%s}" % (partitions, ", topic: %s" % topic if topic else "")
     return """apiVersion: formpipe.io/v1alpha1
 kind: FormPipeline

@@ -33,6 +33,10 @@ static void teardown(void)
     tk_sh(NULL, "kubectl delete namespace %s --wait=false", ns);
 }
 
+/* The operators' --default-mode: most tests here are about a pipeline's own workloads
+ * and name no mode; the test of the default itself sets "Shared", the product default. */
+static const char *default_mode = "Dedicated";
+
 /* Starts an operator; extra: more flags (NULL-terminated). Returns its admin port. */
 static int start_operator(tk_proc *p, const char *kubeconfig, const char *const *extra)
 {
@@ -43,8 +47,9 @@ static int start_operator(tk_proc *p, const char *kubeconfig, const char *const 
         "--google-credentials-secret", "google-sa",
         "--replication-factor", "1", "--admin-port", "0", "--admin-bind", "127.0.0.1",
         "--lease-namespace", "default", "--lease-name", lease, "--kafka-timeout", "5s",
+        "--default-mode", default_mode,
     };
-    int n = 20;
+    int n = 22;
     if (kubeconfig) {
         argv[n++] = "--kubeconfig";
         argv[n++] = kubeconfig;
@@ -1464,6 +1469,45 @@ Test(shared, pipelines_of_a_namespace_share_one_set_of_workloads_and_take_them_a
     cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp alpha gamma --timeout=30s", ns), 0, "%s", out);
     free(out);
     tk_sh_until(30, "", "kubectl get -n %s deployments,services,ingresses,cronjobs,configmaps,poddisruptionbudgets -l formpipe.io/shared=true -o name", ns);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+}
+
+/* #19: without spec.mode a new pipeline runs Shared (the operator's default), unless its
+ * spec needs pods of its own; a running pipeline keeps its mode when the default changes. */
+Test(shared, a_pipeline_without_mode_runs_shared_unless_it_needs_its_own_pods, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    tk_proc op;
+    default_mode = "Shared";
+    start_shared_operator(&op, "90s", "1");
+    apply_pipeline("plain", 1, NULL);
+    apply_pipeline("podded", 1, "  consumer: {pod: {labels: {team: podded}}}");
+    tk_sh_until(20, "Shared formpipe-shared-ingest", "kubectl get -n %s fp plain -o jsonpath='{.status.mode} '"
+                "&& kubectl get -n %s ingress plain-ingest -o jsonpath='{.spec.rules[0].http.paths[0].backend.service.name}'",
+                ns, ns);
+    expect_members(15, "plain", "plain.json");
+    tk_sh_until(20, "Dedicated deployment.apps/podded-consumer deployment.apps/podded-ingest",
+                "echo $(kubectl get -n %s fp podded -o jsonpath='{.status.mode}') "
+                "$(kubectl get -n %s deployments -l app.kubernetes.io/instance=podded -o name | sort)", ns, ns);
+    char *own = NULL;
+    tk_sh(&own, "kubectl get -n %s deployments,cronjobs -l app.kubernetes.io/instance=plain -o name", ns);
+    cr_assert_str_eq(own, "", "plain has no workloads of its own: %s", own);
+    free(own);
+    char *spec_mode = get("fp plain podded", "{.items[*].spec.mode}");
+    cr_assert_str_eq(spec_mode, "", "no mode was written into the specs: %s", spec_mode);
+    free(spec_mode);
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+
+    /* the default changes: both keep the mode they run in */
+    default_mode = "Dedicated";
+    start_shared_operator(&op, "90s", "1");
+    sleep(3);
+    tk_sh_until(15, "Shared Dedicated", "echo $(kubectl get -n %s fp plain podded -o jsonpath='{.items[*].status.mode}')", ns);
+    expect_members(5, "plain", "plain.json");
+    own = NULL;
+    tk_sh(&own, "kubectl get -n %s deployments -l app.kubernetes.io/instance=plain -o name", ns);
+    cr_assert_str_eq(own, "", "plain still has no workloads of its own: %s", own);
+    free(own);
     cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
 }
 

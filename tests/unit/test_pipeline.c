@@ -728,3 +728,50 @@ ParameterizedTest(struct secret_case *c, pipeline, default_secrets_only_for_defa
     op_pipeline_free(p);
     cJSON_Delete(j);
 }
+
+/* #19: which mode a pipeline runs in. spec.mode decides when set; without it a spec
+ * needing its own pods is Dedicated, a running pipeline keeps its status.mode, and a new
+ * one takes the operator's default. */
+struct mode_case {
+    const char *tail;         /* spec members after the form and sheets */
+    const char *status_mode;  /* status.mode, NULL: none recorded */
+    int default_shared;       /* --default-mode Shared */
+    int shared;               /* expected */
+};
+
+ParameterizedTestParameters(pipeline, mode_follows_spec_then_status_then_default)
+{
+    static struct mode_case cases[] = {
+        {"", NULL, 1, 1},                                        /* new: the default, Shared */
+        {"", NULL, 0, 0},                                        /* new: the default, Dedicated */
+        {",\"mode\":\"Dedicated\"", NULL, 1, 0},                 /* asked for */
+        {",\"mode\":\"Shared\"", NULL, 0, 1},
+        {",\"mode\":\"Dedicated\"", "Shared", 1, 0},             /* asked for: a switch */
+        {"", "Dedicated", 1, 0},                                 /* keeps what it runs in */
+        {"", "Shared", 0, 1},
+        {",\"redis\":{\"sentinels\":\"other:26379\"}", NULL, 1, 0},            /* needs its own pods */
+        {",\"redis\":{\"sentinels\":\"other:26379\"}", "Shared", 1, 0},        /* ...so it switches */
+        {",\"kafka\":{\"caSecret\":{\"name\":\"ca\"}}", NULL, 1, 0},
+        {",\"ingest\":{\"autoscaling\":{\"maxReplicas\":4,\"requestsPerSecond\":50}}", NULL, 1, 0},
+        {",\"consumer\":{\"pod\":{\"priorityClassName\":\"bulk\"}}", NULL, 1, 0},
+        {",\"ingest\":{\"replicas\":3,\"maxBodyBytes\":2048}", NULL, 1, 1},   /* nothing of its own */
+    };
+    return cr_make_param_array(struct mode_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct mode_case *c, pipeline, mode_follows_spec_then_status_then_default)
+{
+    op_defaults d = defaults;
+    d.default_shared = c->default_shared;
+    cJSON *j = resource(c->tail);
+    if (c->status_mode)
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(j, "status"), "mode", c->status_mode);
+    cr_assert_eq(op_pipeline_wants_shared(j, &d), c->shared, "%s (status %s, default %s)", c->tail,
+                 c->status_mode ? c->status_mode : "-", c->default_shared ? "Shared" : "Dedicated");
+    fp_error err = {0};
+    op_pipeline *p = op_pipeline_parse(j, &d, &err);
+    cr_assert_not_null(p, "an unset mode is never refused: %s", err.msg);
+    cr_assert_eq(p->shared, c->shared);
+    op_pipeline_free(p);
+    cJSON_Delete(j);
+}
