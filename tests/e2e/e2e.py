@@ -26,9 +26,11 @@ def stack(*args):
 
 
 def check(what, ok, detail=""):
+    """Prints ok/FAIL for what (a failure is counted); returns ok."""
     print("%s - %s%s" % ("ok  " if ok else "FAIL", what, (": " + detail) if detail and not ok else ""), flush=True)
     if not ok:
         FAILURES.append(what)
+    return ok
 
 
 def until(what, fn, timeout):
