@@ -60,6 +60,15 @@ void op_progress_clear(op_progress *pr)
     memset(pr, 0, sizeof *pr);
 }
 
+int op_progress_dlq_recreated(long long *since_ms, int recreated_now, long long now_ms)
+{
+    if (recreated_now)
+        *since_ms = now_ms > 0 ? now_ms : 1;
+    if (*since_ms && now_ms - *since_ms >= OP_DLQ_RECREATED_HOLD_MS)
+        *since_ms = 0;
+    return *since_ms != 0;
+}
+
 int op_progress_false(op_condition *c, const op_stall *s, int dlq_recreated, const char *dlq_topic, const char *group,
                       const char *set_aside, const char *logs)
 {

@@ -28,6 +28,15 @@ typedef struct op_stall {
 int op_progress_update(op_progress *pr, const op_partition_offsets *offsets, int n, long long now_ms,
                        long long window_ms, op_stall *out);
 
+/* How long Progressing reports a dead-letter topic that had to be created again. */
+#define OP_DLQ_RECREATED_HOLD_MS 60000
+
+/* Whether a recreated dead-letter topic is still to be reported: recreated_now starts
+ * the hold (*since_ms, monotonic; 0: none), which lasts OP_DLQ_RECREATED_HOLD_MS, long
+ * enough to be seen rather than a flash until the next measurement, short of the
+ * NotProgressing alert's 5 minutes. Clears *since_ms when it is over. */
+int op_progress_dlq_recreated(long long *since_ms, int recreated_now, long long now_ms);
+
 /* The Progressing=False causes a pipeline and a task share, first to last: the
  * dead-letter topic dlq_topic had to be created again (DeadLetterTopicMissing), or a
  * partition of group stalls (NoProgress; s NULL: not measured). Sets c and returns 1

@@ -374,11 +374,11 @@ static void reconcile_topics(run *r)
     }
     r->seen.partitions = actual;
     r->seen.dlq_partitions = dlq_actual;
-    if (dlq_created && !created && r->st->synced_generation >= 0) {
-        r->seen.dlq_recreated = 1;
+    int recreated = dlq_created && !created && r->st->synced_generation >= 0;
+    if (recreated)
         event(r, "Warning", "DeadLetterTopicRecreated",
               "dead-letter topic %s was missing (deleted by hand?) and was created again", p->dlq_topic);
-    }
+    r->seen.dlq_recreated = op_progress_dlq_recreated(&r->st->dlq_recreated_ms, recreated, fp_clock_mono_ms());
     if (actual > p->partitions) {
         const char *old = op_condition_status(cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "conditions"), "TopicReady");
         const cJSON *oldp = cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "partitions");

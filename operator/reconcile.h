@@ -34,6 +34,7 @@ typedef struct op_pipe_state {
     op_stall stall;                /* what the last measurement showed */
     int measured;                  /* stall holds a measurement */
     long long dead_letters;        /* messages on the dead-letter topic; -1: not yet */
+    long long dlq_recreated_ms;    /* when the dead-letter topic had to be created again (monotonic); 0: not lately */
     op_applied_mark applied[OP_CHILD_COUNT];
     long long configs_at_ms;       /* topic configs last found matching (monotonic); 0: never */
     long long configs_generation;  /* ... for this generation of the spec */

@@ -332,7 +332,7 @@ static int ensure_stream(trun *r, int n, fp_error *err)
 static void ensure_topics(trun *r)
 {
     fp_error err = {0};
-    int n = 0, dn = 0;
+    int n = 0, dn = 0, recreated = 0;
     int rc = op_kafka_partitions(r->env->kafka, r->route.topic, &n, &err);
     if (rc == FP_ENOTFOUND) {
         r->seen.block = OP_BLOCK_TOPIC_MISSING;
@@ -344,7 +344,7 @@ static void ensure_topics(trun *r)
                                        NULL, &err)) == 0) {
             const char *before = recorded_dlq(r->t);
             if (before && strcmp(before, r->route.dlq_topic) == 0) {
-                r->seen.dlq_recreated = 1;
+                recreated = 1;
                 event(r, "Warning", "DeadLetterTopicRecreated",
                       "dead-letter topic %s was missing (deleted by hand?) and was created again", r->route.dlq_topic);
             } else {
@@ -356,6 +356,7 @@ static void ensure_topics(trun *r)
     }
     if (rc == 0 && r->route.stream_topic[0])
         rc = ensure_stream(r, n, &err);
+    r->seen.dlq_recreated = op_progress_dlq_recreated(&r->st->dlq_recreated_ms, recreated, fp_clock_mono_ms());
     if (rc < 0) {
         r->failed = 1;
         r->seen.block = OP_BLOCK_KAFKA;

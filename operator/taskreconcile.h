@@ -26,6 +26,7 @@ typedef struct op_task_state {
     _Atomic long long synced_generation;   /* last generation fully reconciled; -1: none */
     int replicas;                  /* last applied; 0: none yet */
     int dlq_exists;                /* the dead-letter topic was seen or made by us */
+    long long dlq_recreated_ms;    /* when it had to be created again (monotonic); 0: not lately */
     long long measured_at_ms;      /* last offsets measurement (monotonic); 0: never */
     op_progress progress;
     op_stall stall;

@@ -132,9 +132,9 @@ def dead_letter_topic_deleted(ns, name):
     topic = status(ns, name, "{.status.topic}")
     dlq = topic + ".dlq"
     before = kafka_count(dlq)
-    # Every Progressing the pipeline goes through, polled: the operator may notice the
-    # missing topic and create it again within a second, and says so until its next
-    # measurement (about 5 s). (kubectl get -w -o jsonpath printed no updates here.)
+    # Every Progressing the pipeline goes through, polled from before the deletion: the
+    # operator may notice the missing topic and create it again within a second, before
+    # the poison is even on the topic. (kubectl get -w -o jsonpath printed no updates.)
     seen, stop = [], threading.Event()
 
     def poll():

@@ -63,3 +63,26 @@ Test(progress, a_grown_topic_adds_fresh_partitions)
     op_progress_clear(&pr);
     cr_assert_eq(pr.n, 0);
 }
+
+/* A recreated dead-letter topic is reported for OP_DLQ_RECREATED_HOLD_MS, across the
+ * measurements in between, then no more; a second recreation starts the hold again. */
+Test(progress, a_recreated_dead_letter_topic_is_reported_for_the_hold)
+{
+    static const struct { long long t; int recreated, reported; } steps[] = {
+        {1000, 0, 0},
+        {2000, 1, 1},
+        {7000, 0, 1},
+        {2000 + OP_DLQ_RECREATED_HOLD_MS - 1, 0, 1},
+        {2000 + OP_DLQ_RECREATED_HOLD_MS, 0, 0},
+        {100000, 0, 0},
+        {110000, 1, 1},
+        {110000 + OP_DLQ_RECREATED_HOLD_MS / 2, 1, 1},   /* again: the hold starts over */
+        {110000 + OP_DLQ_RECREATED_HOLD_MS + 1, 0, 1},
+        {110000 + 2 * OP_DLQ_RECREATED_HOLD_MS, 0, 0},
+    };
+    long long since = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        cr_assert_eq(op_progress_dlq_recreated(&since, steps[i].recreated, steps[i].t), steps[i].reported,
+                     "step %zu (t %lld)", i, steps[i].t);
+    cr_assert_eq(since, 0, "cleared once over");
+}
