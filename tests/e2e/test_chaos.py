@@ -12,9 +12,10 @@ every id that got 202 is in the sheet exactly once and no other row exists. Pois
 messages (not CloudEvents, another pipeline's source, a repeated field) go to the topic
 among the faults and a field is added and removed mid-run: every poison message is a
 dead letter, nothing else is, and the pipeline is Progressing at the end.
-FORMPIPE_CHAOS_MODE=Shared runs the pipeline on its namespace's shared workloads (the
-form change then reaches the running ingest and consumer through the shared ConfigMap).
-Run after every other test (it replaces the single Kafka broker)."""
+The pipeline runs in the default mode, Shared, on its namespace's shared workloads (the
+form change reaches the running ingest and consumer through the shared ConfigMap);
+FORMPIPE_CHAOS_MODE=Dedicated runs it on its own. FORMPIPE_CHAOS_SUBMISSIONS sets the
+count (100000). Run after every other test (it replaces the single Kafka broker)."""
 import json, os, random, subprocess, sys, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -22,8 +23,7 @@ from e2e import (ROOT, SHEETS, STACK_LOGS, TESTENV, check, condition, finish, ka
                  post_all, ready, sanitizer_reports, sheet_values, stack, status, submission, until, verify_sheet)
 
 SUBMISSIONS = int(os.environ.get("FORMPIPE_CHAOS_SUBMISSIONS", "100000"))
-# FORMPIPE_CHAOS_MODE=Shared: the pipeline runs on its namespace's shared workloads
-MODE = os.environ.get("FORMPIPE_CHAOS_MODE", "Dedicated")
+MODE = os.environ.get("FORMPIPE_CHAOS_MODE", "Shared")
 KEYS = 1000
 COLUMNS = ["name", "roll", "university", "cgpa", "gender", "age", "email", "mobile"]
 STOP = threading.Event()
