@@ -150,11 +150,10 @@ static void queue_namespace(op_controller *c, const cJSON *obj)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
-    const char *now = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "status"), "mode"));
     char key[300];
     if (!ns || snprintf(key, sizeof key, OP_SHAREDREC_PREFIX "%s", ns) >= (int)sizeof key)
         return;
-    int shared = op_pipeline_wants_shared(obj, &c->cfg.defaults) || (now && strcmp(now, "Shared") == 0);
+    int shared = op_pipeline_shared_now_or_next(obj, &c->cfg.defaults);
     if (!shared) {
         pthread_mutex_lock(&c->lock);
         shared = op_map_get(c->shared_states, key) != NULL;

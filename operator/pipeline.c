@@ -323,6 +323,12 @@ int op_pipeline_wants_shared(const cJSON *obj, const op_defaults *d)
     return now ? strcmp(now, "Shared") == 0 : d->default_shared;
 }
 
+int op_pipeline_shared_now_or_next(const cJSON *obj, const op_defaults *d)
+{
+    return op_pipeline_wants_shared(obj, d) ||
+           strcmp(op_spec_str(op_spec_member(obj, "status"), "mode", ""), "Shared") == 0;
+}
+
 static int parse_spec(op_pipeline *p, const cJSON *spec, const op_defaults *d, fp_error *err)
 {
     const cJSON *kafka = op_spec_member(spec, "kafka"), *ingest = op_spec_member(spec, "ingest");

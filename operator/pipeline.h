@@ -129,6 +129,10 @@ op_pipeline *op_pipeline_parse(const cJSON *obj, const op_defaults *d, fp_error 
  * operator's default (d->default_shared). An invalid spec.mode counts as Dedicated (the
  * parse refuses it). */
 int op_pipeline_wants_shared(const cJSON *obj, const op_defaults *d);
+
+/* Whether the namespace's shared set concerns obj: it is to run Shared
+ * (op_pipeline_wants_shared) or still does (status.mode). */
+int op_pipeline_shared_now_or_next(const cJSON *obj, const op_defaults *d);
 void op_pipeline_free(op_pipeline *p);   /* NULL is fine */
 
 /* Child object names: "<name>-<suffix>" into out. */

@@ -55,8 +55,7 @@ static int is_member(const op_sharedrec_env *env, const cJSON *obj)
     const cJSON *md = op_spec_member(obj, "metadata");
     if (op_spec_member(md, "deletionTimestamp"))
         return 0;
-    return op_pipeline_wants_shared(obj, env->defaults) ||
-           strcmp(op_spec_str(op_spec_member(obj, "status"), "mode", ""), "Shared") == 0;
+    return op_pipeline_shared_now_or_next(obj, env->defaults);
 }
 
 /* Whether a pipeline that is no longer a member keeps its form in the shared set a while:
