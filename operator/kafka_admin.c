@@ -1,15 +1,33 @@
 /* kafka_admin.c — synchronous wrappers around the asynchronous Admin API. */
 #include "kafka_admin.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kafka.h"
 
+/* One topic to create, waiting in k->pending for a CreateTopics request to carry it. */
+typedef struct create_req {
+    rd_kafka_NewTopic_t *nt;
+    const char *topic;
+    int done;                 /* the answer (or the request's failure) is in rc/err */
+    int rc, existed;
+    fp_error err;
+    struct create_req *next;
+} create_req;
+
 struct op_kafka {
     rd_kafka_t *rk;
     rd_kafka_conf_t *conf;   /* a copy, for the short-lived handles that read group offsets */
     long long timeout_ms;
+    /* CreateTopics is group-committed: the controller commits one request's topics in one
+     * metadata write (about 1 ms a topic batched against tens of ms each alone), so the
+     * topics asked for while a request is out go together in the next one. */
+    pthread_mutex_t lock;
+    pthread_cond_t answered;
+    create_req *pending;     /* oldest first */
+    int sending;             /* a caller has a request out and sends the next one */
 };
 
 op_kafka *op_kafka_new(const char *bootstrap, const char *properties_file, const fp_strlist *properties,
@@ -35,6 +53,8 @@ op_kafka *op_kafka_new(const char *bootstrap, const char *properties_file, const
         return NULL;
     }
     k->timeout_ms = timeout_ms;
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_cond_init(&k->answered, NULL);
     return k;
 }
 
@@ -44,6 +64,8 @@ void op_kafka_free(op_kafka *k)
         return;
     rd_kafka_destroy(k->rk);
     rd_kafka_conf_destroy(k->conf);
+    pthread_cond_destroy(&k->answered);
+    pthread_mutex_destroy(&k->lock);
     free(k);
 }
 
@@ -117,38 +139,109 @@ int op_kafka_create(op_kafka *k, const char *topic, int partitions, int replicat
     return op_kafka_create_with(k, topic, partitions, replication, NULL, NULL, err);
 }
 
+/* Takes the pending requests off k->pending into batch (at most max, one per topic name:
+ * CreateTopics refuses a name twice); the rest stay. Returns how many. Lock held. */
+static size_t take_batch(op_kafka *k, create_req **batch, size_t max)
+{
+    size_t n = 0;
+    create_req **link = &k->pending;
+    while (*link && n < max) {
+        create_req *r = *link;
+        size_t i = 0;
+        while (i < n && strcmp(batch[i]->topic, r->topic) != 0)
+            i++;
+        if (i < n) {
+            link = &r->next;
+            continue;
+        }
+        *link = r->next;
+        batch[n++] = r;
+    }
+    return n;
+}
+
+/* Sends one CreateTopics for batch[0..n-1] and files each topic's answer in its request
+ * (not marking it done). Lock not held. */
+static void send_batch(op_kafka *k, create_req **batch, size_t n)
+{
+    rd_kafka_NewTopic_t *nts[OP_KAFKA_CREATE_BATCH];
+    for (size_t i = 0; i < n; i++) {
+        nts[i] = batch[i]->nt;
+        batch[i]->rc = fp_error_set(&batch[i]->err, FP_EIO, "create topic %s: no answer for it", batch[i]->topic);
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_CreateTopics(k->rk, nts, n, o, q);
+    fp_error err = {0};
+    rd_kafka_event_t *ev = wait_result(k, q, "create topic", &err);
+    if (!ev) {
+        for (size_t i = 0; i < n; i++) {
+            batch[i]->err = err;
+            batch[i]->rc = err.code;
+        }
+    } else {
+        size_t m = 0;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &m);
+        for (size_t j = 0; j < m; j++)
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(rd_kafka_topic_result_name(res[j]), batch[i]->topic) == 0) {
+                    batch[i]->rc = topic_result(&res[j], 1, "create topic", RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS,
+                                                &batch[i]->err);
+                    batch[i]->existed = rd_kafka_topic_result_error(res[j]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS;
+                }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+}
+
 int op_kafka_create_with(op_kafka *k, const char *topic, int partitions, int replication, const op_topicconfig *config,
                          int *existed, fp_error *err)
 {
     if (existed)
         *existed = 0;
     char why[256];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication, why, sizeof why);
-    if (!nt)
+    create_req me = {.topic = topic};
+    if (!(me.nt = rd_kafka_NewTopic_new(topic, partitions, replication, why, sizeof why)))
         return fp_error_set(err, FP_EINVAL, "create topic %s: %s", topic, why);
     for (size_t i = 0; config && i < config->n; i++)
-        if (rd_kafka_NewTopic_set_config(nt, config->e[i].name, config->e[i].value)) {
-            rd_kafka_NewTopic_destroy(nt);
+        if (rd_kafka_NewTopic_set_config(me.nt, config->e[i].name, config->e[i].value)) {
+            rd_kafka_NewTopic_destroy(me.nt);
             return fp_error_set(err, FP_ENOMEM, "out of memory");
         }
-    rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
-    rd_kafka_AdminOptions_t *o = options(k, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    rd_kafka_CreateTopics(k->rk, &nt, 1, o, q);
-    int rc = FP_EIO;
-    rd_kafka_event_t *ev = wait_result(k, q, "create topic", err);
-    if (ev) {
-        size_t n = 0;
-        const rd_kafka_topic_result_t **res =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        rc = topic_result(res, n, "create topic", RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, err);
-        if (rc == 0 && existed && n > 0 && rd_kafka_topic_result_error(res[0]) == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            *existed = 1;
-        rd_kafka_event_destroy(ev);
+    pthread_mutex_lock(&k->lock);
+    create_req **tail = &k->pending;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = &me;
+    while (!me.done) {
+        if (k->sending) {
+            pthread_cond_wait(&k->answered, &k->lock);
+            continue;
+        }
+        /* nobody is sending: this caller carries what waits, its own topic among it unless
+         * a request with the same name is ahead of it */
+        create_req *batch[OP_KAFKA_CREATE_BATCH];
+        size_t n = take_batch(k, batch, OP_KAFKA_CREATE_BATCH);
+        k->sending = 1;
+        pthread_mutex_unlock(&k->lock);
+        send_batch(k, batch, n);
+        pthread_mutex_lock(&k->lock);
+        for (size_t i = 0; i < n; i++)
+            batch[i]->done = 1;
+        k->sending = 0;
+        pthread_cond_broadcast(&k->answered);
     }
-    rd_kafka_AdminOptions_destroy(o);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    return rc;
+    pthread_mutex_unlock(&k->lock);
+    rd_kafka_NewTopic_destroy(me.nt);
+    if (me.rc < 0) {
+        *err = me.err;
+        return me.rc;
+    }
+    if (existed)
+        *existed = me.existed;
+    return 0;
 }
 
 int op_kafka_grow(op_kafka *k, const char *topic, int partitions, fp_error *err)

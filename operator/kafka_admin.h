@@ -25,8 +25,13 @@ int op_kafka_partitions(op_kafka *k, const char *topic, int *n, fp_error *err);
 /* Creates topic (an existing one is not an error). */
 int op_kafka_create(op_kafka *k, const char *topic, int partitions, int replication, fp_error *err);
 
+/* The most topics one CreateTopics request carries. */
+#define OP_KAFKA_CREATE_BATCH 64
+
 /* op_kafka_create with the topic configs of config (NULL: none); *existed (may be
- * NULL) is 1 when the topic was there already (someone created it meanwhile). */
+ * NULL) is 1 when the topic was there already (someone created it meanwhile). Callers
+ * on several threads share requests: the topics asked for while one is out go together
+ * in the next (group commit), each caller getting its own topic's answer. */
 int op_kafka_create_with(op_kafka *k, const char *topic, int partitions, int replication, const op_topicconfig *config,
                          int *existed, fp_error *err);
 
