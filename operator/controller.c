@@ -357,6 +357,19 @@ static void queue_in_namespace(void *ctx, const char *key)
         op_queue_add(n->queue, key);
 }
 
+/* Queues the pipelines ns/<name> for each name of list ("a,b"). */
+static void queue_named(op_queue *q, const char *ns, const char *list)
+{
+    for (const char *at = list; *at;) {
+        const char *end = strchr(at, ',');
+        size_t len = end ? (size_t)(end - at) : strlen(at);
+        char key[512];
+        if (len && snprintf(key, sizeof key, "%s/%.*s", ns, (int)len, at) < (int)sizeof key)
+            op_queue_add(q, key);
+        at += len + (end != NULL);
+    }
+}
+
 /* One namespace's shared workloads ("shared:<ns>"): reconcile them with the namespace's
  * state, forget a namespace that has none left, and queue its pipelines when what their
  * status reads changed. */
@@ -374,8 +387,8 @@ static int reconcile_shared_key(op_controller *c, kube_conn *conn, const char *k
     }
     pthread_mutex_lock(&c->lock);
     op_sharedrec_state *st = op_map_get(c->shared_states, key);
-    if (!st && (st = calloc(1, sizeof *st)) && op_map_put(c->shared_states, key, st) < 0) {
-        free(st);
+    if (!st && (st = op_sharedrec_state_new()) && op_map_put(c->shared_states, key, st) < 0) {
+        op_sharedrec_state_free(st);
         st = NULL;
     }
     pthread_mutex_unlock(&c->lock);
@@ -392,12 +405,14 @@ static int reconcile_shared_key(op_controller *c, kube_conn *conn, const char *k
         .children = c->by_child, .buffers = c->cfg.buffers, .interval_ms = c->cfg.lag_interval_ms,
         .tab_taken = taken.list,
     };
-    int notify = 0;
+    op_sharedrec_notify notify = OP_SHAREDREC_NOTIFY_NONE;
     int rc = op_sharedrec_reconcile(&env, ns, st, requeue, &notify);
     free(taken.list);
-    if (notify) {
+    if (notify == OP_SHAREDREC_NOTIFY_ALL) {
         struct ns_keys n = {c->queue, prefix, strlen(prefix)};
         op_informer_each_key(c->pipelines, queue_in_namespace, &n);
+    } else if (notify == OP_SHAREDREC_NOTIFY_CHANGED) {
+        queue_named(c->queue, ns, st->changed);
     }
     if (rc == 0 && *requeue == 0) {   /* no Shared pipeline left and the workloads are gone */
         pthread_mutex_lock(&c->lock);
@@ -536,7 +551,7 @@ op_controller *op_controller_new(kube_client *kube, op_kafka *kafka, fp_metrics 
     c->task_states = op_map_new(op_task_state_free);
     c->task_links = op_map_new(free);
     c->states = op_map_new(op_pipe_state_free);
-    c->shared_states = op_map_new(free);
+    c->shared_states = op_map_new(op_sharedrec_state_free);
     c->flush_runs = op_map_new(free);
     c->targets = op_targets_new();
     if (!c->queue || !c->task_lane.queue || !c->task_states || !c->task_links || !c->states || !c->shared_states ||

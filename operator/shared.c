@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "jsonb.h"
 #include "names.h"
 #include "podspec.h"
@@ -406,6 +407,36 @@ int op_shared_listed(const char *list, const char *name)
         at = end ? end + 1 : NULL;
     }
     return 0;
+}
+
+/* Appends to out the names of the entries of list a that list b lacks (a left-out
+ * entry's name without its '-'), each once. 0, or FP_ENOMEM. */
+static int add_missing(fp_buf *out, const char *a, const char *b)
+{
+    for (const char *at = a; *at;) {
+        const char *end = strchr(at, ',');
+        size_t len = end ? (size_t)(end - at) : strlen(at);
+        char entry[160];
+        snprintf(entry, sizeof entry, "%.*s", (int)len, at);
+        const char *name = entry[0] == '-' ? entry + 1 : entry;
+        if (*name && !op_shared_listed(b, entry) && !op_shared_listed(out->data, name) &&
+            fp_buf_printf(out, "%s%s", out->len ? "," : "", name) < 0)
+            return FP_ENOMEM;
+        at += len + (end != NULL);
+    }
+    return 0;
+}
+
+int op_shared_listing_changes(const char *before, const char *after, char **out)
+{
+    fp_buf b;
+    fp_buf_init(&b, (size_t)1 << 24);
+    int rc = add_missing(&b, after, before);
+    if (rc == 0)
+        rc = add_missing(&b, before, after);
+    *out = rc == 0 ? fp_buf_take(&b) : NULL;
+    fp_buf_free(&b);
+    return *out ? 0 : FP_ENOMEM;
 }
 
 int op_shared_membership(const cJSON *configmap, const char *name)

@@ -154,4 +154,10 @@ void op_shared_plan(const op_mode_facts *f, op_mode_plan *out);
 /* True when name is an item of the comma-separated list (NULL: none). */
 int op_shared_listed(const char *list, const char *name);
 
+/* The names whose entry differs between two listings of the ConfigMap's members
+ * ("a,b,-c": -c left out), comma-separated into *out (owned by the caller; "" when none):
+ * a name in one and not the other, or listed in one and left out in the other. 0, or
+ * FP_ENOMEM. */
+int op_shared_listing_changes(const char *before, const char *after, char **out);
+
 #endif

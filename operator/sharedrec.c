@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "log.h"
 #include "spec.h"
@@ -264,45 +265,89 @@ int op_sharedrec_deployment(op_informer *deployments, const char *ns, const char
     return ok;
 }
 
-/* What the members' status reads of the shared objects, to notice a change. */
-static void digest(const op_sharedrec_env *env, const op_shared_set *s, char *out, size_t outsz)
+op_sharedrec_state *op_sharedrec_state_new(void)
+{
+    return calloc(1, sizeof(op_sharedrec_state));
+}
+
+void op_sharedrec_state_free(void *p)
+{
+    op_sharedrec_state *st = p;
+    if (!st)
+        return;
+    free(st->listing);
+    free(st->changed);
+    free(st);
+}
+
+/* What every member's status reads of the shared workloads, to notice a change. */
+static void digest(const op_sharedrec_env *env, const char *ns, char *out, size_t outsz)
 {
     int ready, replicas;
-    int ingest = op_sharedrec_deployment(env->children[OP_CHILD_INGEST_DEPLOYMENT], s->ns, OP_SHARED_INGEST, &ready,
+    int ingest = op_sharedrec_deployment(env->children[OP_CHILD_INGEST_DEPLOYMENT], ns, OP_SHARED_INGEST, &ready,
                                          &replicas);
     int iready = ready;
-    int consumer = op_sharedrec_deployment(env->children[OP_CHILD_CONSUMER_DEPLOYMENT], s->ns, OP_SHARED_CONSUMER,
-                                           &ready, &replicas);
-    unsigned long long h = 1469598103934665603ull;   /* FNV-1a of the members and whether each fits */
-    for (size_t i = 0; i < s->n; i++) {
-        for (const char *c = s->m[i].name; *c; c++)
-            h = (h ^ (unsigned char)*c) * 1099511628211ull;
-        h = (h ^ (i < s->n_in ? '+' : '-')) * 1099511628211ull;
-    }
-    /* the members the cached ConfigMap lists: a pipeline waiting for its form hears of it
-     * once the cache has it (the apply above reaches the cache a moment later) */
-    char key[256];
-    snprintf(key, sizeof key, "%s/%s", s->ns, OP_SHARED_FORMS);
-    cJSON *cm = op_informer_get(env->children[OP_CHILD_CONFIGMAP], key);
-    const char *listed = op_spec_str(op_spec_member(op_spec_member(cm, "metadata"), "annotations"),
-                                     OP_SHARED_MEMBERS_ANNOTATION, "");
-    for (const char *c = listed; *c; c++)
-        h = (h ^ (unsigned char)*c) * 1099511628211ull;
-    cJSON_Delete(cm);
+    int consumer = op_sharedrec_deployment(env->children[OP_CHILD_CONSUMER_DEPLOYMENT], ns, OP_SHARED_CONSUMER, &ready,
+                                           &replicas);
     /* the cached CronJob's suspend, not the planned one: the members' status reads the
      * cache, so they hear of a change once the cache holds it */
-    snprintf(key, sizeof key, "%s/%s", s->ns, op_shared_types[OP_SHARED_FLUSH_CRONJOB].name);
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", ns, op_shared_types[OP_SHARED_FLUSH_CRONJOB].name);
     cJSON *cj = op_informer_get(env->children[op_shared_types[OP_SHARED_FLUSH_CRONJOB].like], key);
     int suspended = cj && op_shared_owned(cj) && op_shared_idle(cj);
     cJSON_Delete(cj);
-    snprintf(out, outsz, "%d/%d/%d/%d/%d/%016llx", ingest, iready, consumer, ready, suspended, h);
+    snprintf(out, outsz, "%d/%d/%d/%d/%d", ingest, iready, consumer, ready, suspended);
+}
+
+/* The members the cached ConfigMap lists, "a,b,-c" (-: left out, too large), "" when it
+ * has none; NULL on ENOMEM. The apply above reaches the cache a moment later: a pipeline
+ * waiting for its form hears of it once the cache has it. */
+static char *listing(const op_sharedrec_env *env, const char *ns)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", ns, OP_SHARED_FORMS);
+    cJSON *cm = op_informer_get(env->children[OP_CHILD_CONFIGMAP], key);
+    const cJSON *ann = op_spec_member(op_spec_member(cm, "metadata"), "annotations");
+    const char *in = op_spec_str(ann, OP_SHARED_MEMBERS_ANNOTATION, ""), *out = op_spec_str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, "");
+    fp_buf b;
+    fp_buf_init(&b, 1 << 20);
+    int rc = fp_buf_add(&b, in, strlen(in));
+    for (const char *at = out; rc == 0 && *at;) {
+        const char *end = strchr(at, ',');
+        size_t len = end ? (size_t)(end - at) : strlen(at);
+        rc = fp_buf_printf(&b, "%s-%.*s", b.len ? "," : "", (int)len, at);
+        at = end ? end + 1 : at + len;
+    }
+    cJSON_Delete(cm);
+    char *s = rc == 0 ? fp_buf_take(&b) : NULL;
+    fp_buf_free(&b);
+    return s;
+}
+
+/* What the members should hear of: every one when the shared workloads changed, those
+ * whose place in the cached ConfigMap changed (into st->changed) otherwise. */
+static op_sharedrec_notify notice(const op_sharedrec_env *env, const char *ns, op_sharedrec_state *st)
+{
+    char now[sizeof st->digest];
+    digest(env, ns, now, sizeof now);
+    char *list = listing(env, ns);
+    int all = strcmp(now, st->digest) != 0 || !list;
+    memcpy(st->digest, now, sizeof now);
+    free(st->changed);
+    st->changed = NULL;
+    if (!all && op_shared_listing_changes(st->listing ? st->listing : "", list, &st->changed) < 0)
+        all = 1;
+    free(st->listing);
+    st->listing = list;
+    return all ? OP_SHAREDREC_NOTIFY_ALL
+               : st->changed && *st->changed ? OP_SHAREDREC_NOTIFY_CHANGED : OP_SHAREDREC_NOTIFY_NONE;
 }
 
 int op_sharedrec_reconcile(const op_sharedrec_env *env, const char *ns, op_sharedrec_state *st, long long *requeue_ms,
-                           int *notify)
+                           op_sharedrec_notify *notify)
 {
     *requeue_ms = 0;
-    *notify = 0;
+    *notify = OP_SHAREDREC_NOTIFY_NONE;
     op_shared_set s;
     op_shared_set_init(&s, ns);
     totals t;
@@ -315,8 +360,10 @@ int op_sharedrec_reconcile(const op_sharedrec_env *env, const char *ns, op_share
                 failed = 1;
         st->consumer_replicas = 0;
         st->history.n = 0;
-        *notify = st->digest[0] != 0;
+        *notify = st->digest[0] != 0 ? OP_SHAREDREC_NOTIFY_ALL : OP_SHAREDREC_NOTIFY_NONE;
         st->digest[0] = 0;
+        free(st->listing);
+        st->listing = NULL;
         rc = failed ? FP_EIO : 0;
         goto out;
     }
@@ -345,10 +392,7 @@ int op_sharedrec_reconcile(const op_sharedrec_env *env, const char *ns, op_share
         }
     }
     st->consumer_replicas = s.consumer_replicas;
-    char now[sizeof st->digest];
-    digest(env, &s, now, sizeof now);
-    *notify = strcmp(now, st->digest) != 0;
-    memcpy(st->digest, now, sizeof now);
+    *notify = notice(env, ns, st);
     *requeue_ms = env->interval_ms;
     rc = failed ? FP_EIO : 0;
 out:

@@ -12,8 +12,10 @@
  *      be read it is never suspended);
  *   4. applies every shared object (skipping unchanged ones, never touching an object of
  *      that name it does not own).
- * It never calls back into the controller: *notify asks it to queue the members, whose
- * status depends on what changed. */
+ * It never calls back into the controller: *notify asks it to queue the members whose
+ * status depends on what changed (every member when the shared Deployments or CronJob
+ * changed, only those whose place in the ConfigMap changed otherwise: with hundreds of
+ * pipelines arriving, each arrival would queue them all). */
 #ifndef OP_SHAREDREC_H
 #define OP_SHAREDREC_H
 
@@ -43,8 +45,21 @@ typedef struct op_sharedrec_state {
     op_applied_mark applied[OP_SHARED_COUNT];
     op_scale_history history;
     int consumer_replicas;       /* last applied; 0: none yet */
-    char digest[128];            /* what the members' status reads, as last seen */
+    char digest[64];             /* what every member's status reads of the shared workloads, as last seen */
+    char *listing;               /* the cached ConfigMap's members "a,b,-c" (-: left out), as last seen; owned */
+    char *changed;               /* "a,b": the members whose place there changed in the last reconcile; owned */
 } op_sharedrec_state;
+
+/* A new, empty state (NULL on ENOMEM); op_sharedrec_state_free (void * for op_map) frees one. */
+op_sharedrec_state *op_sharedrec_state_new(void);
+void op_sharedrec_state_free(void *st);
+
+/* What op_sharedrec_reconcile asks the controller to queue. */
+typedef enum op_sharedrec_notify {
+    OP_SHAREDREC_NOTIFY_NONE = 0,
+    OP_SHAREDREC_NOTIFY_ALL,       /* every pipeline of the namespace */
+    OP_SHAREDREC_NOTIFY_CHANGED    /* the pipelines named in st->changed */
+} op_sharedrec_notify;
 
 typedef struct op_sharedrec_env {
     kube_conn *conn;
@@ -57,10 +72,10 @@ typedef struct op_sharedrec_env {
     const char *tab_taken;          /* "a,b": pipelines whose sheet tab another pipeline writes (no flush) */
 } op_sharedrec_env;
 
-/* Reconciles namespace ns. 0 with *requeue_ms (0: none) and *notify (1: queue the
- * namespace's pipelines); negative to retry with backoff. */
+/* Reconciles namespace ns. 0 with *requeue_ms (0: none) and *notify; negative to retry
+ * with backoff. */
 int op_sharedrec_reconcile(const op_sharedrec_env *env, const char *ns, op_sharedrec_state *st, long long *requeue_ms,
-                           int *notify);
+                           op_sharedrec_notify *notify);
 
 /* The cached shared Deployment ns/name: ready and wanted (status.replicas) replicas into
  * *ready, *replicas; 1 when it is current and every replica is available. */

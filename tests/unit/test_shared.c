@@ -102,6 +102,39 @@ ParameterizedTest(struct member_case *c, shared, membership)
     cJSON_Delete(cm);
 }
 
+/* Which members hear of a change of the ConfigMap's listing: only those whose entry
+ * changed, each once. */
+struct listing_case {
+    const char *before, *after, *want;
+};
+
+static struct listing_case listings[] = {
+    {"", "", ""},
+    {"a,b", "a,b", ""},
+    {"", "a", "a"},                  /* a new member listed */
+    {"a", "a,b", "b"},
+    {"a,b,c", "a,c", "b"},           /* one went */
+    {"a,b", "b,a", ""},              /* order alone is no change */
+    {"a,b", "a,-b", "b"},            /* b left out for the ConfigMap's size */
+    {"a,-b", "a,b", "b"},            /* and back in */
+    {"a,-b", "a", "b"},
+    {"ab", "abc", "abc,ab"},         /* whole names only */
+    {"a,b", "c,d", "c,d,a,b"},
+};
+
+ParameterizedTestParameters(shared, listing_changes)
+{
+    return cr_make_param_array(struct listing_case, listings, sizeof listings / sizeof listings[0]);
+}
+
+ParameterizedTest(struct listing_case *c, shared, listing_changes)
+{
+    char *out = NULL;
+    cr_assert_eq(op_shared_listing_changes(c->before, c->after, &out), 0);
+    cr_expect_str_eq(out, c->want, "%s -> %s", c->before, c->after);
+    free(out);
+}
+
 /* ---- the form file ---- */
 
 #define FORM "\"form\":{\"fields\":[{\"name\":\"name\",\"type\":\"string\"}]}"
