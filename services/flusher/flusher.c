@@ -112,11 +112,22 @@ static int grow(run *r, int columns, long long n, long long end, fp_error *err)
     return rc;
 }
 
-/* Grows the grid (appendDimension) so the form's columns and rows up to `end` exist:
- * values.batchUpdate never grows it. Rows get a batch of slack, as far as the cell
- * limit allows, so the next batch usually needs no growth. */
-static int ensure_grid(run *r, long long end, fp_error *err)
+/* Records that the tab got n more rows. */
+static void grown(run *r, long long n)
 {
+    r->tab.cells += n * r->tab.cols;
+    r->tab.rows += n;
+}
+
+/* Makes the grid hold the form's columns and rows up to `end`: values.batchUpdate never
+ * grows it. Columns are added at once (appendDimension); the rows to add go into *rows
+ * for the caller to send with its write (fp_sheets_write_growing: one request), or,
+ * with rows NULL, are added at once too. Rows get a batch of slack, as far as the cell
+ * limit allows, so the next batch usually needs no growth. */
+static int ensure_grid(run *r, long long end, long long *rows, fp_error *err)
+{
+    if (rows)
+        *rows = 0;
     if (end <= r->tab.rows && r->ncols <= r->tab.cols)
         return 0;
     int rc = fp_sheets_grid(r->sheets, &r->tab, err);   /* fresh numbers */
@@ -138,10 +149,13 @@ static int ensure_grid(run *r, long long end, fp_error *err)
     long long room = (r->cfg->cell_limit - r->tab.cells) / r->tab.cols;
     if (add > room)
         add = room;   /* fits() said at least end - rows */
+    if (rows) {
+        *rows = add;
+        return 0;
+    }
     if ((rc = grow(r, 0, add, end, err)))
         return rc;
-    r->tab.cells += add * r->tab.cols;
-    r->tab.rows += add;
+    grown(r, add);
     return 0;
 }
 
@@ -190,7 +204,8 @@ static int refresh_header(run *r, int write, long long next_row, fp_error *err)
         goto out;
     }
     const char *rows[] = {row.data};
-    if (write && ((rc = ensure_grid(r, 1, err)) || (rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, &row.len, 1, err))))
+    if (write && ((rc = ensure_grid(r, 1, NULL, err)) ||
+                  (rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, &row.len, 1, err))))
         goto out;
     rc = fp_flushstate_set_header(r->state, r->key, sig.data, err);
 out:
@@ -242,6 +257,15 @@ static int next_spreadsheet(run *r, fp_flush_summary *sum, fp_error *err)
     return rc ? rc : replicate(r, err);
 }
 
+/* Clears the batch's rows start..start+n-1 as far as they lie in the grid (Google
+ * refuses a range past it): a refused write that was to grow the grid applied nothing,
+ * so nothing of it lies beyond. */
+static int clear_in_grid(run *r, long long start, long long n, fp_error *err)
+{
+    long long last = start + n - 1 < r->tab.rows ? start + n - 1 : r->tab.rows;
+    return start <= last ? fp_sheets_clear(r->sheets, start, last, r->ncols, err) : 0;
+}
+
 /* Sheets refused the batch (a 4xx that retrying does not change). A batch of several
  * rows is given up (its range cleared: earlier requests of it may have been applied;
  * its rows stay pending) and the next batches are half as big, until the refused row
@@ -254,7 +278,7 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
     long long failures, count;
     snprintf(reason, sizeof reason, "%s", err->msg);
     if (n > 1) {
-        int rc = fp_sheets_clear(r->sheets, start, start + n - 1, r->ncols, err);
+        int rc = clear_in_grid(r, start, n, err);
         if (rc || (rc = fp_flushstate_abandon(r->state, r->token, &count, err)) || (rc = replicate(r, err)))
             return rc;
         r->batch_limit = (int)(n / 2);
@@ -273,7 +297,7 @@ static int refused(run *r, long long start, long long n, fp_flush_summary *sum, 
         r->retry_next_run = 1;   /* not at once: a refusal that passes gets a minute to pass */
         return 0;
     }
-    if ((rc = fp_sheets_clear(r->sheets, start, start + n - 1, r->ncols, err)) ||
+    if ((rc = clear_in_grid(r, start, n, err)) ||
         (rc = fp_flushstate_dead_letter(r->state, r->token, fp_clock_wall_ms(), &count, err)) || (rc = replicate(r, err)))
         return rc;
     sum->dead_lettered += count;
@@ -291,19 +315,16 @@ static int give_back(run *r, long long start, long long n, fp_error *err)
 {
     fp_error why = *err;
     long long count;
-    int rc = start <= r->tab.rows
-                 ? fp_sheets_clear(r->sheets, start, start + n - 1 < r->tab.rows ? start + n - 1 : r->tab.rows,
-                                   r->ncols, err)
-                 : 0;
+    int rc = clear_in_grid(r, start, n, err);
     if (rc || (rc = fp_flushstate_abandon(r->state, r->token, &count, err)) || (rc = replicate(r, err)))
         return rc;
     *err = why;
     return FP_ELIMIT;
 }
 
-/* Writes the header (row 1) and a batch starting at row 2 as one range, then records
- * the header as written. */
-static int write_with_header(run *r, const fp_rowstore_rowset *rs, fp_error *err)
+/* Writes the header (row 1) and a batch starting at row 2 as one range (growing the
+ * tab by grow_rows first, in the same request), then records the header as written. */
+static int write_with_header(run *r, const fp_rowstore_rowset *rs, long long grow_rows, fp_error *err)
 {
     const char **rows = malloc((rs->n + 1) * sizeof *rows);
     size_t *lens = malloc((rs->n + 1) * sizeof *lens);
@@ -316,7 +337,8 @@ static int write_with_header(run *r, const fp_rowstore_rowset *rs, fp_error *err
     lens[0] = r->header_row.len;
     memcpy(rows + 1, rs->rows, rs->n * sizeof *rows);
     memcpy(lens + 1, rs->lens, rs->n * sizeof *lens);
-    if (!(rc = fp_sheets_write(r->sheets, 1, r->ncols, rows, lens, rs->n + 1, err)) &&
+    if (!(rc = fp_sheets_write_growing(r->sheets, r->tab.sheet_id, grow_rows, 1, r->ncols, rows, lens, rs->n + 1,
+                                       err)) &&
         !(rc = fp_flushstate_set_header(r->state, r->key, r->header_sig.data, err)))
         r->header_due = 0;
 out:
@@ -329,14 +351,18 @@ out:
  * it in Redis. */
 static int write_batch(run *r, long long start, const fp_rowstore_rowset *rs, fp_flush_summary *sum, fp_error *err)
 {
-    long long n = (long long)rs->n, count = 0;
-    int rc = ensure_grid(r, start + n - 1, err);
+    long long n = (long long)rs->n, count = 0, add = 0;
+    int rc = ensure_grid(r, start + n - 1, &add, err);
+    if (!rc && r->header_due && start == 2)
+        rc = write_with_header(r, rs, add, err);
+    else if (!rc)
+        rc = fp_sheets_write_growing(r->sheets, r->tab.sheet_id, add, start, r->ncols, rs->rows, rs->lens, rs->n, err);
+    if (rc == FP_ELIMIT && add && !r->full)   /* the growth refused for the workbook's cell limit */
+        spreadsheet_full(r, start + n - 1, err);
     if (rc == FP_ELIMIT && r->full)
         return give_back(r, start, n, err);
-    if (!rc && r->header_due && start == 2)
-        rc = write_with_header(r, rs, err);
-    else if (!rc)
-        rc = fp_sheets_write(r->sheets, start, r->ncols, rs->rows, rs->lens, rs->n, err);
+    if (!rc && add)
+        grown(r, add);
     if (rc == FP_EINVAL)
         return refused(r, start, n, sum, err);
     if (!rc)

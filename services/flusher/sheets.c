@@ -521,6 +521,83 @@ int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const char *co
     return rc;
 }
 
+int fp_sheets_row_data(fp_buf *b, const char *row, size_t len)
+{
+    cJSON *cells = cJSON_ParseWithLength(row, len);
+    if (!cJSON_IsArray(cells)) {
+        cJSON_Delete(cells);
+        return FP_EINVAL;
+    }
+    int rc = fp_buf_adds(b, "{\"values\":[");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cells) {
+        if (rc || (c != cells->child && (rc = fp_buf_adds(b, ","))))
+            break;
+        if (cJSON_IsString(c)) {
+            if (!(rc = fp_buf_adds(b, "{\"userEnteredValue\":{\"stringValue\":")) &&
+                !(rc = fp_buf_add_json_string(b, c->valuestring, strlen(c->valuestring))))
+                rc = fp_buf_adds(b, "}}");
+        } else if (cJSON_IsNumber(c) || cJSON_IsBool(c)) {
+            char *v = cJSON_PrintUnformatted(c);
+            rc = v ? fp_buf_printf(b, "{\"userEnteredValue\":{\"%s\":%s}}", cJSON_IsBool(c) ? "boolValue" : "numberValue", v)
+                   : FP_ENOMEM;
+            free(v);
+        } else if (cJSON_IsNull(c)) {
+            rc = fp_buf_adds(b, "{}");
+        } else {
+            rc = FP_EINVAL;   /* a nested array or object is no cell */
+        }
+    }
+    if (!rc)
+        rc = fp_buf_adds(b, "]}");
+    cJSON_Delete(cells);
+    return rc;
+}
+
+static const char grow_suffix[] = "]}}]}";
+
+int fp_sheets_write_growing(fp_sheets *s, int sheet_id, long long grow_rows, long long start_row, int ncols,
+                            const char *const *rows, const size_t *lens, size_t n, fp_error *err)
+{
+    if (grow_rows <= 0 || n == 0)
+        return fp_sheets_write(s, start_row, ncols, rows, lens, n, err);
+    fp_buf body, cell;
+    fp_buf_init(&body, s->cfg.max_request_bytes + FP_SHEETS_MAX_ROW_DATA);
+    fp_buf_init(&cell, FP_SHEETS_MAX_ROW_DATA);
+    int rc = fp_buf_printf(&body,
+                           "{\"requests\":[{\"appendDimension\":{\"sheetId\":%d,\"dimension\":\"ROWS\",\"length\":%lld}},"
+                           "{\"updateCells\":{\"start\":{\"sheetId\":%d,\"rowIndex\":%lld,\"columnIndex\":0},"
+                           "\"fields\":\"userEnteredValue\",\"rows\":[",
+                           sheet_id, grow_rows, sheet_id, start_row - 1);
+    size_t k = 0;
+    while (!rc && k < n) {
+        fp_buf_reset(&cell);
+        if ((rc = fp_sheets_row_data(&cell, rows[k], lens[k])))
+            break;
+        /* the first row always goes; later ones while the request stays under the bound */
+        if (k && body.len + 1 + cell.len + sizeof grow_suffix > s->cfg.max_request_bytes)
+            break;
+        if (!(rc = k ? fp_buf_adds(&body, ",") : 0))
+            rc = fp_buf_add(&body, cell.data, cell.len);
+        k += rc == 0;
+    }
+    if (!rc)
+        rc = fp_buf_adds(&body, grow_suffix);
+    if (rc == FP_EINVAL)
+        rc = fp_error_set(err, FP_EINVAL, "row %lld is not a JSON array of cells", start_row + (long long)k);
+    else if (rc == FP_ELIMIT)   /* a refusal of that row, not the workbook's limit */
+        rc = fp_error_set(err, FP_EINVAL, "row %lld is too large for one request", start_row + (long long)k);
+    else if (rc)
+        rc = fp_error_set(err, rc, "out of memory building a write request");
+    else
+        rc = post_write(s, ":batchUpdate", body.data, err);
+    fp_buf_free(&cell);
+    fp_buf_free(&body);
+    if (!rc && k < n)
+        rc = fp_sheets_write(s, start_row + (long long)k, ncols, rows + k, lens + k, n - k, err);
+    return rc;
+}
+
 int fp_sheets_clear(fp_sheets *s, long long r1, long long r2, int ncols, fp_error *err)
 {
     char range[1024];

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "budget.h"
+#include "buf.h"
 #include "error.h"
 #include "gauth.h"
 
@@ -39,6 +40,10 @@ typedef struct fp_sheets_tab {
 } fp_sheets_tab;
 
 typedef struct fp_sheets fp_sheets;
+
+/* The largest one row may take as updateCells RowData (a row of fifty 50,000-character
+ * cells, escaped, fits). */
+#define FP_SHEETS_MAX_ROW_DATA ((size_t)16 << 20)
 
 /* Borrows auth (must outlive the client). NULL with *err on ENOMEM. */
 fp_sheets *fp_sheets_new(const fp_sheets_config *cfg, fp_gauth *auth, fp_error *err);
@@ -68,6 +73,21 @@ int fp_sheets_last_row(fp_sheets *s, long long *row, fp_error *err);
  * requests may have been applied. */
 int fp_sheets_write(fp_sheets *s, long long start_row, int ncols, const char *const *rows, const size_t *lens,
                     size_t n, fp_error *err);
+
+/* fp_sheets_write into a tab that first needs grow_rows more rows (0: none, the same as
+ * fp_sheets_write): the growth and the first rows go in one spreadsheets.batchUpdate
+ * (appendDimension, then updateCells of userEnteredValue: a string stays text, as RAW
+ * keeps it), which Google applies all or nothing, so a new tab's first batch costs one
+ * write of the quota, not two; the rows beyond max_request_bytes follow as
+ * fp_sheets_write does. Idempotent but for the growth (a repeat adds rows again). */
+int fp_sheets_write_growing(fp_sheets *s, int sheet_id, long long grow_rows, long long start_row, int ncols,
+                            const char *const *rows, const size_t *lens, size_t n, fp_error *err);
+
+/* Appends one row (a JSON array text of len bytes) as a RowData of updateCells:
+ * {"values":[{"userEnteredValue":{"stringValue":...}},...]} (numbers numberValue,
+ * booleans boolValue, null an empty cell). FP_EINVAL when it is no array of cells;
+ * FP_ENOMEM or FP_ELIMIT from the buffer. */
+int fp_sheets_row_data(fp_buf *b, const char *row, size_t len);
 
 /* Clears the values of rows r1..r2, columns A..ncols (values.batchClear). */
 int fp_sheets_clear(fp_sheets *s, long long r1, long long r2, int ncols, fp_error *err);

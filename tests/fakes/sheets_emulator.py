@@ -5,7 +5,10 @@ Faithful to the real API for the calls formpipe uses:
   POST /token                                  OAuth2 JWT bearer grant; RS256 signature,
                                                aud, iat/exp and scope are checked
   GET  /v4/spreadsheets/{id}                   sheet properties with grid sizes
-  POST /v4/spreadsheets/{id}:batchUpdate       appendDimension (ROWS/COLUMNS), addSheet
+  POST /v4/spreadsheets/{id}:batchUpdate       appendDimension (ROWS/COLUMNS), addSheet,
+                                               updateCells (start + userEnteredValue); all
+                                               requests or none, each checked against the
+                                               grid the ones before it leave
   GET  /v4/spreadsheets/{id}/values/{range}    trailing empty rows/cells omitted
   POST /v4/spreadsheets/{id}/values:batchUpdate  RAW or USER_ENTERED; never grows the grid:
                                                writing past it is 400 "exceeds grid limits"
@@ -156,10 +159,10 @@ class Spreadsheet:
     def cells(self):
         return sum(s.rows * s.cols for s in self.sheets)
 
-    def check_cells(self, extra, what):
+    def check_cells(self, extra, what, index=0):
         if self.cells() + extra > self.max_cells:
-            raise ApiError(400, "Invalid requests[0].%s: This action would increase the number of cells in the "
-                                "workbook above the limit of %d cells." % (what, self.max_cells))
+            raise ApiError(400, "Invalid requests[%d].%s: This action would increase the number of cells in the "
+                                "workbook above the limit of %d cells." % (index, what, self.max_cells))
 
 
 class State:
@@ -367,37 +370,90 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- API calls --------------------------------------------------------------
     def batch_update(self, book, req):
-        replies = []
-        for r in req.get("requests", []):
+        """Applies every request or none, as Google does: each is checked against the grid
+        the ones before it leave, then all take effect together."""
+        dims = {sh.id: [sh.rows, sh.cols] for sh in book.sheets}
+        extra, added, writes, replies = 0, [], [], []
+        for i, r in enumerate(req.get("requests", [])):
             if "appendDimension" in r:
                 a = r["appendDimension"]
-                sheet = next((s for s in book.sheets if s.id == a.get("sheetId", 0)), None)
-                if sheet is None:
-                    raise ApiError(400, "Invalid requests[0].appendDimension: No grid with id: %s" % a.get("sheetId"))
+                sid = a.get("sheetId", 0)
+                if sid not in dims:
+                    raise ApiError(400, "Invalid requests[%d].appendDimension: No grid with id: %s" % (i, sid))
                 grow = int(a.get("length", 0))
                 if grow <= 0:
-                    raise ApiError(400, "Invalid requests[0].appendDimension: length must be positive")
-                book.check_cells(grow * (sheet.cols if a.get("dimension") == "ROWS" else sheet.rows),
-                                 "appendDimension")
-                if a.get("dimension") == "ROWS":
-                    sheet.rows += grow
-                else:
-                    sheet.cols += grow
+                    raise ApiError(400, "Invalid requests[%d].appendDimension: length must be positive" % i)
+                by_rows = a.get("dimension") == "ROWS"
+                more = grow * (dims[sid][1] if by_rows else dims[sid][0])
+                book.check_cells(extra + more, "appendDimension", i)
+                extra += more
+                dims[sid][0 if by_rows else 1] += grow
+                replies.append({})
+            elif "updateCells" in r:
+                writes.append(self.update_cells(i, r["updateCells"], dims))
                 replies.append({})
             elif "addSheet" in r:
                 p = r["addSheet"].get("properties", {})
-                if book.find(p.get("title", "")) is not None:
-                    raise ApiError(400, "Invalid requests[0].addSheet: A sheet with the name \"%s\" already exists. "
-                                        "Please enter another name." % p.get("title"))
+                if book.find(p.get("title", "")) is not None or any(
+                        t.casefold() == p.get("title", "").casefold() for t, _, _, _ in added):
+                    raise ApiError(400, "Invalid requests[%d].addSheet: A sheet with the name \"%s\" already exists. "
+                                        "Please enter another name." % (i, p.get("title")))
                 grid = p.get("gridProperties", {})
-                book.check_cells(grid.get("rowCount", 1000) * grid.get("columnCount", 26), "addSheet")
-                sheet = Sheet(max(s.id for s in book.sheets) + 1 if book.sheets else 0, p["title"],
-                              grid.get("rowCount", 1000), grid.get("columnCount", 26))
-                book.sheets.append(sheet)
-                replies.append({"addSheet": {"properties": sheet.props(len(book.sheets) - 1)}})
+                rows, cols = grid.get("rowCount", 1000), grid.get("columnCount", 26)
+                book.check_cells(extra + rows * cols, "addSheet", i)
+                extra += rows * cols
+                sid = max(list(dims) + [a[1] for a in added], default=-1) + 1
+                added.append((p["title"], sid, rows, cols))
+                replies.append(None)
             else:
-                raise ApiError(400, "Invalid value at 'requests[0]': unsupported request")
+                raise ApiError(400, "Invalid value at 'requests[%d]': unsupported request" % i)
+        for sheet in book.sheets:
+            sheet.rows, sheet.cols = dims[sheet.id]
+        for title, sid, rows, cols in added:
+            book.sheets.append(Sheet(sid, title, rows, cols))
+            replies[replies.index(None)] = {"addSheet": {"properties": book.sheets[-1].props(len(book.sheets) - 1)}}
+        for sid, row, col, values in writes:
+            sheet = next(sh for sh in book.sheets if sh.id == sid)
+            for k, cells in enumerate(values):
+                sheet.put(row + k, col, cells)
         return {"spreadsheetId": book.id, "replies": replies}
+
+    @staticmethod
+    def update_cells(i, u, dims):
+        """Checks updateCells request i against the grid dims ({sheetId: [rows, cols]}) and
+        returns (sheetId, first row, first column, rows of values), 1-based: each cell's
+        userEnteredValue (a string stays text, a formulaValue is kept as its text), a cell
+        without one cleared (fields "userEnteredValue")."""
+        start = u.get("start")
+        if start is None or u.get("fields") != "userEnteredValue":
+            raise ApiError(400, "Invalid requests[%d].updateCells: this emulator takes start and "
+                                "fields \"userEnteredValue\" only" % i)
+        sid = start.get("sheetId", 0)
+        if sid not in dims:
+            raise ApiError(400, "Invalid requests[%d].updateCells: No grid with id: %s" % (i, sid))
+        r0, c0 = start.get("rowIndex", 0), start.get("columnIndex", 0)
+        values = []
+        for row in u.get("rows", []):
+            cells = []
+            for c in row.get("values", []):
+                v = c.get("userEnteredValue", {})
+                kind = next(iter(v), None)
+                if kind not in (None, "stringValue", "numberValue", "boolValue", "formulaValue"):
+                    raise ApiError(400, "Invalid requests[%d].updateCells: unsupported value %s" % (i, kind))
+                cell = v[kind] if kind else ""
+                if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
+                    raise ApiError(400, "Your input contains more than the maximum of 50000 characters in a single cell.")
+                cells.append(cell)
+            values.append(cells)
+        end_row = r0 + len(values)
+        end_col = c0 + max((len(v) for v in values), default=0)
+        if end_row > dims[sid][0]:
+            raise ApiError(400, "Invalid requests[%d].updateCells: GridCoordinate.rowIndex[%d] is after last row in "
+                                "grid[%d]" % (i, end_row - 1, dims[sid][0] - 1))
+        if end_col > dims[sid][1]:
+            raise ApiError(400, "Invalid requests[%d].updateCells: GridCoordinate.columnIndex[%d] is after last "
+                                "column in grid[%d]" % (i, end_col - 1, dims[sid][1] - 1))
+        return sid, r0 + 1, c0 + 1, values
 
     def write_cells(self, book, rng, values, grow):
         title, r1, c1, r2, c2 = parse_range(rng)

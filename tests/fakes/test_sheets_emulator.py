@@ -56,6 +56,39 @@ class Limits(unittest.TestCase):
         add = {"requests": [{"addSheet": {"properties": {"title": "More"}}}]}
         self.assertIn("above the limit of 150 cells", self.refused(self.api.batch_update, b, add))
 
+    def grow_and_write(self, b, grow, row_index, rows):
+        cells = [{"values": [{"userEnteredValue": v} if v is not None else {} for v in r]} for r in rows]
+        requests = [{"appendDimension": {"sheetId": 0, "dimension": "ROWS", "length": grow}}] if grow else []
+        requests.append({"updateCells": {"start": {"sheetId": 0, "rowIndex": row_index, "columnIndex": 0},
+                                         "fields": "userEnteredValue", "rows": cells}})
+        return self.api.batch_update(b, {"requests": requests})
+
+    def test_update_cells_after_append_dimension_in_one_request(self):
+        b = book(rows=3)
+        self.grow_and_write(b, 2, 2, [[{"stringValue": "=SUM(A1)"}, {"numberValue": 2}], [{"stringValue": "x"}, None]])
+        sheet = b.sheet("Responses")
+        self.assertEqual((sheet.rows, sheet.cols), (5, 26))
+        self.assertEqual(sheet.values(3, 1, None, None), [["=SUM(A1)", 2], ["x"]])   # a string stays text
+
+    def test_update_cells_past_the_grid_is_refused_and_nothing_is_applied(self):
+        b = book(rows=3)
+        self.write(b, "'Responses'!A1:A1", [["h"]])
+        msg = self.refused(self.grow_and_write, b, 1, 2, [[{"stringValue": "a"}], [{"stringValue": "b"}],
+                                                         [{"stringValue": "c"}]])
+        self.assertIn("requests[1].updateCells", msg)
+        sheet = b.sheet("Responses")
+        self.assertEqual((sheet.rows, sheet.cols), (3, 26), "the growth of the refused request stays undone")
+        self.assertEqual(sheet.values(1, 1, None, None), [["h"]])
+        self.assertIn("after last row", self.refused(self.grow_and_write, b, 0, 3, [[{"stringValue": "a"}]]))
+
+    def test_update_cells_takes_only_user_entered_values(self):
+        b = book()
+        bad = {"requests": [{"updateCells": {"start": {"sheetId": 0, "rowIndex": 0, "columnIndex": 0},
+                                             "fields": "*", "rows": []}}]}
+        self.assertIn("userEnteredValue", self.refused(self.api.batch_update, b, bad))
+        self.assertIn("50000 characters",
+                      self.refused(self.grow_and_write, b, 0, 0, [[{"stringValue": "x" * 50001}]]))
+
     def test_batch_clear_empties_cells_and_keeps_the_grid(self):
         b = book()
         self.write(b, "'Responses'!A1:B3", [["h1", "h2"], ["a", "b"], ["c", "d"]])

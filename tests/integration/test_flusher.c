@@ -246,6 +246,27 @@ Test(flusher, writes_every_row_once_in_buffer_order_with_few_write_calls)
     assert_sheet_exact(50000);
 }
 
+/* A new spreadsheet's grid (1000 rows) is one row short of the header and 1000 rows:
+ * the growth goes with the rows in one request, so the first flush of a new form costs
+ * one write of the account's quota (the shared flush of 300 new forms: 300 writes, not
+ * 600). */
+Test(flusher, a_new_spreadsheets_first_batch_grows_the_grid_in_the_same_write)
+{
+    make_key(1);
+    create_spreadsheet(1, 1000);
+    buffer_rows(1000);
+    cJSON *before = stats();
+    cr_assert_eq(run_flush("5000"), 0);
+    cJSON *after = stats();
+    assert_sheet_exact(1000);
+    double values = stat_calls(after, "values.batchUpdate") - stat_calls(before, "values.batchUpdate");
+    double batch = stat_calls(after, "batchUpdate") - stat_calls(before, "batchUpdate");
+    cr_expect_eq(values + batch, 1, "%.0f values.batchUpdate + %.0f batchUpdate calls for the first 1000 rows", values,
+                 batch);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+}
+
 Test(flusher, the_summary_is_the_termination_message)
 {
     make_key(1);
@@ -720,7 +741,8 @@ Test(flusher, with_every_spreadsheet_full_the_run_stops_with_exit_3_and_says_wha
 {
     make_key(1);
     /* The flusher's own limit is Google's; the emulator's spreadsheet is smaller: its
-     * 400 on appendDimension is how the run learns (a recorded batch is given back). */
+     * 400 on the growth (sent with the rows) is how the run learns (a recorded batch is
+     * given back). */
     create_book(sheet_id, "Sheet1", 50, 26, 2600);
     buffer_rows(150);
     tk_proc p;

@@ -146,3 +146,46 @@ ParameterizedTest(struct part_case *c, sheets, part_rows)
 {
     cr_assert_eq(fp_sheets_part_rows(c->lens, c->n, c->overhead, c->max), c->want, "max %zu", c->max);
 }
+
+/* A row as updateCells RowData: RAW's meaning kept (a string stays text). */
+struct rowdata_case {
+    const char *row, *want;
+    int rc;
+};
+
+static struct rowdata_case rowdata[] = {
+    {"[\"a\",\"=SUM(A1)\"]",
+     "{\"values\":[{\"userEnteredValue\":{\"stringValue\":\"a\"}},{\"userEnteredValue\":{\"stringValue\":\"=SUM(A1)\"}}]}", 0},
+    {"[1.5,true,null,\"\"]",
+     "{\"values\":[{\"userEnteredValue\":{\"numberValue\":1.5}},{\"userEnteredValue\":{\"boolValue\":true}},{},"
+     "{\"userEnteredValue\":{\"stringValue\":\"\"}}]}", 0},
+    {"[\"quote \\\" and \\n\"]", "{\"values\":[{\"userEnteredValue\":{\"stringValue\":\"quote \\\" and \\n\"}}]}", 0},
+    {"[]", "{\"values\":[]}", 0},
+    {"{\"a\":1}", NULL, FP_EINVAL},        /* no array */
+    {"[[1]]", NULL, FP_EINVAL},            /* a nested array is no cell */
+    {"[\"unterminated", NULL, FP_EINVAL},
+};
+
+ParameterizedTestParameters(sheets, row_data)
+{
+    return cr_make_param_array(struct rowdata_case, rowdata, sizeof rowdata / sizeof rowdata[0]);
+}
+
+ParameterizedTest(struct rowdata_case *c, sheets, row_data)
+{
+    fp_buf b;
+    fp_buf_init(&b, 4096);
+    int rc = fp_sheets_row_data(&b, c->row, strlen(c->row));
+    cr_assert_eq(rc, c->rc, "%s: %d", c->row, rc);
+    if (c->want)
+        cr_expect_str_eq(b.data, c->want, "%s", c->row);
+    fp_buf_free(&b);
+}
+
+Test(sheets, row_data_stops_at_the_buffer_cap)
+{
+    fp_buf b;
+    fp_buf_init(&b, 16);
+    cr_expect_eq(fp_sheets_row_data(&b, "[\"a long enough cell\"]", 22), FP_ELIMIT);
+    fp_buf_free(&b);
+}
