@@ -308,7 +308,8 @@ static char *listing(const op_sharedrec_env *env, const char *ns)
     snprintf(key, sizeof key, "%s/%s", ns, OP_SHARED_FORMS);
     cJSON *cm = op_informer_get(env->children[OP_CHILD_CONFIGMAP], key);
     const cJSON *ann = op_spec_member(op_spec_member(cm, "metadata"), "annotations");
-    const char *in = op_spec_str(ann, OP_SHARED_MEMBERS_ANNOTATION, ""), *out = op_spec_str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, "");
+    const char *in = op_spec_str(ann, OP_SHARED_MEMBERS_ANNOTATION, "");
+    const char *out = op_spec_str(ann, OP_SHARED_LEFT_OUT_ANNOTATION, "");
     fp_buf b;
     fp_buf_init(&b, 1 << 20);
     int rc = fp_buf_add(&b, in, strlen(in));

@@ -539,8 +539,8 @@ int fp_sheets_row_data(fp_buf *b, const char *row, size_t len)
                 rc = fp_buf_adds(b, "}}");
         } else if (cJSON_IsNumber(c) || cJSON_IsBool(c)) {
             char *v = cJSON_PrintUnformatted(c);
-            rc = v ? fp_buf_printf(b, "{\"userEnteredValue\":{\"%s\":%s}}", cJSON_IsBool(c) ? "boolValue" : "numberValue", v)
-                   : FP_ENOMEM;
+            const char *kind = cJSON_IsBool(c) ? "boolValue" : "numberValue";
+            rc = v ? fp_buf_printf(b, "{\"userEnteredValue\":{\"%s\":%s}}", kind, v) : FP_ENOMEM;
             free(v);
         } else if (cJSON_IsNull(c)) {
             rc = fp_buf_adds(b, "{}");
@@ -565,7 +565,8 @@ int fp_sheets_write_growing(fp_sheets *s, int sheet_id, long long grow_rows, lon
     fp_buf_init(&body, s->cfg.max_request_bytes + FP_SHEETS_MAX_ROW_DATA);
     fp_buf_init(&cell, FP_SHEETS_MAX_ROW_DATA);
     int rc = fp_buf_printf(&body,
-                           "{\"requests\":[{\"appendDimension\":{\"sheetId\":%d,\"dimension\":\"ROWS\",\"length\":%lld}},"
+                           "{\"requests\":[{\"appendDimension\":"
+                           "{\"sheetId\":%d,\"dimension\":\"ROWS\",\"length\":%lld}},"
                            "{\"updateCells\":{\"start\":{\"sheetId\":%d,\"rowIndex\":%lld,\"columnIndex\":0},"
                            "\"fields\":\"userEnteredValue\",\"rows\":[",
                            sheet_id, grow_rows, sheet_id, start_row - 1);
