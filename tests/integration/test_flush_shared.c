@@ -392,15 +392,18 @@ Test(flush_shared, kill_9_mid_run_is_repaired_by_the_next_run)
     account("b", email_b, sizeof email_b);
     pl *p1 = add_pipeline("a", 1500, 1000000, 100), *p2 = add_pipeline("b", 900, 2000000, 100),
        *p3 = add_pipeline("a", 300, 3000000, 50);
-    /* 10 writes a second: the runs take seconds, and each kill lands mid-run. */
-    const char *const flags[] = {"--writes-per-minute", "600", "--lock-ttl", "1s", "--rows-per-turn", "200", NULL};
-    cJSON_Delete(tk_sheets_control("/_control/faults", "{\"write_quota_per_minute\":600}"));
+    /* 5 writes a second per account, two accounts, at most 100 rows a write: the 30
+     * writes of 2700 rows take 3 s or more, and each kill comes within a second of its
+     * run's start, so at least the first two land mid-run (2 s of runs make at most 20
+     * writes). */
+    const char *const flags[] = {"--writes-per-minute", "300", "--lock-ttl", "1s", "--rows-per-turn", "200", NULL};
+    cJSON_Delete(tk_sheets_control("/_control/faults", "{\"write_quota_per_minute\":300}"));
     unsigned seed = (unsigned)getpid();
     int mid_run = 0;
     for (int k = 0; k < 4; k++) {
         tk_proc proc;
         start_run(&proc, forms_dir, flags);
-        usleep((useconds_t)(500000 + rand_r(&seed) % 1500000));
+        usleep((useconds_t)(300000 + rand_r(&seed) % 700000));
         int rc = tk_stop(&proc, SIGKILL, 10), so_far = sheet_rows(p1) + sheet_rows(p2) + sheet_rows(p3);
         cr_log_info("kill %d: exit %d, rows so far %d of 2700", k, rc, so_far);
         mid_run += rc == 128 + SIGKILL && so_far < 2700;
