@@ -360,14 +360,11 @@ static void queue_in_namespace(void *ctx, const char *key)
 /* Queues the pipelines ns/<name> for each name of list ("a,b"). */
 static void queue_named(op_queue *q, const char *ns, const char *list)
 {
-    for (const char *at = list; *at;) {
-        const char *end = strchr(at, ',');
-        size_t len = end ? (size_t)(end - at) : strlen(at);
-        char key[512];
-        if (len && snprintf(key, sizeof key, "%s/%.*s", ns, (int)len, at) < (int)sizeof key)
+    size_t len;
+    char key[512];
+    for (const char *item; (item = op_shared_list_next(&list, &len));)
+        if (len && snprintf(key, sizeof key, "%s/%.*s", ns, (int)len, item) < (int)sizeof key)
             op_queue_add(q, key);
-        at += len + (end != NULL);
-    }
 }
 
 /* One namespace's shared workloads ("shared:<ns>"): reconcile them with the namespace's

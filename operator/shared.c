@@ -396,16 +396,23 @@ int op_shared_idle(const cJSON *cronjob)
     return strcmp(op_spec_str(a, OP_SHARED_IDLE_ANNOTATION, ""), "true") == 0;
 }
 
+const char *op_shared_list_next(const char **at, size_t *len)
+{
+    const char *item = *at;
+    if (!item || !*item)
+        return NULL;
+    const char *end = strchr(item, ',');
+    *len = end ? (size_t)(end - item) : strlen(item);
+    *at = end ? end + 1 : item + *len;
+    return item;
+}
+
 int op_shared_listed(const char *list, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *at = list; at && *at;) {
-        const char *end = strchr(at, ',');
-        size_t len = end ? (size_t)(end - at) : strlen(at);
-        if (len == n && memcmp(at, name, n) == 0)
+    size_t n = strlen(name), len;
+    for (const char *item; (item = op_shared_list_next(&list, &len));)
+        if (len == n && memcmp(item, name, n) == 0)
             return 1;
-        at = end ? end + 1 : NULL;
-    }
     return 0;
 }
 
@@ -413,16 +420,14 @@ int op_shared_listed(const char *list, const char *name)
  * entry's name without its '-'), each once. 0, or FP_ENOMEM. */
 static int add_missing(fp_buf *out, const char *a, const char *b)
 {
-    for (const char *at = a; *at;) {
-        const char *end = strchr(at, ',');
-        size_t len = end ? (size_t)(end - at) : strlen(at);
+    size_t len;
+    for (const char *item; (item = op_shared_list_next(&a, &len));) {
         char entry[160];
-        snprintf(entry, sizeof entry, "%.*s", (int)len, at);
+        snprintf(entry, sizeof entry, "%.*s", (int)len, item);
         const char *name = entry[0] == '-' ? entry + 1 : entry;
         if (*name && !op_shared_listed(b, entry) && !op_shared_listed(out->data, name) &&
             fp_buf_printf(out, "%s%s", out->len ? "," : "", name) < 0)
             return FP_ENOMEM;
-        at += len + (end != NULL);
     }
     return 0;
 }

@@ -151,6 +151,10 @@ typedef struct op_mode_plan {
  * of the ConfigMap. */
 void op_shared_plan(const op_mode_facts *f, op_mode_plan *out);
 
+/* The next item of the comma-separated list at *at (NULL or "": none left): its start,
+ * its length into *len, and *at moved past it; NULL at the end. */
+const char *op_shared_list_next(const char **at, size_t *len);
+
 /* True when name is an item of the comma-separated list (NULL: none). */
 int op_shared_listed(const char *list, const char *name);
 

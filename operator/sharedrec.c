@@ -313,12 +313,9 @@ static char *listing(const op_sharedrec_env *env, const char *ns)
     fp_buf b;
     fp_buf_init(&b, 1 << 20);
     int rc = fp_buf_add(&b, in, strlen(in));
-    for (const char *at = out; rc == 0 && *at;) {
-        const char *end = strchr(at, ',');
-        size_t len = end ? (size_t)(end - at) : strlen(at);
-        rc = fp_buf_printf(&b, "%s-%.*s", b.len ? "," : "", (int)len, at);
-        at = end ? end + 1 : at + len;
-    }
+    size_t len;
+    for (const char *item; rc == 0 && (item = op_shared_list_next(&out, &len));)
+        rc = fp_buf_printf(&b, "%s-%.*s", b.len ? "," : "", (int)len, item);
     cJSON_Delete(cm);
     char *s = rc == 0 ? fp_buf_take(&b) : NULL;
     fp_buf_free(&b);
