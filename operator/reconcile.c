@@ -572,13 +572,9 @@ static void plan_mode(run *r)
     op_pipeline *p = r->p;
     op_pipe_state *st = r->st;
     op_mode_facts f = {.want_shared = p->shared};
-    if (p->status_shared >= 0) {
-        f.now_shared = p->status_shared;
-    } else {   /* not recorded yet: a pipeline with its own ingest runs Dedicated */
-        cJSON *own = owned_child(r, OP_CHILD_INGEST_DEPLOYMENT);
-        f.now_shared = own ? 0 : p->shared;
-        cJSON_Delete(own);
-    }
+    cJSON *own = owned_child(r, OP_CHILD_INGEST_DEPLOYMENT);
+    /* not recorded yet: a pipeline with its own ingest runs Dedicated */
+    f.now_shared = p->status_shared >= 0 ? p->status_shared : own ? 0 : p->shared;
     cJSON *cm = shared_object(r, OP_SHARED_CONFIGMAP);
     r->in_forms = cm ? op_shared_membership(cm, p->name) : 0;
     cJSON_Delete(cm);
@@ -593,11 +589,24 @@ static void plan_mode(run *r)
     } else {
         st->shared_seen_ms = 0;
     }
+    /* its own ingest drains for the delay after the Ingress leaves it (from the first
+     * reconcile that sees it after a restart, when the move time is unknown) */
+    if (!f.want_shared || !own)
+        st->ingress_moved_ms = 0;
+    f.own_ingest_draining = own && (!st->ingress_moved_ms || now - st->ingress_moved_ms < delay);
+    cJSON_Delete(own);
     int ready, replicas;
     f.shared_ingest_ok = op_sharedrec_deployment(r->env->children[OP_CHILD_INGEST_DEPLOYMENT], p->ns, OP_SHARED_INGEST,
                                                  &ready, &replicas);
     f.dedicated_ingest_ok = deployment_available(r, OP_CHILD_INGEST_DEPLOYMENT, p->ingest_replicas, &ready);
     op_shared_plan(&f, &r->plan);
+    if (r->plan.ingress_shared && f.want_shared && f.own_ingest_draining) {
+        if (!st->ingress_moved_ms)
+            st->ingress_moved_ms = now;
+        long long left = delay - (now - st->ingress_moved_ms) + 100;
+        if (!r->requeue_ms || left < r->requeue_ms)
+            r->requeue_ms = left;
+    }
     p->skip_children = ~r->plan.children & ((1u << OP_CHILD_COUNT) - 1);
     p->ingress_shared = r->plan.ingress_shared;
     r->seen.group = r->plan.consumer_shared ? p->shared_group : p->group;
@@ -611,7 +620,8 @@ static void plan_mode(run *r)
     snprintf(st->phase, sizeof st->phase, "%s", r->plan.phase);
     if (r->plan.consumer_shared && r->env->shared)   /* the shared CronJob flushes it (its own is gone) */
         p->schedule = r->env->shared->flush_schedule;
-    if (r->plan.consumer_shared && r->plan.ingress_shared && r->env->shared)   /* no ingest of its own is applied */
+    if (r->plan.consumer_shared && r->plan.ingress_shared && r->env->shared &&
+        !(r->plan.children & (1u << OP_CHILD_INGEST_DEPLOYMENT)))   /* no ingest of its own is applied */
         p->ingest_replicas = r->env->shared->ingest_replicas;
 }
 

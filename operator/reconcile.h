@@ -40,6 +40,7 @@ typedef struct op_pipe_state {
     long long configs_generation;  /* ... for this generation of the spec */
     long long shared_seen_ms;      /* switching to Shared: when the shared ConfigMap was first seen with the form (monotonic); 0: not */
     long long form_listed_ms;      /* a new Shared pipeline: when the shared ConfigMap was first seen with its form; 0: not */
+    long long ingress_moved_ms;    /* switched to Shared: when the Ingress left its own ingest (monotonic); 0: not yet */
     char phase[32];                /* the mode plan's phase last reconciled ("" at first) */
     _Atomic int mode_flipped;      /* this reconcile changes status.mode: the namespace's shared set follows (read by the informer thread) */
     op_flush_history shared_flush; /* flush outcomes seen in Redis (Shared) */

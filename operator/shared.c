@@ -462,17 +462,18 @@ int op_shared_membership(const cJSON *configmap, const char *name)
 void op_shared_plan(const op_mode_facts *f, op_mode_plan *out)
 {
     const unsigned all = INGEST_PART | CONSUMER_PART | FLUSH_PART | INGRESS;
+    const unsigned draining = f->own_ingest_draining ? INGEST_PART : 0;
     if (!f->want_shared && !f->now_shared) {
         *out = (op_mode_plan){all, 0, 0, 0, "Dedicated"};
     } else if (f->want_shared && f->now_shared) {
-        *out = (op_mode_plan){INGRESS, 1, 1, 1, "Shared"};
+        *out = (op_mode_plan){INGRESS | draining, 1, 1, 1, "Shared"};
     } else if (f->want_shared) {   /* Dedicated -> Shared */
         if (!f->in_forms)
             *out = (op_mode_plan){all, 0, 0, 0, "SwitchingToShared"};
         else if (!f->delay_passed || !f->shared_ingest_ok)
             *out = (op_mode_plan){INGEST_PART | INGRESS, 0, 1, 0, "SwitchingToShared"};
         else
-            *out = (op_mode_plan){INGRESS, 1, 1, 1, "Shared"};
+            *out = (op_mode_plan){INGRESS | draining, 1, 1, 1, "Shared"};
     } else {                       /* Shared -> Dedicated */
         if (!f->dedicated_ingest_ok)
             *out = (op_mode_plan){all, 1, 0, 1, "SwitchingToDedicated"};

@@ -132,6 +132,9 @@ typedef struct op_mode_facts {
     int delay_passed;         /* the switch delay has passed since in_forms was first seen */
     int shared_ingest_ok;     /* the shared ingest has an available replica */
     int dedicated_ingest_ok;  /* its own ingest is available */
+    int own_ingest_draining;  /* its own ingest exists and the Ingress left it less than the
+                               * switch delay ago (or leaves it now): the ingress controller
+                               * may still send it requests on its old configuration */
 } op_mode_facts;
 
 /* ... and what it then does. */
@@ -145,8 +148,8 @@ typedef struct op_mode_plan {
 
 /* Dedicated -> Shared: the form into the shared ConfigMap first; then its own consumer
  * and flush go (the shared ones take over from the dedicated group's commits); the
- * Ingress moves once the delay has passed and the shared ingest is available; then its
- * own ingest goes. Shared -> Dedicated: its own children first; the Ingress moves once
+ * Ingress moves once the delay has passed and the shared ingest is available; its own
+ * ingest goes once it has drained (the switch delay after the move). Shared -> Dedicated: its own children first; the Ingress moves once
  * its own ingest is available; then status.mode says Dedicated, which takes the form out
  * of the ConfigMap. */
 void op_shared_plan(const op_mode_facts *f, op_mode_plan *out);

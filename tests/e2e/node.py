@@ -506,6 +506,13 @@ class Node:
                             out.append(lp)
         return sorted(out)
 
+    def service_endpoints(self, ns, svc, port):
+        """The local ports of the ready pods behind a Service's port (by number or name)."""
+        want = port.get("number") or port.get("name")
+        target = next((p.get("targetPort", p["port"]) for p in svc["spec"]["ports"]
+                       if p["port"] == want or p.get("name") == want), None)
+        return self.endpoints(ns, svc["spec"].get("selector", {}), target)
+
     def nginx_conf(self, api):
         st, ings = api.call("GET", "/apis/networking.k8s.io/v1/ingresses")
         st2, svcs = api.call("GET", "/api/v1/services")
@@ -517,13 +524,9 @@ class Node:
             for rule in ing["spec"].get("rules", []):
                 for path in rule.get("http", {}).get("paths", []):
                     be = path["backend"]["service"]
+                    # a Service that is not there has no endpoints: 503, as ingress-nginx answers
                     svc = services.get((ns, be["name"]))
-                    if not svc:
-                        continue
-                    port = be["port"].get("number") or be["port"].get("name")
-                    target = next((p.get("targetPort", p["port"]) for p in svc["spec"]["ports"]
-                                   if p["port"] == port or p.get("name") == port), None)
-                    eps = self.endpoints(ns, svc["spec"].get("selector", {}), target)
+                    eps = self.service_endpoints(ns, svc, be["port"]) if svc else []
                     up = "u_%s_%s" % (ns.replace("-", "_"), be["name"].replace("-", "_"))
                     if eps:   # many Ingresses may route to one Service (shared mode): one upstream
                         upstreams[up] = "  upstream %s {\n%s    keepalive 64;\n  }\n" % (

@@ -147,13 +147,16 @@ def main():
     flush_shared({"alpha": len(accepted["alpha"])})
 
     # beta to Dedicated and back, submissions flowing all along
-    stop, during = threading.Event(), []
+    stop, during, refused = threading.Event(), [], []
 
     def flow():
         i = 20000
-        while not stop.is_set():
-            during.extend(post_form("beta", i, 20))
-            i += 20
+        try:
+            while not stop.is_set():
+                during.extend(post_form("beta", i, 20))
+                i += 20
+        except RuntimeError as e:   # a 4xx, or 5xx past the retries: the switch dropped the form
+            refused.append(str(e)[:300])
     t = threading.Thread(target=flow)
     t.start()
     try:
@@ -163,6 +166,9 @@ def main():
         until("beta's form leaves the shared ConfigMap", lambda: "beta.json" not in forms_in_configmap(), 300)
         time.sleep(3)
         apply("beta", "Shared")
+        until("beta reports mode Shared", lambda: status(NS, "beta", "{.status.mode}") == "Shared", 300)
+        check("its own ingest still serves while the ingress controller moves over (drain)",
+              exists("deployment/beta-ingest") and exists("service/beta-ingest"))
         until("beta is shared again", lambda: status(NS, "beta", "{.status.mode}") == "Shared" and ready(NS, "beta") and
               not exists("deployment/beta-ingest") and not exists("deployment/beta-consumer"), 300)
         time.sleep(3)
@@ -171,6 +177,7 @@ def main():
         t.join()
     accepted["beta"] += during
     print("  %d submissions to beta while it switched modes twice" % len(during), flush=True)
+    check("no submission to beta was refused while it switched", not refused, " ".join(refused))
     until("beta's lag is 0", lambda: status(NS, "beta", "{.status.consumer.lag}") == "0", 180)
     flush_shared({"beta": len(accepted["beta"])})
     verify_sheet(sheet("beta"), accepted["beta"], COLUMNS, "beta after switching")

@@ -39,19 +39,21 @@ struct plan_case {
 };
 
 static struct plan_case plans[] = {
-    /* want, now, in_forms, delay_passed, shared_ingest_ok, dedicated_ingest_ok */
-    {{0, 0, 0, 0, 0, 1}, ALL, 0, 0, 0, "Dedicated"},
-    {{0, 0, 1, 1, 1, 1}, ALL, 0, 0, 0, "Dedicated"},           /* other pipelines' shared workloads change nothing */
-    {{1, 1, 1, 0, 0, 0}, INGRESS, 1, 1, 1, "Shared"},
-    {{1, 1, 0, 0, 0, 0}, INGRESS, 1, 1, 1, "Shared"},          /* a new Shared pipeline: its form is on its way */
+    /* want, now, in_forms, delay_passed, shared_ingest_ok, dedicated_ingest_ok, own_ingest_draining */
+    {{0, 0, 0, 0, 0, 1, 0}, ALL, 0, 0, 0, "Dedicated"},
+    {{0, 0, 1, 1, 1, 1, 0}, ALL, 0, 0, 0, "Dedicated"},           /* other pipelines' shared workloads change nothing */
+    {{1, 1, 1, 0, 0, 0, 0}, INGRESS, 1, 1, 1, "Shared"},
+    {{1, 1, 0, 0, 0, 0, 0}, INGRESS, 1, 1, 1, "Shared"},          /* a new Shared pipeline: its form is on its way */
     /* Dedicated -> Shared */
-    {{1, 0, 0, 0, 1, 1}, ALL, 0, 0, 0, "SwitchingToShared"},   /* the form is not in the ConfigMap yet: nothing moves */
-    {{1, 0, 1, 0, 1, 1}, INGEST_SIDE, 0, 1, 0, "SwitchingToShared"},   /* consumer + flush go at once */
-    {{1, 0, 1, 1, 0, 1}, INGEST_SIDE, 0, 1, 0, "SwitchingToShared"},   /* the shared ingest is not available */
-    {{1, 0, 1, 1, 1, 1}, INGRESS, 1, 1, 1, "Shared"},          /* the Ingress moves, its own ingest goes */
+    {{1, 0, 0, 0, 1, 1, 1}, ALL, 0, 0, 0, "SwitchingToShared"},   /* the form is not in the ConfigMap yet: nothing moves */
+    {{1, 0, 1, 0, 1, 1, 1}, INGEST_SIDE, 0, 1, 0, "SwitchingToShared"},   /* consumer + flush go at once */
+    {{1, 0, 1, 1, 0, 1, 1}, INGEST_SIDE, 0, 1, 0, "SwitchingToShared"},   /* the shared ingest is not available */
+    {{1, 0, 1, 1, 1, 1, 1}, INGEST_SIDE, 1, 1, 1, "Shared"},   /* the Ingress moves, its own ingest drains */
+    {{1, 1, 1, 1, 1, 1, 1}, INGEST_SIDE, 1, 1, 1, "Shared"},   /* ... for the switch delay */
+    {{1, 1, 1, 1, 1, 1, 0}, INGRESS, 1, 1, 1, "Shared"},       /* then it goes */
     /* Shared -> Dedicated */
-    {{0, 1, 1, 1, 1, 0}, ALL, 1, 0, 1, "SwitchingToDedicated"},   /* its own first; the Ingress stays */
-    {{0, 1, 1, 1, 1, 1}, ALL, 0, 0, 0, "Dedicated"},              /* its ingest serves: the Ingress moves back */
+    {{0, 1, 1, 1, 1, 0, 0}, ALL, 1, 0, 1, "SwitchingToDedicated"},   /* its own first; the Ingress stays */
+    {{0, 1, 1, 1, 1, 1, 0}, ALL, 0, 0, 0, "Dedicated"},              /* its ingest serves: the Ingress moves back */
 };
 
 ParameterizedTestParameters(shared, plan)
@@ -64,8 +66,9 @@ ParameterizedTest(struct plan_case *c, shared, plan)
     op_mode_plan p;
     op_shared_plan(&c->f, &p);
     const op_mode_facts *f = &c->f;
-    cr_assert_eq(p.children, c->children, "children %#x, want %#x (facts %d%d%d%d%d%d)", p.children, c->children,
-                 f->want_shared, f->now_shared, f->in_forms, f->delay_passed, f->shared_ingest_ok, f->dedicated_ingest_ok);
+    cr_assert_eq(p.children, c->children, "children %#x, want %#x (facts %d%d%d%d%d%d%d)", p.children, c->children,
+                 f->want_shared, f->now_shared, f->in_forms, f->delay_passed, f->shared_ingest_ok, f->dedicated_ingest_ok,
+                 f->own_ingest_draining);
     cr_assert_eq(p.ingress_shared, c->ingress_shared, "ingress_shared");
     cr_assert_eq(p.consumer_shared, c->consumer_shared, "consumer_shared");
     cr_assert_eq(p.now_shared, c->now_shared, "now_shared");
