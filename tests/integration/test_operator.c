@@ -1570,8 +1570,14 @@ Test(shared, switching_modes_moves_the_ingress_only_when_the_other_side_serves, 
     tk_sh_until(15, "1", "kubectl get pods -n %s -l app.kubernetes.io/instance=formpipe-shared,app.kubernetes.io/component=ingest -o name | wc -l | tr -d ' ' | sed 's/^[1-9][0-9]*$/1/'", ns);
     mark_pods_ready("app.kubernetes.io/instance=formpipe-shared");
     tk_sh_until(30, "formpipe-shared-ingest Shared", ROUTE_AND_MODE, ns, "swing", ns, "swing");
-    cr_assert_geq(tk_now() - t0, 3.5, "the Ingress moved only after --shared-switch-delay (5s)");
+    double moved = tk_now();
+    cr_assert_geq(moved - t0, 3.5, "the Ingress moved only after --shared-switch-delay (5s)");
+    char *own = NULL;
+    tk_sh(&own, "kubectl get -n %s deployment/swing-ingest service/swing-ingest --ignore-not-found -o name | wc -l", ns);
+    cr_assert_str_eq(own, "2", "its own ingest drains while ingress controllers follow the Ingress");
+    free(own);
     tk_sh_until(15, "", "kubectl get -n %s deployment/swing-ingest configmap/swing-form --ignore-not-found -o name", ns);
+    cr_assert_geq(tk_now() - moved, 3.5, "its own ingest went only after the drain (--shared-switch-delay 5s)");
 
     /* Shared -> Dedicated: its own workloads first, the Ingress once its ingest serves,
      * then the form leaves the ConfigMap (and, the last member gone, the shared workloads) */
