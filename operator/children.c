@@ -3,8 +3,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "jsonb.h"
+#include "urlpolicy.h"
 
 const op_child_type op_child_types[OP_CHILD_COUNT] = {
     [OP_CHILD_CONFIGMAP] = {"ConfigMap", "v1", "/api/v1/namespaces/%s/configmaps", "/api/v1/configmaps", "form"},
@@ -255,6 +257,15 @@ static void redis_settings(cJSON *args, cJSON *mounts, cJSON *volumes, const op_
     }
 }
 
+void op_child_sheets_api_args(cJSON *args, const char *sheets_api_url)
+{
+    if (!sheets_api_url || !*sheets_api_url)
+        return;
+    op_jb_argf(args, "--sheets-api-url=%s", sheets_api_url);
+    if (strncasecmp(sheets_api_url, "http://", 7) == 0 && !fp_urlpolicy_loopback(sheets_api_url))
+        op_jb_argf(args, "--sheets-allow-http");
+}
+
 void op_child_redis_settings(const op_pod_parts *pp, const op_pipeline *p)
 {
     redis_settings(pp->args, pp->mounts, pp->volumes, p);
@@ -419,8 +430,7 @@ static cJSON *build_cronjob(const op_pipeline *p, const op_defaults *d)
     op_jb_argf(args, "--batch-rows=%d", p->batch_rows);
     /* stop starting batches well before the Job's deadline kills the pod */
     op_jb_argf(args, "--max-run-time=%llds", p->flush_deadline_s > 60 ? p->flush_deadline_s - 30 : p->flush_deadline_s / 2);
-    if (d->sheets_api_url && *d->sheets_api_url)
-        op_jb_argf(args, "--sheets-api-url=%s", d->sheets_api_url);
+    op_child_sheets_api_args(args, d->sheets_api_url);
     op_child_secret_volume(volumes, mounts, "google-credentials", &p->google_credentials, "key.json", GOOGLE_DIR);
     op_jb_argf(args, "--google-credentials=%s", GOOGLE_DIR "/key.json");
     redis_settings(args, mounts, volumes, p);

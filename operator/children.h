@@ -78,6 +78,11 @@ void op_child_kafka_settings(const op_pod_parts *pp, const op_pipeline *p, const
  * --redis-password-file. */
 void op_child_redis_settings(const op_pod_parts *pp, const op_pipeline *p);
 
+/* A flush pod's Sheets API: --sheets-api-url when the operator has one (an emulator), and
+ * --sheets-allow-http when that is http:// to a host other than loopback: the cluster
+ * administrator chose it (the real API and its token endpoint are https only). */
+void op_child_sheets_api_args(cJSON *args, const char *sheets_api_url);
+
 /* Mounts key ref->key of Secret ref->name read-only as dir/path_in_volume (volume vol). */
 void op_child_secret_volume(cJSON *volumes, cJSON *mounts, const char *vol, const op_secret_ref *ref,
                             const char *path_in_volume, const char *dir);

@@ -361,8 +361,7 @@ static cJSON *build_cronjob(const op_shared_set *s, const op_defaults *d, const 
     op_jb_str(pp.container, "terminationMessagePolicy", "FallbackToLogsOnError");
     long long deadline = cfg->flush_deadline_s;
     op_jb_argf(pp.args, "--max-run-time=%llds", deadline > 60 ? deadline - 30 : deadline / 2);
-    if (d->sheets_api_url && *d->sheets_api_url)
-        op_jb_argf(pp.args, "--sheets-api-url=%s", d->sheets_api_url);
+    op_child_sheets_api_args(pp.args, d->sheets_api_url);
     credentials_volume(s, pp.volumes, pp.mounts);
     op_pipeline def = default_settings(d);
     op_child_redis_settings(&pp, &def);

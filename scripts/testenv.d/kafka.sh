@@ -9,6 +9,13 @@ kafka_bootstrap() {
   echo "$out"
 }
 
+# The bootstrap list for the real node's pods (their listener advertises the gateway).
+kafka_pod_bootstrap() {
+  local n=${1:-$(kafka_nodes)} i out=""
+  for ((i = 1; i <= n; i++)); do out+="${out:+,}$NODE_GATEWAY:$((KAFKA_POD_PORT_BASE + i))"; done
+  echo "$out"
+}
+
 # The TLS listeners' bootstrap list (clients trust $STATE/pki/ca.crt).
 kafka_ssl_bootstrap() {
   local n=${1:-$(kafka_nodes)} i out=""
@@ -27,11 +34,11 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i)),SSL://127.0.0.1:$((KAFKA_SSL_PORT_BASE + i)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT_BASE + i))
-advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i)),SSL://127.0.0.1:$((KAFKA_SSL_PORT_BASE + i))
+listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i)),SSL://127.0.0.1:$((KAFKA_SSL_PORT_BASE + i)),POD://127.0.0.1:$((KAFKA_POD_PORT_BASE + i)),CONTROLLER://127.0.0.1:$((KAFKA_CONTROLLER_PORT_BASE + i))
+advertised.listeners=PLAINTEXT://127.0.0.1:$((KAFKA_BROKER_PORT_BASE + i)),SSL://127.0.0.1:$((KAFKA_SSL_PORT_BASE + i)),POD://$NODE_GATEWAY:$((KAFKA_POD_PORT_BASE + i))
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,POD:PLAINTEXT,CONTROLLER:PLAINTEXT
 ssl.keystore.type=PEM
 ssl.keystore.location=$STATE/kafka/keystore.pem
 ssl.truststore.type=PEM
@@ -64,6 +71,7 @@ kafka_start_node() {
   local i=$1
   require_free_port "kafka-$i" $((KAFKA_BROKER_PORT_BASE + i)) || return 1
   require_free_port "kafka-$i" $((KAFKA_SSL_PORT_BASE + i)) || return 1
+  require_free_port "kafka-$i" $((KAFKA_POD_PORT_BASE + i)) || return 1
   kafka_java_cmd 768m
   # the log is appended to across restarts: readiness counts only what this start writes
   wc -c <"$STATE/logs/kafka-$i.log" >"$STATE/kafka/log-offset-$i" 2>/dev/null || echo 0 >"$STATE/kafka/log-offset-$i"

@@ -11,7 +11,8 @@ crictl_dir() { echo "$FP_CACHE/crictl-$CRICTL_VERSION-$(fp_recipe_key build_cric
 coredns_dir() { echo "$FP_CACHE/coredns-$COREDNS_VERSION-$(fp_recipe_key build_coredns)"; }
 
 NODE_TAINT=formpipe.io/real-node=true:NoSchedule
-NODE_PROCS=(kube-proxy kubelet kube-scheduler coredns containerd)
+NODE_PROCS=(kube-proxy kubelet kube-scheduler coredns containerd redis-0 redis-1 redis-2 sentinel-0 sentinel-1
+            sentinel-2)
 
 # k8s_module_init : in the current directory, a go.mod that requires k8s.io/kubernetes
 # $K8S_VERSION with every ./staging module replaced by its published $K8S_STAGING_VERSION.
@@ -439,14 +440,31 @@ node_network_up() {
   iptables -w -t nat -C PREROUTING -j "$NODE_NAT_CHAIN" 2>/dev/null || iptables -w -t nat -I PREROUTING 1 -j "$NODE_NAT_CHAIN"
   iptables -w -t nat -A "$NODE_NAT_CHAIN" -s "$NODE_POD_SUBNET" -d 10.96.0.1/32 -p tcp --dport 443 \
     -j DNAT --to-destination "127.0.0.1:$KUBE_APISERVER_PORT"
+  # The servers pods use, at the gateway: Kafka's pod listeners, the Sheets emulator,
+  # Mailpit and the pods' Redis set; that set names the gateway to the host too (OUTPUT).
+  local ports
+  ports=$(node_gateway_ports)
+  iptables -w -t nat -A "$NODE_NAT_CHAIN" -s "$NODE_POD_SUBNET" -d "$NODE_GATEWAY/32" -p tcp \
+    -m multiport --dports "$ports" -j DNAT --to-destination 127.0.0.1
+  iptables -w -t nat -A "$NODE_NAT_CHAIN" -m addrtype --src-type LOCAL -d "$NODE_GATEWAY/32" -p tcp \
+    -m multiport --dports "$(IFS=,; echo "${NODE_REDIS_PORTS[*]},${NODE_SENTINEL_PORTS[*]}")" -j DNAT --to-destination 127.0.0.1
+  iptables -w -t nat -C OUTPUT -j "$NODE_NAT_CHAIN" 2>/dev/null || iptables -w -t nat -I OUTPUT 1 -j "$NODE_NAT_CHAIN"
   # No route out: pods talk to the node and each other, nothing else.
   iptables -w -N "$NODE_NAT_CHAIN" 2>/dev/null || iptables -w -F "$NODE_NAT_CHAIN"
   iptables -w -C FORWARD -j "$NODE_NAT_CHAIN" 2>/dev/null || iptables -w -I FORWARD 1 -j "$NODE_NAT_CHAIN"
   iptables -w -A "$NODE_NAT_CHAIN" -i "$NODE_BRIDGE" ! -o "$NODE_BRIDGE" -j REJECT
 }
 
+# The gateway ports DNATed to 127.0.0.1 for pods, comma-separated (at most 15).
+node_gateway_ports() {
+  local i out="$SHEETS_EMULATOR_PORT,$MAILPIT_SMTP_PORT,$MAILPIT_TLS_SMTP_PORT"
+  for i in 1 2 3; do out+=",$((KAFKA_POD_PORT_BASE + i))"; done
+  (IFS=,; echo "$out,${NODE_REDIS_PORTS[*]},${NODE_SENTINEL_PORTS[*]}")
+}
+
 node_network_down() {
   iptables -w -t nat -D PREROUTING -j "$NODE_NAT_CHAIN" 2>/dev/null || true
+  iptables -w -t nat -D OUTPUT -j "$NODE_NAT_CHAIN" 2>/dev/null || true
   iptables -w -t nat -F "$NODE_NAT_CHAIN" 2>/dev/null && iptables -w -t nat -X "$NODE_NAT_CHAIN" 2>/dev/null || true
   iptables -w -D FORWARD -j "$NODE_NAT_CHAIN" 2>/dev/null || true
   iptables -w -F "$NODE_NAT_CHAIN" 2>/dev/null && iptables -w -X "$NODE_NAT_CHAIN" 2>/dev/null || true
@@ -501,6 +519,9 @@ node_up() {
   for p in $NODE_KUBELET_PORT $NODE_KUBELET_HEALTHZ_PORT $NODE_SCHEDULER_PORT $NODE_PROXY_HEALTHZ_PORT \
            $NODE_PROXY_METRICS_PORT $NODE_CRI_STREAM_PORT $NODE_DNS_HEALTH_PORT $NODE_DNS_READY_PORT; do require_free_port node "$p" || return 1; done
 
+  fp_progress "starting the pods' Redis Sentinel set at $(redis_pod_sentinels)"
+  redis_pods_up || { echo "testenv: the pods' Redis set failed to start" >&2; return 1; }
+
   fp_progress "starting containerd $CONTAINERD_VERSION"
   start_proc node-containerd env PATH="$(containerd_dir)/bin:$PATH" \
     "$(containerd_dir)/bin/containerd" --config "$d/containerd/config.toml" --log-level warn
@@ -550,7 +571,7 @@ node_down() {
   if proc_pid node-kube-proxy >/dev/null; then
     { stop_proc node-kube-proxy 5; "$(node_k8s_dir)/bin/kube-proxy" --cleanup --config "$d/kube-proxy.yaml" >/dev/null 2>&1; } &
   fi
-  stop_proc node-containerd 10 & stop_proc node-coredns 5 & wait
+  stop_proc node-containerd 10 & stop_proc node-coredns 5 & redis_pods_down & wait
   local m
   { findmnt -rn -o TARGET 2>/dev/null | grep -E "^($d|$(node_containerd_root))/" | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done; } || true   # none left: grep fails under pipefail

@@ -2,6 +2,8 @@
 KAFKA_BROKER_PORT_BASE=29090      # node i listens on base+i (29091, 29092, 29093)
 KAFKA_CONTROLLER_PORT_BASE=29190  # node i's KRaft controller on base+i
 KAFKA_SSL_PORT_BASE=29290         # node i's TLS listener (certificate from pki.sh's CA) on base+i
+KAFKA_POD_PORT_BASE=29390         # node i's listener for the real node's pods on base+i: it
+                                  # advertises the bridge gateway, DNATed to 127.0.0.1 (node.sh)
 REDIS_MASTER_NAME=formpipe
 REDIS_PORTS=(29379 29380 29381)   # first starts as master, the others replicate it
 SENTINEL_PORTS=(29479 29480 29481)
@@ -38,3 +40,9 @@ NODE_CRI_STREAM_PORT=29615        # containerd's CRI streaming server (exec, att
 NODE_POD_SUBNET=10.229.0.0/24     # the CNI bridge fpnode0 (gateway .1), no NAT, no route out
 NODE_DNS_HEALTH_PORT=29616        # CoreDNS /health; it serves DNS on the bridge's gateway, port 53
 NODE_DNS_READY_PORT=29617
+NODE_GATEWAY=${NODE_POD_SUBNET%.*}.1  # the host as the pods see it: testenv's servers are DNATed
+                                      # from there to 127.0.0.1 (node.sh node_network_up)
+# the pods' Redis Sentinel set (started with the node): it names the gateway to clients,
+# where pods and the host alike reach it
+NODE_REDIS_PORTS=(29385 29386 29387)
+NODE_SENTINEL_PORTS=(29485 29486 29487)

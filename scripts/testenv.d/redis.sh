@@ -13,41 +13,44 @@ redis_sentinels() {
   echo "$out"
 }
 
-# Every sentinel sees the master with 2 replicas and 2 other sentinels.
+# Every sentinel (ports: the array named $1, default SENTINEL_PORTS) sees the master with
+# 2 replicas and 2 other sentinels.
 redis_sentinels_agree() {
+  local -n ports=${1:-SENTINEL_PORTS}
   local p kv
-  for p in "${SENTINEL_PORTS[@]}"; do
+  for p in "${ports[@]}"; do
     kv=$(redis-cli -h 127.0.0.1 -p "$p" sentinel master "$REDIS_MASTER_NAME" 2>/dev/null | paste -d' ' - -)
     grep -qx 'num-slaves 2' <<<"$kv" && grep -qx 'num-other-sentinels 2' <<<"$kv" || return 1
   done
 }
 
-# redis_node_conf I DIR MASTER_PORT: what every data node's config says besides its port
-# (node 0 starts as the master, the others replicate MASTER_PORT).
+# redis_node_conf I DIR MASTER_PORT [ADDR]: what every data node's config says besides its
+# port (node 0 starts as the master, the others replicate MASTER_PORT). ADDR (default
+# 127.0.0.1) is the address the set names to each other and to clients.
 redis_node_conf() {
-  local pw; pw=$(cat "$STATE/redis/password")
+  local pw addr=${4:-127.0.0.1}; pw=$(cat "$STATE/redis/password")
   echo "bind 127.0.0.1"
   echo "dir $2"
   echo "save \"\""
   echo "appendonly no"
   echo "protected-mode no"
   echo "daemonize no"
-  echo "replica-announce-ip 127.0.0.1"
+  echo "replica-announce-ip $addr"
   echo "requirepass $pw"
   echo "masterauth $pw"
-  if (($1 > 0)); then echo "replicaof 127.0.0.1 $3"; fi
+  if (($1 > 0)); then echo "replicaof $addr $3"; fi
 }
 
-# redis_sentinel_conf DIR MASTER_PORT QUORUM: what every sentinel's config says besides
-# its port (parallel-syncs 1 is Redis's default, written for the reader).
+# redis_sentinel_conf DIR MASTER_PORT QUORUM [ADDR]: what every sentinel's config says
+# besides its port (parallel-syncs 1 is Redis's default, written for the reader).
 redis_sentinel_conf() {
-  local pw; pw=$(cat "$STATE/redis/password")
+  local pw addr=${4:-127.0.0.1}; pw=$(cat "$STATE/redis/password")
   echo "bind 127.0.0.1"
   echo "dir $1"
   echo "daemonize no"
   echo "protected-mode no"
-  echo "sentinel announce-ip 127.0.0.1"
-  echo "sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 $2 $3"
+  echo "sentinel announce-ip $addr"
+  echo "sentinel monitor $REDIS_MASTER_NAME $addr $2 $3"
   echo "sentinel auth-pass $REDIS_MASTER_NAME $pw"
   echo "sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000"
   echo "sentinel failover-timeout $REDIS_MASTER_NAME 10000"
@@ -73,46 +76,55 @@ redis_up() {
 }
 
 redis_plain_up() {
-  local i p dir
   redis_down
   rm -rf "$STATE/redis"
   mkdir -p "$STATE/redis"
   # Data nodes require a password, as in production; clients read it from this file.
   (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$STATE/redis/password")
-  local pw; pw=$(cat "$STATE/redis/password")
   fp_progress "starting Redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') with Sentinel (1 master, 2 replicas, 3 sentinels)"
+  redis_set_start "" 127.0.0.1 REDIS_PORTS SENTINEL_PORTS || return 1
+  fp_progress "Redis Sentinel ready at $(redis_sentinels) (master name $REDIS_MASTER_NAME)"
+}
+
+# redis_set_start PREFIX ADDR PORTS SENTINELS: a master, two replicas and three sentinels
+# (PORTS, SENTINELS: names of arrays of 3 ports), processes and directories
+# PREFIXredis-I and PREFIXsentinel-I, bound to 127.0.0.1 and naming ADDR to each other and
+# to clients. The password is the plain set's.
+redis_set_start() {
+  local prefix=$1 addr=$2 i p dir
+  local -n data=$3 sentinels=$4
   for i in 0 1 2; do
-    p=${REDIS_PORTS[$i]}
-    dir=$STATE/redis/redis-$i
+    p=${data[$i]}
+    dir=$STATE/redis/${prefix}redis-$i
     mkdir -p "$dir"
-    require_free_port "redis-$i" "$p" || return 1
+    require_free_port "${prefix}redis-$i" "$p" || return 1
     {
       echo "port $p"
-      redis_node_conf "$i" "$dir" "${REDIS_PORTS[0]}"
+      redis_node_conf "$i" "$dir" "${data[0]}" "$addr"
     } >"$dir/redis.conf"
     chmod 600 "$dir/redis.conf"
-    start_proc "redis-$i" redis-server "$dir/redis.conf"
+    start_proc "${prefix}redis-$i" redis-server "$dir/redis.conf"
   done
-  for p in "${REDIS_PORTS[@]}"; do
+  for p in "${data[@]}"; do
     wait_until 20 "redis on $p" redis_cli -p "$p" ping || return 1
   done
   wait_until 30 "replicas in sync" bash -c \
-    "REDISCLI_AUTH='$pw' redis-cli -h 127.0.0.1 -p ${REDIS_PORTS[0]} info replication | grep -q '^connected_slaves:2'"
+    "REDISCLI_AUTH='$(cat "$STATE/redis/password")' redis-cli -h 127.0.0.1 -p ${data[0]} info replication | grep -q '^connected_slaves:2'" ||
+    { fail_with_log "${prefix}redis-1"; return 1; }
   for i in 0 1 2; do
-    p=${SENTINEL_PORTS[$i]}
-    dir=$STATE/redis/sentinel-$i
+    p=${sentinels[$i]}
+    dir=$STATE/redis/${prefix}sentinel-$i
     mkdir -p "$dir"
-    require_free_port "sentinel-$i" "$p" || return 1
+    require_free_port "${prefix}sentinel-$i" "$p" || return 1
     {
       echo "port $p"
-      redis_sentinel_conf "$dir" "${REDIS_PORTS[0]}" 2
+      redis_sentinel_conf "$dir" "${data[0]}" 2 "$addr"
     } >"$dir/sentinel.conf"
     chmod 600 "$dir/sentinel.conf"
-    start_proc "sentinel-$i" redis-sentinel "$dir/sentinel.conf"
+    start_proc "${prefix}sentinel-$i" redis-sentinel "$dir/sentinel.conf"
   done
-  wait_until 60 "sentinels to see 2 replicas and 2 other sentinels" redis_sentinels_agree ||
-    { fail_with_log sentinel-0; return 1; }
-  fp_progress "Redis Sentinel ready at $(redis_sentinels) (master name $REDIS_MASTER_NAME)"
+  wait_until 60 "sentinels to see 2 replicas and 2 other sentinels" redis_sentinels_agree "$4" ||
+    { fail_with_log "${prefix}sentinel-0"; return 1; }
 }
 
 # The master all three sentinels name, "host port"; fails when one does not answer,
@@ -257,6 +269,26 @@ redis_tls_down() {
   local i
   for i in 0 1; do stop_proc "sentinel-tls-$i" 5; done
   for i in 0 1; do stop_proc "redis-tls-$i" 5; done
+}
+
+# The pods' set of the real node (node.sh): it names the bridge gateway, which node.sh
+# DNATs to 127.0.0.1 for pods and for the host alike.
+redis_pods_up() {
+  redis_pods_down
+  rm -rf "$STATE/redis/node-"*
+  redis_set_start node- "$NODE_GATEWAY" NODE_REDIS_PORTS NODE_SENTINEL_PORTS || return 1
+}
+
+redis_pods_down() {
+  local i
+  for i in 0 1 2; do stop_proc "node-sentinel-$i" 5; done
+  for i in 0 1 2; do stop_proc "node-redis-$i" 5; done
+}
+
+redis_pod_sentinels() {
+  local p out=""
+  for p in "${NODE_SENTINEL_PORTS[@]}"; do out+="${out:+,}$NODE_GATEWAY:$p"; done
+  echo "$out"
 }
 
 redis_down() {

@@ -620,7 +620,7 @@ int fp_flusher_run(const fp_flusher_config *cfg, fp_flush_summary *sum, fp_error
     sum->pending_left = sum->oldest_left_ms = -1;
     if (cfg->nspreadsheets == 0)
         return fp_error_set(err, FP_EINVAL, "no spreadsheet to write to (--spreadsheet-id)");
-    fp_sheets_config sc = {.api_base = cfg->api_base, .spreadsheet_id = cfg->spreadsheet_ids[0],
+    fp_sheets_config sc = {.api_base = cfg->api_base, .allow_http = cfg->allow_http, .spreadsheet_id = cfg->spreadsheet_ids[0],
                            .sheet = cfg->sheet, .max_attempts = cfg->max_attempts,
                            .backoff_initial_ms = cfg->backoff_initial_ms, .backoff_max_ms = cfg->backoff_max_ms,
                            .writes_per_minute = cfg->writes_per_minute, .timeout_ms = cfg->http_timeout_ms,

@@ -26,6 +26,7 @@ typedef struct fp_flusher_config {
     const char *credentials_file;
     const char *token_url;          /* "" = the key file's token_uri */
     const char *api_base;
+    int allow_http;                 /* fp_sheets_config.allow_http (--sheets-allow-http) */
     const char *const *spreadsheet_ids;   /* filled in this order */
     size_t nspreadsheets;
     const char *sheet;

@@ -198,7 +198,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
     return fp_buf_add(userdata, p, size * n) == 0 ? size * n : 0;
 }
 
-int fp_gauth_token(fp_gauth *g, CURL *curl, const char **token, fp_error *err)
+int fp_gauth_token(fp_gauth *g, CURL *curl, int allow_http, const char **token, fp_error *err)
 {
     long long now = (long long)time(NULL);
     if (g->token && now < g->token_expires - 60) {
@@ -220,7 +220,7 @@ int fp_gauth_token(fp_gauth *g, CURL *curl, const char **token, fp_error *err)
     }
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, g->token_uri);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(g->token_uri, 0));
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(g->token_uri, allow_http));
     curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form.data);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);

@@ -22,8 +22,9 @@ void fp_gauth_free(fp_gauth *g);   /* NULL is fine */
 char *fp_gauth_jwt(fp_gauth *g, long long now, fp_error *err);
 
 /* A valid access token (fetched with curl when missing or expiring within a minute).
- * The string belongs to g and lives until the next call. */
-int fp_gauth_token(fp_gauth *g, CURL *curl, const char **token, fp_error *err);
+ * The string belongs to g and lives until the next call. The token endpoint must be
+ * https:// (http:// only to a loopback host, or anywhere with allow_http). */
+int fp_gauth_token(fp_gauth *g, CURL *curl, int allow_http, const char **token, fp_error *err);
 
 /* Forgets the cached token (after a 401). */
 void fp_gauth_invalidate(fp_gauth *g);

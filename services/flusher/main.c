@@ -25,6 +25,7 @@ static char *redis_sentinels, *redis_master, *redis_password_file, *log_level, *
 static long long redis_connect_ms, redis_command_ms, min_replicas, wait_ms, batch_rows, max_run_ms;
 static long long lock_ttl_ms, max_attempts, backoff_initial_ms, backoff_max_ms, writes_per_minute, http_timeout_ms;
 static long long max_request_bytes, dead_letter_after, cell_limit, budget_wpm, rows_per_turn;
+static int sheets_allow_http;
 static char *forms_dir, *credentials_dir;
 static fp_redis_tls_flags redis_tls_flags;
 static fp_redis_tls redis_tls;   /* from redis_tls_flags */
@@ -37,6 +38,7 @@ static const fp_option options[] = {
     {"google-credentials", FP_OPT_STRING, "", "dedicated mode: service-account key file (default $GOOGLE_APPLICATION_CREDENTIALS)", 0, 0, 0, &credentials},
     {"google-token-url", FP_OPT_STRING, "", "OAuth2 token endpoint (default: the key file's token_uri)", 0, 0, 0, &token_url},
     {"sheets-api-url", FP_OPT_STRING, "https://sheets.googleapis.com", "Sheets API base URL", 0, 0, 0, &api_base},
+    {"sheets-allow-http", FP_OPT_BOOL, "false", "allow plain http:// to a non-loopback Sheets API URL and token endpoint (an emulator in the cluster; the key's JWT travels in clear)", 0, 0, 0, &sheets_allow_http},
     {"spreadsheet-id", FP_OPT_LIST, NULL, "dedicated mode: spreadsheet to write to; further ones are filled in order when one nears the cell limit", 0, 0, 0, &spreadsheet_ids},
     {"spreadsheet-cell-limit", FP_OPT_INT, "10000000", "cells per spreadsheet (Google's limit); the next spreadsheet is used before a batch would pass it", 0, 1, 10000000, &cell_limit},
     {"sheet", FP_OPT_STRING, "", "dedicated mode: tab title inside the spreadsheet (any case; added when missing; default Responses)", 0, 0, 0, &sheet},
@@ -127,7 +129,7 @@ static int run_dedicated(const char *key, const char *password, int wpm)
 {
     fp_flusher_config cfg = {
         .form_path = form_path, .credentials_file = key, .token_url = token_url, .api_base = api_base,
-        .spreadsheet_ids = (const char *const *)spreadsheet_ids.items, .nspreadsheets = spreadsheet_ids.n,
+        .allow_http = sheets_allow_http, .spreadsheet_ids = (const char *const *)spreadsheet_ids.items, .nspreadsheets = spreadsheet_ids.n,
         .sheet = *sheet ? sheet : "Responses", .redis_sentinels = redis_sentinels,
         .redis_master = redis_master, .redis_password = password,
         .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
@@ -169,7 +171,8 @@ static int run_shared(const char *password, int wpm)
 {
     fp_shared_config cfg = {
         .forms_dir = forms_dir, .credentials_dir = credentials_dir, .rows_per_turn = rows_per_turn,
-        .base = {.token_url = token_url, .api_base = api_base, .redis_sentinels = redis_sentinels,
+        .base = {.token_url = token_url, .api_base = api_base, .allow_http = sheets_allow_http,
+                 .redis_sentinels = redis_sentinels,
                  .redis_master = redis_master, .redis_password = password,
                  .redis_connect_timeout_ms = redis_connect_ms, .redis_command_timeout_ms = redis_command_ms,
                  .redis_tls = redis_tls, .min_replicas_ack = (int)min_replicas, .wait_timeout_ms = wait_ms, .batch_rows = 5000,

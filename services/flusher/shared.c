@@ -175,7 +175,7 @@ static account *account_for(shared_run *s, const char *credentials)
         a->rc = fp_error_set(&err, FP_ENOMEM, "out of memory");
         goto out;
     }
-    fp_sheets_config sc = {.api_base = b->api_base, .max_attempts = b->max_attempts,
+    fp_sheets_config sc = {.api_base = b->api_base, .allow_http = b->allow_http, .max_attempts = b->max_attempts,
                            .backoff_initial_ms = b->backoff_initial_ms, .backoff_max_ms = b->backoff_max_ms,
                            .writes_per_minute = b->writes_per_minute, .timeout_ms = b->http_timeout_ms,
                            .max_request_bytes = b->max_request_bytes, .budget = &a->budget};

@@ -208,7 +208,7 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
     snprintf(url, sizeof url, "%s%s", s->cfg.api_base, path);
     for (int attempt = 0;; attempt++) {
         const char *token;
-        int rc = fp_gauth_token(s->auth, s->curl, &token, err);
+        int rc = fp_gauth_token(s->auth, s->curl, s->cfg.allow_http, &token, err);
         long status = 0, retry_after = -1;
         CURLcode cc = CURLE_OK;
         fp_buf resp;
@@ -227,7 +227,7 @@ static int call(fp_sheets *s, const char *path, const char *body, int is_write, 
             h = curl_slist_append(h, "Content-Type: application/json");
             curl_easy_reset(s->curl);
             curl_easy_setopt(s->curl, CURLOPT_URL, url);
-            curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(url, 0));
+            curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, fp_urlpolicy_protocols(url, s->cfg.allow_http));
             curl_easy_setopt(s->curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
             curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
             curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, s->cfg.timeout_ms);

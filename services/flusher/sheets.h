@@ -18,6 +18,8 @@
 
 typedef struct fp_sheets_config {
     const char *api_base;        /* "https://sheets.googleapis.com" */
+    int allow_http;              /* plain http:// to a non-loopback api_base and token endpoint
+                                    (an emulator in the cluster; never Google) */
     const char *spreadsheet_id;
     const char *sheet;           /* tab title */
     int max_attempts;            /* per call, including the first */

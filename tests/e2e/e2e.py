@@ -6,6 +6,11 @@ import concurrent.futures, http.client, json, os, subprocess, sys, time, urllib.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TESTENV = os.path.join(ROOT, "scripts", "testenv")
 INGRESS = ("127.0.0.1", 29880)
+STACK_DIR = os.environ.get("FORMPIPE_STACK_DIR", "/tmp/formpipe-stack")
+# scripts/stack up --real-node: pods are containers on the real node, and nginx (the
+# ingress, on this machine) reaches them from the bridge gateway, else from 127.0.0.1
+REAL_NODE = os.path.exists(os.path.join(STACK_DIR, "real-node"))
+INGRESS_PROXY = os.environ.get("FORMPIPE_NODE_GATEWAY", "") if REAL_NODE else "127.0.0.1"
 SHEETS = os.environ.get("FORMPIPE_SHEETS_URL", "")
 FAILURES = []
 
@@ -74,10 +79,10 @@ spec:
     fields:
 %s%s    partitionKey: roll
   kafka: %s
-  ingest: {replicas: 2, rateLimit: 0, trustedProxies: ["127.0.0.1"]}
+  ingest: {replicas: 2, rateLimit: 0, trustedProxies: ["%s"]}
   consumer: {minReplicas: 1}
   sheets: {spreadsheetId: %s, schedule: "*/1 * * * *", batchRows: 5000}
-%s""" % (name, ns, fields, extra_fields, kafka, sheet, spec)
+%s""" % (name, ns, fields, extra_fields, kafka, INGRESS_PROXY, sheet, spec)
 
 
 def hmac_key(work):
@@ -229,7 +234,7 @@ def verify_sheet(sheet, accepted, columns, what):
     return values
 
 
-STACK_LOGS = os.path.join(os.environ.get("FORMPIPE_STACK_DIR", "/tmp/formpipe-stack"), "node", "logs")
+STACK_LOGS = os.path.join(STACK_DIR, "node", "logs")
 
 
 def sanitizer_reports(ns):

@@ -17,7 +17,8 @@ and an ingress controller:
     the exit code), restarts crashed containers with backoff like a kubelet, and stops
     processes when Pods are deleted;
   * writes an nginx configuration from the Ingress objects and the ready endpoints of
-    their Services and reloads nginx, which listens on 127.0.0.1:INGRESS_PORT (and, for
+    their Services (its own pods' ports; other nodes' pods, the real node's containers,
+    at their pod IPs from the EndpointSlices) and reloads nginx, which listens on 127.0.0.1:INGRESS_PORT (and, for
     Ingresses with tls, https on 127.0.0.1:INGRESS_TLS_PORT with their Secrets);
   * writes STATE/scrape-targets.json, a Prometheus file_sd list of the pods the chart's
     PodMonitor selects, with the labels its relabelings give (namespace, pod, pipeline,
@@ -503,20 +504,35 @@ class Node:
                 if p.ns == ns and p.ready and all(labels.get(k) == v for k, v in selector.items()):
                     for name, (cp, lp) in p.ports.items():
                         if str(port_name) in (name, str(cp)):
-                            out.append(lp)
+                            out.append("127.0.0.1:%d" % lp)
         return sorted(out)
 
-    def service_endpoints(self, ns, svc, port):
-        """The local ports of the ready pods behind a Service's port (by number or name)."""
+    def service_endpoints(self, ns, svc, port, slices):
+        """host:port of the ready pods behind a Service's port (by number or name): this
+        harness's own pods, and those of other nodes (the real node's containers, at their
+        pod IPs) from the Service's EndpointSlices."""
         want = port.get("number") or port.get("name")
-        target = next((p.get("targetPort", p["port"]) for p in svc["spec"]["ports"]
-                       if p["port"] == want or p.get("name") == want), None)
-        return self.endpoints(ns, svc["spec"].get("selector", {}), target)
+        sp = next((p for p in svc["spec"]["ports"] if p["port"] == want or p.get("name") == want), None)
+        if sp is None:
+            return []
+        out = self.endpoints(ns, svc["spec"].get("selector", {}), sp.get("targetPort", sp["port"]))
+        for sl in slices.get((ns, svc["metadata"]["name"]), []):
+            num = next((p["port"] for p in sl.get("ports") or [] if p.get("name", "") == sp.get("name", "")), None)
+            for ep in sl.get("endpoints") or []:
+                if num and ep.get("nodeName") != self.name and (ep.get("conditions") or {}).get("ready"):
+                    out += ["%s:%d" % (a, num) for a in ep.get("addresses", [])]
+        return sorted(out)
 
     def nginx_conf(self, api):
         st, ings = api.call("GET", "/apis/networking.k8s.io/v1/ingresses")
         st2, svcs = api.call("GET", "/api/v1/services")
         services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in svcs.get("items", [])}
+        st3, eps = api.call("GET", "/apis/discovery.k8s.io/v1/endpointslices")
+        slices = {}
+        for sl in eps.get("items", []):
+            owner = sl["metadata"].get("labels", {}).get("kubernetes.io/service-name")
+            if owner:
+                slices.setdefault((sl["metadata"]["namespace"], owner), []).append(sl)
         upstreams, chosen = {}, {}   # upstream name -> block; path -> (has endpoints, created, upstream name or None)
         for ing in ings.get("items", []):
             ns = ing["metadata"]["namespace"]
@@ -526,11 +542,11 @@ class Node:
                     be = path["backend"]["service"]
                     # a Service that is not there has no endpoints: 503, as ingress-nginx answers
                     svc = services.get((ns, be["name"]))
-                    eps = self.service_endpoints(ns, svc, be["port"]) if svc else []
+                    eps = self.service_endpoints(ns, svc, be["port"], slices) if svc else []
                     up = "u_%s_%s" % (ns.replace("-", "_"), be["name"].replace("-", "_"))
                     if eps:   # many Ingresses may route to one Service (shared mode): one upstream
                         upstreams[up] = "  upstream %s {\n%s    keepalive 64;\n  }\n" % (
-                            up, "".join("    server 127.0.0.1:%d;\n" % p for p in eps))
+                            up, "".join("    server %s;\n" % p for p in eps))
                     # one host serves every Ingress here: when two claim a path, the one
                     # with endpoints wins, then the newest (a deleted pipeline may linger)
                     cand = (bool(eps), created, up if eps else None)

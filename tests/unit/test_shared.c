@@ -336,10 +336,41 @@ static struct args_case args_cases[] = {
      "\"--redis-password-file=/etc/formpipe/redis/password\"]"},
     {OP_SHARED_FLUSH_CRONJOB, 1,
      "[\"--forms-dir=/etc/formpipe/forms\",\"--credentials-dir=/etc/formpipe/credentials\",\"--writes-per-minute=60\","
-     "\"--termination-log=/dev/termination-log\",\"--max-run-time=270s\",\"--sheets-api-url=http://sheets\","
+     "\"--termination-log=/dev/termination-log\",\"--max-run-time=270s\",\"--sheets-api-url=http://sheets\",\"--sheets-allow-http\","
      "\"--redis-sentinels=s1:26379,s2:26379\",\"--redis-master=formpipe\",\"--min-replicas-ack=1\","
      "\"--redis-password-file=/etc/formpipe/redis/password\"]"},
 };
+
+/* ---- a flush pod's Sheets API flags ---- */
+
+struct sheets_api_case {
+    const char *url;
+    const char *want;
+};
+
+static struct sheets_api_case sheets_api_cases[] = {
+    {"", "[]"},                                                                       /* the real API */
+    {"https://sheets.example", "[\"--sheets-api-url=https://sheets.example\"]"},
+    {"http://127.0.0.1:29500", "[\"--sheets-api-url=http://127.0.0.1:29500\"]"},      /* loopback: allowed anyway */
+    {"http://10.229.0.1:29500", "[\"--sheets-api-url=http://10.229.0.1:29500\",\"--sheets-allow-http\"]"},
+    {"HTTP://emulator.test", "[\"--sheets-api-url=HTTP://emulator.test\",\"--sheets-allow-http\"]"},
+};
+
+ParameterizedTestParameters(shared, sheets_api_args)
+{
+    return cr_make_param_array(struct sheets_api_case, sheets_api_cases,
+                               sizeof sheets_api_cases / sizeof sheets_api_cases[0]);
+}
+
+ParameterizedTest(struct sheets_api_case *c, shared, sheets_api_args)
+{
+    cJSON *args = cJSON_CreateArray();
+    op_child_sheets_api_args(args, c->url);
+    char *got = cJSON_PrintUnformatted(args);
+    cr_assert_str_eq(got, c->want, "url %s", c->url);
+    free(got);
+    cJSON_Delete(args);
+}
 
 ParameterizedTestParameters(shared, args)
 {
