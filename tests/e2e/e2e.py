@@ -252,6 +252,28 @@ def sanitizer_reports(ns):
     return bad
 
 
+def check_clean(ns):
+    """The run left no sign of a crash: with the stack's processes (sanitizer builds), no
+    sanitizer report in a pod's or an operator's log; on the real node (release images),
+    no container of the namespace's pods or the operator's restarted, and no pod failed."""
+    if not REAL_NODE:
+        bad = sanitizer_reports(ns)
+        return check("no sanitizer report in any pod or operator log", not bad, ", ".join(bad))
+    bad = []
+    for n in (ns, "formpipe-system"):
+        for p in json.loads(kubectl("get", "pods", "-n", n, "-o", "json"))["items"]:
+            name = "%s/%s" % (n, p["metadata"]["name"])
+            if p["status"].get("phase") == "Failed":
+                bad.append(name + " failed")
+            for cs in p["status"].get("containerStatuses", []):
+                if cs.get("restartCount"):
+                    last = (cs.get("lastState") or {}).get("terminated") or {}
+                    bad.append("%s restarted %d times (last: %s, exit %s)" % (name, cs["restartCount"], last.get("reason"),
+                                                                             last.get("exitCode")))
+    return check("no container of the pipeline's or the operator's pods restarted, no pod failed", not bad,
+                 ", ".join(bad))
+
+
 def finish():
     if FAILURES:
         print("%d check(s) failed: %s" % (len(FAILURES), "; ".join(FAILURES)))
