@@ -131,9 +131,11 @@ redis_set_start() {
 # they disagree, or one still has a failover in progress (during a failover a sentinel
 # already names the promoted replica, and an old master that comes back before the
 # failover ends can leave that sentinel on the old master for good).
+# PREFIX (all below): "" the plain set, node- the pods' set.
 redis_agreed_master() {
+  local -n sports=$([ "${1:-}" = node- ] && echo NODE_SENTINEL_PORTS || echo SENTINEL_PORTS)
   local p m first=""
-  for p in "${SENTINEL_PORTS[@]}"; do
+  for p in "${sports[@]}"; do
     redis-cli -h 127.0.0.1 -p "$p" sentinel master "$REDIS_MASTER_NAME" 2>/dev/null | paste -d' ' - - |
       grep -qx 'flags master' || return 1
     m=$(redis-cli -h 127.0.0.1 -p "$p" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" 2>/dev/null | tr '\n' ' ')
@@ -144,43 +146,46 @@ redis_agreed_master() {
   echo "$first"
 }
 
-# redis_live_master_besides I: the sentinels agree on a master that is not node I and
-# that answers ROLE as master.
+# redis_live_master_besides I [PREFIX]: the sentinels agree on a master that is not node
+# I and that answers ROLE as master.
 redis_live_master_besides() {
+  local -n dports=$([ "${2:-}" = node- ] && echo NODE_REDIS_PORTS || echo REDIS_PORTS)
   local m port
-  m=$(redis_agreed_master) || return 1
+  m=$(redis_agreed_master "${2:-}") || return 1
   port=${m#* }
   port=${port% }
-  [ "$port" != "${REDIS_PORTS[$1]}" ] || return 1
+  [ "$port" != "${dports[$1]}" ] || return 1
   redis_cli -p "$port" role 2>/dev/null | head -1 | grep -qx master
 }
 
-# redis_synced I: node I replicates its master with the link up.
+# redis_synced I [PREFIX]: node I replicates its master with the link up.
 redis_synced() {
-  redis_cli -p "${REDIS_PORTS[$1]}" info replication 2>/dev/null | grep -q '^master_link_status:up'
+  local -n dports=$([ "${2:-}" = node- ] && echo NODE_REDIS_PORTS || echo REDIS_PORTS)
+  redis_cli -p "${dports[$1]}" info replication 2>/dev/null | grep -q '^master_link_status:up'
 }
 
-# redis_restart I: starts a stopped data node the way a Sentinel-aware deployment must.
+# redis_restart I [PREFIX]: starts a stopped data node the way a Sentinel-aware deployment must.
 # The nodes keep no data on disk, so a node must never come back as master: a master
 # restarted empty before the sentinels fail over would wipe the replicas. So wait until
 # all sentinels name another master and that master is live, start this node as its
 # replica, and wait until the node has synced (so the next failover has it as a
 # candidate).
 redis_restart() {
-  local i=$1 conf=$STATE/redis/redis-$1/redis.conf master
-  wait_until 60 "the sentinels to agree on a live master other than redis-$i" redis_live_master_besides "$i" ||
-    { redis_sentinel_views >&2; return 1; }
-  master=$(redis_agreed_master)
+  local i=$1 pre=${2:-} conf=$STATE/redis/${2:-}redis-$1/redis.conf master
+  wait_until 60 "the sentinels to agree on a live master other than ${pre}redis-$i" redis_live_master_besides "$i" "$pre" ||
+    { redis_sentinel_views "$pre" >&2; return 1; }
+  master=$(redis_agreed_master "$pre")
   sed -i '/^replicaof /d' "$conf"
   echo "replicaof $master" >>"$conf"
-  restart_proc "redis-$i" || return 1
-  wait_until 60 "redis-$i to sync with its master" redis_synced "$i"
+  restart_proc "${pre}redis-$i" || return 1
+  wait_until 60 "${pre}redis-$i to sync with its master" redis_synced "$i" "$pre"
 }
 
 # What each sentinel names as master (for a failure message).
 redis_sentinel_views() {
+  local -n sports=$([ "${1:-}" = node- ] && echo NODE_SENTINEL_PORTS || echo SENTINEL_PORTS)
   local p
-  for p in "${SENTINEL_PORTS[@]}"; do
+  for p in "${sports[@]}"; do
     echo "sentinel :$p names master $(redis-cli -h 127.0.0.1 -p "$p" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" 2>/dev/null | tr '\n' ' ')"
   done
 }

@@ -11,6 +11,10 @@ STACK_DIR = os.environ.get("FORMPIPE_STACK_DIR", "/tmp/formpipe-stack")
 # ingress, on this machine) reaches them from the bridge gateway, else from 127.0.0.1
 REAL_NODE = os.path.exists(os.path.join(STACK_DIR, "real-node"))
 INGRESS_PROXY = os.environ.get("FORMPIPE_NODE_GATEWAY", "") if REAL_NODE else "127.0.0.1"
+RELEASE_NS = "formpipe-system"   # the chart's namespace on the real node (scripts/stack)
+# the Redis Sentinel set the pipelines use: the pods' set on the real node (testenv's ports.sh)
+SENTINEL_PORTS = (29485, 29486, 29487) if REAL_NODE else (29479, 29480, 29481)
+REDIS_PORTS = (29385, 29386, 29387) if REAL_NODE else (29379, 29380, 29381)
 SHEETS = os.environ.get("FORMPIPE_SHEETS_URL", "")
 FAILURES = []
 
@@ -252,26 +256,43 @@ def sanitizer_reports(ns):
     return bad
 
 
-def check_clean(ns):
+def check_clean(ns, killed=False):
     """The run left no sign of a crash: with the stack's processes (sanitizer builds), no
     sanitizer report in a pod's or an operator's log; on the real node (release images),
-    no container of the namespace's pods or the operator's restarted, and no pod failed."""
+    no pod failed and no container of the namespace's pods or the operator's restarted
+    (killed: the test kill -9ed some, so a restart after exit 137, SIGKILL, is fine)."""
     if not REAL_NODE:
         bad = sanitizer_reports(ns)
         return check("no sanitizer report in any pod or operator log", not bad, ", ".join(bad))
+    def ours(t):   # a termination by the test's kill -9
+        return killed and t.get("exitCode") == 137 and t.get("reason") != "OOMKilled"
     bad = []
-    for n in (ns, "formpipe-system"):
+    for n in (ns, RELEASE_NS):
         for p in json.loads(kubectl("get", "pods", "-n", n, "-o", "json"))["items"]:
             name = "%s/%s" % (n, p["metadata"]["name"])
-            if p["status"].get("phase") == "Failed":
-                bad.append(name + " failed")
             for cs in p["status"].get("containerStatuses", []):
-                if cs.get("restartCount"):
-                    last = (cs.get("lastState") or {}).get("terminated") or {}
+                now = (cs.get("state") or {}).get("terminated")
+                last = (cs.get("lastState") or {}).get("terminated") or {}
+                if p["status"].get("phase") == "Failed" and not (now and ours(now)):
+                    bad.append("%s failed (%s, exit %s)" % (name, (now or {}).get("reason"), (now or {}).get("exitCode")))
+                if cs.get("restartCount") and not ours(last):
                     bad.append("%s restarted %d times (last: %s, exit %s)" % (name, cs["restartCount"], last.get("reason"),
                                                                              last.get("exitCode")))
-    return check("no container of the pipeline's or the operator's pods restarted, no pod failed", not bad,
-                 ", ".join(bad))
+    return check("no container of the pipeline's or the operator's pods %s, no pod failed" %
+                 ("exited but by our kill -9" if killed else "restarted"), not bad, ", ".join(bad))
+
+
+def container_pids(ns, selector):
+    """{pod name: host pid} of the running containers (the first of each pod) of the pods
+    selector picks in ns, on the real node (as containerd's runc started them)."""
+    crictl = [os.environ["FORMPIPE_NODE_CRICTL"], "--runtime-endpoint", os.environ["FORMPIPE_NODE_CRI"]]
+    out = {}
+    for p in json.loads(kubectl("get", "pods", "-n", ns, "-l", selector, "-o", "json"))["items"]:
+        for cs in p["status"].get("containerStatuses", [])[:1]:
+            if "running" in (cs.get("state") or {}) and cs.get("containerID"):
+                info = json.loads(sh(*crictl, "inspect", cs["containerID"].split("://", 1)[1]))
+                out[p["metadata"]["name"]] = info["info"]["pid"]
+    return out
 
 
 def finish():
