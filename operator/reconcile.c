@@ -238,6 +238,8 @@ static int ensure_topic(run *r, const char *topic, int want, const op_topicconfi
         if (existed && topic == p->topic)   /* another creator won the race after our claim: not ours */
             return FP_EPERM;
         *actual = want;
+        if (existed)   /* the dead-letter topic, created a moment ago: the metadata lagged */
+            return 0;
         *created = 1;
         event(r, "Normal", "TopicCreated", "created Kafka topic %s with %d partitions, replication factor %d", topic,
               want, p->replication_factor);

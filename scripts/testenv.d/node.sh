@@ -378,6 +378,9 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 serializeImagePulls: false
+# ConfigMap volumes follow on a pod's sync: every 5 s here (default 1m), so a Shared form
+# reaches the shared ingest within scripts/stack's --shared-switch-delay (10 s)
+syncFrequency: 5s
 YAML
   mkdir -p "$d/coredns"
   cat >"$d/coredns/Corefile" <<COREFILE
