@@ -138,8 +138,7 @@ def disrupt(ns, restore):
             count("restart a Kafka broker", " (%s)" % broker)
             restore.append(lambda b=broker: restart(b))
     elif action == "operator" and REAL_NODE:   # the kubelet restarts it
-        leader = kubectl("get", "lease", "-n", RELEASE_NS, "formpipe-operator", "-o", "jsonpath={.spec.holderIdentity}",
-                         check=False)
+        leader = stack("leader")
         kill_container("the operator leader", RELEASE_NS, "app.kubernetes.io/component=operator", pod=leader)
     elif action == "operator":
         leader = stack("leader")
