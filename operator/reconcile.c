@@ -223,15 +223,15 @@ static int finish_deletion(run *r)
     return set_finalizer(r, 0);
 }
 
-/* Creates topic with want partitions or grows it to them; the count it has into
- * *actual. *created tells whether it had to be created. */
-static int ensure_topic(run *r, const char *topic, int want, const op_topicconfig *config, int *actual, int *created,
-                        fp_error *err)
+/* Creates topic with want partitions or grows it to them, given rc and *actual from
+ * op_kafka_partitions of it; the count it has into *actual. *created tells whether it
+ * had to be created. */
+static int ensure_topic(run *r, const char *topic, int rc, int want, const op_topicconfig *config, int *actual,
+                        int *created, fp_error *err)
 {
     op_pipeline *p = r->p;
     int existed = 0;
     *created = 0;
-    int rc = op_kafka_partitions(r->env->kafka, topic, actual, err);
     if (rc == FP_ENOTFOUND) {
         if ((rc = op_kafka_create_with(r->env->kafka, topic, want, p->replication_factor, config, &existed, err)) < 0)
             return rc;
@@ -337,14 +337,17 @@ static void reconcile_topics(run *r)
         use_foreign_topics(r);
         return;
     }
-    int rc = ensure_topic(r, p->topic, p->partitions, &p->topic_config, &actual, &created, &err);
+    int rc = ensure_topic(r, p->topic, exists, p->partitions, &p->topic_config, &actual, &created, &err);
     if (rc == FP_EPERM) {   /* lost the claim: the topic is someone else's after all */
         record_ownership(r, OP_TOPIC_RECORD_NOT_OWNED);
         use_foreign_topics(r);
         return;
     }
-    if (rc == 0)   /* as many partitions as the topic really has (it never shrinks) */
-        rc = ensure_topic(r, p->dlq_topic, actual, &p->dlq_config, &dlq_actual, &dlq_created, &err);
+    if (rc == 0) {   /* as many partitions as the topic really has (it never shrinks) */
+        rc = op_kafka_partitions(r->env->kafka, p->dlq_topic, &dlq_actual, &err);
+        if (rc == 0 || rc == FP_ENOTFOUND)
+            rc = ensure_topic(r, p->dlq_topic, rc, actual, &p->dlq_config, &dlq_actual, &dlq_created, &err);
+    }
     if (rc < 0) {
         r->failed = 1;
         r->seen.partitions = 0;
