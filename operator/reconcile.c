@@ -379,7 +379,10 @@ static void reconcile_topics(run *r)
     }
     r->seen.partitions = actual;
     r->seen.dlq_partitions = dlq_actual;
-    int recreated = dlq_created && !created && r->st->synced_generation >= 0;
+    /* it existed before when this process synced the pipeline, or when status (written by
+     * whichever replica led then) says both topics were there */
+    const char *was = op_condition_status(cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "conditions"), "TopicReady");
+    int recreated = dlq_created && !created && (r->st->synced_generation >= 0 || (was && !strcmp(was, "True")));
     if (recreated)
         event(r, "Warning", "DeadLetterTopicRecreated",
               "dead-letter topic %s was missing (deleted by hand?) and was created again", p->dlq_topic);

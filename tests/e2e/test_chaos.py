@@ -175,11 +175,18 @@ def put_poison(ns):
 
 
 def change_form(ns, name, sheet):
-    """Mid-run form changes while submissions flow: a field is added, later removed."""
+    """Mid-run form changes while submissions flow: a field is added and, once the operator
+    has taken it in (status.columns holds it; a killed leader may still be handing over, and
+    a spec it never saw is no form change), removed again."""
     city = "    - {name: city, type: string, maxLength: 50}\n"
-    if not STOP.wait(SUBMISSIONS / 3000):
-        kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, city, spec="  mode: %s\n" % MODE))
-        count("form change: field added")
+    if STOP.wait(SUBMISSIONS / 3000):
+        return
+    kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, city, spec="  mode: %s\n" % MODE))
+    count("form change: field added")
+    t0 = time.time()
+    while "city" not in status(ns, name, "{.status.columns[*].name}").split():
+        if STOP.wait(1) or time.time() - t0 > 120:
+            return   # the final check says whether the column ever came
     if not STOP.wait(SUBMISSIONS / 3000):
         kubectl("apply", "-f", "-", input=pipeline_yaml(ns, name, sheet, 6, spec="  mode: %s\n" % MODE))
         count("form change: field removed")

@@ -438,6 +438,14 @@ Test(operator, dead_letter_topic_lives_with_the_pipeline_topic, .init = setup, .
     cr_assert_gt(held, 45, "DeadLetterTopicMissing is held about a minute, not %.1f s", held);
     tk_sh_until(5, "DeadLetterTopicRecreated", "kubectl get events -n %s --field-selector involvedObject.name=dl,reason=DeadLetterTopicRecreated -o jsonpath='{.items[0].reason}'", ns);
 
+    /* deleted while no operator runs: the next one (a new leader remembers nothing) goes
+     * by status, which says both topics were there */
+    cr_assert_eq(tk_stop(&op, SIGTERM, 10), 0);
+    tk_topic_delete(dlq);
+    start_operator(&op, NULL, fast_measure);
+    tk_sh_until(20, "DeadLetterTopicMissing", "kubectl get -n %s fp dl -o jsonpath='{.status.conditions[?(@.type==\"Progressing\")].reason}'", ns);
+    cr_assert_eq(topic_partitions(dlq), 4, "recreated by the restarted operator");
+
     char *out;
     cr_assert_eq(tk_sh(&out, "kubectl delete -n %s fp dl --timeout=30s", ns), 0, "%s", out);
     free(out);
