@@ -379,16 +379,16 @@ static void reconcile_topics(run *r)
     }
     r->seen.partitions = actual;
     r->seen.dlq_partitions = dlq_actual;
-    /* it existed before when this process synced the pipeline, or when status (written by
-     * whichever replica led then) says both topics were there */
-    const char *was = op_condition_status(cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "conditions"), "TopicReady");
-    int recreated = dlq_created && !created && (r->st->synced_generation >= 0 || (was && !strcmp(was, "True")));
+    /* TopicReady as status last said it (written by whichever replica led then) */
+    const char *old = op_condition_status(cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "conditions"), "TopicReady");
+    /* it existed before when this process synced the pipeline, or when status says both
+     * topics were there */
+    int recreated = dlq_created && !created && (r->st->synced_generation >= 0 || (old && !strcmp(old, "True")));
     if (recreated)
         event(r, "Warning", "DeadLetterTopicRecreated",
               "dead-letter topic %s was missing (deleted by hand?) and was created again", p->dlq_topic);
     r->seen.dlq_recreated = op_progress_dlq_recreated(&r->st->dlq_recreated_ms, recreated, fp_clock_mono_ms());
     if (actual > p->partitions) {
-        const char *old = op_condition_status(cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "conditions"), "TopicReady");
         const cJSON *oldp = cJSON_GetObjectItemCaseSensitive(status_of(r->obj), "partitions");
         if (!old || !cJSON_IsNumber(oldp) || (int)oldp->valuedouble != actual ||
             op_spec_num(status_of(r->obj), "observedGeneration", -1) != p->generation)
